@@ -1,0 +1,59 @@
+// SecretBytes: key material. Move-only, never printed, wiped from memory when destroyed.
+// Wiping uses explicit_bzero (glibc), which the compiler may not optimise away; core stays free
+// of OpenSSL. Not thread-safe; a value is owned by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string.h>  // explicit_bzero
+#include <sys/mman.h>
+#include <vector>
+
+#include "weightfs/core/bytes.h"
+
+namespace weightfs {
+
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  explicit SecretBytes(size_t n) : data_(n, 0) { Lock(); }
+  explicit SecretBytes(ByteView from) : data_(from.begin(), from.end()) { Lock(); }
+  ~SecretBytes() { Wipe(); }
+
+  SecretBytes(SecretBytes&& other) noexcept : data_(std::move(other.data_)) { other.data_.clear(); }
+  SecretBytes& operator=(SecretBytes&& other) noexcept {
+    if (this != &other) {
+      Wipe();
+      data_ = std::move(other.data_);
+      other.data_.clear();
+    }
+    return *this;
+  }
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+
+  // An explicit copy, so copies of keys are visible in the code.
+  SecretBytes Clone() const { return SecretBytes(view()); }
+
+  uint8_t* data() { return data_.data(); }
+  const uint8_t* data() const { return data_.data(); }
+  size_t size() const { return data_.size(); }
+  bool empty() const { return data_.empty(); }
+  ByteView view() const { return ByteView(data_.data(), data_.size()); }
+
+ private:
+  // Best effort: keeps key pages out of swap where the limit allows; failure is harmless.
+  void Lock() {
+    if (!data_.empty()) mlock(data_.data(), data_.size());
+  }
+  void Wipe() {
+    if (!data_.empty()) {
+      explicit_bzero(data_.data(), data_.size());
+      munlock(data_.data(), data_.size());
+    }
+  }
+  std::vector<uint8_t> data_;
+};
+
+}  // namespace weightfs

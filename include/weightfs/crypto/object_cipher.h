@@ -1,0 +1,68 @@
+// ObjectCipher seals and opens repository objects in 64 KiB AES-256-GCM frames, so that one
+// frame of a large object can be read and authenticated alone.
+//
+// Sealed layout:  header (16 bytes) || frame 0 || frame 1 || ... || frame k-1
+//   header = "WFOB" || format version u8 (1) || object type u8 || reserved u16 (0)
+//            || key id u32 LE || reserved u32 (0)
+//   frame i = AES-256-GCM(object key, nonce_i, aad_i, plaintext[i*64Ki, (i+1)*64Ki)) || tag
+// An object always has at least one frame (an empty object has one empty frame).
+//   object key = HKDF-SHA-256(ikm = content key[key id], salt = repo id,
+//                             info = "weightfs object key v1" || object id)
+//   nonce_i    = frame index as u64 LE || 4 zero bytes (unique per key: the key is per object)
+//   aad_i      = "weightfs frame v1" || header || repo id || object id || frame index u64 LE
+//                || last-frame flag u8
+// So frames cannot be reordered, moved to another object, truncated away or have their header
+// edited without the AEAD failing (kCorruption). Same plaintext and id give the same bytes.
+//
+// Thread-safe: immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <map>
+
+#include "weightfs/core/bytes.h"
+#include "weightfs/core/object_id.h"
+#include "weightfs/core/secret.h"
+#include "weightfs/core/status.h"
+
+namespace weightfs::crypto {
+
+constexpr size_t kFrameSize = 64 * 1024;
+constexpr size_t kObjectHeaderSize = 16;
+constexpr size_t kSealedFrameSize = kFrameSize + 16;
+
+class ObjectCipher {
+ public:
+  // repo_id: 16 bytes. keys: key id -> 32-byte content key. new_key_id: the key that seals.
+  ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id);
+
+  Result<Bytes> Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const;
+  // Opens and authenticates a whole sealed object.
+  Result<Bytes> Open(uint8_t type, const ObjectId& id, ByteView sealed) const;
+
+  // Opens frames [first_frame, first_frame + n) where sealed_frames holds exactly those sealed
+  // frames (contiguous, as stored) and header the object's first kObjectHeaderSize bytes.
+  // sealed_size is the size of the whole sealed object (it decides which frame is last).
+  // Appends the plaintext to *out.
+  Status OpenFrames(uint8_t type, const ObjectId& id, ByteView header, uint64_t sealed_size,
+                    uint64_t first_frame, ByteView sealed_frames, Bytes* out) const;
+
+  static uint64_t FrameCount(uint64_t plaintext_size);
+  static uint64_t SealedSize(uint64_t plaintext_size);
+  // kCorruption if no plaintext size gives this sealed size.
+  static Result<uint64_t> PlaintextSize(uint64_t sealed_size);
+  // Offset of sealed frame i within the sealed object.
+  static uint64_t FrameOffset(uint64_t frame_index) {
+    return kObjectHeaderSize + frame_index * kSealedFrameSize;
+  }
+
+ private:
+  Result<SecretBytes> ObjectKey(uint32_t key_id, const ObjectId& id) const;
+  Status CheckHeader(uint8_t type, ByteView header, uint32_t* key_id) const;
+
+  Bytes repo_id_;
+  std::map<uint32_t, SecretBytes> keys_;
+  uint32_t new_key_id_;
+};
+
+}  // namespace weightfs::crypto

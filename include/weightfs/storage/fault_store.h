@@ -1,0 +1,57 @@
+// FaultStore wraps another ObjectStore and injects failures for tests: I/O errors, a full disk,
+// corrupted reads, failing after a number of writes. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "weightfs/storage/object_store.h"
+
+namespace weightfs::storage {
+
+struct FaultPlan {
+  // Writes (Put, WriteFile, CompareAndSwapFile, CreateFileExclusive) after this many succeed
+  // fail with fail_code. -1: never.
+  int64_t fail_writes_after = -1;
+  Code fail_code = Code::kNoSpace;
+  // Every read (Get, GetRange, ReadFile) fails with kIoError.
+  bool fail_reads = false;
+  // Get and GetRange return data with one bit flipped (the first byte's lowest bit).
+  bool corrupt_reads = false;
+  // Sync fails with kIoError.
+  bool fail_sync = false;
+};
+
+class FaultStore : public ObjectStore {
+ public:
+  FaultStore(ObjectStore* target, FaultPlan plan);
+  void SetPlan(FaultPlan plan);
+  int64_t writes() const { return writes_.load(); }
+  // (ObjectStore methods follow.)
+  Status Put(const ObjectId& id, ByteView data) override;
+  Result<Bytes> Get(const ObjectId& id) override;
+  Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override;
+  Result<bool> Contains(const ObjectId& id) override;
+  Result<uint64_t> Size(const ObjectId& id) override;
+  Status Delete(const ObjectId& id) override;
+  Status ForEach(const std::function<Status(const ObjectId&, uint64_t)>& fn) override;
+  Result<int64_t> MTime(const ObjectId& id) override;
+  Status Sync() override;
+  Result<std::optional<Bytes>> ReadFile(const std::string& name) override;
+  Status WriteFile(const std::string& name, ByteView data) override;
+  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
+                            ByteView data) override;
+  Status CreateFileExclusive(const std::string& name, ByteView data) override;
+  Status DeleteFile(const std::string& name) override;
+  Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+
+ private:
+  Status CountWrite();
+  ObjectStore* target_;
+  std::atomic<int64_t> writes_{0};
+  FaultPlan plan_;  // guarded by mu_
+  mutable std::mutex mu_;
+};
+
+}  // namespace weightfs::storage

@@ -1,0 +1,66 @@
+// ObjectStore: where a repository's bytes live. Two namespaces:
+//  - objects: immutable blobs named by ObjectId (already sealed by the repo layer). Put is
+//    idempotent: putting an id that exists leaves the stored bytes alone.
+//  - files: small named blobs ("config", "keys/admin", "refs/main", "locks/writer"), names are
+//    '/'-separated relative paths of [A-Za-z0-9._-] segments. Replaced atomically.
+// Durability contract: after Sync() returns OK, every object put before the call survives a
+// crash. WriteFile / CompareAndSwapFile / CreateFileExclusive are durable when they return
+// (temp file, fsync, rename, fsync directory), so a ref is never published before its objects
+// if the caller syncs objects first.
+// Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weightfs/core/bytes.h"
+#include "weightfs/core/object_id.h"
+#include "weightfs/core/status.h"
+
+namespace weightfs::storage {
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // --- objects ---
+  virtual Status Put(const ObjectId& id, ByteView data) = 0;
+  // kNotFound when missing.
+  virtual Result<Bytes> Get(const ObjectId& id) = 0;
+  // Reads up to len bytes at offset; shorter only at the end of the object.
+  virtual Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) = 0;
+  virtual Result<bool> Contains(const ObjectId& id) = 0;
+  // kNotFound when missing.
+  virtual Result<uint64_t> Size(const ObjectId& id) = 0;
+  // kNotFound when missing.
+  virtual Status Delete(const ObjectId& id) = 0;
+  // Calls fn for every stored object (order unspecified). Stops at the first non-OK from fn.
+  virtual Status ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) = 0;
+  // Modification time of an object in seconds since the epoch (for gc grace periods).
+  virtual Result<int64_t> MTime(const ObjectId& id) = 0;
+  virtual Status Sync() = 0;
+
+  // --- small named files ---
+  // std::nullopt when missing.
+  virtual Result<std::optional<Bytes>> ReadFile(const std::string& name) = 0;
+  virtual Status WriteFile(const std::string& name, ByteView data) = 0;
+  // Replaces name with data only if its current content equals expected (nullopt: missing).
+  // kConflict otherwise. Atomic with respect to other CompareAndSwapFile calls on the same
+  // store, also across processes for the local store.
+  virtual Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
+                                    ByteView data) = 0;
+  // kAlreadyExists if the file exists.
+  virtual Status CreateFileExclusive(const std::string& name, ByteView data) = 0;
+  // kNotFound when missing.
+  virtual Status DeleteFile(const std::string& name) = 0;
+  // Names (relative to the store root, e.g. "keys/admin") of the files directly in dir.
+  virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
+};
+
+// Checks a file name: relative, '/'-separated, segments of [A-Za-z0-9._-], no "." or "..".
+Status ValidateFileName(const std::string& name);
+
+}  // namespace weightfs::storage

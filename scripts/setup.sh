@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of weightfs from Debian's packages.
+# Idempotent: packages already present are not reinstalled; apt-get update runs only when needed.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  libfuse3-dev fuse3
+  libssl-dev openssl
+  libyaml-cpp-dev
+  libboost-filesystem-dev
+  libcli11-dev nlohmann-json3-dev
+  googletest libgtest-dev libgmock-dev
+  python3 python3-numpy
+  gocryptfs
+  attr psmisc util-linux
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
