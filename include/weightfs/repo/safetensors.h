@@ -1,0 +1,37 @@
+// Reading the header of a safetensors file: an 8-byte little-endian header length N, then N
+// bytes of JSON {"name": {"dtype": "BF16", "shape": [..], "data_offsets": [begin, end]}, ...,
+// "__metadata__": {...}}, then the tensor data; offsets are relative to the end of the header.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weightfs/core/bytes.h"
+#include "weightfs/core/status.h"
+
+namespace weightfs::repo {
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  uint64_t begin = 0;  // absolute file offsets (header included)
+  uint64_t end = 0;
+};
+
+struct SafetensorsHeader {
+  uint64_t header_end = 0;  // 8 + N: where tensor data starts
+  std::vector<TensorInfo> tensors;  // sorted by begin
+};
+
+// Header length from the first 8 bytes, if it is plausible for a safetensors file (the JSON
+// must start with '{' and fit in 100 MiB). std::nullopt means "not safetensors".
+std::optional<uint64_t> SafetensorsHeaderEnd(ByteView first_bytes);
+
+// Parses a complete header (the file's first header_end bytes). kInvalidArgument when the bytes
+// are not a well-formed safetensors header.
+Result<SafetensorsHeader> ParseSafetensorsHeader(ByteView header_bytes);
+
+}  // namespace weightfs::repo
