@@ -26,8 +26,12 @@ struct SafetensorsHeader {
   std::vector<TensorInfo> tensors;  // sorted by begin
 };
 
+// How many first bytes SafetensorsHeaderEnd needs: the length and the JSON's opening brace.
+inline constexpr size_t kSafetensorsProbeSize = 9;
+
 // Header length from the first 8 bytes, if it is plausible for a safetensors file (the JSON
-// must start with '{' and fit in 100 MiB). std::nullopt means "not safetensors".
+// must start with '{' and fit in 100 MiB). std::nullopt means "not safetensors", also when
+// fewer than kSafetensorsProbeSize bytes are given.
 std::optional<uint64_t> SafetensorsHeaderEnd(ByteView first_bytes);
 
 // Parses a complete header (the file's first header_end bytes). kInvalidArgument when the bytes

@@ -1,0 +1,95 @@
+// Key slots and the repository config.
+//
+// The repository has one random 64-byte master secret. Every key slot (keys/<name>) holds it
+// wrapped with AES-256-GCM under a key-encryption key derived from the slot's passphrase
+// (scrypt, parameters stored in the slot) or key file (HKDF). The slot's name, role, kind and
+// KDF parameters are the wrap's additional data, so editing them makes the slot unusable, and
+// every slot also carries a MAC under a key derived from the master secret so `check` can find
+// an edited slot it did not use. Adding, removing or rewrapping a slot never touches data.
+//
+// The config file is public JSON (format version, repo id, chunker parameters) with a MAC under
+// a key derived from the master secret, checked on every open.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weightfs/core/bytes.h"
+#include "weightfs/core/secret.h"
+#include "weightfs/core/status.h"
+#include "weightfs/crypto/primitives.h"
+#include "weightfs/repo/chunker.h"
+
+namespace weightfs::repo {
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kRepoIdSize = 16;
+constexpr size_t kMasterSize = 64;
+constexpr size_t kKeyFileSecretSize = 32;
+
+// The weakest scrypt parameters accepted without an explicit opt-in (allow_weak_kdf).
+constexpr uint64_t kMinScryptN = uint64_t{1} << 17;
+// The cheap preset for tests; unsafe for real passphrases.
+constexpr crypto::ScryptParams kTestScrypt{uint64_t{1} << 10, 8, 1};
+
+// What unlocks a slot.
+struct Credential {
+  enum class Kind { kPassphrase, kKeyFile };
+  Kind kind = Kind::kPassphrase;
+  SecretBytes secret;  // passphrase bytes, or the key file's 32 secret bytes
+};
+
+// Reads a key file ("weightfs-key-v1 <64 hex digits>\n").
+Result<Credential> LoadKeyFile(const std::string& path);
+// Generates a new key file secret and writes it to path (mode 0600, must not exist).
+Result<Credential> CreateKeyFile(const std::string& path);
+
+struct RepoConfig {
+  uint32_t format_version = kFormatVersion;
+  Bytes repo_id;  // 16 bytes
+  ChunkerParams chunker;
+  uint32_t frame_size = 64 * 1024;
+  std::string created;  // UTC, ISO 8601
+};
+
+// Keys derived from the master secret.
+struct DerivedKeys {
+  SecretBytes content;     // seals objects
+  SecretBytes id;          // object ids (HMAC)
+  SecretBytes chunker;     // gear table seed
+  SecretBytes config_mac;  // config and slot MACs
+  SecretBytes refs;        // seals refs
+};
+Result<DerivedKeys> DeriveKeys(ByteView master, ByteView repo_id);
+
+// Public, unauthenticated view of the config (for the format check before unlocking).
+Result<RepoConfig> ParseConfig(ByteView data);
+// Serializes with a MAC.
+Result<Bytes> SerializeConfig(const RepoConfig& config, const SecretBytes& mac_key);
+// Checks the MAC in data.
+Status VerifyConfig(ByteView data, const SecretBytes& mac_key);
+
+struct KeySlotInfo {
+  std::string name;
+  std::string role;
+  std::string kind;  // "passphrase" or "keyfile"
+  crypto::ScryptParams scrypt;  // for passphrase slots
+};
+
+// Validates a slot or role name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
+Status ValidateSlotName(const std::string& name);
+
+// Builds the slot file for master under credential.
+Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
+                          const Credential& credential, const crypto::ScryptParams& scrypt,
+                          ByteView repo_id, ByteView master, const SecretBytes& mac_key);
+// Parses a slot file (no secrets needed).
+Result<KeySlotInfo> ParseKeySlot(ByteView data);
+// Unwraps the master secret; kWrongKey if the credential does not open it.
+Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, ByteView repo_id);
+// Checks the slot's MAC under the master-derived key.
+Status VerifyKeySlot(ByteView data, const SecretBytes& mac_key);
+
+}  // namespace weightfs::repo

@@ -1,0 +1,80 @@
+// The plaintext structure of repository objects (before sealing): file, tree, snapshot.
+// Each encoding starts with a one-byte encoding version so it can evolve; decoders of these
+// untrusted-until-authenticated bytes never read out of bounds and report kCorruption.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weightfs/core/bytes.h"
+#include "weightfs/core/object_id.h"
+#include "weightfs/core/status.h"
+
+namespace weightfs::repo {
+
+enum class ObjectType : uint8_t {
+  kChunk = 1,
+  kFile = 2,
+  kTree = 3,
+  kSnapshot = 4,
+  kPolicy = 5,
+};
+const char* ObjectTypeName(ObjectType type);
+
+struct ChunkRef {
+  ObjectId id;
+  uint32_t size = 0;
+  bool operator==(const ChunkRef&) const = default;
+};
+
+// A file's content: its chunks in order; chunk i starts at the sum of the sizes before it.
+struct FileObject {
+  uint64_t size = 0;
+  std::vector<ChunkRef> chunks;
+};
+
+enum class EntryType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+
+struct TreeEntry {
+  std::string name;
+  EntryType type = EntryType::kFile;
+  uint32_t mode = 0;      // permission bits only (07777)
+  uint64_t size = 0;      // file size; symlink target length; 0 for directories
+  int64_t mtime_ns = 0;   // since the epoch, UTC
+  std::map<std::string, Bytes> xattrs;
+  ObjectId id;            // file or tree object; zero for symlinks
+  std::string target;     // symlink target
+  bool operator==(const TreeEntry&) const = default;
+};
+
+// A directory: entries sorted by name, names unique, never "", "." or ".." or containing '/'.
+struct TreeObject {
+  std::vector<TreeEntry> entries;
+  const TreeEntry* Find(const std::string& name) const;
+};
+
+struct SnapshotObject {
+  ObjectId root;                    // tree
+  std::optional<ObjectId> parent;   // snapshot
+  uint64_t seq = 0;                 // 1 for the first snapshot, parent's + 1 after
+  int64_t time_ns = 0;
+  std::string author;               // key slot name
+  std::string message;
+  std::optional<ObjectId> policy;   // policy object in force (issue #5)
+  Bytes signature;                  // reserved for signed snapshots; empty in phase 1
+};
+
+Bytes EncodeFile(const FileObject& file);
+Result<FileObject> DecodeFile(ByteView data);
+Bytes EncodeTree(const TreeObject& tree);
+Result<TreeObject> DecodeTree(ByteView data);
+Bytes EncodeSnapshot(const SnapshotObject& snapshot);
+Result<SnapshotObject> DecodeSnapshot(ByteView data);
+
+// Checks a single path component.
+Status ValidateName(const std::string& name);
+
+}  // namespace weightfs::repo

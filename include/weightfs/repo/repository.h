@@ -1,0 +1,150 @@
+// Repository: an unlocked weightfs repository. It seals, stores, loads and authenticates
+// objects, reads and replaces refs with compare-and-swap, manages key slots, and records
+// snapshots. Everything above (CLI, VFS) talks to the repository through this class.
+//
+// Refs (all sealed with the refs key, name bound in the additional data):
+//   refs/main  the branch: head snapshot (id, seq) and the live tree's root, replaced together
+//   refs/tags  every tag: name -> snapshot id (one file so tag names do not leak)
+// Thread-safe: after Open, all methods may be called concurrently.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weightfs/core/bytes.h"
+#include "weightfs/core/object_id.h"
+#include "weightfs/core/secret.h"
+#include "weightfs/core/status.h"
+#include "weightfs/crypto/object_cipher.h"
+#include "weightfs/repo/chunker.h"
+#include "weightfs/repo/keys.h"
+#include "weightfs/repo/objects.h"
+#include "weightfs/storage/object_store.h"
+
+namespace weightfs::repo {
+
+struct MainRef {
+  std::optional<ObjectId> head;  // latest snapshot
+  uint64_t head_seq = 0;
+  ObjectId live_root;            // working tree of the live filesystem
+  uint64_t generation = 0;       // bumped on every replacement
+};
+
+// A ref value together with the stored bytes it came from, for compare-and-swap.
+template <typename T>
+struct Versioned {
+  T value;
+  std::optional<Bytes> raw;  // nullopt: the ref did not exist
+};
+
+struct InitOptions {
+  std::string slot_name = "admin";
+  std::string role = "admin";
+  crypto::ScryptParams scrypt;
+  bool allow_weak_kdf = false;       // needed for scrypt n < kMinScryptN
+  ChunkerParams chunker;
+};
+
+struct SnapshotInfo {
+  ObjectId id;
+  SnapshotObject snapshot;
+};
+
+class Repository {
+ public:
+  // Creates a repository in an empty store: config, first key slot, empty live tree.
+  static Status Init(storage::ObjectStore* store, const Credential& credential,
+                     const InitOptions& options);
+
+  // Unlocks with credential, trying every slot of its kind (or only slot_name when given).
+  // kWrongKey when no slot opens, kUnsupported for a newer format, kCorruption for a
+  // modified config, kNotFound when the store holds no repository.
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::ObjectStore> store,
+                                                  const Credential& credential,
+                                                  const std::string& slot_name = "");
+
+  ~Repository();
+
+  const RepoConfig& config() const { return config_; }
+  const std::string& slot_name() const { return slot_name_; }
+  const std::string& role() const { return role_; }
+  storage::ObjectStore* store() const { return store_.get(); }
+  const GearTable& gear() const { return gear_; }
+
+  // --- objects ---
+  ObjectId ComputeId(ObjectType type, ByteView plaintext) const;
+  // Seals and stores plaintext unless an object with its id exists; returns the id.
+  Result<ObjectId> PutObject(ObjectType type, ByteView plaintext);
+  // Like PutObject with a precomputed id.
+  Status PutObjectWithId(ObjectType type, const ObjectId& id, ByteView plaintext);
+  // Loads and authenticates a whole object.
+  Result<Bytes> GetObject(ObjectType type, const ObjectId& id) const;
+  // Reads [offset, offset+len) of a chunk's plaintext, fetching and opening only the frames
+  // that hold it. chunk_size is the chunk's plaintext size (from its file object).
+  Result<Bytes> ReadChunkRange(const ObjectId& id, uint32_t chunk_size, uint64_t offset,
+                               uint64_t len) const;
+  Result<FileObject> LoadFile(const ObjectId& id) const;
+  Result<TreeObject> LoadTree(const ObjectId& id) const;
+  Result<SnapshotObject> LoadSnapshot(const ObjectId& id) const;
+  Result<ObjectId> PutTree(const TreeObject& tree);
+  Result<ObjectId> PutFile(const FileObject& file);
+  // Makes every object written so far durable.
+  Status Sync();
+  // The object id an empty tree has.
+  ObjectId EmptyTreeId() const;
+
+  // --- refs ---
+  Result<Versioned<MainRef>> ReadMain() const;
+  // kConflict if refs/main no longer holds expected_raw.
+  Status WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw);
+  Result<Versioned<std::map<std::string, ObjectId>>> ReadTags() const;
+  Status WriteTags(const std::map<std::string, ObjectId>& tags, const std::optional<Bytes>& expected_raw);
+
+  // Records a snapshot (the head's parent chain grows by one) of the tree make_root builds from
+  // the current refs/main, and makes it the live tree. If refs/main changes concurrently,
+  // make_root runs again on the new value, so no concurrent change is lost. Syncs objects
+  // before publishing.
+  using MakeRootFn = std::function<Result<ObjectId>(const MainRef& current)>;
+  Result<SnapshotInfo> CommitSnapshot(const MakeRootFn& make_root, const std::string& message);
+  // Snapshots from the head back to the first, newest first.
+  Result<std::vector<SnapshotInfo>> ListSnapshots() const;
+  // Resolves "latest", a tag, or a hex id / unique prefix of >= 8 digits to a snapshot.
+  Result<SnapshotInfo> ResolveVersion(const std::string& version) const;
+
+  // --- key slots ---
+  Result<std::vector<KeySlotInfo>> ListKeySlots() const;
+  Status AddKeySlot(const std::string& name, const std::string& role, const Credential& credential,
+                    const crypto::ScryptParams& scrypt);
+  // Refuses to remove the last slot.
+  Status RemoveKeySlot(const std::string& name);
+  // Rewraps slot name's master secret under a new credential (same role).
+  Status ChangeKeySlot(const std::string& name, const Credential& credential,
+                       const crypto::ScryptParams& scrypt);
+  // Verifies the config MAC and every slot's MAC; returns one message per problem.
+  std::vector<std::string> VerifyMetadata() const;
+
+ private:
+  Repository() = default;
+  Result<Bytes> SealRef(const std::string& name, ByteView plaintext) const;
+  Result<Bytes> OpenRef(const std::string& name, ByteView sealed) const;
+
+  std::unique_ptr<storage::ObjectStore> store_;
+  RepoConfig config_;
+  std::string slot_name_;
+  std::string role_;
+  SecretBytes master_;
+  DerivedKeys keys_;
+  std::unique_ptr<crypto::ObjectCipher> cipher_;
+  GearTable gear_{};
+};
+
+// Checks scrypt parameters for a new slot: n a power of two >= 2, and n >= kMinScryptN unless
+// allow_weak.
+Status ValidateNewScrypt(const crypto::ScryptParams& params, bool allow_weak);
+
+}  // namespace weightfs::repo

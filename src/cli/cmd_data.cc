@@ -1,0 +1,242 @@
+// weightfs import, export, ls, cat.
+#include <unistd.h>
+
+#include <boost/filesystem.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "weightfs/repo/file_io.h"
+#include "weightfs/repo/import_export.h"
+#include "weightfs/repo/tree_ops.h"
+
+namespace weightfs::cli {
+namespace {
+
+struct DataArgs {
+  std::string repo;
+  UnlockOptions unlock;
+  std::string src;
+  std::string to;
+  std::string message;
+  std::string version = "latest";
+  std::string path;
+  std::string dest;
+  bool long_format = false;
+  bool recursive = false;
+  bool json = false;
+};
+
+// The root tree of a version: "live" (the working tree of a mount) or a snapshot.
+Result<ObjectId> VersionRoot(const repo::Repository& repo, const std::string& version) {
+  if (version == "live") {
+    ASSIGN_OR_RETURN(auto main, repo.ReadMain());
+    return main.value.live_root;
+  }
+  ASSIGN_OR_RETURN(repo::SnapshotInfo info, repo.ResolveVersion(version));
+  return info.snapshot.root;
+}
+
+int RunImport(const DataArgs& a) {
+  namespace fs = boost::filesystem;
+  boost::system::error_code ec;
+  if (!fs::exists(fs::symlink_status(a.src, ec))) return Fail(NotFound(a.src + ": no such file or directory"));
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  const bool src_is_dir = fs::is_directory(fs::symlink_status(a.src, ec));
+  std::string to = a.to;
+  if (to.empty() && !src_is_dir) to = fs::path(a.src).filename().string();
+  auto parts = repo::SplitPath(to);
+  if (!parts.ok()) return Fail(parts.status());
+  if (parts->empty() && !src_is_dir) return Fail(InvalidArgument("a file cannot replace the repository root; use --to PATH"));
+
+  auto total = repo::LocalSize(a.src);
+  if (!total.ok()) return Fail(total.status());
+  Progress progress("importing", *total);
+  repo::ImportStats stats;
+  auto entry = repo::ImportPath(repo->get(), a.src, &stats, [&](uint64_t done) { progress.Update(done); });
+  progress.Done();
+  if (!entry.ok()) return Fail(entry.status());
+
+  // Graft onto the live tree and record a snapshot (regrafted if a concurrent writer moves it).
+  std::string message = a.message.empty() ? "import " + a.src + " to " + repo::JoinPath(*parts) : a.message;
+  auto snap = (*repo)->CommitSnapshot(
+      [&](const repo::MainRef& main) { return repo::PutAtPath(repo->get(), main.live_root, *parts, *entry); },
+      message);
+  if (!snap.ok()) return Fail(snap.status());
+  std::cout << "imported " << stats.files << " files, " << HumanBytes(stats.bytes) << " ("
+            << HumanBytes(stats.new_bytes) << " new) to " << repo::JoinPath(*parts) << "; snapshot "
+            << snap->id.Hex().substr(0, 16) << "\n";
+  return kExitOk;
+}
+
+std::string TypeChar(repo::EntryType t) {
+  switch (t) {
+    case repo::EntryType::kDirectory: return "d";
+    case repo::EntryType::kSymlink: return "l";
+    case repo::EntryType::kFile: return "-";
+  }
+  return "?";
+}
+
+std::string ModeString(const repo::TreeEntry& e) {
+  std::string s = TypeChar(e.type);
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) s += (e.mode & (0400 >> i)) ? rwx[i] : '-';
+  return s;
+}
+
+int RunLs(const DataArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto root = VersionRoot(**repo, a.version);
+  if (!root.ok()) return Fail(root.status());
+  auto parts = repo::SplitPath(a.path);
+  if (!parts.ok()) return Fail(parts.status());
+  const std::string base = repo::JoinPath(*parts);
+  auto entry = repo::LookupPath(**repo, *root, base);
+  if (!entry.ok()) return Fail(entry.status());
+
+  nlohmann::json json_out = nlohmann::json::array();
+  auto print = [&](const std::string& path, const repo::TreeEntry& e) {
+    if (a.json) {
+      nlohmann::json j = {{"path", path}, {"type", e.type == repo::EntryType::kDirectory ? "dir" : e.type == repo::EntryType::kSymlink ? "symlink" : "file"},
+                          {"mode", e.mode}, {"size", e.size}, {"mtime_ns", e.mtime_ns}};
+      if (e.type == repo::EntryType::kSymlink) j["target"] = e.target;
+      json_out.push_back(j);
+      return;
+    }
+    std::string shown = a.recursive ? path : path.substr(path.find_last_of('/') + 1);
+    if (shown.empty()) shown = path;
+    if (a.long_format) {
+      std::printf("%s %12llu %s %s", ModeString(e).c_str(), static_cast<unsigned long long>(e.size),
+                  FormatTimeNs(e.mtime_ns).c_str(), shown.c_str());
+      if (e.type == repo::EntryType::kSymlink) std::printf(" -> %s", e.target.c_str());
+      std::printf("\n");
+    } else {
+      std::printf("%s%s\n", shown.c_str(), e.type == repo::EntryType::kDirectory ? "/" : "");
+    }
+  };
+  Status s;
+  if (entry->type != repo::EntryType::kDirectory) {
+    print(base, *entry);
+  } else if (a.recursive) {
+    s = repo::WalkTree(**repo, entry->id, base, [&](const std::string& p, const repo::TreeEntry& e) {
+      print(p, e);
+      return Status::Ok();
+    });
+  } else {
+    auto tree = (*repo)->LoadTree(entry->id);
+    if (!tree.ok()) return Fail(tree.status().WithContext(base));
+    for (const auto& e : tree->entries) print((base == "/" ? "" : base) + "/" + e.name, e);
+  }
+  if (!s.ok()) return Fail(s);
+  if (a.json) std::cout << json_out.dump(2) << "\n";
+  return kExitOk;
+}
+
+int RunCat(const DataArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto root = VersionRoot(**repo, a.version);
+  if (!root.ok()) return Fail(root.status());
+  auto entry = repo::LookupPath(**repo, *root, a.path);
+  if (!entry.ok()) return Fail(entry.status());
+  if (entry->type == repo::EntryType::kDirectory) return Fail(Status(Code::kIsDirectory, a.path + " is a directory"));
+  if (entry->type == repo::EntryType::kSymlink) {
+    std::cout << entry->target;
+    return kExitOk;
+  }
+  auto file = (*repo)->LoadFile(entry->id);
+  if (!file.ok()) return Fail(file.status().WithContext(a.path));
+  repo::FileReader reader(repo->get(), std::move(file).value());
+  Status s = reader.ForEachChunk([](ByteView chunk) {
+    for (size_t off = 0; off < chunk.size();) {
+      ssize_t n = ::write(1, chunk.data() + off, chunk.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "writing to standard output");
+      }
+      off += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return Fail(s.WithContext(a.path));
+  return kExitOk;
+}
+
+int RunExport(const DataArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto root = VersionRoot(**repo, a.version);
+  if (!root.ok()) return Fail(root.status());
+  auto entry = repo::LookupPath(**repo, *root, a.path);
+  if (!entry.ok()) return Fail(entry.status());
+  uint64_t total = 0;
+  if (entry->type == repo::EntryType::kDirectory) {
+    Status s = repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
+      if (e.type == repo::EntryType::kFile) total += e.size;
+      return Status::Ok();
+    });
+    if (!s.ok()) return Fail(s);
+    boost::system::error_code ec;
+    boost::filesystem::create_directories(a.dest, ec);
+    if (ec) return Fail(IoError("creating " + a.dest + ": " + ec.message()));
+  } else {
+    total = entry->size;
+  }
+  Progress progress("exporting", total);
+  uint64_t done = 0;
+  Status s = repo::ExportEntry(**repo, *entry, a.dest, [&](uint64_t d) { progress.Update(d); }, &done);
+  progress.Done();
+  if (!s.ok()) return Fail(s);
+  std::cout << "exported " << HumanBytes(done) << " to " << a.dest << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddDataCommands(CLI::App* app, int* exit_code) {
+  auto version_opt = [](CLI::App* cmd, DataArgs* a) {
+    cmd->add_option("--version", a->version,
+                    "Snapshot id (or unique prefix of >= 8 hex digits), tag, 'latest' (default) or 'live'");
+  };
+  auto ia = std::make_shared<DataArgs>();
+  CLI::App* import = app->add_subcommand("import", "Encrypt a local file or directory into the repository and record a snapshot");
+  import->add_option("REPO", ia->repo, "Repository directory")->required();
+  import->add_option("SRC", ia->src, "Local file or directory")->required();
+  import->add_option("--to", ia->to, "Repository path to replace (default: the root for a directory, /NAME for a file)");
+  import->add_option("-m,--message", ia->message, "Snapshot message");
+  ia->unlock.AddTo(import);
+  import->callback([=] { *exit_code = RunImport(*ia); });
+
+  auto la = std::make_shared<DataArgs>();
+  CLI::App* ls = app->add_subcommand("ls", "List a directory of the repository");
+  ls->add_option("REPO", la->repo, "Repository directory")->required();
+  ls->add_option("PATH", la->path, "Repository path (default /)");
+  ls->add_flag("-l", la->long_format, "Long format: type, mode, size, time");
+  ls->add_flag("-r,--recursive", la->recursive, "List everything below PATH");
+  ls->add_flag("--json", la->json, "Print JSON");
+  version_opt(ls, la.get());
+  la->unlock.AddTo(ls);
+  ls->callback([=] { *exit_code = RunLs(*la); });
+
+  auto ca = std::make_shared<DataArgs>();
+  CLI::App* cat = app->add_subcommand("cat", "Write a file of the repository to standard output");
+  cat->add_option("REPO", ca->repo, "Repository directory")->required();
+  cat->add_option("PATH", ca->path, "Repository path")->required();
+  version_opt(cat, ca.get());
+  ca->unlock.AddTo(cat);
+  cat->callback([=] { *exit_code = RunCat(*ca); });
+
+  auto ea = std::make_shared<DataArgs>();
+  CLI::App* exp = app->add_subcommand("export", "Decrypt the repository (or --path) into a local directory");
+  exp->add_option("REPO", ea->repo, "Repository directory")->required();
+  exp->add_option("DEST", ea->dest, "Local destination (created when missing)")->required();
+  exp->add_option("--path", ea->path, "Repository path to export (default /)");
+  version_opt(exp, ea.get());
+  ea->unlock.AddTo(exp);
+  exp->callback([=] { *exit_code = RunExport(*ea); });
+}
+
+}  // namespace weightfs::cli

@@ -1,0 +1,192 @@
+// weightfs init, weightfs key add|list|remove|passwd.
+#include <sys/stat.h>
+
+#include <boost/filesystem.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "weightfs/storage/local_store.h"
+
+namespace weightfs::cli {
+namespace {
+
+struct InitArgs {
+  std::string repo;
+  std::string key_file;      // existing key file to unlock the first slot
+  std::string new_key_file;  // generate one
+  std::string passphrase_file;
+  bool insecure_fast_kdf = false;
+};
+
+Status CreateEmptyDir(const std::string& path) {
+  namespace fs = boost::filesystem;
+  try {
+    if (fs::exists(path)) {
+      if (!fs::is_directory(path)) return AlreadyExists(path + " exists and is not a directory");
+      if (!fs::is_empty(path)) return AlreadyExists(path + " is not empty; weightfs init needs a missing or empty directory");
+      return Status::Ok();
+    }
+    fs::create_directories(path);
+    ::chmod(path.c_str(), 0700);
+  } catch (const fs::filesystem_error& e) {
+    return IoError("creating " + path + ": " + e.code().message());
+  }
+  return Status::Ok();
+}
+
+int RunInit(const InitArgs& a) {
+  if (Status s = CreateEmptyDir(a.repo); !s.ok()) return Fail(s);
+  repo::InitOptions options;
+  options.scrypt = NewSlotScrypt(a.insecure_fast_kdf, &options.allow_weak_kdf);
+  Result<repo::Credential> cred = Status(Code::kInternal, "unset");
+  if (!a.key_file.empty()) {
+    cred = repo::LoadKeyFile(a.key_file);
+  } else {
+    cred = ReadNewCredential(a.passphrase_file, a.new_key_file, true);
+  }
+  if (!cred.ok()) return Fail(cred.status());
+  auto store = storage::OpenLocalStore(a.repo);
+  if (!store.ok()) return Fail(store.status());
+  if (Status s = repo::Repository::Init(store->get(), *cred, options); !s.ok()) return Fail(s);
+  // Opening once writes the empty live tree and proves the slot works.
+  auto repo = repo::Repository::Open(std::move(store).value(), *cred);
+  if (!repo.ok()) return Fail(repo.status());
+  std::cout << "created repository " << a.repo << " (id " << ToHex((*repo)->config().repo_id)
+            << "), key slot 'admin' with role admin\n";
+  if (options.allow_weak_kdf) {
+    std::cerr << "weightfs: warning: --insecure-fast-kdf: the passphrase is protected by weak scrypt "
+                 "parameters; use this only for tests\n";
+  }
+  return kExitOk;
+}
+
+struct KeyArgs {
+  std::string repo;
+  UnlockOptions unlock;
+  std::string name;
+  std::string role;
+  std::string new_passphrase_file;
+  std::string new_key_file;
+  bool insecure_fast_kdf = false;
+  bool json = false;
+};
+
+int RunKeyAdd(const KeyArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  bool allow_weak = false;
+  crypto::ScryptParams scrypt = NewSlotScrypt(a.insecure_fast_kdf, &allow_weak);
+  if (a.new_key_file.empty()) {
+    if (Status s = repo::ValidateNewScrypt(scrypt, allow_weak); !s.ok()) return Fail(s);
+  }
+  if (Status s = repo::ValidateSlotName(a.name); !s.ok()) return Fail(s);
+  if (Status s = repo::ValidateSlotName(a.role); !s.ok()) return Fail(s.WithContext("role"));
+  auto cred = ReadNewCredential(a.new_passphrase_file, a.new_key_file, false);
+  if (!cred.ok()) return Fail(cred.status());
+  if (Status s = (*repo)->AddKeySlot(a.name, a.role, *cred, scrypt); !s.ok()) {
+    if (!a.new_key_file.empty()) ::unlink(a.new_key_file.c_str());
+    return Fail(s);
+  }
+  std::cout << "added key slot '" << a.name << "' with role " << a.role;
+  if (!a.new_key_file.empty()) std::cout << " (key file " << a.new_key_file << ")";
+  std::cout << "\n";
+  return kExitOk;
+}
+
+int RunKeyList(const KeyArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto slots = (*repo)->ListKeySlots();
+  if (!slots.ok()) return Fail(slots.status());
+  if (a.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : *slots) out.push_back({{"name", s.name}, {"role", s.role}, {"kind", s.kind}});
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const auto& s : *slots) {
+    std::cout << s.name << "\t" << s.role << "\t" << s.kind
+              << (s.name == (*repo)->slot_name() ? "\t(unlocked this session)" : "") << "\n";
+  }
+  return kExitOk;
+}
+
+int RunKeyRemove(const KeyArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  if (Status s = (*repo)->RemoveKeySlot(a.name); !s.ok()) return Fail(s);
+  std::cout << "removed key slot '" << a.name << "'\n";
+  return kExitOk;
+}
+
+int RunKeyPasswd(const KeyArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  std::string name = a.name.empty() ? (*repo)->slot_name() : a.name;
+  bool allow_weak = false;
+  crypto::ScryptParams scrypt = NewSlotScrypt(a.insecure_fast_kdf, &allow_weak);
+  if (a.new_key_file.empty()) {
+    if (Status s = repo::ValidateNewScrypt(scrypt, allow_weak); !s.ok()) return Fail(s);
+  }
+  auto cred = ReadNewCredential(a.new_passphrase_file, a.new_key_file, false);
+  if (!cred.ok()) return Fail(cred.status());
+  if (Status s = (*repo)->ChangeKeySlot(name, *cred, scrypt); !s.ok()) return Fail(s);
+  std::cout << "changed the secret of key slot '" << name << "'\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRepoCommands(CLI::App* app, int* exit_code) {
+  auto init_args = std::make_shared<InitArgs>();
+  CLI::App* init = app->add_subcommand("init", "Create a new repository in a missing or empty directory");
+  init->add_option("REPO", init_args->repo, "Repository directory")->required();
+  init->add_option("--passphrase-file", init_args->passphrase_file, "Read the new passphrase from FILE");
+  init->add_option("--key-file", init_args->key_file, "Protect the first slot with this existing key file");
+  init->add_option("--new-key-file", init_args->new_key_file, "Generate a key file for the first slot at FILE");
+  init->add_flag("--insecure-fast-kdf", init_args->insecure_fast_kdf,
+                 "UNSAFE: cheap scrypt parameters, for tests only");
+  init->callback([=] { *exit_code = RunInit(*init_args); });
+
+  CLI::App* key = app->add_subcommand("key", "Manage key slots (passphrases and key files)");
+  key->require_subcommand(1);
+  auto add_common = [](CLI::App* cmd, KeyArgs* a) {
+    cmd->add_option("REPO", a->repo, "Repository directory")->required();
+    a->unlock.AddTo(cmd);
+  };
+  auto add_new_secret = [](CLI::App* cmd, KeyArgs* a) {
+    cmd->add_option("--new-passphrase-file", a->new_passphrase_file, "Read the new passphrase from FILE");
+    cmd->add_option("--new-key-file", a->new_key_file, "Generate a key file at FILE instead of a passphrase");
+    cmd->add_flag("--insecure-fast-kdf", a->insecure_fast_kdf, "UNSAFE: cheap scrypt parameters, for tests only");
+  };
+
+  auto add_args = std::make_shared<KeyArgs>();
+  CLI::App* add = key->add_subcommand("add", "Add a key slot with a name and a role");
+  add_common(add, add_args.get());
+  add->add_option("--name", add_args->name, "Name of the new slot")->required();
+  add->add_option("--role", add_args->role, "Role of the new slot")->required();
+  add_new_secret(add, add_args.get());
+  add->callback([=] { *exit_code = RunKeyAdd(*add_args); });
+
+  auto list_args = std::make_shared<KeyArgs>();
+  CLI::App* list = key->add_subcommand("list", "List key slots");
+  add_common(list, list_args.get());
+  list->add_flag("--json", list_args->json, "Print JSON");
+  list->callback([=] { *exit_code = RunKeyList(*list_args); });
+
+  auto remove_args = std::make_shared<KeyArgs>();
+  CLI::App* remove = key->add_subcommand("remove", "Remove a key slot (never the last one)");
+  add_common(remove, remove_args.get());
+  remove->add_option("NAME", remove_args->name, "Slot to remove")->required();
+  remove->callback([=] { *exit_code = RunKeyRemove(*remove_args); });
+
+  auto passwd_args = std::make_shared<KeyArgs>();
+  CLI::App* passwd = key->add_subcommand("passwd", "Change the passphrase or key file of a slot");
+  add_common(passwd, passwd_args.get());
+  passwd->add_option("NAME", passwd_args->name, "Slot to change (default: the one that unlocks)");
+  add_new_secret(passwd, passwd_args.get());
+  passwd->callback([=] { *exit_code = RunKeyPasswd(*passwd_args); });
+}
+
+}  // namespace weightfs::cli

@@ -1,0 +1,203 @@
+#include "cli/common.h"
+
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "weightfs/storage/local_store.h"
+
+namespace weightfs::cli {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Reads a line from the terminal without echo. kInvalidArgument when there is no terminal.
+Result<SecretBytes> PromptNoEcho(const std::string& prompt) {
+  int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    return InvalidArgument("no passphrase given and no terminal to ask on: use --passphrase-file FILE, "
+                           "--key-file FILE or the WEIGHTFS_PASSPHRASE variable");
+  }
+  struct termios old {};
+  bool have_termios = ::tcgetattr(fd, &old) == 0;
+  if (have_termios) {
+    struct termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  (void)!::write(fd, prompt.data(), prompt.size());
+  SecretBytes buf(4096);
+  size_t len = 0;
+  while (len < buf.size()) {
+    char c;
+    ssize_t n = ::read(fd, &c, 1);
+    if (n <= 0 || c == '\n' || c == '\r') break;
+    buf.data()[len++] = static_cast<uint8_t>(c);
+  }
+  if (have_termios) ::tcsetattr(fd, TCSAFLUSH, &old);
+  (void)!::write(fd, "\n", 1);
+  ::close(fd);
+  return SecretBytes(ByteView(buf.data(), len));
+}
+
+// A passphrase file holds the passphrase on its first line; the newline is not part of it.
+Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "reading passphrase file " + path);
+  SecretBytes buf(64 * 1024);
+  ssize_t n = ::read(fd, buf.data(), buf.size());
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoStatus(err, "reading passphrase file " + path);
+  size_t len = static_cast<size_t>(n);
+  for (size_t i = 0; i < len; ++i) {
+    if (buf.data()[i] == '\n' || buf.data()[i] == '\r') {
+      len = i;
+      break;
+    }
+  }
+  if (len == 0) return InvalidArgument("passphrase file " + path + " is empty");
+  return SecretBytes(ByteView(buf.data(), len));
+}
+
+}  // namespace
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kOk: return kExitOk;
+    case Code::kInvalidArgument: return kExitUsage;
+    case Code::kWrongKey: return kExitWrongKey;
+    case Code::kUnsupported: return kExitNotRepo;
+    case Code::kCorruption: return kExitCorruption;
+    case Code::kNoSpace: return kExitNoSpace;
+    case Code::kBusy: return kExitBusy;
+    case Code::kNotFound: case Code::kNotDirectory: case Code::kIsDirectory: return kExitNotFound;
+    default: return kExitFailure;
+  }
+}
+
+int Fail(const Status& s) {
+  std::cerr << "weightfs: " << s.message() << "\n";
+  return ExitCodeFor(s);
+}
+
+void UnlockOptions::AddTo(CLI::App* cmd) {
+  cmd->add_option("--passphrase-file", passphrase_file, "Read the passphrase from the first line of FILE");
+  cmd->add_option("--key-file", key_file, "Unlock with a key file instead of a passphrase");
+  cmd->add_option("--slot", slot, "Try only the key slot with this name");
+}
+
+Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std::string& prompt) {
+  repo::Credential c;
+  if (!options.key_file.empty()) return repo::LoadKeyFile(options.key_file);
+  if (!options.passphrase_file.empty()) {
+    ASSIGN_OR_RETURN(c.secret, ReadPassphraseFile(options.passphrase_file));
+    return c;
+  }
+  if (const char* env = std::getenv("WEIGHTFS_PASSPHRASE"); env && *env) {
+    c.secret = SecretBytes(AsBytes(env));
+    return c;
+  }
+  ASSIGN_OR_RETURN(c.secret, PromptNoEcho(prompt));
+  if (c.secret.empty()) return InvalidArgument("the passphrase is empty");
+  return c;
+}
+
+Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_file,
+                                           const std::string& new_key_file, bool use_env) {
+  repo::Credential c;
+  if (!new_key_file.empty()) return repo::CreateKeyFile(new_key_file);
+  if (!new_passphrase_file.empty()) {
+    ASSIGN_OR_RETURN(c.secret, ReadPassphraseFile(new_passphrase_file));
+    return c;
+  }
+  if (const char* env = std::getenv("WEIGHTFS_PASSPHRASE"); use_env && env && *env) {
+    c.secret = SecretBytes(AsBytes(env));
+    return c;
+  }
+  ASSIGN_OR_RETURN(SecretBytes first, PromptNoEcho("New passphrase: "));
+  ASSIGN_OR_RETURN(SecretBytes second, PromptNoEcho("Repeat the new passphrase: "));
+  if (first.empty()) return InvalidArgument("the passphrase is empty");
+  if (AsString(first.view()) != AsString(second.view())) return InvalidArgument("the passphrases do not match");
+  c.secret = std::move(first);
+  return c;
+}
+
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path, const UnlockOptions& options) {
+  auto store = storage::OpenLocalStore(path);
+  if (!store.ok()) {
+    if (store.status().code() == Code::kNotFound) return NotFound(path + " is not a weightfs repository (no such directory)");
+    return store.status();
+  }
+  ASSIGN_OR_RETURN(std::optional<Bytes> config, (*store)->ReadFile("config"));
+  if (!config) return NotFound(path + " is not a weightfs repository (no config file)");
+  ASSIGN_OR_RETURN(repo::Credential credential, ReadCredential(options, "Passphrase for " + path + ": "));
+  auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);
+  if (!repo.ok()) return repo.status().WithContext(path);
+  return repo;
+}
+
+crypto::ScryptParams NewSlotScrypt(bool insecure_fast_kdf, bool* allow_weak) {
+  const char* env = std::getenv("WEIGHTFS_INSECURE_FAST_KDF");
+  bool weak = insecure_fast_kdf || (env && std::string(env) == "1");
+  *allow_weak = weak;
+  return weak ? repo::kTestScrypt : crypto::ScryptParams{};
+}
+
+Progress::Progress(std::string label, uint64_t total)
+    : label_(std::move(label)), total_(total), enabled_(::isatty(2)), start_ns_(NowNs()) {}
+
+Progress::~Progress() { Done(); }
+
+void Progress::Update(uint64_t done) {
+  if (!enabled_ || finished_) return;
+  int64_t now = NowNs();
+  if (now - last_ns_ < 100'000'000 && done < total_) return;
+  last_ns_ = now;
+  double secs = (now - start_ns_) / 1e9;
+  double rate = secs > 0 ? done / secs : 0;
+  int pct = total_ ? static_cast<int>(100.0 * done / total_) : 100;
+  std::fprintf(stderr, "\r%s %3d%%  %s / %s  %s/s   ", label_.c_str(), pct, HumanBytes(done).c_str(),
+               HumanBytes(total_).c_str(), HumanBytes(static_cast<uint64_t>(rate)).c_str());
+  std::fflush(stderr);
+}
+
+void Progress::Done() {
+  if (enabled_ && !finished_ && last_ns_ != 0) std::fprintf(stderr, "\n");
+  finished_ = true;
+}
+
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string FormatTimeNs(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace weightfs::cli

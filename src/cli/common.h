@@ -1,0 +1,78 @@
+// Shared pieces of the weightfs command line: exit codes, where secrets come from, opening a
+// repository, progress bars and printing errors.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "weightfs/core/status.h"
+#include "weightfs/repo/keys.h"
+#include "weightfs/repo/repository.h"
+
+namespace weightfs::cli {
+
+// Documented in the README; stable.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,       // anything not listed below (I/O errors, ...)
+  kExitUsage = 2,         // bad command line or argument
+  kExitWrongKey = 3,      // wrong passphrase or key file
+  kExitNotRepo = 4,       // not a repository, or a format newer than this build
+  kExitCorruption = 5,    // corruption or tampering detected
+  kExitNoSpace = 6,       // no space left on device
+  kExitBusy = 7,          // the repository is locked by another writer
+  kExitNotFound = 8,      // a path or version that does not exist
+};
+
+int ExitCodeFor(const Status& status);
+// Prints "weightfs: <message>" (and a hint for some codes) to stderr; returns the exit code.
+int Fail(const Status& status);
+
+// Options every command that unlocks a repository takes.
+struct UnlockOptions {
+  std::string passphrase_file;
+  std::string key_file;
+  std::string slot;
+  void AddTo(CLI::App* cmd);
+};
+
+// The passphrase or key file of an existing slot: --key-file, --passphrase-file,
+// WEIGHTFS_PASSPHRASE, or a no-echo prompt on the terminal.
+Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std::string& prompt);
+// A new secret: --new-key-file (generated), --new-passphrase-file, or a prompt asked twice.
+Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_file,
+                                           const std::string& new_key_file, bool use_env);
+
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path, const UnlockOptions& options);
+
+// Scrypt parameters for a new slot: production defaults, or the unsafe test preset when
+// --insecure-fast-kdf is given or WEIGHTFS_INSECURE_FAST_KDF=1.
+crypto::ScryptParams NewSlotScrypt(bool insecure_fast_kdf, bool* allow_weak);
+
+// A one-line progress bar on stderr, only when stderr is a terminal.
+class Progress {
+ public:
+  Progress(std::string label, uint64_t total);
+  ~Progress();
+  void Update(uint64_t done);
+  void Done();
+
+ private:
+  std::string label_;
+  uint64_t total_;
+  bool enabled_;
+  bool finished_ = false;
+  int64_t start_ns_;
+  int64_t last_ns_ = 0;
+};
+
+std::string HumanBytes(uint64_t n);
+std::string FormatTimeNs(int64_t ns);  // UTC "2026-11-29 13:05:01"
+
+// Command registration, one per file family.
+void AddRepoCommands(CLI::App* app, int* exit_code);   // init, key
+void AddDataCommands(CLI::App* app, int* exit_code);   // import, export, ls, cat
+void AddInfoCommands(CLI::App* app, int* exit_code);   // log, check, stats
+
+}  // namespace weightfs::cli

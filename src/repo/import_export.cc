@@ -1,0 +1,244 @@
+#include "weightfs/repo/import_export.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/filesystem.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "weightfs/repo/file_io.h"
+
+namespace weightfs::repo {
+namespace {
+
+namespace fs = boost::filesystem;
+constexpr size_t kIoBlock = 1 << 20;
+
+// An owned file descriptor whose Close() reports errors.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  Status Close(const std::string& path) {
+    int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0) return ErrnoStatus(errno, "closing " + path);
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+};
+
+int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+Result<std::map<std::string, Bytes>> ReadUserXattrs(const std::string& path) {
+  std::map<std::string, Bytes> out;
+  ssize_t n = ::llistxattr(path.c_str(), nullptr, 0);
+  if (n < 0) {
+    if (errno == ENOTSUP) return out;
+    return ErrnoStatus(errno, "listing extended attributes of " + path);
+  }
+  std::string names(static_cast<size_t>(n), '\0');
+  n = ::llistxattr(path.c_str(), names.data(), names.size());
+  if (n < 0) return ErrnoStatus(errno, "listing extended attributes of " + path);
+  for (size_t pos = 0; pos < static_cast<size_t>(n);) {
+    std::string name(names.c_str() + pos);
+    pos += name.size() + 1;
+    if (name.rfind("user.", 0) != 0) continue;
+    ssize_t len = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (len < 0) return ErrnoStatus(errno, "reading extended attribute " + name + " of " + path);
+    Bytes value(static_cast<size_t>(len));
+    len = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    if (len < 0) return ErrnoStatus(errno, "reading extended attribute " + name + " of " + path);
+    value.resize(static_cast<size_t>(len));
+    out.emplace(name, std::move(value));
+  }
+  return out;
+}
+
+Result<TreeEntry> ImportFile(Repository* repo, const std::string& path, const struct stat& st,
+                             ImportStats* stats, const ProgressFn& progress) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus(errno, "opening " + path);
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  FileWriter writer(repo);
+  Bytes buf(kIoBlock);
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "reading " + path);
+    }
+    if (n == 0) break;
+    RETURN_IF_ERROR(writer.Write(ByteView(buf.data(), static_cast<size_t>(n))));
+    stats->bytes += static_cast<uint64_t>(n);
+    if (progress) progress(stats->bytes);
+  }
+  RETURN_IF_ERROR(fd.Close(path));
+  ASSIGN_OR_RETURN(ObjectId id, writer.Finish());
+  stats->files++;
+  stats->new_bytes += writer.new_bytes();
+  TreeEntry e;
+  e.type = EntryType::kFile;
+  e.mode = st.st_mode & 07777;
+  e.size = writer.file().size;
+  e.mtime_ns = MtimeNs(st);
+  e.id = id;
+  ASSIGN_OR_RETURN(e.xattrs, ReadUserXattrs(path));
+  return e;
+}
+
+Result<TreeEntry> ImportRec(Repository* repo, const std::string& path, ImportStats* stats,
+                            const ProgressFn& progress) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading " + path);
+  if (S_ISREG(st.st_mode)) return ImportFile(repo, path, st, stats, progress);
+  TreeEntry e;
+  e.mode = st.st_mode & 07777;
+  e.mtime_ns = MtimeNs(st);
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+    if (n < 0) return ErrnoStatus(errno, "reading symlink " + path);
+    target.resize(static_cast<size_t>(n));
+    e.type = EntryType::kSymlink;
+    e.size = target.size();
+    e.target = std::move(target);
+    return e;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Unsupported(path + " is a device, socket or FIFO; weightfs stores only files, directories and symlinks");
+  }
+  std::vector<std::string> names;
+  try {
+    for (const fs::directory_entry& d : fs::directory_iterator(path)) {
+      names.push_back(d.path().filename().string());
+    }
+  } catch (const fs::filesystem_error& err) {
+    return IoError("listing " + path + ": " + err.code().message());
+  }
+  std::sort(names.begin(), names.end());
+  TreeObject tree;
+  for (const std::string& name : names) {
+    RETURN_IF_ERROR(ValidateName(name).WithContext(path));
+    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, path + "/" + name, stats, progress));
+    child.name = name;
+    tree.entries.push_back(std::move(child));
+  }
+  ASSIGN_OR_RETURN(e.id, repo->PutTree(tree));
+  ASSIGN_OR_RETURN(e.xattrs, ReadUserXattrs(path));
+  e.type = EntryType::kDirectory;
+  return e;
+}
+
+Status WriteAll(int fd, ByteView data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "writing " + path);
+    }
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status SetMetadata(const TreeEntry& entry, const std::string& dest) {
+  for (const auto& [name, value] : entry.xattrs) {
+    if (::lsetxattr(dest.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 && errno != ENOTSUP) {
+      return ErrnoStatus(errno, "setting extended attribute " + name + " on " + dest);
+    }
+  }
+  if (entry.type != EntryType::kSymlink && ::chmod(dest.c_str(), entry.mode) != 0) {
+    return ErrnoStatus(errno, "setting the mode of " + dest);
+  }
+  struct timespec times[2];
+  times[0].tv_sec = entry.mtime_ns / 1000000000;
+  times[0].tv_nsec = entry.mtime_ns % 1000000000;
+  times[1] = times[0];
+  if (::utimensat(AT_FDCWD, dest.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus(errno, "setting the time of " + dest);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, ImportStats* stats,
+                             const ProgressFn& progress) {
+  return ImportRec(repo, src, stats, progress);
+}
+
+Result<uint64_t> LocalSize(const std::string& src) {
+  uint64_t total = 0;
+  try {
+    fs::path p(src);
+    if (fs::is_regular_file(fs::symlink_status(p))) return fs::file_size(p);
+    if (!fs::is_directory(fs::symlink_status(p))) return uint64_t{0};
+    for (fs::recursive_directory_iterator it(p), end; it != end; ++it) {
+      if (fs::is_regular_file(it->symlink_status())) total += fs::file_size(it->path());
+    }
+  } catch (const fs::filesystem_error& err) {
+    return IoError("reading " + src + ": " + err.code().message());
+  }
+  return total;
+}
+
+Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::string& dest,
+                   const ProgressFn& progress, uint64_t* bytes_done) {
+  switch (entry.type) {
+    case EntryType::kSymlink: {
+      ::unlink(dest.c_str());
+      if (::symlink(entry.target.c_str(), dest.c_str()) != 0) return ErrnoStatus(errno, "creating symlink " + dest);
+      break;
+    }
+    case EntryType::kDirectory: {
+      if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "creating " + dest);
+      ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(entry.id));
+      for (const TreeEntry& child : tree.entries) {
+        RETURN_IF_ERROR(ExportEntry(repo, child, dest + "/" + child.name, progress, bytes_done));
+      }
+      break;
+    }
+    case EntryType::kFile: {
+      ASSIGN_OR_RETURN(FileObject file, repo.LoadFile(entry.id));
+      if (file.size != entry.size) {
+        return Corruption("file object " + entry.id.Hex() + " has size " + std::to_string(file.size) +
+                          " but its directory entry says " + std::to_string(entry.size));
+      }
+      // Write to a temporary name so a failed export never leaves a torn file under the real name.
+      const std::string tmp = dest + ".weightfs-partial";
+      Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+      if (fd.get() < 0) return ErrnoStatus(errno, "creating " + tmp);
+      FileReader reader(&repo, std::move(file));
+      Status s = reader.ForEachChunk([&](ByteView chunk) {
+        RETURN_IF_ERROR(WriteAll(fd.get(), chunk, tmp));
+        *bytes_done += chunk.size();
+        if (progress) progress(*bytes_done);
+        return Status::Ok();
+      });
+      if (s.ok()) s = fd.Close(tmp);
+      if (s.ok() && ::rename(tmp.c_str(), dest.c_str()) != 0) s = ErrnoStatus(errno, "renaming " + tmp);
+      if (!s.ok()) {
+        ::unlink(tmp.c_str());
+        return s.WithContext(dest);
+      }
+      break;
+    }
+  }
+  return SetMetadata(entry, dest);
+}
+
+}  // namespace weightfs::repo

@@ -1,0 +1,268 @@
+#include "weightfs/repo/keys.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace weightfs::repo {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kKeyFileMagic[] = "weightfs-key-v1";
+
+Result<json> ParseJson(ByteView data, const std::string& what) {
+  try {
+    return json::parse(AsString(data));
+  } catch (const json::exception& e) {
+    return Corruption(what + " is not valid JSON: " + e.what());
+  }
+}
+
+template <typename T>
+Result<T> Field(const json& j, const char* key, const std::string& what) {
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    return Corruption(what + ": field '" + key + "' missing or of the wrong type");
+  }
+}
+
+Result<Bytes> HexField(const json& j, const char* key, const std::string& what) {
+  ASSIGN_OR_RETURN(std::string hex, Field<std::string>(j, key, what));
+  auto b = FromHex(hex);
+  if (!b.ok()) return Corruption(what + ": field '" + key + "' is not hex");
+  return std::move(b).value();
+}
+
+Bytes SlotAad(const std::string& name, const std::string& role, const std::string& kind,
+              const crypto::ScryptParams& p, ByteView salt, ByteView repo_id) {
+  Bytes aad = ToBytes("weightfs keyslot v1");
+  PutBytes(&aad, repo_id);
+  PutLengthPrefixed(&aad, AsBytes(name));
+  PutLengthPrefixed(&aad, AsBytes(role));
+  PutLengthPrefixed(&aad, AsBytes(kind));
+  PutU64(&aad, p.n);
+  PutU32(&aad, p.r);
+  PutU32(&aad, p.p);
+  PutLengthPrefixed(&aad, salt);
+  return aad;
+}
+
+Result<SecretBytes> DeriveKek(const Credential& c, const crypto::ScryptParams& p, ByteView salt) {
+  if (c.kind == Credential::Kind::kPassphrase) {
+    return crypto::Scrypt(c.secret.view(), salt, p, crypto::kAesKeySize);
+  }
+  return crypto::Hkdf(c.secret.view(), salt, AsBytes("weightfs keyfile kek v1"), crypto::kAesKeySize);
+}
+
+const char* KindName(Credential::Kind k) {
+  return k == Credential::Kind::kPassphrase ? "passphrase" : "keyfile";
+}
+
+// The MAC covers every field but "mac" itself, in nlohmann's canonical (sorted) dump.
+Result<std::string> MacHex(json j, const SecretBytes& mac_key) {
+  j.erase("mac");
+  ASSIGN_OR_RETURN(Bytes mac, crypto::HmacSha256(mac_key.view(), {AsBytes(j.dump())}));
+  return ToHex(mac);
+}
+
+Status VerifyMac(ByteView data, const SecretBytes& mac_key, const std::string& what) {
+  ASSIGN_OR_RETURN(json j, ParseJson(data, what));
+  ASSIGN_OR_RETURN(Bytes stored, HexField(j, "mac", what));
+  ASSIGN_OR_RETURN(std::string want_hex, MacHex(j, mac_key));
+  ASSIGN_OR_RETURN(Bytes want, FromHex(want_hex));
+  if (!crypto::ConstantTimeEqual(stored, want)) {
+    return Corruption(what + " has been modified (its MAC does not match)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateSlotName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') {
+    return InvalidArgument("invalid name '" + name + "': use 1-64 letters, digits, '.', '_' or '-'");
+  }
+  for (char c : name) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return InvalidArgument("invalid name '" + name + "': use 1-64 letters, digits, '.', '_' or '-'");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Credential> LoadKeyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read key file " + path);
+  std::string magic, hex;
+  in >> magic >> hex;
+  if (magic != kKeyFileMagic || hex.size() != 2 * kKeyFileSecretSize) {
+    return InvalidArgument(path + " is not a weightfs key file");
+  }
+  auto bytes = FromHex(hex);
+  if (!bytes.ok()) return InvalidArgument(path + " is not a weightfs key file");
+  Credential c;
+  c.kind = Credential::Kind::kKeyFile;
+  c.secret = SecretBytes(*bytes);
+  explicit_bzero(hex.data(), hex.size());
+  explicit_bzero(bytes->data(), bytes->size());
+  return c;
+}
+
+Result<Credential> CreateKeyFile(const std::string& path) {
+  ASSIGN_OR_RETURN(SecretBytes secret, crypto::RandomSecret(kKeyFileSecretSize));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "creating key file " + path);
+  std::string text = std::string(kKeyFileMagic) + " " + ToHex(secret.view()) + "\n";
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int err = errno;
+  explicit_bzero(text.data(), text.size());
+  if (n != static_cast<ssize_t>(text.size()) || ::fsync(fd) != 0) {
+    ::close(fd);
+    return ErrnoStatus(n < 0 ? err : EIO, "writing key file " + path);
+  }
+  if (::close(fd) != 0) return ErrnoStatus(errno, "closing key file " + path);
+  Credential c;
+  c.kind = Credential::Kind::kKeyFile;
+  c.secret = std::move(secret);
+  return c;
+}
+
+Result<DerivedKeys> DeriveKeys(ByteView master, ByteView repo_id) {
+  DerivedKeys k;
+  ASSIGN_OR_RETURN(k.content, crypto::Hkdf(master, repo_id, AsBytes("weightfs content key v1"), 32));
+  ASSIGN_OR_RETURN(k.id, crypto::Hkdf(master, repo_id, AsBytes("weightfs id key v1"), 32));
+  ASSIGN_OR_RETURN(k.chunker, crypto::Hkdf(master, repo_id, AsBytes("weightfs chunker seed v1"), 32));
+  ASSIGN_OR_RETURN(k.config_mac, crypto::Hkdf(master, repo_id, AsBytes("weightfs config mac v1"), 32));
+  ASSIGN_OR_RETURN(k.refs, crypto::Hkdf(master, repo_id, AsBytes("weightfs refs key v1"), 32));
+  return k;
+}
+
+Result<RepoConfig> ParseConfig(ByteView data) {
+  const std::string what = "config";
+  ASSIGN_OR_RETURN(json j, ParseJson(data, what));
+  ASSIGN_OR_RETURN(std::string format, Field<std::string>(j, "format", what));
+  if (format != "weightfs") return Corruption("config does not describe a weightfs repository");
+  RepoConfig c;
+  ASSIGN_OR_RETURN(c.format_version, Field<uint32_t>(j, "version", what));
+  if (c.format_version > kFormatVersion) {
+    return Unsupported("repository format v" + std::to_string(c.format_version) +
+                       " is newer than this build of weightfs (v" + std::to_string(kFormatVersion) +
+                       "); upgrade weightfs");
+  }
+  if (c.format_version < 1) return Corruption("config has invalid format version");
+  ASSIGN_OR_RETURN(c.repo_id, HexField(j, "repo_id", what));
+  if (c.repo_id.size() != kRepoIdSize) return Corruption("config has a repo id of the wrong size");
+  if (!j.contains("chunker")) return Corruption("config has no chunker parameters");
+  ASSIGN_OR_RETURN(c.chunker.min_size, Field<uint32_t>(j["chunker"], "min", what));
+  ASSIGN_OR_RETURN(c.chunker.avg_size, Field<uint32_t>(j["chunker"], "avg", what));
+  ASSIGN_OR_RETURN(c.chunker.max_size, Field<uint32_t>(j["chunker"], "max", what));
+  ASSIGN_OR_RETURN(c.frame_size, Field<uint32_t>(j, "frame_size", what));
+  if (c.frame_size != 64 * 1024) return Corruption("config has an unsupported frame size");
+  ASSIGN_OR_RETURN(c.created, Field<std::string>(j, "created", what));
+  if (Status s = ValidateChunkerParams(c.chunker); !s.ok()) return Corruption("config: " + s.message());
+  return c;
+}
+
+Result<Bytes> SerializeConfig(const RepoConfig& c, const SecretBytes& mac_key) {
+  json j;
+  j["format"] = "weightfs";
+  j["version"] = c.format_version;
+  j["repo_id"] = ToHex(c.repo_id);
+  j["chunker"] = {{"min", c.chunker.min_size}, {"avg", c.chunker.avg_size}, {"max", c.chunker.max_size}};
+  j["frame_size"] = c.frame_size;
+  j["created"] = c.created;
+  ASSIGN_OR_RETURN(j["mac"], MacHex(j, mac_key));
+  return ToBytes(j.dump(2) + "\n");
+}
+
+Status VerifyConfig(ByteView data, const SecretBytes& mac_key) {
+  return VerifyMac(data, mac_key, "config");
+}
+
+Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
+                          const Credential& credential, const crypto::ScryptParams& scrypt,
+                          ByteView repo_id, ByteView master, const SecretBytes& mac_key) {
+  RETURN_IF_ERROR(ValidateSlotName(name));
+  RETURN_IF_ERROR(ValidateSlotName(role));
+  crypto::ScryptParams p = credential.kind == Credential::Kind::kPassphrase ? scrypt : crypto::ScryptParams{0, 0, 0};
+  ASSIGN_OR_RETURN(Bytes salt, crypto::RandomBytes(32));
+  ASSIGN_OR_RETURN(Bytes nonce, crypto::RandomBytes(crypto::kGcmNonceSize));
+  ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(credential, p, salt));
+  const char* kind = KindName(credential.kind);
+  Bytes aad = SlotAad(name, role, kind, p, salt, repo_id);
+  ASSIGN_OR_RETURN(Bytes wrapped, crypto::AesGcmSeal(kek.view(), nonce, aad, master));
+  json j;
+  j["version"] = 1;
+  j["name"] = name;
+  j["role"] = role;
+  j["kind"] = kind;
+  j["kdf"] = {{"algorithm", credential.kind == Credential::Kind::kPassphrase ? "scrypt" : "hkdf-sha256"},
+              {"n", p.n}, {"r", p.r}, {"p", p.p}, {"salt", ToHex(salt)}};
+  j["nonce"] = ToHex(nonce);
+  j["wrapped"] = ToHex(wrapped);
+  ASSIGN_OR_RETURN(j["mac"], MacHex(j, mac_key));
+  return ToBytes(j.dump(2) + "\n");
+}
+
+Result<KeySlotInfo> ParseKeySlot(ByteView data) {
+  const std::string what = "key slot";
+  ASSIGN_OR_RETURN(json j, ParseJson(data, what));
+  KeySlotInfo info;
+  ASSIGN_OR_RETURN(info.name, Field<std::string>(j, "name", what));
+  ASSIGN_OR_RETURN(info.role, Field<std::string>(j, "role", what));
+  ASSIGN_OR_RETURN(info.kind, Field<std::string>(j, "kind", what));
+  if (info.kind != "passphrase" && info.kind != "keyfile") return Corruption("key slot has unknown kind");
+  if (!j.contains("kdf")) return Corruption("key slot has no kdf");
+  ASSIGN_OR_RETURN(info.scrypt.n, Field<uint64_t>(j["kdf"], "n", what));
+  ASSIGN_OR_RETURN(info.scrypt.r, Field<uint32_t>(j["kdf"], "r", what));
+  ASSIGN_OR_RETURN(info.scrypt.p, Field<uint32_t>(j["kdf"], "p", what));
+  return info;
+}
+
+Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, ByteView repo_id) {
+  ASSIGN_OR_RETURN(KeySlotInfo info, ParseKeySlot(data));
+  if (info.kind != KindName(credential.kind)) {
+    return Status(Code::kWrongKey, "slot '" + info.name + "' is opened by a " + info.kind);
+  }
+  ASSIGN_OR_RETURN(json j, ParseJson(data, "key slot"));
+  if (!j.contains("kdf")) return Corruption("key slot has no kdf");
+  ASSIGN_OR_RETURN(Bytes salt, HexField(j["kdf"], "salt", "key slot"));
+  ASSIGN_OR_RETURN(Bytes nonce, HexField(j, "nonce", "key slot"));
+  ASSIGN_OR_RETURN(Bytes wrapped, HexField(j, "wrapped", "key slot"));
+  if (nonce.size() != crypto::kGcmNonceSize || wrapped.size() != kMasterSize + crypto::kGcmTagSize) {
+    return Corruption("key slot '" + info.name + "' is malformed");
+  }
+  if (info.kind == "passphrase") {
+    // Refuse absurd stored parameters before spending memory on them (a tampered slot).
+    if (info.scrypt.n < 2 || (info.scrypt.n & (info.scrypt.n - 1)) != 0 || info.scrypt.n > (uint64_t{1} << 24) ||
+        info.scrypt.r == 0 || info.scrypt.r > 64 || info.scrypt.p == 0 || info.scrypt.p > 64) {
+      return Corruption("key slot '" + info.name + "' has invalid scrypt parameters");
+    }
+  }
+  crypto::ScryptParams p = info.kind == "passphrase" ? info.scrypt : crypto::ScryptParams{0, 0, 0};
+  ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(credential, p, salt));
+  Bytes aad = SlotAad(info.name, info.role, info.kind, p, salt, repo_id);
+  SecretBytes master(kMasterSize);
+  Status s = crypto::AesGcmOpenInto(kek.view(), nonce, aad, wrapped, master.data());
+  if (!s.ok()) {
+    if (s.code() == Code::kCorruption) {
+      return Status(Code::kWrongKey, "slot '" + info.name + "' does not open with this " + info.kind);
+    }
+    return s;
+  }
+  return master;
+}
+
+Status VerifyKeySlot(ByteView data, const SecretBytes& mac_key) {
+  return VerifyMac(data, mac_key, "key slot");
+}
+
+}  // namespace weightfs::repo

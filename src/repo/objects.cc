@@ -1,0 +1,193 @@
+#include "weightfs/repo/objects.h"
+
+#include <algorithm>
+
+namespace weightfs::repo {
+namespace {
+
+constexpr uint8_t kEncodingVersion = 1;
+
+void PutId(Bytes* out, const ObjectId& id) { PutBytes(out, id.bytes()); }
+
+Result<ObjectId> GetId(Reader* r) {
+  ASSIGN_OR_RETURN(ByteView b, r->Raw(ObjectId::kSize));
+  return ObjectId::FromBytes(b);
+}
+
+void PutString(Bytes* out, const std::string& s) { PutLengthPrefixed(out, AsBytes(s)); }
+
+Status CheckVersion(Reader* r, const char* what) {
+  ASSIGN_OR_RETURN(uint8_t v, r->U8());
+  if (v != kEncodingVersion) {
+    return Status(v > kEncodingVersion ? Code::kUnsupported : Code::kCorruption,
+                  std::string(what) + " encoding v" + std::to_string(v) + " is not supported");
+  }
+  return Status::Ok();
+}
+
+Status CheckDone(const Reader& r, const char* what) {
+  if (!r.done()) return Corruption(std::string(what) + " has trailing bytes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* ObjectTypeName(ObjectType type) {
+  switch (type) {
+    case ObjectType::kChunk: return "chunk";
+    case ObjectType::kFile: return "file";
+    case ObjectType::kTree: return "tree";
+    case ObjectType::kSnapshot: return "snapshot";
+    case ObjectType::kPolicy: return "policy";
+  }
+  return "unknown";
+}
+
+Status ValidateName(const std::string& name) {
+  if (name.empty() || name == "." || name == "..") return InvalidArgument("invalid name '" + name + "'");
+  if (name.size() > 255) return Status(Code::kNameTooLong, "name longer than 255 bytes: '" + name + "'");
+  if (name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
+    return InvalidArgument("name contains '/' or NUL: '" + name + "'");
+  }
+  return Status::Ok();
+}
+
+const TreeEntry* TreeObject::Find(const std::string& name) const {
+  auto it = std::lower_bound(entries.begin(), entries.end(), name,
+                             [](const TreeEntry& e, const std::string& n) { return e.name < n; });
+  if (it == entries.end() || it->name != name) return nullptr;
+  return &*it;
+}
+
+Bytes EncodeFile(const FileObject& file) {
+  Bytes out;
+  out.reserve(16 + file.chunks.size() * 36);
+  PutU8(&out, kEncodingVersion);
+  PutU64(&out, file.size);
+  PutU64(&out, file.chunks.size());
+  for (const ChunkRef& c : file.chunks) {
+    PutId(&out, c.id);
+    PutU32(&out, c.size);
+  }
+  return out;
+}
+
+Result<FileObject> DecodeFile(ByteView data) {
+  Reader r(data);
+  RETURN_IF_ERROR(CheckVersion(&r, "file"));
+  FileObject f;
+  ASSIGN_OR_RETURN(f.size, r.U64());
+  ASSIGN_OR_RETURN(uint64_t n, r.U64());
+  if (n > r.remaining() / 36) return Corruption("file object lists more chunks than it holds");
+  f.chunks.reserve(n);
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    ChunkRef c;
+    ASSIGN_OR_RETURN(c.id, GetId(&r));
+    ASSIGN_OR_RETURN(c.size, r.U32());
+    if (c.size == 0) return Corruption("file object has an empty chunk");
+    total += c.size;
+    f.chunks.push_back(c);
+  }
+  if (total != f.size) return Corruption("file object's chunks do not add up to its size");
+  RETURN_IF_ERROR(CheckDone(r, "file object"));
+  return f;
+}
+
+Bytes EncodeTree(const TreeObject& tree) {
+  Bytes out;
+  PutU8(&out, kEncodingVersion);
+  PutU64(&out, tree.entries.size());
+  for (const TreeEntry& e : tree.entries) {
+    PutString(&out, e.name);
+    PutU8(&out, static_cast<uint8_t>(e.type));
+    PutU32(&out, e.mode);
+    PutU64(&out, e.size);
+    PutU64(&out, static_cast<uint64_t>(e.mtime_ns));
+    PutU32(&out, static_cast<uint32_t>(e.xattrs.size()));
+    for (const auto& [k, v] : e.xattrs) {
+      PutString(&out, k);
+      PutLengthPrefixed(&out, v);
+    }
+    PutId(&out, e.id);
+    PutString(&out, e.target);
+  }
+  return out;
+}
+
+Result<TreeObject> DecodeTree(ByteView data) {
+  Reader r(data);
+  RETURN_IF_ERROR(CheckVersion(&r, "tree"));
+  TreeObject t;
+  ASSIGN_OR_RETURN(uint64_t n, r.U64());
+  if (n > r.remaining() / 60) return Corruption("tree object lists more entries than it holds");
+  t.entries.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    TreeEntry e;
+    ASSIGN_OR_RETURN(e.name, r.String());
+    if (!ValidateName(e.name).ok()) return Corruption("tree object has an invalid entry name");
+    if (i > 0 && !(t.entries.back().name < e.name)) return Corruption("tree entries are not sorted");
+    ASSIGN_OR_RETURN(uint8_t type, r.U8());
+    if (type < 1 || type > 3) return Corruption("tree entry has unknown type " + std::to_string(type));
+    e.type = static_cast<EntryType>(type);
+    ASSIGN_OR_RETURN(e.mode, r.U32());
+    ASSIGN_OR_RETURN(e.size, r.U64());
+    ASSIGN_OR_RETURN(uint64_t mt, r.U64());
+    e.mtime_ns = static_cast<int64_t>(mt);
+    ASSIGN_OR_RETURN(uint32_t nx, r.U32());
+    for (uint32_t j = 0; j < nx; ++j) {
+      ASSIGN_OR_RETURN(std::string k, r.String());
+      ASSIGN_OR_RETURN(ByteView v, r.LengthPrefixed());
+      e.xattrs.emplace(std::move(k), Bytes(v.begin(), v.end()));
+    }
+    ASSIGN_OR_RETURN(e.id, GetId(&r));
+    ASSIGN_OR_RETURN(e.target, r.String());
+    t.entries.push_back(std::move(e));
+  }
+  RETURN_IF_ERROR(CheckDone(r, "tree object"));
+  return t;
+}
+
+Bytes EncodeSnapshot(const SnapshotObject& s) {
+  Bytes out;
+  PutU8(&out, kEncodingVersion);
+  PutId(&out, s.root);
+  PutU8(&out, s.parent.has_value());
+  if (s.parent) PutId(&out, *s.parent);
+  PutU64(&out, s.seq);
+  PutU64(&out, static_cast<uint64_t>(s.time_ns));
+  PutString(&out, s.author);
+  PutString(&out, s.message);
+  PutU8(&out, s.policy.has_value());
+  if (s.policy) PutId(&out, *s.policy);
+  PutLengthPrefixed(&out, s.signature);
+  return out;
+}
+
+Result<SnapshotObject> DecodeSnapshot(ByteView data) {
+  Reader r(data);
+  RETURN_IF_ERROR(CheckVersion(&r, "snapshot"));
+  SnapshotObject s;
+  ASSIGN_OR_RETURN(s.root, GetId(&r));
+  ASSIGN_OR_RETURN(uint8_t has_parent, r.U8());
+  if (has_parent) {
+    ASSIGN_OR_RETURN(ObjectId p, GetId(&r));
+    s.parent = p;
+  }
+  ASSIGN_OR_RETURN(s.seq, r.U64());
+  ASSIGN_OR_RETURN(uint64_t t, r.U64());
+  s.time_ns = static_cast<int64_t>(t);
+  ASSIGN_OR_RETURN(s.author, r.String());
+  ASSIGN_OR_RETURN(s.message, r.String());
+  ASSIGN_OR_RETURN(uint8_t has_policy, r.U8());
+  if (has_policy) {
+    ASSIGN_OR_RETURN(ObjectId p, GetId(&r));
+    s.policy = p;
+  }
+  ASSIGN_OR_RETURN(ByteView sig, r.LengthPrefixed());
+  s.signature.assign(sig.begin(), sig.end());
+  RETURN_IF_ERROR(CheckDone(r, "snapshot object"));
+  return s;
+}
+
+}  // namespace weightfs::repo

@@ -1,0 +1,498 @@
+#include "weightfs/repo/repository.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "weightfs/crypto/primitives.h"
+
+namespace weightfs::repo {
+namespace {
+
+constexpr char kConfigFile[] = "config";
+constexpr char kKeysDir[] = "keys";
+constexpr char kMainRef[] = "refs/main";
+constexpr char kTagsRef[] = "refs/tags";
+constexpr uint32_t kContentKeyId = 1;
+
+std::string NowIso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Bytes EncodeMain(const MainRef& m) {
+  Bytes out;
+  PutU8(&out, 1);
+  PutU8(&out, m.head.has_value());
+  PutBytes(&out, m.head ? m.head->bytes() : ObjectId().bytes());
+  PutU64(&out, m.head_seq);
+  PutBytes(&out, m.live_root.bytes());
+  PutU64(&out, m.generation);
+  return out;
+}
+
+Result<MainRef> DecodeMain(ByteView data) {
+  Reader r(data);
+  ASSIGN_OR_RETURN(uint8_t v, r.U8());
+  if (v != 1) return Corruption("refs/main has unknown encoding " + std::to_string(v));
+  MainRef m;
+  ASSIGN_OR_RETURN(uint8_t has_head, r.U8());
+  ASSIGN_OR_RETURN(ByteView head, r.Raw(ObjectId::kSize));
+  if (has_head) {
+    ASSIGN_OR_RETURN(ObjectId h, ObjectId::FromBytes(head));
+    m.head = h;
+  }
+  ASSIGN_OR_RETURN(m.head_seq, r.U64());
+  ASSIGN_OR_RETURN(ByteView live, r.Raw(ObjectId::kSize));
+  ASSIGN_OR_RETURN(m.live_root, ObjectId::FromBytes(live));
+  ASSIGN_OR_RETURN(m.generation, r.U64());
+  if (!r.done()) return Corruption("refs/main has trailing bytes");
+  return m;
+}
+
+Bytes EncodeTags(const std::map<std::string, ObjectId>& tags) {
+  Bytes out;
+  PutU8(&out, 1);
+  PutU32(&out, static_cast<uint32_t>(tags.size()));
+  for (const auto& [name, id] : tags) {
+    PutLengthPrefixed(&out, AsBytes(name));
+    PutBytes(&out, id.bytes());
+  }
+  return out;
+}
+
+Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data) {
+  Reader r(data);
+  ASSIGN_OR_RETURN(uint8_t v, r.U8());
+  if (v != 1) return Corruption("refs/tags has unknown encoding");
+  ASSIGN_OR_RETURN(uint32_t n, r.U32());
+  std::map<std::string, ObjectId> tags;
+  for (uint32_t i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(std::string name, r.String());
+    ASSIGN_OR_RETURN(ByteView id, r.Raw(ObjectId::kSize));
+    ASSIGN_OR_RETURN(tags[name], ObjectId::FromBytes(id));
+  }
+  if (!r.done()) return Corruption("refs/tags has trailing bytes");
+  return tags;
+}
+
+Result<Bytes> ReadRequired(storage::ObjectStore* store, const std::string& name) {
+  ASSIGN_OR_RETURN(std::optional<Bytes> data, store->ReadFile(name));
+  if (!data) return NotFound(name + " is missing");
+  return std::move(*data);
+}
+
+}  // namespace
+
+Status ValidateNewScrypt(const crypto::ScryptParams& p, bool allow_weak) {
+  if (p.n < 2 || (p.n & (p.n - 1)) != 0 || p.r == 0 || p.p == 0) {
+    return InvalidArgument("scrypt n must be a power of two >= 2, r and p >= 1");
+  }
+  if (p.n < kMinScryptN && !allow_weak) {
+    return InvalidArgument("scrypt n=" + std::to_string(p.n) + " is below the safe minimum 2^17; "
+                           "weak parameters are for tests only (--insecure-fast-kdf)");
+  }
+  return Status::Ok();
+}
+
+Status Repository::Init(storage::ObjectStore* store, const Credential& credential,
+                        const InitOptions& options) {
+  RETURN_IF_ERROR(ValidateSlotName(options.slot_name));
+  RETURN_IF_ERROR(ValidateSlotName(options.role));
+  RETURN_IF_ERROR(ValidateChunkerParams(options.chunker));
+  if (credential.kind == Credential::Kind::kPassphrase) {
+    RETURN_IF_ERROR(ValidateNewScrypt(options.scrypt, options.allow_weak_kdf));
+    if (credential.secret.empty()) return InvalidArgument("the passphrase is empty");
+  }
+  ASSIGN_OR_RETURN(std::optional<Bytes> existing, store->ReadFile(kConfigFile));
+  if (existing) return AlreadyExists("a repository already exists here");
+
+  RepoConfig config;
+  ASSIGN_OR_RETURN(config.repo_id, crypto::RandomBytes(kRepoIdSize));
+  config.chunker = options.chunker;
+  config.created = NowIso8601();
+  ASSIGN_OR_RETURN(SecretBytes master, crypto::RandomSecret(kMasterSize));
+  ASSIGN_OR_RETURN(DerivedKeys keys, DeriveKeys(master.view(), config.repo_id));
+
+  ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(options.slot_name, options.role, credential, options.scrypt,
+                                           config.repo_id, master.view(), keys.config_mac));
+  ASSIGN_OR_RETURN(Bytes config_bytes, SerializeConfig(config, keys.config_mac));
+  // Slots first, config last: a store with a config is a repository.
+  RETURN_IF_ERROR(store->WriteFile(std::string(kKeysDir) + "/" + options.slot_name, slot));
+  RETURN_IF_ERROR(store->WriteFile(kConfigFile, config_bytes));
+
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::ObjectStore> store,
+                                                     const Credential& credential,
+                                                     const std::string& slot_name) {
+  ASSIGN_OR_RETURN(std::optional<Bytes> config_bytes, store->ReadFile(kConfigFile));
+  if (!config_bytes) return NotFound("not a weightfs repository (no config file)");
+  ASSIGN_OR_RETURN(RepoConfig config, ParseConfig(*config_bytes));
+
+  ASSIGN_OR_RETURN(std::vector<std::string> slots, store->ListFiles(kKeysDir));
+  if (slots.empty()) return Corruption("the repository has no key slots");
+  std::unique_ptr<Repository> repo(new Repository());
+  bool found = false;
+  for (const std::string& file : slots) {
+    ASSIGN_OR_RETURN(Bytes data, ReadRequired(store.get(), file));
+    auto info = ParseKeySlot(data);
+    if (!info.ok()) continue;  // reported by check; other slots may still open
+    if (!slot_name.empty() && info->name != slot_name) continue;
+    if (file != std::string(kKeysDir) + "/" + info->name) continue;  // a renamed slot file
+    auto master = UnwrapKeySlot(data, credential, config.repo_id);
+    if (!master.ok()) {
+      if (master.status().code() == Code::kWrongKey) continue;
+      if (master.status().code() == Code::kCorruption) continue;
+      return master.status();
+    }
+    repo->master_ = std::move(master).value();
+    repo->slot_name_ = info->name;
+    repo->role_ = info->role;
+    found = true;
+    break;
+  }
+  if (!found) {
+    const char* what = credential.kind == Credential::Kind::kPassphrase ? "passphrase" : "key file";
+    if (!slot_name.empty()) {
+      return Status(Code::kWrongKey, std::string("wrong ") + what + " for key slot '" + slot_name + "' (or no such slot)");
+    }
+    return Status(Code::kWrongKey, std::string("wrong ") + what + ": no key slot of this repository opens with it");
+  }
+  ASSIGN_OR_RETURN(repo->keys_, DeriveKeys(repo->master_.view(), config.repo_id));
+  RETURN_IF_ERROR(VerifyConfig(*config_bytes, repo->keys_.config_mac));
+  std::map<uint32_t, SecretBytes> content_keys;
+  content_keys.emplace(kContentKeyId, repo->keys_.content.Clone());
+  repo->cipher_ = std::make_unique<crypto::ObjectCipher>(config.repo_id, std::move(content_keys), kContentKeyId);
+  repo->gear_ = MakeGearTable(repo->keys_.chunker.view());
+  repo->config_ = std::move(config);
+  repo->store_ = std::move(store);
+
+  // A repository fresh from Init has no refs/main yet: create the empty live tree.
+  ASSIGN_OR_RETURN(Versioned<MainRef> main, repo->ReadMain());
+  if (!main.raw) {
+    ASSIGN_OR_RETURN(ObjectId empty, repo->PutTree(TreeObject{}));
+    RETURN_IF_ERROR(repo->Sync());
+    MainRef m;
+    m.live_root = empty;
+    Status s = repo->WriteMain(m, std::nullopt);
+    if (!s.ok() && s.code() != Code::kConflict) return s;
+  }
+  return repo;
+}
+
+Repository::~Repository() = default;
+
+ObjectId Repository::ComputeId(ObjectType type, ByteView plaintext) const {
+  uint8_t t = static_cast<uint8_t>(type);
+  auto mac = crypto::HmacSha256(keys_.id.view(), {ByteView(&t, 1), plaintext});
+  WFS_CHECK(mac.ok());
+  return *ObjectId::FromBytes(*mac);
+}
+
+Status Repository::PutObjectWithId(ObjectType type, const ObjectId& id, ByteView plaintext) {
+  ASSIGN_OR_RETURN(bool exists, store_->Contains(id));
+  if (exists) return Status::Ok();
+  ASSIGN_OR_RETURN(Bytes sealed, cipher_->Seal(static_cast<uint8_t>(type), id, plaintext));
+  return store_->Put(id, sealed);
+}
+
+Result<ObjectId> Repository::PutObject(ObjectType type, ByteView plaintext) {
+  ObjectId id = ComputeId(type, plaintext);
+  RETURN_IF_ERROR(PutObjectWithId(type, id, plaintext));
+  return id;
+}
+
+Result<Bytes> Repository::GetObject(ObjectType type, const ObjectId& id) const {
+  auto sealed = store_->Get(id);
+  if (!sealed.ok()) {
+    if (sealed.status().code() == Code::kNotFound) {
+      return Corruption(std::string(ObjectTypeName(type)) + " object " + id.Hex() + " is missing");
+    }
+    return sealed.status();
+  }
+  auto plain = cipher_->Open(static_cast<uint8_t>(type), id, *sealed);
+  if (!plain.ok()) {
+    return Status(plain.status().code(), std::string(ObjectTypeName(type)) + " object " + id.Hex() +
+                                             " failed verification: " + plain.status().message());
+  }
+  return plain;
+}
+
+Result<Bytes> Repository::ReadChunkRange(const ObjectId& id, uint32_t chunk_size, uint64_t offset,
+                                         uint64_t len) const {
+  if (offset >= chunk_size || len == 0) return Bytes{};
+  len = std::min<uint64_t>(len, chunk_size - offset);
+  const uint64_t sealed_size = crypto::ObjectCipher::SealedSize(chunk_size);
+  const uint64_t first = offset / crypto::kFrameSize;
+  const uint64_t last = (offset + len - 1) / crypto::kFrameSize;
+  auto header = store_->GetRange(id, 0, crypto::kObjectHeaderSize);
+  if (!header.ok()) {
+    if (header.status().code() == Code::kNotFound) return Corruption("chunk object " + id.Hex() + " is missing");
+    return header.status();
+  }
+  const uint64_t begin = crypto::ObjectCipher::FrameOffset(first);
+  const uint64_t end = std::min(crypto::ObjectCipher::FrameOffset(last + 1), sealed_size);
+  ASSIGN_OR_RETURN(Bytes frames, store_->GetRange(id, begin, end - begin));
+  // A stored object shorter or longer than its file object says is corruption too.
+  ASSIGN_OR_RETURN(uint64_t stored_size, store_->Size(id));
+  if (stored_size != sealed_size || frames.size() != end - begin) {
+    return Corruption("chunk object " + id.Hex() + " has size " + std::to_string(stored_size) +
+                      ", expected " + std::to_string(sealed_size));
+  }
+  Bytes plain;
+  plain.reserve((last - first + 1) * crypto::kFrameSize);
+  RETURN_IF_ERROR(cipher_->OpenFrames(static_cast<uint8_t>(ObjectType::kChunk), id, *header,
+                                      sealed_size, first, frames, &plain));
+  const uint64_t skip = offset - first * crypto::kFrameSize;
+  return Bytes(plain.begin() + skip, plain.begin() + skip + len);
+}
+
+Result<FileObject> Repository::LoadFile(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kFile, id));
+  auto f = DecodeFile(plain);
+  if (!f.ok()) return f.status().WithContext("file object " + id.Hex());
+  return f;
+}
+
+Result<TreeObject> Repository::LoadTree(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kTree, id));
+  auto t = DecodeTree(plain);
+  if (!t.ok()) return t.status().WithContext("tree object " + id.Hex());
+  return t;
+}
+
+Result<SnapshotObject> Repository::LoadSnapshot(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kSnapshot, id));
+  auto s = DecodeSnapshot(plain);
+  if (!s.ok()) return s.status().WithContext("snapshot object " + id.Hex());
+  return s;
+}
+
+Result<ObjectId> Repository::PutTree(const TreeObject& tree) {
+  return PutObject(ObjectType::kTree, EncodeTree(tree));
+}
+
+Result<ObjectId> Repository::PutFile(const FileObject& file) {
+  return PutObject(ObjectType::kFile, EncodeFile(file));
+}
+
+Status Repository::Sync() { return store_->Sync(); }
+
+ObjectId Repository::EmptyTreeId() const { return ComputeId(ObjectType::kTree, EncodeTree(TreeObject{})); }
+
+Result<Bytes> Repository::SealRef(const std::string& name, ByteView plaintext) const {
+  ASSIGN_OR_RETURN(Bytes nonce, crypto::RandomBytes(crypto::kGcmNonceSize));
+  Bytes aad = ToBytes("weightfs ref v1");
+  PutBytes(&aad, config_.repo_id);
+  PutLengthPrefixed(&aad, AsBytes(name));
+  ASSIGN_OR_RETURN(Bytes sealed, crypto::AesGcmSeal(keys_.refs.view(), nonce, aad, plaintext));
+  Bytes out = ToBytes("WFR1");
+  PutBytes(&out, nonce);
+  PutBytes(&out, sealed);
+  return out;
+}
+
+Result<Bytes> Repository::OpenRef(const std::string& name, ByteView sealed) const {
+  if (sealed.size() < 4 + crypto::kGcmNonceSize + crypto::kGcmTagSize || AsString(sealed.subspan(0, 4)) != "WFR1") {
+    return Corruption(name + " is malformed");
+  }
+  Bytes aad = ToBytes("weightfs ref v1");
+  PutBytes(&aad, config_.repo_id);
+  PutLengthPrefixed(&aad, AsBytes(name));
+  auto plain = crypto::AesGcmOpen(keys_.refs.view(), sealed.subspan(4, crypto::kGcmNonceSize), aad,
+                                  sealed.subspan(4 + crypto::kGcmNonceSize));
+  if (!plain.ok()) return Corruption(name + " failed authentication (modified or from another repository)");
+  return plain;
+}
+
+Result<Versioned<MainRef>> Repository::ReadMain() const {
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kMainRef));
+  Versioned<MainRef> out;
+  if (!raw) return out;
+  ASSIGN_OR_RETURN(Bytes plain, OpenRef(kMainRef, *raw));
+  ASSIGN_OR_RETURN(out.value, DecodeMain(plain));
+  out.raw = std::move(raw);
+  return out;
+}
+
+Status Repository::WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw) {
+  ASSIGN_OR_RETURN(Bytes sealed, SealRef(kMainRef, EncodeMain(value)));
+  return store_->CompareAndSwapFile(kMainRef, expected_raw, sealed);
+}
+
+Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags() const {
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kTagsRef));
+  Versioned<std::map<std::string, ObjectId>> out;
+  if (!raw) return out;
+  ASSIGN_OR_RETURN(Bytes plain, OpenRef(kTagsRef, *raw));
+  ASSIGN_OR_RETURN(out.value, DecodeTags(plain));
+  out.raw = std::move(raw);
+  return out;
+}
+
+Status Repository::WriteTags(const std::map<std::string, ObjectId>& tags,
+                             const std::optional<Bytes>& expected_raw) {
+  ASSIGN_OR_RETURN(Bytes sealed, SealRef(kTagsRef, EncodeTags(tags)));
+  return store_->CompareAndSwapFile(kTagsRef, expected_raw, sealed);
+}
+
+Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root, const std::string& message) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    ASSIGN_OR_RETURN(Versioned<MainRef> main, ReadMain());
+    ASSIGN_OR_RETURN(ObjectId root, make_root(main.value));
+    SnapshotObject snap;
+    snap.root = root;
+    snap.parent = main.value.head;
+    snap.seq = main.value.head_seq + 1;
+    snap.time_ns = NowNs();
+    snap.author = slot_name_;
+    snap.message = message;
+    ASSIGN_OR_RETURN(ObjectId id, PutObject(ObjectType::kSnapshot, EncodeSnapshot(snap)));
+    RETURN_IF_ERROR(Sync());
+    MainRef next = main.value;
+    next.head = id;
+    next.head_seq = snap.seq;
+    next.live_root = root;
+    next.generation = main.value.generation + 1;
+    Status s = WriteMain(next, main.raw);
+    if (s.ok()) return SnapshotInfo{id, std::move(snap)};
+    if (s.code() != Code::kConflict) return s;
+  }
+  return Status(Code::kConflict, "could not record the snapshot: refs/main keeps changing");
+}
+
+Result<std::vector<SnapshotInfo>> Repository::ListSnapshots() const {
+  ASSIGN_OR_RETURN(Versioned<MainRef> main, ReadMain());
+  std::vector<SnapshotInfo> out;
+  std::optional<ObjectId> next = main.value.head;
+  uint64_t expect_seq = main.value.head_seq;
+  while (next) {
+    ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(*next));
+    if (s.seq != expect_seq) {
+      return Corruption("snapshot " + next->Hex() + " has sequence number " + std::to_string(s.seq) +
+                        ", expected " + std::to_string(expect_seq));
+    }
+    --expect_seq;
+    std::optional<ObjectId> parent = s.parent;
+    out.push_back(SnapshotInfo{*next, std::move(s)});
+    next = parent;
+  }
+  if (expect_seq != 0) return Corruption("the snapshot chain ends before snapshot 1");
+  return out;
+}
+
+Result<SnapshotInfo> Repository::ResolveVersion(const std::string& version) const {
+  if (version.empty() || version == "latest") {
+    ASSIGN_OR_RETURN(Versioned<MainRef> main, ReadMain());
+    if (!main.value.head) return NotFound("the repository has no snapshots yet");
+    ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(*main.value.head));
+    return SnapshotInfo{*main.value.head, std::move(s)};
+  }
+  ASSIGN_OR_RETURN(auto tags, ReadTags());
+  if (auto it = tags.value.find(version); it != tags.value.end()) {
+    ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(it->second));
+    return SnapshotInfo{it->second, std::move(s)};
+  }
+  const bool is_hex = std::all_of(version.begin(), version.end(),
+                                  [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  if (!is_hex) return NotFound("no tag or snapshot named '" + version + "'");
+  if (version.size() < 8) return InvalidArgument("a snapshot id prefix needs at least 8 hex digits: '" + version + "'");
+  ASSIGN_OR_RETURN(std::vector<SnapshotInfo> all, ListSnapshots());
+  std::optional<SnapshotInfo> match;
+  for (SnapshotInfo& s : all) {
+    if (s.id.Hex().compare(0, version.size(), version) == 0) {
+      if (match) return InvalidArgument("snapshot id prefix '" + version + "' is ambiguous");
+      match = std::move(s);
+    }
+  }
+  if (!match) return NotFound("no snapshot with id '" + version + "'");
+  return std::move(*match);
+}
+
+Result<std::vector<KeySlotInfo>> Repository::ListKeySlots() const {
+  ASSIGN_OR_RETURN(std::vector<std::string> files, store_->ListFiles(kKeysDir));
+  std::vector<KeySlotInfo> out;
+  for (const std::string& f : files) {
+    ASSIGN_OR_RETURN(Bytes data, ReadRequired(store_.get(), f));
+    auto info = ParseKeySlot(data);
+    if (!info.ok()) return info.status().WithContext(f);
+    out.push_back(std::move(info).value());
+  }
+  return out;
+}
+
+Status Repository::AddKeySlot(const std::string& name, const std::string& role,
+                              const Credential& credential, const crypto::ScryptParams& scrypt) {
+  ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(name, role, credential, scrypt, config_.repo_id,
+                                           master_.view(), keys_.config_mac));
+  Status s = store_->CreateFileExclusive(std::string(kKeysDir) + "/" + name, slot);
+  if (s.code() == Code::kAlreadyExists) return AlreadyExists("a key slot named '" + name + "' already exists");
+  return s;
+}
+
+Status Repository::RemoveKeySlot(const std::string& name) {
+  RETURN_IF_ERROR(ValidateSlotName(name));
+  ASSIGN_OR_RETURN(std::vector<KeySlotInfo> slots, ListKeySlots());
+  bool exists = std::any_of(slots.begin(), slots.end(), [&](const KeySlotInfo& s) { return s.name == name; });
+  if (!exists) return NotFound("no key slot named '" + name + "'");
+  if (slots.size() == 1) return InvalidArgument("refusing to remove the last key slot: the repository would be lost");
+  return store_->DeleteFile(std::string(kKeysDir) + "/" + name);
+}
+
+Status Repository::ChangeKeySlot(const std::string& name, const Credential& credential,
+                                 const crypto::ScryptParams& scrypt) {
+  RETURN_IF_ERROR(ValidateSlotName(name));
+  const std::string file = std::string(kKeysDir) + "/" + name;
+  ASSIGN_OR_RETURN(std::optional<Bytes> old, store_->ReadFile(file));
+  if (!old) return NotFound("no key slot named '" + name + "'");
+  RETURN_IF_ERROR(VerifyKeySlot(*old, keys_.config_mac));
+  ASSIGN_OR_RETURN(KeySlotInfo info, ParseKeySlot(*old));
+  ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(name, info.role, credential, scrypt, config_.repo_id,
+                                           master_.view(), keys_.config_mac));
+  return store_->CompareAndSwapFile(file, old, slot);
+}
+
+std::vector<std::string> Repository::VerifyMetadata() const {
+  std::vector<std::string> problems;
+  auto config = store_->ReadFile(kConfigFile);
+  if (!config.ok() || !*config) {
+    problems.push_back("config cannot be read");
+  } else if (Status s = VerifyConfig(**config, keys_.config_mac); !s.ok()) {
+    problems.push_back(s.message());
+  }
+  auto files = store_->ListFiles(kKeysDir);
+  if (!files.ok()) {
+    problems.push_back("key slots cannot be listed: " + files.status().message());
+    return problems;
+  }
+  for (const std::string& f : *files) {
+    auto data = store_->ReadFile(f);
+    if (!data.ok() || !*data) {
+      problems.push_back(f + " cannot be read");
+      continue;
+    }
+    if (Status s = VerifyKeySlot(**data, keys_.config_mac); !s.ok()) {
+      problems.push_back(f + ": " + s.message());
+      continue;
+    }
+    auto info = ParseKeySlot(**data);
+    if (!info.ok() || f != std::string(kKeysDir) + "/" + info->name) {
+      problems.push_back(f + ": slot file name does not match the slot's name");
+    }
+  }
+  return problems;
+}
+
+}  // namespace weightfs::repo
