@@ -1,0 +1,257 @@
+// LocalStore: opening, the object namespace and batched Sync. Named files are in
+// local_store_files.cc.
+#include "weightfs/storage/local_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/filesystem.hpp>
+#include <cerrno>
+
+#include "storage/boost_status.h"
+#include "storage/local_store_impl.h"
+
+namespace weightfs::storage {
+namespace {
+
+namespace bfs = boost::filesystem;
+
+constexpr mode_t kFileMode = 0644;
+constexpr mode_t kDirMode = 0755;
+constexpr int kTempAttempts = 16;
+
+bool IsLowerHex(const std::string& s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// An existing directory is fine.
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), kDirMode) == 0 || errno == EEXIST) return Status::Ok();
+  return ErrnoStatus(errno, "creating directory " + path);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectStore>> OpenLocalStore(const std::string& root) {
+  std::string abs;
+  try {
+    // A FUSE daemon changes its working directory to "/", so a relative root must be resolved
+    // now.
+    abs = bfs::absolute(bfs::path(root)).lexically_normal().string();
+  } catch (const bfs::filesystem_error& e) {
+    return BoostErrorStatus(e.code(), "opening local store at " + root);
+  } catch (const std::exception& e) {
+    return IoError("opening local store at " + root + ": " + e.what());
+  }
+  // lexically_normal turns a trailing '/' into "/.": strip both, so messages show clean paths.
+  for (;;) {
+    if (abs.size() > 2 && abs.ends_with("/.")) {
+      abs.resize(abs.size() - 2);
+    } else if (abs == "/.") {
+      abs = "/";
+    } else if (abs.size() > 1 && abs.back() == '/') {
+      abs.pop_back();
+    } else {
+      break;
+    }
+  }
+  struct stat st;
+  if (::stat(abs.c_str(), &st) != 0) return ErrnoStatus(errno, "opening local store at " + abs);
+  if (!S_ISDIR(st.st_mode)) {
+    return Status(Code::kNotDirectory, "opening local store at " + abs + ": not a directory");
+  }
+  return std::unique_ptr<ObjectStore>(std::make_unique<LocalStore>(abs));
+}
+
+Result<std::pair<UniqueFd, std::string>> CreateTempFile(const std::string& dir,
+                                                        const std::string& final_path) {
+  for (int attempt = 0; attempt < kTempAttempts; ++attempt) {
+    std::string tmp = dir + "/" + TempFileName();
+    int fd;
+    do {
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode);
+    } while (fd < 0 && errno == EINTR);
+    if (fd >= 0) return std::make_pair(UniqueFd(fd), std::move(tmp));
+    if (errno != EEXIST) return ErrnoStatus(errno, "creating a temporary file for " + final_path);
+  }
+  return IoError("creating a temporary file for " + final_path + ": every name tried exists");
+}
+
+void RemoveTemp(const std::string& path) { ::unlink(path.c_str()); }
+
+std::string LocalStore::ObjectDir(const ObjectId& id) const {
+  return root_ + "/objects/" + id.Hex().substr(0, 2);
+}
+
+std::string LocalStore::ObjectPath(const ObjectId& id) const {
+  std::string hex = id.Hex();
+  return root_ + "/objects/" + hex.substr(0, 2) + "/" + hex;
+}
+
+void LocalStore::AddPending(std::string file, std::string dir) {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  pending_files_.insert(std::move(file));
+  pending_dirs_.insert(std::move(dir));
+  // The chain of entries leading to the object, too: objects/ or its fan-out directory may have
+  // been made by another process that never synced. Two more fsyncs per Sync, not per object.
+  pending_dirs_.insert(root_ + "/objects");
+  pending_dirs_.insert(root_);
+}
+
+Status LocalStore::MakeObjectDir(const std::string& dir) {
+  // The new entries become durable in Sync() through AddPending.
+  RETURN_IF_ERROR(MakeDir(root_ + "/objects"));
+  return MakeDir(dir);
+}
+
+Status LocalStore::Put(const ObjectId& id, ByteView data) {
+  const std::string path = ObjectPath(id);
+  const std::string dir = ObjectDir(id);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    // Already stored, maybe by a writer that has not synced yet: the durability promise of the
+    // next Sync() covers it too.
+    AddPending(path, dir);
+    return Status::Ok();
+  }
+  if (errno != ENOENT) return ErrnoStatus(errno, "checking " + path);
+
+  auto temp = CreateTempFile(dir, path);
+  if (!temp.ok() && temp.status().code() == Code::kNotFound) {
+    // Directories are made on the first miss only, so a Put costs no mkdir calls normally.
+    RETURN_IF_ERROR(MakeObjectDir(dir));
+    temp = CreateTempFile(dir, path);
+  }
+  if (!temp.ok()) return temp.status();
+  auto& [fd, tmp] = *temp;
+  Status s = WriteAll(fd.get(), data, path);
+  if (s.ok()) s = fd.Close(path);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus(errno, "storing " + path);
+  if (!s.ok()) {
+    RemoveTemp(tmp);
+    return s;
+  }
+  AddPending(path, dir);
+  return Status::Ok();
+}
+
+Result<Bytes> LocalStore::Get(const ObjectId& id) {
+  const std::string path = ObjectPath(id);
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  return ReadToEnd(fd.get(), path);
+}
+
+Result<Bytes> LocalStore::GetRange(const ObjectId& id, uint64_t offset, uint64_t len) {
+  const std::string path = ObjectPath(id);
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  return PreadRange(fd.get(), offset, len, path);
+}
+
+Result<bool> LocalStore::Contains(const ObjectId& id) {
+  const std::string path = ObjectPath(id);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return ErrnoStatus(errno, "checking " + path);
+}
+
+Result<uint64_t> LocalStore::Size(const ObjectId& id) {
+  const std::string path = ObjectPath(id);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading the size of " + path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Result<int64_t> LocalStore::MTime(const ObjectId& id) {
+  const std::string path = ObjectPath(id);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading the mtime of " + path);
+  return static_cast<int64_t>(st.st_mtim.tv_sec);
+}
+
+Status LocalStore::Delete(const ObjectId& id) {
+  const std::string path = ObjectPath(id);
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "deleting " + path);
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  pending_files_.erase(path);
+  // The next Sync makes the removal durable too.
+  pending_dirs_.insert(ObjectDir(id));
+  return Status::Ok();
+}
+
+Status LocalStore::ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) {
+  const bfs::path objects = bfs::path(root_) / "objects";
+  try {
+    boost::system::error_code ec;
+    bfs::directory_iterator fan(objects, ec);
+    if (ec == boost::system::errc::no_such_file_or_directory) return Status::Ok();
+    if (ec) return BoostErrorStatus(ec, "listing " + objects.string());
+    for (; fan != bfs::directory_iterator(); fan.increment(ec)) {
+      if (ec) return BoostErrorStatus(ec, "listing " + objects.string());
+      const std::string prefix = fan->path().filename().string();
+      if (prefix.size() != 2 || !IsLowerHex(prefix)) continue;
+      if (!bfs::is_directory(fan->symlink_status(ec))) continue;
+      bfs::directory_iterator it(fan->path(), ec);
+      if (ec) return BoostErrorStatus(ec, "listing " + fan->path().string());
+      for (; it != bfs::directory_iterator(); it.increment(ec)) {
+        if (ec) return BoostErrorStatus(ec, "listing " + fan->path().string());
+        // Temp files (".~tmp-…") and anything else that is not an object name are skipped.
+        const std::string name = it->path().filename().string();
+        if (name.size() != 2 * ObjectId::kSize || !IsLowerHex(name) ||
+            name.compare(0, 2, prefix) != 0) {
+          continue;
+        }
+        struct stat st;
+        if (::lstat(it->path().c_str(), &st) != 0) {
+          if (errno == ENOENT) continue;  // deleted while we were listing
+          return ErrnoStatus(errno, "reading the size of " + it->path().string());
+        }
+        if (!S_ISREG(st.st_mode)) continue;
+        ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromHex(name));
+        RETURN_IF_ERROR(fn(id, static_cast<uint64_t>(st.st_size)));
+      }
+      if (ec) return BoostErrorStatus(ec, "listing " + fan->path().string());
+    }
+    if (ec) return BoostErrorStatus(ec, "listing " + objects.string());
+  } catch (const bfs::filesystem_error& e) {
+    return BoostErrorStatus(e.code(), "listing " + objects.string());
+  }
+  return Status::Ok();
+}
+
+Status LocalStore::Sync() {
+  std::set<std::string> files;
+  std::set<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    files.swap(pending_files_);
+    dirs.swap(pending_dirs_);
+  }
+  // Files before directories: the data, then the names that point at it.
+  Status s;
+  for (const std::string& file : files) {
+    s = FsyncPath(file);
+    if (s.code() == Code::kNotFound) s = Status::Ok();  // deleted since it was written
+    if (!s.ok()) break;
+  }
+  if (s.ok()) {
+    for (const std::string& dir : dirs) {
+      s = FsyncPath(dir);
+      if (!s.ok()) break;
+    }
+  }
+  if (!s.ok()) {
+    // Nothing is confirmed durable, so everything stays pending for the next Sync. Syncing a
+    // file twice is harmless.
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    pending_files_.merge(files);
+    pending_dirs_.merge(dirs);
+  }
+  return s;
+}
+
+}  // namespace weightfs::storage

@@ -1,0 +1,89 @@
+// LocalStore: the ObjectStore over a local directory (see weightfs/storage/local_store.h).
+// Objects are written to a temp file and renamed into objects/<2 hex>/<64 hex> without an fsync;
+// Sync() then fsyncs every file and directory touched since the previous Sync, so durability
+// costs one batch per snapshot instead of one fsync per chunk. Named files are published one by
+// one with temp file + fsync + rename + fsync of the directory.
+// Thread-safe. Lock order: files_mu_ before the lock file's flock; pending_mu_ is a leaf and is
+// never held across I/O.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/posix_io.h"
+#include "weightfs/storage/object_store.h"
+
+namespace weightfs::storage {
+
+class LocalStore : public ObjectStore {
+ public:
+  // root: an absolute path to an existing directory, without a trailing slash.
+  explicit LocalStore(std::string root) : root_(std::move(root)) {}
+
+  Status Put(const ObjectId& id, ByteView data) override;
+  Result<Bytes> Get(const ObjectId& id) override;
+  Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override;
+  Result<bool> Contains(const ObjectId& id) override;
+  Result<uint64_t> Size(const ObjectId& id) override;
+  Status Delete(const ObjectId& id) override;
+  Status ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) override;
+  Result<int64_t> MTime(const ObjectId& id) override;
+  Status Sync() override;
+
+  Result<std::optional<Bytes>> ReadFile(const std::string& name) override;
+  Status WriteFile(const std::string& name, ByteView data) override;
+  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
+                            ByteView data) override;
+  Status CreateFileExclusive(const std::string& name, ByteView data) override;
+  Status DeleteFile(const std::string& name) override;
+  Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+
+ private:
+  // Held while a named file is changed: the in-process mutex, then an exclusive flock on the
+  // store's lock file (which serializes separate processes and separately opened stores).
+  // Members are destroyed in reverse order, so the flock is released before the mutex.
+  struct FilesLock {
+    std::unique_lock<std::mutex> mu;
+    UniqueFd fd;
+  };
+
+  std::string ObjectDir(const ObjectId& id) const;
+  std::string ObjectPath(const ObjectId& id) const;
+  std::string FilePath(const std::string& name) const { return root_ + "/" + name; }
+
+  // Remembers a written object (or one found already present) and its directory for Sync().
+  void AddPending(std::string file, std::string dir);
+  // Creates objects/ and objects/<2 hex>/ if missing.
+  Status MakeObjectDir(const std::string& dir);
+
+  Result<FilesLock> LockFiles();
+  // mkdir -p of name's parent directories below root_, fsyncing the parent of each one made.
+  Status MakeFileDirs(const std::string& name);
+  // Reads a named file; nullopt when it (or a parent directory) is missing.
+  Result<std::optional<Bytes>> ReadNamed(const std::string& name);
+  // Durably publishes name = data: temp file, fsync, rename (or link when exclusive, failing
+  // with kAlreadyExists if name exists), fsync of the directory. Caller holds the FilesLock.
+  Status Publish(const std::string& name, ByteView data, bool exclusive);
+
+  const std::string root_;
+
+  std::mutex pending_mu_;
+  std::set<std::string> pending_files_;  // guarded by pending_mu_
+  std::set<std::string> pending_dirs_;   // guarded by pending_mu_
+
+  std::mutex files_mu_;
+};
+
+// Creates a new temp file in dir for eventually replacing final_path (named in errors).
+// Returns the open descriptor and the temp file's path.
+Result<std::pair<UniqueFd, std::string>> CreateTempFile(const std::string& dir,
+                                                        const std::string& final_path);
+
+// Best-effort removal of a temp file after a failed write.
+void RemoveTemp(const std::string& path);
+
+}  // namespace weightfs::storage

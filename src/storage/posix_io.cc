@@ -1,0 +1,131 @@
+#include "storage/posix_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <random>
+
+namespace weightfs::storage {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.Release();
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int UniqueFd::Release() {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+Status UniqueFd::Close(const std::string& path) {
+  if (fd_ < 0) return Status::Ok();
+  // close(2) must not be retried on EINTR on Linux: the descriptor is already released.
+  int rc = ::close(Release());
+  if (rc != 0 && errno != EINTR) return ErrnoStatus(errno, "closing " + path);
+  return Status::Ok();
+}
+
+Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return ErrnoStatus(errno, "opening " + path);
+  return UniqueFd(fd);
+}
+
+Status WriteAll(int fd, ByteView data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "writing " + path);
+    }
+    // write(2) returning 0 for a non-empty buffer would loop forever; treat it as a full disk,
+    // which is the only case where a regular file does this.
+    if (n == 0) return ErrnoStatus(ENOSPC, "writing " + path);
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Result<Bytes> PreadRange(int fd, uint64_t offset, uint64_t len, const std::string& path) {
+  // Size the buffer from the file so a huge len on a small object does not allocate len bytes.
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "reading " + path);
+  const auto size = static_cast<uint64_t>(st.st_size);
+  uint64_t avail = offset >= size ? 0 : size - offset;
+  Bytes out(std::min(len, avail));
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n =
+        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "reading " + path);
+    }
+    if (n == 0) break;  // the file shrank under us; return what exists
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+Result<Bytes> ReadToEnd(int fd, const std::string& path) {
+  Bytes out;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "reading " + path);
+  out.resize(static_cast<size_t>(st.st_size) + 1);  // +1 to see EOF without a second resize
+  size_t done = 0;
+  for (;;) {
+    if (done == out.size()) out.resize(out.size() * 2);
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "reading " + path);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+Status Fsync(int fd, const std::string& path) {
+  int rc;
+  do {
+    rc = ::fsync(fd);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return ErrnoStatus(errno, "syncing " + path);
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  RETURN_IF_ERROR(Fsync(fd.get(), path));
+  return fd.Close(path);
+}
+
+std::string TempFileName() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  // A forked child inherits the generator's state; mixing in the pid keeps its names apart.
+  uint64_t r = rng() ^ (static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), ".~tmp-%016llx", static_cast<unsigned long long>(r));
+  return buf;
+}
+
+}  // namespace weightfs::storage
