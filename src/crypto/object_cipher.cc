@@ -1,0 +1,233 @@
+#include "weightfs/crypto/object_cipher.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "weightfs/crypto/primitives.h"
+
+namespace weightfs::crypto {
+namespace {
+
+constexpr std::array<uint8_t, 4> kMagic = {'W', 'F', 'O', 'B'};
+constexpr uint8_t kFormatVersion = 1;
+constexpr size_t kRepoIdSize = 16;
+constexpr std::string_view kObjectKeyInfo = "weightfs object key v1";
+constexpr std::string_view kFrameAadLabel = "weightfs frame v1";
+
+std::string Describe(const ObjectId& id) { return "object " + id.Hex(); }
+
+uint32_t LoadU32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+void StoreU64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+Bytes MakeHeader(uint8_t type, uint32_t key_id) {
+  Bytes header;
+  header.reserve(kObjectHeaderSize);
+  PutBytes(&header, kMagic);
+  PutU8(&header, kFormatVersion);
+  PutU8(&header, type);
+  PutU8(&header, 0);  // reserved u16
+  PutU8(&header, 0);
+  PutU32(&header, key_id);
+  PutU32(&header, 0);  // reserved u32
+  return header;
+}
+
+// nonce_i = frame index u64 LE || 4 zero bytes.
+std::array<uint8_t, kGcmNonceSize> FrameNonce(uint64_t index) {
+  std::array<uint8_t, kGcmNonceSize> nonce{};
+  StoreU64(nonce.data(), index);
+  return nonce;
+}
+
+// aad_i = label || header || repo id || object id || frame index u64 LE || last-frame flag u8.
+// Built once per object; only the trailing 9 bytes change from frame to frame.
+class FrameAad {
+ public:
+  FrameAad(ByteView header, ByteView repo_id, const ObjectId& id) {
+    bytes_.reserve(kFrameAadLabel.size() + header.size() + repo_id.size() + ObjectId::kSize + 9);
+    PutBytes(&bytes_, AsBytes(kFrameAadLabel));
+    PutBytes(&bytes_, header);
+    PutBytes(&bytes_, repo_id);
+    PutBytes(&bytes_, id.bytes());
+    bytes_.resize(bytes_.size() + 9);
+  }
+
+  ByteView For(uint64_t index, bool last) {
+    uint8_t* tail = bytes_.data() + bytes_.size() - 9;
+    StoreU64(tail, index);
+    tail[8] = last ? 1 : 0;
+    return bytes_;
+  }
+
+ private:
+  Bytes bytes_;
+};
+
+}  // namespace
+
+ObjectCipher::ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id)
+    : repo_id_(std::move(repo_id)), keys_(std::move(keys)), new_key_id_(new_key_id) {
+  WFS_CHECK(repo_id_.size() == kRepoIdSize);
+  WFS_CHECK(keys_.contains(new_key_id_));
+  for (const auto& [key_id, key] : keys_) WFS_CHECK(key.size() == kAesKeySize);
+}
+
+uint64_t ObjectCipher::FrameCount(uint64_t plaintext_size) {
+  if (plaintext_size == 0) return 1;
+  return plaintext_size / kFrameSize + (plaintext_size % kFrameSize != 0 ? 1 : 0);
+}
+
+uint64_t ObjectCipher::SealedSize(uint64_t plaintext_size) {
+  return kObjectHeaderSize + plaintext_size + kGcmTagSize * FrameCount(plaintext_size);
+}
+
+Result<uint64_t> ObjectCipher::PlaintextSize(uint64_t sealed_size) {
+  if (sealed_size < kObjectHeaderSize + kGcmTagSize) {
+    return Corruption("a sealed object of " + std::to_string(sealed_size) +
+                      " bytes is shorter than a header and one tag");
+  }
+  uint64_t body = sealed_size - kObjectHeaderSize;
+  uint64_t full_frames = body / kSealedFrameSize;
+  uint64_t rest = body % kSealedFrameSize;
+  if (rest == 0) return full_frames * kFrameSize;
+  // A short last frame holds a tag and at least one byte; an empty frame only exists alone.
+  if (rest < kGcmTagSize || (rest == kGcmTagSize && full_frames > 0)) {
+    return Corruption("no object seals to " + std::to_string(sealed_size) + " bytes");
+  }
+  return full_frames * kFrameSize + (rest - kGcmTagSize);
+}
+
+Result<SecretBytes> ObjectCipher::ObjectKey(uint32_t key_id, const ObjectId& id) const {
+  auto it = keys_.find(key_id);
+  if (it == keys_.end()) return Corruption("unknown key id " + std::to_string(key_id));
+  Bytes info;
+  info.reserve(kObjectKeyInfo.size() + ObjectId::kSize);
+  PutBytes(&info, AsBytes(kObjectKeyInfo));
+  PutBytes(&info, id.bytes());
+  return Hkdf(it->second.view(), repo_id_, info, kAesKeySize);
+}
+
+Status ObjectCipher::CheckHeader(uint8_t type, ByteView header, uint32_t* key_id) const {
+  if (header.size() != kObjectHeaderSize) {
+    return Corruption("header has " + std::to_string(header.size()) + " bytes, not 16");
+  }
+  if (!std::equal(kMagic.begin(), kMagic.end(), header.begin())) {
+    return Corruption("bad magic: not a weightfs object");
+  }
+  uint8_t version = header[4];
+  if (version > kFormatVersion) {
+    return Unsupported("object format v" + std::to_string(version) + " is newer than this build");
+  }
+  if (version != kFormatVersion) {
+    return Corruption("unknown object format v" + std::to_string(version));
+  }
+  if (header[5] != type) {
+    return Corruption("object has type " + std::to_string(header[5]) + ", expected " +
+                      std::to_string(type));
+  }
+  if (header[6] != 0 || header[7] != 0 || LoadU32(&header[12]) != 0) {
+    return Corruption("reserved header bytes are not zero");
+  }
+  uint32_t id = LoadU32(&header[8]);
+  if (!keys_.contains(id)) return Corruption("unknown key id " + std::to_string(id));
+  *key_id = id;
+  return Status::Ok();
+}
+
+Result<Bytes> ObjectCipher::Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const {
+  Result<SecretBytes> key = ObjectKey(new_key_id_, id);
+  if (!key.ok()) return key.status().WithContext(Describe(id));
+  Bytes header = MakeHeader(type, new_key_id_);
+  FrameAad aad(header, repo_id_, id);
+  const uint64_t frames = FrameCount(plaintext.size());
+
+  Bytes sealed(SealedSize(plaintext.size()));
+  std::copy(header.begin(), header.end(), sealed.begin());
+  for (uint64_t i = 0; i < frames; ++i) {
+    ByteView frame = plaintext.subspan(
+        i * kFrameSize, std::min<uint64_t>(kFrameSize, plaintext.size() - i * kFrameSize));
+    Status s = AesGcmSealInto(key->view(), FrameNonce(i), aad.For(i, i + 1 == frames), frame,
+                              sealed.data() + FrameOffset(i));
+    if (!s.ok()) return s.WithContext(Describe(id) + ": frame " + std::to_string(i));
+  }
+  return sealed;
+}
+
+Result<Bytes> ObjectCipher::Open(uint8_t type, const ObjectId& id, ByteView sealed) const {
+  if (sealed.size() < kObjectHeaderSize) {
+    return Corruption(Describe(id) + ": sealed object of " + std::to_string(sealed.size()) +
+                      " bytes is shorter than its header");
+  }
+  Bytes out;
+  if (Result<uint64_t> size = PlaintextSize(sealed.size()); size.ok()) out.reserve(*size);
+  RETURN_IF_ERROR(OpenFrames(type, id, sealed.first(kObjectHeaderSize), sealed.size(), 0,
+                             sealed.subspan(kObjectHeaderSize), &out));
+  return out;
+}
+
+Status ObjectCipher::OpenFrames(uint8_t type, const ObjectId& id, ByteView header,
+                                uint64_t sealed_size, uint64_t first_frame, ByteView sealed_frames,
+                                Bytes* out) const {
+  uint32_t key_id = 0;
+  if (Status s = CheckHeader(type, header, &key_id); !s.ok()) {
+    return s.WithContext(Describe(id));
+  }
+  Result<uint64_t> plaintext_size = PlaintextSize(sealed_size);
+  if (!plaintext_size.ok()) return plaintext_size.status().WithContext(Describe(id));
+  const uint64_t frames = FrameCount(*plaintext_size);
+  if (sealed_frames.empty()) {
+    return InvalidArgument(Describe(id) + ": no sealed frames given to open");
+  }
+  if (first_frame >= frames) {
+    return Corruption(Describe(id) + ": frame " + std::to_string(first_frame) +
+                      " is past the end of a " + std::to_string(sealed_size) + "-byte object of " +
+                      std::to_string(frames) + " frames");
+  }
+  // Every frame but the last is kSealedFrameSize long, so the length decides the frame count.
+  const uint64_t begin = FrameOffset(first_frame);
+  const uint64_t n = sealed_frames.size() / kSealedFrameSize +
+                     (sealed_frames.size() % kSealedFrameSize != 0 ? 1 : 0);
+  const uint64_t end_frame = first_frame + n;
+  const uint64_t expected =
+      end_frame > frames ? UINT64_MAX : std::min(FrameOffset(end_frame), sealed_size) - begin;
+  if (sealed_frames.size() != expected) {
+    return Corruption(Describe(id) + ": " + std::to_string(sealed_frames.size()) +
+                      " sealed bytes from frame " + std::to_string(first_frame) +
+                      " do not match whole frames of a " + std::to_string(sealed_size) +
+                      "-byte object");
+  }
+
+  Result<SecretBytes> key = ObjectKey(key_id, id);
+  if (!key.ok()) return key.status().WithContext(Describe(id));
+  FrameAad aad(header, repo_id_, id);
+  const size_t old_size = out->size();
+  out->resize(old_size + sealed_frames.size() - n * kGcmTagSize);
+  uint8_t* dest = out->data() + old_size;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t index = first_frame + i;
+    ByteView frame = sealed_frames.subspan(
+        i * kSealedFrameSize,
+        std::min<uint64_t>(kSealedFrameSize, sealed_frames.size() - i * kSealedFrameSize));
+    Status s = AesGcmOpenInto(key->view(), FrameNonce(index), aad.For(index, index + 1 == frames),
+                              frame, dest + i * kFrameSize);
+    if (!s.ok()) {
+      out->resize(old_size);
+      if (s.code() == Code::kCorruption) {
+        return Corruption(Describe(id) + ": frame " + std::to_string(index) +
+                          " failed authentication");
+      }
+      return s.WithContext(Describe(id) + ": frame " + std::to_string(index));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace weightfs::crypto
