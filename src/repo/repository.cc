@@ -86,6 +86,12 @@ Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data) {
   return tags;
 }
 
+// The authenticated config fixes the format of every object in the repository, so an object whose
+// header claims another format was tampered with: corruption (EIO), not "unsupported".
+Status ObjectOpenError(const Status& s) {
+  return s.code() == Code::kUnsupported ? Status(Code::kCorruption, s.message()) : s;
+}
+
 Result<Bytes> ReadRequired(storage::ObjectStore* store, const std::string& name) {
   ASSIGN_OR_RETURN(std::optional<Bytes> data, store->ReadFile(name));
   if (!data) return NotFound(name + " is missing");
@@ -224,8 +230,8 @@ Result<Bytes> Repository::GetObject(ObjectType type, const ObjectId& id) const {
   }
   auto plain = cipher_->Open(static_cast<uint8_t>(type), id, *sealed);
   if (!plain.ok()) {
-    return Status(plain.status().code(), std::string(ObjectTypeName(type)) + " object " + id.Hex() +
-                                             " failed verification: " + plain.status().message());
+    return ObjectOpenError(plain.status())
+        .WithContext(std::string(ObjectTypeName(type)) + " object " + id.Hex() + " failed verification");
   }
   return plain;
 }
@@ -253,8 +259,8 @@ Result<Bytes> Repository::ReadChunkRange(const ObjectId& id, uint32_t chunk_size
   }
   Bytes plain;
   plain.reserve((last - first + 1) * crypto::kFrameSize);
-  RETURN_IF_ERROR(cipher_->OpenFrames(static_cast<uint8_t>(ObjectType::kChunk), id, *header,
-                                      sealed_size, first, frames, &plain));
+  RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(static_cast<uint8_t>(ObjectType::kChunk), id,
+                                                      *header, sealed_size, first, frames, &plain)));
   const uint64_t skip = offset - first * crypto::kFrameSize;
   return Bytes(plain.begin() + skip, plain.begin() + skip + len);
 }
