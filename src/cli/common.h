@@ -74,5 +74,6 @@ std::string FormatTimeNs(int64_t ns);  // UTC "2026-11-29 13:05:01"
 void AddRepoCommands(CLI::App* app, int* exit_code);   // init, key
 void AddDataCommands(CLI::App* app, int* exit_code);   // import, export, ls, cat
 void AddInfoCommands(CLI::App* app, int* exit_code);   // log, check, stats
+void AddMountCommands(CLI::App* app, int* exit_code);  // mount, umount
 
 }  // namespace weightfs::cli

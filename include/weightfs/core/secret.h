@@ -1,13 +1,14 @@
 // SecretBytes: key material. Move-only, never printed, wiped from memory when destroyed.
 // Wiping uses explicit_bzero (glibc), which the compiler may not optimise away; core stays free
-// of OpenSSL. Not thread-safe; a value is owned by one thread at a time.
+// of OpenSSL. Pages are not mlock'ed per value: per-object keys are made on every read, and an
+// mlock/munlock pair per key cost more than the AEAD itself (and munlock does not nest).
+// Not thread-safe; a value is owned by one thread at a time.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string.h>  // explicit_bzero
-#include <sys/mman.h>
 #include <vector>
 
 #include "weightfs/core/bytes.h"
@@ -17,8 +18,8 @@ namespace weightfs {
 class SecretBytes {
  public:
   SecretBytes() = default;
-  explicit SecretBytes(size_t n) : data_(n, 0) { Lock(); }
-  explicit SecretBytes(ByteView from) : data_(from.begin(), from.end()) { Lock(); }
+  explicit SecretBytes(size_t n) : data_(n, 0) {}
+  explicit SecretBytes(ByteView from) : data_(from.begin(), from.end()) {}
   ~SecretBytes() { Wipe(); }
 
   SecretBytes(SecretBytes&& other) noexcept : data_(std::move(other.data_)) { other.data_.clear(); }
@@ -43,15 +44,8 @@ class SecretBytes {
   ByteView view() const { return ByteView(data_.data(), data_.size()); }
 
  private:
-  // Best effort: keeps key pages out of swap where the limit allows; failure is harmless.
-  void Lock() {
-    if (!data_.empty()) mlock(data_.data(), data_.size());
-  }
   void Wipe() {
-    if (!data_.empty()) {
-      explicit_bzero(data_.data(), data_.size());
-      munlock(data_.data(), data_.size());
-    }
+    if (!data_.empty()) explicit_bzero(data_.data(), data_.size());
   }
   std::vector<uint8_t> data_;
 };

@@ -1,0 +1,150 @@
+// FileSystem: the live, read-write view of a repository's working tree, in the VFS core's own
+// types (no FUSE). The FUSE adapter calls one method per request.
+//
+// State: a table of nodes (inode number -> node) loaded lazily from tree objects. Files hold a
+// FileContent (stored chunks + dirty data). A file's "committed view" is its content as of its
+// last close or fsync; commits write the committed views and the changed directories as new
+// objects and replace refs/main's live tree atomically, so a file that was being written when
+// the daemon died is either whole (as of its last close/fsync) or absent, never torn.
+//
+// Thread-safe. Lock order: tree_mu_ before any FileContent's lock; commit_mu_ before tree_mu_.
+// tree_mu_ is never held while file content is read, written or sealed.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "weightfs/core/status.h"
+#include "weightfs/repo/repository.h"
+#include "weightfs/vfs/types.h"
+
+namespace weightfs::vfs {
+
+class FileContent;
+
+struct FsOptions {
+  bool read_only = false;
+  double commit_interval_s = 1.0;     // batch commits of closed files and metadata changes
+  int64_t dirty_budget = 256 << 20;   // dirty bytes held in memory before sealing early
+  double entry_timeout_s = 1.0;
+  double attr_timeout_s = 1.0;
+  uint32_t uid = 0;                   // owner shown for every node
+  uint32_t gid = 0;
+  std::function<Result<StatFsOut>()> statfs;  // space of the storage under the repository
+  std::function<void(const std::string&)> log;  // one line per notable event (errors, commits)
+};
+
+class FileSystem {
+ public:
+  // Loads the live tree from refs/main.
+  static Result<std::unique_ptr<FileSystem>> Create(repo::Repository* repo, FsOptions options);
+  ~FileSystem();
+
+  // Starts the background commit thread (call after any fork).
+  void Start();
+  // Seals and commits everything, stops the commit thread. Idempotent.
+  Status Shutdown();
+
+  Result<EntryOut> Lookup(const Caller& c, NodeId parent, const std::string& name);
+  void Forget(NodeId ino, uint64_t nlookup);
+  Result<Attr> GetAttr(const Caller& c, NodeId ino);
+  Result<Attr> SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req);
+  Result<std::string> ReadLink(const Caller& c, NodeId ino);
+  Result<EntryOut> Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode);
+  Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name, const std::string& target);
+  Status Unlink(const Caller& c, NodeId parent, const std::string& name);
+  Status Rmdir(const Caller& c, NodeId parent, const std::string& name);
+  // flags: kRenameNoReplace; anything else is kInvalidArgument.
+  static constexpr uint32_t kRenameNoReplace = 1;
+  Status Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
+                const std::string& new_name, uint32_t flags);
+
+  // Files. write: opened for writing; truncate: O_TRUNC.
+  Result<std::pair<EntryOut, OpenOut>> Create(const Caller& c, NodeId parent, const std::string& name,
+                                              uint32_t mode, bool exclusive);
+  Result<OpenOut> Open(const Caller& c, NodeId ino, bool write, bool truncate);
+  Result<Bytes> Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size);
+  Result<uint64_t> Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data);
+  // Called on every close(): seals the file's dirty data and makes it the committed view.
+  Status Flush(const Caller& c, NodeId ino, uint64_t handle);
+  Status Release(NodeId ino, uint64_t handle);
+  // Seals the file and commits the live tree before returning.
+  Status Fsync(const Caller& c, NodeId ino);
+  Status Fallocate(const Caller& c, NodeId ino, uint64_t offset, uint64_t length);
+
+  // Directories.
+  Result<uint64_t> OpenDir(const Caller& c, NodeId ino);
+  // Entries from index offset on (including "." and ".."), at most max_entries.
+  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset);
+  Status ReleaseDir(NodeId ino, uint64_t handle);
+  Status FsyncDir(const Caller& c, NodeId ino);
+
+  // Extended attributes (user.* only).
+  Result<Bytes> GetXattr(const Caller& c, NodeId ino, const std::string& name);
+  Status SetXattr(const Caller& c, NodeId ino, const std::string& name, ByteView value, bool create_only,
+                  bool replace_only);
+  Result<std::vector<std::string>> ListXattr(const Caller& c, NodeId ino);
+  Status RemoveXattr(const Caller& c, NodeId ino, const std::string& name);
+
+  Result<StatFsOut> StatFs(const Caller& c);
+
+  // Writes the committed views of changed files and the changed directories, then replaces
+  // the live tree in refs/main. No-op when nothing changed.
+  Status Commit();
+
+  bool read_only() const { return options_.read_only; }
+
+ private:
+  struct Node;
+  struct DirHandle;
+  FileSystem(repo::Repository* repo, FsOptions options);
+
+  // All helpers named *Locked require tree_mu_.
+  Result<Node*> GetNodeLocked(NodeId ino);
+  Status EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir);
+  Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
+  Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
+  Attr AttrLocked(const Node* n) const;
+  EntryOut EntryLocked(Node* n);
+  void MarkDirtyLocked(Node* n);
+  void TouchLocked(Node* dir);
+  void MaybeDropLocked(Node* n);
+  Status CheckWritable() const;
+  Result<ObjectId> BuildTreeLocked(Node* dir);
+  // Seals content and makes it the committed view of node ino (if it still exists).
+  Status SealFile(NodeId ino, const std::shared_ptr<FileContent>& content);
+  // The content of a file node, loading its file object on first use.
+  Result<std::shared_ptr<FileContent>> LoadContent(NodeId ino);
+  void CommitLoop();
+  void Log(const std::string& line) const;
+
+  repo::Repository* repo_;
+  FsOptions options_;
+
+  std::mutex commit_mu_;  // one commit at a time
+  mutable std::mutex tree_mu_;
+  std::unordered_map<NodeId, std::unique_ptr<Node>> nodes_;
+  NodeId next_ino_ = 2;
+  bool tree_dirty_ = false;
+  std::unordered_map<uint64_t, std::unique_ptr<DirHandle>> dir_handles_;
+  uint64_t next_handle_ = 1;
+
+  std::atomic<int64_t> dirty_bytes_{0};
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool stop_ = false;
+  bool started_ = false;
+  bool shut_down_ = false;
+  std::thread commit_thread_;
+};
+
+}  // namespace weightfs::vfs

@@ -1,0 +1,292 @@
+// weightfs mount, weightfs umount.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <boost/filesystem.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "cli/common.h"
+#include "weightfs/fuse/mount.h"
+#include "weightfs/repo/writer_lock.h"
+#include "weightfs/vfs/filesystem.h"
+
+namespace weightfs::cli {
+namespace {
+
+struct MountArgs {
+  std::string repo;
+  std::string mountpoint;
+  UnlockOptions unlock;
+  bool foreground = false;
+  bool read_only = false;
+  bool allow_other = false;
+  int threads = 8;
+  std::vector<std::string> fuse_options;
+  std::string log_file;
+  double commit_interval = 1.0;
+  int64_t cache_mib = 256;
+  bool no_readahead = false;
+  bool debug = false;
+};
+
+// Where the daemon of a mountpoint records its pid, so `weightfs umount` can wait for it.
+std::string PidFileFor(const std::string& mountpoint) {
+  std::string dir = ::getuid() == 0 ? "/run/weightfs" : "/tmp/weightfs-" + std::to_string(::getuid());
+  ::mkdir(dir.c_str(), 0700);
+  std::string name = mountpoint;
+  for (char& c : name) {
+    if (c == '/') c = '!';
+  }
+  return dir + "/" + name + ".pid";
+}
+
+std::string RealPath(const std::string& p) {
+  boost::system::error_code ec;
+  auto r = boost::filesystem::canonical(p, ec);
+  return ec ? p : r.string();
+}
+
+// Log lines of the daemon: a file (--log-file), stderr in the foreground, syslog otherwise.
+class Logger {
+ public:
+  Logger(const std::string& file, bool foreground) : foreground_(foreground) {
+    if (!file.empty()) out_ = std::fopen(file.c_str(), "ae");
+    if (!out_ && !foreground_) ::openlog("weightfs", LOG_PID, LOG_DAEMON);
+  }
+  void Line(const std::string& line) {
+    std::lock_guard lock(mu_);
+    if (out_) {
+      std::time_t t = std::time(nullptr);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char ts[32];
+      std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+      std::fprintf(out_, "%s weightfs[%d]: %s\n", ts, ::getpid(), line.c_str());
+      std::fflush(out_);
+    } else if (foreground_) {
+      std::fprintf(stderr, "weightfs: %s\n", line.c_str());
+    } else {
+      ::syslog(LOG_NOTICE, "%s", line.c_str());
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::FILE* out_ = nullptr;
+  bool foreground_;
+};
+
+// Start-up result sent from the daemon to the waiting parent: exit code, then a message.
+void Report(int fd, int code, const std::string& message) {
+  if (fd < 0) return;
+  std::string msg = std::to_string(code) + "\n" + message;
+  (void)!::write(fd, msg.data(), msg.size());
+  ::close(fd);
+}
+
+int WaitForDaemon(int fd) {
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  if (msg.empty()) {
+    std::cerr << "weightfs: the mount daemon exited during start-up (see its log)\n";
+    return kExitFailure;
+  }
+  size_t nl = msg.find('\n');
+  int code = std::atoi(msg.substr(0, nl).c_str());
+  std::string text = nl == std::string::npos ? "" : msg.substr(nl + 1);
+  if (!text.empty()) std::cerr << (code == 0 ? "" : "weightfs: ") << text << "\n";
+  return code;
+}
+
+int RunMount(MountArgs a) {
+  a.mountpoint = RealPath(a.mountpoint);
+  boost::system::error_code ec;
+  if (!boost::filesystem::is_directory(a.mountpoint, ec)) {
+    return Fail(NotFound("mountpoint " + a.mountpoint + " is not an existing directory"));
+  }
+  for (const std::string& o : a.fuse_options) {
+    if (o == "ro") a.read_only = true;
+    if (o == "allow_other") a.allow_other = true;
+  }
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  const std::string repo_path = RealPath(a.repo);
+
+  int report_fd = -1;
+  if (!a.foreground) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return Fail(ErrnoStatus(errno, "pipe"));
+    pid_t pid = ::fork();
+    if (pid < 0) return Fail(ErrnoStatus(errno, "fork"));
+    if (pid > 0) {
+      ::close(fds[1]);
+      return WaitForDaemon(fds[0]);
+    }
+    ::close(fds[0]);
+    report_fd = fds[1];
+    ::setsid();
+  }
+  auto fail = [&](const Status& s) {
+    if (report_fd >= 0) {
+      Report(report_fd, ExitCodeFor(s), s.message());
+      return ExitCodeFor(s);
+    }
+    return Fail(s);
+  };
+
+  Logger logger(a.log_file, a.foreground);
+  auto log = [&logger](const std::string& line) { logger.Line(line); };
+
+  std::unique_ptr<repo::WriterLock> lock;
+  if (!a.read_only) {
+    std::string note;
+    auto l = repo::WriterLock::Acquire((*repo)->store(), a.mountpoint, ::getpid(), &note);
+    if (!l.ok()) return fail(l.status());
+    lock = std::move(l).value();
+    if (!note.empty()) {
+      log(note);
+      if (a.foreground) std::cerr << "weightfs: " << note << "\n";
+    }
+  }
+
+  vfs::FsOptions fo;
+  fo.read_only = a.read_only;
+  fo.commit_interval_s = a.commit_interval;
+  fo.dirty_budget = a.cache_mib << 20;
+  fo.uid = ::getuid();
+  fo.gid = ::getgid();
+  fo.log = log;
+  fo.statfs = [repo_path]() -> Result<vfs::StatFsOut> {
+    struct statvfs st;
+    if (::statvfs(repo_path.c_str(), &st) != 0) return ErrnoStatus(errno, "statfs " + repo_path);
+    vfs::StatFsOut out;
+    out.block_size = st.f_frsize;
+    out.blocks = st.f_blocks;
+    out.blocks_free = st.f_bfree;
+    out.blocks_avail = st.f_bavail;
+    out.files = st.f_files;
+    out.files_free = st.f_ffree;
+    return out;
+  };
+  auto fs = vfs::FileSystem::Create(repo->get(), fo);
+  if (!fs.ok()) return fail(fs.status().WithContext(a.repo));
+
+  fuse::SessionOptions so;
+  so.mountpoint = a.mountpoint;
+  so.fsname = "weightfs:" + repo_path;
+  so.read_only = a.read_only;
+  so.allow_other = a.allow_other;
+  so.threads = a.threads;
+  so.tune_readahead = !a.no_readahead && ::geteuid() == 0;
+  so.debug = a.debug;
+  so.log = log;
+  for (const std::string& o : a.fuse_options) {
+    if (o != "ro" && o != "rw" && o != "allow_other") so.extra_options.push_back(o);
+  }
+  auto session = fuse::Session::Mount(fs->get(), so);
+  if (!session.ok()) return fail(session.status());
+
+  const std::string pid_file = PidFileFor(a.mountpoint);
+  { std::ofstream(pid_file) << ::getpid() << "\n"; }
+  log("mounted " + repo_path + " on " + a.mountpoint + (a.read_only ? " (read-only)" : " (read-write)") +
+      " with key slot '" + (*repo)->slot_name() + "'");
+  if (report_fd >= 0) {
+    Report(report_fd, 0, "");
+    int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
+  }
+  (*fs)->Start();
+  Status loop = (*session)->Loop();
+  (*session)->Unmount();
+  Status shut = (*fs)->Shutdown();
+  if (!shut.ok()) log("final commit failed: " + shut.message());
+  if (lock) lock->Release().IgnoreError();
+  ::unlink(pid_file.c_str());
+  log("unmounted " + a.mountpoint + (shut.ok() ? ", everything committed" : ""));
+  if (!loop.ok()) return Fail(loop);
+  return shut.ok() ? kExitOk : ExitCodeFor(shut);
+}
+
+bool ProcessAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
+  const std::string mountpoint = RealPath(mountpoint_arg);
+  const std::string pid_file = PidFileFor(mountpoint);
+  pid_t pid = 0;
+  {
+    std::ifstream in(pid_file);
+    in >> pid;
+  }
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execlp("fusermount3", "fusermount3", "-u", mountpoint.c_str(), static_cast<char*>(nullptr));
+    std::perror("weightfs: running fusermount3");
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Fail(Status(Code::kBusy, "could not unmount " + mountpoint + " (is it busy? close the programs using it)"));
+  }
+  if (pid <= 0) {
+    std::cerr << "weightfs: unmounted " << mountpoint << ", but no daemon pid was recorded; not waiting for it\n";
+    return kExitOk;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (ProcessAlive(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(Status(Code::kBusy, "the daemon (pid " + std::to_string(pid) + ") is still committing after " +
+                                          std::to_string(static_cast<int>(timeout_s)) + " s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddMountCommands(CLI::App* app, int* exit_code) {
+  auto ma = std::make_shared<MountArgs>();
+  CLI::App* mount = app->add_subcommand("mount", "Mount a repository as a live, read-write (or read-only) directory");
+  mount->add_option("REPO", ma->repo, "Repository directory")->required();
+  mount->add_option("MOUNTPOINT", ma->mountpoint, "Existing empty directory")->required();
+  ma->unlock.AddTo(mount);
+  mount->add_flag("-f,--foreground", ma->foreground, "Stay in the foreground (logs go to stderr)");
+  mount->add_flag("--read-only", ma->read_only, "Mount read-only (takes no writer lock)");
+  mount->add_flag("--allow-other", ma->allow_other, "Let other users access the mount");
+  mount->add_option("--threads", ma->threads, "Maximum FUSE worker threads")->check(CLI::Range(1, 256));
+  mount->add_option("-o", ma->fuse_options, "FUSE mount option (repeatable; comma lists allowed)")->delimiter(',');
+  mount->add_option("--log-file", ma->log_file, "Append the daemon's log to FILE (default: syslog)");
+  mount->add_option("--commit-interval", ma->commit_interval, "Seconds between batched commits")->check(CLI::Range(0.05, 3600.0));
+  mount->add_option("--cache-size", ma->cache_mib, "MiB of unsealed written data held in memory")->check(CLI::Range(16, 1 << 20));
+  mount->add_flag("--no-readahead-tweak", ma->no_readahead, "Do not raise the mount's read_ahead_kb");
+  mount->add_flag("--debug-fuse", ma->debug, "Print every FUSE request (with -f)");
+  mount->callback([=] { *exit_code = RunMount(*ma); });
+
+  auto mountpoint = std::make_shared<std::string>();
+  auto timeout = std::make_shared<double>(300);
+  CLI::App* umount = app->add_subcommand("umount", "Unmount and wait until the daemon has committed and exited");
+  umount->add_option("MOUNTPOINT", *mountpoint, "Mounted directory")->required();
+  umount->add_option("--timeout", *timeout, "Seconds to wait for the daemon");
+  umount->callback([=] { *exit_code = RunUmount(*mountpoint, *timeout); });
+}
+
+}  // namespace weightfs::cli

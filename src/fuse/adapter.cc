@@ -1,0 +1,84 @@
+#include "fuse/adapter.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace weightfs::fuse {
+
+int ErrnoFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kOk: return 0;
+    case Code::kNotFound: return ENOENT;
+    case Code::kAlreadyExists: return EEXIST;
+    case Code::kNotDirectory: return ENOTDIR;
+    case Code::kIsDirectory: return EISDIR;
+    case Code::kNotEmpty: return ENOTEMPTY;
+    case Code::kInvalidArgument: return EINVAL;
+    case Code::kPermissionDenied: return EACCES;
+    case Code::kReadOnly: return EROFS;
+    case Code::kNoSpace: return ENOSPC;
+    case Code::kCorruption: return EIO;
+    case Code::kIoError: return EIO;
+    case Code::kUnsupported: return EOPNOTSUPP;
+    case Code::kConflict: return EIO;
+    case Code::kBusy: return EBUSY;
+    case Code::kWrongKey: return EACCES;
+    case Code::kNameTooLong: return ENAMETOOLONG;
+    case Code::kInternal: return EIO;
+  }
+  return EIO;
+}
+
+AdapterContext* ContextOf(fuse_req_t req) { return static_cast<AdapterContext*>(fuse_req_userdata(req)); }
+
+vfs::Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  vfs::Caller c;
+  c.uid = ctx->uid;
+  c.gid = ctx->gid;
+  c.pid = static_cast<uint32_t>(ctx->pid);
+  return c;
+}
+
+void ReplyError(fuse_req_t req, const Status& s) {
+  if (s.code() == Code::kCorruption || s.code() == Code::kInternal || s.code() == Code::kIoError) {
+    if (auto* ctx = ContextOf(req); ctx && ctx->log) ctx->log("EIO: " + s.message());
+  }
+  fuse_reply_err(req, ErrnoFor(s));
+}
+
+static void ToTimespec(int64_t ns, struct timespec* ts) {
+  ts->tv_sec = ns / 1000000000;
+  ts->tv_nsec = ns % 1000000000;
+  if (ts->tv_nsec < 0) {
+    ts->tv_nsec += 1000000000;
+    ts->tv_sec -= 1;
+  }
+}
+
+void FillStat(const vfs::Attr& a, struct stat* st) {
+  std::memset(st, 0, sizeof(*st));
+  st->st_ino = a.ino;
+  mode_t type = a.type == vfs::NodeType::kDirectory ? S_IFDIR : a.type == vfs::NodeType::kSymlink ? S_IFLNK : S_IFREG;
+  st->st_mode = type | (a.mode & 07777);
+  st->st_nlink = a.nlink;
+  st->st_uid = a.uid;
+  st->st_gid = a.gid;
+  st->st_size = static_cast<off_t>(a.size);
+  st->st_blksize = 1 << 20;
+  st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  ToTimespec(a.atime_ns, &st->st_atim);
+  ToTimespec(a.mtime_ns, &st->st_mtim);
+  ToTimespec(a.ctime_ns, &st->st_ctim);
+}
+
+void FillEntry(const vfs::EntryOut& in, fuse_entry_param* out) {
+  std::memset(out, 0, sizeof(*out));
+  out->ino = in.attr.ino;
+  out->generation = 1;
+  FillStat(in.attr, &out->attr);
+  out->entry_timeout = in.entry_timeout;
+  out->attr_timeout = in.attr_timeout;
+}
+
+}  // namespace weightfs::fuse

@@ -1,0 +1,65 @@
+// The libfuse low-level adapter: trampolines that turn each request into one vfs::FileSystem
+// call and the result into exactly one reply. Status -> errno happens only in ErrnoFor.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <functional>
+#include <string>
+
+#include "weightfs/core/status.h"
+#include "weightfs/vfs/filesystem.h"
+
+namespace weightfs::fuse {
+
+struct AdapterContext {
+  vfs::FileSystem* fs = nullptr;
+  bool read_only = false;
+  double attr_timeout = 1.0;
+  std::function<void(const std::string&)> log;
+};
+
+int ErrnoFor(const Status& status);
+vfs::Caller CallerOf(fuse_req_t req);
+AdapterContext* ContextOf(fuse_req_t req);
+void FillStat(const vfs::Attr& attr, struct stat* st);
+void FillEntry(const vfs::EntryOut& in, fuse_entry_param* out);
+// Replies with the errno for status, logging corruption and internal errors.
+void ReplyError(fuse_req_t req, const Status& status);
+
+inline vfs::FileSystem& Fs(fuse_req_t req) { return *ContextOf(req)->fs; }
+
+// Replies with the error and returns true when r failed.
+template <typename T>
+bool Failed(fuse_req_t req, const Result<T>& r) {
+  if (r.ok()) return false;
+  ReplyError(req, r.status());
+  return true;
+}
+
+inline void ReplyStatus(fuse_req_t req, const Status& s) {
+  if (!s.ok()) return ReplyError(req, s);
+  fuse_reply_err(req, 0);
+}
+
+// Op tables are filled per family (ops_node.cc, ops_file.cc, ops_dir.cc).
+void AddNodeOps(fuse_lowlevel_ops* ops);
+void AddFileOps(fuse_lowlevel_ops* ops);
+void AddDirOps(fuse_lowlevel_ops* ops);
+
+// Runs fn, and on an escaping exception logs it and replies EIO (callbacks are noexcept).
+template <typename Fn>
+void Guard(fuse_req_t req, const char* op, Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    if (auto* ctx = ContextOf(req); ctx && ctx->log) ctx->log(std::string(op) + ": unexpected exception: " + e.what());
+    fuse_reply_err(req, EIO);
+  } catch (...) {
+    if (auto* ctx = ContextOf(req); ctx && ctx->log) ctx->log(std::string(op) + ": unexpected exception");
+    fuse_reply_err(req, EIO);
+  }
+}
+
+}  // namespace weightfs::fuse

@@ -1,0 +1,92 @@
+// File operations: create, open, read, write, flush, release, fsync, fallocate.
+#include <fcntl.h>
+
+#include "fuse/adapter.h"
+
+namespace weightfs::fuse {
+namespace {
+
+void SetOpenFlags(const vfs::OpenOut& out, fuse_file_info* fi) {
+  fi->fh = out.handle;
+  fi->keep_cache = out.keep_cache;
+  fi->direct_io = 0;  // shared mmap must work (safetensors, llama.cpp)
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Guard(req, "create", [&] {
+    auto r = Fs(req).Create(CallerOf(req), parent, name, mode, fi->flags & O_EXCL);
+    if (Failed(req, r)) return;
+    fuse_entry_param e;
+    FillEntry(r->first, &e);
+    SetOpenFlags(r->second, fi);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      // The kernel did not take the reply (the caller was interrupted): undo the open.
+      Fs(req).Release(r->first.attr.ino, r->second.handle).IgnoreError();
+      Fs(req).Forget(r->first.attr.ino, 1);
+    }
+  });
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "open", [&] {
+    const int acc = fi->flags & O_ACCMODE;
+    const bool write = acc == O_WRONLY || acc == O_RDWR;
+    if (write && ContextOf(req)->read_only) return (void)fuse_reply_err(req, EROFS);
+    auto r = Fs(req).Open(CallerOf(req), ino, write, fi->flags & O_TRUNC);
+    if (Failed(req, r)) return;
+    SetOpenFlags(*r, fi);
+    if (fuse_reply_open(req, fi) != 0) Fs(req).Release(ino, r->handle).IgnoreError();
+  });
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Guard(req, "read", [&] {
+    auto r = Fs(req).Read(CallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), size);
+    if (Failed(req, r)) return;
+    fuse_reply_buf(req, reinterpret_cast<const char*>(r->data()), r->size());
+  });
+}
+
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  Guard(req, "write", [&] {
+    auto r = Fs(req).Write(CallerOf(req), ino, fi->fh, static_cast<uint64_t>(off),
+                           ByteView(reinterpret_cast<const uint8_t*>(buf), size));
+    if (Failed(req, r)) return;
+    fuse_reply_write(req, *r);
+  });
+}
+
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "flush", [&] { ReplyStatus(req, Fs(req).Flush(CallerOf(req), ino, fi->fh)); });
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, "release", [&] { ReplyStatus(req, Fs(req).Release(ino, fi->fh)); });
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  Guard(req, "fsync", [&] { ReplyStatus(req, Fs(req).Fsync(CallerOf(req), ino)); });
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, fuse_file_info*) {
+  Guard(req, "fallocate", [&] {
+    if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+    ReplyStatus(req, Fs(req).Fallocate(CallerOf(req), ino, static_cast<uint64_t>(offset), static_cast<uint64_t>(length)));
+  });
+}
+
+}  // namespace
+
+void AddFileOps(fuse_lowlevel_ops* ops) {
+  ops->create = Create;
+  ops->open = Open;
+  ops->read = Read;
+  ops->write = Write;
+  ops->flush = Flush;
+  ops->release = Release;
+  ops->fsync = Fsync;
+  ops->fallocate = Fallocate;
+}
+
+}  // namespace weightfs::fuse

@@ -1,0 +1,152 @@
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "fuse/adapter.h"
+#include "weightfs/fuse/mount.h"
+
+namespace weightfs::fuse {
+
+struct Session::Impl {
+  AdapterContext ctx;
+  SessionOptions options;
+  fuse_session* se = nullptr;
+  bool mounted = false;
+  bool signals = false;
+};
+
+namespace {
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  // 1 MiB requests: fewer round trips and AEAD calls per byte (libfuse derives max_pages).
+  conn->max_write = 1 << 20;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  // The kernel's writeback cache would delay writes past close(); write-through keeps
+  // close/fsync semantics exact.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+const fuse_lowlevel_ops* Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o;
+    std::memset(&o, 0, sizeof(o));
+    o.init = Init;
+    AddNodeOps(&o);
+    AddFileOps(&o);
+    AddDirOps(&o);
+    return o;
+  }();
+  return &ops;
+}
+
+// The "major:minor" of the mount at mountpoint, from /proc/self/mountinfo. (stat() on the
+// mountpoint would be a FUSE request to this very daemon, which is not serving yet.)
+std::string DeviceOf(const std::string& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    std::string unescaped;
+    for (size_t i = 0; i < point.size(); ++i) {
+      if (point[i] == '\\' && i + 3 < point.size()) {
+        unescaped.push_back(static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8)));
+        i += 3;
+      } else {
+        unescaped.push_back(point[i]);
+      }
+    }
+    if (unescaped == mountpoint) found = dev;  // the last one is on top
+  }
+  return found;
+}
+
+// Raises the kernel's readahead for this mount: FUSE's init can only lower it below the bdi
+// default of 128 KiB, which caps sequential reads of large weight files.
+void TuneReadahead(const SessionOptions& o) {
+  const std::string dev = DeviceOf(o.mountpoint);
+  if (dev.empty()) return;
+  const std::string path = "/sys/class/bdi/" + dev + "/read_ahead_kb";
+  std::ofstream f(path);
+  if (f) f << o.readahead_kb << "\n";
+  f.close();
+  if (!f) {
+    if (o.log) o.log("not raising readahead: cannot write " + path + " (needs root)");
+    return;
+  }
+  if (o.log) o.log("raised readahead to " + std::to_string(o.readahead_kb) + " KiB via " + path);
+}
+
+}  // namespace
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Session::~Session() {
+  Unmount();
+  if (impl_->signals) fuse_remove_signal_handlers(impl_->se);
+  if (impl_->se) fuse_session_destroy(impl_->se);
+}
+
+Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const SessionOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->ctx.fs = fs;
+  impl->ctx.read_only = options.read_only;
+  impl->ctx.log = options.log;
+
+  std::vector<std::string> args = {"weightfs"};
+  std::string opts = "fsname=" + options.fsname + ",subtype=weightfs";
+  if (options.read_only) opts += ",ro";
+  if (options.allow_other) opts += ",allow_other";
+  for (const std::string& o : options.extra_options) opts += "," + o;
+  args.push_back("-o");
+  args.push_back(opts);
+  if (options.debug) args.push_back("-d");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  impl->se = fuse_session_new(&fargs, Ops(), sizeof(fuse_lowlevel_ops), &impl->ctx);
+  fuse_opt_free_args(&fargs);
+  if (!impl->se) return InvalidArgument("could not create the FUSE session (bad -o option?)");
+  if (fuse_set_signal_handlers(impl->se) != 0) return Internal("could not install signal handlers");
+  impl->signals = true;
+  if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
+    return IoError("mounting on " + options.mountpoint +
+                   " failed (is /dev/fuse available, and the mountpoint an existing, unmounted directory?)");
+  }
+  impl->mounted = true;
+  if (options.tune_readahead) TuneReadahead(options);
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+Status Session::Loop() {
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(1, impl_->options.threads)));
+  fuse_loop_cfg_set_clone_fd(cfg, 0);
+  int rc = fuse_session_loop_mt(impl_->se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
+    return IoError("the FUSE session loop failed: " + std::string(std::strerror(rc < 0 ? -rc : rc)));
+  }
+  return Status::Ok();
+}
+
+void Session::Unmount() {
+  if (impl_->mounted) {
+    fuse_session_unmount(impl_->se);
+    impl_->mounted = false;
+  }
+}
+
+}  // namespace weightfs::fuse

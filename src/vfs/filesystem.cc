@@ -1,0 +1,358 @@
+// FileSystem: node table, lookups, attributes, commits. Namespace operations live in
+// filesystem_ops.cc, file content and xattrs in filesystem_io.cc.
+#include "weightfs/vfs/filesystem.h"
+
+#include <chrono>
+
+#include "vfs/node.h"
+
+namespace weightfs::vfs {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+FileSystem::FileSystem(repo::Repository* repo, FsOptions options) : repo_(repo), options_(std::move(options)) {}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, FsOptions options) {
+  ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->ReadMain());
+  if (!main.raw) return Corruption("the repository has no refs/main; run `weightfs check`");
+  // Fail now, not on the first request, if the live root cannot be read.
+  ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->LoadTree(main.value.live_root));
+  (void)root_tree;
+  std::unique_ptr<FileSystem> fs(new FileSystem(repo, std::move(options)));
+  auto root = std::make_unique<Node>();
+  root->ino = kRootNode;
+  root->type = repo::EntryType::kDirectory;
+  root->mode = 0755;
+  root->tree_id = main.value.live_root;
+  root->mtime_ns = root->ctime_ns = root->atime_ns = NowNs();
+  root->nlookup = 1;  // the kernel holds the root forever
+  fs->nodes_.emplace(kRootNode, std::move(root));
+  return fs;
+}
+
+FileSystem::~FileSystem() { Shutdown().IgnoreError(); }
+
+void FileSystem::Log(const std::string& line) const {
+  if (options_.log) options_.log(line);
+}
+
+void FileSystem::Start() {
+  std::lock_guard lock(loop_mu_);
+  if (started_ || options_.read_only) return;
+  started_ = true;
+  commit_thread_ = std::thread([this] { CommitLoop(); });
+}
+
+void FileSystem::CommitLoop() {
+  std::unique_lock lock(loop_mu_);
+  while (!stop_) {
+    loop_cv_.wait_for(lock, std::chrono::duration<double>(options_.commit_interval_s));
+    if (stop_) break;
+    lock.unlock();
+    Status s = Commit();
+    if (!s.ok()) Log("commit failed (will retry): " + s.message());
+    lock.lock();
+  }
+}
+
+Status FileSystem::Shutdown() {
+  {
+    std::lock_guard lock(loop_mu_);
+    if (shut_down_) return Status::Ok();
+    shut_down_ = true;
+    stop_ = true;
+  }
+  loop_cv_.notify_all();
+  if (commit_thread_.joinable()) commit_thread_.join();
+  if (options_.read_only) return Status::Ok();
+  // Files still holding unsealed changes (e.g. open at a lazy unmount) are sealed as if closed.
+  std::vector<std::pair<NodeId, std::shared_ptr<FileContent>>> pending;
+  {
+    std::lock_guard lock(tree_mu_);
+    for (auto& [ino, n] : nodes_) {
+      if (n->content && n->linked && (n->content->version() != n->sealed_version || !n->file_id)) {
+        pending.emplace_back(ino, n->content);
+      }
+    }
+  }
+  Status first;
+  for (auto& [ino, content] : pending) {
+    Status s = SealFile(ino, content);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  Status s = Commit();
+  return first.ok() ? s : first;
+}
+
+Status FileSystem::CheckWritable() const {
+  if (options_.read_only) return Status(Code::kReadOnly, "the mount is read-only");
+  return Status::Ok();
+}
+
+Result<FileSystem::Node*> FileSystem::GetNodeLocked(NodeId ino) {
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("stale node " + std::to_string(ino));
+  return it->second.get();
+}
+
+FileSystem::Node* FileSystem::NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name) {
+  auto n = std::make_unique<Node>();
+  n->ino = next_ino_++;
+  n->type = type;
+  n->parent = parent;
+  n->name = name;
+  Node* raw = n.get();
+  nodes_.emplace(raw->ino, std::move(n));
+  if (parent) parent->children[name] = raw->ino;
+  return raw;
+}
+
+Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
+  if (dir->type != repo::EntryType::kDirectory) return Status(Code::kNotDirectory, "not a directory");
+  if (dir->loaded) return Status::Ok();
+  if (!dir->tree_id) {
+    dir->loaded = true;
+    return Status::Ok();
+  }
+  const ObjectId id = *dir->tree_id;
+  const NodeId ino = dir->ino;
+  // Load without the table lock; another thread may load the same directory meanwhile.
+  lock.unlock();
+  auto tree = repo_->LoadTree(id);
+  lock.lock();
+  if (!tree.ok()) {
+    Log("reading directory failed: " + tree.status().message());
+    return tree.status();
+  }
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("directory was removed");
+  dir = it->second.get();
+  if (dir->loaded) return Status::Ok();
+  for (const repo::TreeEntry& e : tree->entries) {
+    Node* n = NewNodeLocked(e.type, dir, e.name);
+    n->mode = e.mode;
+    n->mtime_ns = n->ctime_ns = n->atime_ns = e.mtime_ns;
+    n->xattrs = e.xattrs;
+    switch (e.type) {
+      case repo::EntryType::kDirectory:
+        n->tree_id = e.id;
+        break;
+      case repo::EntryType::kSymlink:
+        n->target = e.target;
+        break;
+      case repo::EntryType::kFile:
+        n->file_id = e.id;
+        n->stored_size = n->committed_size = e.size;
+        break;
+    }
+  }
+  dir->loaded = true;
+  return Status::Ok();
+}
+
+Result<FileSystem::Node*> FileSystem::ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir,
+                                                  const std::string& name) {
+  const NodeId ino = dir->ino;
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(ino));
+  auto it = dir->children.find(name);
+  if (it == dir->children.end()) return NotFound(name + ": no such file or directory");
+  return GetNodeLocked(it->second);
+}
+
+Attr FileSystem::AttrLocked(const Node* n) const {
+  Attr a;
+  a.ino = n->ino;
+  a.type = n->type == repo::EntryType::kDirectory ? NodeType::kDirectory
+           : n->type == repo::EntryType::kSymlink ? NodeType::kSymlink
+                                                  : NodeType::kFile;
+  a.mode = n->mode;
+  a.nlink = n->type == repo::EntryType::kDirectory ? 2 : (n->linked ? 1 : 0);
+  a.uid = options_.uid;
+  a.gid = options_.gid;
+  a.size = n->size();
+  a.mtime_ns = n->mtime_ns;
+  a.ctime_ns = n->ctime_ns;
+  a.atime_ns = n->atime_ns;
+  return a;
+}
+
+EntryOut FileSystem::EntryLocked(Node* n) {
+  n->nlookup++;
+  EntryOut e;
+  e.attr = AttrLocked(n);
+  e.entry_timeout = options_.entry_timeout_s;
+  e.attr_timeout = options_.attr_timeout_s;
+  return e;
+}
+
+void FileSystem::MarkDirtyLocked(Node* n) {
+  Node* d = n->type == repo::EntryType::kDirectory ? n : n->parent;
+  if (n->type != repo::EntryType::kDirectory && !n->linked) return;
+  for (; d; d = d->parent) d->dirty = true;
+  tree_dirty_ = true;
+}
+
+void FileSystem::TouchLocked(Node* dir) {
+  dir->mtime_ns = dir->ctime_ns = NowNs();
+  MarkDirtyLocked(dir);
+}
+
+void FileSystem::MaybeDropLocked(Node* n) {
+  if (n->ino == kRootNode || n->linked || n->nlookup > 0 || n->open_count > 0) return;
+  // An unlinked directory's loaded children go with it.
+  if (n->type == repo::EntryType::kDirectory) {
+    for (auto& [name, child_ino] : n->children) {
+      auto it = nodes_.find(child_ino);
+      if (it == nodes_.end()) continue;
+      it->second->linked = false;
+      it->second->parent = nullptr;
+      MaybeDropLocked(it->second.get());
+    }
+  }
+  nodes_.erase(n->ino);
+}
+
+Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::string& name) {
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
+  return EntryLocked(n);
+}
+
+void FileSystem::Forget(NodeId ino, uint64_t nlookup) {
+  std::lock_guard lock(tree_mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;
+  Node* n = it->second.get();
+  n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+  MaybeDropLocked(n);
+}
+
+Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino) {
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  return AttrLocked(n);
+}
+
+Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req) {
+  RETURN_IF_ERROR(CheckWritable());
+  std::shared_ptr<FileContent> content;
+  {
+    std::unique_lock lock(tree_mu_);
+    ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+    if ((req.set_uid && req.uid != options_.uid) || (req.set_gid && req.gid != options_.gid)) {
+      return Status(Code::kPermissionDenied, "weightfs does not store file owners");
+    }
+    if (req.set_size) {
+      if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, "cannot truncate a directory");
+      if (n->type != repo::EntryType::kFile) return InvalidArgument("cannot truncate a symlink");
+    }
+    if (req.set_mode) n->mode = req.mode & 07777;
+    if (req.set_mtime) n->mtime_ns = req.mtime_ns;
+    if (req.set_atime) n->atime_ns = req.atime_ns;
+    n->ctime_ns = NowNs();
+    if (req.set_mode || req.set_mtime) MarkDirtyLocked(n);
+    if (req.set_size) {
+      lock.unlock();
+      ASSIGN_OR_RETURN(content, LoadContent(ino));
+    }
+  }
+  if (content) {
+    RETURN_IF_ERROR(content->Truncate(req.size));
+    bool seal = false;
+    {
+      std::lock_guard lock(tree_mu_);
+      ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+      if (!req.set_mtime) n->mtime_ns = n->ctime_ns;
+      // A truncate outside an open handle (truncate(2)) has no close to seal it.
+      seal = n->open_count == 0;
+    }
+    if (seal) RETURN_IF_ERROR(SealFile(ino, content));
+  }
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  return AttrLocked(n);
+}
+
+Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
+  if (!dir->dirty && dir->tree_id) return *dir->tree_id;
+  repo::TreeObject tree;
+  tree.entries.reserve(dir->children.size());
+  for (const auto& [name, ino] : dir->children) {
+    ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+    repo::TreeEntry e;
+    e.name = name;
+    e.type = n->type;
+    e.mode = n->mode;
+    e.mtime_ns = n->mtime_ns;
+    e.xattrs = n->xattrs;
+    switch (n->type) {
+      case repo::EntryType::kFile:
+        if (!n->file_id) continue;  // created but never closed: not committed yet
+        e.id = *n->file_id;
+        e.size = n->committed_size;
+        break;
+      case repo::EntryType::kDirectory: {
+        ASSIGN_OR_RETURN(e.id, BuildTreeLocked(n));
+        break;
+      }
+      case repo::EntryType::kSymlink:
+        e.target = n->target;
+        e.size = n->target.size();
+        break;
+    }
+    tree.entries.push_back(std::move(e));
+  }
+  // Small objects, so sealing them under the table lock keeps the commit consistent cheaply.
+  ASSIGN_OR_RETURN(ObjectId id, repo_->PutTree(tree));
+  dir->tree_id = id;
+  dir->dirty = false;
+  return id;
+}
+
+Status FileSystem::Commit() {
+  if (options_.read_only) return Status::Ok();
+  std::lock_guard commit_lock(commit_mu_);
+  ObjectId root;
+  {
+    std::lock_guard lock(tree_mu_);
+    if (!tree_dirty_) return Status::Ok();
+    ASSIGN_OR_RETURN(Node * r, GetNodeLocked(kRootNode));
+    auto built = BuildTreeLocked(r);
+    if (!built.ok()) return built.status();
+    root = *built;
+    tree_dirty_ = false;
+  }
+  auto publish = [&]() -> Status {
+    RETURN_IF_ERROR(repo_->Sync());
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo_->ReadMain());
+      if (main.value.live_root == root) return Status::Ok();
+      repo::MainRef next = main.value;
+      next.live_root = root;
+      next.generation++;
+      Status s = repo_->WriteMain(next, main.raw);
+      if (s.code() != Code::kConflict) return s;
+    }
+    return Status(Code::kConflict, "refs/main keeps changing under the mount");
+  };
+  Status s = publish();
+  if (!s.ok()) {
+    std::lock_guard lock(tree_mu_);
+    tree_dirty_ = true;  // retried by the next commit; the tree objects are already stored
+    if (auto r = GetNodeLocked(kRootNode); r.ok()) (*r)->dirty = true;
+  }
+  return s;
+}
+
+Result<StatFsOut> FileSystem::StatFs(const Caller& c) {
+  if (options_.statfs) return options_.statfs();
+  return StatFsOut{};
+}
+
+}  // namespace weightfs::vfs

@@ -1,0 +1,225 @@
+// FileSystem file operations (create, open, read, write, flush, fsync) and extended attributes.
+#include "vfs/node.h"
+#include "weightfs/vfs/filesystem.h"
+
+namespace weightfs::vfs {
+
+int64_t NowNs();
+
+Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
+  std::optional<ObjectId> file_id;
+  {
+    std::lock_guard lock(tree_mu_);
+    ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+    if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, "is a directory");
+    if (n->type != repo::EntryType::kFile) return InvalidArgument("not a regular file");
+    if (n->content) return n->content;
+    file_id = n->file_id;
+  }
+  repo::FileObject file;
+  if (file_id) {
+    auto loaded = repo_->LoadFile(*file_id);
+    if (!loaded.ok()) {
+      Log("opening a file failed: " + loaded.status().message());
+      return loaded.status();
+    }
+    file = std::move(loaded).value();
+  }
+  auto content = std::make_shared<FileContent>(repo_, std::move(file), &dirty_bytes_);
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  if (!n->content) {
+    n->content = content;
+    n->sealed_version = content->version();
+  }
+  return n->content;
+}
+
+Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId parent, const std::string& name,
+                                                        uint32_t mode, bool exclusive) {
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(repo::ValidateName(name));
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (auto it = dir->children.find(name); it != dir->children.end()) {
+    if (exclusive) return AlreadyExists(name + " exists");
+    ASSIGN_OR_RETURN(Node * existing, GetNodeLocked(it->second));
+    const NodeId ino = existing->ino;
+    lock.unlock();
+    ASSIGN_OR_RETURN(OpenOut out, Open(c, ino, true, false));
+    lock.lock();
+    ASSIGN_OR_RETURN(existing, GetNodeLocked(ino));
+    return std::make_pair(EntryLocked(existing), out);
+  }
+  Node* n = NewNodeLocked(repo::EntryType::kFile, dir, name);
+  n->mode = mode & 07777;
+  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
+  n->content = std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_);
+  // Never sealed: the first close seals it even if nothing was written.
+  n->sealed_version = n->content->version();
+  n->open_count++;
+  TouchLocked(dir);
+  OpenOut out;
+  out.keep_cache = true;
+  return std::make_pair(EntryLocked(n), out);
+}
+
+Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool truncate) {
+  if (write || truncate) RETURN_IF_ERROR(CheckWritable());
+  ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
+  if (truncate && content->size() > 0) RETURN_IF_ERROR(content->Truncate(0));
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  n->open_count++;
+  if (truncate) n->mtime_ns = n->ctime_ns = NowNs();
+  OpenOut out;
+  // Every change to the content passes through this daemon, which keeps the kernel's page
+  // cache coherent with it (writes go through it, truncates invalidate it).
+  out.keep_cache = true;
+  return out;
+}
+
+Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size) {
+  ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
+  Bytes out;
+  Status s = content->Read(offset, size, &out);
+  if (!s.ok()) {
+    Log("read failed at offset " + std::to_string(offset) + ": " + s.message());
+    return s;
+  }
+  return out;
+}
+
+Result<uint64_t> FileSystem::Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data) {
+  RETURN_IF_ERROR(CheckWritable());
+  ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
+  Status s = content->Write(offset, data);
+  if (!s.ok()) {
+    Log("write failed at offset " + std::to_string(offset) + ": " + s.message());
+    return s;
+  }
+  {
+    std::lock_guard lock(tree_mu_);
+    if (auto n = GetNodeLocked(ino); n.ok()) (*n)->mtime_ns = (*n)->ctime_ns = NowNs();
+  }
+  // Keep memory bounded: past the budget, this file's decided chunks are sealed now.
+  if (dirty_bytes_.load() > options_.dirty_budget || content->dirty_bytes() > options_.dirty_budget / 4) {
+    RETURN_IF_ERROR(content->SealIdle());
+  }
+  return data.size();
+}
+
+Status FileSystem::SealFile(NodeId ino, const std::shared_ptr<FileContent>& content) {
+  const uint64_t version = content->version();
+  auto sealed = content->Seal();
+  if (!sealed.ok()) {
+    Log("sealing a file failed: " + sealed.status().message());
+    return sealed.status();
+  }
+  std::lock_guard lock(tree_mu_);
+  auto n = GetNodeLocked(ino);
+  if (!n.ok()) return Status::Ok();  // gone meanwhile
+  (*n)->file_id = sealed->first;
+  (*n)->committed_size = sealed->second.size;
+  (*n)->sealed_version = version;
+  MarkDirtyLocked(*n);
+  return Status::Ok();
+}
+
+Status FileSystem::Flush(const Caller& c, NodeId ino, uint64_t handle) {
+  if (options_.read_only) return Status::Ok();
+  std::shared_ptr<FileContent> content;
+  {
+    std::lock_guard lock(tree_mu_);
+    ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+    if (!n->content || !n->linked) return Status::Ok();
+    if (n->file_id && n->content->version() == n->sealed_version) return Status::Ok();
+    content = n->content;
+  }
+  return SealFile(ino, content);
+}
+
+Status FileSystem::Release(NodeId ino, uint64_t handle) {
+  std::lock_guard lock(tree_mu_);
+  auto n = GetNodeLocked(ino);
+  if (!n.ok()) return Status::Ok();
+  if ((*n)->open_count > 0) (*n)->open_count--;
+  // A closed file's clean content can be dropped; it reloads from its file object.
+  if ((*n)->open_count == 0 && (*n)->content && (*n)->file_id &&
+      (*n)->content->version() == (*n)->sealed_version && (*n)->content->dirty_bytes() == 0 &&
+      !(*n)->content->dirty()) {
+    (*n)->stored_size = (*n)->committed_size;
+    (*n)->content.reset();
+  }
+  MaybeDropLocked(*n);
+  return Status::Ok();
+}
+
+Status FileSystem::Fsync(const Caller& c, NodeId ino) {
+  if (options_.read_only) return Status::Ok();
+  RETURN_IF_ERROR(Flush(c, ino, 0));
+  return Commit();
+}
+
+Status FileSystem::Fallocate(const Caller& c, NodeId ino, uint64_t offset, uint64_t length) {
+  RETURN_IF_ERROR(CheckWritable());
+  ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
+  if (offset + length > content->size()) RETURN_IF_ERROR(content->Truncate(offset + length));
+  return Status::Ok();
+}
+
+namespace {
+
+Status CheckXattrName(const std::string& name) {
+  if (name.rfind("user.", 0) != 0) return Unsupported("only user.* extended attributes are supported");
+  if (name.size() > 255) return Status(Code::kNameTooLong, "attribute name too long");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Bytes> FileSystem::GetXattr(const Caller& c, NodeId ino, const std::string& name) {
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  auto it = n->xattrs.find(name);
+  if (it == n->xattrs.end()) return NotFound("no attribute " + name);
+  return it->second;
+}
+
+Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name, ByteView value,
+                            bool create_only, bool replace_only) {
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(CheckXattrName(name));
+  if (value.size() > 64 * 1024) return Status(Code::kNoSpace, "attribute value larger than 64 KiB");
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  const bool exists = n->xattrs.count(name) > 0;
+  if (create_only && exists) return AlreadyExists("attribute " + name + " exists");
+  if (replace_only && !exists) return NotFound("no attribute " + name);
+  n->xattrs[name] = Bytes(value.begin(), value.end());
+  n->ctime_ns = NowNs();
+  MarkDirtyLocked(n);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> FileSystem::ListXattr(const Caller& c, NodeId ino) {
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  std::vector<std::string> out;
+  for (const auto& [k, v] : n->xattrs) out.push_back(k);
+  return out;
+}
+
+Status FileSystem::RemoveXattr(const Caller& c, NodeId ino, const std::string& name) {
+  RETURN_IF_ERROR(CheckWritable());
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  if (n->xattrs.erase(name) == 0) return NotFound("no attribute " + name);
+  n->ctime_ns = NowNs();
+  MarkDirtyLocked(n);
+  return Status::Ok();
+}
+
+}  // namespace weightfs::vfs

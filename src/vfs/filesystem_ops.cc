@@ -1,0 +1,192 @@
+// FileSystem namespace operations: mkdir, symlink, unlink, rmdir, rename, directories.
+#include "vfs/node.h"
+#include "weightfs/vfs/filesystem.h"
+
+namespace weightfs::vfs {
+
+int64_t NowNs();
+
+namespace {
+
+Status ValidateNewName(const std::string& name) {
+  if (name.size() > 255) return Status(Code::kNameTooLong, "name longer than 255 bytes");
+  return repo::ValidateName(name);
+}
+
+}  // namespace
+
+Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(ValidateNewName(name));
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (dir->children.count(name)) return AlreadyExists(name + " exists");
+  Node* n = NewNodeLocked(repo::EntryType::kDirectory, dir, name);
+  n->mode = mode & 07777;
+  n->loaded = true;
+  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
+  MarkDirtyLocked(n);
+  TouchLocked(dir);
+  return EntryLocked(n);
+}
+
+Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::string& name,
+                                     const std::string& target) {
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(ValidateNewName(name));
+  if (target.empty() || target.size() > 4095) return InvalidArgument("invalid symlink target");
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (dir->children.count(name)) return AlreadyExists(name + " exists");
+  Node* n = NewNodeLocked(repo::EntryType::kSymlink, dir, name);
+  n->mode = 0777;
+  n->target = target;
+  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
+  TouchLocked(dir);
+  return EntryLocked(n);
+}
+
+Result<std::string> FileSystem::ReadLink(const Caller& c, NodeId ino) {
+  std::lock_guard lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  if (n->type != repo::EntryType::kSymlink) return InvalidArgument("not a symlink");
+  return n->target;
+}
+
+Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, name + " is a directory");
+  dir->children.erase(name);
+  n->linked = false;
+  n->parent = nullptr;
+  n->ctime_ns = NowNs();
+  TouchLocked(dir);
+  MaybeDropLocked(n);
+  return Status::Ok();
+}
+
+Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
+  if (n->type != repo::EntryType::kDirectory) return Status(Code::kNotDirectory, name + " is not a directory");
+  const NodeId ino = n->ino;
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, n));
+  ASSIGN_OR_RETURN(n, GetNodeLocked(ino));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (!n->children.empty()) return Status(Code::kNotEmpty, name + " is not empty");
+  dir->children.erase(name);
+  n->linked = false;
+  n->parent = nullptr;
+  TouchLocked(dir);
+  MaybeDropLocked(n);
+  return Status::Ok();
+}
+
+Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
+                          const std::string& new_name, uint32_t flags) {
+  RETURN_IF_ERROR(CheckWritable());
+  if (flags & ~kRenameNoReplace) return InvalidArgument("rename flags other than RENAME_NOREPLACE are not supported");
+  RETURN_IF_ERROR(ValidateNewName(new_name));
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * from_dir, GetNodeLocked(parent));
+  ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, from_dir, name));
+  const NodeId src_ino = n->ino;
+  ASSIGN_OR_RETURN(Node * to_dir, GetNodeLocked(new_parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, to_dir));
+  // Re-find everything: loading may have released the lock.
+  ASSIGN_OR_RETURN(from_dir, GetNodeLocked(parent));
+  ASSIGN_OR_RETURN(to_dir, GetNodeLocked(new_parent));
+  ASSIGN_OR_RETURN(n, GetNodeLocked(src_ino));
+  if (!n->linked || n->parent != from_dir) return NotFound(name + ": no such file or directory");
+  // A directory cannot move below itself.
+  for (Node* d = to_dir; d; d = d->parent) {
+    if (d == n) return InvalidArgument("cannot move a directory into itself");
+  }
+  Node* victim = nullptr;
+  if (auto it = to_dir->children.find(new_name); it != to_dir->children.end()) {
+    ASSIGN_OR_RETURN(victim, GetNodeLocked(it->second));
+    if (victim == n) return Status::Ok();
+    if (flags & kRenameNoReplace) return AlreadyExists(new_name + " exists");
+    const bool src_dir = n->type == repo::EntryType::kDirectory;
+    const bool dst_dir = victim->type == repo::EntryType::kDirectory;
+    if (src_dir && !dst_dir) return Status(Code::kNotDirectory, new_name + " is not a directory");
+    if (!src_dir && dst_dir) return Status(Code::kIsDirectory, new_name + " is a directory");
+    if (dst_dir) {
+      const NodeId victim_ino = victim->ino;
+      RETURN_IF_ERROR(EnsureLoadedLocked(lock, victim));
+      ASSIGN_OR_RETURN(victim, GetNodeLocked(victim_ino));
+      ASSIGN_OR_RETURN(from_dir, GetNodeLocked(parent));
+      ASSIGN_OR_RETURN(to_dir, GetNodeLocked(new_parent));
+      ASSIGN_OR_RETURN(n, GetNodeLocked(src_ino));
+      if (!victim->children.empty()) return Status(Code::kNotEmpty, new_name + " is not empty");
+    }
+  }
+  if (victim) {
+    to_dir->children.erase(new_name);
+    victim->linked = false;
+    victim->parent = nullptr;
+  }
+  from_dir->children.erase(name);
+  to_dir->children[new_name] = n->ino;
+  n->parent = to_dir;
+  n->name = new_name;
+  n->ctime_ns = NowNs();
+  TouchLocked(from_dir);
+  TouchLocked(to_dir);
+  if (n->type == repo::EntryType::kDirectory) MarkDirtyLocked(n);
+  if (victim) MaybeDropLocked(victim);
+  return Status::Ok();
+}
+
+Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(ino));
+  auto h = std::make_unique<DirHandle>();
+  h->entries.reserve(dir->children.size() + 2);
+  h->entries.emplace_back(".", dir->ino);
+  h->entries.emplace_back("..", dir->parent ? dir->parent->ino : dir->ino);
+  for (const auto& [name, child] : dir->children) h->entries.emplace_back(name, child);
+  uint64_t handle = next_handle_++;
+  dir_handles_.emplace(handle, std::move(h));
+  return handle;
+}
+
+Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset) {
+  std::lock_guard lock(tree_mu_);
+  auto it = dir_handles_.find(handle);
+  if (it == dir_handles_.end()) return InvalidArgument("bad directory handle");
+  std::vector<DirEntry> out;
+  const auto& entries = it->second->entries;
+  for (uint64_t i = offset; i < entries.size(); ++i) {
+    auto n = nodes_.find(entries[i].second);
+    if (n == nodes_.end()) continue;  // removed since opendir
+    if (i >= 2 && (!n->second->linked || n->second->name != entries[i].first)) continue;
+    out.push_back(DirEntry{entries[i].first, AttrLocked(n->second.get()), i + 1});
+  }
+  return out;
+}
+
+Status FileSystem::ReleaseDir(NodeId ino, uint64_t handle) {
+  std::lock_guard lock(tree_mu_);
+  dir_handles_.erase(handle);
+  return Status::Ok();
+}
+
+Status FileSystem::FsyncDir(const Caller& c, NodeId ino) {
+  if (options_.read_only) return Status::Ok();
+  return Commit();
+}
+
+}  // namespace weightfs::vfs
