@@ -5,6 +5,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -17,6 +18,7 @@ struct AdapterContext {
   vfs::FileSystem* fs = nullptr;
   bool read_only = false;
   double attr_timeout = 1.0;
+  std::atomic<bool>* init_done = nullptr;  // set once the kernel's INIT was answered
   std::function<void(const std::string&)> log;
 };
 

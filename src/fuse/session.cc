@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -16,6 +19,7 @@ namespace weightfs::fuse {
 
 struct Session::Impl {
   AdapterContext ctx;
+  std::atomic<bool> init_done{false};
   SessionOptions options;
   fuse_session* se = nullptr;
   bool mounted = false;
@@ -25,6 +29,7 @@ struct Session::Impl {
 namespace {
 
 void Init(void* userdata, fuse_conn_info* conn) {
+  static_cast<AdapterContext*>(userdata)->init_done->store(true);
   // 1 MiB requests: fewer round trips and AEAD calls per byte (libfuse derives max_pages).
   conn->max_write = 1 << 20;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -104,6 +109,7 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
   impl->ctx.fs = fs;
   impl->ctx.read_only = options.read_only;
   impl->ctx.log = options.log;
+  impl->ctx.init_done = &impl->init_done;
 
   std::vector<std::string> args = {"weightfs"};
   std::string opts = "fsname=" + options.fsname + ",subtype=weightfs";
@@ -126,16 +132,26 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
                    " failed (is /dev/fuse available, and the mountpoint an existing, unmounted directory?)");
   }
   impl->mounted = true;
-  if (options.tune_readahead) TuneReadahead(options);
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
 Status Session::Loop() {
+  // The kernel applies FUSE's max_readahead when it processes the INIT reply, which would undo
+  // an earlier change; so readahead is raised once INIT has been answered.
+  std::thread tuner;
+  if (impl_->options.tune_readahead) {
+    tuner = std::thread([impl = impl_.get()] {
+      for (int i = 0; i < 500 && !impl->init_done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      TuneReadahead(impl->options);
+    });
+  }
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(1, impl_->options.threads)));
   fuse_loop_cfg_set_clone_fd(cfg, 0);
   int rc = fuse_session_loop_mt(impl_->se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  if (tuner.joinable()) tuner.join();
   if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
     return IoError("the FUSE session loop failed: " + std::string(std::strerror(rc < 0 ? -rc : rc)));
   }

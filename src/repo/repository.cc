@@ -243,25 +243,39 @@ Result<Bytes> Repository::ReadChunkRange(const ObjectId& id, uint32_t chunk_size
   const uint64_t sealed_size = crypto::ObjectCipher::SealedSize(chunk_size);
   const uint64_t first = offset / crypto::kFrameSize;
   const uint64_t last = (offset + len - 1) / crypto::kFrameSize;
-  auto header = store_->GetRange(id, 0, crypto::kObjectHeaderSize);
-  if (!header.ok()) {
-    if (header.status().code() == Code::kNotFound) return Corruption("chunk object " + id.Hex() + " is missing");
-    return header.status();
-  }
-  const uint64_t begin = crypto::ObjectCipher::FrameOffset(first);
+  // One read when the range starts at frame 0 (header and frames are contiguous), else a small
+  // extra read of the header, which every frame's additional data covers.
+  const uint64_t begin = first == 0 ? 0 : crypto::ObjectCipher::FrameOffset(first);
   const uint64_t end = std::min(crypto::ObjectCipher::FrameOffset(last + 1), sealed_size);
-  ASSIGN_OR_RETURN(Bytes frames, store_->GetRange(id, begin, end - begin));
-  // A stored object shorter or longer than its file object says is corruption too.
-  ASSIGN_OR_RETURN(uint64_t stored_size, store_->Size(id));
-  if (stored_size != sealed_size || frames.size() != end - begin) {
-    return Corruption("chunk object " + id.Hex() + " has size " + std::to_string(stored_size) +
-                      ", expected " + std::to_string(sealed_size));
+  auto data = store_->GetRange(id, begin, end - begin);
+  if (!data.ok()) {
+    if (data.status().code() == Code::kNotFound) return Corruption("chunk object " + id.Hex() + " is missing");
+    return data.status();
+  }
+  // A stored object shorter than its file object says is corruption; the last-frame flag in
+  // the additional data catches one that was cut at a frame boundary.
+  if (data->size() != end - begin) {
+    return Corruption("chunk object " + id.Hex() + " is shorter than expected (" + std::to_string(sealed_size) +
+                      " bytes)");
+  }
+  Bytes header_bytes;
+  ByteView header, frames(*data);
+  if (first == 0) {
+    header = frames.subspan(0, crypto::kObjectHeaderSize);
+    frames = frames.subspan(crypto::kObjectHeaderSize);
+  } else {
+    ASSIGN_OR_RETURN(header_bytes, store_->GetRange(id, 0, crypto::kObjectHeaderSize));
+    header = header_bytes;
   }
   Bytes plain;
   plain.reserve((last - first + 1) * crypto::kFrameSize);
   RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(static_cast<uint8_t>(ObjectType::kChunk), id,
-                                                      *header, sealed_size, first, frames, &plain)));
+                                                      header, sealed_size, first, frames, &plain)));
   const uint64_t skip = offset - first * crypto::kFrameSize;
+  if (skip == 0) {
+    plain.resize(len);
+    return plain;
+  }
   return Bytes(plain.begin() + skip, plain.begin() + skip + len);
 }
 
