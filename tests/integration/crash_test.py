@@ -46,14 +46,19 @@ def content(tag, size):
 
 
 def write_file(path, data, fsync):
+    """Writes data in 1 MiB writes (optionally fsyncs); returns the seconds fsync took."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    took = 0.0
     try:
         for i in range(0, len(data), MiB):
             assert os.write(fd, data[i:i + MiB]) == len(data[i:i + MiB])
         if fsync:
+            start = time.time()
             os.fsync(fd)
+            took = time.time() - start
     finally:
         os.close(fd)
+    return took
 
 
 def read_or_none(path):
@@ -134,7 +139,7 @@ def test_kill9_rounds():
                 a, b, c = "r%d/A.bin" % rnd, "r%d/B.bin" % rnd, "r%d/C.bin" % rnd
                 os.makedirs(os.path.join(mnt, "r%d" % rnd))
                 da, db, dc = content(a, 30 * MiB), content(b, 50 * MiB), content(c, 8 * MiB + 123)
-                write_file(os.path.join(mnt, a), da, fsync=True)
+                fsync_took = write_file(os.path.join(mnt, a), da, fsync=True)
                 new = [Expectation(a, [("fsynced content", da)], "written, fsynced")]
                 open_fds = []
                 if rnd == 0:
@@ -212,7 +217,11 @@ def test_kill9_rounds():
                     t = threading.Thread(target=fsyncer)
                     t.start()
                     started.wait(60)
-                    time.sleep(random.Random(SEED).uniform(0, 0.02))
+                    # Somewhere between right away and after the fsync (20 MiB) would have finished.
+                    delay = random.Random(SEED).uniform(0, fsync_took)
+                    time.sleep(delay)
+                    print("  round 2: killing %.0f ms into D's fsync (A's 30 MiB fsync took %.0f ms)" % (
+                        delay * 1000, fsync_took * 1000), flush=True)
                     new.append(Expectation(d, [("absent", None), ("empty", b""), ("whole", dd)],
                                            "fsync in flight at the kill"))
                 if rnd != 1:
