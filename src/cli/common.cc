@@ -71,6 +71,9 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
   return SecretBytes(ByteView(buf.data(), len));
 }
 
+// "Not a repository" shares exit code 4 with "format newer than this build".
+Status NotARepository(std::string message) { return Status(Code::kUnsupported, std::move(message)); }
+
 }  // namespace
 
 int ExitCodeFor(const Status& s) {
@@ -137,11 +140,11 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path, const UnlockOptions& options) {
   auto store = storage::OpenLocalStore(path);
   if (!store.ok()) {
-    if (store.status().code() == Code::kNotFound) return NotFound(path + " is not a weightfs repository (no such directory)");
+    if (store.status().code() == Code::kNotFound) return NotARepository(path + " is not a weightfs repository (no such directory)");
     return store.status();
   }
   ASSIGN_OR_RETURN(std::optional<Bytes> config, (*store)->ReadFile("config"));
-  if (!config) return NotFound(path + " is not a weightfs repository (no config file)");
+  if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
   ASSIGN_OR_RETURN(repo::Credential credential, ReadCredential(options, "Passphrase for " + path + ": "));
   auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);
   if (!repo.ok()) return repo.status().WithContext(path);

@@ -223,6 +223,12 @@ Status LocalStore::ForEach(const std::function<Status(const ObjectId& id, uint64
   return Status::Ok();
 }
 
+Status LocalStore::SyncFilesystem() {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(root_, O_RDONLY | O_DIRECTORY));
+  if (::syncfs(fd.get()) != 0) return ErrnoStatus(errno, "syncing the filesystem of " + root_);
+  return Status::Ok();
+}
+
 Status LocalStore::Sync() {
   std::set<std::string> files;
   std::set<std::string> dirs;
@@ -230,6 +236,16 @@ Status LocalStore::Sync() {
     std::lock_guard<std::mutex> lock(pending_mu_);
     files.swap(pending_files_);
     dirs.swap(pending_dirs_);
+  }
+  if (files.size() + dirs.size() > kSyncfsThreshold) {
+    // One syncfs flushes the whole filesystem; far cheaper than an fsync per object when a
+    // batch holds many (a 2 GiB import writes about 2000 chunk objects).
+    Status s = SyncFilesystem();
+    if (s.ok()) return s;
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    pending_files_.merge(files);
+    pending_dirs_.merge(dirs);
+    return s;
   }
   // Files before directories: the data, then the names that point at it.
   Status s;

@@ -33,6 +33,8 @@ class LocalStore : public ObjectStore {
   Status ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) override;
   Result<int64_t> MTime(const ObjectId& id) override;
   Status Sync() override;
+  // Above this many pending files and directories, Sync uses one syncfs instead of fsyncs.
+  static constexpr size_t kSyncfsThreshold = 32;
 
   Result<std::optional<Bytes>> ReadFile(const std::string& name) override;
   Status WriteFile(const std::string& name, ByteView data) override;
@@ -69,6 +71,7 @@ class LocalStore : public ObjectStore {
   // with kAlreadyExists if name exists), fsync of the directory. Caller holds the FilesLock.
   Status Publish(const std::string& name, ByteView data, bool exclusive);
 
+  Status SyncFilesystem();
   const std::string root_;
 
   std::mutex pending_mu_;
