@@ -194,7 +194,7 @@ Status FileContent::Truncate(uint64_t new_size) {
     }
     segs_.erase(segs_.begin() + i, segs_.end());
     // Forced cuts found in a header that was cut away no longer apply.
-    if (new_size < 8 || cut_state_ == CutState::kFound) {
+    if (new_size < repo::kSafetensorsProbeSize || cut_state_ == CutState::kFound) {
       cut_state_ = CutState::kUnknown;
       forced_cuts_.clear();
     }
@@ -206,11 +206,14 @@ Status FileContent::Truncate(uint64_t new_size) {
 void FileContent::DetectForcedCuts() {
   if (cut_state_ != CutState::kUnknown) return;
   const uint64_t size = starts_.back();
-  if (size < 8) return;  // decided once enough bytes exist
+  // The probe is the length and the JSON's opening brace; fewer bytes always read as "not
+  // safetensors", so wait until all of them exist.
+  constexpr uint64_t kProbe = repo::kSafetensorsProbeSize;
+  if (size < kProbe) return;  // decided once enough bytes exist
   Bytes head;
-  head.reserve(8);
-  for (size_t i = 0; head.size() < 8 && i < segs_.size(); ++i) {
-    if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(8 - head.size(), segs_[i].size), &head).ok()) return;
+  head.reserve(kProbe);
+  for (size_t i = 0; head.size() < kProbe && i < segs_.size(); ++i) {
+    if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(kProbe - head.size(), segs_[i].size), &head).ok()) return;
   }
   std::optional<uint64_t> header_end = repo::SafetensorsHeaderEnd(head);
   if (!header_end) {

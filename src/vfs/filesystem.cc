@@ -280,7 +280,13 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
 }
 
 Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
-  if (!dir->dirty && dir->tree_id) return *dir->tree_id;
+  // A directory never loaded still has its stored children (changing one loads it first); a
+  // change to its own mode, times, xattrs or place only dirties the entry in its parent. Its
+  // empty `children` must not be written as its content.
+  if (dir->tree_id && (!dir->dirty || !dir->loaded)) {
+    dir->dirty = false;
+    return *dir->tree_id;
+  }
   repo::TreeObject tree;
   tree.entries.reserve(dir->children.size());
   for (const auto& [name, ino] : dir->children) {
