@@ -75,5 +75,6 @@ void AddRepoCommands(CLI::App* app, int* exit_code);   // init, key
 void AddDataCommands(CLI::App* app, int* exit_code);   // import, export, ls, cat
 void AddInfoCommands(CLI::App* app, int* exit_code);   // log, check, stats
 void AddMountCommands(CLI::App* app, int* exit_code);  // mount, umount
+void AddHistoryCommands(CLI::App* app, int* exit_code);
 
 }  // namespace weightfs::cli

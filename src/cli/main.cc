@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   AddDataCommands(&app, &exit_code);
   AddInfoCommands(&app, &exit_code);
   AddMountCommands(&app, &exit_code);
+  AddHistoryCommands(&app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

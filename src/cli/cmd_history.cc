@@ -1,0 +1,429 @@
+// weightfs snapshot, tag, diff, restore, forget, gc: thin layers over repo/history.h.
+#include <unistd.h>
+
+#include <boost/filesystem.hpp>
+#include <cctype>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "weightfs/repo/history.h"
+#include "weightfs/repo/import_export.h"
+#include "weightfs/repo/tree_ops.h"
+#include "weightfs/repo/writer_lock.h"
+
+namespace weightfs::cli {
+namespace {
+
+struct HistoryArgs {
+  std::string repo;
+  UnlockOptions unlock;
+  std::string message, tag, v1, v2, path, to, grace = "24h";
+  std::vector<std::string> args;
+  bool json = false, force = false, dry_run = false, list = false, del = false, no_tensors = false;
+  repo::ForgetPolicy policy;
+};
+
+std::string Short(const ObjectId& id) { return id.Hex().substr(0, 16); }
+
+// Undoes the octal escapes of /proc/mounts fields ("\040" for a space).
+std::string UnescapeMountField(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Whether path is the mountpoint of a running weightfs mount.
+bool IsWeightfsMount(const std::string& path) {
+  boost::system::error_code ec;
+  const auto canonical = boost::filesystem::canonical(path, ec);
+  if (ec) return false;
+  std::ifstream mounts("/proc/mounts");
+  std::string device, mountpoint, type, rest;
+  while (mounts >> device >> mountpoint >> type && std::getline(mounts, rest)) {
+    if (type == "fuse.weightfs" && UnescapeMountField(mountpoint) == canonical.string()) return true;
+  }
+  return false;
+}
+
+std::string Describe(const repo::SnapshotInfo& s) {
+  return Short(s.id) + "  #" + std::to_string(s.snapshot.seq) + "  " + FormatTimeNs(s.snapshot.time_ns) + "  " +
+         s.snapshot.message;
+}
+
+int RunSnapshot(const HistoryArgs& a) {
+  if (IsWeightfsMount(a.repo)) {
+    return Fail(Unsupported(a.repo + " is a running weightfs mount; snapshots of a running mount: use mkdir " +
+                            a.repo + "/.versions/tags/NAME"));
+  }
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto snap = repo::SnapshotLive(repo->get(), {a.message, a.tag, a.force});
+  if (!snap.ok()) return Fail(snap.status());
+  if (a.json) {
+    std::cout << nlohmann::json({{"id", snap->id.Hex()}, {"seq", snap->snapshot.seq}, {"tag", a.tag}}).dump(2) << "\n";
+  } else {
+    std::cout << "snapshot " << snap->id.Hex() << " (#" << snap->snapshot.seq << ")"
+              << (a.tag.empty() ? "" : " tagged " + a.tag) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunTag(const HistoryArgs& a) {
+  const size_t want = a.list ? 1 : a.del ? 2 : 3;
+  if (a.list + a.del > 1 || a.args.size() != want) {
+    return Fail(InvalidArgument("usage: weightfs tag REPO VERSION NAME | tag --delete REPO NAME | tag --list REPO"));
+  }
+  auto repo = OpenRepository(a.args[0], a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  if (a.list) {
+    auto tags = (*repo)->ReadTags();
+    if (!tags.ok()) return Fail(tags.status());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [name, id] : tags->value) {
+      auto snap = (*repo)->LoadSnapshot(id);
+      if (!snap.ok()) return Fail(snap.status().WithContext("tag " + name));
+      if (a.json) {
+        out.push_back({{"name", name}, {"id", id.Hex()}, {"seq", snap->seq}, {"time", FormatTimeNs(snap->time_ns)},
+                       {"message", snap->message}});
+      } else {
+        std::cout << name << "  " << Describe({id, *snap}) << "\n";
+      }
+    }
+    if (a.json) std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (a.del) {
+    Status s = repo::DeleteTag(repo->get(), a.args[1]);
+    if (!s.ok()) return Fail(s);
+    std::cout << "deleted tag " << a.args[1] << "\n";
+    return kExitOk;
+  }
+  const std::string& name = a.args[2];
+  if (Status s = repo::ValidateTagName(name); !s.ok()) return Fail(s);
+  auto snap = (*repo)->ResolveVersion(a.args[1]);
+  if (!snap.ok()) return Fail(snap.status());
+  if (Status s = repo::SetTag(repo->get(), name, snap->id, a.force); !s.ok()) return Fail(s);
+  std::cout << "tagged " << Short(snap->id) << " as " << name << "\n";
+  return kExitOk;
+}
+
+std::string TypeName(std::optional<repo::EntryType> t) {
+  if (!t) return "-";
+  switch (*t) {
+    case repo::EntryType::kFile: return "file";
+    case repo::EntryType::kDirectory: return "dir";
+    case repo::EntryType::kSymlink: return "symlink";
+  }
+  return "?";
+}
+
+std::string Layout(const std::string& dtype, const std::vector<uint64_t>& shape) {
+  std::string s = dtype + " [";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+void PrintChange(const repo::FileChange& c) {
+  using repo::ChangeKind;
+  switch (c.kind) {
+    case ChangeKind::kAdded:
+      std::cout << "+ " << c.path << "  " << TypeName(c.new_type)
+                << (c.new_type == repo::EntryType::kFile ? " " + HumanBytes(c.new_size) : "") << "\n";
+      break;
+    case ChangeKind::kRemoved:
+      std::cout << "- " << c.path << "  " << TypeName(c.old_type)
+                << (c.old_type == repo::EntryType::kFile ? " " + HumanBytes(c.old_size) : "") << "\n";
+      break;
+    case ChangeKind::kModified:
+      std::cout << "M " << c.path << "  " << HumanBytes(c.old_size) << " -> " << HumanBytes(c.new_size) << "\n";
+      break;
+    case ChangeKind::kTypeChanged:
+      std::cout << "T " << c.path << "  " << TypeName(c.old_type) << " -> " << TypeName(c.new_type) << "\n";
+      break;
+    case ChangeKind::kMetadata:
+      std::cout << "U " << c.path << "  (mode, time or attributes)\n";
+      break;
+  }
+  for (const repo::TensorChange& t : c.tensors) {
+    switch (t.kind) {
+      case repo::TensorChangeKind::kAdded:
+        std::cout << "    + tensor " << t.name << "  " << Layout(t.new_dtype, t.new_shape) << "\n";
+        break;
+      case repo::TensorChangeKind::kRemoved:
+        std::cout << "    - tensor " << t.name << "  " << Layout(t.old_dtype, t.old_shape) << "\n";
+        break;
+      case repo::TensorChangeKind::kLayout:
+        std::cout << "    M tensor " << t.name << "  " << Layout(t.old_dtype, t.old_shape) << " -> "
+                  << Layout(t.new_dtype, t.new_shape) << "\n";
+        break;
+      case repo::TensorChangeKind::kContent:
+        std::cout << "    M tensor " << t.name << "  content changed (" << HumanBytes(t.new_bytes) << ")\n";
+        break;
+    }
+  }
+  if (c.safetensors && c.tensors.empty()) {
+    std::cout << (c.header_changed ? "    header changed, every tensor unchanged\n" : "    every tensor unchanged\n");
+  }
+}
+
+int RunDiff(const HistoryArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto v1 = repo::ResolveVersionOrLive(**repo, a.v1);
+  if (!v1.ok()) return Fail(v1.status());
+  auto v2 = repo::ResolveVersionOrLive(**repo, a.v2);
+  if (!v2.ok()) return Fail(v2.status());
+  repo::DiffOptions options;
+  options.tensors = !a.no_tensors;
+  auto changes = repo::DiffTrees(**repo, v1->root, v2->root, a.path.empty() ? "/" : a.path, options);
+  if (!changes.ok()) return Fail(changes.status());
+  if (a.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& c : *changes) {
+      nlohmann::json j = {{"path", c.path}, {"change", repo::ChangeKindName(c.kind)},
+                          {"old_type", TypeName(c.old_type)}, {"new_type", TypeName(c.new_type)},
+                          {"old_size", c.old_size}, {"new_size", c.new_size}};
+      if (c.safetensors) {
+        nlohmann::json tensors = nlohmann::json::array();
+        for (const auto& t : c.tensors) {
+          tensors.push_back({{"name", t.name}, {"change", repo::TensorChangeKindName(t.kind)},
+                             {"old_dtype", t.old_dtype}, {"old_shape", t.old_shape}, {"old_bytes", t.old_bytes},
+                             {"new_dtype", t.new_dtype}, {"new_shape", t.new_shape}, {"new_bytes", t.new_bytes}});
+        }
+        j["safetensors"] = {{"header_changed", c.header_changed}, {"tensors", tensors}};
+      }
+      out.push_back(std::move(j));
+    }
+    std::cout << nlohmann::json({{"from", v1->label}, {"to", v2->label}, {"changes", out}}).dump(2) << "\n";
+    return kExitOk;
+  }
+  size_t counts[5] = {0, 0, 0, 0, 0}, tensors = 0;
+  for (const auto& c : *changes) {
+    PrintChange(c);
+    counts[static_cast<size_t>(c.kind)]++;
+    tensors += c.tensors.size();
+  }
+  std::cout << counts[0] << " added, " << counts[1] << " removed, " << counts[2] << " modified, " << counts[3]
+            << " type changes, " << counts[4] << " metadata changes; " << tensors << " tensors changed ("
+            << v1->label << " -> " << v2->label << ")\n";
+  return kExitOk;
+}
+
+int RunRestore(const HistoryArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  const std::string path = a.path.empty() ? "/" : a.path;
+  if (a.to.empty()) {
+    // A read-write mount would overwrite the live tree with its own on its next commit.
+    std::string note;
+    auto lock = repo::WriterLock::Acquire((*repo)->store(), "weightfs restore", static_cast<int>(::getpid()), &note);
+    if (!lock.ok()) {
+      if (lock.status().code() != Code::kBusy) return Fail(lock.status());
+      return Fail(Status(Code::kBusy, lock.status().message() + ". Restore into a mounted repository by copying from "
+                                      "MNT/.versions/, or export with --to DEST"));
+    }
+    if (!note.empty()) std::cerr << "weightfs: " << note << "\n";
+    auto snap = repo::RestoreToLive(repo->get(), a.v1, path);
+    Status released = (*lock)->Release();
+    if (!snap.ok()) return Fail(snap.status());
+    if (!released.ok()) return Fail(released);
+    std::cout << "restored " << path << " into the live tree; snapshot " << Short(snap->id) << " (#"
+              << snap->snapshot.seq << "): " << snap->snapshot.message << "\n";
+    return kExitOk;
+  }
+  auto version = repo::ResolveVersionOrLive(**repo, a.v1);
+  if (!version.ok()) return Fail(version.status());
+  auto entry = repo::LookupPath(**repo, version->root, path);
+  if (!entry.ok()) return Fail(entry.status());
+  namespace fs = boost::filesystem;
+  boost::system::error_code ec;
+  std::string dest = a.to;
+  uint64_t total = entry->size;
+  if (entry->type == repo::EntryType::kDirectory) {
+    total = 0;
+    Status s = repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
+      if (e.type == repo::EntryType::kFile) total += e.size;
+      return Status::Ok();
+    });
+    if (!s.ok()) return Fail(s);
+    fs::create_directories(dest, ec);
+    if (ec) return Fail(IoError("creating " + dest + ": " + ec.message()));
+  } else if (fs::is_directory(dest, ec)) {
+    dest += "/" + path.substr(path.find_last_of('/') + 1);  // into an existing directory
+  }
+  Progress progress("restoring", total);
+  uint64_t done = 0;
+  Status s = repo::ExportEntry(**repo, *entry, dest, [&](uint64_t d) { progress.Update(d); }, &done);
+  progress.Done();
+  if (!s.ok()) return Fail(s);
+  std::cout << "restored " << path << " of " << version->label << " to " << dest << " (" << HumanBytes(done) << ")\n";
+  return kExitOk;
+}
+
+int RunForget(const HistoryArgs& a) {
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  auto result = repo::Forget(repo->get(), a.policy, a.dry_run);
+  if (!result.ok()) return Fail(result.status());
+  if (a.json) {
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& x : result->decisions) {
+      d.push_back({{"id", x.snapshot.id.Hex()}, {"seq", x.snapshot.snapshot.seq}, {"keep", x.keep},
+                   {"reasons", x.reasons}, {"tags", x.tags},
+                   {"new_id", result->renamed.count(x.snapshot.id) ? result->renamed.at(x.snapshot.id).Hex() : ""}});
+    }
+    std::cout << nlohmann::json({{"dry_run", a.dry_run}, {"kept", result->kept()}, {"forgotten", result->forgotten()},
+                                 {"removed_tags", result->removed_tags}, {"snapshots", d},
+                                 {"new_head", result->new_head ? result->new_head->id.Hex() : ""}})
+                     .dump(2)
+              << "\n";
+    return kExitOk;
+  }
+  for (const auto& x : result->decisions) {
+    std::cout << (x.keep ? "keep    " : "forget  ") << Describe(x.snapshot);
+    if (!x.tags.empty()) {
+      std::cout << "  [tags:";
+      for (const auto& t : x.tags) std::cout << " " << t;
+      std::cout << "]";
+    }
+    if (x.keep) {
+      std::cout << "  (";
+      for (size_t i = 0; i < x.reasons.size(); ++i) std::cout << (i ? ", " : "") << x.reasons[i];
+      std::cout << ")";
+    }
+    std::cout << "\n";
+  }
+  std::cout << "kept " << result->kept() << " snapshots, " << (a.dry_run ? "would forget " : "forgot ")
+            << result->forgotten() << "\n";
+  if (!result->removed_tags.empty()) {
+    std::cout << "removed tags:";
+    for (const auto& t : result->removed_tags) std::cout << " " << t;
+    std::cout << "\n";
+  }
+  if (result->new_head) {
+    std::cout << "new head " << Short(result->new_head->id) << " (#" << result->new_head->snapshot.seq
+              << "); run `weightfs gc " << a.repo << "` to free the space\n";
+  } else if (a.dry_run) {
+    std::cout << "dry run: nothing was changed\n";
+  }
+  return kExitOk;
+}
+
+int RunGc(const HistoryArgs& a) {
+  auto grace = repo::ParseDurationSeconds(a.grace);
+  if (!grace.ok()) return Fail(grace.status());
+  auto repo = OpenRepository(a.repo, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  repo::GcOptions options;
+  options.grace_seconds = *grace;
+  options.dry_run = a.dry_run;
+  options.force = a.force;
+  auto r = repo::CollectGarbage(repo->get(), options);
+  if (!r.ok()) return Fail(r.status());
+  if (!r->note.empty()) std::cerr << "weightfs: " << r->note << "\n";
+  if (a.json) {
+    std::cout << nlohmann::json({{"dry_run", a.dry_run}, {"grace_seconds", *grace}, {"objects", r->objects},
+                                 {"bytes", r->bytes}, {"reachable_objects", r->reachable_objects},
+                                 {"reachable_bytes", r->reachable_bytes}, {"unreachable_objects", r->unreachable_objects},
+                                 {"unreachable_bytes", r->unreachable_bytes}, {"young_objects", r->young_objects},
+                                 {"young_bytes", r->young_bytes}, {"deleted_objects", r->deleted_objects},
+                                 {"deleted_bytes", r->deleted_bytes}})
+                     .dump(2)
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << r->objects << " objects (" << HumanBytes(r->bytes) << "): " << r->reachable_objects << " reachable, "
+            << r->unreachable_objects << " unreachable (" << HumanBytes(r->unreachable_bytes) << ")";
+  if (r->young_objects) {
+    std::cout << ", of which " << r->young_objects << " (" << HumanBytes(r->young_bytes)
+              << ") are younger than the grace period of " << a.grace << " and kept";
+  }
+  std::cout << "\n"
+            << (a.dry_run ? "dry run: would delete " : "deleted ") << r->deleted_objects << " objects, "
+            << (a.dry_run ? "freeing " : "freed ") << HumanBytes(r->deleted_bytes) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddHistoryCommands(CLI::App* app, int* exit_code) {
+  auto repo_arg = [](CLI::App* cmd, HistoryArgs* a) {
+    cmd->add_option("REPO", a->repo, "Repository directory")->required();
+  };
+  auto finish = [&](CLI::App* cmd, const std::shared_ptr<HistoryArgs>& a, int (*run)(const HistoryArgs&)) {
+    a->unlock.AddTo(cmd);
+    cmd->callback([=] { *exit_code = run(*a); });
+  };
+
+  auto sa = std::make_shared<HistoryArgs>();
+  CLI::App* snap = app->add_subcommand("snapshot", "Record a snapshot of the live tree (offline)");
+  repo_arg(snap, sa.get());
+  snap->add_option("-m,--message", sa->message, "Snapshot message");
+  snap->add_option("--tag", sa->tag, "Also tag the snapshot");
+  snap->add_flag("--force", sa->force, "Move the tag if it exists");
+  snap->add_flag("--json", sa->json, "Print JSON");
+  finish(snap, sa, RunSnapshot);
+
+  auto ta = std::make_shared<HistoryArgs>();
+  CLI::App* tag = app->add_subcommand("tag", "Tag a snapshot: tag REPO VERSION NAME, tag --delete REPO NAME, tag --list REPO");
+  tag->add_option("ARGS", ta->args, "REPO VERSION NAME | REPO NAME (--delete) | REPO (--list)")->required()->expected(1, 3);
+  tag->add_flag("-d,--delete", ta->del, "Delete tag NAME");
+  tag->add_flag("-l,--list", ta->list, "List the tags");
+  tag->add_flag("-f,--force", ta->force, "Move an existing tag");
+  tag->add_flag("--json", ta->json, "Print JSON (--list)");
+  finish(tag, ta, RunTag);
+
+  auto da = std::make_shared<HistoryArgs>();
+  CLI::App* diff = app->add_subcommand("diff", "Files (and safetensors tensors) that differ between two versions");
+  repo_arg(diff, da.get());
+  diff->add_option("V1", da->v1, "Version: snapshot id (prefix), tag, 'latest' or 'live'")->required();
+  diff->add_option("V2", da->v2, "Version to compare with")->required();
+  diff->add_option("PATH", da->path, "Only below this repository path");
+  diff->add_flag("--no-tensors", da->no_tensors, "Do not look into safetensors headers");
+  diff->add_flag("--json", da->json, "Print JSON");
+  finish(diff, da, RunDiff);
+
+  auto ra = std::make_shared<HistoryArgs>();
+  CLI::App* restore = app->add_subcommand(
+      "restore", "Bring PATH (default everything) of VERSION back into the live tree as a new snapshot, or export it --to DEST");
+  repo_arg(restore, ra.get());
+  restore->add_option("VERSION", ra->v1, "Snapshot id (prefix), tag or 'latest'")->required();
+  restore->add_option("PATH", ra->path, "Repository path (default /)");
+  restore->add_option("--to", ra->to, "Export to this local path instead of changing the live tree");
+  finish(restore, ra, RunRestore);
+
+  auto fa = std::make_shared<HistoryArgs>();
+  CLI::App* forget = app->add_subcommand("forget", "Drop snapshots not selected by a retention policy (then run gc)");
+  repo_arg(forget, fa.get());
+  forget->add_option("--keep-last", fa->policy.keep_last, "Keep the newest N snapshots")->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-daily", fa->policy.keep_daily, "Keep the newest snapshot of each of the last N days (UTC)")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_option("--keep-weekly", fa->policy.keep_weekly, "Keep the newest snapshot of each of the last N weeks (UTC)")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_flag("--keep-tagged", fa->policy.keep_tagged, "Keep tagged snapshots (otherwise their tags are removed)");
+  forget->add_flag("-n,--dry-run", fa->dry_run, "Only print what would be kept and forgotten");
+  forget->add_flag("--json", fa->json, "Print JSON");
+  finish(forget, fa, RunForget);
+
+  auto ga = std::make_shared<HistoryArgs>();
+  CLI::App* gc = app->add_subcommand("gc", "Delete objects no ref reaches (older than the grace period, default 24h)");
+  repo_arg(gc, ga.get());
+  gc->add_flag("-n,--dry-run", ga->dry_run, "Only count what would be freed");
+  gc->add_option("--grace", ga->grace,
+                 "Keep unreachable objects younger than this (30m, 2h, 7d; default 24h; 0 deletes everything "
+                 "unreachable)");
+  gc->add_flag("--force", ga->force, "Run with a grace below 1h although a read-write mount holds the writer lock");
+  gc->add_flag("--json", ga->json, "Print JSON");
+  finish(gc, ga, RunGc);
+}
+
+}  // namespace weightfs::cli

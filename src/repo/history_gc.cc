@@ -1,0 +1,163 @@
+// CollectGarbage: mark everything the refs reach, sweep the rest past a grace period. See
+// history.h for the safety rules.
+#include <unistd.h>
+
+#include <ctime>
+#include <unordered_set>
+
+#include "weightfs/repo/history.h"
+#include "weightfs/repo/writer_lock.h"
+
+namespace weightfs::repo {
+namespace {
+
+constexpr char kWriterLockFile[] = "locks/writer";
+
+// The set of reachable objects. Marking reads trees, file objects and snapshots (each once) but
+// never a chunk: a file object lists its chunks' ids.
+class Marker {
+ public:
+  explicit Marker(const Repository& repo) : repo_(repo) {}
+
+  bool Marked(const ObjectId& id) const { return marked_.count(id) > 0; }
+
+  Status MarkRefs(const MainRef& main, const std::map<std::string, ObjectId>& tags) {
+    RETURN_IF_ERROR(MarkTree(main.live_root).WithContext("marking the live tree"));
+    RETURN_IF_ERROR(MarkChain(main.head).WithContext("marking the snapshot chain"));
+    for (const auto& [name, id] : tags) RETURN_IF_ERROR(MarkChain(id).WithContext("marking tag '" + name + "'"));
+    return Status::Ok();
+  }
+
+ private:
+  // A snapshot and its ancestors. Once a snapshot is marked its ancestors are too, so the walk
+  // stops at the first marked one.
+  Status MarkChain(std::optional<ObjectId> next) {
+    while (next && marked_.insert(*next).second) {
+      ASSIGN_OR_RETURN(SnapshotObject s, repo_.LoadSnapshot(*next));
+      RETURN_IF_ERROR(MarkTree(s.root).WithContext("snapshot " + next->Hex().substr(0, 16)));
+      if (s.policy) marked_.insert(*s.policy);
+      next = s.parent;
+    }
+    return Status::Ok();
+  }
+
+  Status MarkTree(const ObjectId& id) {
+    if (!marked_.insert(id).second) return Status::Ok();
+    ASSIGN_OR_RETURN(TreeObject tree, repo_.LoadTree(id));
+    for (const TreeEntry& e : tree.entries) {
+      if (e.type == EntryType::kDirectory) RETURN_IF_ERROR(MarkTree(e.id).WithContext(e.name));
+      if (e.type == EntryType::kFile) RETURN_IF_ERROR(MarkFile(e.id).WithContext(e.name));
+    }
+    return Status::Ok();
+  }
+
+  Status MarkFile(const ObjectId& id) {
+    if (!marked_.insert(id).second) return Status::Ok();
+    ASSIGN_OR_RETURN(FileObject file, repo_.LoadFile(id));
+    for (const ChunkRef& c : file.chunks) marked_.insert(c.id);
+    return Status::Ok();
+  }
+
+  const Repository& repo_;
+  std::unordered_set<ObjectId, ObjectIdHash> marked_;
+};
+
+std::string GraceText(int64_t seconds) {
+  if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
+  if (seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
+  return std::to_string(seconds) + "s";
+}
+
+}  // namespace
+
+Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
+  if (options.grace_seconds < 0) return InvalidArgument("the grace period cannot be negative");
+  storage::ObjectStore* store = repo->store();
+  GcReport report;
+
+  // Holding the writer lock keeps read-write mounts from starting while objects are deleted.
+  std::unique_ptr<WriterLock> lock;
+  const bool short_grace = options.grace_seconds < kMinGraceWithMountSeconds;
+  if (options.dry_run) {
+    ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kWriterLockFile));
+    if (held && short_grace) {
+      report.note = "a writer lock exists (a read-write mount may be running): a real run with a grace below 1h "
+                    "would refuse without --force";
+    }
+  } else {
+    auto acquired = WriterLock::Acquire(store, "weightfs gc", static_cast<int>(::getpid()), &report.note);
+    if (acquired.ok()) {
+      lock = std::move(acquired).value();
+    } else if (acquired.status().code() != Code::kBusy) {
+      return acquired.status();
+    } else if (short_grace && !options.force) {
+      return Status(Code::kBusy, acquired.status().message() + ". A live mount may be writing objects that no ref "
+                                 "names yet: gc with --grace " + GraceText(options.grace_seconds) +
+                                 " could delete them. Unmount first, use --grace 1h or more, or --force");
+    } else {
+      report.note = "a read-write mount is running; objects younger than " + GraceText(options.grace_seconds) +
+                    " are kept";
+    }
+  }
+
+  // Mark. Any error here aborts before anything is deleted.
+  Marker marker(*repo);
+  ASSIGN_OR_RETURN(Versioned<MainRef> main, repo->ReadMain());
+  ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
+  RETURN_IF_ERROR(marker.MarkRefs(main.value, tags.value));
+
+  struct Candidate {
+    ObjectId id;
+    uint64_t size;
+  };
+  std::vector<Candidate> candidates;
+  RETURN_IF_ERROR(store->ForEach([&](const ObjectId& id, uint64_t size) {
+    report.objects++;
+    report.bytes += size;
+    if (!marker.Marked(id)) candidates.push_back({id, size});
+    return Status::Ok();
+  }));
+
+  // Objects that appeared after the listing are not candidates; a commit or tag published since
+  // marking may name some candidates, so mark from the refs again if they moved.
+  const int64_t now = options.now_seconds ? *options.now_seconds : static_cast<int64_t>(std::time(nullptr));
+  ASSIGN_OR_RETURN(Versioned<MainRef> main_now, repo->ReadMain());
+  ASSIGN_OR_RETURN(auto tags_now, repo->ReadTags());
+  if (main_now.raw != main.raw || tags_now.raw != tags.raw) {
+    RETURN_IF_ERROR(marker.MarkRefs(main_now.value, tags_now.value));
+  }
+
+  std::vector<Candidate> doomed;
+  for (const Candidate& c : candidates) {
+    if (marker.Marked(c.id)) continue;
+    auto mtime = store->MTime(c.id);
+    if (!mtime.ok()) {
+      if (mtime.status().code() == Code::kNotFound) continue;  // deleted meanwhile
+      return mtime.status();
+    }
+    report.unreachable_objects++;
+    report.unreachable_bytes += c.size;
+    if (options.grace_seconds > 0 && *mtime > now - options.grace_seconds) {
+      report.young_objects++;
+      report.young_bytes += c.size;
+      continue;
+    }
+    doomed.push_back(c);
+  }
+  report.reachable_objects = report.objects - report.unreachable_objects;
+  report.reachable_bytes = report.bytes - report.unreachable_bytes;
+
+  for (const Candidate& c : doomed) {
+    if (!options.dry_run) {
+      Status s = store->Delete(c.id);
+      if (s.code() == Code::kNotFound) continue;
+      if (!s.ok()) return s.WithContext("deleting object " + c.id.Hex());
+    }
+    report.deleted_objects++;
+    report.deleted_bytes += c.size;
+  }
+  if (lock) RETURN_IF_ERROR(lock->Release());
+  return report;
+}
+
+}  // namespace weightfs::repo
