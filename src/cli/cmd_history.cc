@@ -1,4 +1,5 @@
 // weightfs snapshot, tag, diff, restore, forget, gc: thin layers over repo/history.h.
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
@@ -61,8 +62,18 @@ std::string Describe(const repo::SnapshotInfo& s) {
 
 int RunSnapshot(const HistoryArgs& a) {
   if (IsWeightfsMount(a.repo)) {
-    return Fail(Unsupported(a.repo + " is a running weightfs mount; snapshots of a running mount: use mkdir " +
-                            a.repo + "/.versions/tags/NAME"));
+    // Ask the daemon: it commits and records the snapshot (see vfs::kSnapshotXattr).
+    if (!a.tag.empty()) {
+      if (Status s = repo::ValidateTagName(a.tag); !s.ok()) return Fail(s);
+    }
+    const std::string target = a.repo + "/.versions";
+    const std::string value = a.tag + "\n" + a.message;
+    if (::setxattr(target.c_str(), "user.weightfs.snapshot", value.data(), value.size(), 0) != 0) {
+      return Fail(ErrnoStatus(errno, "asking the mount at " + a.repo + " for a snapshot"));
+    }
+    std::cout << "snapshot of the mount " << a.repo << " recorded" << (a.tag.empty() ? "" : " tagged " + a.tag)
+              << " (see weightfs log)\n";
+    return kExitOk;
   }
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());

@@ -4,12 +4,14 @@
 
 #include "cli/common.h"
 #include "weightfs/repo/check.h"
+#include "weightfs/repo/history.h"
 
 namespace weightfs::cli {
 namespace {
 
 struct InfoArgs {
   std::string repo;
+  std::string path;
   UnlockOptions unlock;
   bool read_data = false;
   bool json = false;
@@ -18,7 +20,7 @@ struct InfoArgs {
 int RunLog(const InfoArgs& a) {
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
-  auto snaps = (*repo)->ListSnapshots();
+  auto snaps = a.path.empty() ? (*repo)->ListSnapshots() : repo::SnapshotsTouching(**repo, a.path);
   if (!snaps.ok()) return Fail(snaps.status());
   auto tags = (*repo)->ReadTags();
   if (!tags.ok()) return Fail(tags.status());
@@ -107,6 +109,7 @@ void AddInfoCommands(CLI::App* app, int* exit_code) {
     auto args = std::make_shared<InfoArgs>();
     CLI::App* cmd = app->add_subcommand(name, help);
     cmd->add_option("REPO", args->repo, "Repository directory")->required();
+    if (std::string(name) == "log") cmd->add_option("PATH", args->path, "Only snapshots in which this path changed");
     cmd->add_flag("--json", args->json, "Print JSON");
     if (read_data) cmd->add_flag("--read-data", args->read_data, "Also decrypt and authenticate every chunk");
     args->unlock.AddTo(cmd);

@@ -17,6 +17,7 @@
 
 #include "cli/common.h"
 #include "weightfs/fuse/mount.h"
+#include "weightfs/repo/history.h"
 #include "weightfs/repo/writer_lock.h"
 #include "weightfs/vfs/filesystem.h"
 
@@ -37,6 +38,8 @@ struct MountArgs {
   int64_t cache_mib = 256;
   bool no_readahead = false;
   bool debug = false;
+  std::string versions_dir = "hidden";
+  std::string snapshot_interval;
 };
 
 // Where the daemon of a mountpoint records its pid, so `weightfs umount` can wait for it.
@@ -163,6 +166,14 @@ int RunMount(MountArgs a) {
   }
 
   vfs::FsOptions fo;
+  fo.versions_dir = a.versions_dir == "visible"    ? vfs::FsOptions::VersionsDir::kVisible
+                    : a.versions_dir == "disabled" ? vfs::FsOptions::VersionsDir::kDisabled
+                                                   : vfs::FsOptions::VersionsDir::kHidden;
+  if (!a.snapshot_interval.empty()) {
+    auto seconds = repo::ParseDurationSeconds(a.snapshot_interval);
+    if (!seconds.ok()) return fail(seconds.status().WithContext("--snapshot-interval"));
+    fo.snapshot_interval_s = static_cast<double>(*seconds);
+  }
   fo.read_only = a.read_only;
   fo.commit_interval_s = a.commit_interval;
   fo.dirty_budget = a.cache_mib << 20;
@@ -279,6 +290,10 @@ void AddMountCommands(CLI::App* app, int* exit_code) {
   mount->add_option("--cache-size", ma->cache_mib, "MiB of unsealed written data held in memory")->check(CLI::Range(16, 1 << 20));
   mount->add_flag("--no-readahead-tweak", ma->no_readahead, "Do not raise the mount's read_ahead_kb");
   mount->add_flag("--debug-fuse", ma->debug, "Print every FUSE request (with -f)");
+  mount->add_option("--versions-dir", ma->versions_dir, "The .versions/ snapshot tree: hidden (default; reachable by name), visible or disabled")
+      ->check(CLI::IsMember({"hidden", "visible", "disabled"}));
+  mount->add_option("--snapshot-interval", ma->snapshot_interval,
+                    "Take a snapshot every DURATION (e.g. 30m, 6h) when something changed; default none");
   mount->callback([=] { *exit_code = RunMount(*ma); });
 
   auto mountpoint = std::make_shared<std::string>();

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "weightfs/repo/local_state.h"
 #include "weightfs/storage/local_store.h"
 
 namespace weightfs::cli {
@@ -99,6 +100,8 @@ void UnlockOptions::AddTo(CLI::App* cmd) {
   cmd->add_option("--passphrase-file", passphrase_file, "Read the passphrase from the first line of FILE");
   cmd->add_option("--key-file", key_file, "Unlock with a key file instead of a passphrase");
   cmd->add_option("--slot", slot, "Try only the key slot with this name");
+  cmd->add_flag("--accept-rollback", accept_rollback,
+                "Accept a repository whose newest snapshot is older than one this machine has seen");
 }
 
 Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std::string& prompt) {
@@ -148,6 +151,17 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
   ASSIGN_OR_RETURN(repo::Credential credential, ReadCredential(options, "Passphrase for " + path + ": "));
   auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);
   if (!repo.ok()) return repo.status().WithContext(path);
+  std::string note;
+  RETURN_IF_ERROR(repo::CheckAndRecordHead(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
+                      .WithContext(path));
+  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
+  repo::Repository* raw = repo->get();
+  raw->SetMainObserver([raw](const repo::MainRef& head) {
+    if (Status s = repo::RecordHead(*raw, head, repo::DefaultStateDir()); !s.ok()) {
+      std::cerr << "weightfs: warning: could not record the repository's head for rollback detection: "
+                << s.message() << "\n";
+    }
+  });
   return repo;
 }
 

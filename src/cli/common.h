@@ -34,6 +34,7 @@ struct UnlockOptions {
   std::string passphrase_file;
   std::string key_file;
   std::string slot;
+  bool accept_rollback = false;
   void AddTo(CLI::App* cmd);
 };
 

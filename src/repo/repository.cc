@@ -349,7 +349,9 @@ Result<Versioned<MainRef>> Repository::ReadMain() const {
 
 Status Repository::WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw) {
   ASSIGN_OR_RETURN(Bytes sealed, SealRef(kMainRef, EncodeMain(value)));
-  return store_->CompareAndSwapFile(kMainRef, expected_raw, sealed);
+  RETURN_IF_ERROR(store_->CompareAndSwapFile(kMainRef, expected_raw, sealed));
+  if (main_observer_) main_observer_(value);
+  return Status::Ok();
 }
 
 Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags() const {

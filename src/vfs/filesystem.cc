@@ -31,6 +31,13 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
   root->mtime_ns = root->ctime_ns = root->atime_ns = NowNs();
   root->nlookup = 1;  // the kernel holds the root forever
   fs->nodes_.emplace(kRootNode, std::move(root));
+  if (fs->options_.versions_dir != FsOptions::VersionsDir::kDisabled) {
+    VersionsView::Options vo;
+    vo.uid = fs->options_.uid;
+    vo.gid = fs->options_.gid;
+    vo.refresh_s = fs->options_.versions_refresh_s;
+    fs->versions_ = std::make_unique<VersionsView>(repo, vo);
+  }
   return fs;
 }
 
@@ -55,8 +62,25 @@ void FileSystem::CommitLoop() {
     lock.unlock();
     Status s = Commit();
     if (!s.ok()) Log("commit failed (will retry): " + s.message());
+    MaybePeriodicSnapshot();
     lock.lock();
   }
+}
+
+void FileSystem::MaybePeriodicSnapshot() {
+  if (options_.snapshot_interval_s <= 0) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_snapshot_check_ < std::chrono::duration<double>(options_.snapshot_interval_s)) return;
+  last_snapshot_check_ = now;
+  // Skip intervals in which nothing changed: the live tree is still the newest snapshot's.
+  auto main = repo_->ReadMain();
+  if (!main.ok()) return;
+  if (main->value.head) {
+    auto head = repo_->LoadSnapshot(*main->value.head);
+    if (head.ok() && head->root == main->value.live_root) return;
+  }
+  auto info = MakeSnapshot("periodic snapshot", "");
+  if (!info.ok()) Log("periodic snapshot failed: " + info.status().message());
 }
 
 Status FileSystem::Shutdown() {
@@ -218,6 +242,8 @@ void FileSystem::MaybeDropLocked(Node* n) {
 }
 
 Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::string& name) {
+  if (versions_ && VersionsView::Owns(parent)) return versions_->Lookup(parent, name);
+  if (versions_ && parent == kRootNode && name == VersionsView::kName) return versions_->LookupTop();
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
@@ -225,6 +251,7 @@ Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::s
 }
 
 void FileSystem::Forget(NodeId ino, uint64_t nlookup) {
+  if (VersionsView::Owns(ino)) return;  // .versions nodes live as long as the mount
   std::lock_guard lock(tree_mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;
@@ -234,12 +261,14 @@ void FileSystem::Forget(NodeId ino, uint64_t nlookup) {
 }
 
 Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino) {
+  if (versions_ && VersionsView::Owns(ino)) return versions_->GetAttr(ino);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   return AttrLocked(n);
 }
 
 Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req) {
+  RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   std::shared_ptr<FileContent> content;
   {

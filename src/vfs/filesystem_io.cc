@@ -37,6 +37,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
 
 Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId parent, const std::string& name,
                                                         uint32_t mode, bool exclusive) {
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(repo::ValidateName(name));
   std::unique_lock lock(tree_mu_);
@@ -67,6 +68,10 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
 }
 
 Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool truncate) {
+  if (versions_ && VersionsView::Owns(ino)) {
+    if (write || truncate) return Status(Code::kReadOnly, "everything below .versions is read-only");
+    return versions_->Open(ino);
+  }
   if (write || truncate) RETURN_IF_ERROR(CheckWritable());
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   if (truncate && content->size() > 0) RETURN_IF_ERROR(content->Truncate(0));
@@ -82,6 +87,7 @@ Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool t
 }
 
 Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size) {
+  if (versions_ && VersionsView::Owns(ino)) return versions_->Read(ino, offset, size);
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   Bytes out;
   Status s = content->Read(offset, size, &out);
@@ -93,6 +99,7 @@ Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uin
 }
 
 Result<uint64_t> FileSystem::Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data) {
+  RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   Status s = content->Write(offset, data);
@@ -129,6 +136,7 @@ Status FileSystem::SealFile(NodeId ino, const std::shared_ptr<FileContent>& cont
 }
 
 Status FileSystem::Flush(const Caller& c, NodeId ino, uint64_t handle) {
+  if (VersionsView::Owns(ino)) return Status::Ok();
   if (options_.read_only) return Status::Ok();
   std::shared_ptr<FileContent> content;
   {
@@ -142,6 +150,7 @@ Status FileSystem::Flush(const Caller& c, NodeId ino, uint64_t handle) {
 }
 
 Status FileSystem::Release(NodeId ino, uint64_t handle) {
+  if (VersionsView::Owns(ino)) return Status::Ok();
   std::lock_guard lock(tree_mu_);
   auto n = GetNodeLocked(ino);
   if (!n.ok()) return Status::Ok();
@@ -158,12 +167,14 @@ Status FileSystem::Release(NodeId ino, uint64_t handle) {
 }
 
 Status FileSystem::Fsync(const Caller& c, NodeId ino) {
+  if (VersionsView::Owns(ino)) return Status::Ok();
   if (options_.read_only) return Status::Ok();
   RETURN_IF_ERROR(Flush(c, ino, 0));
   return Commit();
 }
 
 Status FileSystem::Fallocate(const Caller& c, NodeId ino, uint64_t offset, uint64_t length) {
+  RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   if (offset + length > content->size()) RETURN_IF_ERROR(content->Truncate(offset + length));
@@ -181,6 +192,7 @@ Status CheckXattrName(const std::string& name) {
 }  // namespace
 
 Result<Bytes> FileSystem::GetXattr(const Caller& c, NodeId ino, const std::string& name) {
+  if (versions_ && VersionsView::Owns(ino)) return versions_->GetXattr(ino, name);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   auto it = n->xattrs.find(name);
@@ -190,6 +202,14 @@ Result<Bytes> FileSystem::GetXattr(const Caller& c, NodeId ino, const std::strin
 
 Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name, ByteView value,
                             bool create_only, bool replace_only) {
+  if (versions_ && ino == VersionsView::kTop && name == kSnapshotXattr) {
+    // The value is "TAG\nMESSAGE" (either may be empty).
+    const std::string v(AsString(value));
+    const size_t nl = v.find('\n');
+    return MakeSnapshot(nl == std::string::npos ? v : v.substr(nl + 1), nl == std::string::npos ? "" : v.substr(0, nl))
+        .status();
+  }
+  RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(CheckXattrName(name));
   if (value.size() > 64 * 1024) return Status(Code::kNoSpace, "attribute value larger than 64 KiB");
@@ -205,6 +225,7 @@ Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattr(const Caller& c, NodeId ino) {
+  if (versions_ && VersionsView::Owns(ino)) return versions_->ListXattr(ino);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   std::vector<std::string> out;
@@ -213,6 +234,7 @@ Result<std::vector<std::string>> FileSystem::ListXattr(const Caller& c, NodeId i
 }
 
 Status FileSystem::RemoveXattr(const Caller& c, NodeId ino, const std::string& name) {
+  RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));

@@ -1,5 +1,6 @@
 // FileSystem namespace operations: mkdir, symlink, unlink, rmdir, rename, directories.
 #include "vfs/node.h"
+#include "weightfs/repo/history.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::vfs {
@@ -16,6 +17,8 @@ Status ValidateNewName(const std::string& name) {
 }  // namespace
 
 Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
+  if (versions_ && versions_->IsTagsDir(parent)) return MakeTaggedSnapshot(name);
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(ValidateNewName(name));
   std::unique_lock lock(tree_mu_);
@@ -34,6 +37,7 @@ Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::st
 
 Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::string& name,
                                      const std::string& target) {
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(ValidateNewName(name));
   if (target.empty() || target.size() > 4095) return InvalidArgument("invalid symlink target");
@@ -51,6 +55,7 @@ Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::
 }
 
 Result<std::string> FileSystem::ReadLink(const Caller& c, NodeId ino) {
+  if (versions_ && VersionsView::Owns(ino)) return versions_->ReadLink(ino);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   if (n->type != repo::EntryType::kSymlink) return InvalidArgument("not a symlink");
@@ -58,6 +63,7 @@ Result<std::string> FileSystem::ReadLink(const Caller& c, NodeId ino) {
 }
 
 Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
@@ -74,6 +80,7 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
 }
 
 Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
@@ -94,6 +101,8 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
 
 Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
                           const std::string& new_name, uint32_t flags) {
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
+  RETURN_IF_ERROR(RefuseInVersions(new_parent, new_name));
   RETURN_IF_ERROR(CheckWritable());
   if (flags & ~kRenameNoReplace) return InvalidArgument("rename flags other than RENAME_NOREPLACE are not supported");
   RETURN_IF_ERROR(ValidateNewName(new_name));
@@ -149,6 +158,7 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
 }
 
 Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
+  if (versions_ && VersionsView::Owns(ino)) return OpenVersionsDir(ino);
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
@@ -158,6 +168,9 @@ Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
   h->entries.emplace_back(".", dir->ino);
   h->entries.emplace_back("..", dir->parent ? dir->parent->ino : dir->ino);
   for (const auto& [name, child] : dir->children) h->entries.emplace_back(name, child);
+  if (ino == kRootNode && versions_ && options_.versions_dir == FsOptions::VersionsDir::kVisible) {
+    h->entries.emplace_back(VersionsView::kName, VersionsView::kTop);
+  }
   uint64_t handle = next_handle_++;
   dir_handles_.emplace(handle, std::move(h));
   return handle;
@@ -168,8 +181,18 @@ Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, u
   auto it = dir_handles_.find(handle);
   if (it == dir_handles_.end()) return InvalidArgument("bad directory handle");
   std::vector<DirEntry> out;
+  if (!it->second->fixed.empty()) {
+    const auto& fixed = it->second->fixed;
+    for (uint64_t i = offset; i < fixed.size(); ++i) out.push_back(fixed[i]);
+    return out;
+  }
   const auto& entries = it->second->entries;
   for (uint64_t i = offset; i < entries.size(); ++i) {
+    if (VersionsView::Owns(entries[i].second) && versions_) {
+      auto a = versions_->GetAttr(entries[i].second);
+      if (a.ok()) out.push_back(DirEntry{entries[i].first, *a, i + 1});
+      continue;
+    }
     auto n = nodes_.find(entries[i].second);
     if (n == nodes_.end()) continue;  // removed since opendir
     if (i >= 2 && (!n->second->linked || n->second->name != entries[i].first)) continue;
@@ -187,6 +210,56 @@ Status FileSystem::ReleaseDir(NodeId ino, uint64_t handle) {
 Status FileSystem::FsyncDir(const Caller& c, NodeId ino) {
   if (options_.read_only) return Status::Ok();
   return Commit();
+}
+
+}  // namespace weightfs::vfs
+
+namespace weightfs::vfs {
+
+Status FileSystem::RefuseInVersions(NodeId ino) const {
+  if (versions_ && VersionsView::Owns(ino)) return Status(Code::kReadOnly, "everything below .versions is read-only");
+  return Status::Ok();
+}
+
+Status FileSystem::RefuseInVersions(NodeId parent, const std::string& name) const {
+  RETURN_IF_ERROR(RefuseInVersions(parent));
+  if (versions_ && parent == kRootNode && name == VersionsView::kName) {
+    return Status(Code::kReadOnly, ".versions is reserved for the read-only snapshot tree");
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> FileSystem::OpenVersionsDir(NodeId ino) {
+  ASSIGN_OR_RETURN(std::vector<DirEntry> entries, versions_->List(ino));
+  auto h = std::make_unique<DirHandle>();
+  h->fixed = std::move(entries);
+  std::lock_guard lock(tree_mu_);
+  uint64_t handle = next_handle_++;
+  dir_handles_.emplace(handle, std::move(h));
+  return handle;
+}
+
+Result<repo::SnapshotInfo> FileSystem::MakeSnapshot(const std::string& message, const std::string& tag) {
+  RETURN_IF_ERROR(CheckWritable());
+  if (!tag.empty()) RETURN_IF_ERROR(repo::ValidateTagName(tag));
+  RETURN_IF_ERROR(Commit());
+  repo::SnapshotOptions options;
+  options.message = message.empty() ? (tag.empty() ? "snapshot" : "snapshot " + tag) : message;
+  options.tag = tag;
+  auto info = repo::SnapshotLive(repo_, options);
+  if (!info.ok()) {
+    Log("snapshot failed: " + info.status().message());
+    return info.status();
+  }
+  if (versions_) versions_->Invalidate();
+  Log("snapshot " + info->id.Hex() + (tag.empty() ? "" : " tagged " + tag));
+  return info;
+}
+
+Result<EntryOut> FileSystem::MakeTaggedSnapshot(const std::string& tag) {
+  ASSIGN_OR_RETURN(repo::SnapshotInfo info, MakeSnapshot("", tag));
+  (void)info;
+  return versions_->Lookup(VersionsView::kTop + 2, tag);
 }
 
 }  // namespace weightfs::vfs

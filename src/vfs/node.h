@@ -7,6 +7,7 @@
 #include <string>
 
 #include "vfs/file_content.h"
+#include "vfs/versions.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/vfs/filesystem.h"
 
@@ -54,6 +55,7 @@ struct FileSystem::Node {
 
 struct FileSystem::DirHandle {
   std::vector<std::pair<std::string, NodeId>> entries;  // ".", "..", then children by name
+  std::vector<DirEntry> fixed;  // a .versions directory: its listing, taken at opendir
 };
 
 }  // namespace weightfs::vfs

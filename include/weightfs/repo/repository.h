@@ -102,6 +102,9 @@ class Repository {
   Result<Versioned<MainRef>> ReadMain() const;
   // kConflict if refs/main no longer holds expected_raw.
   Status WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw);
+  // Called after every successful WriteMain with the new value (rollback detection records the
+  // head this machine has seen). Set once, before the repository is shared between threads.
+  void SetMainObserver(std::function<void(const MainRef&)> observer) { main_observer_ = std::move(observer); }
   Result<Versioned<std::map<std::string, ObjectId>>> ReadTags() const;
   Status WriteTags(const std::map<std::string, ObjectId>& tags, const std::optional<Bytes>& expected_raw);
 
@@ -141,6 +144,7 @@ class Repository {
   DerivedKeys keys_;
   std::unique_ptr<crypto::ObjectCipher> cipher_;
   GearTable gear_{};
+  std::function<void(const MainRef&)> main_observer_;
 };
 
 // Checks scrypt parameters for a new slot: n a power of two >= 2, and n >= kMinScryptN unless

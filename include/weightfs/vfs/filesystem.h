@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -29,6 +30,11 @@
 namespace weightfs::vfs {
 
 class FileContent;
+class VersionsView;
+
+// Setting this xattr on .versions records a snapshot of the mount; the value is "TAG\nMESSAGE"
+// (`weightfs snapshot MOUNTPOINT [--tag T] [-m M]` does that).
+inline constexpr const char* kSnapshotXattr = "user.weightfs.snapshot";
 
 struct FsOptions {
   bool read_only = false;
@@ -40,6 +46,11 @@ struct FsOptions {
   uint32_t gid = 0;
   std::function<Result<StatFsOut>()> statfs;  // space of the storage under the repository
   std::function<void(const std::string&)> log;  // one line per notable event (errors, commits)
+  // The .versions/ directory: hidden from the root's listing but reachable by name, listed, or
+  // absent.
+  enum class VersionsDir { kHidden, kVisible, kDisabled } versions_dir = VersionsDir::kHidden;
+  double versions_refresh_s = 2.0;   // how soon snapshots made elsewhere appear in .versions/
+  double snapshot_interval_s = 0;    // periodic snapshots of changed trees; 0: none
 };
 
 class FileSystem {
@@ -102,6 +113,11 @@ class FileSystem {
 
   bool read_only() const { return options_.read_only; }
 
+  // Commits the live tree and records a snapshot of it (tagged unless tag is empty). Data still
+  // buffered in files that are open and were not closed or fsynced since their last write is
+  // not part of it: a snapshot holds every file as of its last close or fsync.
+  Result<repo::SnapshotInfo> MakeSnapshot(const std::string& message, const std::string& tag);
+
  private:
   struct Node;
   struct DirHandle;
@@ -124,6 +140,11 @@ class FileSystem {
   // The content of a file node, loading its file object on first use.
   Result<std::shared_ptr<FileContent>> LoadContent(NodeId ino);
   void CommitLoop();
+  void MaybePeriodicSnapshot();
+  Status RefuseInVersions(NodeId ino) const;
+  Status RefuseInVersions(NodeId parent, const std::string& name) const;
+  Result<uint64_t> OpenVersionsDir(NodeId ino);
+  Result<EntryOut> MakeTaggedSnapshot(const std::string& tag);
   void Log(const std::string& line) const;
 
   repo::Repository* repo_;
@@ -138,6 +159,7 @@ class FileSystem {
   uint64_t next_handle_ = 1;
 
   std::atomic<int64_t> dirty_bytes_{0};
+  std::unique_ptr<VersionsView> versions_;  // null when disabled
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
@@ -145,6 +167,7 @@ class FileSystem {
   bool started_ = false;
   bool shut_down_ = false;
   std::thread commit_thread_;
+  std::chrono::steady_clock::time_point last_snapshot_check_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace weightfs::vfs

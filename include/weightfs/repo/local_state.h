@@ -1,0 +1,28 @@
+// Rollback detection: this machine remembers, per repository id, the newest snapshot (sequence
+// number and id) it has seen. Someone who can write the repository's files could otherwise put
+// back an older, genuinely sealed refs/main and make readers see old weights as current.
+// State lives in $WEIGHTFS_STATE_DIR, else /var/lib/weightfs/state for root, else
+// $XDG_STATE_HOME/weightfs or ~/.local/state/weightfs. One small file per repository.
+#pragma once
+
+#include <string>
+
+#include "weightfs/core/status.h"
+#include "weightfs/repo/repository.h"
+
+namespace weightfs::repo {
+
+std::string DefaultStateDir();
+
+// Compares the repository's head with what this machine saw before, then records the head.
+// A head older than the one seen (or a different snapshot with the same sequence number) is
+// kCorruption with a message saying what happened, unless accept_rollback, in which case the
+// older head is recorded and *note says so.
+Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, bool accept_rollback,
+                          std::string* note);
+
+// Records head as seen (after this machine published it). Best effort: errors are returned
+// for logging only.
+Status RecordHead(const Repository& repo, const MainRef& head, const std::string& state_dir);
+
+}  // namespace weightfs::repo

@@ -1,0 +1,355 @@
+#include "vfs/versions.h"
+
+#include <ctime>
+
+#include "vfs/file_content.h"
+
+namespace weightfs::vfs {
+namespace {
+
+bool IsLowerHex(const std::string& s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return !s.empty();
+}
+
+
+}  // namespace
+
+VersionsView::VersionsView(repo::Repository* repo, Options options) : repo_(repo), options_(options) {
+  nodes_[kTop] = Node{Kind::kFixedDir, kTop};
+  nodes_[kIds] = Node{Kind::kFixedDir, kTop};
+  nodes_[kTags] = Node{Kind::kFixedDir, kTop};
+  nodes_[kByTime] = Node{Kind::kFixedDir, kTop};
+  nodes_[kLatest] = Node{Kind::kLink, kTop};
+}
+
+VersionsView::~VersionsView() = default;
+
+std::string VersionsView::TimeName(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+void VersionsView::Invalidate() {
+  std::lock_guard lock(mu_);
+  lists_.reset();
+}
+
+Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() {
+  {
+    std::lock_guard lock(mu_);
+    if (lists_ && std::chrono::steady_clock::now() - lists_->loaded < std::chrono::duration<double>(options_.refresh_s)) {
+      return lists_;
+    }
+  }
+  auto lists = std::make_shared<Lists>();
+  ASSIGN_OR_RETURN(lists->snapshots, repo_->ListSnapshots());
+  ASSIGN_OR_RETURN(auto tags, repo_->ReadTags());
+  lists->tags = std::move(tags.value);
+  lists->loaded = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  lists_ = lists;
+  return std::shared_ptr<const Lists>(lists);
+}
+
+Result<const repo::SnapshotInfo*> VersionsView::FindSnapshot(const Lists& lists, const std::string& name) const {
+  if (name.size() < 8 || name.size() > 64 || !IsLowerHex(name)) return NotFound(name + ": no such snapshot");
+  const repo::SnapshotInfo* match = nullptr;
+  for (const repo::SnapshotInfo& s : lists.snapshots) {
+    if (s.id.Hex().compare(0, name.size(), name) == 0) {
+      if (match) return NotFound(name + ": ambiguous snapshot id prefix");
+      match = &s;
+    }
+  }
+  if (!match) return NotFound(name + ": no such snapshot");
+  return match;
+}
+
+NodeId VersionsView::ChildLocked(NodeId parent, const std::string& name, Node node) {
+  node.parent = parent;
+  auto key = std::make_pair(parent, name);
+  if (auto it = by_name_.find(key); it != by_name_.end()) {
+    Node& old = nodes_[it->second];
+    // Reuse the node while it still means the same thing (a moved tag gets a new one).
+    if (old.kind == node.kind && old.entry.id == node.entry.id && old.link == node.link &&
+        old.entry.target == node.entry.target) {
+      return it->second;
+    }
+  }
+  NodeId ino = next_ino_++;
+  nodes_[ino] = std::move(node);
+  by_name_[key] = ino;
+  return ino;
+}
+
+Attr VersionsView::AttrOf(NodeId ino, const Node& n) const {
+  Attr a;
+  a.ino = ino;
+  a.uid = options_.uid;
+  a.gid = options_.gid;
+  switch (n.kind) {
+    case Kind::kFixedDir:
+      a.type = NodeType::kDirectory;
+      a.mode = 0555;
+      a.nlink = 2;
+      break;
+    case Kind::kLink:
+      a.type = NodeType::kSymlink;
+      a.mode = 0777;
+      a.size = n.link.size();
+      break;
+    case Kind::kTreeDir:
+      a.type = NodeType::kDirectory;
+      a.mode = n.entry.mode;
+      a.nlink = 2;
+      break;
+    case Kind::kFile:
+      a.type = NodeType::kFile;
+      a.mode = n.entry.mode;
+      a.size = n.entry.size;
+      break;
+    case Kind::kSymlink:
+      a.type = NodeType::kSymlink;
+      a.mode = 0777;
+      a.size = n.entry.target.size();
+      break;
+  }
+  a.mtime_ns = a.ctime_ns = a.atime_ns = n.entry.mtime_ns;
+  return a;
+}
+
+EntryOut VersionsView::EntryOf(NodeId ino, const Node& n, bool listing) const {
+  EntryOut e;
+  e.attr = AttrOf(ino, n);
+  const double t = listing ? options_.listing_timeout_s : options_.content_timeout_s;
+  e.entry_timeout = t;
+  e.attr_timeout = t;
+  return e;
+}
+
+Result<EntryOut> VersionsView::LookupTop() {
+  std::lock_guard lock(mu_);
+  return EntryOf(kTop, nodes_[kTop], true);
+}
+
+Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
+  Node parent_node;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(parent);
+    if (it == nodes_.end()) return NotFound("stale node");
+    parent_node = it->second;
+  }
+  if (parent == kTop) {
+    static const std::map<std::string, NodeId> kFixed = {
+        {"ids", kIds}, {"tags", kTags}, {"by-time", kByTime}, {"latest", kLatest}};
+    auto f = kFixed.find(name);
+    if (f == kFixed.end()) return NotFound(name + ": no such file or directory");
+    if (f->second == kLatest) {
+      ASSIGN_OR_RETURN(auto lists, CurrentLists());
+      if (lists->snapshots.empty()) return NotFound("latest: the repository has no snapshots yet");
+      std::lock_guard lock(mu_);
+      Node& latest = nodes_[kLatest];
+      latest.link = "ids/" + lists->snapshots.front().id.Hex();
+      latest.entry.mtime_ns = lists->snapshots.front().snapshot.time_ns;
+      return EntryOf(kLatest, latest, true);
+    }
+    std::lock_guard lock(mu_);
+    return EntryOf(f->second, nodes_[f->second], true);
+  }
+  if (parent == kIds || parent == kTags || parent == kByTime) {
+    ASSIGN_OR_RETURN(auto lists, CurrentLists());
+    const repo::SnapshotInfo* snap = nullptr;
+    if (parent == kIds) {
+      ASSIGN_OR_RETURN(snap, FindSnapshot(*lists, name));
+    } else if (parent == kTags) {
+      auto t = lists->tags.find(name);
+      if (t == lists->tags.end()) return NotFound(name + ": no such tag");
+      for (const auto& s : lists->snapshots) {
+        if (s.id == t->second) snap = &s;
+      }
+      if (!snap) {
+        // A tag may name a snapshot outside the chain (kept by `forget --keep-tagged`).
+        ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->LoadSnapshot(t->second));
+        repo::SnapshotInfo info{t->second, std::move(so)};
+        Node node{Kind::kTreeDir};
+        node.entry.type = repo::EntryType::kDirectory;
+        node.entry.mode = 0555;
+        node.entry.id = info.snapshot.root;
+        node.entry.mtime_ns = info.snapshot.time_ns;
+        std::lock_guard lock(mu_);
+        NodeId ino = ChildLocked(parent, name, std::move(node));
+        return EntryOf(ino, nodes_[ino], false);
+      }
+    } else {
+      for (const auto& s : lists->snapshots) {
+        if (TimeName(s.snapshot.time_ns) == name || TimeName(s.snapshot.time_ns) + "_" + s.id.Hex().substr(0, 8) == name) {
+          Node node{Kind::kLink};
+          node.link = "../ids/" + s.id.Hex();
+          node.entry.mtime_ns = s.snapshot.time_ns;
+          std::lock_guard lock(mu_);
+          NodeId ino = ChildLocked(parent, name, std::move(node));
+          return EntryOf(ino, nodes_[ino], true);
+        }
+      }
+      return NotFound(name + ": no snapshot at that time");
+    }
+    Node node{Kind::kTreeDir};
+    node.entry.type = repo::EntryType::kDirectory;
+    node.entry.mode = 0555;
+    node.entry.id = snap->snapshot.root;
+    node.entry.mtime_ns = snap->snapshot.time_ns;
+    std::lock_guard lock(mu_);
+    NodeId ino = ChildLocked(parent, name, std::move(node));
+    return EntryOf(ino, nodes_[ino], false);
+  }
+  if (parent_node.kind != Kind::kTreeDir) return Status(Code::kNotDirectory, "not a directory");
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_name_.find({parent, name});
+    if (it != by_name_.end()) return EntryOf(it->second, nodes_[it->second], false);
+  }
+  ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(parent_node.entry.id));
+  const repo::TreeEntry* e = tree.Find(name);
+  if (!e) return NotFound(name + ": no such file or directory");
+  Node node{e->type == repo::EntryType::kDirectory ? Kind::kTreeDir
+            : e->type == repo::EntryType::kSymlink ? Kind::kSymlink
+                                                   : Kind::kFile};
+  node.entry = *e;
+  std::lock_guard lock(mu_);
+  NodeId ino = ChildLocked(parent, name, std::move(node));
+  return EntryOf(ino, nodes_[ino], false);
+}
+
+Result<Attr> VersionsView::GetAttr(NodeId ino) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("stale node");
+  return AttrOf(ino, it->second);
+}
+
+Result<std::string> VersionsView::ReadLink(NodeId ino) {
+  if (ino == kLatest) {
+    // The kernel may cache the node longer than "latest" stays the same snapshot.
+    ASSIGN_OR_RETURN(EntryOut e, Lookup(kTop, "latest"));
+    (void)e;
+  }
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("stale node");
+  if (it->second.kind == Kind::kLink) return it->second.link;
+  if (it->second.kind == Kind::kSymlink) return it->second.entry.target;
+  return InvalidArgument("not a symlink");
+}
+
+Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
+  Node dir;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return NotFound("stale node");
+    dir = it->second;
+  }
+  std::vector<std::string> names;
+  if (ino == kTop) {
+    names = {"ids", "tags", "by-time", "latest"};
+  } else if (ino == kIds || ino == kTags || ino == kByTime) {
+    ASSIGN_OR_RETURN(auto lists, CurrentLists());
+    if (ino == kIds) {
+      for (const auto& s : lists->snapshots) names.push_back(s.id.Hex());
+    } else if (ino == kTags) {
+      for (const auto& [name, id] : lists->tags) names.push_back(name);
+    } else {
+      std::map<std::string, int> seen;
+      for (const auto& s : lists->snapshots) seen[TimeName(s.snapshot.time_ns)]++;
+      for (const auto& s : lists->snapshots) {
+        std::string n = TimeName(s.snapshot.time_ns);
+        names.push_back(seen[n] > 1 ? n + "_" + s.id.Hex().substr(0, 8) : n);
+      }
+    }
+  } else if (dir.kind == Kind::kTreeDir) {
+    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(dir.entry.id));
+    for (const auto& e : tree.entries) names.push_back(e.name);
+  } else {
+    return Status(Code::kNotDirectory, "not a directory");
+  }
+  std::vector<DirEntry> out;
+  out.reserve(names.size() + 2);
+  Attr self;
+  {
+    std::lock_guard lock(mu_);
+    self = AttrOf(ino, nodes_[ino]);
+  }
+  out.push_back(DirEntry{".", self, 1});
+  out.push_back(DirEntry{"..", self, 2});
+  for (const std::string& name : names) {
+    auto e = Lookup(ino, name);
+    if (!e.ok()) continue;  // e.g. "latest" with no snapshots
+    out.push_back(DirEntry{name, e->attr, out.size() + 1});
+  }
+  return out;
+}
+
+Result<OpenOut> VersionsView::Open(NodeId ino) {
+  std::optional<ObjectId> id;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return NotFound("stale node");
+    if (it->second.kind != Kind::kFile) return Status(Code::kIsDirectory, "not a regular file");
+    if (!it->second.content) id = it->second.entry.id;
+  }
+  if (id) {
+    ASSIGN_OR_RETURN(repo::FileObject file, repo_->LoadFile(*id));
+    auto content = std::make_shared<FileContent>(repo_, std::move(file), nullptr);
+    std::lock_guard lock(mu_);
+    if (!nodes_[ino].content) nodes_[ino].content = std::move(content);
+  }
+  OpenOut out;
+  out.keep_cache = true;  // snapshot content never changes
+  return out;
+}
+
+Result<Bytes> VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size) {
+  std::shared_ptr<FileContent> content;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return NotFound("stale node");
+    content = it->second.content;
+  }
+  if (!content) {
+    RETURN_IF_ERROR(Open(ino).status());
+    std::lock_guard lock(mu_);
+    content = nodes_[ino].content;
+  }
+  Bytes out;
+  RETURN_IF_ERROR(content->Read(offset, size, &out));
+  return out;
+}
+
+Result<Bytes> VersionsView::GetXattr(NodeId ino, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("stale node");
+  auto x = it->second.entry.xattrs.find(name);
+  if (x == it->second.entry.xattrs.end()) return NotFound("no attribute " + name);
+  return x->second;
+}
+
+Result<std::vector<std::string>> VersionsView::ListXattr(NodeId ino) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("stale node");
+  std::vector<std::string> out;
+  for (const auto& [k, v] : it->second.entry.xattrs) out.push_back(k);
+  return out;
+}
+
+}  // namespace weightfs::vfs
