@@ -84,6 +84,7 @@ void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 
 void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
   Guard(req, "mknod", [&] {
+    if (Fs(req).InVersions(parent)) return (void)fuse_reply_err(req, EROFS);
     // Only regular files exist in a repository; devices, FIFOs and sockets do not.
     if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
     auto r = Fs(req).Create(CallerOf(req), parent, name, mode, true);
@@ -101,9 +102,11 @@ void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* na
   Guard(req, "symlink", [&] { ReplyEntry(req, Fs(req).Symlink(CallerOf(req), parent, name, link)); });
 }
 
-void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char*) {
   // Hard links are not supported: a tree entry names exactly one path.
-  Guard(req, "link", [&] { fuse_reply_err(req, EPERM); });
+  Guard(req, "link", [&] {
+    fuse_reply_err(req, Fs(req).InVersions(ino) || Fs(req).InVersions(newparent) ? EROFS : EPERM);
+  });
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {

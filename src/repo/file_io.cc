@@ -15,6 +15,8 @@ Status FileWriter::StoreChunk(ByteView chunk) {
   if (!exists) {
     RETURN_IF_ERROR(repo_->PutObjectWithId(ObjectType::kChunk, id, chunk));
     new_bytes_ += chunk.size();
+  } else {
+    RETURN_IF_ERROR(repo_->store()->Touch(id));  // young again for gc's grace period
   }
   file_.chunks.push_back(ChunkRef{id, static_cast<uint32_t>(chunk.size())});
   file_.size += chunk.size();

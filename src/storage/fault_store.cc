@@ -78,6 +78,7 @@ Status FaultStore::ForEach(const std::function<Status(const ObjectId&, uint64_t)
 }
 
 Result<int64_t> FaultStore::MTime(const ObjectId& id) { return target_->MTime(id); }
+Status FaultStore::Touch(const ObjectId& id) { return target_->Touch(id); }
 
 Status FaultStore::Sync() {
   if (WFS_CURRENT_PLAN().fail_sync) return InjectedFailure(Code::kIoError, "sync failed");

@@ -173,6 +173,12 @@ Result<int64_t> LocalStore::MTime(const ObjectId& id) {
   return static_cast<int64_t>(st.st_mtim.tv_sec);
 }
 
+Status LocalStore::Touch(const ObjectId& id) {
+  const std::string path = ObjectPath(id);
+  if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) != 0) return ErrnoStatus(errno, "touching " + path);
+  return Status::Ok();
+}
+
 Status LocalStore::Delete(const ObjectId& id) {
   const std::string path = ObjectPath(id);
   if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "deleting " + path);

@@ -32,6 +32,7 @@ class LocalStore : public ObjectStore {
   Status Delete(const ObjectId& id) override;
   Status ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) override;
   Result<int64_t> MTime(const ObjectId& id) override;
+  Status Touch(const ObjectId& id) override;
   Status Sync() override;
   // Above this many pending files and directories, Sync uses one syncfs instead of fsyncs.
   static constexpr size_t kSyncfsThreshold = 32;

@@ -75,6 +75,14 @@ class MemoryStore : public ObjectStore {
     return it->second.mtime;
   }
 
+  Status Touch(const ObjectId& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return Missing(id);
+    it->second.mtime = NowSeconds();
+    return Status::Ok();
+  }
+
   Status Sync() override { return Status::Ok(); }
 
   Result<std::optional<Bytes>> ReadFile(const std::string& name) override {

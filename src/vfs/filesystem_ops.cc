@@ -216,6 +216,8 @@ Status FileSystem::FsyncDir(const Caller& c, NodeId ino) {
 
 namespace weightfs::vfs {
 
+bool FileSystem::InVersions(NodeId ino) const { return versions_ && VersionsView::Owns(ino); }
+
 Status FileSystem::RefuseInVersions(NodeId ino) const {
   if (versions_ && VersionsView::Owns(ino)) return Status(Code::kReadOnly, "everything below .versions is read-only");
   return Status::Ok();

@@ -1,5 +1,7 @@
 // Local-store behaviour beyond the shared contract: on-disk layout, temp-file hygiene, locking
 // across separately opened stores and processes, and error messages.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include "weightfs/storage/local_store.h"
 
 #include <gtest/gtest.h>
@@ -260,6 +262,28 @@ TEST(LocalStoreTest, SyncToleratesObjectsDeletedSincePut) {
   // Removed behind the store's back (say by gc in another process) before Sync.
   fs::remove(fs::path(dir.path()) / "objects" / "42" / TestId(0x42, 6).Hex());
   WFS_EXPECT_OK(store->Sync());
+}
+
+}  // namespace
+}  // namespace weightfs::storage
+
+namespace weightfs::storage {
+namespace {
+
+// gc's grace period depends on this: a deduplicated (reused) object must look freshly written.
+TEST(LocalStoreTouchTest, TouchMakesAnOldObjectYoung) {
+  testing::TempDir dir;
+  auto store = OpenLocalStore(dir.path());
+  ASSERT_TRUE(store.ok());
+  const ObjectId id = testing::TestId(0x7a, 1);
+  WFS_ASSERT_OK((*store)->Put(id, testing::TestData(10, 1)));
+  const std::string path = dir.path() + "/objects/" + id.Hex().substr(0, 2) + "/" + id.Hex();
+  struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old_times, 0), 0);
+  EXPECT_EQ(*(*store)->MTime(id), 1000000000);
+  WFS_ASSERT_OK((*store)->Touch(id));
+  EXPECT_GT(*(*store)->MTime(id), 1700000000);
+  EXPECT_EQ((*store)->Touch(testing::TestId(0x7a, 2)).code(), Code::kNotFound);
 }
 
 }  // namespace

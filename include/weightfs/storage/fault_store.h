@@ -37,6 +37,7 @@ class FaultStore : public ObjectStore {
   Status Delete(const ObjectId& id) override;
   Status ForEach(const std::function<Status(const ObjectId&, uint64_t)>& fn) override;
   Result<int64_t> MTime(const ObjectId& id) override;
+  Status Touch(const ObjectId& id) override;
   Status Sync() override;
   Result<std::optional<Bytes>> ReadFile(const std::string& name) override;
   Status WriteFile(const std::string& name, ByteView data) override;

@@ -41,6 +41,9 @@ class ObjectStore {
   virtual Status ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) = 0;
   // Modification time of an object in seconds since the epoch (for gc grace periods).
   virtual Result<int64_t> MTime(const ObjectId& id) = 0;
+  // Sets an object's modification time to now: a reused (deduplicated) object is as young as a
+  // new one for gc's grace period. kNotFound when missing.
+  virtual Status Touch(const ObjectId& id) = 0;
   virtual Status Sync() = 0;
 
   // --- small named files ---

@@ -112,6 +112,8 @@ class FileSystem {
   Status Commit();
 
   bool read_only() const { return options_.read_only; }
+  // True for nodes of the read-only .versions/ tree (and .versions itself).
+  bool InVersions(NodeId ino) const;
 
   // Commits the live tree and records a snapshot of it (tagged unless tag is empty). Data still
   // buffered in files that are open and were not closed or fsynced since their last write is
