@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a demo repository: installs what is needed, builds, generates a small
 # safetensors model, encrypts it into a new repository, mounts the repository and reads a tensor
-# through the mount with numpy.memmap (as a framework would), writes a fine-tuned variant
-# through the mount, unmounts, and verifies the repository.
+# through the mount with numpy.memmap (as a framework would), writes a fine-tuned version
+# through the mount, takes a snapshot from the mount, browses the older version under the hidden
+# .versions/ directory, unmounts, and shows the history and what changed between the versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -47,8 +48,9 @@ echo '{"architectures": ["LlamaMini"], "hidden_size": 1024}' > "$DEMO/src/llama-
 step "weightfs init (scrypt N=2^17: the passphrase takes a moment, by design)"
 "$W" init "$DEMO/repo" "${P[@]}"
 
-step "weightfs import: encrypt the model into the repository"
+step "weightfs import: encrypt the model into the repository (snapshot tagged v1)"
 "$W" import "$DEMO/repo" "$DEMO/src" -m "llama-mini v1" "${P[@]}"
+"$W" tag "$DEMO/repo" latest v1 "${P[@]}"
 "$W" ls -l -r "$DEMO/repo" "${P[@]}"
 
 step "What is on disk: no names, no tensor names, no weights in the clear"
@@ -89,22 +91,44 @@ for name in [k for k in header if k != "__metadata__"]:
     arr = np.array(st.load_tensor(d + "/model.safetensors", name))
     tensors[name] = (arr, header[name]["dtype"])
 tensors["embed.weight"] = (tensors["embed.weight"][0] * 1.01, "F32")
-st.save(d + "/model-ft.safetensors", tensors, metadata={"format": "pt", "model": "llama-mini-ft"})
-print("wrote model-ft.safetensors")
+st.save(d + "/model.safetensors", tensors, metadata={"format": "pt", "model": "llama-mini-ft"})
+print("rewrote model.safetensors with a fine-tuned embed.weight")
 PYEOF
 ls -l "$MNT/llama-mini"
+
+step "mkdir .versions/tags/v2: a snapshot of the mount, tagged v2"
+mkdir "$MNT/.versions/tags/v2"
+ls -a "$MNT" | tr '\n' ' '; echo "  (.versions is hidden from listings, reachable by name)"
+ls "$MNT/.versions" "$MNT/.versions/tags"
+
+step "Browsing the older version: v1 is still there, read-only and byte-exact"
+PYTHONPATH="$ROOT/tests/integration" "$PY" - "$MNT" "$DEMO/src/llama-mini/model.safetensors" <<'PYEOF'
+import sys
+import numpy as np
+import safetensors_writer as st
+mnt, original = sys.argv[1], sys.argv[2]
+old = st.load_tensor(mnt + "/.versions/tags/v1/llama-mini/model.safetensors", "embed.weight")
+new = st.load_tensor(mnt + "/llama-mini/model.safetensors", "embed.weight")
+ref = st.load_tensor(original, "embed.weight")
+assert np.array_equal(old, ref), "v1 differs from the original"
+print("v1 embed.weight[0,:3] =", np.round(old[0, :3], 4).tolist(), "(as imported)")
+print("live embed.weight[0,:3] =", np.round(new[0, :3], 4).tolist(), "(fine-tuned)")
+PYEOF
+if touch "$MNT/.versions/tags/v1/x" 2>/dev/null; then echo "versions must be read-only"; exit 1; fi
+echo "writing below .versions: Read-only file system (as it should be)"
 
 step "weightfs umount: returns once everything is committed"
 "$W" umount "$MNT"
 tail -n 3 "$DEMO/mount.log"
 
-step "The repository afterwards: the live tree, dedup, and a full check"
-"$W" ls -l "$DEMO/repo" --version live /llama-mini "${P[@]}"
+step "The repository afterwards: history, what changed between v1 and v2, dedup, a full check"
+"$W" log "$DEMO/repo" "${P[@]}"
+"$W" diff "$DEMO/repo" v1 v2 "${P[@]}"
 "$W" stats "$DEMO/repo" "${P[@]}"
 "$W" check --read-data "$DEMO/repo" "${P[@]}"
 
-step "weightfs export of the first snapshot equals the source"
-"$W" export "$DEMO/repo" "$DEMO/exported" "${P[@]}"
+step "weightfs export of v1 equals the source"
+"$W" export "$DEMO/repo" "$DEMO/exported" --version v1 "${P[@]}"
 diff -r "$DEMO/src" "$DEMO/exported" && echo "export is identical to the source"
 
 echo
