@@ -7,6 +7,7 @@
 
 #include "cli/common.h"
 #include "weightfs/repo/file_io.h"
+#include "weightfs/repo/history.h"
 #include "weightfs/repo/import_export.h"
 #include "weightfs/repo/tree_ops.h"
 
@@ -27,14 +28,17 @@ struct DataArgs {
   bool json = false;
 };
 
-// The root tree of a version: "live" (the working tree of a mount) or a snapshot.
-Result<ObjectId> VersionRoot(const repo::Repository& repo, const std::string& version) {
-  if (version == "live") {
-    ASSIGN_OR_RETURN(auto main, repo.ReadMain());
-    return main.value.live_root;
-  }
-  ASSIGN_OR_RETURN(repo::SnapshotInfo info, repo.ResolveVersion(version));
-  return info.snapshot.root;
+// The entry at path in a version ("live", "latest", a tag or a snapshot id) of an unlocked
+// repository: what ls, cat and export start from.
+struct Located {
+  std::unique_ptr<repo::Repository> repo;
+  repo::TreeEntry entry;
+};
+Result<Located> Locate(const DataArgs& a, const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<repo::Repository> repo, OpenRepository(a.repo, a.unlock));
+  ASSIGN_OR_RETURN(repo::ResolvedVersion version, repo::ResolveVersionOrLive(*repo, a.version));
+  ASSIGN_OR_RETURN(repo::TreeEntry entry, repo::LookupPath(*repo, version.root, path));
+  return Located{std::move(repo), std::move(entry)};
 }
 
 int RunImport(const DataArgs& a) {
@@ -87,15 +91,13 @@ std::string ModeString(const repo::TreeEntry& e) {
 }
 
 int RunLs(const DataArgs& a) {
-  auto repo = OpenRepository(a.repo, a.unlock);
-  if (!repo.ok()) return Fail(repo.status());
-  auto root = VersionRoot(**repo, a.version);
-  if (!root.ok()) return Fail(root.status());
   auto parts = repo::SplitPath(a.path);
   if (!parts.ok()) return Fail(parts.status());
   const std::string base = repo::JoinPath(*parts);
-  auto entry = repo::LookupPath(**repo, *root, base);
-  if (!entry.ok()) return Fail(entry.status());
+  auto located = Locate(a, base);
+  if (!located.ok()) return Fail(located.status());
+  auto* repo = &located->repo;
+  auto* entry = &located->entry;
 
   nlohmann::json json_out = nlohmann::json::array();
   auto print = [&](const std::string& path, const repo::TreeEntry& e) {
@@ -136,12 +138,10 @@ int RunLs(const DataArgs& a) {
 }
 
 int RunCat(const DataArgs& a) {
-  auto repo = OpenRepository(a.repo, a.unlock);
-  if (!repo.ok()) return Fail(repo.status());
-  auto root = VersionRoot(**repo, a.version);
-  if (!root.ok()) return Fail(root.status());
-  auto entry = repo::LookupPath(**repo, *root, a.path);
-  if (!entry.ok()) return Fail(entry.status());
+  auto located = Locate(a, a.path);
+  if (!located.ok()) return Fail(located.status());
+  auto* repo = &located->repo;
+  auto* entry = &located->entry;
   if (entry->type == repo::EntryType::kDirectory) return Fail(Status(Code::kIsDirectory, a.path + " is a directory"));
   if (entry->type == repo::EntryType::kSymlink) {
     std::cout << entry->target;
@@ -166,12 +166,10 @@ int RunCat(const DataArgs& a) {
 }
 
 int RunExport(const DataArgs& a) {
-  auto repo = OpenRepository(a.repo, a.unlock);
-  if (!repo.ok()) return Fail(repo.status());
-  auto root = VersionRoot(**repo, a.version);
-  if (!root.ok()) return Fail(root.status());
-  auto entry = repo::LookupPath(**repo, *root, a.path);
-  if (!entry.ok()) return Fail(entry.status());
+  auto located = Locate(a, a.path);
+  if (!located.ok()) return Fail(located.status());
+  auto* repo = &located->repo;
+  auto* entry = &located->entry;
   uint64_t total = 0;
   if (entry->type == repo::EntryType::kDirectory) {
     Status s = repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
