@@ -1,5 +1,6 @@
 // weightfs mount, weightfs umount.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -115,6 +116,10 @@ int WaitForDaemon(int fd) {
 }
 
 int RunMount(MountArgs a) {
+  // Chunks, frames and dirty buffers are megabytes each; by default glibc serves such blocks
+  // with fresh mmaps, so every one costs page faults and zeroing. Keep them in the heap.
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   a.mountpoint = RealPath(a.mountpoint);
   boost::system::error_code ec;
   if (!boost::filesystem::is_directory(a.mountpoint, ec)) {
