@@ -241,7 +241,16 @@ int RunMount(MountArgs a) {
   return shut.ok() ? kExitOk : ExitCodeFor(shut);
 }
 
-bool ProcessAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+// A daemon that has exited but not yet been reaped (a zombie: its parent is init, which may
+// take a while) has finished: it released everything before exiting.
+bool ProcessAlive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  return !(paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z');
+}
 
 int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
   const std::string mountpoint = RealPath(mountpoint_arg);

@@ -115,6 +115,8 @@ Result<SecretBytes> ObjectCipher::ObjectKey(uint32_t key_id, const ObjectId& id)
   return Hkdf(it->second.view(), repo_id_, info, kAesKeySize);
 }
 
+Bytes ObjectCipher::CurrentHeader(uint8_t type) const { return MakeHeader(type, new_key_id_); }
+
 Status ObjectCipher::CheckHeader(uint8_t type, ByteView header, uint32_t* key_id) const {
   if (header.size() != kObjectHeaderSize) {
     return Corruption("header has " + std::to_string(header.size()) + " bytes, not 16");

@@ -244,8 +244,8 @@ Result<Bytes> Repository::ReadChunkRange(const ObjectId& id, uint32_t chunk_size
   const uint64_t sealed_size = crypto::ObjectCipher::SealedSize(chunk_size);
   const uint64_t first = offset / crypto::kFrameSize;
   const uint64_t last = (offset + len - 1) / crypto::kFrameSize;
-  // One read when the range starts at frame 0 (header and frames are contiguous), else a small
-  // extra read of the header, which every frame's additional data covers.
+  // One read: from offset 0 when the range starts at frame 0 (header and frames are
+  // contiguous), else from the first frame (see below for the header).
   const uint64_t begin = first == 0 ? 0 : crypto::ObjectCipher::FrameOffset(first);
   const uint64_t end = std::min(crypto::ObjectCipher::FrameOffset(last + 1), sealed_size);
   auto data = store_->GetRange(id, begin, end - begin);
@@ -259,19 +259,24 @@ Result<Bytes> Repository::ReadChunkRange(const ObjectId& id, uint32_t chunk_size
     return Corruption("chunk object " + id.Hex() + " is shorter than expected (" + std::to_string(sealed_size) +
                       " bytes)");
   }
-  Bytes header_bytes;
-  ByteView header, frames(*data);
-  if (first == 0) {
-    header = frames.subspan(0, crypto::kObjectHeaderSize);
-    frames = frames.subspan(crypto::kObjectHeaderSize);
-  } else {
-    ASSIGN_OR_RETURN(header_bytes, store_->GetRange(id, 0, crypto::kObjectHeaderSize));
-    header = header_bytes;
-  }
+  ByteView frames(*data);
+  const uint8_t type = static_cast<uint8_t>(ObjectType::kChunk);
   Bytes plain;
   plain.reserve((last - first + 1) * crypto::kFrameSize);
-  RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(static_cast<uint8_t>(ObjectType::kChunk), id,
-                                                      header, sealed_size, first, frames, &plain)));
+  if (first == 0) {
+    RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(type, id, frames.subspan(0, crypto::kObjectHeaderSize),
+                                                        sealed_size, first, frames.subspan(crypto::kObjectHeaderSize),
+                                                        &plain)));
+  } else {
+    // A random read in the middle of a chunk: try the header every object sealed with the
+    // current key has, which saves a second (often cold) read; the frames' additional data
+    // covers the header, so only the right one authenticates.
+    Status s = cipher_->OpenFrames(type, id, cipher_->CurrentHeader(type), sealed_size, first, frames, &plain);
+    if (!s.ok()) {
+      ASSIGN_OR_RETURN(Bytes header, store_->GetRange(id, 0, crypto::kObjectHeaderSize));
+      RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(type, id, header, sealed_size, first, frames, &plain)));
+    }
+  }
   const uint64_t skip = offset - first * crypto::kFrameSize;
   if (skip == 0) {
     plain.resize(len);

@@ -47,6 +47,11 @@ class ObjectCipher {
   Status OpenFrames(uint8_t type, const ObjectId& id, ByteView header, uint64_t sealed_size,
                     uint64_t first_frame, ByteView sealed_frames, Bytes* out) const;
 
+  // The header Seal writes for type today. A reader of a few frames in the middle of an object
+  // may pass it to OpenFrames instead of reading the stored header: the frames authenticate
+  // only if the stored header is this one (else read the stored one and retry).
+  Bytes CurrentHeader(uint8_t type) const;
+
   static uint64_t FrameCount(uint64_t plaintext_size);
   static uint64_t SealedSize(uint64_t plaintext_size);
   // kCorruption if no plaintext size gives this sealed size.
