@@ -16,7 +16,7 @@ Status FileWriter::StoreChunk(ByteView chunk) {
     RETURN_IF_ERROR(repo_->PutObjectWithId(ObjectType::kChunk, id, chunk));
     new_bytes_ += chunk.size();
   } else {
-    RETURN_IF_ERROR(repo_->store()->Touch(id));  // young again for gc's grace period
+    repo_->store()->Touch(id).IgnoreError();  // young again for gc's grace period (best effort)
   }
   file_.chunks.push_back(ChunkRef{id, static_cast<uint32_t>(chunk.size())});
   file_.size += chunk.size();

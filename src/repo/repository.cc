@@ -209,8 +209,12 @@ ObjectId Repository::ComputeId(ObjectType type, ByteView plaintext) const {
 
 Status Repository::PutObjectWithId(ObjectType type, const ObjectId& id, ByteView plaintext) {
   ASSIGN_OR_RETURN(bool exists, store_->Contains(id));
-  // A reused object counts as just written, so gc's grace period protects it as well.
-  if (exists) return store_->Touch(id);
+  // A reused object counts as just written, so gc's grace period protects it as well (best
+  // effort: an object file this user may not touch is still a valid object).
+  if (exists) {
+    store_->Touch(id).IgnoreError();
+    return Status::Ok();
+  }
   ASSIGN_OR_RETURN(Bytes sealed, cipher_->Seal(static_cast<uint8_t>(type), id, plaintext));
   return store_->Put(id, sealed);
 }
