@@ -1184,27 +1184,10 @@ TESTS = [
 ]
 
 
-def snapshot_binary():
-    """Copies the binary aside: others rebuild build/weightfs while this runs (EACCES mid-link)."""
-    d = tempfile.mkdtemp(prefix="wfs-syscalls-bin-", dir=os.environ.get("WEIGHTFS_TEST_TMP"))
-    copy = os.path.join(d, "weightfs")
-    for attempt in range(30):
-        try:
-            shutil.copy2(wfs.BINARY, copy)
-            subprocess.run([copy, "--version"], capture_output=True, check=True, timeout=30)
-            break
-        except (OSError, subprocess.SubprocessError):
-            if attempt == 29:
-                raise
-            time.sleep(2)
-    wfs.BINARY = copy
-    return d
-
-
 def main():
     wfs.require_fuse()
     os.umask(0o022)
-    bindir = snapshot_binary()
+    bindir = wfs.use_private_binary_copy("wfs-syscalls-bin-")
     try:
         run_all()
     finally:

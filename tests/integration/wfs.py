@@ -125,6 +125,27 @@ def kill_daemon(pid):
     raise AssertionError("daemon %d did not die" % pid)
 
 
+def use_private_binary_copy(prefix="wfs-bin-"):
+    """Copies the binary aside and uses the copy; returns its directory (remove it at the end).
+
+    A developer rebuilding build/weightfs during a long run would otherwise make a later exec
+    fail with EACCES mid-link."""
+    global BINARY
+    d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("WEIGHTFS_TEST_TMP"))
+    copy = os.path.join(d, "weightfs")
+    for attempt in range(30):
+        try:
+            shutil.copy2(BINARY, copy)
+            subprocess.run([copy, "--version"], capture_output=True, check=True, timeout=30)
+            break
+        except (OSError, subprocess.SubprocessError):
+            if attempt == 29:
+                raise
+            time.sleep(2)
+    BINARY = copy
+    return d
+
+
 def cases(funcs):
     """Runs test functions in order, prints 'N passed, N failed', exits non-zero on failure."""
     require_fuse()
