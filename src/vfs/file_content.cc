@@ -23,10 +23,6 @@ const Bytes& ZeroBlock() {
 
 FileContent::FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter)
     : repo_(repo), dirty_counter_(dirty_counter) {
-  // Chunks in use by an open file look freshly written to gc, whose grace period then keeps
-  // them even if no ref reaches them any more (an old version, an unlinked file). Best effort:
-  // a missing chunk shows up as EIO when read.
-  for (const repo::ChunkRef& c : base.chunks) repo_->store()->Touch(c.id).IgnoreError();
   segs_.reserve(base.chunks.size());
   for (const repo::ChunkRef& c : base.chunks) {
     segs_.push_back(Segment{Segment::Kind::kStored, c.size, c.id, nullptr});

@@ -307,6 +307,10 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
   }
   if (id) {
     ASSIGN_OR_RETURN(repo::FileObject file, repo_->LoadFile(*id));
+    // An old version's chunks may become unreachable (forget) while the file is open: touched,
+    // they look freshly written to gc, whose grace period then keeps them. Live files need no
+    // touch: refs/main reaches them. Best effort; a missing chunk reads as EIO.
+    for (const repo::ChunkRef& c : file.chunks) repo_->store()->Touch(c.id).IgnoreError();
     auto content = std::make_shared<FileContent>(repo_, std::move(file), nullptr);
     std::lock_guard lock(mu_);
     if (!nodes_[ino].content) nodes_[ino].content = std::move(content);
