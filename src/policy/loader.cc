@@ -1,0 +1,372 @@
+// Loading a policy from YAML. The only file that includes yaml-cpp: every yaml-cpp exception is
+// caught here and becomes kInvalidArgument "SOURCE:LINE:COLUMN: message". Strict by design: a typo
+// in a security policy must fail loudly, never silently grant or deny.
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "weightfs/policy/policy.h"
+
+namespace weightfs::policy {
+namespace {
+
+constexpr char kCapabilityList[] =
+    "list, read, create, update, delete, history, snapshot, admin, all";
+constexpr size_t kMaxRoleName = 64;
+
+struct Field {
+  YAML::Node key;
+  YAML::Node value;
+};
+using Fields = std::map<std::string, Field>;
+
+std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool ValidRoleName(const std::string& s) {
+  return !s.empty() && s.size() <= kMaxRoleName && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+std::string KindName(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return "nothing";
+  if (n.IsScalar()) return "a single value";
+  if (n.IsSequence()) return "a list";
+  return "a mapping";
+}
+
+}  // namespace
+
+// Friend of Policy: fills one in place while walking the document.
+class PolicyLoader {
+ public:
+  explicit PolicyLoader(std::string source) : source_(std::move(source)), p_(new Policy()) {}
+
+  Result<std::shared_ptr<const Policy>> Load(std::string_view yaml) {
+    p_->text_ = std::string(yaml);
+    p_->source_ = source_;
+    try {
+      RETURN_IF_ERROR(LoadDocument());
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp 0.7 gives this one the message of BadFile; say what it means.
+      return Error(e.mark, "YAML syntax error: nesting is too deep (a policy needs a few levels)");
+    } catch (const YAML::ParserException& e) {
+      return Error(e.mark,
+                   "YAML syntax error: " + e.msg + " (check brackets, quotes and indentation)");
+    } catch (const YAML::Exception& e) {
+      return Error(e.mark, e.msg);
+    }
+    return std::shared_ptr<const Policy>(std::move(p_));
+  }
+
+ private:
+  // yaml-cpp marks are 0-based; a null mark (-1) means "no position", reported as 1:1.
+  Status Error(const YAML::Mark& m, const std::string& message) const {
+    int line = m.line >= 0 ? m.line + 1 : 1;
+    int column = m.column >= 0 ? m.column + 1 : 1;
+    return InvalidArgument(source_ + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                           ": " + message);
+  }
+
+  // A node's position; an absent or empty value has none of its own (yaml-cpp places an empty
+  // value at the next token), so use where its key is.
+  static YAML::Mark MarkOf(const YAML::Node& n, const YAML::Mark& fallback) {
+    if (!n.IsDefined() || n.IsNull()) return fallback;
+    YAML::Mark m = n.Mark();
+    return m.line >= 0 ? m : fallback;
+  }
+
+  // Checks that node is a mapping whose keys are scalars from allowed, none repeated (yaml-cpp
+  // 0.7 keeps repeated keys silently, and lookups would see only the first).
+  Result<Fields> Map(const YAML::Node& node, const YAML::Mark& at,
+                     std::initializer_list<const char*> allowed, const std::string& what) {
+    std::vector<std::string> names(allowed.begin(), allowed.end());
+    if (!node.IsMap()) {
+      return Error(MarkOf(node, at), what + " must be a mapping with keys " + Join(names) +
+                                         ", not " + KindName(node));
+    }
+    Fields fields;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // Copies: the iterator's operator-> hands out a temporary pair, references would dangle.
+      const YAML::Node key = it->first, value = it->second;
+      if (!key.IsScalar()) return Error(MarkOf(key, at), "expected a key name in " + what);
+      const std::string& name = key.Scalar();
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        return Error(key.Mark(), "unknown key " + Quote(name) + " in " + what +
+                                     " (expected one of: " + Join(names) + ")");
+      }
+      auto [prev, inserted] = fields.emplace(name, Field{key, value});
+      if (!inserted) {
+        return Error(key.Mark(),
+                     "duplicate key " + Quote(name) + " in " + what + " (first at line " +
+                         std::to_string(prev->second.key.Mark().line + 1) + "); keep one");
+      }
+    }
+    return fields;
+  }
+
+  Result<std::string> Scalar(const Field& f, const std::string& what) {
+    if (!f.value.IsScalar()) {
+      return Error(MarkOf(f.value, f.key.Mark()),
+                   what + " must be a single value, not " + KindName(f.value));
+    }
+    return f.value.Scalar();
+  }
+
+  Status LoadDocument() {
+    std::vector<YAML::Node> docs = YAML::LoadAll(p_->text_);
+    if (docs.size() > 1) {
+      return Error(docs[1].Mark(),
+                   "a policy file holds one YAML document; remove the second \"---\" part");
+    }
+    if (docs.empty() || docs[0].IsNull()) {
+      return Error(YAML::Mark(),
+                   "the policy is empty; it needs at least \"version: 1\" and \"roles\"");
+    }
+    const YAML::Node& root = docs[0];
+    ASSIGN_OR_RETURN(
+        Fields top,
+        Map(root, YAML::Mark(), {"version", "roles", "bindings", "default_role"}, "the policy"));
+    auto version = top.find("version");
+    if (version == top.end()) {
+      return Error(root.Mark(),
+                   "missing \"version: 1\" (the policy format version) at the top level");
+    }
+    RETURN_IF_ERROR(LoadVersion(version->second));
+    auto roles = top.find("roles");
+    if (roles == top.end()) {
+      return Error(root.Mark(), "missing \"roles\": define at least one role with its rules");
+    }
+    RETURN_IF_ERROR(LoadRoles(roles->second));
+    if (auto b = top.find("bindings"); b != top.end()) RETURN_IF_ERROR(LoadBindings(b->second));
+    if (auto d = top.find("default_role"); d != top.end()) {
+      ASSIGN_OR_RETURN(std::string role, Scalar(d->second, "default_role"));
+      RETURN_IF_ERROR(
+          CheckRoleDefined(role, MarkOf(d->second.value, d->second.key.Mark()), "default_role"));
+      p_->default_role_ = role;
+    }
+    return Status::Ok();
+  }
+
+  Status LoadVersion(const Field& f) {
+    ASSIGN_OR_RETURN(std::string text, Scalar(f, "version"));
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!AllDigits(text)) return Error(at, "version must be the number 1, not " + Quote(text));
+    if (text != "1")
+      return Error(at, "unsupported policy version " + text + "; this weightfs reads version 1");
+    return Status::Ok();
+  }
+
+  Status LoadRoles(const Field& f) {
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!f.value.IsMap()) {
+      return Error(
+          at, "roles must be a mapping from role name to {rules: [...]}, not " + KindName(f.value));
+    }
+    std::map<std::string, int> seen;  // role name -> line of its first definition
+    for (auto it = f.value.begin(); it != f.value.end(); ++it) {
+      const YAML::Node key = it->first, value = it->second;
+      if (!key.IsScalar()) return Error(MarkOf(key, at), "expected a role name");
+      const std::string& name = key.Scalar();
+      if (!ValidRoleName(name)) {
+        return Error(key.Mark(), "bad role name " + Quote(name) +
+                                     ": use 1 to 64 letters, digits, '.', '_' or '-'");
+      }
+      auto [prev, inserted] = seen.emplace(name, key.Mark().line + 1);
+      if (!inserted) {
+        return Error(key.Mark(), "role " + Quote(name) + " is defined twice (first at line " +
+                                     std::to_string(prev->second) +
+                                     "); merge its rules into one entry");
+      }
+      p_->role_names_.push_back(name);
+      ASSIGN_OR_RETURN(Fields role, Map(value, key.Mark(), {"rules"}, "role " + Quote(name)));
+      auto rules = role.find("rules");
+      if (rules == role.end()) {
+        return Error(MarkOf(value, key.Mark()), "role " + Quote(name) + " has no \"rules\" list");
+      }
+      const Field& r = rules->second;
+      if (!r.value.IsSequence()) {
+        return Error(MarkOf(r.value, r.key.Mark()),
+                     "rules of role " + Quote(name) + " must be a list, not " + KindName(r.value));
+      }
+      for (size_t i = 0; i < r.value.size(); ++i) {
+        RETURN_IF_ERROR(LoadRule(name, static_cast<int>(i), r.value[i], r.key.Mark()));
+      }
+    }
+    if (p_->role_names_.empty()) return Error(at, "roles is empty; define at least one role");
+    return Status::Ok();
+  }
+
+  Status LoadRule(const std::string& role, int index, const YAML::Node& node,
+                  const YAML::Mark& at) {
+    const std::string what = "rule " + std::to_string(index + 1) + " of role " + Quote(role);
+    ASSIGN_OR_RETURN(Fields fields, Map(node, at, {"paths", "allow", "deny"}, what));
+    YAML::Mark here = MarkOf(node, at);
+    Rule rule;
+    rule.role = role;
+    rule.index = index;
+    rule.line = here.line + 1;
+    auto paths = fields.find("paths");
+    if (paths == fields.end()) return Error(here, what + " has no \"paths\" list");
+    RETURN_IF_ERROR(LoadPaths(paths->second, what, &rule));
+    auto allow = fields.find("allow");
+    auto deny = fields.find("deny");
+    if (allow != fields.end() && deny != fields.end()) {
+      const Field& second =
+          allow->second.key.Mark().pos > deny->second.key.Mark().pos ? allow->second : deny->second;
+      return Error(second.key.Mark(),
+                   what + " has both \"allow\" and \"deny\"; split it into two rules");
+    }
+    if (allow == fields.end() && deny == fields.end()) {
+      return Error(here, what + " needs \"allow: [...]\" or \"deny: [...]\"");
+    }
+    rule.deny = deny != fields.end();
+    ASSIGN_OR_RETURN(rule.caps, LoadCapabilities(rule.deny ? deny->second : allow->second, what));
+    p_->rules_.push_back(std::move(rule));
+    return Status::Ok();
+  }
+
+  Status LoadPaths(const Field& f, const std::string& what, Rule* rule) {
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!f.value.IsSequence() || f.value.size() == 0) {
+      return Error(
+          at, "paths of " + what + " must be a non-empty list of patterns, like [\"/public/**\"]");
+    }
+    for (const YAML::Node& item : f.value) {
+      if (!item.IsScalar())
+        return Error(MarkOf(item, at), "a path pattern must be a string, not " + KindName(item));
+      Result<Pattern> p = Pattern::Parse(item.Scalar());
+      if (!p.ok()) return Error(item.Mark(), p.status().message());
+      rule->paths.push_back(std::move(p).value());
+    }
+    return Status::Ok();
+  }
+
+  Result<CapabilitySet> LoadCapabilities(const Field& f, const std::string& what) {
+    const std::string key = f.key.Scalar();
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!f.value.IsSequence() || f.value.size() == 0) {
+      return Error(at, key + " of " + what + " must be a non-empty list of capabilities (" +
+                           kCapabilityList + ")");
+    }
+    CapabilitySet caps = 0;
+    for (const YAML::Node& item : f.value) {
+      std::string name = item.IsScalar() ? item.Scalar() : KindName(item);
+      if (item.IsScalar() && name == "all") {
+        caps |= kAllCapabilities;
+      } else if (auto c = item.IsScalar() ? ParseCapability(name) : std::nullopt) {
+        caps |= Bit(*c);
+      } else {
+        return Error(MarkOf(item, at), "unknown capability " + Quote(name) +
+                                           " (expected one of: " + kCapabilityList + ")");
+      }
+    }
+    return caps;
+  }
+
+  Status CheckRoleDefined(const std::string& role, const YAML::Mark& at, const std::string& where) {
+    if (p_->HasRole(role)) return Status::Ok();
+    return Error(at, where + " names role " + Quote(role) +
+                         ", which is not defined under roles (defined: " + Join(p_->RoleNames()) +
+                         ")");
+  }
+
+  Status LoadBindings(const Field& f) {
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!f.value.IsSequence()) {
+      return Error(at,
+                   "bindings must be a list of {role, users, groups}, not " + KindName(f.value));
+    }
+    for (const YAML::Node& node : f.value) {
+      ASSIGN_OR_RETURN(Fields fields, Map(node, at, {"role", "users", "groups"}, "a binding"));
+      YAML::Mark here = MarkOf(node, at);
+      Binding b;
+      b.line = here.line + 1;
+      auto role = fields.find("role");
+      if (role == fields.end()) return Error(here, "binding has no \"role\"");
+      ASSIGN_OR_RETURN(b.role, Scalar(role->second, "role"));
+      RETURN_IF_ERROR(
+          CheckRoleDefined(b.role, MarkOf(role->second.value, role->second.key.Mark()), "binding"));
+      if (auto u = fields.find("users"); u != fields.end())
+        RETURN_IF_ERROR(LoadEntries(u->second, false, &b));
+      if (auto g = fields.find("groups"); g != fields.end())
+        RETURN_IF_ERROR(LoadEntries(g->second, true, &b));
+      if (b.users.empty() && b.groups.empty()) {
+        return Error(
+            here, "binding of role " + Quote(b.role) + " names nobody; list some users or groups");
+      }
+      p_->bindings_.push_back(std::move(b));
+    }
+    return Status::Ok();
+  }
+
+  Status LoadEntries(const Field& f, bool group, Binding* b) {
+    const char* kind = group ? "group" : "user";
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!f.value.IsSequence()) {
+      return Error(at, std::string(group ? "groups" : "users") +
+                           " must be a list of names or numeric ids, not " + KindName(f.value));
+    }
+    for (const YAML::Node& item : f.value) {
+      YAML::Mark m = MarkOf(item, at);
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        return Error(
+            m, std::string("a ") + kind + " must be a name or a numeric id, not " + KindName(item));
+      }
+      const std::string entry = item.Scalar();
+      std::string canonical = entry;
+      if (AllDigits(entry)) {
+        uint32_t id = 0;
+        auto [end, ec] = std::from_chars(entry.data(), entry.data() + entry.size(), id);
+        if (ec != std::errc() || end != entry.data() + entry.size()) {
+          return Error(
+              m, std::string(kind) + " id " + entry + " is out of range (at most 4294967295)");
+        }
+        canonical = std::to_string(id);
+      } else if (entry.find('\0') != std::string::npos) {
+        return Error(m, std::string(kind) + " name contains a NUL byte");
+      } else {
+        p_->names_.push_back({entry, group, m.line + 1, m.column + 1});
+      }
+      std::string key = b->role + '\0' + kind + '\0' + canonical;
+      auto [prev, inserted] = seen_entries_.emplace(key, m.line + 1);
+      if (!inserted) {
+        return Error(m, std::string(kind) + " " + Quote(entry) + " is bound to role " +
+                            Quote(b->role) + " twice (first at line " +
+                            std::to_string(prev->second) + "); list it once");
+      }
+      (group ? b->groups : b->users).push_back(entry);
+    }
+    return Status::Ok();
+  }
+
+  const std::string source_;
+  std::shared_ptr<Policy> p_;
+  std::map<std::string, int> seen_entries_;  // role, kind, canonical entry -> first line
+};
+
+Result<std::shared_ptr<const Policy>> Policy::Load(std::string_view yaml,
+                                                   const std::string& source) {
+  return PolicyLoader(source).Load(yaml);
+}
+
+}  // namespace weightfs::policy
