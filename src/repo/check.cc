@@ -126,6 +126,8 @@ Result<CheckReport> CheckRepository(const Repository& repo, const CheckOptions& 
   } else {
     for (const auto& [name, id] : tags->value) checker.CheckTagged(name, id);
   }
+  auto policies = repo.ListPolicies();
+  if (!policies.ok()) checker.Problem("policy history: " + policies.status().message());
   return std::move(checker.report());
 }
 

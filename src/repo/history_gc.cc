@@ -28,6 +28,13 @@ class Marker {
     return Status::Ok();
   }
 
+  // Every policy version stays: the history of who could do what is kept, and each is small.
+  Status MarkPolicies() {
+    ASSIGN_OR_RETURN(auto policies, repo_.ListPolicies());
+    for (const auto& p : policies) marked_.insert(p.id);
+    return Status::Ok();
+  }
+
  private:
   // A snapshot and its ancestors. Once a snapshot is marked its ancestors are too, so the walk
   // stops at the first marked one.
@@ -105,6 +112,7 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
   ASSIGN_OR_RETURN(Versioned<MainRef> main, repo->ReadMain());
   ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
   RETURN_IF_ERROR(marker.MarkRefs(main.value, tags.value));
+  RETURN_IF_ERROR(marker.MarkPolicies().WithContext("marking the policy history"));
 
   struct Candidate {
     ObjectId id;
@@ -126,6 +134,7 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
   if (main_now.raw != main.raw || tags_now.raw != tags.raw) {
     RETURN_IF_ERROR(marker.MarkRefs(main_now.value, tags_now.value));
   }
+  RETURN_IF_ERROR(marker.MarkPolicies().WithContext("marking the policy history"));
 
   std::vector<Candidate> doomed;
   for (const Candidate& c : candidates) {

@@ -190,4 +190,36 @@ Result<SnapshotObject> DecodeSnapshot(ByteView data) {
   return s;
 }
 
+Bytes EncodePolicy(const PolicyObject& p) {
+  Bytes out;
+  PutU8(&out, kEncodingVersion);
+  PutU8(&out, p.parent.has_value());
+  if (p.parent) PutId(&out, *p.parent);
+  PutU64(&out, p.seq);
+  PutU64(&out, static_cast<uint64_t>(p.time_ns));
+  PutString(&out, p.author);
+  PutString(&out, p.author_role);
+  PutString(&out, p.text);
+  return out;
+}
+
+Result<PolicyObject> DecodePolicy(ByteView data) {
+  Reader r(data);
+  RETURN_IF_ERROR(CheckVersion(&r, "policy"));
+  PolicyObject p;
+  ASSIGN_OR_RETURN(uint8_t has_parent, r.U8());
+  if (has_parent) {
+    ASSIGN_OR_RETURN(ObjectId parent, GetId(&r));
+    p.parent = parent;
+  }
+  ASSIGN_OR_RETURN(p.seq, r.U64());
+  ASSIGN_OR_RETURN(uint64_t t, r.U64());
+  p.time_ns = static_cast<int64_t>(t);
+  ASSIGN_OR_RETURN(p.author, r.String());
+  ASSIGN_OR_RETURN(p.author_role, r.String());
+  ASSIGN_OR_RETURN(p.text, r.String());
+  RETURN_IF_ERROR(CheckDone(r, "policy object"));
+  return p;
+}
+
 }  // namespace weightfs::repo

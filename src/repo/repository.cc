@@ -13,6 +13,7 @@ constexpr char kConfigFile[] = "config";
 constexpr char kKeysDir[] = "keys";
 constexpr char kMainRef[] = "refs/main";
 constexpr char kTagsRef[] = "refs/tags";
+constexpr char kPolicyRef[] = "refs/policy";
 constexpr uint32_t kContentKeyId = 1;
 
 std::string NowIso8601() {
@@ -378,6 +379,75 @@ Status Repository::WriteTags(const std::map<std::string, ObjectId>& tags,
                              const std::optional<Bytes>& expected_raw) {
   ASSIGN_OR_RETURN(Bytes sealed, SealRef(kTagsRef, EncodeTags(tags)));
   return store_->CompareAndSwapFile(kTagsRef, expected_raw, sealed);
+}
+
+Result<PolicyObject> Repository::LoadPolicy(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kPolicy, id));
+  auto p = DecodePolicy(plain);
+  if (!p.ok()) return p.status().WithContext("policy object " + id.Hex());
+  return p;
+}
+
+Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPolicy() const {
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kPolicyRef));
+  Versioned<std::optional<PolicyVersion>> out;
+  if (!raw) return out;
+  ASSIGN_OR_RETURN(Bytes plain, OpenRef(kPolicyRef, *raw));
+  Reader r(plain);
+  ASSIGN_OR_RETURN(uint8_t v, r.U8());
+  if (v != 1) return Corruption("refs/policy has unknown encoding " + std::to_string(v));
+  ASSIGN_OR_RETURN(ByteView idb, r.Raw(ObjectId::kSize));
+  if (!r.done()) return Corruption("refs/policy has trailing bytes");
+  ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromBytes(idb));
+  ASSIGN_OR_RETURN(PolicyObject policy, LoadPolicy(id));
+  out.value = PolicyVersion{id, std::move(policy)};
+  out.raw = std::move(raw);
+  return out;
+}
+
+Result<Repository::PolicyVersion> Repository::SetPolicy(const std::string& text) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    ASSIGN_OR_RETURN(auto current, ReadPolicy());
+    PolicyObject next;
+    if (current.value) {
+      next.parent = current.value->id;
+      next.seq = current.value->policy.seq + 1;
+    } else {
+      next.seq = 1;
+    }
+    next.time_ns = NowNs();
+    next.author = slot_name_;
+    next.author_role = role_;
+    next.text = text;
+    ASSIGN_OR_RETURN(ObjectId id, PutObject(ObjectType::kPolicy, EncodePolicy(next)));
+    RETURN_IF_ERROR(Sync());
+    Bytes ref;
+    PutU8(&ref, 1);
+    PutBytes(&ref, id.bytes());
+    ASSIGN_OR_RETURN(Bytes sealed, SealRef(kPolicyRef, ref));
+    Status s = store_->CompareAndSwapFile(kPolicyRef, current.raw, sealed);
+    if (s.ok()) return PolicyVersion{id, std::move(next)};
+    if (s.code() != Code::kConflict) return s;
+  }
+  return Status(Code::kConflict, "could not write refs/policy: it keeps changing");
+}
+
+Result<std::vector<Repository::PolicyVersion>> Repository::ListPolicies() const {
+  ASSIGN_OR_RETURN(auto current, ReadPolicy());
+  std::vector<PolicyVersion> out;
+  if (!current.value) return out;
+  out.push_back(*current.value);
+  while (out.back().policy.parent) {
+    if (out.size() > 1000000) return Corruption("the policy history does not end");
+    ObjectId id = *out.back().policy.parent;
+    ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(id));
+    if (p.seq + 1 != out.back().policy.seq) {
+      return Corruption("policy " + id.Hex() + " has sequence number " + std::to_string(p.seq) + ", expected " +
+                        std::to_string(out.back().policy.seq - 1));
+    }
+    out.push_back(PolicyVersion{id, std::move(p)});
+  }
+  return out;
 }
 
 Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root, const std::string& message) {

@@ -67,12 +67,25 @@ struct SnapshotObject {
   Bytes signature;                  // reserved for signed snapshots; empty in phase 1
 };
 
+// A version of the repository's access policy (issue #5): the YAML text as given to `policy set`,
+// chained to the version it replaced.
+struct PolicyObject {
+  std::optional<ObjectId> parent;   // the policy this one replaced
+  uint64_t seq = 0;                 // 1 for the first policy set, parent's + 1 after
+  int64_t time_ns = 0;
+  std::string author;               // key slot name
+  std::string author_role;          // that slot's role
+  std::string text;                 // YAML
+};
+
 Bytes EncodeFile(const FileObject& file);
 Result<FileObject> DecodeFile(ByteView data);
 Bytes EncodeTree(const TreeObject& tree);
 Result<TreeObject> DecodeTree(ByteView data);
 Bytes EncodeSnapshot(const SnapshotObject& snapshot);
 Result<SnapshotObject> DecodeSnapshot(ByteView data);
+Bytes EncodePolicy(const PolicyObject& policy);
+Result<PolicyObject> DecodePolicy(ByteView data);
 
 // Checks a single path component.
 Status ValidateName(const std::string& name);

@@ -5,6 +5,7 @@
 // Refs (all sealed with the refs key, name bound in the additional data):
 //   refs/main  the branch: head snapshot (id, seq) and the live tree's root, replaced together
 //   refs/tags  every tag: name -> snapshot id (one file so tag names do not leak)
+//   refs/policy  the current policy object (absent: the built-in policy applies)
 // Thread-safe: after Open, all methods may be called concurrently.
 #pragma once
 
@@ -118,6 +119,20 @@ class Repository {
   Result<std::vector<SnapshotInfo>> ListSnapshots() const;
   // Resolves "latest", a tag, or a hex id / unique prefix of >= 8 digits to a snapshot.
   Result<SnapshotInfo> ResolveVersion(const std::string& version) const;
+
+  Result<PolicyObject> LoadPolicy(const ObjectId& id) const;
+  // The current policy (nullopt when none was ever set) with the raw ref for compare-and-swap.
+  struct PolicyVersion {
+    ObjectId id;
+    PolicyObject policy;
+  };
+  Result<Versioned<std::optional<PolicyVersion>>> ReadPolicy() const;
+  // Stores text as the next policy version (parent: the current one) and publishes it with
+  // compare-and-swap on refs/policy, retrying when another writer won. Authorization (the slot's
+  // role may administer) is the caller's job: the repository layer does not evaluate policies.
+  Result<PolicyVersion> SetPolicy(const std::string& text);
+  // Policy versions from the current back to the first, newest first.
+  Result<std::vector<PolicyVersion>> ListPolicies() const;
 
   // --- key slots ---
   Result<std::vector<KeySlotInfo>> ListKeySlots() const;
