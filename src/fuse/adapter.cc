@@ -1,5 +1,7 @@
 #include "fuse/adapter.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -37,6 +39,13 @@ vfs::Caller CallerOf(fuse_req_t req) {
   c.uid = ctx->uid;
   c.gid = ctx->gid;
   c.pid = static_cast<uint32_t>(ctx->pid);
+  if (ContextOf(req)->caller_groups) {
+    // The kernel does not send supplementary groups; libfuse reads them from /proc/PID/task.
+    // A caller that has exited meanwhile keeps only its primary group.
+    gid_t groups[256];
+    int n = fuse_req_getgroups(req, 256, groups);
+    for (int i = 0; i < std::min(n, 256); ++i) c.groups.push_back(static_cast<uint32_t>(groups[i]));
+  }
   return c;
 }
 

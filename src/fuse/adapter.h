@@ -18,6 +18,7 @@ struct AdapterContext {
   vfs::FileSystem* fs = nullptr;
   bool read_only = false;
   double attr_timeout = 1.0;
+  bool caller_groups = false;  // fill Caller::groups (the policy decides per caller)
   std::atomic<bool>* init_done = nullptr;  // set once the kernel's INIT was answered
   std::function<void(const std::string&)> log;
 };

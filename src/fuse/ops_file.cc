@@ -32,7 +32,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     const int acc = fi->flags & O_ACCMODE;
     const bool write = acc == O_WRONLY || acc == O_RDWR;
     if (write && ContextOf(req)->read_only) return (void)fuse_reply_err(req, EROFS);
-    auto r = Fs(req).Open(CallerOf(req), ino, write, fi->flags & O_TRUNC);
+    auto r = Fs(req).Open(CallerOf(req), ino, write, fi->flags & O_TRUNC, acc != O_WRONLY);
     if (Failed(req, r)) return;
     SetOpenFlags(*r, fi);
     if (fuse_reply_open(req, fi) != 0) Fs(req).Release(ino, r->handle).IgnoreError();

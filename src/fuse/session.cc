@@ -28,6 +28,12 @@ struct Session::Impl {
 
 namespace {
 
+std::atomic<bool>* g_hangup = nullptr;  // one session per process
+
+void OnHangup(int) {
+  if (g_hangup) g_hangup->store(true);
+}
+
 void Init(void* userdata, fuse_conn_info* conn) {
   static_cast<AdapterContext*>(userdata)->init_done->store(true);
   // 1 MiB requests: fewer round trips and AEAD calls per byte (libfuse derives max_pages).
@@ -110,6 +116,8 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
   impl->ctx.read_only = options.read_only;
   impl->ctx.log = options.log;
   impl->ctx.init_done = &impl->init_done;
+  impl->ctx.attr_timeout = options.attr_timeout;
+  impl->ctx.caller_groups = options.caller_groups;
 
   std::vector<std::string> args = {"weightfs"};
   std::string opts = "fsname=" + options.fsname + ",subtype=weightfs";
@@ -127,6 +135,13 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
   if (!impl->se) return InvalidArgument("could not create the FUSE session (bad -o option?)");
   if (fuse_set_signal_handlers(impl->se) != 0) return Internal("could not install signal handlers");
   impl->signals = true;
+  if (options.hangup) {
+    g_hangup = options.hangup;
+    struct sigaction sa {};
+    sa.sa_handler = OnHangup;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGHUP, &sa, nullptr) != 0) return Internal("could not install the SIGHUP handler");
+  }
   if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
     return IoError("mounting on " + options.mountpoint +
                    " failed (is /dev/fuse available, and the mountpoint an existing, unmounted directory?)");
@@ -156,6 +171,15 @@ Status Session::Loop() {
     return IoError("the FUSE session loop failed: " + std::string(std::strerror(rc < 0 ? -rc : rc)));
   }
   return Status::Ok();
+}
+
+void Session::InvalidateCache(const std::vector<std::string>& root_names) {
+  if (!impl_->mounted || !impl_->init_done.load()) return;
+  for (const std::string& name : root_names) {
+    // -ENOENT: the kernel had nothing cached under that name.
+    fuse_lowlevel_notify_inval_entry(impl_->se, FUSE_ROOT_ID, name.c_str(), name.size());
+  }
+  fuse_lowlevel_notify_inval_inode(impl_->se, FUSE_ROOT_ID, 0, 0);
 }
 
 void Session::Unmount() {

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "vfs/node.h"
+#include "weightfs/vfs/access.h"
 
 namespace weightfs::vfs {
 
@@ -36,6 +37,11 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
     vo.uid = fs->options_.uid;
     vo.gid = fs->options_.gid;
     vo.refresh_s = fs->options_.versions_refresh_s;
+    if (fs->options_.access && fs->options_.access->options().per_caller) {
+      // What a caller sees below .versions depends on who it is: nothing may be cached.
+      vo.listing_timeout_s = 0;
+      vo.content_timeout_s = 0;
+    }
     fs->versions_ = std::make_unique<VersionsView>(repo, vo);
   }
   return fs;
@@ -242,6 +248,7 @@ void FileSystem::MaybeDropLocked(Node* n) {
 }
 
 Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kList, "lookup"));
   if (versions_ && VersionsView::Owns(parent)) return versions_->Lookup(parent, name);
   if (versions_ && parent == kRootNode && name == VersionsView::kName) return versions_->LookupTop();
   std::unique_lock lock(tree_mu_);
@@ -261,6 +268,7 @@ void FileSystem::Forget(NodeId ino, uint64_t nlookup) {
 }
 
 Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino) {
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kList, "getattr"));
   if (versions_ && VersionsView::Owns(ino)) return versions_->GetAttr(ino);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
@@ -270,6 +278,7 @@ Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino) {
 Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req) {
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "setattr"));
   std::shared_ptr<FileContent> content;
   {
     std::unique_lock lock(tree_mu_);

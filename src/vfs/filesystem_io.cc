@@ -40,6 +40,7 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(repo::ValidateName(name));
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "create"));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
@@ -49,7 +50,7 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
     ASSIGN_OR_RETURN(Node * existing, GetNodeLocked(it->second));
     const NodeId ino = existing->ino;
     lock.unlock();
-    ASSIGN_OR_RETURN(OpenOut out, Open(c, ino, true, false));
+    ASSIGN_OR_RETURN(OpenOut out, Open(c, ino, true, false, false));
     lock.lock();
     ASSIGN_OR_RETURN(existing, GetNodeLocked(ino));
     return std::make_pair(EntryLocked(existing), out);
@@ -67,12 +68,15 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
   return std::make_pair(EntryLocked(n), out);
 }
 
-Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool truncate) {
+Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool truncate, bool read) {
   if (versions_ && VersionsView::Owns(ino)) {
     if (write || truncate) return Status(Code::kReadOnly, "everything below .versions is read-only");
+    RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
     return versions_->Open(ino);
   }
   if (write || truncate) RETURN_IF_ERROR(CheckWritable());
+  if (read || !(write || truncate)) RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
+  if (write || truncate) RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "open"));
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   if (truncate && content->size() > 0) RETURN_IF_ERROR(content->Truncate(0));
   std::lock_guard lock(tree_mu_);
@@ -192,6 +196,7 @@ Status CheckXattrName(const std::string& name) {
 }  // namespace
 
 Result<Bytes> FileSystem::GetXattr(const Caller& c, NodeId ino, const std::string& name) {
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "getxattr"));
   if (versions_ && VersionsView::Owns(ino)) return versions_->GetXattr(ino, name);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
@@ -202,7 +207,13 @@ Result<Bytes> FileSystem::GetXattr(const Caller& c, NodeId ino, const std::strin
 
 Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name, ByteView value,
                             bool create_only, bool replace_only) {
-  if (versions_ && ino == VersionsView::kTop && name == kSnapshotXattr) {
+  const bool live_dir = !InVersions(ino) && [&] {
+    std::lock_guard lock(tree_mu_);
+    auto it = nodes_.find(ino);
+    return it != nodes_.end() && it->second->type == repo::EntryType::kDirectory;
+  }();
+  if (name == kSnapshotXattr && ((versions_ && ino == VersionsView::kTop) || live_dir)) {
+    RETURN_IF_ERROR(AuthorizeSnapshot(c, ino, "snapshot"));
     // The value is "TAG\nMESSAGE" (either may be empty).
     const std::string v(AsString(value));
     const size_t nl = v.find('\n');
@@ -212,6 +223,7 @@ Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(CheckXattrName(name));
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "setxattr"));
   if (value.size() > 64 * 1024) return Status(Code::kNoSpace, "attribute value larger than 64 KiB");
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
@@ -225,6 +237,7 @@ Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattr(const Caller& c, NodeId ino) {
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "listxattr"));
   if (versions_ && VersionsView::Owns(ino)) return versions_->ListXattr(ino);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
@@ -236,6 +249,7 @@ Result<std::vector<std::string>> FileSystem::ListXattr(const Caller& c, NodeId i
 Status FileSystem::RemoveXattr(const Caller& c, NodeId ino, const std::string& name) {
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "removexattr"));
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   if (n->xattrs.erase(name) == 0) return NotFound("no attribute " + name);

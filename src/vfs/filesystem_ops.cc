@@ -17,10 +17,14 @@ Status ValidateNewName(const std::string& name) {
 }  // namespace
 
 Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
-  if (versions_ && versions_->IsTagsDir(parent)) return MakeTaggedSnapshot(name);
+  if (versions_ && versions_->IsTagsDir(parent)) {
+    RETURN_IF_ERROR(AuthorizeSnapshot(c, parent, "mkdir"));
+    return MakeTaggedSnapshot(name);
+  }
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(ValidateNewName(name));
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mkdir"));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
@@ -41,6 +45,7 @@ Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(ValidateNewName(name));
   if (target.empty() || target.size() > 4095) return InvalidArgument("invalid symlink target");
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "symlink"));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
@@ -55,6 +60,7 @@ Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::
 }
 
 Result<std::string> FileSystem::ReadLink(const Caller& c, NodeId ino) {
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "readlink"));
   if (versions_ && VersionsView::Owns(ino)) return versions_->ReadLink(ino);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
@@ -65,6 +71,7 @@ Result<std::string> FileSystem::ReadLink(const Caller& c, NodeId ino) {
 Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& name) {
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kDelete, "unlink"));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
@@ -82,6 +89,7 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
 Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name) {
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kDelete, "rmdir"));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
@@ -106,6 +114,7 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
   RETURN_IF_ERROR(CheckWritable());
   if (flags & ~kRenameNoReplace) return InvalidArgument("rename flags other than RENAME_NOREPLACE are not supported");
   RETURN_IF_ERROR(ValidateNewName(new_name));
+  RETURN_IF_ERROR(AuthorizeMove(c, parent, name, new_parent, new_name));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * from_dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, from_dir, name));
@@ -158,7 +167,8 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
 }
 
 Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
-  if (versions_ && VersionsView::Owns(ino)) return OpenVersionsDir(ino);
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kList, "opendir"));
+  if (versions_ && VersionsView::Owns(ino)) return OpenVersionsDir(c, ino);
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
@@ -170,6 +180,22 @@ Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
   for (const auto& [name, child] : dir->children) h->entries.emplace_back(name, child);
   if (ino == kRootNode && versions_ && options_.versions_dir == FsOptions::VersionsDir::kVisible) {
     h->entries.emplace_back(VersionsView::kName, VersionsView::kTop);
+  }
+  if (options_.access) {
+    // Leave out what the caller may not list; decided outside the table lock (names may be
+    // resolved through NSS).
+    const std::optional<std::string> path = PathLocked(dir);
+    lock.unlock();
+    std::vector<std::pair<std::string, NodeId>> shown;
+    for (size_t i = 0; i < h->entries.size(); ++i) {
+      const auto& [name, child] = h->entries[i];
+      const bool versions_entry = VersionsView::Owns(child);
+      if (i < 2 || VisibleChild(c, versions_entry ? std::nullopt : path, versions_entry, name)) {
+        shown.push_back(h->entries[i]);
+      }
+    }
+    h->entries = std::move(shown);
+    lock.lock();
   }
   uint64_t handle = next_handle_++;
   dir_handles_.emplace(handle, std::move(h));
@@ -231,10 +257,18 @@ Status FileSystem::RefuseInVersions(NodeId parent, const std::string& name) cons
   return Status::Ok();
 }
 
-Result<uint64_t> FileSystem::OpenVersionsDir(NodeId ino) {
+Result<uint64_t> FileSystem::OpenVersionsDir(const Caller& c, NodeId ino) {
   ASSIGN_OR_RETURN(std::vector<DirEntry> entries, versions_->List(ino));
   auto h = std::make_unique<DirHandle>();
-  h->fixed = std::move(entries);
+  if (options_.access) {
+    const std::optional<std::string> path = versions_->PathInVersion(ino);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i < 2 || VisibleChild(c, path, true, entries[i].name)) h->fixed.push_back(std::move(entries[i]));
+    }
+    for (size_t i = 0; i < h->fixed.size(); ++i) h->fixed[i].next_offset = i + 1;
+  } else {
+    h->fixed = std::move(entries);
+  }
   std::lock_guard lock(tree_mu_);
   uint64_t handle = next_handle_++;
   dir_handles_.emplace(handle, std::move(h));

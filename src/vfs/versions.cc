@@ -227,6 +227,21 @@ Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
   return EntryOf(ino, nodes_[ino], false);
 }
 
+std::optional<std::string> VersionsView::PathInVersion(NodeId ino) const {
+  std::lock_guard lock(mu_);
+  std::string path;
+  for (int depth = 0; depth < 4096; ++depth) {
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return std::nullopt;
+    const Node& n = it->second;
+    if (n.kind == Kind::kLink || ino < kBase + 16) return std::nullopt;  // a listing node
+    if (n.parent == kIds || n.parent == kTags) return path.empty() ? "/" : path;  // a snapshot's root
+    path = "/" + n.entry.name + path;
+    ino = n.parent;
+  }
+  return std::nullopt;
+}
+
 Result<Attr> VersionsView::GetAttr(NodeId ino) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(ino);

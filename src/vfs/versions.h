@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,6 +57,9 @@ class VersionsView {
   Result<Bytes> Read(NodeId ino, uint64_t offset, uint64_t size);
   Result<Bytes> GetXattr(NodeId ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(NodeId ino);
+  // The path a node had in its snapshot ("/" for a snapshot's root), or nullopt for the
+  // listing nodes (.versions itself, ids/, tags/, by-time/, latest and their links).
+  std::optional<std::string> PathInVersion(NodeId ino) const;
   // True when parent is .versions/tags (where mkdir makes a tagged snapshot).
   bool IsTagsDir(NodeId parent) const { return parent == kTags; }
   // Forgets the cached snapshot and tag lists, so the next lookup sees new snapshots.

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -24,16 +25,19 @@
 #include <vector>
 
 #include "weightfs/core/status.h"
+#include "weightfs/policy/policy.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/vfs/types.h"
 
 namespace weightfs::vfs {
 
+class AccessControl;
 class FileContent;
 class VersionsView;
 
-// Setting this xattr on .versions records a snapshot of the mount; the value is "TAG\nMESSAGE"
-// (`weightfs snapshot MOUNTPOINT [--tag T] [-m M]` does that).
+// Setting this xattr on .versions or on any directory of the live tree records a snapshot of the
+// mount; the value is "TAG\nMESSAGE" (`weightfs snapshot DIR [--tag T] [-m M]` does that). The
+// policy's `snapshot` capability is checked on that directory (on / for .versions).
 inline constexpr const char* kSnapshotXattr = "user.weightfs.snapshot";
 
 struct FsOptions {
@@ -51,6 +55,10 @@ struct FsOptions {
   enum class VersionsDir { kHidden, kVisible, kDisabled } versions_dir = VersionsDir::kHidden;
   double versions_refresh_s = 2.0;   // how soon snapshots made elsewhere appear in .versions/
   double snapshot_interval_s = 0;    // periodic snapshots of changed trees; 0: none
+  // Decides every request against the policy (issue #5); null: every caller may do everything.
+  // Where decisions differ by caller, entry and attribute timeouts must be 0 (the kernel would
+  // otherwise reuse one caller's lookup for another).
+  std::shared_ptr<AccessControl> access;
 };
 
 class FileSystem {
@@ -81,7 +89,8 @@ class FileSystem {
   // Files. write: opened for writing; truncate: O_TRUNC.
   Result<std::pair<EntryOut, OpenOut>> Create(const Caller& c, NodeId parent, const std::string& name,
                                               uint32_t mode, bool exclusive);
-  Result<OpenOut> Open(const Caller& c, NodeId ino, bool write, bool truncate);
+  // read: opened for reading too (O_RDONLY or O_RDWR).
+  Result<OpenOut> Open(const Caller& c, NodeId ino, bool write, bool truncate, bool read = true);
   Result<Bytes> Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size);
   Result<uint64_t> Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data);
   // Called on every close(): seals the file's dirty data and makes it the committed view.
@@ -114,6 +123,8 @@ class FileSystem {
   bool read_only() const { return options_.read_only; }
   // True for nodes of the read-only .versions/ tree (and .versions itself).
   bool InVersions(NodeId ino) const;
+  // The names the kernel may have cached below the root (to invalidate after a policy change).
+  std::vector<std::string> RootNames() const;
 
   // Commits the live tree and records a snapshot of it (tagged unless tag is empty). Data still
   // buffered in files that are open and were not closed or fsynced since their last write is
@@ -145,9 +156,30 @@ class FileSystem {
   void MaybePeriodicSnapshot();
   Status RefuseInVersions(NodeId ino) const;
   Status RefuseInVersions(NodeId parent, const std::string& name) const;
-  Result<uint64_t> OpenVersionsDir(NodeId ino);
+  Result<uint64_t> OpenVersionsDir(const Caller& c, NodeId ino);
   Result<EntryOut> MakeTaggedSnapshot(const std::string& tag);
   void Log(const std::string& line) const;
+
+  // Access control (filesystem_access.cc); every check is a no-op without options_.access.
+  // The path of a live node; nullopt for an unlinked one.
+  std::optional<std::string> PathLocked(const Node* n) const;
+  // A live node's path, or a .versions node's path in its snapshot (nullopt: a listing node).
+  Result<std::optional<std::string>> PathOf(NodeId ino) const;
+  Status AuthorizePath(const Caller& c, const std::optional<std::string>& path, bool in_versions,
+                       policy::Capability cap, const char* op);
+  // kNotFound when c may not see the node, kPermissionDenied when it may see it but not cap.
+  Status Authorize(const Caller& c, NodeId ino, policy::Capability cap, const char* op);
+  // The same for name in parent; for kCreate (the name may not exist) only kPermissionDenied.
+  Status AuthorizeChild(const Caller& c, NodeId parent, const std::string& name, policy::Capability cap,
+                        const char* op);
+  // Whether a listing of dir shows name to c.
+  bool VisibleChild(const Caller& c, const std::optional<std::string>& dir, bool in_versions,
+                    const std::string& name);
+  // rename: delete at the source (and everything below it), create at the destination (and
+  // below), delete of a replaced destination.
+  Status AuthorizeMove(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
+                       const std::string& new_name);
+  Status AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op);
 
   repo::Repository* repo_;
   FsOptions options_;

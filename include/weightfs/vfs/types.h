@@ -17,6 +17,7 @@ struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint32_t pid = 0;
+  std::vector<uint32_t> groups;  // supplementary groups; filled only where a policy decides per caller
 };
 
 enum class NodeType { kFile, kDirectory, kSymlink };

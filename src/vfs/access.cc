@@ -1,0 +1,154 @@
+#include "weightfs/vfs/access.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace weightfs::vfs {
+namespace {
+
+using policy::Capability;
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::string IsoTime(int64_t ns) {
+  std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char frac[16];
+  std::snprintf(frac, sizeof(frac), ".%03dZ", static_cast<int>((ns / 1000000) % 1000));
+  return std::string(buf) + frac;
+}
+
+}  // namespace
+
+AccessControl::AccessControl(std::shared_ptr<const policy::Policy> policy, Options options)
+    : options_(std::move(options)), policy_(std::move(policy)) {
+  if (!options_.resolver) options_.resolver = &policy::SystemResolver();
+}
+
+void AccessControl::SetPolicy(std::shared_ptr<const policy::Policy> policy) {
+  std::lock_guard lock(mu_);
+  policy_ = std::move(policy);
+  roles_cache_.clear();
+}
+
+std::shared_ptr<const policy::Policy> AccessControl::policy() const {
+  std::lock_guard lock(mu_);
+  return policy_;
+}
+
+std::vector<std::string> AccessControl::RolesOf(const Caller& c, const policy::Policy& p) {
+  if (!options_.per_caller) return {options_.mount_role};
+  CallerKey key{c.uid, c.gid, c.groups};
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = roles_cache_.find(key);
+    if (it != roles_cache_.end() && it->second.policy == &p && it->second.expires > now) return it->second.roles;
+  }
+  // Name lookups (NSS) happen outside the lock.
+  policy::Identity who{c.uid, c.gid, c.groups};
+  std::vector<std::string> roles;
+  for (const auto& g : p.RolesFor(who, *options_.resolver)) roles.push_back(g.role);
+  std::lock_guard lock(mu_);
+  if (roles_cache_.size() > 4096) roles_cache_.clear();
+  roles_cache_[key] = CachedRoles{&p, roles,
+                                  now + std::chrono::milliseconds(static_cast<int64_t>(options_.role_cache_s * 1000))};
+  return roles;
+}
+
+AccessControl::Verdict AccessControl::Decide(const Caller& c, Capability cap, const std::string& path) {
+  std::shared_ptr<const policy::Policy> p = policy();
+  Verdict v;
+  const std::vector<std::string> roles = RolesOf(c, *p);
+  v.roles = roles.empty() ? "(none)" : Join(roles);
+  if (roles.empty()) {
+    v.rule = "no role: the caller has no binding and the policy has no default_role";
+    return v;
+  }
+  policy::Decision d = p->Decide(roles, cap, path);
+  if (!d.allowed) {
+    v.rule = d.Reason();
+    return v;
+  }
+  if (options_.per_caller) {
+    policy::Decision ceiling = p->Decide({options_.mount_role}, cap, path);
+    if (!ceiling.allowed) {
+      v.rule = "mount role " + options_.mount_role + ": " + ceiling.Reason();
+      return v;
+    }
+  }
+  v.allowed = true;
+  v.rule = d.Reason();
+  return v;
+}
+
+bool AccessControl::Check(const Caller& c, Capability cap, const std::string& path, const char* op) {
+  Verdict v = Decide(c, cap, path);
+  if (options_.audit && (!v.allowed || options_.audit_all)) Audit(c, v, cap, path, op);
+  return v.allowed;
+}
+
+bool AccessControl::Peek(const Caller& c, Capability cap, const std::string& path) {
+  return Decide(c, cap, path).allowed;
+}
+
+bool AccessControl::MayEver(const Caller& c, policy::CapabilitySet caps) {
+  std::shared_ptr<const policy::Policy> p = policy();
+  if (!p->MayEverAllow(options_.mount_role, caps)) return false;
+  if (!options_.per_caller) return true;
+  for (const auto& role : RolesOf(c, *p)) {
+    if (p->MayEverAllow(role, caps)) return true;
+  }
+  return false;
+}
+
+void AccessControl::Audit(const Caller& c, const Verdict& v, Capability cap, const std::string& path,
+                          const char* op) {
+  std::string user;
+  if (auto name = options_.resolver->UserName(c.uid)) user = *name;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  options_.audit(AuditLine(now, c.uid, user, v.roles, op, policy::CapabilityName(cap), path, v.allowed, v.rule));
+}
+
+std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user, const std::string& role,
+                      const std::string& op, const std::string& capability, const std::string& path,
+                      bool allowed, const std::string& rule) {
+  nlohmann::ordered_json j;
+  j["time"] = IsoTime(time_ns);
+  j["uid"] = uid;
+  j["user"] = user.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(user);
+  j["role"] = role;
+  j["op"] = op;
+  j["capability"] = capability;
+  j["path"] = path;
+  j["decision"] = allowed ? "allow" : "deny";
+  j["rule"] = rule;
+  // Names are bytes, not necessarily UTF-8: replace what JSON cannot carry rather than throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<std::shared_ptr<const policy::Policy>> LoadRepositoryPolicy(const repo::Repository& repo) {
+  ASSIGN_OR_RETURN(auto current, repo.ReadPolicy());
+  if (!current.value) return policy::Policy::BuiltIn();
+  const std::string source = "repository policy #" + std::to_string(current.value->policy.seq);
+  auto loaded = policy::Policy::Load(current.value->policy.text, source);
+  if (!loaded.ok()) {
+    return Status(Code::kCorruption, loaded.status().message() +
+                                         " (the stored policy does not load with this build; set a valid one with "
+                                         "`weightfs policy set`)");
+  }
+  return loaded;
+}
+
+}  // namespace weightfs::vfs

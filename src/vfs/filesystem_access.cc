@@ -1,0 +1,186 @@
+// FileSystem access control (issue #5): every operation asks here before it acts. A path the
+// caller may not list does not exist for it (kNotFound); one it may list but not use as asked is
+// kPermissionDenied. Below .versions/ the same rules apply to the path as it was in that
+// snapshot, together with `history`.
+#include "vfs/node.h"
+#include "weightfs/vfs/access.h"
+#include "weightfs/vfs/filesystem.h"
+
+namespace weightfs::vfs {
+
+using policy::Capability;
+
+namespace {
+
+std::string ChildPath(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+Status Hidden(const std::string& path) { return NotFound(path + ": no such file or directory"); }
+
+Status Denied(const std::string& path, Capability cap) {
+  return Status(Code::kPermissionDenied,
+                path + ": the policy does not allow " + std::string(policy::CapabilityName(cap)) + " here");
+}
+
+}  // namespace
+
+std::optional<std::string> FileSystem::PathLocked(const Node* n) const {
+  std::string path;
+  for (; n && n->ino != kRootNode; n = n->parent) {
+    if (!n->linked || !n->parent) return std::nullopt;
+    path = "/" + n->name + path;
+  }
+  if (!n) return std::nullopt;
+  return path.empty() ? "/" : path;
+}
+
+Result<std::optional<std::string>> FileSystem::PathOf(NodeId ino) const {
+  if (versions_ && VersionsView::Owns(ino)) return versions_->PathInVersion(ino);
+  std::lock_guard lock(tree_mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return NotFound("stale node");
+  return PathLocked(it->second.get());
+}
+
+Status FileSystem::AuthorizePath(const Caller& c, const std::optional<std::string>& path, bool in_versions,
+                                 Capability cap, const char* op) {
+  AccessControl* ac = options_.access.get();
+  if (in_versions) {
+    // A snapshot's root is shown like the listings above it, as the mount root always is.
+    if (!path || (*path == "/" && cap == Capability::kList)) {
+      // .versions itself and its listings: shown to callers that may see some history.
+      if (!ac->MayEver(c, policy::Bit(Capability::kHistory))) return Hidden("/.versions");
+      return Status::Ok();
+    }
+    if (!ac->Check(c, Capability::kHistory, *path, op) || !ac->Check(c, Capability::kList, *path, op)) {
+      return Hidden(*path);
+    }
+  } else {
+    // An unlinked node is reachable only through a handle that was authorized when it opened.
+    if (!path) return Status::Ok();
+    if (!ac->Check(c, Capability::kList, *path, op)) return Hidden(*path);
+  }
+  if (cap != Capability::kList && !ac->Check(c, cap, *path, op)) return Denied(*path, cap);
+  return Status::Ok();
+}
+
+Status FileSystem::Authorize(const Caller& c, NodeId ino, Capability cap, const char* op) {
+  if (!options_.access) return Status::Ok();
+  // The mount root is always there; what may be done with it is decided like any path.
+  if (ino == kRootNode && cap == Capability::kList) return Status::Ok();
+  ASSIGN_OR_RETURN(std::optional<std::string> path, PathOf(ino));
+  return AuthorizePath(c, path, versions_ && VersionsView::Owns(ino), cap, op);
+}
+
+Status FileSystem::AuthorizeChild(const Caller& c, NodeId parent, const std::string& name, Capability cap,
+                                  const char* op) {
+  if (!options_.access) return Status::Ok();
+  if (versions_ && parent == kRootNode && name == VersionsView::kName) {
+    return AuthorizePath(c, std::nullopt, true, cap, op);
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> dir, PathOf(parent));
+  const bool in_versions = versions_ && VersionsView::Owns(parent);
+  // Below a listing node (ids/, tags/...) are snapshot roots, shown like the listings.
+  if (!dir) return in_versions ? AuthorizePath(c, std::nullopt, true, cap, op) : Status::Ok();
+  const std::string path = ChildPath(*dir, name);
+  if (cap == Capability::kCreate) {
+    // The name may not exist yet, so there is nothing to hide: refuse plainly.
+    if (!options_.access->Check(c, cap, path, op)) return Denied(path, cap);
+    return Status::Ok();
+  }
+  return AuthorizePath(c, path, in_versions, cap, op);
+}
+
+bool FileSystem::VisibleChild(const Caller& c, const std::optional<std::string>& dir, bool in_versions,
+                              const std::string& name) {
+  if (!options_.access) return true;
+  if (!dir) return !in_versions || options_.access->MayEver(c, policy::Bit(Capability::kHistory));
+  const std::string path = ChildPath(*dir, name);
+  if (in_versions && !options_.access->Peek(c, Capability::kHistory, path)) return false;
+  return options_.access->Peek(c, Capability::kList, path);
+}
+
+Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
+                                 const std::string& new_name) {
+  if (!options_.access) return Status::Ok();
+  AccessControl* ac = options_.access.get();
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, Capability::kDelete, "rename"));
+  ASSIGN_OR_RETURN(std::optional<std::string> from_dir, PathOf(parent));
+  ASSIGN_OR_RETURN(std::optional<std::string> to_dir, PathOf(new_parent));
+  if (!from_dir || !to_dir) return NotFound(name + ": no such file or directory");
+  const std::string from = ChildPath(*from_dir, name);
+  const std::string to = ChildPath(*to_dir, new_name);
+  if (!ac->Check(c, Capability::kCreate, to, "rename")) return Denied(to, Capability::kCreate);
+
+  // Everything below a moved directory changes its path too: each old path needs delete and
+  // each new one create. A replaced destination is deleted.
+  std::vector<std::string> below;
+  std::vector<std::pair<std::string, ObjectId>> stored;  // unloaded directories, read outside the lock
+  bool dest_exists = false;
+  {
+    std::lock_guard lock(tree_mu_);
+    ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+    auto src = dir->children.find(name);
+    if (src == dir->children.end()) return Status::Ok();  // the rename itself reports it
+    ASSIGN_OR_RETURN(Node * to_node, GetNodeLocked(new_parent));
+    dest_exists = to_node->children.count(new_name) > 0;
+    std::vector<std::pair<std::string, const Node*>> todo;
+    ASSIGN_OR_RETURN(Node * moved, GetNodeLocked(src->second));
+    todo.emplace_back("", moved);
+    while (!todo.empty()) {
+      auto [rel, n] = todo.back();
+      todo.pop_back();
+      if (n->type != repo::EntryType::kDirectory) continue;
+      if (!n->loaded) {
+        if (n->tree_id) stored.emplace_back(rel, *n->tree_id);
+        continue;
+      }
+      for (const auto& [child_name, child_ino] : n->children) {
+        auto it = nodes_.find(child_ino);
+        if (it == nodes_.end()) continue;
+        below.push_back(rel + "/" + child_name);
+        todo.emplace_back(rel + "/" + child_name, it->second.get());
+      }
+    }
+  }
+  while (!stored.empty()) {
+    auto [rel, id] = stored.back();
+    stored.pop_back();
+    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(id));
+    for (const auto& e : tree.entries) {
+      below.push_back(rel + "/" + e.name);
+      if (e.type == repo::EntryType::kDirectory) stored.emplace_back(rel + "/" + e.name, e.id);
+    }
+  }
+  if (dest_exists && !ac->Check(c, Capability::kDelete, to, "rename")) return Denied(to, Capability::kDelete);
+  for (const std::string& rel : below) {
+    if (!ac->Check(c, Capability::kDelete, from + rel, "rename")) return Denied(from + rel, Capability::kDelete);
+    if (!ac->Check(c, Capability::kCreate, to + rel, "rename")) return Denied(to + rel, Capability::kCreate);
+  }
+  return Status::Ok();
+}
+
+Status FileSystem::AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op) {
+  if (!options_.access) return Status::Ok();
+  std::optional<std::string> path = std::string("/");
+  if (!(versions_ && VersionsView::Owns(ino))) {
+    ASSIGN_OR_RETURN(path, PathOf(ino));
+    if (!path) return NotFound("stale node");
+  }
+  if (!options_.access->Check(c, Capability::kSnapshot, *path, op)) return Denied(*path, Capability::kSnapshot);
+  return Status::Ok();
+}
+
+std::vector<std::string> FileSystem::RootNames() const {
+  std::lock_guard lock(tree_mu_);
+  std::vector<std::string> names;
+  auto it = nodes_.find(kRootNode);
+  if (it != nodes_.end()) {
+    for (const auto& [name, ino] : it->second->children) names.push_back(name);
+  }
+  if (versions_) names.push_back(VersionsView::kName);
+  return names;
+}
+
+}  // namespace weightfs::vfs
