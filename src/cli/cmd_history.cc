@@ -42,7 +42,7 @@ std::string UnescapeMountField(const std::string& s) {
   return out;
 }
 
-// Whether path is the mountpoint of a running weightfs mount.
+// Whether path is a directory on a running weightfs mount (its root or below).
 bool IsWeightfsMount(const std::string& path) {
   boost::system::error_code ec;
   const auto canonical = boost::filesystem::canonical(path, ec);
@@ -50,7 +50,10 @@ bool IsWeightfsMount(const std::string& path) {
   std::ifstream mounts("/proc/mounts");
   std::string device, mountpoint, type, rest;
   while (mounts >> device >> mountpoint >> type && std::getline(mounts, rest)) {
-    if (type == "fuse.weightfs" && UnescapeMountField(mountpoint) == canonical.string()) return true;
+    if (type != "fuse.weightfs") continue;
+    const std::string mp = UnescapeMountField(mountpoint);
+    const std::string c = canonical.string();
+    if (c == mp || (c.size() > mp.size() && c.compare(0, mp.size(), mp) == 0 && c[mp.size()] == '/')) return true;
   }
   return false;
 }
@@ -62,11 +65,12 @@ std::string Describe(const repo::SnapshotInfo& s) {
 
 int RunSnapshot(const HistoryArgs& a) {
   if (IsWeightfsMount(a.repo)) {
-    // Ask the daemon: it commits and records the snapshot (see vfs::kSnapshotXattr).
+    // Ask the daemon: it commits and records the snapshot (see vfs::kSnapshotXattr). The policy's
+    // `snapshot` capability is checked on the directory named.
     if (!a.tag.empty()) {
       if (Status s = repo::ValidateTagName(a.tag); !s.ok()) return Fail(s);
     }
-    const std::string target = a.repo + "/.versions";
+    const std::string& target = a.repo;
     const std::string value = a.tag + "\n" + a.message;
     if (::setxattr(target.c_str(), "user.weightfs.snapshot", value.data(), value.size(), 0) != 0) {
       return Fail(ErrnoStatus(errno, "asking the mount at " + a.repo + " for a snapshot"));

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/common.h"
+#include "cli/mount_policy.h"
 #include "weightfs/fuse/mount.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/writer_lock.h"
@@ -41,6 +42,7 @@ struct MountArgs {
   bool debug = false;
   std::string versions_dir = "hidden";
   std::string snapshot_interval;
+  MountPolicyArgs policy;
 };
 
 // Where the daemon of a mountpoint records its pid, so `weightfs umount` can wait for it.
@@ -132,6 +134,10 @@ int RunMount(MountArgs a) {
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
   const std::string repo_path = RealPath(a.repo);
+  a.policy.allow_other = a.allow_other;
+  auto mount_policy = PrepareMountPolicy(**repo, a.policy);
+  if (!mount_policy.ok()) return Fail(mount_policy.status());
+  if (mount_policy->read_only) a.read_only = true;
 
   int report_fd = -1;
   if (!a.foreground) {
@@ -157,6 +163,7 @@ int RunMount(MountArgs a) {
 
   Logger logger(a.log_file, a.foreground);
   auto log = [&logger](const std::string& line) { logger.Line(line); };
+  for (const std::string& note : mount_policy->notes) log(note);
 
   std::unique_ptr<repo::WriterLock> lock;
   if (!a.read_only) {
@@ -180,6 +187,13 @@ int RunMount(MountArgs a) {
     fo.snapshot_interval_s = static_cast<double>(*seconds);
   }
   fo.read_only = a.read_only;
+  fo.access = mount_policy->access;
+  if (a.allow_other) {
+    // Callers see different trees: the kernel must ask for every lookup and getattr (otherwise
+    // one user's cached lookup answers another's, libfuse#15).
+    fo.entry_timeout_s = 0;
+    fo.attr_timeout_s = 0;
+  }
   fo.commit_interval_s = a.commit_interval;
   fo.dirty_budget = a.cache_mib << 20;
   fo.uid = ::getuid();
@@ -209,6 +223,10 @@ int RunMount(MountArgs a) {
   so.tune_readahead = !a.no_readahead && ::geteuid() == 0;
   so.debug = a.debug;
   so.log = log;
+  so.attr_timeout = fo.attr_timeout_s;
+  so.caller_groups = a.allow_other;
+  std::atomic<bool> hangup{false};
+  so.hangup = &hangup;
   for (const std::string& o : a.fuse_options) {
     if (o != "ro" && o != "rw" && o != "allow_other") so.extra_options.push_back(o);
   }
@@ -218,7 +236,8 @@ int RunMount(MountArgs a) {
   const std::string pid_file = PidFileFor(a.mountpoint);
   { std::ofstream(pid_file) << ::getpid() << "\n"; }
   log("mounted " + repo_path + " on " + a.mountpoint + (a.read_only ? " (read-only)" : " (read-write)") +
-      " with key slot '" + (*repo)->slot_name() + "'");
+      " with key slot '" + (*repo)->slot_name() + "' (role " + (*repo)->role() + ")" +
+      (a.allow_other ? ", shared: each caller's own role decides" : ""));
   if (report_fd >= 0) {
     Report(report_fd, 0, "");
     int null = ::open("/dev/null", O_RDWR);
@@ -230,7 +249,11 @@ int RunMount(MountArgs a) {
     }
   }
   (*fs)->Start();
-  Status loop = (*session)->Loop();
+  Status loop;
+  {
+    PolicyWatcher watcher(repo->get(), a.policy, &*mount_policy, session->get(), fs->get(), &hangup, log);
+    loop = (*session)->Loop();
+  }
   (*session)->Unmount();
   Status shut = (*fs)->Shutdown();
   if (!shut.ok()) log("final commit failed: " + shut.message());
@@ -296,7 +319,15 @@ void AddMountCommands(CLI::App* app, int* exit_code) {
   ma->unlock.AddTo(mount);
   mount->add_flag("-f,--foreground", ma->foreground, "Stay in the foreground (logs go to stderr)");
   mount->add_flag("--read-only", ma->read_only, "Mount read-only (takes no writer lock)");
-  mount->add_flag("--allow-other", ma->allow_other, "Let other users access the mount");
+  mount->add_flag("--allow-other", ma->allow_other,
+                  "Let other users access the mount; each request is decided for the calling user by the policy "
+                  "(needs bindings or a default_role), never beyond the key slot's role");
+  mount->add_option("--policy", ma->policy.policy_file,
+                    "Enforce this local policy file instead of the repository's (needs an admin-role slot; "
+                    "SIGHUP reloads it)");
+  mount->add_option("--audit-log", ma->policy.audit_log,
+                    "Append one JSON line per denied request (and allowed ones with --audit-all) to FILE");
+  mount->add_flag("--audit-all", ma->policy.audit_all, "Audit allowed requests too");
   mount->add_option("--threads", ma->threads, "Maximum FUSE worker threads")->check(CLI::Range(1, 256));
   mount->add_option("-o", ma->fuse_options, "FUSE mount option (repeatable; comma lists allowed)")->delimiter(',');
   mount->add_option("--log-file", ma->log_file, "Append the daemon's log to FILE (default: syslog)");

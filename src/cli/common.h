@@ -7,6 +7,7 @@
 #include <string>
 
 #include "weightfs/core/status.h"
+#include "weightfs/policy/policy.h"
 #include "weightfs/repo/keys.h"
 #include "weightfs/repo/repository.h"
 
@@ -76,6 +77,12 @@ void AddRepoCommands(CLI::App* app, int* exit_code);   // init, key
 void AddDataCommands(CLI::App* app, int* exit_code);   // import, export, ls, cat
 void AddInfoCommands(CLI::App* app, int* exit_code);   // log, check, stats
 void AddMountCommands(CLI::App* app, int* exit_code);  // mount, umount
+void AddPolicyCommands(CLI::App* app, int* exit_code);  // policy check|explain|show|set
+
+// Reads and validates a policy file (errors read FILE:LINE:COLUMN: message).
+Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& path);
+// Prints the policy's load-time warnings (unknown user and group names) to stderr.
+void PrintPolicyWarnings(const policy::Policy& p);
 void AddHistoryCommands(CLI::App* app, int* exit_code);
 
 }  // namespace weightfs::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   AddInfoCommands(&app, &exit_code);
   AddMountCommands(&app, &exit_code);
   AddHistoryCommands(&app, &exit_code);
+  AddPolicyCommands(&app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,151 @@
+#include "cli/mount_policy.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cli/common.h"
+
+namespace weightfs::cli {
+namespace {
+
+using policy::Capability;
+
+// The audit log: one line per write(2) on an O_APPEND descriptor, so lines from concurrent
+// requests never interleave and each is on disk (in the page cache) when the request is answered.
+class AuditFile {
+ public:
+  static Result<std::shared_ptr<AuditFile>> Open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoStatus(errno, "opening the audit log " + path);
+    return std::make_shared<AuditFile>(fd);
+  }
+  explicit AuditFile(int fd) : fd_(fd) {}
+  ~AuditFile() { ::close(fd_); }
+  void Write(const std::string& line) {
+    std::string l = line + "\n";
+    (void)!::write(fd_, l.data(), l.size());
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const MountPolicyArgs& args) {
+  MountPolicy out;
+  ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> stored, vfs::LoadRepositoryPolicy(repo));
+  {
+    ASSIGN_OR_RETURN(auto ref, repo.ReadPolicy());
+    out.policy_ref = ref.raw;
+  }
+  std::shared_ptr<const policy::Policy> effective = stored;
+  const std::string& role = repo.role();
+  if (!args.policy_file.empty()) {
+    if (!stored->Decide({role}, Capability::kAdmin, "/").allowed) {
+      return Status(Code::kPermissionDenied, "--policy needs a key slot whose role may administer; slot '" +
+                                                 repo.slot_name() + "' has role '" + role + "'");
+    }
+    ASSIGN_OR_RETURN(effective, LoadPolicyFile(args.policy_file));
+    out.notes.push_back("using the local policy " + args.policy_file + " instead of the repository's (SIGHUP reloads it)");
+  }
+  for (const std::string& w : effective->Warnings(policy::SystemResolver())) out.notes.push_back(w);
+  if (!effective->HasRole(role)) {
+    return Status(Code::kPermissionDenied,
+                  "key slot '" + repo.slot_name() + "' has role '" + role +
+                      "', which the policy does not define: the mount could do nothing. Define the role "
+                      "(weightfs policy set) or use another slot (--slot)");
+  }
+  if (args.allow_other && effective->bindings().empty() && !effective->default_role()) {
+    return InvalidArgument(
+        "--allow-other needs a policy that says what other users may do (bindings or a default_role); "
+        "the " + std::string(effective->built_in() ? "built-in policy" : "policy") +
+        " has none. Set one with `weightfs policy set`, or mount without --allow-other");
+  }
+  out.read_only = !effective->MayEverAllow(role, policy::kWriteCapabilities);
+  if (out.read_only) out.notes.push_back("role '" + role + "' may write nowhere: mounted read-only");
+
+  vfs::AccessControl::Options ao;
+  ao.mount_role = role;
+  ao.per_caller = args.allow_other;
+  ao.audit_all = args.audit_all;
+  if (!args.audit_log.empty()) {
+    ASSIGN_OR_RETURN(std::shared_ptr<AuditFile> file, AuditFile::Open(args.audit_log));
+    ao.audit = [file](const std::string& line) { file->Write(line); };
+  }
+  out.access = std::make_shared<vfs::AccessControl>(effective, std::move(ao));
+  return out;
+}
+
+PolicyWatcher::PolicyWatcher(const repo::Repository* repo, MountPolicyArgs args, MountPolicy* policy,
+                             fuse::Session* session, vfs::FileSystem* fs, std::atomic<bool>* hangup,
+                             std::function<void(const std::string&)> log)
+    : repo_(repo),
+      args_(std::move(args)),
+      policy_(policy),
+      session_(session),
+      fs_(fs),
+      hangup_(hangup),
+      log_(std::move(log)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+PolicyWatcher::~PolicyWatcher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void PolicyWatcher::Apply(std::shared_ptr<const policy::Policy> next, const std::string& what) {
+  for (const std::string& w : next->Warnings(policy::SystemResolver())) log_(w);
+  if (!next->HasRole(policy_->access->options().mount_role)) {
+    log_(what + " does not define this mount's role '" + policy_->access->options().mount_role +
+         "': every request is now denied");
+  }
+  policy_->access->SetPolicy(std::move(next));
+  // Decisions the kernel cached (entries, attributes) were made under the old policy.
+  session_->InvalidateCache(fs_->RootNames());
+  log_("applied " + what);
+}
+
+void PolicyWatcher::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::milliseconds(400));
+    if (stop_) break;
+    lock.unlock();
+    const bool hup = hangup_ && hangup_->exchange(false);
+    if (!args_.policy_file.empty()) {
+      if (hup) {
+        auto next = LoadPolicyFile(args_.policy_file);
+        if (next.ok()) {
+          Apply(*next, "the local policy " + args_.policy_file);
+        } else {
+          log_("SIGHUP: keeping the current policy: " + next.status().message());
+        }
+      }
+    } else {
+      auto ref = repo_->ReadPolicy();
+      if (!ref.ok()) {
+        log_("reading refs/policy failed (keeping the current policy): " + ref.status().message());
+      } else if (ref->raw != policy_->policy_ref) {
+        policy_->policy_ref = ref->raw;
+        auto next = vfs::LoadRepositoryPolicy(*repo_);
+        if (next.ok()) {
+          Apply(*next, ref->value ? "repository policy #" + std::to_string(ref->value->policy.seq) : "the built-in policy");
+        } else {
+          log_("keeping the current policy: " + next.status().message());
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace weightfs::cli
