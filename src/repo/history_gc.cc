@@ -29,9 +29,18 @@ class Marker {
   }
 
   // Every policy version stays: the history of who could do what is kept, and each is small.
+  // Refuses (before anything is deleted) when refs/policy was lost or rolled back.
   Status MarkPolicies() {
     ASSIGN_OR_RETURN(auto policies, repo_.ListPolicies());
     for (const auto& p : policies) marked_.insert(p.id);
+    return Status::Ok();
+  }
+
+  Status MarkPolicyChain(std::optional<ObjectId> next) {
+    while (next && marked_.insert(*next).second) {
+      ASSIGN_OR_RETURN(PolicyObject p, repo_.LoadPolicy(*next));
+      next = p.parent;
+    }
     return Status::Ok();
   }
 
@@ -42,7 +51,7 @@ class Marker {
     while (next && marked_.insert(*next).second) {
       ASSIGN_OR_RETURN(SnapshotObject s, repo_.LoadSnapshot(*next));
       RETURN_IF_ERROR(MarkTree(s.root).WithContext("snapshot " + next->Hex().substr(0, 16)));
-      if (s.policy) marked_.insert(*s.policy);
+      if (s.policy) RETURN_IF_ERROR(MarkPolicyChain(*s.policy));
       next = s.parent;
     }
     return Status::Ok();

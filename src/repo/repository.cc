@@ -388,7 +388,47 @@ Result<PolicyObject> Repository::LoadPolicy(const ObjectId& id) const {
   return p;
 }
 
+Result<std::optional<Repository::PolicyVersion>> Repository::PolicyAnchor() const {
+  ASSIGN_OR_RETURN(Versioned<MainRef> main, ReadMain());
+  if (!main.value.head) return std::optional<PolicyVersion>();
+  ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(*main.value.head));
+  if (!s.policy) return std::optional<PolicyVersion>();
+  ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(*s.policy));
+  return std::optional<PolicyVersion>(PolicyVersion{*s.policy, std::move(p)});
+}
+
 Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPolicy() const {
+  ASSIGN_OR_RETURN(auto current, ReadPolicyRef());
+  ASSIGN_OR_RETURN(std::optional<PolicyVersion> anchor, PolicyAnchor());
+  if (!anchor) return current;
+  const std::string fix = ". If that was not an administrator, someone changed the repository's files; an admin "
+                          "can store the intended policy again with `weightfs policy set`";
+  const std::string anchored = "policy #" + std::to_string(anchor->policy.seq);
+  if (!current.value) {
+    return Corruption("refs/policy is missing, but the newest snapshot was recorded under " + anchored +
+                      ": the policy was deleted" + fix);
+  }
+  if (current.value->policy.seq < anchor->policy.seq) {
+    return Corruption("refs/policy holds policy #" + std::to_string(current.value->policy.seq) +
+                      ", older than " + anchored + " under which the newest snapshot was recorded: it was rolled back" +
+                      fix);
+  }
+  // The anchored version must be in the current one's history.
+  PolicyVersion at = *current.value;
+  while (at.policy.seq > anchor->policy.seq && at.policy.parent) {
+    ObjectId parent = *at.policy.parent;
+    ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(parent));
+    if (p.seq >= at.policy.seq) return Corruption("policy " + parent.Hex() + " does not precede its successor");
+    at = PolicyVersion{parent, std::move(p)};
+  }
+  if (at.id != anchor->id) {
+    return Corruption("the policy history in refs/policy does not contain " + anchored +
+                      ", under which the newest snapshot was recorded: it was replaced" + fix);
+  }
+  return current;
+}
+
+Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPolicyRef() const {
   ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kPolicyRef));
   Versioned<std::optional<PolicyVersion>> out;
   if (!raw) return out;
@@ -407,11 +447,15 @@ Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPoli
 
 Result<Repository::PolicyVersion> Repository::SetPolicy(const std::string& text) {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    ASSIGN_OR_RETURN(auto current, ReadPolicy());
+    ASSIGN_OR_RETURN(auto current, ReadPolicyRef());
+    ASSIGN_OR_RETURN(std::optional<PolicyVersion> anchor, PolicyAnchor());
+    // A lost or rolled-back refs/policy continues from the version the head snapshot names.
+    std::optional<PolicyVersion> base = current.value;
+    if (anchor && (!base || (base->policy.seq <= anchor->policy.seq && base->id != anchor->id))) base = anchor;
     PolicyObject next;
-    if (current.value) {
-      next.parent = current.value->id;
-      next.seq = current.value->policy.seq + 1;
+    if (base) {
+      next.parent = base->id;
+      next.seq = base->policy.seq + 1;
     } else {
       next.seq = 1;
     }
@@ -461,6 +505,8 @@ Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root, con
     snap.time_ns = NowNs();
     snap.author = slot_name_;
     snap.message = message;
+    ASSIGN_OR_RETURN(auto policy, ReadPolicy());
+    if (policy.value) snap.policy = policy.value->id;
     ASSIGN_OR_RETURN(ObjectId id, PutObject(ObjectType::kSnapshot, EncodeSnapshot(snap)));
     RETURN_IF_ERROR(Sync());
     MainRef next = main.value;

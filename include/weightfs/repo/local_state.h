@@ -25,4 +25,12 @@ Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, 
 // for logging only.
 Status RecordHead(const Repository& repo, const MainRef& head, const std::string& state_dir);
 
+// The same for refs/policy (which the snapshot chain anchors only as of the newest snapshot): a
+// policy version older than the newest this machine has seen, a different version with the same
+// number, or none after one was seen, is kCorruption unless accept_rollback.
+Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir, bool accept_rollback,
+                            std::string* note);
+// Records policy version (seq, id) as seen (after this machine set it). Best effort.
+Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id, const std::string& state_dir);
+
 }  // namespace weightfs::repo

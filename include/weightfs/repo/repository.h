@@ -126,8 +126,12 @@ class Repository {
     ObjectId id;
     PolicyObject policy;
   };
+  // Every snapshot names the policy in force when it was recorded, which anchors refs/policy in
+  // the snapshot chain: a refs/policy that is missing, or older than (or diverging from) the
+  // policy the head snapshot names, was deleted or rolled back, and is kCorruption.
   Result<Versioned<std::optional<PolicyVersion>>> ReadPolicy() const;
-  // Stores text as the next policy version (parent: the current one) and publishes it with
+  // Stores text as the next policy version (parent: the current one, or the head snapshot's
+  // policy if refs/policy was lost or rolled back, which this repairs) and publishes it with
   // compare-and-swap on refs/policy, retrying when another writer won. Authorization (the slot's
   // role may administer) is the caller's job: the repository layer does not evaluate policies.
   Result<PolicyVersion> SetPolicy(const std::string& text);
@@ -150,6 +154,10 @@ class Repository {
   Repository() = default;
   Result<Bytes> SealRef(const std::string& name, ByteView plaintext) const;
   Result<Bytes> OpenRef(const std::string& name, ByteView sealed) const;
+  // refs/policy as stored, without the anchor check.
+  Result<Versioned<std::optional<PolicyVersion>>> ReadPolicyRef() const;
+  // The policy the head snapshot was recorded under, if any.
+  Result<std::optional<PolicyVersion>> PolicyAnchor() const;
 
   std::unique_ptr<storage::ObjectStore> store_;
   RepoConfig config_;
