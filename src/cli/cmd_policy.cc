@@ -10,6 +10,7 @@
 
 #include "cli/common.h"
 #include "weightfs/policy/policy.h"
+#include "weightfs/repo/local_state.h"
 #include "weightfs/vfs/access.h"
 
 namespace weightfs::cli {
@@ -26,6 +27,22 @@ Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& 
 
 void PrintPolicyWarnings(const policy::Policy& p) {
   for (const std::string& w : p.Warnings(policy::SystemResolver())) std::cerr << w << "\n";
+}
+
+Status RequireAdmin(const repo::Repository& repo, const std::string& action) {
+  ASSIGN_OR_RETURN(auto current, vfs::LoadRepositoryPolicy(repo));
+  if (current->Decide({repo.role()}, policy::Capability::kAdmin, "/").allowed) return Status::Ok();
+  return Status(Code::kPermissionDenied, action + " needs a key slot whose role may administer (`admin` on /); key slot '" +
+                                             repo.slot_name() + "' has role '" + repo.role() +
+                                             "'. Unlock with an admin slot (--slot NAME)");
+}
+
+bool SomeSlotMayAdmin(const policy::Policy& p, const std::vector<repo::KeySlotInfo>& slots,
+                      const std::string& except_slot) {
+  for (const auto& s : slots) {
+    if (s.name != except_slot && p.Decide({s.role}, policy::Capability::kAdmin, "/").allowed) return true;
+  }
+  return false;
 }
 
 namespace {
@@ -193,33 +210,37 @@ int RunSet(const PolicyArgs& a) {
   PrintPolicyWarnings(**next);
   auto repo = OpenRepository(a.source, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
+  // A stored policy that no longer loads (or was lost or rolled back) may be replaced by a slot
+  // whose role is named admin; otherwise the stored policy decides.
   auto current = vfs::LoadRepositoryPolicy(**repo);
-  // A stored policy that no longer loads may be replaced by an admin-role slot only.
-  const bool may_admin = current.ok() ? (*current)->Decide({(*repo)->role()}, Capability::kAdmin, "/").allowed
-                                      : (*repo)->role() == "admin";
-  if (!may_admin) {
-    return Fail(Status(Code::kPermissionDenied,
-                       "key slot '" + (*repo)->slot_name() + "' has role '" + (*repo)->role() +
-                           "', which the repository's policy does not allow `admin`: unlock with a slot whose role "
-                           "may administer (--slot NAME)"));
+  if (current.ok()) {
+    if (Status s = RequireAdmin(**repo, "policy set"); !s.ok()) return Fail(s);
+  } else if ((*repo)->role() != "admin") {
+    return Fail(current.status().WithContext("the stored policy cannot be checked, so only a slot with role admin "
+                                             "may replace it"));
+  } else {
+    std::cerr << "weightfs: warning: replacing a stored policy that does not load: " << current.status().message()
+              << "\n";
   }
   auto slots = (*repo)->ListKeySlots();
   if (!slots.ok()) return Fail(slots.status());
-  bool someone_admin = false;
   for (const auto& s : *slots) {
     if (!(*next)->HasRole(s.role)) {
       std::cerr << "weightfs: warning: key slot '" << s.name << "' has role '" << s.role
                 << "', which this policy does not define: mounts unlocked with it will see nothing\n";
     }
-    if ((*next)->Decide({s.role}, Capability::kAdmin, "/").allowed) someone_admin = true;
   }
-  if (!someone_admin && !a.force) {
+  if (!SomeSlotMayAdmin(**next, *slots) && !a.force) {
     return Fail(Status(Code::kPermissionDenied,
                        "with this policy no key slot's role may administer (`admin` on /), so the policy could "
                        "never be changed again; add such a role or pass --force"));
   }
   auto stored = (*repo)->SetPolicy((*next)->text());
   if (!stored.ok()) return Fail(stored.status());
+  if (Status s = repo::RecordPolicy(**repo, stored->policy.seq, stored->id, repo::DefaultStateDir()); !s.ok()) {
+    std::cerr << "weightfs: warning: could not record the policy version for rollback detection: " << s.message()
+              << "\n";
+  }
   std::cout << "policy #" << stored->policy.seq << " set (" << stored->id.Hex().substr(0, 16)
             << "); running mounts apply it within 2 seconds\n";
   return kExitOk;

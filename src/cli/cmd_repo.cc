@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "weightfs/vfs/access.h"
 #include "weightfs/storage/local_store.h"
 
 namespace weightfs::cli {
@@ -82,6 +83,8 @@ int RunKeyAdd(const KeyArgs& a) {
   }
   if (Status s = repo::ValidateSlotName(a.name); !s.ok()) return Fail(s);
   if (Status s = repo::ValidateSlotName(a.role); !s.ok()) return Fail(s.WithContext("role"));
+  // A slot may give any role, admin included: adding slots is administration.
+  if (Status s = RequireAdmin(**repo, "adding a key slot"); !s.ok()) return Fail(s);
   auto cred = ReadNewCredential(a.new_passphrase_file, a.new_key_file, false);
   if (!cred.ok()) return Fail(cred.status());
   if (Status s = (*repo)->AddKeySlot(a.name, a.role, *cred, scrypt); !s.ok()) {
@@ -115,6 +118,19 @@ int RunKeyList(const KeyArgs& a) {
 int RunKeyRemove(const KeyArgs& a) {
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
+  // Giving up one's own slot needs no rights; removing another's is administration.
+  if (a.name != (*repo)->slot_name()) {
+    if (Status s = RequireAdmin(**repo, "removing another key slot"); !s.ok()) return Fail(s);
+  }
+  auto policy = vfs::LoadRepositoryPolicy(**repo);
+  auto slots = (*repo)->ListKeySlots();
+  if (!policy.ok()) return Fail(policy.status());
+  if (!slots.ok()) return Fail(slots.status());
+  if (!SomeSlotMayAdmin(**policy, *slots, a.name)) {
+    return Fail(Status(Code::kPermissionDenied, "refusing to remove '" + a.name +
+                                                    "': it is the last key slot whose role may administer, so "
+                                                    "nobody could change the policy or the key slots afterwards"));
+  }
   if (Status s = (*repo)->RemoveKeySlot(a.name); !s.ok()) return Fail(s);
   std::cout << "removed key slot '" << a.name << "'\n";
   return kExitOk;
@@ -124,6 +140,9 @@ int RunKeyPasswd(const KeyArgs& a) {
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
   std::string name = a.name.empty() ? (*repo)->slot_name() : a.name;
+  if (name != (*repo)->slot_name()) {
+    if (Status s = RequireAdmin(**repo, "changing another slot's secret"); !s.ok()) return Fail(s);
+  }
   bool allow_weak = false;
   crypto::ScryptParams scrypt = NewSlotScrypt(a.insecure_fast_kdf, &allow_weak);
   if (a.new_key_file.empty()) {

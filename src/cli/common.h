@@ -83,6 +83,12 @@ void AddPolicyCommands(CLI::App* app, int* exit_code);  // policy check|explain|
 Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& path);
 // Prints the policy's load-time warnings (unknown user and group names) to stderr.
 void PrintPolicyWarnings(const policy::Policy& p);
+// kPermissionDenied unless the unlocking slot's role has `admin` on / under the repository's
+// policy (what changing the policy or the key slots needs).
+Status RequireAdmin(const repo::Repository& repo, const std::string& action);
+// Whether some key slot other than except_slot has a role that may administer under p.
+bool SomeSlotMayAdmin(const policy::Policy& p, const std::vector<repo::KeySlotInfo>& slots,
+                      const std::string& except_slot = "");
 void AddHistoryCommands(CLI::App* app, int* exit_code);
 
 }  // namespace weightfs::cli

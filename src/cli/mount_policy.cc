@@ -41,6 +41,7 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
   {
     ASSIGN_OR_RETURN(auto ref, repo.ReadPolicy());
     out.policy_ref = ref.raw;
+    out.policy_seq = ref.value ? ref.value->policy.seq : 0;
   }
   std::shared_ptr<const policy::Policy> effective = stored;
   const std::string& role = repo.role();
@@ -89,7 +90,8 @@ PolicyWatcher::PolicyWatcher(const repo::Repository* repo, MountPolicyArgs args,
       session_(session),
       fs_(fs),
       hangup_(hangup),
-      log_(std::move(log)) {
+      log_(std::move(log)),
+      applied_seq_(policy->policy_seq) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -114,6 +116,34 @@ void PolicyWatcher::Apply(std::shared_ptr<const policy::Policy> next, const std:
   log_("applied " + what);
 }
 
+void PolicyWatcher::PollRepository() {
+  auto ref = repo_->ReadPolicy();
+  if (!ref.ok()) {
+    const std::string error = "reading refs/policy failed (keeping the current policy): " + ref.status().message();
+    if (error != last_error_) log_(error);
+    last_error_ = error;
+    return;
+  }
+  last_error_.clear();
+  if (ref->raw == policy_->policy_ref) return;
+  policy_->policy_ref = ref->raw;
+  const uint64_t seq = ref->value ? ref->value->policy.seq : 0;
+  if (seq <= applied_seq_) {
+    // Versions only grow: an older or missing one was rolled back or deleted.
+    log_("refs/policy now holds " + (seq ? "policy #" + std::to_string(seq) : std::string("no policy")) +
+         ", not newer than the applied #" + std::to_string(applied_seq_) +
+         ": keeping the current policy (someone may have rolled the repository's files back)");
+    return;
+  }
+  applied_seq_ = seq;
+  auto next = vfs::LoadRepositoryPolicy(*repo_);
+  if (next.ok()) {
+    Apply(*next, "repository policy #" + std::to_string(seq));
+  } else {
+    log_("keeping the current policy: " + next.status().message());
+  }
+}
+
 void PolicyWatcher::Loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
@@ -121,27 +151,14 @@ void PolicyWatcher::Loop() {
     if (stop_) break;
     lock.unlock();
     const bool hup = hangup_ && hangup_->exchange(false);
-    if (!args_.policy_file.empty()) {
-      if (hup) {
-        auto next = LoadPolicyFile(args_.policy_file);
-        if (next.ok()) {
-          Apply(*next, "the local policy " + args_.policy_file);
-        } else {
-          log_("SIGHUP: keeping the current policy: " + next.status().message());
-        }
-      }
-    } else {
-      auto ref = repo_->ReadPolicy();
-      if (!ref.ok()) {
-        log_("reading refs/policy failed (keeping the current policy): " + ref.status().message());
-      } else if (ref->raw != policy_->policy_ref) {
-        policy_->policy_ref = ref->raw;
-        auto next = vfs::LoadRepositoryPolicy(*repo_);
-        if (next.ok()) {
-          Apply(*next, ref->value ? "repository policy #" + std::to_string(ref->value->policy.seq) : "the built-in policy");
-        } else {
-          log_("keeping the current policy: " + next.status().message());
-        }
+    if (args_.policy_file.empty()) {
+      PollRepository();
+    } else if (hup) {
+      auto next = LoadPolicyFile(args_.policy_file);
+      if (next.ok()) {
+        Apply(*next, "the local policy " + args_.policy_file);
+      } else {
+        log_("SIGHUP: keeping the current policy: " + next.status().message());
       }
     }
     lock.lock();

@@ -30,6 +30,7 @@ struct MountPolicy {
   std::shared_ptr<vfs::AccessControl> access;
   bool read_only = false;  // the slot's role can write nowhere
   std::optional<Bytes> policy_ref;  // refs/policy as loaded (to notice changes)
+  uint64_t policy_seq = 0;          // its version (0: none set)
   std::vector<std::string> notes;   // to log once the daemon runs
 };
 
@@ -48,6 +49,7 @@ class PolicyWatcher {
 
  private:
   void Loop();
+  void PollRepository();
   void Apply(std::shared_ptr<const policy::Policy> next, const std::string& what);
 
   const repo::Repository* repo_;
@@ -60,6 +62,8 @@ class PolicyWatcher {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  uint64_t applied_seq_ = 0;  // the repository policy version in force
+  std::string last_error_;    // logged once, not every poll
   std::thread thread_;
 };
 

@@ -2,6 +2,7 @@
 // filesystem_ops.cc, file content and xattrs in filesystem_io.cc.
 #include "weightfs/vfs/filesystem.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "vfs/node.h"
@@ -41,6 +42,10 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
       // What a caller sees below .versions depends on who it is: nothing may be cached.
       vo.listing_timeout_s = 0;
       vo.content_timeout_s = 0;
+    } else if (fs->options_.access) {
+      // A policy change must reach entries the kernel keeps while they are in use (an open file,
+      // a working directory), which invalidating the root's entries does not drop.
+      vo.content_timeout_s = std::min(vo.content_timeout_s, fs->options_.entry_timeout_s);
     }
     fs->versions_ = std::make_unique<VersionsView>(repo, vo);
   }
