@@ -3,7 +3,8 @@
 # safetensors model, encrypts it into a new repository, mounts the repository and reads a tensor
 # through the mount with numpy.memmap (as a framework would), writes a fine-tuned version
 # through the mount, takes a snapshot from the mount, browses the older version under the hidden
-# .versions/ directory, unmounts, and shows the history and what changed between the versions.
+# .versions/ directory, unmounts, shows the history and what changed between the versions, and
+# publishes the model to a guest key through an access policy (a read-only guest mount).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -130,6 +131,36 @@ step "The repository afterwards: history, what changed between v1 and v2, dedup,
 step "weightfs export of v1 equals the source"
 "$W" export "$DEMO/repo" "$DEMO/exported" --version v1 "${P[@]}"
 diff -r "$DEMO/src" "$DEMO/exported" && echo "export is identical to the source"
+
+step "Access policies: publish llama-mini to guests, keep everything else private"
+cat > "$DEMO/policy.yaml" <<'YAML'
+version: 1
+roles:
+  admin:
+    rules:
+      - paths: ["/**"]
+        allow: [all]
+  guest:
+    rules:
+      - paths: ["/", "/llama-mini/**"]
+        allow: [list, read]
+      - paths: ["/llama-mini/**/drafts/**"]
+        deny: [all]
+bindings:
+  - role: admin
+    users: [root]
+YAML
+"$W" policy check "$DEMO/policy.yaml"
+"$W" policy set "$DEMO/repo" "$DEMO/policy.yaml" "${P[@]}"
+"$W" policy explain "$DEMO/policy.yaml" --role guest --op read /llama-mini/model.safetensors || true
+"$W" policy explain "$DEMO/policy.yaml" --role guest --op update /llama-mini/model.safetensors || true
+"$W" key add "$DEMO/repo" --name guest --role guest --new-key-file "$DEMO/guest.key" "${P[@]}"
+"$W" mount "$DEMO/repo" "$MNT" --key-file "$DEMO/guest.key" --log-file "$DEMO/guest-mount.log"
+grep " $MNT " /proc/mounts | awk '{print "guest mount options:", $4}'
+ls -l "$MNT" "$MNT/llama-mini"
+if touch "$MNT/llama-mini/x" 2>/dev/null; then echo "a guest mount must be read-only"; exit 1; fi
+echo "writing with the guest key: Read-only file system (its role can write nowhere)"
+"$W" umount "$MNT"
 
 echo
 echo "Demo finished. Repository: $DEMO/repo (passphrase in $DEMO/passphrase)."
