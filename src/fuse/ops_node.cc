@@ -1,5 +1,6 @@
 // Node operations: lookup, attributes, links, namespace changes, xattrs, statfs.
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -189,6 +190,12 @@ void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   });
 }
 
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Guard(req, "access", [&] {
+    ReplyStatus(req, Fs(req).Access(CallerOf(req), ino, mask & R_OK, mask & W_OK, mask & X_OK));
+  });
+}
+
 }  // namespace
 
 void AddNodeOps(fuse_lowlevel_ops* ops) {
@@ -210,6 +217,7 @@ void AddNodeOps(fuse_lowlevel_ops* ops) {
   ops->getxattr = GetXattr;
   ops->listxattr = ListXattr;
   ops->removexattr = RemoveXattr;
+  ops->access = Access;
 }
 
 }  // namespace weightfs::fuse

@@ -491,6 +491,10 @@ Result<std::vector<Repository::PolicyVersion>> Repository::ListPolicies() const 
     }
     out.push_back(PolicyVersion{id, std::move(p)});
   }
+  if (out.back().policy.seq != 1) {
+    return Corruption("the policy history ends at #" + std::to_string(out.back().policy.seq) + " (" +
+                      out.back().id.Hex() + "), which names no predecessor; it should start at #1");
+  }
   return out;
 }
 

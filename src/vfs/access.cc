@@ -111,6 +111,22 @@ bool AccessControl::MayEver(const Caller& c, policy::CapabilitySet caps) {
   return false;
 }
 
+bool AccessControl::CheckEver(const Caller& c, Capability cap, const std::string& path, const char* op) {
+  const bool allowed = MayEver(c, policy::Bit(cap));
+  if (options_.audit && (!allowed || options_.audit_all)) {
+    Verdict v;
+    v.allowed = allowed;
+    std::shared_ptr<const policy::Policy> p = policy();
+    const std::vector<std::string> roles = RolesOf(c, *p);
+    v.roles = roles.empty() ? "(none)" : Join(roles);
+    v.rule = allowed ? std::string("some rule allows ") + policy::CapabilityName(cap)
+                     : std::string("no rule of the caller's roles allows ") + policy::CapabilityName(cap) +
+                           (options_.per_caller ? " (or of the mount role " + options_.mount_role + ")" : "");
+    Audit(c, v, cap, path, op);
+  }
+  return allowed;
+}
+
 void AccessControl::Audit(const Caller& c, const Verdict& v, Capability cap, const std::string& path,
                           const char* op) {
   std::string user;

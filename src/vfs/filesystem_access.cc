@@ -50,7 +50,7 @@ Status FileSystem::AuthorizePath(const Caller& c, const std::optional<std::strin
     // A snapshot's root is shown like the listings above it, as the mount root always is.
     if (!path || (*path == "/" && cap == Capability::kList)) {
       // .versions itself and its listings: shown to callers that may see some history.
-      if (!ac->MayEver(c, policy::Bit(Capability::kHistory))) return Hidden("/.versions");
+      if (!ac->CheckEver(c, Capability::kHistory, "/.versions", op)) return Hidden("/.versions");
       return Status::Ok();
     }
     if (!ac->Check(c, Capability::kHistory, *path, op) || !ac->Check(c, Capability::kList, *path, op)) {
@@ -85,8 +85,15 @@ Status FileSystem::AuthorizeChild(const Caller& c, NodeId parent, const std::str
   if (!dir) return in_versions ? AuthorizePath(c, std::nullopt, true, cap, op) : Status::Ok();
   const std::string path = ChildPath(*dir, name);
   if (cap == Capability::kCreate) {
-    // The name may not exist yet, so there is nothing to hide: refuse plainly.
     if (!options_.access->Check(c, cap, path, op)) return Denied(path, cap);
+    // A caller that may create but not list the name must not learn that it exists (EEXIST).
+    if (!options_.access->Peek(c, Capability::kList, path)) {
+      std::unique_lock lock(tree_mu_);
+      ASSIGN_OR_RETURN(Node * d, GetNodeLocked(parent));
+      RETURN_IF_ERROR(EnsureLoadedLocked(lock, d));
+      ASSIGN_OR_RETURN(d, GetNodeLocked(parent));
+      if (d->children.count(name)) return Denied(path, Capability::kList);
+    }
     return Status::Ok();
   }
   return AuthorizePath(c, path, in_versions, cap, op);
@@ -119,12 +126,14 @@ Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::stri
   std::vector<std::pair<std::string, ObjectId>> stored;  // unloaded directories, read outside the lock
   bool dest_exists = false;
   {
-    std::lock_guard lock(tree_mu_);
+    std::unique_lock lock(tree_mu_);
+    ASSIGN_OR_RETURN(Node * to_node, GetNodeLocked(new_parent));
+    RETURN_IF_ERROR(EnsureLoadedLocked(lock, to_node));  // may release the lock
+    ASSIGN_OR_RETURN(to_node, GetNodeLocked(new_parent));
+    dest_exists = to_node->children.count(new_name) > 0;
     ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
     auto src = dir->children.find(name);
     if (src == dir->children.end()) return Status::Ok();  // the rename itself reports it
-    ASSIGN_OR_RETURN(Node * to_node, GetNodeLocked(new_parent));
-    dest_exists = to_node->children.count(new_name) > 0;
     std::vector<std::pair<std::string, const Node*>> todo;
     ASSIGN_OR_RETURN(Node * moved, GetNodeLocked(src->second));
     todo.emplace_back("", moved);
@@ -169,6 +178,23 @@ Status FileSystem::AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op
     if (!path) return NotFound("stale node");
   }
   if (!options_.access->Check(c, Capability::kSnapshot, *path, op)) return Denied(*path, Capability::kSnapshot);
+  return Status::Ok();
+}
+
+Status FileSystem::Access(const Caller& c, NodeId ino, bool read, bool write, bool exec) {
+  RETURN_IF_ERROR(Authorize(c, ino, Capability::kList, "access"));
+  if (write) {
+    RETURN_IF_ERROR(RefuseInVersions(ino));
+    RETURN_IF_ERROR(CheckWritable());
+  }
+  bool dir = VersionsView::Owns(ino);
+  if (!dir) {
+    std::lock_guard lock(tree_mu_);
+    ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+    dir = n->type == repo::EntryType::kDirectory;
+  }
+  if ((read || exec) && !dir) RETURN_IF_ERROR(Authorize(c, ino, Capability::kRead, "access"));
+  if (write) RETURN_IF_ERROR(Authorize(c, ino, dir ? Capability::kCreate : Capability::kUpdate, "access"));
   return Status::Ok();
 }
 

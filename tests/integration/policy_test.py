@@ -228,6 +228,8 @@ def run(op, a):
         return None
     if op == "chdir":
         return os.chdir(a[0])
+    if op == "access":  # which of "rwx" access(2) grants
+        return "".join(c for c, m in (("r", os.R_OK), ("w", os.W_OK), ("x", os.X_OK)) if os.access(a[0], m))
     raise ValueError("unknown op " + op)
 
 for line in sys.stdin:
@@ -638,6 +640,13 @@ def test_shared_mount_per_user():
     err(guest, "EACCES", "mkdir", M("public/gdir"))
     err(guest, "EACCES", "chmod", M("public/p.bin"), 0o600)
     err(guest, "EACCES", "truncate", M("public/p.bin"), 0)
+    # access(2) answers as the policy decides (shells' test -r/-w, os.access).
+    eq(ok(guest, "access", M("public/p.bin")), "rx", "guest: access(/public/p.bin)")
+    eq(ok(guest, "access", M("public")), "rx", "guest: access(/public)")
+    eq(ok(bob, "access", M("team/t.bin")), "rwx", "bob: access(/team/t.bin)")
+    eq(ok(bob, "access", M("README")), "rx", "bob: access(/README)")
+    eq(ok(alice, "access", M("private/s.bin")), "rwx", "alice: access(/private/s.bin)")
+    eq(ok(guest, "access", M("private/s.bin")), "", "guest: access(/private/s.bin) grants nothing")
     err(guest, "EACCES", "open_w", M("public/p.bin"))
     err(guest, "EACCES", "utime", M("public/p.bin"))
     err(guest, "EACCES", "fchmod", M("public/p.bin"), 0o600)

@@ -297,10 +297,9 @@ TEST_F(AccessTest, OperationsAreDecidedPerCaller) {
 }
 
 // A caller allowed to create in a directory it may not list must not learn which names exist
-// there. PRODUCT BUG (kept failing on purpose): Create(exclusive)/Mkdir/Symlink check only
-// `create` on the new path, then report kAlreadyExists for an existing entry the caller may
-// not list (FileSystem::AuthorizeChild, kCreate branch), revealing the hidden name. Through
-// FUSE the kernel's LOOKUP answers ENOENT and the following CREATE/MKDIR answers EEXIST.
+// there: Create(exclusive)/Mkdir/Symlink over an existing entry it may not list are refused
+// (kPermissionDenied), never kAlreadyExists (through FUSE: LOOKUP answers ENOENT, so EEXIST from
+// the following CREATE/MKDIR would reveal the hidden name).
 TEST_F(AccessTest, CreateOverHiddenNameDoesNotRevealIt) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   const NodeId inbox = Ino("/inbox");
@@ -353,10 +352,8 @@ TEST_F(AccessTest, VersionsNeedHistoryOnThePathAsItWas) {
   EXPECT_TRUE(fs_->Lookup(kDave, snap, "public").ok());
 }
 
-// PRODUCT BUG (kept failing on purpose): the audit log misses denials of .versions itself and
-// of its listing nodes. FileSystem::AuthorizePath answers them from AccessControl::MayEver
-// (Hidden("/.versions")) without AccessControl::Check, so nothing is audited, although every
-// denied request is to be logged (access.h, README "Audit log").
+// Denials of .versions itself and of its listing nodes (decided by whether the caller may have
+// history anywhere) are audited like every other denial (access.h, README "Audit log").
 TEST_F(AccessTest, DeniedVersionsLookupIsAudited) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   TakeAudit();
@@ -411,11 +408,9 @@ TEST_F(AccessTest, RenameChecksBothEndsAndEverythingMoved) {
   EXPECT_TRUE(Sees(kBob, "/team/r1b") && Sees(kBob, "/team/frozen/new.bin"));
 }
 
-// PRODUCT BUG (kept failing on purpose): FileSystem::AuthorizeMove decides whether the rename
-// replaces a destination from to_node->children without loading the destination directory, so
-// on a directory not yet loaded (fresh mount, nothing looked up below it) dest_exists is false,
-// the `delete` check of the replaced entry is skipped, and Rename (which does load it) replaces
-// an entry the caller may not delete.
+// A rename that replaces an entry of a directory not yet loaded (fresh mount, nothing looked up
+// below it) still checks `delete` on the replaced entry: the destination directory is loaded
+// before deciding.
 TEST_F(AccessTest, RenameOverAnEntryOfAnUnloadedDirectoryChecksDelete) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   ASSERT_NO_FATAL_FAILURE(Mount(Access("admin")));

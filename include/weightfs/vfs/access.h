@@ -47,6 +47,8 @@ class AccessControl {
   // True if some rule could allow c one of caps somewhere (denies ignored): whether .versions/
   // is shown to a caller, whether a mount can write at all.
   bool MayEver(const Caller& c, policy::CapabilitySet caps);
+  // MayEver for one capability, audited like Check (path names what was asked for).
+  bool CheckEver(const Caller& c, policy::Capability cap, const std::string& path, const char* op);
 
  private:
   struct Verdict {

@@ -116,6 +116,11 @@ class FileSystem {
 
   Result<StatFsOut> StatFs(const Caller& c);
 
+  // access(2): whether c may read, write or search/execute the node (all false: whether it
+  // exists for c), as the policy decides. A directory's read and search are `list`, its write is
+  // `create` on it; a file's read and execute are `read`, its write `update`.
+  Status Access(const Caller& c, NodeId ino, bool read, bool write, bool exec);
+
   // Writes the committed views of changed files and the changed directories, then replaces
   // the live tree in refs/main. No-op when nothing changed.
   Status Commit();
