@@ -50,6 +50,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wfs  # noqa: E402
+from wfs import describe, eq, errno_of, fail, poll, true  # noqa: E402
 
 ALICE, BOB, GUEST = "wfs_pol_alice", "wfs_pol_bob", "wfs_pol_guest"
 TEAM_GROUP = "wfs-pol-team"
@@ -74,78 +75,9 @@ class State:
     audit_main = audit_local = None
     guest_key = member_key = None
     policy_file = None
-    fails = []
 
 
 S = State()
-
-# ---------------------------------------------------------------------------------------------
-# Soft checks: every mismatch of a case is collected, the case fails at its end.
-
-
-def fail(msg):
-    S.fails.append(msg)
-    print("  check failed: " + msg, flush=True)
-
-
-def true(cond, what):
-    if not cond:
-        fail(what)
-    return bool(cond)
-
-
-def short(v):
-    s = repr(v)
-    return s if len(s) < 300 else s[:300] + "..."
-
-
-def eq(got, want, what):
-    if got == want:
-        return True
-    fail("%s: expected %s, got %s" % (what, short(want), short(got)))
-    return False
-
-
-def test(fn):
-    def run():
-        S.fails = []
-        try:
-            fn()
-        except BaseException:
-            log_tail()
-            raise
-        if S.fails:
-            log_tail()
-            raise AssertionError("%d check(s) failed:\n  - %s" % (len(S.fails), "\n  - ".join(S.fails)))
-    run.__name__ = fn.__name__
-    return run
-
-
-def log_tail(n=10):
-    for m in S.mounts:
-        lines = m.log().splitlines()[-n:]
-        if lines:
-            print("  --- daemon log %s (last %d lines) ---\n  %s"
-                  % (os.path.basename(m.mountpoint), len(lines), "\n  ".join(lines)), flush=True)
-
-
-def poll(cond, timeout, step=0.1):
-    """Calls cond until it returns a true value or timeout seconds pass; returns (value, seconds)."""
-    start = time.time()
-    while True:
-        v = cond()
-        if v or time.time() - start >= timeout:
-            return v, time.time() - start
-        time.sleep(step)
-
-
-def errno_of(fn, *args):
-    try:
-        fn(*args)
-        return "ok"
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
 
 # ---------------------------------------------------------------------------------------------
 # OS users and their workers.
@@ -336,7 +268,7 @@ def err(u, want, op, *args):
     want = (want,) if isinstance(want, str) else tuple(want)
     kind, v = u.do(op, *args)
     if kind == "ok":
-        fail("%s: %s %s: expected %s, got success (%s)" % (u.short, op, shown(args), "/".join(want), short(v)))
+        fail("%s: %s %s: expected %s, got success (%s)" % (u.short, op, shown(args), "/".join(want), describe(v)))
     elif v not in want:
         fail("%s: %s %s: expected %s, got %s" % (u.short, op, shown(args), "/".join(want), v))
     return v
@@ -518,7 +450,6 @@ def run_as(user, *args, timeout=60):
 # 1. Users.
 
 
-@test
 def test_os_users():
     ensure_users()
     team_gid = grp.getgrnam(TEAM_GROUP).gr_gid
@@ -545,7 +476,6 @@ def test_os_users():
 # 2. Policy, content, the shared mount.
 
 
-@test
 def test_policy_set_and_populate():
     S.policy_file = os.path.join(S.work, "policy.yaml")
     write(S.policy_file, policy_text())
@@ -615,7 +545,6 @@ def test_policy_set_and_populate():
 # 3. One shared mount, three users.
 
 
-@test
 def test_shared_mount_per_user():
     alice, bob, guest = S.users[ALICE], S.users[BOB], S.users[GUEST]
 
@@ -756,7 +685,6 @@ def test_shared_mount_per_user():
 # 4. The kernel's caches are shared by all callers: they must not leak one user's lookups.
 
 
-@test
 def test_cache_does_not_leak():
     alice, bob, guest = S.users[ALICE], S.users[BOB], S.users[GUEST]
     s_bin, priv = M("private/s.bin"), M("private")
@@ -806,7 +734,6 @@ def test_cache_does_not_leak():
 # 5. A mount with the guest slot: read-only, beside the writer, and a ceiling for every caller.
 
 
-@test
 def test_guest_slot_mount():
     alice, bob, guest = S.users[ALICE], S.users[BOB], S.users[GUEST]
     gm = os.path.join(S.work, "mnt-guest")
@@ -849,7 +776,6 @@ def test_guest_slot_mount():
 # 6. `policy set` while mounted.
 
 
-@test
 def test_live_policy_change():
     guest = S.users[GUEST]
     gm = os.path.join(S.work, "mnt-guest")
@@ -942,7 +868,6 @@ default_role: admin
 """
 
 
-@test
 def test_policy_without_the_mounts_role():
     guest = S.users[GUEST]
     gm = os.path.join(S.work, "mnt-guest")
@@ -1011,7 +936,6 @@ REVOKE_MEMBER = ("""      - paths: ["/private/**"]
 """)
 
 
-@test
 def test_revocation_reaches_kernel_cache():
     bob = S.users[BOB]
     mm = os.path.join(S.work, "mnt-member")
@@ -1087,7 +1011,6 @@ def test_revocation_reaches_kernel_cache():
 # 7. A local policy override, reloaded by SIGHUP.
 
 
-@test
 def test_sighup_local_policy():
     guest, bob = S.users[GUEST], S.users[BOB]
     lm = os.path.join(S.work, "mnt-local")
@@ -1176,7 +1099,6 @@ def audit_lines(path):
     return lines
 
 
-@test
 def test_audit_log():
     guest, bob = S.users[GUEST], S.users[BOB]
     guest_uid = pwd.getpwnam(GUEST).pw_uid
@@ -1264,7 +1186,6 @@ BAD_POLICIES = [
 ]
 
 
-@test
 def test_malformed_policies():
     before = show_policy()
     n_before = len(policy_seqs())
@@ -1316,7 +1237,6 @@ def test_malformed_policies():
 # 10. Only admin slots change the policy.
 
 
-@test
 def test_non_admin_slot_cannot_set_policy():
     before = show_policy()
     n_before = len(policy_seqs())
@@ -1330,7 +1250,6 @@ def test_non_admin_slot_cannot_set_policy():
     err(S.users[GUEST], "ENOENT", "stat", M("team/t.bin"))
 
 
-@test
 def test_unmount():
     for m in reversed(S.mounts):
         if not wfs.is_mounted(m.mountpoint):
@@ -1375,7 +1294,7 @@ def main():
             os.chmod(work, 0o755)  # the test users walk to the mountpoints
             S.work, S.repo, S.mnt = work, repo, os.path.join(work, "mnt")
             try:
-                wfs.cases(TESTS)
+                wfs.cases(TESTS, log_mounts=lambda: S.mounts)
             finally:
                 print("total %.1fs" % (time.time() - start), flush=True)
                 for m in reversed(S.mounts):

@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wfs  # noqa: E402
+from wfs import eq, eq_manifest, expect_errno, expect_ok, fail, true  # noqa: E402
 
 MiB = 1 << 20
 
@@ -35,96 +36,9 @@ class State:
     extra = []            # other wfs.Mount objects to tear down at the end
     expect = {}           # path relative to the mount -> exact bytes after remount
     expect_mtime = {}     # path relative to the mount -> st_mtime_ns after remount
-    fails = []            # soft failures of the running test
 
 
 S = State()
-
-# ---------------------------------------------------------------------------------------------
-# Checking helpers: soft checks collect every mismatch of a test, the test fails at its end.
-
-
-def ename(e):
-    return errno.errorcode.get(e, str(e)) if isinstance(e, int) else str(e)
-
-
-def fail(msg):
-    S.fails.append(msg)
-    print("  check failed: " + msg, flush=True)
-
-
-def expect_errno(want, what, fn, *args, **kw):
-    """Calls fn, expecting an OSError with one of the errnos in want (int or tuple)."""
-    want = (want,) if isinstance(want, int) else tuple(want)
-    wanted = "/".join(ename(w) for w in want)
-    try:
-        r = fn(*args, **kw)
-    except OSError as e:
-        if e.errno not in want:
-            fail("%s: expected %s, got %s (%s)" % (what, wanted, ename(e.errno), e))
-        return e.errno
-    fail("%s: expected %s, got success (%r)" % (what, wanted, r))
-    return None
-
-
-def expect_ok(what, fn, *args, **kw):
-    try:
-        return fn(*args, **kw)
-    except OSError as e:
-        fail("%s: expected success, got %s (%s)" % (what, ename(e.errno), e))
-        return None
-
-
-def describe(v):
-    if isinstance(v, (bytes, bytearray)):
-        if len(v) <= 64:
-            return repr(bytes(v))
-        return "<%d bytes sha256 %s..., head %r>" % (len(v), hashlib.sha256(v).hexdigest()[:12], bytes(v[:16]))
-    s = repr(v)
-    return s if len(s) < 400 else s[:400] + "..."
-
-
-def eq(got, want, what):
-    if got == want:
-        return True
-    msg = "%s: expected %s, got %s" % (what, describe(want), describe(got))
-    if isinstance(got, (bytes, bytearray)) and isinstance(want, (bytes, bytearray)):
-        n = min(len(got), len(want))
-        first = next((i for i in range(n) if got[i] != want[i]), n)
-        msg += " (lengths %d vs %d, first difference at offset %d)" % (len(got), len(want), first)
-    fail(msg)
-    return False
-
-
-def true(cond, what):
-    if not cond:
-        fail(what)
-    return bool(cond)
-
-
-def test(fn):
-    """Wraps a test: resets soft failures, raises with all of them, prints the daemon log tail."""
-    def run():
-        S.fails = []
-        try:
-            fn()
-        except BaseException:
-            log_tail()
-            raise
-        if S.fails:
-            log_tail()
-            raise AssertionError("%d check(s) failed:\n  - %s" % (len(S.fails), "\n  - ".join(S.fails)))
-    run.__name__ = fn.__name__
-    return run
-
-
-def log_tail(n=15):
-    if S.mount is None:
-        return
-    lines = S.mount.log().splitlines()[-n:]
-    if lines:
-        print("  --- daemon log (last %d lines) ---\n  %s" % (len(lines), "\n  ".join(lines)), flush=True)
-
 
 # ---------------------------------------------------------------------------------------------
 # File helpers.
@@ -204,7 +118,6 @@ def fallocate(fd, mode, off, length):
 # Read-write tests (shared mount).
 
 
-@test
 def test_lookup_stat():
     d = fresh_dir("lookup")
     f = os.path.join(d, "file")
@@ -249,7 +162,6 @@ def names_of(d):
         return [e.name for e in it]
 
 
-@test
 def test_readdir():
     d = fresh_dir("readdir")
     empty = os.path.join(d, "empty")
@@ -313,7 +225,6 @@ def test_readdir():
     expect_ok("rmdir(churn) after removing every entry", os.rmdir, churn)
 
 
-@test
 def test_create_excl():
     d = fresh_dir("create")
     p = os.path.join(d, "f")
@@ -337,7 +248,6 @@ def test_create_excl():
     remember(p)
 
 
-@test
 def test_read_write_offsets():
     d = fresh_dir("rw")
     p = os.path.join(d, "data")
@@ -370,7 +280,6 @@ def test_read_write_offsets():
     remember(p)
 
 
-@test
 def test_two_handles():
     """Two fds on one file: each sees the other's writes; closing one keeps the other's data."""
     d = fresh_dir("handles")
@@ -407,7 +316,6 @@ def test_two_handles():
     remember(p)
 
 
-@test
 def test_copy_file_range():
     d = fresh_dir("copy")
     src, dst = os.path.join(d, "src"), os.path.join(d, "dst")
@@ -430,7 +338,6 @@ def test_copy_file_range():
     remember(dst)
 
 
-@test
 def test_sparse_write():
     d = fresh_dir("sparse")
     p = os.path.join(d, "hole")
@@ -460,7 +367,6 @@ def test_sparse_write():
     remember(p2)
 
 
-@test
 def test_append():
     d = fresh_dir("append")
     p = os.path.join(d, "log")
@@ -490,7 +396,6 @@ def test_append():
     remember(p)
 
 
-@test
 def test_truncate():
     d = fresh_dir("truncate")
     p = os.path.join(d, "t")
@@ -536,7 +441,6 @@ def test_truncate():
     remember(p0)
 
 
-@test
 def test_read_past_eof():
     d = fresh_dir("eof")
     p = os.path.join(d, "f")
@@ -556,7 +460,6 @@ def test_read_past_eof():
     eq(read_file(empty), b"", "read of an empty file")
 
 
-@test
 def test_unlink_while_open():
     d = fresh_dir("unlink_open")
     p = os.path.join(d, "victim")
@@ -582,7 +485,6 @@ def test_unlink_while_open():
     remember(p)
 
 
-@test
 def test_rename_files():
     d = fresh_dir("rename")
     a, b = os.path.join(d, "a"), os.path.join(d, "b")
@@ -632,7 +534,6 @@ def test_rename_files():
         remember(p)
 
 
-@test
 def test_rename_dirs():
     d = fresh_dir("rename_dirs")
     src = os.path.join(d, "src")
@@ -668,7 +569,6 @@ def test_rename_dirs():
     remember(os.path.join(empty, "deep", "deeper", "leaf.txt"))
 
 
-@test
 def test_mkdir_rmdir():
     d = fresh_dir("mkdir")
     p = os.path.join(d, "a")
@@ -693,7 +593,6 @@ def test_mkdir_rmdir():
     os.mkdir(os.path.join(d, "kept"))  # an empty directory must survive a remount
 
 
-@test
 def test_symlink_readlink():
     d = fresh_dir("symlink")
     write_file(os.path.join(d, "target"), b"target data")
@@ -720,7 +619,6 @@ def test_symlink_readlink():
     eq(read_file(os.path.join(d, "target")), b"target data", "target survives unlink of its symlink")
 
 
-@test
 def test_chmod_utime():
     d = fresh_dir("chmod")
     p = os.path.join(d, "f")
@@ -761,7 +659,6 @@ def test_chmod_utime():
     S.expect_mtime[rel(p)] = mt
 
 
-@test
 def test_fsync_statvfs():
     d = fresh_dir("fsync")
     p = os.path.join(d, "synced")
@@ -797,7 +694,6 @@ def test_fsync_statvfs():
     remember(p)
 
 
-@test
 def test_xattrs():
     d = fresh_dir("xattr")
     p = os.path.join(d, "f")
@@ -840,7 +736,6 @@ def test_xattrs():
     # user.a, user.created, user.empty and user.onDir are compared after remount via the manifest.
 
 
-@test
 def test_fallocate():
     d = fresh_dir("fallocate")
     p = os.path.join(d, "f")
@@ -865,7 +760,6 @@ def test_fallocate():
     remember(p)
 
 
-@test
 def test_unsupported_node_types():
     d = fresh_dir("nodes")
     f = os.path.join(d, "f")
@@ -897,7 +791,6 @@ def bind_unix(path):
         s.close()
 
 
-@test
 def test_name_too_long():
     d = fresh_dir("names")
     long_ = "a" * 256
@@ -922,7 +815,6 @@ def test_name_too_long():
     remember(u)
 
 
-@test
 def test_mmap_shared():
     d = fresh_dir("mmap")
     p = os.path.join(d, "m")
@@ -992,24 +884,10 @@ def xattrs(p):
     return tuple(sorted((n, os.getxattr(p, n)) for n in os.listxattr(p)))
 
 
-def compare_manifests(before, after, what):
-    if before == after:
-        return True
-    missing = sorted(set(before) - set(after))
-    extra = sorted(set(after) - set(before))
-    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
-    fail("%s: %d missing %r, %d unexpected %r, %d changed" % (what, len(missing), missing[:10], len(extra),
-                                                              extra[:10], len(changed)))
-    for k in changed[:10]:
-        fail("  %s %s: before %s, after %s" % (what, k, describe(before[k]), describe(after[k])))
-    return False
-
-
 def remount_rw():
     S.mount = wfs.Mount(S.repo, S.mnt).__enter__()
 
 
-@test
 def test_persistence():
     before = manifest(S.mnt)
     true(len(before) > 2000, "manifest covers the tests' files (%d entries)" % len(before))
@@ -1032,7 +910,7 @@ def test_persistence():
 
     remount_rw()
     after = manifest(S.mnt)
-    compare_manifests(before, after, "manifest after umount + remount")
+    eq_manifest(after, before, "manifest after umount + remount")
     for r, want in sorted(S.expect.items()):
         try:
             eq(read_file(S.mnt + r), want, "content of %s after remount" % r)
@@ -1079,7 +957,6 @@ def ro_modifications(root, existing_file, existing_dir):
     true(not os.path.lexists(new), "ro: nothing was created")
 
 
-@test
 def test_read_only_mount():
     rw_manifest = manifest(S.mnt)
     ro = os.path.join(S.work, "ro")
@@ -1088,7 +965,7 @@ def test_read_only_mount():
         with open("/proc/self/mounts") as f:
             opts = [line.split()[3] for line in f if line.split()[1] == os.path.realpath(ro)]
         print("  ro mount options: %s" % opts, flush=True)
-        compare_manifests(rw_manifest, manifest(ro), "read-only mount beside the rw mount vs the rw mount")
+        eq_manifest(manifest(ro), rw_manifest, "read-only mount beside the rw mount vs the rw mount")
         eq(read_file(ro + "/rw/data"), S.expect["/rw/data"], "read a 3 MiB file on the ro mount")
         eq(os.readlink(ro + "/symlink/rel"), "target", "readlink on the ro mount")
         eq(os.getxattr(ro + "/xattr/f", "user.a"), b"replaced", "getxattr on the ro mount")
@@ -1108,7 +985,6 @@ def test_read_only_mount():
     true(not os.path.lexists(S.mnt + "/new-file-on-ro"), "rw mount has no file created via ro")
 
 
-@test
 def test_second_rw_mount_refused():
     pid = S.mount.daemon_pid()
     host = socket.gethostname()
@@ -1134,7 +1010,6 @@ def test_second_rw_mount_refused():
         expect_errno(errno.EROFS, "ro mount beside: create", os.open, second + "/ro-new", os.O_CREAT | os.O_WRONLY)
 
 
-@test
 def test_fsynced_data_visible_to_new_mount():
     """fsync commits the live tree: a read-only mount made right after sees the data."""
     p = os.path.join(S.mnt, "fsync", "late")
@@ -1205,7 +1080,7 @@ def run_all():
                 print("0 passed, %d failed" % len(TESTS), flush=True)
                 sys.exit(1)
             print("mounted %s on %s (daemon pid %d)" % (repo, S.mnt, S.mount.daemon_pid()), flush=True)
-            wfs.cases(TESTS)
+            wfs.cases(TESTS, log_mounts=lambda: [S.mount])
         finally:
             for m in S.extra + [S.mount]:
                 if m is not None:

@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_writer as st  # noqa: E402
 import wfs  # noqa: E402
+from wfs import ename, eq, eq_manifest, expect_errno, expect_ok, fail, poll, true  # noqa: E402
 
 MiB = 1 << 20
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -51,7 +52,6 @@ class State:
     work = repo = mnt = None
     mount = None            # the read-write wfs.Mount of the main repository
     others = []             # other mounts to tear down at the end
-    fails = []              # soft failures of the running test
     v1_tree = None          # manifest of the live tree at v1
     v1_id = x_id = t2_id = t3_id = None
     model_v1 = None         # bytes of model.safetensors at v1
@@ -60,87 +60,6 @@ class State:
 
 
 S = State()
-
-# ---------------------------------------------------------------------------------------------
-# Soft checks: every mismatch of a test is collected, the test fails at its end.
-
-
-def ename(e):
-    return errno.errorcode.get(e, str(e)) if isinstance(e, int) else str(e)
-
-
-def fail(msg):
-    S.fails.append(msg)
-    print("  check failed: " + msg, flush=True)
-
-
-def true(cond, what):
-    if not cond:
-        fail(what)
-    return bool(cond)
-
-
-def short(v):
-    s = repr(v)
-    return s if len(s) < 600 else s[:600] + "..."
-
-
-def eq(got, want, what):
-    if got == want:
-        return True
-    fail("%s: expected %s, got %s" % (what, short(want), short(got)))
-    return False
-
-
-def expect_errno(want, what, fn, *args, **kw):
-    """Calls fn, expecting an OSError with one of the errnos in want (int or tuple)."""
-    want = (want,) if isinstance(want, int) else tuple(want)
-    wanted = "/".join(ename(w) for w in want)
-    try:
-        r = fn(*args, **kw)
-    except OSError as e:
-        if e.errno not in want:
-            fail("%s: expected %s, got %s (%s)" % (what, wanted, ename(e.errno), e))
-        return e.errno
-    if isinstance(r, int) and fn is os.open:
-        os.close(r)
-    fail("%s: expected %s, got success" % (what, wanted))
-    return None
-
-
-def expect_ok(what, fn, *args, **kw):
-    try:
-        return fn(*args, **kw)
-    except OSError as e:
-        fail("%s: expected success, got %s (%s)" % (what, ename(e.errno), e))
-        return None
-
-
-def test(fn):
-    """Wraps a test: resets soft failures, raises with all of them, prints the daemon log tail."""
-    def run():
-        S.fails = []
-        try:
-            fn()
-        except BaseException:
-            log_tail()
-            raise
-        if S.fails:
-            log_tail()
-            raise AssertionError("%d check(s) failed:\n  - %s" % (len(S.fails), "\n  - ".join(S.fails)))
-    run.__name__ = fn.__name__
-    return run
-
-
-def log_tail(n=12):
-    for m in [S.mount] + S.others:
-        if m is None:
-            continue
-        lines = m.log().splitlines()[-n:]
-        if lines:
-            print("  --- daemon log %s (last %d lines) ---\n  %s"
-                  % (os.path.basename(m.mountpoint), len(lines), "\n  ".join(lines)), flush=True)
-
 
 # ---------------------------------------------------------------------------------------------
 # Helpers.
@@ -193,19 +112,6 @@ def files_only(m):
     return out
 
 
-def compare_trees(got, want, what):
-    if got == want:
-        return True
-    missing = sorted(set(want) - set(got))
-    extra = sorted(set(got) - set(want))
-    differ = sorted(k for k in set(want) & set(got) if want[k] != got[k])
-    msg = "%s: trees differ; missing %r, unexpected %r" % (what, missing[:8], extra[:8])
-    for k in differ[:6]:
-        msg += "; %s: expected %r, got %r" % (k, want[k], got[k])
-    fail(msg)
-    return False
-
-
 def versions(mnt=None):
     return os.path.join(mnt or S.mnt, ".versions")
 
@@ -245,16 +151,6 @@ def model_tensors(seed):
     }
 
 
-def poll(cond, timeout, step=0.1):
-    """Calls cond until it returns a true value or timeout seconds pass; returns (value, seconds)."""
-    start = time.time()
-    while True:
-        v = cond()
-        if v or time.time() - start >= timeout:
-            return v, time.time() - start
-        time.sleep(step)
-
-
 def listdir_or_none(p):
     try:
         return os.listdir(p)
@@ -266,7 +162,6 @@ def listdir_or_none(p):
 # Main repository, read-write mount.
 
 
-@test
 def test_hidden_versions_dir():
     os.mkdir(os.path.join(S.mnt, "sub"))
     write_file(os.path.join(S.mnt, "sub", "notes.txt"), b"notes at v1\n")
@@ -297,7 +192,6 @@ def test_hidden_versions_dir():
                  os.path.join(versions(), "ids", "abc"))
 
 
-@test
 def test_tag_v1_and_browse_old_tree():
     m = S.mnt
     tensors = model_tensors(1)
@@ -338,7 +232,7 @@ def test_tag_v1_and_browse_old_tree():
 
     # The old tree, byte-exact, through every way in.
     v1_dir = os.path.join(v, "tags", "v1")
-    compare_trees(manifest(v1_dir), S.v1_tree, "tags/v1 vs the live tree at v1")
+    eq_manifest(manifest(v1_dir), S.v1_tree, "tags/v1 vs the live tree at v1")
     eq(sorted(os.listdir(v1_dir)), sorted(["config.json", "data.bin", "link", "model.safetensors", "sub"]),
        "ls .versions/tags/v1")
     eq(sha(read_file(os.path.join(v1_dir, "model.safetensors"))), sha(S.model_v1), "tags/v1/model.safetensors sha256")
@@ -347,11 +241,11 @@ def test_tag_v1_and_browse_old_tree():
     del old
     expect_errno(errno.ENOENT, "tags/v1/new.txt (added after v1)", os.stat, os.path.join(v1_dir, "new.txt"))
     eq(os.readlink(os.path.join(v1_dir, "link")), "model.safetensors", "symlink in tags/v1")
-    compare_trees(manifest(os.path.join(v, "ids", S.v1_id)), S.v1_tree, "ids/<v1 id>")
-    compare_trees(manifest(os.path.join(v, "ids", S.v1_id[:8])), S.v1_tree, "ids/<8-digit prefix of v1>")
-    compare_trees(manifest(os.path.join(v, "ids", S.v1_id[:20])), S.v1_tree, "ids/<20-digit prefix of v1>")
+    eq_manifest(manifest(os.path.join(v, "ids", S.v1_id)), S.v1_tree, "ids/<v1 id>")
+    eq_manifest(manifest(os.path.join(v, "ids", S.v1_id[:8])), S.v1_tree, "ids/<8-digit prefix of v1>")
+    eq_manifest(manifest(os.path.join(v, "ids", S.v1_id[:20])), S.v1_tree, "ids/<20-digit prefix of v1>")
     eq(os.listdir(os.path.join(v, "ids")), [S.v1_id], "listdir(ids) still shows only the full id after prefix lookups")
-    compare_trees(manifest(os.path.join(v, "latest")), S.v1_tree, "latest (v1)")
+    eq_manifest(manifest(os.path.join(v, "latest")), S.v1_tree, "latest (v1)")
     by_time = os.listdir(os.path.join(v, "by-time"))
     eq(len(by_time), 1, "one by-time entry (%r)" % by_time)
     for name in by_time:
@@ -365,7 +259,7 @@ def test_tag_v1_and_browse_old_tree():
         p = os.path.join(v, "by-time", name)
         true(os.path.islink(p), "by-time/%s is a symlink" % name)
         eq(os.readlink(p), "../ids/" + S.v1_id, "readlink(by-time/%s)" % name)
-        compare_trees(manifest(p), S.v1_tree, "by-time/%s" % name)
+        eq_manifest(manifest(p), S.v1_tree, "by-time/%s" % name)
     # The live tree is the changed one.
     live = manifest(m)
     true("data.bin" not in live and "new.txt" in live, "live tree: data.bin gone, new.txt added")
@@ -437,7 +331,6 @@ def erofs_cases():
     return cases
 
 
-@test
 def test_everything_below_versions_is_read_only():
     v = versions()
     live_before = manifest(S.mnt)
@@ -476,14 +369,13 @@ def test_everything_below_versions_is_read_only():
                  os.path.join(S.mnt, "emptydir"), v)
     os.rmdir(os.path.join(S.mnt, "emptydir"))
     # Nothing changed anywhere.
-    compare_trees(manifest(os.path.join(v, "tags", "v1")), S.v1_tree, "tags/v1 after the refused calls")
-    compare_trees(manifest(S.mnt), live_before, "live tree after the refused calls")
+    eq_manifest(manifest(os.path.join(v, "tags", "v1")), S.v1_tree, "tags/v1 after the refused calls")
+    eq_manifest(manifest(S.mnt), live_before, "live tree after the refused calls")
     eq(sorted(os.listdir(v)), ["by-time", "ids", "latest", "tags"], "listdir(.versions) after the refused calls")
     eq(os.listdir(os.path.join(v, "tags")), ["v1"], "tags/ after the refused calls")
     eq(os.listdir(os.path.join(v, "ids")), [S.v1_id], "ids/ after the refused calls")
 
 
-@test
 def test_mkdir_tag_makes_snapshot():
     v = versions()
     tags = os.path.join(v, "tags")
@@ -494,9 +386,9 @@ def test_mkdir_tag_makes_snapshot():
     true(S.x_id != S.v1_id and S.x_id in ids, "latest moved to the new snapshot %s" % S.x_id)
     eq(sorted(os.listdir(tags)), ["v1", "x"], "listdir(tags) after mkdir tags/x")
     live = manifest(S.mnt)
-    compare_trees(manifest(os.path.join(tags, "x")), live, "tags/x vs the live tree")
-    compare_trees(manifest(os.path.join(v, "ids", S.x_id)), live, "ids/<x id> vs the live tree")
-    compare_trees(manifest(os.path.join(tags, "v1")), S.v1_tree, "tags/v1 still the v1 tree")
+    eq_manifest(manifest(os.path.join(tags, "x")), live, "tags/x vs the live tree")
+    eq_manifest(manifest(os.path.join(v, "ids", S.x_id)), live, "ids/<x id> vs the live tree")
+    eq_manifest(manifest(os.path.join(tags, "v1")), S.v1_tree, "tags/v1 still the v1 tree")
     # Existing tags and bad names.
     expect_errno(errno.EEXIST, "mkdir tags/x again", os.mkdir, os.path.join(tags, "x"))
     expect_errno(errno.EEXIST, "mkdir tags/v1 again", os.mkdir, os.path.join(tags, "v1"))
@@ -507,7 +399,6 @@ def test_mkdir_tag_makes_snapshot():
     eq(sorted(os.listdir(os.path.join(v, "ids"))), sorted(ids), "no snapshot was made by the failed mkdirs")
 
 
-@test
 def test_snapshot_command_on_mount():
     write_file(os.path.join(S.mnt, "notes2.txt"), b"written before t2\n")
     p = wrun("snapshot", S.mnt, "-m", "msg", "--tag", "t2")
@@ -517,7 +408,7 @@ def test_snapshot_command_on_mount():
     S.t2_id = latest_id()
     true(S.t2_id not in (S.v1_id, S.x_id), "latest is a new snapshot after weightfs snapshot MNT")
     eq(len(os.listdir(os.path.join(versions(), "ids"))), 3, "three snapshots")
-    compare_trees(manifest(os.path.join(tags, "t2")), manifest(S.mnt), "tags/t2 vs the live tree")
+    eq_manifest(manifest(os.path.join(tags, "t2")), manifest(S.mnt), "tags/t2 vs the live tree")
     p = wrun("snapshot", S.mnt, "--tag", "t2")
     true(p.returncode != 0, "weightfs snapshot MNT --tag t2 (existing tag) must fail without --force")
     p = wrun("snapshot", S.mnt, "--tag", "-bad")
@@ -525,7 +416,6 @@ def test_snapshot_command_on_mount():
     eq(len(os.listdir(os.path.join(versions(), "ids"))), 3, "failed snapshot commands made no snapshot")
 
 
-@test
 def test_offline_writers_refused_while_mounted():
     before = stats(S.repo)
     p = wrun("restore", S.repo, "v1", "/model.safetensors")
@@ -548,7 +438,6 @@ def test_offline_writers_refused_while_mounted():
     true(manifest(S.mnt)["model.safetensors"] != S.v1_tree["model.safetensors"], "live model still the changed one")
 
 
-@test
 def test_read_only_mount_sees_new_snapshot():
     ro = wfs.Mount(S.repo, os.path.join(S.work, "ro"), "--read-only", "--versions-dir", "visible")
     ro.__enter__()
@@ -558,7 +447,7 @@ def test_read_only_mount_sees_new_snapshot():
         true(".versions" in os.listdir(ro.mountpoint), "--versions-dir visible lists .versions: %r"
              % os.listdir(ro.mountpoint))
         eq(sorted(os.listdir(os.path.join(rv, "tags"))), ["t2", "v1", "x"], "ro mount: tags/")
-        compare_trees(manifest(os.path.join(rv, "tags", "v1")), S.v1_tree, "ro mount: tags/v1")
+        eq_manifest(manifest(os.path.join(rv, "tags", "v1")), S.v1_tree, "ro mount: tags/v1")
         expect_errno(errno.EROFS, "mkdir tags/y on a --read-only mount", os.mkdir, os.path.join(rv, "tags", "y"))
         # A new snapshot on the read-write mount.
         write_file(os.path.join(S.mnt, "config.json"), b'{"hidden": 512, "version": 3}\n')
@@ -576,7 +465,7 @@ def test_read_only_mount_sees_new_snapshot():
         if seen:
             eq(read_file(os.path.join(rv, "tags", "t3", "config.json")), b'{"hidden": 512, "version": 3}\n',
                "ro mount: tags/t3/config.json")
-            compare_trees(manifest(os.path.join(rv, "tags", "t3")), manifest(os.path.join(versions(), "tags", "t3")),
+            eq_manifest(manifest(os.path.join(rv, "tags", "t3")), manifest(os.path.join(versions(), "tags", "t3")),
                           "ro mount tags/t3 vs rw mount tags/t3")
     finally:
         ro.unmount()
@@ -594,7 +483,6 @@ def test_read_only_mount_sees_new_snapshot():
         off.unmount()
 
 
-@test
 def test_unmount_main():
     S.live_expected = manifest(S.mnt)
     S.mount.unmount()
@@ -605,7 +493,6 @@ def test_unmount_main():
 # Second repository: an old file kept open across a snapshot, forget and gc.
 
 
-@test
 def test_open_old_file_across_snapshot_and_gc():
     with wfs.temp_repo(prefix="wfs-versions-gc-") as (work, repo):
         mnt = os.path.join(work, "mnt")
@@ -677,7 +564,7 @@ def test_open_old_file_across_snapshot_and_gc():
             S.others.remove(m)
         p = wrun("check", repo, "--read-data")
         eq(p.returncode, 0, "check --read-data after forget+gc while mounted (%s)" % (p.stdout + p.stderr).decode()[-400:])
-        if S.fails:  # the mount's log goes away with the temporary directory
+        if wfs.failures():  # the mount's log goes away with the temporary directory
             print("  --- daemon log of this repository's mount ---\n  %s"
                   % "\n  ".join(m.log().splitlines()[-8:]), flush=True)
 
@@ -686,7 +573,6 @@ def test_open_old_file_across_snapshot_and_gc():
 # Third repository: periodic snapshots.
 
 
-@test
 def test_snapshot_interval():
     with wfs.temp_repo(prefix="wfs-versions-interval-") as (work, repo):
         mnt = os.path.join(work, "mnt")
@@ -723,7 +609,6 @@ def test_snapshot_interval():
 # Main repository, offline.
 
 
-@test
 def test_log_after_unmount():
     entries = log_json(S.repo)
     ids = [e["id"] for e in entries]
@@ -747,7 +632,6 @@ def changes_by_path(d):
     return {c["path"].lstrip("/"): c for c in d["changes"]}
 
 
-@test
 def test_diff_after_unmount():
     d = wjson("diff", S.repo, "v1", "latest")
     ch = changes_by_path(d)
@@ -780,14 +664,13 @@ def test_diff_after_unmount():
          % text[:600])
 
 
-@test
 def test_restore_after_unmount():
     # Export the whole of v1, and one file.
     dest = os.path.join(S.work, "export-v1")
     p = wrun("restore", S.repo, "v1", "--to", dest)
     eq(p.returncode, 0, "restore v1 --to DEST (stderr %r)" % p.stderr.decode()[-300:])
     if p.returncode == 0:
-        compare_trees(files_only(manifest(dest)), files_only(S.v1_tree), "restore v1 --to DEST: exported tree")
+        eq_manifest(files_only(manifest(dest)), files_only(S.v1_tree), "restore v1 --to DEST: exported tree")
     one = os.path.join(S.work, "model-v1.safetensors")
     p = wrun("restore", S.repo, S.v1_id[:8], "/model.safetensors", "--to", one)
     eq(p.returncode, 0, "restore <8-digit id> /model.safetensors --to FILE (stderr %r)" % p.stderr.decode()[-300:])
@@ -823,7 +706,6 @@ def test_restore_after_unmount():
         S.others.remove(m)
 
 
-@test
 def test_forget_and_gc_free_space():
     pre = stats(S.repo)
     p = wrun("forget", S.repo, "--keep-last", "1", "--json")
@@ -870,10 +752,10 @@ def test_forget_and_gc_free_space():
     # Every kept version (the head) and the live tree read back byte-exact.
     with wfs.Mount(S.repo, os.path.join(S.work, "ro-after-gc"), "--read-only") as m:
         S.others.append(m)
-        compare_trees(manifest(m.mountpoint), S.live_expected, "live tree after forget+gc")
+        eq_manifest(manifest(m.mountpoint), S.live_expected, "live tree after forget+gc")
         head = log_json(S.repo)[0]["id"]
         eq(os.listdir(os.path.join(versions(m.mountpoint), "ids")), [head], "ids/ after forget")
-        compare_trees(manifest(os.path.join(versions(m.mountpoint), "ids", head)), S.live_expected,
+        eq_manifest(manifest(os.path.join(versions(m.mountpoint), "ids", head)), S.live_expected,
                       "the kept snapshot after forget+gc")
         S.others.remove(m)
 
@@ -912,7 +794,7 @@ def main():
                     print("0 passed, %d failed" % len(TESTS), flush=True)
                     sys.exit(1)
                 try:
-                    wfs.cases(TESTS)
+                    wfs.cases(TESTS, log_mounts=lambda: [S.mount] + S.others)
                 finally:
                     print("total %.1fs" % (time.time() - start), flush=True)
             finally:

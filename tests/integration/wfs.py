@@ -3,8 +3,14 @@
 Every test creates its own temporary repository (cheap KDF) and mountpoint, mounts the real
 binary, and always unmounts in teardown. Where FUSE is unavailable the test exits 77 (ctest
 counts that as skipped) unless WEIGHTFS_REQUIRE_FUSE=1, where it fails.
+
+Soft checks (fail, true, eq, eq_manifest, expect_errno, expect_ok) record a mismatch and let
+the test go on; `cases` fails a test that recorded any, at its end, so that one run reports every
+mismatch.
 """
 import contextlib
+import errno
+import hashlib
 import os
 import shutil
 import signal
@@ -12,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 BINARY = os.environ.get("WEIGHTFS_BINARY") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "weightfs")
@@ -146,20 +153,153 @@ def use_private_binary_copy(prefix="wfs-bin-"):
     return d
 
 
-def cases(funcs):
-    """Runs test functions in order, prints 'N passed, N failed', exits non-zero on failure."""
+# ---------------------------------------------------------------------------------------------
+# Soft checks: every mismatch of a test is recorded, the test fails at its end (see `cases`).
+
+_fails = []  # soft failures of the running test
+
+
+def failures():
+    """The soft failures the running test has recorded so far."""
+    return list(_fails)
+
+
+def ename(e):
+    """The errno name of e ("ENOENT"), or str(e) where e is not a known errno."""
+    return errno.errorcode.get(e, str(e)) if isinstance(e, int) else str(e)
+
+
+def errno_of(fn, *args):
+    """Calls fn(*args); returns "ok", or the errno name of the OSError it raised."""
+    try:
+        fn(*args)
+        return "ok"
+    except OSError as e:
+        return ename(e.errno)
+
+
+def describe(v, limit=400):
+    """A value for a message: short bytes as they are, long ones by length, sha256 and head."""
+    if isinstance(v, (bytes, bytearray)):
+        if len(v) <= 64:
+            return repr(bytes(v))
+        return "<%d bytes sha256 %s..., head %r>" % (len(v), hashlib.sha256(v).hexdigest()[:12], bytes(v[:16]))
+    s = repr(v)
+    return s if len(s) < limit else s[:limit] + "..."
+
+
+def fail(msg):
+    _fails.append(msg)
+    print("  check failed: " + msg, flush=True)
+
+
+def true(cond, what):
+    if not cond:
+        fail(what)
+    return bool(cond)
+
+
+def eq(got, want, what):
+    if got == want:
+        return True
+    msg = "%s: expected %s, got %s" % (what, describe(want), describe(got))
+    if isinstance(got, (bytes, bytearray)) and isinstance(want, (bytes, bytearray)):
+        n = min(len(got), len(want))
+        first = next((i for i in range(n) if got[i] != want[i]), n)
+        msg += " (lengths %d vs %d, first difference at offset %d)" % (len(got), len(want), first)
+    fail(msg)
+    return False
+
+
+def eq_manifest(got, want, what, show=10):
+    """Like eq for two manifests (dicts: path -> description); names the paths that differ."""
+    if got == want:
+        return True
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    changed = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+    msg = "%s: %d missing %r, %d unexpected %r, %d changed" % (
+        what, len(missing), missing[:show], len(extra), extra[:show], len(changed))
+    for k in changed[:show]:
+        msg += "\n      %s: expected %s, got %s" % (k, describe(want[k]), describe(got[k]))
+    fail(msg)
+    return False
+
+
+def expect_errno(want, what, fn, *args, **kw):
+    """Calls fn, expecting an OSError with one of the errnos in want (int or tuple)."""
+    want = (want,) if isinstance(want, int) else tuple(want)
+    wanted = "/".join(ename(w) for w in want)
+    try:
+        r = fn(*args, **kw)
+    except OSError as e:
+        if e.errno not in want:
+            fail("%s: expected %s, got %s (%s)" % (what, wanted, ename(e.errno), e))
+        return e.errno
+    if isinstance(r, int) and fn is os.open:
+        os.close(r)
+    fail("%s: expected %s, got success (%s)" % (what, wanted, describe(r)))
+    return None
+
+
+def expect_ok(what, fn, *args, **kw):
+    try:
+        return fn(*args, **kw)
+    except OSError as e:
+        fail("%s: expected success, got %s (%s)" % (what, ename(e.errno), e))
+        return None
+
+
+def poll(cond, timeout, step=0.1):
+    """Calls cond until it returns a true value or timeout seconds pass; returns (value, seconds)."""
+    start = time.time()
+    while True:
+        v = cond()
+        if v or time.time() - start >= timeout:
+            return v, time.time() - start
+        time.sleep(step)
+
+
+def log_tail(mounts, n=12):
+    """Prints the last n lines of the daemon log of each mount (None entries are skipped)."""
+    for m in mounts:
+        if m is None:
+            continue
+        lines = m.log().splitlines()[-n:]
+        if lines:
+            print("  --- daemon log %s (last %d lines) ---\n  %s"
+                  % (os.path.basename(m.mountpoint), len(lines), "\n  ".join(lines)), flush=True)
+
+
+def cases(funcs, log_mounts=None):
+    """Runs test functions in order, prints 'N passed, N failed', exits non-zero on failure.
+
+    A test fails when it raises or records soft failures; then, where log_mounts is given, the
+    tails of the daemon logs of the mounts it returns (called at that moment) are printed."""
     require_fuse()
     passed = failed = 0
     for f in funcs:
         start = time.time()
+        del _fails[:]
+        problem = None
         try:
             f()
+            if _fails:
+                problem = "%d check(s) failed:\n  - %s" % (len(_fails), "\n  - ".join(_fails))
+        except Exception as e:  # noqa: BLE001 - report every failure and go on
+            traceback.print_exc()
+            problem = str(e)
+        except BaseException:
+            if log_mounts is not None:
+                log_tail(log_mounts())
+            raise
+        if problem is None:
             passed += 1
             print("ok   %s (%.1fs)" % (f.__name__, time.time() - start), flush=True)
-        except Exception as e:  # noqa: BLE001 - report every failure and go on
-            failed += 1
-            import traceback
-            traceback.print_exc()
-            print("FAIL %s: %s" % (f.__name__, e), flush=True)
+            continue
+        failed += 1
+        if log_mounts is not None:
+            log_tail(log_mounts())
+        print("FAIL %s: %s" % (f.__name__, problem), flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)

@@ -8,56 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "policy_test_util.h"
 #include "weightfs/policy/policy.h"
 
 namespace weightfs::policy {
 namespace {
 
-class FakeResolver : public NameResolver {
- public:
-  std::map<std::string, uint32_t> users = {{"alice", 1000}, {"root", 0}, {"olga", 1004}};
-  std::map<std::string, uint32_t> groups = {{"ml-team", 3000}};
-  std::optional<uint32_t> UserId(const std::string& name) const override {
-    return Find(users, name);
-  }
-  std::optional<uint32_t> GroupId(const std::string& name) const override {
-    return Find(groups, name);
-  }
-  std::optional<std::string> UserName(uint32_t uid) const override {
-    for (const auto& [name, id] : users) {
-      if (id == uid) return name;
-    }
-    return std::nullopt;
-  }
+using testing::FakeResolver;
 
- private:
-  static std::optional<uint32_t> Find(const std::map<std::string, uint32_t>& m,
-                                      const std::string& k) {
-    auto it = m.find(k);
-    return it == m.end() ? std::nullopt : std::optional<uint32_t>(it->second);
-  }
-};
-
+// The issue's example with three more roles (lines 19-38) and their bindings (lines 44-49).
 // Line numbers matter: the expected rule labels below name them.
-constexpr char kPolicy[] = R"yaml(version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
-  member:
-    rules:
-      - paths: ["/**"]
-        allow: [list, read, history]
-      - paths: ["/team/**"]
-        allow: [create, update, delete, snapshot]
-      - paths: ["/private/**"]
-        deny: [all]
-  guest:
-    rules:
-      - paths: ["/", "/public/**"]
-        allow: [list, read]
-  auditor:
+constexpr char kMoreRoles[] = R"yaml(  auditor:
     rules:
       - paths: ["/public/secret*"]
         deny: [read]
@@ -77,19 +38,17 @@ roles:
         allow: [snapshot, admin]
       - paths: ["/**/checkpoints/**"]
         allow: [delete]
-bindings:
-  - role: admin
-    users: [alice, root]
-  - role: member
-    groups: [ml-team]
-  - role: publisher
+)yaml";
+constexpr char kMoreBindings[] = R"yaml(  - role: publisher
     users: [1500]
   - role: auditor
     groups: ["2000"]
   - role: ops
     users: [olga]
-default_role: guest
 )yaml";
+const std::string kPolicy = testing::InsertBeforeLine(
+    testing::InsertBeforeLine(testing::kIssueExample, "default_role:", kMoreBindings),
+    "bindings:", kMoreRoles);
 
 // Callers (uid, gid, supplementary groups).
 const Identity kAlice{1000, 100, {}};          // admin by user name

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "policy_test_util.h"
 #include "weightfs/policy/policy.h"
 
 namespace weightfs::policy {
@@ -17,57 +18,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class FakeResolver : public NameResolver {
- public:
-  std::map<std::string, uint32_t> users = {{"alice", 1000}, {"root", 0}};
-  std::map<std::string, uint32_t> groups = {{"ml-team", 3000}};
-  std::optional<uint32_t> UserId(const std::string& name) const override {
-    return Find(users, name);
-  }
-  std::optional<uint32_t> GroupId(const std::string& name) const override {
-    return Find(groups, name);
-  }
-  std::optional<std::string> UserName(uint32_t uid) const override {
-    for (const auto& [name, id] : users) {
-      if (id == uid) return name;
-    }
-    return std::nullopt;
-  }
-
- private:
-  static std::optional<uint32_t> Find(const std::map<std::string, uint32_t>& m,
-                                      const std::string& k) {
-    auto it = m.find(k);
-    return it == m.end() ? std::nullopt : std::optional<uint32_t>(it->second);
-  }
-};
-
-// The example from the issue, verbatim.
-constexpr char kExample[] = R"yaml(version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
-  member:
-    rules:
-      - paths: ["/**"]
-        allow: [list, read, history]
-      - paths: ["/team/**"]
-        allow: [create, update, delete, snapshot]
-      - paths: ["/private/**"]
-        deny: [all]
-  guest:
-    rules:
-      - paths: ["/", "/public/**"]
-        allow: [list, read]
-bindings:
-  - role: admin
-    users: [alice, root]
-  - role: member
-    groups: [ml-team]
-default_role: guest
-)yaml";
+using testing::FakeResolver;
+using testing::kIssueExample;
 
 std::string Allowed(const Policy& p, const Identity& who, Capability cap, const std::string& path) {
   FakeResolver resolver;
@@ -78,11 +30,11 @@ std::string Allowed(const Policy& p, const Identity& who, Capability cap, const 
 }
 
 TEST(LoaderTest, IssueExampleLoadsAndMeansWhatItSays) {
-  Result<std::shared_ptr<const Policy>> r = Policy::Load(kExample, "policy.yaml");
+  Result<std::shared_ptr<const Policy>> r = Policy::Load(kIssueExample, "policy.yaml");
   ASSERT_TRUE(r.ok()) << r.status().message();
   const Policy& p = **r;
   EXPECT_FALSE(p.built_in());
-  EXPECT_EQ(p.text(), kExample);
+  EXPECT_EQ(p.text(), kIssueExample);
   EXPECT_THAT(p.RoleNames(), ElementsAre("admin", "guest", "member"));
   EXPECT_TRUE(p.HasRole("member"));
   EXPECT_FALSE(p.HasRole("nobody"));
