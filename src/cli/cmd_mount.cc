@@ -164,6 +164,7 @@ int RunMount(MountArgs a) {
   Logger logger(a.log_file, a.foreground);
   auto log = [&logger](const std::string& line) { logger.Line(line); };
   for (const std::string& note : mount_policy->notes) log(note);
+  *mount_policy->log = log;
 
   std::unique_ptr<repo::WriterLock> lock;
   if (!a.read_only) {
@@ -249,12 +250,13 @@ int RunMount(MountArgs a) {
     }
   }
   (*fs)->Start();
-  Status loop;
-  {
-    PolicyWatcher watcher(repo->get(), a.policy, &*mount_policy, session->get(), fs->get(), &hangup, log);
-    loop = (*session)->Loop();
-  }
+  auto watcher = std::make_unique<PolicyWatcher>(repo->get(), a.policy, &*mount_policy, session->get(), fs->get(),
+                                                 &hangup, log);
+  Status loop = (*session)->Loop();
+  // Unmount before stopping the watcher: a cache invalidation it is sending waits for locks that
+  // requests no longer served may hold, and ending the connection releases them.
   (*session)->Unmount();
+  watcher.reset();
   Status shut = (*fs)->Shutdown();
   if (!shut.ok()) log("final commit failed: " + shut.message());
   if (lock) lock->Release().IgnoreError();

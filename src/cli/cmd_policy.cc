@@ -29,12 +29,20 @@ void PrintPolicyWarnings(const policy::Policy& p) {
   for (const std::string& w : p.Warnings(policy::SystemResolver())) std::cerr << w << "\n";
 }
 
-Status RequireAdmin(const repo::Repository& repo, const std::string& action) {
-  ASSIGN_OR_RETURN(auto current, vfs::LoadRepositoryPolicy(repo));
-  if (current->Decide({repo.role()}, policy::Capability::kAdmin, "/").allowed) return Status::Ok();
+namespace {
+
+Status RequireAdminUnder(const policy::Policy& current, const repo::Repository& repo, const std::string& action) {
+  if (current.Decide({repo.role()}, policy::Capability::kAdmin, "/").allowed) return Status::Ok();
   return Status(Code::kPermissionDenied, action + " needs a key slot whose role may administer (`admin` on /); key slot '" +
                                              repo.slot_name() + "' has role '" + repo.role() +
                                              "'. Unlock with an admin slot (--slot NAME)");
+}
+
+}  // namespace
+
+Status RequireAdmin(const repo::Repository& repo, const std::string& action) {
+  ASSIGN_OR_RETURN(auto current, vfs::LoadRepositoryPolicy(repo));
+  return RequireAdminUnder(*current, repo, action);
 }
 
 bool SomeSlotMayAdmin(const policy::Policy& p, const std::vector<repo::KeySlotInfo>& slots,
@@ -211,10 +219,17 @@ int RunSet(const PolicyArgs& a) {
   auto repo = OpenRepository(a.source, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
   // A stored policy that no longer loads (or was lost or rolled back) may be replaced by a slot
-  // whose role is named admin; otherwise the stored policy decides.
-  auto current = vfs::LoadRepositoryPolicy(**repo);
+  // whose role is named admin; otherwise the stored policy decides, and the new version is stored
+  // only on top of the one that decided (a concurrent change is not overwritten).
+  auto ref = (*repo)->ReadPolicy();
+  std::optional<std::optional<ObjectId>> decided_on;
+  Result<std::shared_ptr<const policy::Policy>> current = ref.status();
+  if (ref.ok()) {
+    current = vfs::LoadStoredPolicy(ref->value);
+    decided_on = ref->value ? std::optional<ObjectId>(ref->value->id) : std::nullopt;
+  }
   if (current.ok()) {
-    if (Status s = RequireAdmin(**repo, "policy set"); !s.ok()) return Fail(s);
+    if (Status s = RequireAdminUnder(**current, **repo, "policy set"); !s.ok()) return Fail(s);
   } else if ((*repo)->role() != "admin") {
     return Fail(current.status().WithContext("the stored policy cannot be checked, so only a slot with role admin "
                                              "may replace it"));
@@ -235,7 +250,8 @@ int RunSet(const PolicyArgs& a) {
                        "with this policy no key slot's role may administer (`admin` on /), so the policy could "
                        "never be changed again; add such a role or pass --force"));
   }
-  auto stored = (*repo)->SetPolicy((*next)->text());
+  auto stored = current.ok() ? (*repo)->SetPolicyIfCurrent((*next)->text(), *decided_on)
+                             : (*repo)->SetPolicy((*next)->text());
   if (!stored.ok()) return Fail(stored.status());
   if (Status s = repo::RecordPolicy(**repo, stored->policy.seq, stored->id, repo::DefaultStateDir()); !s.ok()) {
     std::cerr << "weightfs: warning: could not record the policy version for rollback detection: " << s.message()

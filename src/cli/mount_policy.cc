@@ -1,6 +1,7 @@
 #include "cli/mount_policy.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,32 +25,48 @@ class AuditFile {
   }
   explicit AuditFile(int fd) : fd_(fd) {}
   ~AuditFile() { ::close(fd_); }
-  void Write(const std::string& line) {
+  AuditFile(const AuditFile&) = delete;
+  AuditFile& operator=(const AuditFile&) = delete;
+  // Returns false when the line could not be written whole (a full disk): the caller logs it.
+  bool Write(const std::string& line) {
     std::string l = line + "\n";
-    (void)!::write(fd_, l.data(), l.size());
+    return ::write(fd_, l.data(), l.size()) == static_cast<ssize_t>(l.size());
   }
 
  private:
   int fd_;
 };
 
+// A local policy file decides who may do what on a shared mount: someone who could edit it could
+// give themselves any role, so it must not be writable by group or others.
+Status CheckPrivateFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, path);
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    return Status(Code::kPermissionDenied, path + " is writable by group or others, who could change the policy; "
+                                                  "chmod go-w it");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const MountPolicyArgs& args) {
   MountPolicy out;
-  ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> stored, vfs::LoadRepositoryPolicy(repo));
-  {
-    ASSIGN_OR_RETURN(auto ref, repo.ReadPolicy());
-    out.policy_ref = ref.raw;
-    out.policy_seq = ref.value ? ref.value->policy.seq : 0;
-  }
+  // One read: the version enforced is the version the watcher compares against.
+  ASSIGN_OR_RETURN(auto ref, repo.ReadPolicy());
+  out.policy_ref = ref.raw;
+  out.policy_seq = ref.value ? ref.value->policy.seq : 0;
+  ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> stored, vfs::LoadStoredPolicy(ref.value));
   std::shared_ptr<const policy::Policy> effective = stored;
   const std::string& role = repo.role();
   if (!args.policy_file.empty()) {
     if (!stored->Decide({role}, Capability::kAdmin, "/").allowed) {
-      return Status(Code::kPermissionDenied, "--policy needs a key slot whose role may administer; slot '" +
-                                                 repo.slot_name() + "' has role '" + role + "'");
+      return Status(Code::kPermissionDenied, "--policy needs a key slot whose role may administer; key slot '" +
+                                                 repo.slot_name() + "' has role '" + role +
+                                                 "'. Unlock with an admin slot (--slot NAME)");
     }
+    RETURN_IF_ERROR(CheckPrivateFile(args.policy_file));
     ASSIGN_OR_RETURN(effective, LoadPolicyFile(args.policy_file));
     out.notes.push_back("using the local policy " + args.policy_file + " instead of the repository's (SIGHUP reloads it)");
   }
@@ -66,7 +83,8 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
         "the " + std::string(effective->built_in() ? "built-in policy" : "policy") +
         " has none. Set one with `weightfs policy set`, or mount without --allow-other");
   }
-  out.read_only = !effective->MayEverAllow(role, policy::kWriteCapabilities);
+  // Recording a snapshot writes to the repository too.
+  out.read_only = !effective->MayEverAllow(role, policy::kWriteCapabilities | policy::Bit(Capability::kSnapshot));
   if (out.read_only) out.notes.push_back("role '" + role + "' may write nowhere: mounted read-only");
 
   vfs::AccessControl::Options ao;
@@ -75,7 +93,13 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
   ao.audit_all = args.audit_all;
   if (!args.audit_log.empty()) {
     ASSIGN_OR_RETURN(std::shared_ptr<AuditFile> file, AuditFile::Open(args.audit_log));
-    ao.audit = [file](const std::string& line) { file->Write(line); };
+    auto failures = std::make_shared<std::atomic<uint64_t>>(0);
+    ao.audit = [file, failures, log = out.log](const std::string& line) {
+      // Reported on the first failure and then every 1000th, not for every lost line.
+      if (!file->Write(line) && (failures->fetch_add(1) % 1000 == 0) && *log) {
+        (*log)("could not write to the audit log (disk full?): audit lines are being lost");
+      }
+    };
   }
   out.access = std::make_shared<vfs::AccessControl>(effective, std::move(ao));
   return out;
@@ -126,22 +150,32 @@ void PolicyWatcher::PollRepository() {
   }
   last_error_.clear();
   if (ref->raw == policy_->policy_ref) return;
-  policy_->policy_ref = ref->raw;
   const uint64_t seq = ref->value ? ref->value->policy.seq : 0;
   if (seq <= applied_seq_) {
     // Versions only grow: an older or missing one was rolled back or deleted.
+    policy_->policy_ref = ref->raw;  // said once
     log_("refs/policy now holds " + (seq ? "policy #" + std::to_string(seq) : std::string("no policy")) +
          ", not newer than the applied #" + std::to_string(applied_seq_) +
          ": keeping the current policy (someone may have rolled the repository's files back)");
     return;
   }
-  applied_seq_ = seq;
-  auto next = vfs::LoadRepositoryPolicy(*repo_);
-  if (next.ok()) {
-    Apply(*next, "repository policy #" + std::to_string(seq));
-  } else {
-    log_("keeping the current policy: " + next.status().message());
+  auto next = vfs::LoadStoredPolicy(ref->value);
+  if (!next.ok()) {
+    // The newer version may revoke access, so enforcing the one it replaced would fail open:
+    // deny everything until it loads (tried again on every poll).
+    if (!denying_) {
+      log_("policy #" + std::to_string(seq) + " does not load, denying every request until it does: " +
+           next.status().message());
+      auto deny_all = policy::Policy::Load("version: 1\nroles:\n  none:\n    rules: []\n", "deny-all");
+      if (deny_all.ok()) Apply(*deny_all, "a deny-all policy");
+      denying_ = true;
+    }
+    return;
   }
+  policy_->policy_ref = ref->raw;
+  applied_seq_ = seq;
+  denying_ = false;
+  Apply(*next, "repository policy #" + std::to_string(seq));
 }
 
 void PolicyWatcher::Loop() {

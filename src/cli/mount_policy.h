@@ -32,6 +32,9 @@ struct MountPolicy {
   std::optional<Bytes> policy_ref;  // refs/policy as loaded (to notice changes)
   uint64_t policy_seq = 0;          // its version (0: none set)
   std::vector<std::string> notes;   // to log once the daemon runs
+  // Where audit write failures are reported: set to the daemon's log once it exists (after fork).
+  std::shared_ptr<std::function<void(const std::string&)>> log =
+      std::make_shared<std::function<void(const std::string&)>>();
 };
 
 // Decides everything before the mount starts, so that a bad policy file, a role the policy does
@@ -64,6 +67,7 @@ class PolicyWatcher {
   bool stop_ = false;
   uint64_t applied_seq_ = 0;  // the repository policy version in force
   std::string last_error_;    // logged once, not every poll
+  bool denying_ = false;      // a newer policy failed to load: everything is denied
   std::thread thread_;
 };
 

@@ -1,6 +1,7 @@
 #include "fuse/adapter.h"
 
 #include <algorithm>
+#include <vector>
 
 #include <cerrno>
 #include <cstring>
@@ -33,18 +34,29 @@ int ErrnoFor(const Status& s) {
 
 AdapterContext* ContextOf(fuse_req_t req) { return static_cast<AdapterContext*>(fuse_req_userdata(req)); }
 
-vfs::Caller CallerOf(fuse_req_t req) {
+vfs::Caller HandleCallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   vfs::Caller c;
   c.uid = ctx->uid;
   c.gid = ctx->gid;
   c.pid = static_cast<uint32_t>(ctx->pid);
+  return c;
+}
+
+vfs::Caller CallerOf(fuse_req_t req) {
+  vfs::Caller c = HandleCallerOf(req);
   if (ContextOf(req)->caller_groups) {
     // The kernel does not send supplementary groups; libfuse reads them from /proc/PID/task.
     // A caller that has exited meanwhile keeps only its primary group.
-    gid_t groups[256];
-    int n = fuse_req_getgroups(req, 256, groups);
-    for (int i = 0; i < std::min(n, 256); ++i) c.groups.push_back(static_cast<uint32_t>(groups[i]));
+    std::vector<gid_t> groups(64);
+    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (n > static_cast<int>(groups.size())) {
+      groups.resize(static_cast<size_t>(n));
+      n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    }
+    for (int i = 0; i < std::min(n, static_cast<int>(groups.size())); ++i) {
+      c.groups.push_back(static_cast<uint32_t>(groups[static_cast<size_t>(i)]));
+    }
   }
   return c;
 }

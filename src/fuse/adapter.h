@@ -24,7 +24,12 @@ struct AdapterContext {
 };
 
 int ErrnoFor(const Status& status);
+// The caller of a request that is decided by the policy (with its supplementary groups on a
+// shared mount).
 vfs::Caller CallerOf(fuse_req_t req);
+// The caller of a request on an open handle (read, write, flush, fsync...): decided at open, so
+// its groups are not read (that costs a read of /proc per request).
+vfs::Caller HandleCallerOf(fuse_req_t req);
 AdapterContext* ContextOf(fuse_req_t req);
 void FillStat(const vfs::Attr& attr, struct stat* st);
 void FillEntry(const vfs::EntryOut& in, fuse_entry_param* out);

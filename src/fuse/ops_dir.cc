@@ -16,7 +16,7 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
-  auto r = Fs(req).ReadDir(CallerOf(req), ino, fi->fh, static_cast<uint64_t>(off));
+  auto r = Fs(req).ReadDir(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off));
   if (Failed(req, r)) return;
   std::vector<char> buf(size);
   size_t used = 0;
@@ -67,7 +67,7 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  Guard(req, "fsyncdir", [&] { ReplyStatus(req, Fs(req).FsyncDir(CallerOf(req), ino)); });
+  Guard(req, "fsyncdir", [&] { ReplyStatus(req, Fs(req).FsyncDir(HandleCallerOf(req), ino)); });
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ void SetOpenFlags(const vfs::OpenOut& out, fuse_file_info* fi) {
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   Guard(req, "create", [&] {
-    auto r = Fs(req).Create(CallerOf(req), parent, name, mode, fi->flags & O_EXCL);
+    auto r = Fs(req).Create(CallerOf(req), parent, name, mode, fi->flags & O_EXCL,
+                            (fi->flags & O_ACCMODE) != O_WRONLY);
     if (Failed(req, r)) return;
     fuse_entry_param e;
     FillEntry(r->first, &e);
@@ -41,7 +42,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, "read", [&] {
-    auto r = Fs(req).Read(CallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), size);
+    auto r = Fs(req).Read(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), size);
     if (Failed(req, r)) return;
     fuse_reply_buf(req, reinterpret_cast<const char*>(r->data()), r->size());
   });
@@ -49,7 +50,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, "write", [&] {
-    auto r = Fs(req).Write(CallerOf(req), ino, fi->fh, static_cast<uint64_t>(off),
+    auto r = Fs(req).Write(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off),
                            ByteView(reinterpret_cast<const uint8_t*>(buf), size));
     if (Failed(req, r)) return;
     fuse_reply_write(req, *r);
@@ -57,7 +58,7 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 }
 
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, "flush", [&] { ReplyStatus(req, Fs(req).Flush(CallerOf(req), ino, fi->fh)); });
+  Guard(req, "flush", [&] { ReplyStatus(req, Fs(req).Flush(HandleCallerOf(req), ino, fi->fh)); });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -65,14 +66,14 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  Guard(req, "fsync", [&] { ReplyStatus(req, Fs(req).Fsync(CallerOf(req), ino)); });
+  Guard(req, "fsync", [&] { ReplyStatus(req, Fs(req).Fsync(HandleCallerOf(req), ino)); });
 }
 
 void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, fuse_file_info*) {
   Guard(req, "fallocate", [&] {
     if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
     if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
-    ReplyStatus(req, Fs(req).Fallocate(CallerOf(req), ino, static_cast<uint64_t>(offset), static_cast<uint64_t>(length)));
+    ReplyStatus(req, Fs(req).Fallocate(HandleCallerOf(req), ino, static_cast<uint64_t>(offset), static_cast<uint64_t>(length)));
   });
 }
 

@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <pthread.h>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -22,16 +24,35 @@ struct Session::Impl {
   std::atomic<bool> init_done{false};
   SessionOptions options;
   fuse_session* se = nullptr;
-  bool mounted = false;
+  std::atomic<bool> mounted{false};
+  std::mutex mount_mu;  // held while invalidations are sent
   bool signals = false;
+  bool stopping = false;  // guarded by mount_mu: no invalidation may start any more
 };
 
 namespace {
 
-std::atomic<bool>* g_hangup = nullptr;  // one session per process
+// Signal state (one session per process). The handlers only set flags: the session loop ends
+// from a normal thread (see Session::Loop), never halfway through a cache invalidation.
+std::atomic<bool>* g_hangup = nullptr;  // SIGHUP reloads the policy when set
+std::atomic<bool> g_exit_requested{false};
 
 void OnHangup(int) {
-  if (g_hangup) g_hangup->store(true);
+  if (g_hangup) {
+    g_hangup->store(true);
+  } else {
+    g_exit_requested.store(true);
+  }
+}
+
+void OnExitSignal(int) { g_exit_requested.store(true); }
+
+Status InstallHandler(int sig, void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(sig, &sa, nullptr) != 0) return ErrnoStatus(errno, "installing a signal handler");
+  return Status::Ok();
 }
 
 void Init(void* userdata, fuse_conn_info* conn) {
@@ -105,7 +126,11 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Session::~Session() {
   Unmount();
-  if (impl_->signals) fuse_remove_signal_handlers(impl_->se);
+  if (impl_->signals) {
+    // The hangup flag lives in the caller, which is going away.
+    g_hangup = nullptr;
+    for (int sig : {SIGHUP, SIGINT, SIGTERM}) signal(sig, SIG_DFL);
+  }
   if (impl_->se) fuse_session_destroy(impl_->se);
 }
 
@@ -133,15 +158,13 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
   impl->se = fuse_session_new(&fargs, Ops(), sizeof(fuse_lowlevel_ops), &impl->ctx);
   fuse_opt_free_args(&fargs);
   if (!impl->se) return InvalidArgument("could not create the FUSE session (bad -o option?)");
-  if (fuse_set_signal_handlers(impl->se) != 0) return Internal("could not install signal handlers");
+  g_hangup = options.hangup;
+  g_exit_requested.store(false);
+  RETURN_IF_ERROR(InstallHandler(SIGHUP, OnHangup));
+  RETURN_IF_ERROR(InstallHandler(SIGINT, OnExitSignal));
+  RETURN_IF_ERROR(InstallHandler(SIGTERM, OnExitSignal));
+  signal(SIGPIPE, SIG_IGN);
   impl->signals = true;
-  if (options.hangup) {
-    g_hangup = options.hangup;
-    struct sigaction sa {};
-    sa.sa_handler = OnHangup;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGHUP, &sa, nullptr) != 0) return Internal("could not install the SIGHUP handler");
-  }
   if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
     return IoError("mounting on " + options.mountpoint +
                    " failed (is /dev/fuse available, and the mountpoint an existing, unmounted directory?)");
@@ -161,11 +184,35 @@ Status Session::Loop() {
       TuneReadahead(impl->options);
     });
   }
+  // SIGTERM/SIGINT end the loop from here: first no new cache invalidation may start and the one
+  // in flight finishes (requests are still served, so the kernel locks it waits for come free),
+  // then the loop is told to stop. libfuse's own handlers would stop serving at once and could
+  // leave an invalidation blocked in the kernel forever.
+  std::atomic<bool> loop_done{false};
+  const pthread_t loop_thread = pthread_self();
+  std::thread stopper([&] {
+    bool exiting = false;
+    while (!loop_done.load()) {
+      if (!exiting && g_exit_requested.load()) {
+        {
+          std::lock_guard lock(impl_->mount_mu);
+          impl_->stopping = true;
+        }
+        fuse_session_exit(impl_->se);
+        exiting = true;
+      }
+      // Wakes the loop's wait (again, in case it was not waiting yet); the handler only sets a flag.
+      if (exiting) pthread_kill(loop_thread, SIGTERM);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(1, impl_->options.threads)));
   fuse_loop_cfg_set_clone_fd(cfg, 0);
   int rc = fuse_session_loop_mt(impl_->se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  loop_done.store(true);
+  stopper.join();
   if (tuner.joinable()) tuner.join();
   if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
     return IoError("the FUSE session loop failed: " + std::string(std::strerror(rc < 0 ? -rc : rc)));
@@ -174,8 +221,11 @@ Status Session::Loop() {
 }
 
 void Session::InvalidateCache(const std::vector<std::string>& root_names) {
-  if (!impl_->mounted || !impl_->init_done.load()) return;
+  std::lock_guard lock(impl_->mount_mu);
+  if (impl_->stopping || !impl_->mounted || !impl_->init_done.load()) return;
   for (const std::string& name : root_names) {
+    // Once the loop has ended nobody answers the requests whose locks an invalidation waits for.
+    if (fuse_session_exited(impl_->se)) return;
     // -ENOENT: the kernel had nothing cached under that name.
     fuse_lowlevel_notify_inval_entry(impl_->se, FUSE_ROOT_ID, name.c_str(), name.size());
   }
@@ -183,10 +233,9 @@ void Session::InvalidateCache(const std::vector<std::string>& root_names) {
 }
 
 void Session::Unmount() {
-  if (impl_->mounted) {
-    fuse_session_unmount(impl_->se);
-    impl_->mounted = false;
-  }
+  // Not under mount_mu: ending the connection is what releases an invalidation stuck in the
+  // kernel (which holds mount_mu).
+  if (impl_->mounted.exchange(false)) fuse_session_unmount(impl_->se);
 }
 
 }  // namespace weightfs::fuse

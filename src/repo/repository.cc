@@ -13,7 +13,6 @@ constexpr char kConfigFile[] = "config";
 constexpr char kKeysDir[] = "keys";
 constexpr char kMainRef[] = "refs/main";
 constexpr char kTagsRef[] = "refs/tags";
-constexpr char kPolicyRef[] = "refs/policy";
 constexpr uint32_t kContentKeyId = 1;
 
 std::string NowIso8601() {
@@ -379,123 +378,6 @@ Status Repository::WriteTags(const std::map<std::string, ObjectId>& tags,
                              const std::optional<Bytes>& expected_raw) {
   ASSIGN_OR_RETURN(Bytes sealed, SealRef(kTagsRef, EncodeTags(tags)));
   return store_->CompareAndSwapFile(kTagsRef, expected_raw, sealed);
-}
-
-Result<PolicyObject> Repository::LoadPolicy(const ObjectId& id) const {
-  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kPolicy, id));
-  auto p = DecodePolicy(plain);
-  if (!p.ok()) return p.status().WithContext("policy object " + id.Hex());
-  return p;
-}
-
-Result<std::optional<Repository::PolicyVersion>> Repository::PolicyAnchor() const {
-  ASSIGN_OR_RETURN(Versioned<MainRef> main, ReadMain());
-  if (!main.value.head) return std::optional<PolicyVersion>();
-  ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(*main.value.head));
-  if (!s.policy) return std::optional<PolicyVersion>();
-  ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(*s.policy));
-  return std::optional<PolicyVersion>(PolicyVersion{*s.policy, std::move(p)});
-}
-
-Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPolicy() const {
-  ASSIGN_OR_RETURN(auto current, ReadPolicyRef());
-  ASSIGN_OR_RETURN(std::optional<PolicyVersion> anchor, PolicyAnchor());
-  if (!anchor) return current;
-  const std::string fix = ". If that was not an administrator, someone changed the repository's files; an admin "
-                          "can store the intended policy again with `weightfs policy set`";
-  const std::string anchored = "policy #" + std::to_string(anchor->policy.seq);
-  if (!current.value) {
-    return Corruption("refs/policy is missing, but the newest snapshot was recorded under " + anchored +
-                      ": the policy was deleted" + fix);
-  }
-  if (current.value->policy.seq < anchor->policy.seq) {
-    return Corruption("refs/policy holds policy #" + std::to_string(current.value->policy.seq) +
-                      ", older than " + anchored + " under which the newest snapshot was recorded: it was rolled back" +
-                      fix);
-  }
-  // The anchored version must be in the current one's history.
-  PolicyVersion at = *current.value;
-  while (at.policy.seq > anchor->policy.seq && at.policy.parent) {
-    ObjectId parent = *at.policy.parent;
-    ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(parent));
-    if (p.seq >= at.policy.seq) return Corruption("policy " + parent.Hex() + " does not precede its successor");
-    at = PolicyVersion{parent, std::move(p)};
-  }
-  if (at.id != anchor->id) {
-    return Corruption("the policy history in refs/policy does not contain " + anchored +
-                      ", under which the newest snapshot was recorded: it was replaced" + fix);
-  }
-  return current;
-}
-
-Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPolicyRef() const {
-  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kPolicyRef));
-  Versioned<std::optional<PolicyVersion>> out;
-  if (!raw) return out;
-  ASSIGN_OR_RETURN(Bytes plain, OpenRef(kPolicyRef, *raw));
-  Reader r(plain);
-  ASSIGN_OR_RETURN(uint8_t v, r.U8());
-  if (v != 1) return Corruption("refs/policy has unknown encoding " + std::to_string(v));
-  ASSIGN_OR_RETURN(ByteView idb, r.Raw(ObjectId::kSize));
-  if (!r.done()) return Corruption("refs/policy has trailing bytes");
-  ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromBytes(idb));
-  ASSIGN_OR_RETURN(PolicyObject policy, LoadPolicy(id));
-  out.value = PolicyVersion{id, std::move(policy)};
-  out.raw = std::move(raw);
-  return out;
-}
-
-Result<Repository::PolicyVersion> Repository::SetPolicy(const std::string& text) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    ASSIGN_OR_RETURN(auto current, ReadPolicyRef());
-    ASSIGN_OR_RETURN(std::optional<PolicyVersion> anchor, PolicyAnchor());
-    // A lost or rolled-back refs/policy continues from the version the head snapshot names.
-    std::optional<PolicyVersion> base = current.value;
-    if (anchor && (!base || (base->policy.seq <= anchor->policy.seq && base->id != anchor->id))) base = anchor;
-    PolicyObject next;
-    if (base) {
-      next.parent = base->id;
-      next.seq = base->policy.seq + 1;
-    } else {
-      next.seq = 1;
-    }
-    next.time_ns = NowNs();
-    next.author = slot_name_;
-    next.author_role = role_;
-    next.text = text;
-    ASSIGN_OR_RETURN(ObjectId id, PutObject(ObjectType::kPolicy, EncodePolicy(next)));
-    RETURN_IF_ERROR(Sync());
-    Bytes ref;
-    PutU8(&ref, 1);
-    PutBytes(&ref, id.bytes());
-    ASSIGN_OR_RETURN(Bytes sealed, SealRef(kPolicyRef, ref));
-    Status s = store_->CompareAndSwapFile(kPolicyRef, current.raw, sealed);
-    if (s.ok()) return PolicyVersion{id, std::move(next)};
-    if (s.code() != Code::kConflict) return s;
-  }
-  return Status(Code::kConflict, "could not write refs/policy: it keeps changing");
-}
-
-Result<std::vector<Repository::PolicyVersion>> Repository::ListPolicies() const {
-  ASSIGN_OR_RETURN(auto current, ReadPolicy());
-  std::vector<PolicyVersion> out;
-  if (!current.value) return out;
-  out.push_back(*current.value);
-  while (out.back().policy.parent) {
-    if (out.size() > 1000000) return Corruption("the policy history does not end");
-    ObjectId id = *out.back().policy.parent;
-    ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(id));
-    if (p.seq + 1 != out.back().policy.seq) {
-      return Corruption("policy " + id.Hex() + " has sequence number " + std::to_string(p.seq) + ", expected " +
-                        std::to_string(out.back().policy.seq - 1));
-    }
-    out.push_back(PolicyVersion{id, std::move(p)});
-  }
-  if (out.back().policy.seq != 1) {
-    return Corruption("the policy history ends at #" + std::to_string(out.back().policy.seq) + " (" +
-                      out.back().id.Hex() + "), which names no predecessor; it should start at #1");
-  }
-  return out;
 }
 
 Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root, const std::string& message) {

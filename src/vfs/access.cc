@@ -156,9 +156,14 @@ std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user, co
 
 Result<std::shared_ptr<const policy::Policy>> LoadRepositoryPolicy(const repo::Repository& repo) {
   ASSIGN_OR_RETURN(auto current, repo.ReadPolicy());
-  if (!current.value) return policy::Policy::BuiltIn();
-  const std::string source = "repository policy #" + std::to_string(current.value->policy.seq);
-  auto loaded = policy::Policy::Load(current.value->policy.text, source);
+  return LoadStoredPolicy(current.value);
+}
+
+Result<std::shared_ptr<const policy::Policy>> LoadStoredPolicy(
+    const std::optional<repo::Repository::PolicyVersion>& version) {
+  if (!version) return policy::Policy::BuiltIn();
+  const std::string source = "repository policy #" + std::to_string(version->policy.seq);
+  auto loaded = policy::Policy::Load(version->policy.text, source);
   if (!loaded.ok()) {
     return Status(Code::kCorruption, loaded.status().message() +
                                          " (the stored policy does not load with this build; set a valid one with "

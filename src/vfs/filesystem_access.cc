@@ -57,7 +57,8 @@ Status FileSystem::AuthorizePath(const Caller& c, const std::optional<std::strin
       return Hidden(*path);
     }
   } else {
-    // An unlinked node is reachable only through a handle that was authorized when it opened.
+    // An unlinked node has no path to decide on: only a caller that held it (an open handle, or
+    // an inode it looked up before the unlink) can still reach it, and it keeps that access.
     if (!path) return Status::Ok();
     if (!ac->Check(c, Capability::kList, *path, op)) return Hidden(*path);
   }
@@ -162,7 +163,11 @@ Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::stri
       if (e.type == repo::EntryType::kDirectory) stored.emplace_back(rel + "/" + e.name, e.id);
     }
   }
-  if (dest_exists && !ac->Check(c, Capability::kDelete, to, "rename")) return Denied(to, Capability::kDelete);
+  if (dest_exists) {
+    // Replacing an entry the caller may not see would reveal it (EEXIST, ENOTDIR) or destroy it.
+    if (!ac->Peek(c, Capability::kList, to)) return Denied(to, Capability::kList);
+    if (!ac->Check(c, Capability::kDelete, to, "rename")) return Denied(to, Capability::kDelete);
+  }
   for (const std::string& rel : below) {
     if (!ac->Check(c, Capability::kDelete, from + rel, "rename")) return Denied(from + rel, Capability::kDelete);
     if (!ac->Check(c, Capability::kCreate, to + rel, "rename")) return Denied(to + rel, Capability::kCreate);

@@ -36,7 +36,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
 }
 
 Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId parent, const std::string& name,
-                                                        uint32_t mode, bool exclusive) {
+                                                        uint32_t mode, bool exclusive, bool read) {
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(repo::ValidateName(name));
@@ -50,7 +50,7 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
     ASSIGN_OR_RETURN(Node * existing, GetNodeLocked(it->second));
     const NodeId ino = existing->ino;
     lock.unlock();
-    ASSIGN_OR_RETURN(OpenOut out, Open(c, ino, true, false, false));
+    ASSIGN_OR_RETURN(OpenOut out, Open(c, ino, true, false, read));
     lock.lock();
     ASSIGN_OR_RETURN(existing, GetNodeLocked(ino));
     return std::make_pair(EntryLocked(existing), out);

@@ -1251,6 +1251,16 @@ def test_non_admin_slot_cannot_set_policy():
 
 
 def test_unmount():
+    # SIGTERM ends a daemon the way an unmount does (its handler only asks the loop to stop, so a
+    # policy watcher mid-invalidation cannot wedge the exit).
+    live = [m for m in S.mounts if wfs.is_mounted(m.mountpoint)]
+    if live:
+        victim = live[0]
+        pid = victim.daemon_pid()
+        os.kill(pid, signal.SIGTERM)
+        gone, took = poll(lambda: not alive(pid) and not wfs.is_mounted(victim.mountpoint), 20)
+        true(gone, "SIGTERM: daemon %d exited and %s is unmounted" % (pid, victim.mountpoint))
+        print("  SIGTERM: daemon exited after %.2fs" % took)
     for m in reversed(S.mounts):
         if not wfs.is_mounted(m.mountpoint):
             continue  # unmounted by its case

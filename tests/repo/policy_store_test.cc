@@ -286,6 +286,20 @@ TEST_F(PolicyStoreTest, SnapshotAnchorsThePolicy) {
   EXPECT_EQ(history.size(), 3u);
 }
 
+// `policy set` decides on one version and must not overwrite another that came in meanwhile.
+TEST_F(PolicyStoreTest, SetIfCurrentRefusesAConcurrentChange) {
+  REPO_ASSERT_OK_AND_ASSIGN(auto none_yet, repo_->SetPolicyIfCurrent("version: 1\n", std::nullopt));
+  EXPECT_EQ(none_yet.policy.seq, 1u);
+  REPO_ASSERT_OK_AND_ASSIGN(auto second, repo_->SetPolicyIfCurrent("version: 1\n# 2\n", none_yet.id));
+  EXPECT_EQ(second.policy.seq, 2u);
+  auto stale = repo_->SetPolicyIfCurrent("version: 1\n# stale\n", none_yet.id);
+  EXPECT_EQ(stale.status().code(), Code::kConflict);
+  EXPECT_NE(stale.status().message().find("#2"), std::string::npos) << stale.status().ToString();
+  EXPECT_EQ(repo_->SetPolicyIfCurrent("x", std::nullopt).status().code(), Code::kConflict);
+  REPO_ASSERT_OK_AND_ASSIGN(auto current, repo_->ReadPolicy());
+  EXPECT_EQ(current.value->id, second.id);
+}
+
 TEST_F(PolicyStoreTest, BrokenChainIsReportedByListPoliciesAndCheck) {
   const auto v = SetMany(3);
   ASSERT_EQ(v.size(), 3u);

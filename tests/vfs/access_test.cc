@@ -310,6 +310,28 @@ TEST_F(AccessTest, CreateOverHiddenNameDoesNotRevealIt) {
   EXPECT_NE(CodeOf(fs_->Symlink(kGus, inbox, "taken", "x")), Code::kAlreadyExists);
 }
 
+// The same for rename: a drop box where the caller may create and delete, but list only its own
+// names. Replacing a hidden entry would destroy it, and RENAME_NOREPLACE's EEXIST (or ENOTDIR for
+// a directory moved onto a hidden file) would reveal it.
+TEST_F(AccessTest, RenameOntoHiddenNameDoesNotRevealOrReplaceIt) {
+  ASSERT_NO_FATAL_FAILURE(Seed());
+  const std::string drop_box =
+      "{paths: [\"/inbox/*\"], allow: [create, delete]}\n"
+      "      - {paths: [\"/inbox/mine\", \"/inbox/mydir\", \"/inbox/renamed\"], allow: [list]}";
+  ASSERT_NO_FATAL_FAILURE(
+      Mount(Access("admin", true, Replace(kPolicy, "{paths: [\"/inbox/*\"], allow: [create]}", drop_box))));
+  const NodeId inbox = Ino("/inbox");
+  REPO_ASSERT_OK(fs_->Create(kGus, inbox, "mine", 0644, true).status());
+  REPO_ASSERT_OK(fs_->Mkdir(kGus, inbox, "mydir", 0755).status());
+  EXPECT_EQ(CodeOf(fs_->Rename(kGus, inbox, "mine", inbox, "taken", 0)), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Rename(kGus, inbox, "mine", inbox, "taken", FileSystem::kRenameNoReplace)),
+            Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Rename(kGus, inbox, "mydir", inbox, "taken", 0)), Code::kPermissionDenied);
+  EXPECT_TRUE(Sees(kAlice, "/inbox/taken"));  // still there
+  // A free name works: the drop box is usable.
+  REPO_EXPECT_OK(fs_->Rename(kGus, inbox, "mine", inbox, "renamed", 0));
+}
+
 TEST_F(AccessTest, ListingsLeaveOutWhatTheCallerMayNotList) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   using S = std::set<std::string>;

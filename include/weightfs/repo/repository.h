@@ -131,10 +131,14 @@ class Repository {
   // policy the head snapshot names, was deleted or rolled back, and is kCorruption.
   Result<Versioned<std::optional<PolicyVersion>>> ReadPolicy() const;
   // Stores text as the next policy version (parent: the current one, or the head snapshot's
-  // policy if refs/policy was lost or rolled back, which this repairs) and publishes it with
+  // policy if refs/policy was lost or rolled back, which this repairs; a damaged history it does
+  // not repair) and publishes it with
   // compare-and-swap on refs/policy, retrying when another writer won. Authorization (the slot's
   // role may administer) is the caller's job: the repository layer does not evaluate policies.
   Result<PolicyVersion> SetPolicy(const std::string& text);
+  // The same, but only on top of expected_current (the version the caller decided against;
+  // nullopt: none set): kConflict, saying who changed it, if another version came in meanwhile.
+  Result<PolicyVersion> SetPolicyIfCurrent(const std::string& text, const std::optional<ObjectId>& expected_current);
   // Policy versions from the current back to the first, newest first.
   Result<std::vector<PolicyVersion>> ListPolicies() const;
 
@@ -158,6 +162,8 @@ class Repository {
   Result<Versioned<std::optional<PolicyVersion>>> ReadPolicyRef() const;
   // The policy the head snapshot was recorded under, if any.
   Result<std::optional<PolicyVersion>> PolicyAnchor() const;
+  // expected: nullopt for any base, else the id (or none) refs/policy must still hold.
+  Result<PolicyVersion> SetPolicyOn(const std::string& text, const std::optional<std::optional<ObjectId>>& expected);
 
   std::unique_ptr<storage::ObjectStore> store_;
   RepoConfig config_;

@@ -75,6 +75,9 @@ class AccessControl {
 // The policy a repository's mounts and commands use: the stored one, or the built-in policy when
 // none was set. A stored policy that does not load is an error naming its version.
 Result<std::shared_ptr<const policy::Policy>> LoadRepositoryPolicy(const repo::Repository& repo);
+// The same for a version already read (nullopt: none set, the built-in policy).
+Result<std::shared_ptr<const policy::Policy>> LoadStoredPolicy(
+    const std::optional<repo::Repository::PolicyVersion>& version);
 
 // One audit log line (JSON, no newline) for tests and the CLI.
 std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user, const std::string& role,

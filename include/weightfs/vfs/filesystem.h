@@ -8,7 +8,9 @@
 // the daemon died is either whole (as of its last close/fsync) or absent, never torn.
 //
 // Thread-safe. Lock order: tree_mu_ before any FileContent's lock; commit_mu_ before tree_mu_.
-// tree_mu_ is never held while file content is read, written or sealed.
+// tree_mu_ is never held while file content is read, written or sealed, nor while the access
+// control decides (the Authorize* helpers take it themselves; AccessControl's lock is taken last
+// and may resolve names through NSS).
 #pragma once
 
 #include <atomic>
@@ -87,8 +89,9 @@ class FileSystem {
                 const std::string& new_name, uint32_t flags);
 
   // Files. write: opened for writing; truncate: O_TRUNC.
+  // read: opened for reading too (matters when name exists and is opened instead).
   Result<std::pair<EntryOut, OpenOut>> Create(const Caller& c, NodeId parent, const std::string& name,
-                                              uint32_t mode, bool exclusive);
+                                              uint32_t mode, bool exclusive, bool read = true);
   // read: opened for reading too (O_RDONLY or O_RDWR).
   Result<OpenOut> Open(const Caller& c, NodeId ino, bool write, bool truncate, bool read = true);
   Result<Bytes> Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size);
