@@ -73,7 +73,17 @@ int RunSnapshot(const HistoryArgs& a) {
     const std::string& target = a.repo;
     const std::string value = a.tag + "\n" + a.message;
     if (::setxattr(target.c_str(), "user.weightfs.snapshot", value.data(), value.size(), 0) != 0) {
-      return Fail(ErrnoStatus(errno, "asking the mount at " + a.repo + " for a snapshot"));
+      const int err = errno;
+      if (err == EACCES) {
+        return Fail(Status(Code::kPermissionDenied,
+                           "the mount's policy does not allow you to record a snapshot from " + a.repo +
+                               " (`weightfs policy explain REPO --user $USER --op snapshot PATH` shows why)"));
+      }
+      if (err == EROFS) {
+        return Fail(Status(Code::kReadOnly, "the mount at " + a.repo + " is read-only (mounted --read-only, or its "
+                                            "key slot's role may write nowhere)"));
+      }
+      return Fail(ErrnoStatus(err, "asking the mount at " + a.repo + " for a snapshot"));
     }
     std::cout << "snapshot of the mount " << a.repo << " recorded" << (a.tag.empty() ? "" : " tagged " + a.tag)
               << " (see weightfs log)\n";
