@@ -43,21 +43,37 @@ vfs::Caller HandleCallerOf(fuse_req_t req) {
   return c;
 }
 
-vfs::Caller CallerOf(fuse_req_t req) {
-  vfs::Caller c = HandleCallerOf(req);
-  if (ContextOf(req)->caller_groups) {
-    // The kernel does not send supplementary groups; libfuse reads them from /proc/PID/task.
-    // A caller that has exited meanwhile keeps only its primary group.
-    std::vector<gid_t> groups(64);
-    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    if (n > static_cast<int>(groups.size())) {
-      groups.resize(static_cast<size_t>(n));
-      n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    }
-    for (int i = 0; i < std::min(n, static_cast<int>(groups.size())); ++i) {
-      c.groups.push_back(static_cast<uint32_t>(groups[static_cast<size_t>(i)]));
+std::vector<uint32_t> GroupCache::Get(fuse_req_t req, const fuse_ctx& ctx) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(ctx.pid);
+    if (it != entries_.end() && it->second.expires > now && it->second.uid == ctx.uid && it->second.gid == ctx.gid) {
+      return it->second.groups;
     }
   }
+  // The kernel does not send supplementary groups; libfuse reads them from /proc/PID/task.
+  // A caller that has exited meanwhile keeps only its primary group.
+  std::vector<gid_t> groups(64);
+  int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  if (n > static_cast<int>(groups.size())) {
+    groups.resize(static_cast<size_t>(n));
+    n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  }
+  Entry e{ctx.uid, ctx.gid, {}, now + std::chrono::seconds(1)};
+  for (int i = 0; i < std::min(n, static_cast<int>(groups.size())); ++i) {
+    e.groups.push_back(static_cast<uint32_t>(groups[static_cast<size_t>(i)]));
+  }
+  std::lock_guard lock(mu_);
+  if (entries_.size() > 4096) entries_.clear();
+  entries_[ctx.pid] = e;
+  return e.groups;
+}
+
+vfs::Caller CallerOf(fuse_req_t req) {
+  vfs::Caller c = HandleCallerOf(req);
+  AdapterContext* ctx = ContextOf(req);
+  if (ctx->caller_groups) c.groups = ctx->groups.Get(req, *fuse_req_ctx(req));
   return c;
 }
 

@@ -6,6 +6,10 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 #include <functional>
 #include <string>
 
@@ -14,11 +18,29 @@
 
 namespace weightfs::fuse {
 
+// Supplementary groups of recent callers, by pid: reading them costs a read of /proc per
+// request, which dominated the daemon's time on shared mounts. Kept 1 s, like the policy's role
+// cache, so a changed group membership counts within a second. Thread-safe.
+class GroupCache {
+ public:
+  std::vector<uint32_t> Get(fuse_req_t req, const fuse_ctx& ctx);
+
+ private:
+  struct Entry {
+    uint32_t uid = 0, gid = 0;
+    std::vector<uint32_t> groups;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex mu_;
+  std::unordered_map<pid_t, Entry> entries_;
+};
+
 struct AdapterContext {
   vfs::FileSystem* fs = nullptr;
   bool read_only = false;
   double attr_timeout = 1.0;
   bool caller_groups = false;  // fill Caller::groups (the policy decides per caller)
+  GroupCache groups;
   std::atomic<bool>* init_done = nullptr;  // set once the kernel's INIT was answered
   std::function<void(const std::string&)> log;
 };

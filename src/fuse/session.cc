@@ -65,6 +65,10 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // The kernel's writeback cache would delay writes past close(); write-through keeps
   // close/fsync semantics exact.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Every change to a file passes through this daemon (and so through the kernel's page cache),
+  // so cached pages never need revalidating against the attributes. With it on, a mount with
+  // attribute timeout 0 (shared, --allow-other) would send a GETATTR before every cached read.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 const fuse_lowlevel_ops* Ops() {
