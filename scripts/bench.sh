@@ -43,30 +43,22 @@ SLICE_MIB=64
 SEED=${BENCH_SEED:-42}
 STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-900}
 PASS=bench-passphrase
-COMMAND_LINE=""
-for v in BENCH_ROUNDS BENCH_DIR BENCH_FS BENCH_SIZE_MIB BENCH_FILES BENCH_RAND4K BENCH_RAND1M BENCH_SEED \
-         BENCH_STEP_TIMEOUT WEIGHTFS_BINARY; do
-  [[ -z ${!v+set} ]] || COMMAND_LINE+="$v=$(printf '%q' "${!v}") "
-done
-COMMAND_LINE+="$0"
-
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+BENCH_TAG=bench
+# log, die, the cleanup trap, step, record, wfs_mount, ... (see its header)
+# shellcheck source=scripts/bench_common.sh
+source "$ROOT/scripts/bench_common.sh"
+bench_command_line BENCH_ROUNDS BENCH_DIR BENCH_FS BENCH_SIZE_MIB BENCH_FILES BENCH_RAND4K BENCH_RAND1M \
+  BENCH_SEED BENCH_STEP_TIMEOUT WEIGHTFS_BINARY
 (( $# == 0 )) || die "bench.sh takes no arguments; configure it with the BENCH_* variables (see above)"
 
-for v in ROUNDS SIZE_MIB NFILES N4K N1M SEED STEP_TIMEOUT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer (got '${!v}')"
-done
+require_positive ROUNDS SIZE_MIB NFILES N4K N1M SEED STEP_TIMEOUT
 (( SIZE_MIB >= 2 )) || die "BENCH_SIZE_MIB must be at least 2"
 for fs in $FSES; do
   case $fs in weightfs|plain|gocryptfs) ;; *) die "unknown filesystem in BENCH_FS: $fs" ;; esac
 done
 
 # --- Preconditions ---------------------------------------------------------------------------
-[[ $(id -u) == 0 ]] || die "run as root (dropping the page cache needs it)"
-[[ -w /proc/sys/vm/drop_caches ]] || die "/proc/sys/vm/drop_caches is not writable"
-[[ -e /dev/fuse ]] || die "/dev/fuse is missing"
-command -v fusermount3 >/dev/null || die "fusermount3 is not installed"
+require_root_fuse "dropping the page cache needs it"
 [[ " $FSES " != *" gocryptfs "* ]] || command -v gocryptfs >/dev/null ||
   die "gocryptfs is not installed (apt-get install gocryptfs, or BENCH_FS='weightfs plain')"
 "$PY" -c 'import numpy' 2>/dev/null || die "$PY has no numpy (apt-get install python3-numpy)"
@@ -77,35 +69,9 @@ WFS=""
 WFS_MNT="" WFS_PID=""   # the mounted weightfs mountpoint and its daemon's pid
 GC_MNT="" GC_PID=""     # the mounted gocryptfs mountpoint and its process (started by us, -fg)
 CUR_LOG=""              # log of the filesystem in use, shown on failure
+RESULTS="" NOTES=""
 
-wfs_pid_file() {  # the daemon's pid file (the mountpoint path is canonical: RUN is realpath'd)
-  echo "/run/weightfs/${1//\//!}.pid"
-}
-
-# Mount checks read /proc/self/mounts: stat(2)ing a mountpoint (as mountpoint(1) does) would
-# hang with a hung daemon. BENCH_DIR has no whitespace, so no /proc/mounts escaping applies.
-is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
-
-pid_is() {  # pid_is PID EXE-SUBSTRING: the pid is alive and still runs that program
-  [[ -n $1 ]] && kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
-
-cleanup() {
-  local rc=$? leftover=0
-  set +e
-  trap - ERR
-  if [[ -n $WFS_MNT ]]; then
-    [[ -n $WFS_PID ]] || WFS_PID=$(cat "$(wfs_pid_file "$WFS_MNT")" 2>/dev/null)
-    if is_mounted "$WFS_MNT"; then
-      log "cleanup: unmounting weightfs at $WFS_MNT"
-      timeout 90 "$WFS" umount --timeout 60 "$WFS_MNT" >&2 || fusermount3 -u -z "$WFS_MNT"
-    fi
-    if pid_is "$WFS_PID" "$WFS"; then
-      log "cleanup: killing the weightfs daemon we started (pid $WFS_PID)"
-      kill -9 "$WFS_PID"
-      rm -f "$(wfs_pid_file "$WFS_MNT")"  # the killed daemon could not remove it
-    fi
-  fi
+cleanup_extra() {  # run by cleanup after the weightfs unmount: the gocryptfs we mounted
   if [[ -n $GC_MNT ]] && is_mounted "$GC_MNT"; then
     log "cleanup: unmounting gocryptfs at $GC_MNT"
     fusermount3 -u "$GC_MNT" || fusermount3 -u -z "$GC_MNT"
@@ -117,68 +83,11 @@ cleanup() {
       kill -9 "$GC_PID"
     fi
   fi
-  if [[ -n $RUN && -d $RUN ]]; then
-    while read -r m; do
-      if [[ $m == "$RUN"/* ]]; then
-        log "cleanup: $m is still mounted; leaving $RUN in place"
-        leftover=1
-      fi
-    done < <(awk '{print $2}' /proc/self/mounts)
-    if (( ! leftover )); then
-      rm -rf --one-file-system "$RUN"
-      rmdir "$BENCH_DIR" 2>/dev/null
-    fi
-  fi
-  exit "$rc"
 }
-on_error() {
-  (( BASH_SUBSHELL == 0 )) || return 0
-  local where="line $3"
-  (( ${#FUNCNAME[@]} <= 1 )) || where+=" in ${FUNCNAME[*]:1}"
-  log "ERROR: aborting: status $1 from '$2' ($where)"
-  if [[ -n $CUR_LOG && -s $CUR_LOG ]]; then
-    log "last lines of $CUR_LOG:"
-    tail -n 30 "$CUR_LOG" >&2
-  fi
-}
-trap cleanup EXIT
-trap 'on_error $? "$BASH_COMMAND" $LINENO' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 # --- Helpers ---------------------------------------------------------------------------------
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-now() { echo "$EPOCHREALTIME"; }
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }'; }
-per_s() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.3f", n / s }'; }
-step() {  # step CMD...: runs CMD, treating more than BENCH_STEP_TIMEOUT seconds as a hang
-  local rc=0
-  timeout -k 10 "$STEP_TIMEOUT" "$@" || rc=$?
-  if (( rc == 124 || rc == 137 )); then
-    log "ERROR: hung: no result after ${STEP_TIMEOUT} s, killed: $*"
-  elif (( rc != 0 )); then
-    log "ERROR: exit status $rc: $*"
-  fi
-  return "$rc"
-}
-RESULTS=""
-record() {  # record ROUND FS KEY VALUE
-  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
-  log "  $2 $3 = $4"
-}
-
-wfs_mount() {
-  WFS_MNT="$RUN/wfs-mnt"
-  WEIGHTFS_PASSPHRASE=$PASS step "$WFS" mount "$RUN/wfs-repo" "$WFS_MNT" --log-file "$RUN/weightfs.log"
-  is_mounted "$WFS_MNT" || die "weightfs mount returned but $WFS_MNT is not mounted"
-  WFS_PID=$(cat "$(wfs_pid_file "$WFS_MNT")")
-}
-wfs_umount() {
-  step "$WFS" umount --timeout "$STEP_TIMEOUT" "$WFS_MNT" >&2
-  ! is_mounted "$WFS_MNT" || die "weightfs umount returned but $WFS_MNT is still mounted"
-  ! pid_is "$WFS_PID" "$WFS" || die "weightfs umount returned but the daemon (pid $WFS_PID) still runs"
-  WFS_MNT="" WFS_PID=""
-}
+wfs_mount_bench() { wfs_mount "$RUN/wfs-mnt" "$RUN/wfs-repo" --log-file "$RUN/weightfs.log"; }
 gc_mount() {
   GC_MNT="$RUN/gc-mnt"
   gocryptfs -fg -q -passfile "$RUN/passfile" "$RUN/gc-cipher" "$GC_MNT" </dev/null >>"$RUN/gocryptfs.log" 2>&1 &
@@ -213,7 +122,7 @@ setup() {
     weightfs)
       mkdir "$RUN/wfs-mnt"; : >"$RUN/weightfs.log"; CUR_LOG="$RUN/weightfs.log"
       WEIGHTFS_PASSPHRASE=$PASS WEIGHTFS_INSECURE_FAST_KDF=1 step "$WFS" init "$RUN/wfs-repo" >&2
-      wfs_mount; TARGET="$WFS_MNT" ;;
+      wfs_mount_bench; TARGET="$WFS_MNT" ;;
     gocryptfs)
       mkdir "$RUN/gc-cipher" "$RUN/gc-mnt"; : >"$RUN/gocryptfs.log"; CUR_LOG="$RUN/gocryptfs.log"
       step gocryptfs -init -q -passfile "$RUN/passfile" -scryptn 10 "$RUN/gc-cipher" >>"$RUN/gocryptfs.log" 2>&1
@@ -222,7 +131,7 @@ setup() {
 }
 remount() {
   case $1 in
-    weightfs) wfs_umount; wfs_mount ;;
+    weightfs) wfs_umount; wfs_mount_bench ;;
     gocryptfs) gc_umount; gc_mount ;;
   esac
 }
@@ -312,12 +221,7 @@ else
 fi
 [[ -x $BIN_SRC ]] || die "no weightfs binary at $BIN_SRC"
 
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(realpath "$BENCH_DIR")
-[[ $BENCH_DIR != *[[:space:]\\]* ]] || die "BENCH_DIR must not contain whitespace or backslashes"
-RUN=$(mktemp -d "$BENCH_DIR/run.XXXXXX")
-FSTYPE=$(stat -f -c %T "$RUN")
-case $FSTYPE in tmpfs|ramfs|overlayfs|fuse*) log "WARNING: $BENCH_DIR is on $FSTYPE, not a real disk" ;; esac
+make_run_dir
 # A private copy, so a concurrent rebuild of build/weightfs cannot change the binary mid-run.
 WFS="$RUN/weightfs"
 cp "$BIN_SRC" "$WFS"
@@ -330,23 +234,15 @@ SRC="$RUN/source.bin"
 log "generating the ${SIZE_MIB} MiB source file (seed $SEED)"
 SRC_SUM=$(step "$PY" "$LIB" gen "$SRC" "$SIZE_MIB" "$SEED")
 
-START=$(date +%s)
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-for r in $(seq "$ROUNDS"); do
-  for fs in weightfs plain gocryptfs; do
-    [[ " $FSES " == *" $fs "* ]] || continue
-    bench_one "$r" "$fs"
-  done
+ORDER=""  # always weightfs, plain, gocryptfs, whatever the order in BENCH_FS
+for fs in weightfs plain gocryptfs; do
+  [[ " $FSES " != *" $fs "* ]] || ORDER+=" $fs"
 done
-ELAPSED=$(( $(date +%s) - START ))
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck disable=SC2086  # a list of names, split on purpose
+run_rounds $ORDER
 
 # --- Report ----------------------------------------------------------------------------------
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] || GIT_REV="$GIT_REV (+ local changes)"
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-DISK=$(findmnt -n -o SOURCE,FSTYPE -T "$RUN" | tr -s ' ' | sed 's/ / (/; s/$/)/')
+machine_info
 GC_VER=$( { gocryptfs -version 2>/dev/null || true; } | awk '{ sub(/;$/, "", $2); print $2; exit }')
 {
   echo "### weightfs benchmark"
@@ -358,13 +254,6 @@ GC_VER=$( { gocryptfs -version 2>/dev/null || true; } | awk '{ sub(/;$/, "", $2)
   echo "- Cold = \`sync; echo 3 > /proc/sys/vm/drop_caches\`, after an unmount + remount for the FUSE filesystems"
   echo
   "$PY" "$LIB" table "$RESULTS" "$SIZE_MIB" "$NFILES" "$FILE_KIB" "$N4K" "$N1M" "$SLICE_MIB"
-  if [[ -s $NOTES ]]; then
-    echo
-    echo "weightfs daemon log lines mentioning errors or warnings:"
-    echo
-    echo '```'
-    head -n 50 "$NOTES"
-    echo '```'
-  fi
+  print_notes "weightfs daemon log lines mentioning errors or warnings:"
 }
 log "done in $ELAPSED s"

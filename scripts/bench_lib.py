@@ -6,7 +6,8 @@ Every timed subcommand prints the elapsed wall-clock seconds of its timed part o
 number) and checks what it read or wrote afterwards, outside the timed part; a wrong result
 exits non-zero, so a filesystem that returns bad data cannot produce a number.
 
-Uses Debian's /usr/bin/python3 with numpy.
+Uses Debian's /usr/bin/python3 with numpy. scripts/bench_policy.sh imports read_results from
+here (without needing numpy).
 """
 import os
 import random
@@ -15,7 +16,10 @@ import sys
 import time
 import zlib
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # only the workloads of bench.sh need it (bench.sh checks for it first)
+    np = None
 
 MIB = 1 << 20
 
@@ -176,15 +180,23 @@ def ratio(wfs, other, kind):
     return "%.2f×" % r
 
 
-def cmd_table(results, size_mib, nfiles, file_kib, n4k, n1m, slice_mib):
+def read_results(results):
+    """The lines ROUND<TAB>NAME<TAB>KEY<TAB>VALUE of the results file (written by `record` in
+    scripts/bench_common.sh) as {(NAME, KEY): [(ROUND, VALUE), ...]} in file order; other lines
+    are skipped."""
     rows = {}
     with open(results) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 4:
                 continue
-            rnd, fs, key, value = parts
-            rows.setdefault((fs, key), []).append((int(rnd), float(value)))
+            rnd, name, key, value = parts
+            rows.setdefault((name, key), []).append((int(rnd), float(value)))
+    return rows
+
+
+def cmd_table(results, size_mib, nfiles, file_kib, n4k, n1m, slice_mib):
+    rows = read_results(results)
     ms = metrics(int(size_mib), int(nfiles), int(file_kib), int(n4k), int(n1m), int(slice_mib))
 
     def best(fs, key, kind):

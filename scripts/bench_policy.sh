@@ -67,20 +67,15 @@ EXTRA_ROLES=${BENCH_EXTRA_ROLES:-30}
 SEED=${BENCH_SEED:-42}
 STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-600}
 PASS=bench-policy-passphrase
-COMMAND_LINE=""
-for v in BENCH_ROUNDS BENCH_DIR BENCH_CONFIGS BENCH_FILES BENCH_DIRS BENCH_READS BENCH_BIG_MIB \
-         BENCH_EXTRA_ROLES BENCH_SEED BENCH_STEP_TIMEOUT WEIGHTFS_BINARY; do
-  [[ -z ${!v+set} ]] || COMMAND_LINE+="$v=$(printf '%q' "${!v}") "
-done
-COMMAND_LINE+="$0"
-
-log() { printf '[bench-policy %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+BENCH_TAG=bench-policy
+# log, die, the cleanup trap, step, record, wfs_mount, ... (see its header)
+# shellcheck source=scripts/bench_common.sh
+source "$ROOT/scripts/bench_common.sh"
+bench_command_line BENCH_ROUNDS BENCH_DIR BENCH_CONFIGS BENCH_FILES BENCH_DIRS BENCH_READS BENCH_BIG_MIB \
+  BENCH_EXTRA_ROLES BENCH_SEED BENCH_STEP_TIMEOUT WEIGHTFS_BINARY
 (( $# == 0 )) || die "bench_policy.sh takes no arguments; configure it with the BENCH_* variables (see above)"
 
-for v in ROUNDS NFILES NDIRS NREADS BIG_MIB SEED STEP_TIMEOUT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer (got '${!v}')"
-done
+require_positive ROUNDS NFILES NDIRS NREADS BIG_MIB SEED STEP_TIMEOUT
 [[ $EXTRA_ROLES =~ ^[0-9]+$ ]] || die "BENCH_EXTRA_ROLES must be a number (got '$EXTRA_ROLES')"
 (( NREADS <= NFILES )) || die "BENCH_READS ($NREADS) must not exceed BENCH_FILES ($NFILES)"
 (( NDIRS <= NFILES )) || die "BENCH_DIRS ($NDIRS) must not exceed BENCH_FILES ($NFILES)"
@@ -95,10 +90,7 @@ done
 [[ -n ${CONFIGS// /} ]] || die "BENCH_CONFIGS is empty"
 
 # --- Preconditions ---------------------------------------------------------------------------
-[[ $(id -u) == 0 ]] || die "run as root (drop_caches, useradd and shared mounts need it)"
-[[ -w /proc/sys/vm/drop_caches ]] || die "/proc/sys/vm/drop_caches is not writable"
-[[ -e /dev/fuse ]] || die "/dev/fuse is missing"
-command -v fusermount3 >/dev/null || die "fusermount3 is not installed"
+require_root_fuse "drop_caches, useradd and shared mounts need it"
 [[ -x $PY ]] || die "$PY is missing"
 if (( NEED_USER )); then
   for c in useradd userdel groupadd groupdel setpriv; do
@@ -109,41 +101,12 @@ fi
 # --- State for the cleanup trap: only what this script created or started. -----------------
 RUN=""
 WFS=""
-MNT="" MNT_PID=""          # the mounted weightfs mountpoint and its daemon's pid
+WFS_MNT="" WFS_PID=""      # the mounted weightfs mountpoint and its daemon's pid
 BUSER="" BGROUP=""         # the user and group this script created (empty until created)
 CUR_LOG=""
+RESULTS="" NOTES=""
 
-wfs_pid_file() { echo "/run/weightfs/${1//\//!}.pid"; }
-# Mount checks read /proc/self/mounts: stat(2)ing a mountpoint would hang with a hung daemon.
-is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
-pid_is() {  # pid_is PID EXE-SUBSTRING: the pid is alive and still runs that program
-  [[ -n $1 ]] && kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
-retry() {  # retry CMD...: useradd and friends fail while another tool holds /etc/passwd's lock
-  local _
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    "$@" && return 0
-    sleep 1
-  done
-  return 1
-}
-
-cleanup() {
-  local rc=$? leftover=0
-  set +e
-  trap - ERR
-  if [[ -n $MNT ]]; then
-    [[ -n $MNT_PID ]] || MNT_PID=$(cat "$(wfs_pid_file "$MNT")" 2>/dev/null)
-    if is_mounted "$MNT"; then
-      log "cleanup: unmounting weightfs at $MNT"
-      timeout 90 "$WFS" umount --timeout 60 "$MNT" >&2 || fusermount3 -u -z "$MNT"
-    fi
-    if pid_is "$MNT_PID" "$WFS"; then
-      log "cleanup: killing the weightfs daemon we started (pid $MNT_PID)"
-      kill -9 "$MNT_PID"
-      rm -f "$(wfs_pid_file "$MNT")"  # the killed daemon could not remove it
-    fi
-  fi
+cleanup_extra() {  # run by cleanup after the weightfs unmount: the user and group we created
   if [[ -n $BUSER ]]; then
     log "cleanup: removing the user $BUSER"
     retry userdel "$BUSER" || log "cleanup: could not remove the user $BUSER; remove it by hand"
@@ -151,70 +114,15 @@ cleanup() {
   if [[ -n $BGROUP ]] && getent group "$BGROUP" >/dev/null; then
     retry groupdel "$BGROUP" || log "cleanup: could not remove the group $BGROUP; remove it by hand"
   fi
-  if [[ -n $RUN && -d $RUN ]]; then
-    while read -r m; do
-      if [[ $m == "$RUN"/* ]]; then
-        log "cleanup: $m is still mounted; leaving $RUN in place"
-        leftover=1
-      fi
-    done < <(awk '{print $2}' /proc/self/mounts)
-    if (( ! leftover )); then
-      rm -rf --one-file-system "$RUN"
-      rmdir "$BENCH_DIR" 2>/dev/null
-    fi
-  fi
-  exit "$rc"
 }
-on_error() {
-  (( BASH_SUBSHELL == 0 )) || return 0
-  local where="line $3"
-  (( ${#FUNCNAME[@]} <= 1 )) || where+=" in ${FUNCNAME[*]:1}"
-  log "ERROR: aborting: status $1 from '$2' ($where)"
-  if [[ -n $CUR_LOG && -s $CUR_LOG ]]; then
-    log "last lines of $CUR_LOG:"
-    tail -n 30 "$CUR_LOG" >&2
-  fi
-}
-trap cleanup EXIT
-trap 'on_error $? "$BASH_COMMAND" $LINENO' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 # --- Helpers ---------------------------------------------------------------------------------
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-now() { echo "$EPOCHREALTIME"; }
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }'; }
-step() {  # step CMD...: runs CMD, treating more than BENCH_STEP_TIMEOUT seconds as a hang
-  local rc=0
-  timeout -k 10 "$STEP_TIMEOUT" "$@" || rc=$?
-  if (( rc == 124 || rc == 137 )); then
-    log "ERROR: hung: no result after ${STEP_TIMEOUT} s, killed: $*"
-  elif (( rc != 0 )); then
-    log "ERROR: exit status $rc: $*"
-  fi
-  return "$rc"
-}
-RESULTS=""
-record() {  # record ROUND CONFIG KEY VALUE
-  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
-  log "  $2 $3 = $4"
-}
 wfs() { WEIGHTFS_PASSPHRASE=$PASS WEIGHTFS_INSECURE_FAST_KDF=1 step "$WFS" "$@"; }
 
 # Mount options and repository of each configuration (all mounts use the same mountpoint).
 MOUNT_REPO="" MOUNT_ARGS=()
-wfs_mount() {
-  MNT="$RUN/mnt"
-  wfs mount "$MOUNT_REPO" "$MNT" --log-file "$RUN/weightfs.log" "${MOUNT_ARGS[@]}" >&2
-  is_mounted "$MNT" || die "weightfs mount returned but $MNT is not mounted"
-  MNT_PID=$(cat "$(wfs_pid_file "$MNT")")
-}
-wfs_umount() {
-  step "$WFS" umount --timeout "$STEP_TIMEOUT" "$MNT" >&2
-  ! is_mounted "$MNT" || die "weightfs umount returned but $MNT is still mounted"
-  ! pid_is "$MNT_PID" "$WFS" || die "weightfs umount returned but the daemon (pid $MNT_PID) still runs"
-  MNT="" MNT_PID=""
-}
+wfs_mount_config() { wfs_mount "$RUN/mnt" "$MOUNT_REPO" --log-file "$RUN/weightfs.log" "${MOUNT_ARGS[@]}"; }
 
 # as CONFIG CMD...: runs CMD as the caller of the configuration (root, or the created user).
 as() {
@@ -446,16 +354,13 @@ def fmt(v):
 
 
 def cmd_table(results, configs, nfiles, ndirs, nreads, big_mib, nrules):
+    # scripts/bench_lib.py, copied next to this file into the run dir
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_lib import read_results
+
     configs = configs.split()
     LABELS["policy"] = "(c) private mount, %s-rule policy" % nrules
-    rows = {}
-    with open(results) as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 4:
-                continue
-            rnd, cfg, key, value = parts
-            rows.setdefault((cfg, key), []).append((int(rnd), float(value)))
+    rows = read_results(results)
     n = "{:,}".format
     entries = int(nfiles) + int(ndirs) + 2
     ms = [("ls_cold", "`ls -lR`, cold"),
@@ -473,28 +378,28 @@ def cmd_table(results, configs, nfiles, ndirs, nreads, big_mib, nrules):
     print("Best (lowest) time of each measurement over all rounds, and in parentheses **the time "
           "relative to %s (> 1 = slower)**." % LABELS[base].split(" ", 1)[0])
     print()
-    print("| Configuration | " + " | ".join(label for _, label in ms) + " |")
-    print("|---|" + "--:|" * len(ms))
-    for cfg in configs:
-        cells = []
-        for key, _ in ms:
-            v, b = best(cfg, key), best(base, key)
-            cell = fmt(v)
-            if v is not None and b and cfg != base:
-                cell += " (%.2f×)" % (v / b)
-            cells.append(cell)
-        print("| %s | %s |" % (LABELS[cfg], " | ".join(cells)))
+    def table(cell):  # one row per configuration, one column per measurement: cell(cfg, key)
+        print("| Configuration | " + " | ".join(label for _, label in ms) + " |")
+        print("|---|" + "--:|" * len(ms))
+        for cfg in configs:
+            print("| %s | %s |" % (LABELS[cfg], " | ".join(cell(cfg, key) for key, _ in ms)))
+
+    def best_cell(cfg, key):
+        v, b = best(cfg, key), best(base, key)
+        cell = fmt(v)
+        if v is not None and b and cfg != base:
+            cell += " (%.2f×)" % (v / b)
+        return cell
+
+    def rounds_cell(cfg, key):
+        vals = [v for _, v in sorted(rows.get((cfg, key), []))]
+        return " / ".join("%.4f" % v for v in vals) if vals else "—"
+
+    table(best_cell)
     print()
     print("<details><summary>Every round (in run order)</summary>")
     print()
-    print("| Configuration | " + " | ".join(label for _, label in ms) + " |")
-    print("|---|" + "--:|" * len(ms))
-    for cfg in configs:
-        cells = []
-        for key, _ in ms:
-            vals = [v for _, v in sorted(rows.get((cfg, key), []))]
-            cells.append(" / ".join("%.4f" % v for v in vals) if vals else "—")
-        print("| %s | %s |" % (LABELS[cfg], " | ".join(cells)))
+    table(rounds_cell)
     print()
     print("</details>")
 
@@ -523,11 +428,11 @@ setup() {
       MOUNT_ARGS=(--allow-other --audit-log "$RUN/audit.jsonl" --audit-all) ;;
   esac
   CUR_LOG="$RUN/weightfs.log"
-  wfs_mount
-  TOP="$MNT/team"
+  wfs_mount_config
+  TOP="$WFS_MNT/team"
 }
 cold() {  # cold CONFIG: unmount + mount a weightfs configuration, then drop the page cache
-  [[ $1 == plain ]] || { wfs_umount; wfs_mount; }
+  [[ $1 == plain ]] || { wfs_umount; wfs_mount_config; }
   drop_caches
 }
 teardown() {
@@ -576,13 +481,8 @@ if [[ -z ${WEIGHTFS_BINARY:-} ]] &&
   BIN_NOTE+=" (older than some sources: may not match the commit)"
 fi
 
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(realpath "$BENCH_DIR")
-[[ $BENCH_DIR != *[[:space:]\\]* ]] || die "BENCH_DIR must not contain whitespace or backslashes"
-RUN=$(mktemp -d "$BENCH_DIR/run.XXXXXX")
+make_run_dir
 chmod 755 "$RUN"  # the created user reaches the plain tree and the mountpoint through it
-FSTYPE=$(stat -f -c %T "$RUN")
-case $FSTYPE in tmpfs|ramfs|overlayfs|fuse*) log "WARNING: $BENCH_DIR is on $FSTYPE, not a real disk" ;; esac
 for d in "$(dirname "$BENCH_DIR")" "$BENCH_DIR"; do
   (( NEED_USER == 0 )) || [[ $(( 0$(stat -c %a "$d") & 1 )) == 1 ]] ||
     die "$d is not searchable by other users (the *-user configurations need that)"
@@ -592,6 +492,7 @@ cp "$BIN_SRC" "$WFS"
 export WEIGHTFS_STATE_DIR="$RUN/state"  # the rollback state of our repositories stays in RUN
 PYF="$RUN/bench_policy.py"
 write_python "$PYF"
+cp "$ROOT/scripts/bench_lib.py" "$RUN/bench_lib.py"  # the table's results reader (cmd_table)
 RESULTS="$RUN/results.tsv"
 NOTES="$RUN/notes.txt"
 MANIFEST="$RUN/manifest.tsv"
@@ -646,22 +547,11 @@ if [[ -d $RUN/repo-policy ]]; then
 fi
 
 # --- Rounds ----------------------------------------------------------------------------------
-START=$(date +%s)
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-for r in $(seq "$ROUNDS"); do
-  for cfg in $CONFIGS; do
-    bench_one "$r" "$cfg"
-  done
-done
-ELAPSED=$(( $(date +%s) - START ))
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck disable=SC2086  # a list of names, split on purpose
+run_rounds $CONFIGS
 
 # --- Report ----------------------------------------------------------------------------------
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] || GIT_REV="$GIT_REV (+ local changes)"
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-DISK=$(findmnt -n -o SOURCE,FSTYPE -T "$RUN" | tr -s ' ' | sed 's/ / (/; s/$/)/')
+machine_info
 AUDIT_LINES=$(awk -F'\t' '$3 == "audit_lines" { print $4; exit }' "$RESULTS")
 AUDIT_MIB=$(awk -F'\t' '$3 == "audit_bytes" { printf "%.1f", $4 / 1048576; exit }' "$RESULTS")
 {
@@ -677,13 +567,6 @@ AUDIT_MIB=$(awk -F'\t' '$3 == "audit_bytes" { printf "%.1f", $4 / 1048576; exit 
   echo "- Cold = unmount + mount (weightfs), then \`sync; echo 3 > /proc/sys/vm/drop_caches\`; warm = repeated right away"
   echo
   "$PY" "$PYF" table "$RESULTS" "$CONFIGS" "$NFILES" "$NDIRS" "$NREADS" "$BIG_MIB" "${NRULES:-?}"
-  if [[ -s $NOTES ]]; then
-    echo
-    echo "Daemon log lines mentioning errors, warnings or denials, and denied audit entries:"
-    echo
-    echo '```'
-    head -n 50 "$NOTES"
-    echo '```'
-  fi
+  print_notes "Daemon log lines mentioning errors, warnings or denials, and denied audit entries:"
 }
 log "done in $ELAPSED s"
