@@ -26,6 +26,7 @@ const char* CodeName(Code code) {
     case Code::kBusy: return "busy";
     case Code::kWrongKey: return "wrong key";
     case Code::kNameTooLong: return "name too long";
+    case Code::kNotPermitted: return "operation not permitted";
     case Code::kInternal: return "internal error";
   }
   return "unknown";
@@ -47,7 +48,8 @@ Status ErrnoStatus(int err, const std::string& context) {
     case EISDIR: code = Code::kIsDirectory; break;
     case ENOTEMPTY: code = Code::kNotEmpty; break;
     case EINVAL: code = Code::kInvalidArgument; break;
-    case EACCES: case EPERM: code = Code::kPermissionDenied; break;
+    case EACCES: code = Code::kPermissionDenied; break;
+    case EPERM: code = Code::kNotPermitted; break;
     case EROFS: code = Code::kReadOnly; break;
     case ENOSPC: case EDQUOT: code = Code::kNoSpace; break;
     case ENAMETOOLONG: code = Code::kNameTooLong; break;

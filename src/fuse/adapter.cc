@@ -27,6 +27,7 @@ int ErrnoFor(const Status& s) {
     case Code::kBusy: return EBUSY;
     case Code::kWrongKey: return EACCES;
     case Code::kNameTooLong: return ENAMETOOLONG;
+    case Code::kNotPermitted: return EPERM;
     case Code::kInternal: return EIO;
   }
   return EIO;

@@ -289,7 +289,7 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
     std::unique_lock lock(tree_mu_);
     ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
     if ((req.set_uid && req.uid != options_.uid) || (req.set_gid && req.gid != options_.gid)) {
-      return Status(Code::kPermissionDenied, "weightfs does not store file owners");
+      return Status(Code::kNotPermitted, "weightfs does not store file owners");
     }
     if (req.set_size) {
       if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, "cannot truncate a directory");

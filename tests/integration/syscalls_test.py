@@ -636,6 +636,10 @@ def test_chmod_utime():
     os.mkdir(sub)
     os.chmod(sub, 0o711)
     eq(stat.S_IMODE(os.stat(sub).st_mode), 0o711, "chmod dir 0711")
+    # Owners are not stored: changing one is EPERM (as chown(2) by a non-owner); keeping it works.
+    st = os.stat(p)
+    expect_errno(errno.EPERM, "chown to another owner", os.chown, p, st.st_uid + 4242, -1)
+    os.chown(p, st.st_uid, st.st_gid)
 
     mt = 1_600_000_000_123_456_789
     at = 1_500_000_000_987_654_321

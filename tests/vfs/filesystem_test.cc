@@ -661,7 +661,7 @@ TEST_F(FileSystemTest, SetAttrModeMtimeSize) {
   SetAttrRequest owner;
   owner.set_uid = true;
   owner.uid = 4242;
-  EXPECT_CODE(fs_->SetAttr(c_, f, owner), Code::kPermissionDenied);
+  EXPECT_CODE(fs_->SetAttr(c_, f, owner), Code::kNotPermitted);  // EPERM, as chown(2) by a non-owner
   const NodeId d = MakeDir(kRootNode, "d");
   EXPECT_CODE(fs_->SetAttr(c_, d, zero), Code::kIsDirectory);
   REPO_ASSERT_OK_AND_ASSIGN(EntryOut l, fs_->Symlink(c_, kRootNode, "l", "t"));

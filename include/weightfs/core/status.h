@@ -20,6 +20,7 @@ enum class Code {
   kNotEmpty,          // ENOTEMPTY
   kInvalidArgument,   // EINVAL; bad input from a user
   kPermissionDenied,  // EACCES
+  kNotPermitted,      // EPERM: the operation is not possible at all (e.g. changing an owner)
   kReadOnly,          // EROFS
   kNoSpace,           // ENOSPC
   kCorruption,        // EIO; authentication failed or structure broken: never "not found"
