@@ -77,12 +77,15 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, name + " is a directory");
+  const std::optional<ObjectId> still_read = n->open_count > 0 ? n->file_id : std::nullopt;
   dir->children.erase(name);
   n->linked = false;
   n->parent = nullptr;
   n->ctime_ns = NowNs();
   TouchLocked(dir);
   MaybeDropLocked(n);
+  lock.unlock();
+  KeepChunksForOpenHandles(still_read);
   return Status::Ok();
 }
 
@@ -149,10 +152,12 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
       if (!victim->children.empty()) return Status(Code::kNotEmpty, new_name + " is not empty");
     }
   }
+  std::optional<ObjectId> still_read;
   if (victim) {
     to_dir->children.erase(new_name);
     victim->linked = false;
     victim->parent = nullptr;
+    if (victim->open_count > 0) still_read = victim->file_id;
   }
   from_dir->children.erase(name);
   to_dir->children[new_name] = n->ino;
@@ -163,7 +168,18 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
   TouchLocked(to_dir);
   if (n->type == repo::EntryType::kDirectory) MarkDirtyLocked(n);
   if (victim) MaybeDropLocked(victim);
+  lock.unlock();
+  KeepChunksForOpenHandles(still_read);
   return Status::Ok();
+}
+
+void FileSystem::KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id) {
+  if (!file_id) return;
+  // No ref reaches an unlinked file, so gc would collect its chunks while handles still read
+  // them: touched, they look freshly written, and gc's grace period keeps them. Best effort.
+  auto file = repo_->LoadFile(*file_id);
+  if (!file.ok()) return;
+  for (const repo::ChunkRef& c : file->chunks) repo_->store()->Touch(c.id).IgnoreError();
 }
 
 Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {

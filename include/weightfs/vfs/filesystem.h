@@ -188,6 +188,8 @@ class FileSystem {
   Status AuthorizeMove(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
                        const std::string& new_name);
   Status AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op);
+  // Touches the chunks of a file removed while open (see filesystem_ops.cc).
+  void KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id);
 
   repo::Repository* repo_;
   FsOptions options_;
