@@ -64,6 +64,7 @@ struct PolicyArgs {
   std::string user;
   int64_t uid = -1;
   std::string role;
+  std::string mount_role;
   std::string op;
   std::string path;
   bool history = false;
@@ -159,21 +160,33 @@ int RunExplain(const PolicyArgs& a) {
   std::vector<std::string> roles;
   for (const auto& g : *grants) roles.push_back(g.role);
   const policy::Decision d = (*p)->Decide(roles, *cap, *path);
+  // On a shared mount the mount's own role caps every caller.
+  std::optional<policy::Decision> cap_d;
+  if (!a.mount_role.empty()) {
+    if (!(*p)->HasRole(a.mount_role)) {
+      return Fail(InvalidArgument("the policy defines no role \"" + a.mount_role + "\" (--mount-role)"));
+    }
+    cap_d = (*p)->Decide({a.mount_role}, *cap, *path);
+  }
+  const bool allowed = d.allowed && (!cap_d || cap_d->allowed);
+  const std::string reason =
+      d.allowed && cap_d && !cap_d->allowed ? "mount role " + a.mount_role + ": " + cap_d->Reason() : d.Reason();
   if (a.json) {
     nlohmann::json j;
-    j["decision"] = d.allowed ? "allow" : "deny";
+    j["decision"] = allowed ? "allow" : "deny";
     j["capability"] = a.op;
     j["path"] = *path;
     j["roles"] = roles;
-    j["rule"] = d.Reason();
+    if (cap_d) j["mount_role"] = a.mount_role;
+    j["rule"] = reason;
     j["allow_rules"] = nlohmann::json::array();
     j["deny_rules"] = nlohmann::json::array();
     for (const auto* r : d.allows) j["allow_rules"].push_back(r->Label());
     for (const auto* r : d.denies) j["deny_rules"].push_back(r->Label());
     std::cout << j.dump(2) << "\n";
-    return d.allowed ? kExitOk : kExitFailure;
+    return allowed ? kExitOk : kExitFailure;
   }
-  std::cout << (d.allowed ? "allow" : "deny") << ": " << a.op << " on " << *path << "\n";
+  std::cout << (allowed ? "allow" : "deny") << ": " << a.op << " on " << *path << "\n";
   if (grants->empty()) {
     std::cout << "  roles: none (no binding matches and the policy has no default_role)\n";
   } else {
@@ -181,8 +194,12 @@ int RunExplain(const PolicyArgs& a) {
   }
   for (const auto* r : d.denies) std::cout << "  deny rule:  " << RuleText(*r) << "\n";
   for (const auto* r : d.allows) std::cout << "  allow rule: " << RuleText(*r) << "\n";
-  std::cout << "  decided by: " << d.Reason() << "\n";
-  return d.allowed ? kExitOk : kExitFailure;
+  if (cap_d) {
+    std::cout << "  capped by the mount role " << a.mount_role << ": " << (cap_d->allowed ? "allows" : "denies")
+              << " (" << cap_d->Reason() << ")\n";
+  }
+  std::cout << "  decided by: " << reason << "\n";
+  return allowed ? kExitOk : kExitFailure;
 }
 
 int RunShow(const PolicyArgs& a) {
@@ -284,6 +301,8 @@ void AddPolicyCommands(CLI::App* app, int* exit_code) {
   explain->add_option("--user", ea->user, "Decide for this OS user (with its groups)");
   explain->add_option("--uid", ea->uid, "Decide for this numeric user id")->check(CLI::NonNegativeNumber);
   explain->add_option("--role", ea->role, "Decide for this role");
+  explain->add_option("--mount-role", ea->mount_role,
+                      "Cap the decision by this role, as a shared (--allow-other) mount of a slot with it does");
   explain->add_option("--op", ea->op, "Capability: list, read, create, update, delete, history, snapshot, admin")
       ->required();
   explain->add_flag("--json", ea->json, "Print JSON");

@@ -181,6 +181,13 @@ expect_rc 0 "--uid 0 (root, bound by name) delete /private/x: allow" \
   "$WFS" policy explain "$P" --uid 0 --op delete /private/x
 check "... root holds admin through the users binding" contains "$OUT" "role admin (user root (line 21))"
 check "... decided by admin rule 1" grep -qx "  decided by: admin rule 1 (line 6)" "$OUT"
+expect_rc 1 "--uid 0 read /private/x capped by --mount-role member (a shared mount of a member slot): deny" \
+  "$WFS" policy explain "$P" --uid 0 --mount-role member --op read /private/x
+check "... decided by the mount role's deny" grep -qx "  decided by: mount role member: member rule 3 (line 14)" "$OUT"
+expect_rc 0 "--uid 0 read /team/x capped by --mount-role member: allow" \
+  "$WFS" policy explain "$P" --uid 0 --mount-role member --op read /team/x
+expect_rc 2 "--mount-role with an undefined role is a usage error" \
+  "$WFS" policy explain "$P" --uid 0 --mount-role nobody --op read /team/x
 expect_rc 0 "--user root: the same" "$WFS" policy explain "$P" --user root --op delete /private/x
 check "... root holds admin" contains "$OUT" "role admin (user root"
 check "... and not guest (default_role is for unbound callers only)" not_contains "$OUT" "guest"
