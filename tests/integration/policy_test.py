@@ -1220,6 +1220,17 @@ def test_malformed_policies():
     eq(show_policy(), before, "policy show unchanged after the refused sets")
     eq(len(policy_seqs()), n_before, "no policy version added by the refused sets")
 
+    # A local policy others may edit would let them pick their own role: refused.
+    loose = os.path.join(S.work, "loose.yaml")
+    write(loose, policy_text())
+    os.chmod(loose, 0o666)
+    loose_mnt = os.path.join(S.work, "mnt-loose")
+    os.makedirs(loose_mnt, exist_ok=True)
+    p = wrun("mount", S.repo, loose_mnt, "--read-only", "--policy", loose, "--log-file", loose_mnt + ".log")
+    true(p.returncode != 0, "mount --policy with a world-writable file must fail")
+    true("writable by group or others" in out(p), "... and say why: %r" % out(p))
+    true(not in_mountinfo(loose_mnt), "... and mount nothing")
+
     # --allow-other needs bindings or a default_role; the built-in policy has neither.
     with wfs.temp_repo(prefix="wfs-pol-builtin-") as (work2, repo2):
         m2 = os.path.join(work2, "mnt")
