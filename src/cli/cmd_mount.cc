@@ -18,6 +18,7 @@
 
 #include "cli/common.h"
 #include "cli/mount_policy.h"
+#include "weightfs/core/clock.h"
 #include "weightfs/fuse/mount.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/writer_lock.h"
@@ -72,12 +73,8 @@ class Logger {
   void Line(const std::string& line) {
     std::lock_guard lock(mu_);
     if (out_) {
-      std::time_t t = std::time(nullptr);
-      std::tm tm{};
-      gmtime_r(&t, &tm);
-      char ts[32];
-      std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-      std::fprintf(out_, "%s weightfs[%d]: %s\n", ts, ::getpid(), line.c_str());
+      const std::string ts = FormatUtc(NowNs(), "%Y-%m-%dT%H:%M:%SZ");
+      std::fprintf(out_, "%s weightfs[%d]: %s\n", ts.c_str(), ::getpid(), line.c_str());
       std::fflush(out_);
     } else if (foreground_) {
       std::fprintf(stderr, "weightfs: %s\n", line.c_str());

@@ -11,13 +11,15 @@
 #include <iostream>
 #include <sstream>
 
+#include "weightfs/core/clock.h"
 #include "weightfs/repo/local_state.h"
 #include "weightfs/storage/local_store.h"
 
 namespace weightfs::cli {
 namespace {
 
-int64_t NowNs() {
+// For progress rates: a clock that never jumps.
+int64_t MonotonicNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -177,13 +179,13 @@ crypto::ScryptParams NewSlotScrypt(bool insecure_fast_kdf, bool* allow_weak) {
 }
 
 Progress::Progress(std::string label, uint64_t total)
-    : label_(std::move(label)), total_(total), enabled_(::isatty(2)), start_ns_(NowNs()) {}
+    : label_(std::move(label)), total_(total), enabled_(::isatty(2)), start_ns_(MonotonicNs()) {}
 
 Progress::~Progress() { Done(); }
 
 void Progress::Update(uint64_t done) {
   if (!enabled_ || finished_) return;
-  int64_t now = NowNs();
+  int64_t now = MonotonicNs();
   if (now - last_ns_ < 100'000'000 && done < total_) return;
   last_ns_ = now;
   double secs = (now - start_ns_) / 1e9;
@@ -212,13 +214,6 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-std::string FormatTimeNs(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
+std::string FormatTimeNs(int64_t ns) { return FormatUtc(ns, "%Y-%m-%d %H:%M:%S"); }
 
 }  // namespace weightfs::cli

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "fuse/adapter.h"
+#include "weightfs/core/clock.h"
 
 namespace weightfs::fuse {
 namespace {
@@ -45,12 +46,6 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 int64_t ToNs(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
-
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ToNs(ts);
-}
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   Guard(req, "setattr", [&] {

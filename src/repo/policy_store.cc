@@ -1,20 +1,13 @@
 // The repository's policy versions (issue #5): policy objects chained by parent, published through
 // the sealed refs/policy with compare-and-swap and anchored in the snapshot chain (every snapshot
 // names the policy in force when it was recorded).
-#include <chrono>
-
+#include "weightfs/core/clock.h"
 #include "weightfs/repo/repository.h"
 
 namespace weightfs::repo {
 namespace {
 
 constexpr char kPolicyRef[] = "refs/policy";
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

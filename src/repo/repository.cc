@@ -1,9 +1,8 @@
 #include "weightfs/repo/repository.h"
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
 
+#include "weightfs/core/clock.h"
 #include "weightfs/crypto/primitives.h"
 
 namespace weightfs::repo {
@@ -14,21 +13,6 @@ constexpr char kKeysDir[] = "keys";
 constexpr char kMainRef[] = "refs/main";
 constexpr char kTagsRef[] = "refs/tags";
 constexpr uint32_t kContentKeyId = 1;
-
-std::string NowIso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Bytes EncodeMain(const MainRef& m) {
   Bytes out;
@@ -126,7 +110,7 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
   RepoConfig config;
   ASSIGN_OR_RETURN(config.repo_id, crypto::RandomBytes(kRepoIdSize));
   config.chunker = options.chunker;
-  config.created = NowIso8601();
+  config.created = FormatUtc(NowNs(), "%Y-%m-%dT%H:%M:%SZ");
   ASSIGN_OR_RETURN(SecretBytes master, crypto::RandomSecret(kMasterSize));
   ASSIGN_OR_RETURN(DerivedKeys keys, DeriveKeys(master.view(), config.repo_id));
 

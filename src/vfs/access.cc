@@ -5,6 +5,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "weightfs/core/clock.h"
+
 namespace weightfs::vfs {
 namespace {
 
@@ -17,14 +19,9 @@ std::string Join(const std::vector<std::string>& v) {
 }
 
 std::string IsoTime(int64_t ns) {
-  std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   char frac[16];
   std::snprintf(frac, sizeof(frac), ".%03dZ", static_cast<int>((ns / 1000000) % 1000));
-  return std::string(buf) + frac;
+  return FormatUtc(ns, "%Y-%m-%dT%H:%M:%S") + frac;
 }
 
 }  // namespace
@@ -131,10 +128,7 @@ void AccessControl::Audit(const Caller& c, const Verdict& v, Capability cap, con
                           const char* op) {
   std::string user;
   if (auto name = options_.resolver->UserName(c.uid)) user = *name;
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  options_.audit(AuditLine(now, c.uid, user, v.roles, op, policy::CapabilityName(cap), path, v.allowed, v.rule));
+  options_.audit(AuditLine(NowNs(), c.uid, user, v.roles, op, policy::CapabilityName(cap), path, v.allowed, v.rule));
 }
 
 std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user, const std::string& role,

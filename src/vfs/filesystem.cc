@@ -3,18 +3,12 @@
 #include "weightfs/vfs/filesystem.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "vfs/node.h"
+#include "weightfs/core/clock.h"
 #include "weightfs/vfs/access.h"
 
 namespace weightfs::vfs {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 FileSystem::FileSystem(repo::Repository* repo, FsOptions options) : repo_(repo), options_(std::move(options)) {}
 

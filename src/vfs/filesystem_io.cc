@@ -1,10 +1,9 @@
 // FileSystem file operations (create, open, read, write, flush, fsync) and extended attributes.
 #include "vfs/node.h"
+#include "weightfs/core/clock.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::vfs {
-
-int64_t NowNs();
 
 Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
   std::optional<ObjectId> file_id;

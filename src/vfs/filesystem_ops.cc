@@ -1,11 +1,10 @@
 // FileSystem namespace operations: mkdir, symlink, unlink, rmdir, rename, directories.
 #include "vfs/node.h"
+#include "weightfs/core/clock.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::vfs {
-
-int64_t NowNs();
 
 namespace {
 

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "vfs/file_content.h"
+#include "weightfs/core/clock.h"
 
 namespace weightfs::vfs {
 namespace {
@@ -27,14 +28,7 @@ VersionsView::VersionsView(repo::Repository* repo, Options options) : repo_(repo
 
 VersionsView::~VersionsView() = default;
 
-std::string VersionsView::TimeName(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string VersionsView::TimeName(int64_t ns) { return FormatUtc(ns, "%Y-%m-%dT%H%M%SZ"); }
 
 void VersionsView::Invalidate() {
   std::lock_guard lock(mu_);
