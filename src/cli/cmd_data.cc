@@ -149,8 +149,10 @@ int RunCat(const DataArgs& a) {
   }
   auto file = (*repo)->LoadFile(entry->id);
   if (!file.ok()) return Fail(file.status().WithContext(a.path));
-  repo::FileReader reader(repo->get(), std::move(file).value());
-  Status s = reader.ForEachChunk([](ByteView chunk) {
+  // Chunks are decrypted ahead of the writes to standard output.
+  repo::ChunkReader chunks(repo->get(), repo::ChunkReader::Options{64 << 20, 2, nullptr});
+  repo::FileReader reader(repo->get(), std::move(file).value(), &chunks);
+  Status s = reader.ForEachPiece([](ByteView chunk) {
     for (size_t off = 0; off < chunk.size();) {
       ssize_t n = ::write(1, chunk.data() + off, chunk.size() - off);
       if (n < 0) {

@@ -39,6 +39,7 @@ struct MountArgs {
   std::string log_file;
   double commit_interval = 1.0;
   int64_t cache_mib = 256;
+  int read_threads = 4;
   bool no_readahead = false;
   bool debug = false;
   std::string versions_dir = "hidden";
@@ -194,6 +195,8 @@ int RunMount(MountArgs a) {
   }
   fo.commit_interval_s = a.commit_interval;
   fo.dirty_budget = a.cache_mib << 20;
+  fo.read_cache = a.cache_mib << 20;
+  fo.read_threads = a.read_threads;
   fo.uid = ::getuid();
   fo.gid = ::getgid();
   fo.log = log;
@@ -331,7 +334,11 @@ void AddMountCommands(CLI::App* app, int* exit_code) {
   mount->add_option("-o", ma->fuse_options, "FUSE mount option (repeatable; comma lists allowed)")->delimiter(',');
   mount->add_option("--log-file", ma->log_file, "Append the daemon's log to FILE (default: syslog)");
   mount->add_option("--commit-interval", ma->commit_interval, "Seconds between batched commits")->check(CLI::Range(0.05, 3600.0));
-  mount->add_option("--cache-size", ma->cache_mib, "MiB of unsealed written data held in memory")->check(CLI::Range(16, 1 << 20));
+  mount->add_option("--cache-size", ma->cache_mib,
+                    "MiB of memory for file data: decrypted chunks read ahead and cached, and unsealed writes")
+      ->check(CLI::Range(16, 1 << 20));
+  mount->add_option("--read-threads", ma->read_threads, "Workers that read and decrypt chunks ahead of readers")
+      ->check(CLI::Range(1, 64));
   mount->add_flag("--no-readahead-tweak", ma->no_readahead, "Do not raise the mount's read_ahead_kb");
   mount->add_flag("--debug-fuse", ma->debug, "Print every FUSE request (with -f)");
   mount->add_option("--versions-dir", ma->versions_dir, "The .versions/ snapshot tree: hidden (default; reachable by name), visible or disabled")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <string.h>  // explicit_bzero
 #include <string>
 #include <string_view>
 
@@ -74,10 +75,17 @@ class FrameAad {
 }  // namespace
 
 ObjectCipher::ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id)
-    : repo_id_(std::move(repo_id)), keys_(std::move(keys)), new_key_id_(new_key_id) {
+    : repo_id_(std::move(repo_id)),
+      keys_(std::move(keys)),
+      new_key_id_(new_key_id),
+      key_cache_(std::make_unique<KeySlot[]>(kKeyCacheSlots)) {
   WFS_CHECK(repo_id_.size() == kRepoIdSize);
   WFS_CHECK(keys_.contains(new_key_id_));
   for (const auto& [key_id, key] : keys_) WFS_CHECK(key.size() == kAesKeySize);
+}
+
+ObjectCipher::~ObjectCipher() {
+  explicit_bzero(key_cache_.get(), sizeof(KeySlot) * kKeyCacheSlots);
 }
 
 uint64_t ObjectCipher::FrameCount(uint64_t plaintext_size) {
@@ -106,13 +114,27 @@ Result<uint64_t> ObjectCipher::PlaintextSize(uint64_t sealed_size) {
 }
 
 Result<SecretBytes> ObjectCipher::ObjectKey(uint32_t key_id, const ObjectId& id) const {
+  // Ids are MACs, so their first bytes spread evenly over the slots.
+  const size_t slot = (size_t{id.bytes()[0]} << 8 | id.bytes()[1]) % kKeyCacheSlots;
+  {
+    std::lock_guard lock(key_mu_);
+    const KeySlot& k = key_cache_[slot];
+    if (k.used && k.key_id == key_id && k.id == id) return SecretBytes(ByteView(k.key));
+  }
   auto it = keys_.find(key_id);
   if (it == keys_.end()) return Corruption("unknown key id " + std::to_string(key_id));
   Bytes info;
   info.reserve(kObjectKeyInfo.size() + ObjectId::kSize);
   PutBytes(&info, AsBytes(kObjectKeyInfo));
   PutBytes(&info, id.bytes());
-  return Hkdf(it->second.view(), repo_id_, info, kAesKeySize);
+  ASSIGN_OR_RETURN(SecretBytes key, Hkdf(it->second.view(), repo_id_, info, kAesKeySize));
+  std::lock_guard lock(key_mu_);
+  KeySlot& k = key_cache_[slot];
+  k.used = true;
+  k.key_id = key_id;
+  k.id = id;
+  std::memcpy(k.key.data(), key.data(), k.key.size());
+  return key;
 }
 
 Bytes ObjectCipher::CurrentHeader(uint8_t type) const { return MakeHeader(type, new_key_id_); }
@@ -227,6 +249,42 @@ Status ObjectCipher::OpenFrames(uint8_t type, const ObjectId& id, ByteView heade
                           " failed authentication");
       }
       return s.WithContext(Describe(id) + ": frame " + std::to_string(index));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ObjectCipher::OpenFramesInPlace(uint8_t type, const ObjectId& id, ByteView header,
+                                       uint64_t sealed_size, uint64_t first_frame, uint64_t n,
+                                       std::span<uint8_t> sealed_frames,
+                                       std::vector<uint64_t>* bad_frames) const {
+  uint32_t key_id = 0;
+  if (Status s = CheckHeader(type, header, &key_id); !s.ok()) return s.WithContext(Describe(id));
+  Result<uint64_t> plaintext_size = PlaintextSize(sealed_size);
+  if (!plaintext_size.ok()) return plaintext_size.status().WithContext(Describe(id));
+  const uint64_t frames = FrameCount(*plaintext_size);
+  if (n == 0 || first_frame >= frames || n > frames - first_frame) {
+    return Corruption(Describe(id) + ": frames " + std::to_string(first_frame) + "+" +
+                      std::to_string(n) + " are past the end of a " +
+                      std::to_string(sealed_size) + "-byte object");
+  }
+  Result<SecretBytes> key = ObjectKey(key_id, id);
+  if (!key.ok()) return key.status().WithContext(Describe(id));
+  FrameAad aad(header, repo_id_, id);
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t index = first_frame + i;
+    const uint64_t begin = i * kSealedFrameSize;
+    const uint64_t want = std::min(FrameOffset(index + 1), sealed_size) - FrameOffset(index);
+    const uint64_t have = begin >= sealed_frames.size() ? 0 : sealed_frames.size() - begin;
+    uint8_t* frame = sealed_frames.data() + begin;
+    Status s = have < want ? Corruption("frame missing")
+                           : AesGcmOpenInto(key->view(), FrameNonce(index),
+                                            aad.For(index, index + 1 == frames),
+                                            ByteView(frame, want), frame);
+    if (!s.ok()) {
+      if (s.code() != Code::kCorruption) return s.WithContext(Describe(id));
+      if (have > 0) explicit_bzero(frame, std::min(have, want));
+      bad_frames->push_back(index);
     }
   }
   return Status::Ok();

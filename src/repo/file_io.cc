@@ -30,7 +30,12 @@ Result<ObjectId> FileWriter::Finish() {
   return repo_->PutFile(file_);
 }
 
-FileReader::FileReader(const Repository* repo, FileObject file) : repo_(repo), file_(std::move(file)) {
+FileReader::FileReader(const Repository* repo, FileObject file, ChunkReader* reader)
+    : repo_(repo), file_(std::move(file)), reader_(reader) {
+  if (reader_ == nullptr) {
+    own_reader_ = std::make_unique<ChunkReader>(repo_, ChunkReader::Options{0, 0, nullptr});
+    reader_ = own_reader_.get();
+  }
   starts_.reserve(file_.chunks.size());
   uint64_t pos = 0;
   for (const ChunkRef& c : file_.chunks) {
@@ -39,20 +44,21 @@ FileReader::FileReader(const Repository* repo, FileObject file) : repo_(repo), f
   }
 }
 
-Status FileReader::ReadAt(uint64_t offset, uint64_t len, Bytes* out) {
-  out->clear();
+FileReader::~FileReader() = default;
+
+Status FileReader::ReadPieces(uint64_t offset, uint64_t len, PieceList* out) {
   if (offset >= file_.size) return Status::Ok();
   len = std::min(len, file_.size - offset);
-  out->reserve(len);
   // The chunk holding offset: the last one starting at or before it.
   size_t i = std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin() - 1;
   while (len > 0 && i < file_.chunks.size()) {
     const ChunkRef& c = file_.chunks[i];
-    uint64_t in_chunk = offset - starts_[i];
-    uint64_t n = std::min<uint64_t>(len, c.size - in_chunk);
-    ASSIGN_OR_RETURN(Bytes part, repo_->ReadChunkRange(c.id, c.size, in_chunk, n));
-    if (part.size() != n) return Corruption("chunk " + c.id.Hex() + " is shorter than its file says");
-    out->insert(out->end(), part.begin(), part.end());
+    const uint64_t in_chunk = offset - starts_[i];
+    const uint64_t n = std::min<uint64_t>(len, c.size - in_chunk);
+    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames,
+                     reader_->ReadFrames(c.id, c.size, in_chunk, n));
+    RETURN_IF_ERROR(frames->Check(in_chunk, n));
+    ChunkFrames::AppendTo(frames, in_chunk, n, out);
     offset += n;
     len -= n;
     ++i;
@@ -60,14 +66,35 @@ Status FileReader::ReadAt(uint64_t offset, uint64_t len, Bytes* out) {
   return Status::Ok();
 }
 
-Status FileReader::ForEachChunk(const std::function<Status(ByteView)>& fn) {
-  for (const ChunkRef& c : file_.chunks) {
-    ASSIGN_OR_RETURN(Bytes plain, repo_->GetObject(ObjectType::kChunk, c.id));
-    if (plain.size() != c.size) {
-      return Corruption("chunk " + c.id.Hex() + " has " + std::to_string(plain.size()) +
-                        " bytes, its file says " + std::to_string(c.size));
+Status FileReader::ReadAt(uint64_t offset, uint64_t len, Bytes* out) {
+  out->clear();
+  PieceList pieces;
+  RETURN_IF_ERROR(ReadPieces(offset, len, &pieces));
+  pieces.AppendTo(out);
+  return Status::Ok();
+}
+
+Status FileReader::ForEachPiece(const std::function<Status(ByteView)>& fn) {
+  size_t ahead = 0;  // chunks before this one were asked for
+  uint64_t ahead_bytes = 0;
+  for (size_t i = 0; i < file_.chunks.size(); ++i) {
+    const ChunkRef& c = file_.chunks[i];
+    if (ahead <= i) {
+      ahead = i + 1;
+      ahead_bytes = 0;
+    } else {
+      ahead_bytes -= c.size;
     }
-    RETURN_IF_ERROR(fn(plain));
+    while (ahead < file_.chunks.size() && ahead_bytes < kAhead &&
+           reader_->Prefetch(file_.chunks[ahead].id, file_.chunks[ahead].size)) {
+      ahead_bytes += file_.chunks[ahead].size;
+      ++ahead;
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames, reader_->GetChunk(c.id, c.size));
+    RETURN_IF_ERROR(frames->Check(0, c.size));
+    PieceList pieces;
+    ChunkFrames::AppendTo(frames, 0, c.size, &pieces);
+    for (ByteView piece : pieces.pieces()) RETURN_IF_ERROR(fn(piece));
   }
   return Status::Ok();
 }

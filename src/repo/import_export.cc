@@ -196,8 +196,14 @@ Result<uint64_t> LocalSize(const std::string& src) {
   return total;
 }
 
-Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::string& dest,
-                   const ProgressFn& progress, uint64_t* bytes_done) {
+namespace {
+
+// Memory and workers of an export's reader: chunks are decrypted ahead of the writes.
+constexpr int64_t kExportCache = 128 << 20;
+constexpr int kExportThreads = 3;
+
+Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry,
+                  const std::string& dest, const ProgressFn& progress, uint64_t* bytes_done) {
   switch (entry.type) {
     case EntryType::kSymlink: {
       ::unlink(dest.c_str());
@@ -208,7 +214,8 @@ Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::st
       if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "creating " + dest);
       ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(entry.id));
       for (const TreeEntry& child : tree.entries) {
-        RETURN_IF_ERROR(ExportEntry(repo, child, dest + "/" + child.name, progress, bytes_done));
+        RETURN_IF_ERROR(
+            ExportWith(repo, reader, child, dest + "/" + child.name, progress, bytes_done));
       }
       break;
     }
@@ -222,8 +229,8 @@ Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::st
       const std::string tmp = dest + ".weightfs-partial";
       Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
       if (fd.get() < 0) return ErrnoStatus(errno, "creating " + tmp);
-      FileReader reader(&repo, std::move(file));
-      Status s = reader.ForEachChunk([&](ByteView chunk) {
+      FileReader file_reader(&repo, std::move(file), reader);
+      Status s = file_reader.ForEachPiece([&](ByteView chunk) {
         RETURN_IF_ERROR(WriteAll(fd.get(), chunk, tmp));
         *bytes_done += chunk.size();
         if (progress) progress(*bytes_done);
@@ -239,6 +246,14 @@ Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::st
     }
   }
   return SetMetadata(entry, dest);
+}
+
+}  // namespace
+
+Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::string& dest,
+                   const ProgressFn& progress, uint64_t* bytes_done) {
+  ChunkReader reader(&repo, ChunkReader::Options{kExportCache, kExportThreads, nullptr});
+  return ExportWith(repo, &reader, entry, dest, progress, bytes_done);
 }
 
 }  // namespace weightfs::repo

@@ -146,9 +146,58 @@ Result<Bytes> LocalStore::Get(const ObjectId& id) {
 }
 
 Result<Bytes> LocalStore::GetRange(const ObjectId& id, uint64_t offset, uint64_t len) {
-  const std::string path = ObjectPath(id);
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
-  return PreadRange(fd.get(), offset, len, path);
+  ASSIGN_OR_RETURN(std::shared_ptr<const UniqueFd> fd, OpenObject(id));
+  return PreadRange(fd->get(), offset, len, ObjectPath(id));
+}
+
+Result<std::shared_ptr<const UniqueFd>> LocalStore::OpenObject(const ObjectId& id) {
+  std::shared_ptr<const UniqueFd> kept;
+  {
+    std::lock_guard lock(fds_mu_);
+    if (auto it = fds_.find(id); it != fds_.end()) {
+      fd_lru_.splice(fd_lru_.begin(), fd_lru_, it->second);
+      kept = it->second->second;
+    }
+  }
+  // A kept descriptor whose file was deleted or replaced (by gc in another process, or by
+  // someone editing the repository) no longer names the object: open it again, so the store
+  // reads what is stored now, as an uncached read would.
+  struct stat st;
+  if (kept && ::fstat(kept->get(), &st) == 0 && st.st_nlink > 0) return kept;
+  if (kept) {
+    std::lock_guard lock(fds_mu_);
+    if (auto it = fds_.find(id); it != fds_.end() && it->second->second == kept) {
+      fd_lru_.erase(it->second);
+      fds_.erase(it);
+    }
+  }
+  ASSIGN_OR_RETURN(UniqueFd opened, OpenFile(ObjectPath(id), O_RDONLY));
+  auto fd = std::make_shared<const UniqueFd>(std::move(opened));
+  std::lock_guard lock(fds_mu_);
+  if (auto it = fds_.find(id); it != fds_.end()) return it->second->second;  // raced: keep one
+  fd_lru_.emplace_front(id, fd);
+  fds_[id] = fd_lru_.begin();
+  if (fd_lru_.size() > kMaxOpenObjects) {
+    fds_.erase(fd_lru_.back().first);
+    fd_lru_.pop_back();  // closes once the last reader lets go
+  }
+  return fd;
+}
+
+Result<size_t> LocalStore::ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const UniqueFd> fd, OpenObject(id));
+  size_t done = 0;
+  while (done < dest.size()) {
+    ssize_t n = ::pread(fd->get(), dest.data() + done, dest.size() - done,
+                        static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "reading " + ObjectPath(id));
+    }
+    if (n == 0) break;  // end of the object
+    done += static_cast<size_t>(n);
+  }
+  return done;
 }
 
 Result<bool> LocalStore::Contains(const ObjectId& id) {
@@ -181,6 +230,13 @@ Status LocalStore::Touch(const ObjectId& id) {
 
 Status LocalStore::Delete(const ObjectId& id) {
   const std::string path = ObjectPath(id);
+  {
+    std::lock_guard lock(fds_mu_);
+    if (auto it = fds_.find(id); it != fds_.end()) {
+      fd_lru_.erase(it->second);
+      fds_.erase(it);
+    }
+  }
   if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "deleting " + path);
   std::lock_guard<std::mutex> lock(pending_mu_);
   pending_files_.erase(path);

@@ -7,7 +7,10 @@
 // never held across I/O.
 #pragma once
 
+#include <list>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +30,7 @@ class LocalStore : public ObjectStore {
   Status Put(const ObjectId& id, ByteView data) override;
   Result<Bytes> Get(const ObjectId& id) override;
   Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override;
+  Result<size_t> ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) override;
   Result<bool> Contains(const ObjectId& id) override;
   Result<uint64_t> Size(const ObjectId& id) override;
   Status Delete(const ObjectId& id) override;
@@ -73,7 +77,17 @@ class LocalStore : public ObjectStore {
   Status Publish(const std::string& name, ByteView data, bool exclusive);
 
   Status SyncFilesystem();
+  // A kept-open descriptor of an object (opened on a miss).
+  Result<std::shared_ptr<const UniqueFd>> OpenObject(const ObjectId& id);
+
   const std::string root_;
+
+  // Descriptors of recently read objects, so a hot object costs an fstat and a pread instead of
+  // an open and a close too. A kept descriptor whose file is gone (nlink 0) is reopened.
+  static constexpr size_t kMaxOpenObjects = 256;
+  std::mutex fds_mu_;  // a leaf lock, never held across I/O
+  std::list<std::pair<ObjectId, std::shared_ptr<const UniqueFd>>> fd_lru_;  // guarded by fds_mu_
+  std::unordered_map<ObjectId, decltype(fd_lru_)::iterator, ObjectIdHash> fds_;  // guarded by fds_mu_
 
   std::mutex pending_mu_;
   std::set<std::string> pending_files_;  // guarded by pending_mu_

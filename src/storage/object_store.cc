@@ -1,5 +1,7 @@
 #include "weightfs/storage/object_store.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string_view>
 
 namespace weightfs::storage {
@@ -16,6 +18,13 @@ bool ValidSegmentChar(char c) {
 }
 
 }  // namespace
+
+Result<size_t> ObjectStore::ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) {
+  ASSIGN_OR_RETURN(Bytes data, GetRange(id, offset, dest.size()));
+  const size_t n = std::min(data.size(), dest.size());
+  if (n > 0) std::memcpy(dest.data(), data.data(), n);
+  return n;
+}
 
 Status ValidateFileName(const std::string& name) {
   auto bad = [&](const char* why) {

@@ -22,7 +22,10 @@ const Bytes& ZeroBlock() {
 }  // namespace
 
 FileContent::FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter)
-    : repo_(repo), dirty_counter_(dirty_counter) {
+    : repo_(repo),
+      dirty_counter_(dirty_counter),
+      own_reader_(std::make_unique<repo::ChunkReader>(repo, repo::ChunkReader::Options{0, 0, nullptr})),
+      reader_(own_reader_.get()) {
   segs_.reserve(base.chunks.size());
   for (const repo::ChunkRef& c : base.chunks) {
     segs_.push_back(Segment{Segment::Kind::kStored, c.size, c.id, nullptr});
@@ -64,38 +67,80 @@ size_t FileContent::SegmentAt(uint64_t offset) const {
   return static_cast<size_t>(it - starts_.begin()) - 1;
 }
 
-Status FileContent::ReadSegment(const Segment& s, uint64_t start, uint64_t len, Bytes* out) const {
+void FileContent::SetReader(repo::ChunkReader* reader, bool weight_file) {
+  reader_ = reader;
+  own_reader_.reset();
+  // A window of at most a quarter of the cache, so a few streams at once still fit.
+  const auto max_window = static_cast<uint64_t>(std::max<int64_t>(reader->capacity() / 4, 1 << 20));
+  read_ahead_ = std::make_unique<repo::ReadAhead>(std::min<uint64_t>(max_window, 64 << 20), weight_file);
+}
+
+Status FileContent::ReadSegmentPieces(const Segment& s, uint64_t start, uint64_t len, bool whole_chunks,
+                                      PieceList* out) const {
   switch (s.kind) {
     case Segment::Kind::kStored: {
-      ASSIGN_OR_RETURN(Bytes part, repo_->ReadChunkRange(s.id, static_cast<uint32_t>(s.size), start, len));
-      if (part.size() != len) return Corruption("chunk object " + s.id.Hex() + " is shorter than its file says");
-      out->insert(out->end(), part.begin(), part.end());
+      auto frames = whole_chunks ? reader_->GetChunk(s.id, s.size) : reader_->ReadFrames(s.id, s.size, start, len);
+      if (!frames.ok()) return frames.status();
+      RETURN_IF_ERROR((*frames)->Check(start, len));
+      repo::ChunkFrames::AppendTo(*frames, start, len, out);
       return Status::Ok();
     }
     case Segment::Kind::kDirty:
-      out->insert(out->end(), s.data->begin() + start, s.data->begin() + start + len);
+      // The view keeps the buffer alive, and a buffer with another owner is never appended to
+      // (Write starts a new segment instead), so the bytes cannot move under the reply.
+      out->Add(ByteView(s.data->data() + start, len), s.data);
       return Status::Ok();
     case Segment::Kind::kZero:
-      out->resize(out->size() + len, 0);
+      for (uint64_t left = len; left > 0;) {
+        const uint64_t n = std::min(left, kZeroBlock);
+        out->Add(ByteView(ZeroBlock().data(), n), nullptr);
+        left -= n;
+      }
       return Status::Ok();
   }
   return Internal("bad segment kind");
 }
 
-Status FileContent::Read(uint64_t offset, uint64_t len, Bytes* out) const {
+Status FileContent::ReadSegment(const Segment& s, uint64_t start, uint64_t len, Bytes* out) const {
+  PieceList pieces;
+  RETURN_IF_ERROR(ReadSegmentPieces(s, start, len, false, &pieces));
+  pieces.AppendTo(out);
+  return Status::Ok();
+}
+
+void FileContent::PrefetchLocked(uint64_t from, uint64_t to) const {
+  const uint64_t size = starts_.back();
+  if (from >= size) return;
+  to = std::min(to, size);
+  for (size_t i = SegmentAt(from); i < segs_.size() && starts_[i] < to; ++i) {
+    if (segs_[i].kind == Segment::Kind::kStored && !reader_->Prefetch(segs_[i].id, segs_[i].size)) return;
+  }
+}
+
+Status FileContent::Read(uint64_t offset, uint64_t len, PieceList* out) const {
   std::shared_lock lock(mu_);
-  out->clear();
   const uint64_t size = starts_.back();
   if (offset >= size || len == 0) return Status::Ok();
   len = std::min(len, size - offset);
-  out->reserve(len);
+  repo::ReadAhead::Decision ahead;
+  if (read_ahead_) ahead = read_ahead_->OnRead(offset, len);
+  // Loads ahead start before this read waits for its own data.
+  if (ahead.ahead_to > ahead.ahead_from) PrefetchLocked(ahead.ahead_from, ahead.ahead_to);
   for (size_t i = SegmentAt(offset); len > 0 && i < segs_.size(); ++i) {
     uint64_t in_seg = offset - starts_[i];
     uint64_t n = std::min(len, segs_[i].size - in_seg);
-    RETURN_IF_ERROR(ReadSegment(segs_[i], in_seg, n, out));
+    RETURN_IF_ERROR(ReadSegmentPieces(segs_[i], in_seg, n, ahead.sequential, out));
     offset += n;
     len -= n;
   }
+  return Status::Ok();
+}
+
+Status FileContent::Read(uint64_t offset, uint64_t len, Bytes* out) const {
+  out->clear();
+  PieceList pieces;
+  RETURN_IF_ERROR(Read(offset, len, &pieces));
+  pieces.AppendTo(out);
   return Status::Ok();
 }
 

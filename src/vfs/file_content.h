@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
+#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/repo/repository.h"
 
@@ -32,7 +34,16 @@ class FileContent {
   bool dirty() const;
   int64_t dirty_bytes() const;
 
-  // Reads up to len bytes at offset (short only at end of file).
+  // Makes reads go through reader (shared by the mount: its cache and read-ahead workers) with
+  // a read-ahead state of this file's own. weight_file: the name says it holds weights, read
+  // whole from the start. Call once, before the content is shared between threads. Without
+  // it, reads fetch only the frames they need, without cache or read-ahead.
+  void SetReader(repo::ChunkReader* reader, bool weight_file);
+
+  // Appends views of up to len bytes at offset (short only at end of file) to *out. The views
+  // stay valid while *out lives, whatever happens to the file meanwhile.
+  Status Read(uint64_t offset, uint64_t len, PieceList* out) const;
+  // The same bytes, copied into *out (cleared first).
   Status Read(uint64_t offset, uint64_t len, Bytes* out) const;
   Status Write(uint64_t offset, ByteView data);
   Status Truncate(uint64_t size);
@@ -57,12 +68,22 @@ class FileContent {
   void RecomputeStarts();
   Status SplitAt(uint64_t offset, size_t* index);  // segment boundary at offset
   Status ReadSegment(const Segment& s, uint64_t start_in_seg, uint64_t len, Bytes* out) const;
+  // whole_chunks: read a stored chunk whole through the reader's cache (a sequential reader
+  // will want the rest), else only the frames the range touches.
+  Status ReadSegmentPieces(const Segment& s, uint64_t start_in_seg, uint64_t len,
+                           bool whole_chunks, PieceList* out) const;
+  // Asks the reader to load the stored chunks in [from, to) ahead of the reader.
+  void PrefetchLocked(uint64_t from, uint64_t to) const;
   Status SealLocked(bool keep_tail);
   void DetectForcedCuts();
   void AddDirty(int64_t delta);
 
   repo::Repository* repo_;
   std::atomic<int64_t>* dirty_counter_;
+  // Reads go through reader_ (the mount's, or own_reader_ without cache or workers).
+  std::unique_ptr<repo::ChunkReader> own_reader_;
+  repo::ChunkReader* reader_ = nullptr;
+  std::unique_ptr<repo::ReadAhead> read_ahead_;  // null: no read-ahead
   mutable std::shared_mutex mu_;
   std::vector<Segment> segs_;
   std::vector<uint64_t> starts_;  // starts_[i] = offset of segs_[i]; one extra entry = size

@@ -10,7 +10,11 @@
 
 namespace weightfs::vfs {
 
-FileSystem::FileSystem(repo::Repository* repo, FsOptions options) : repo_(repo), options_(std::move(options)) {}
+FileSystem::FileSystem(repo::Repository* repo, FsOptions options)
+    : repo_(repo),
+      options_(std::move(options)),
+      reader_(std::make_unique<repo::ChunkReader>(
+          repo, repo::ChunkReader::Options{options_.read_cache, options_.read_threads, &dirty_bytes_})) {}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, FsOptions options) {
   ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->ReadMain());
@@ -32,6 +36,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
     vo.uid = fs->options_.uid;
     vo.gid = fs->options_.gid;
     vo.refresh_s = fs->options_.versions_refresh_s;
+    vo.reader = fs->reader_.get();
     if (fs->options_.access && fs->options_.access->options().per_caller) {
       // What a caller sees below .versions depends on who it is: nothing may be cached.
       vo.listing_timeout_s = 0;

@@ -27,6 +27,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
   auto content = std::make_shared<FileContent>(repo_, std::move(file), &dirty_bytes_);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  content->SetReader(reader_.get(), repo::IsWeightFileName(n->name));
   if (!n->content) {
     n->content = content;
     n->sealed_version = content->version();
@@ -58,6 +59,7 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
   n->mode = mode & 07777;
   n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
   n->content = std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_);
+  n->content->SetReader(reader_.get(), repo::IsWeightFileName(name));
   // Never sealed: the first close seals it even if nothing was written.
   n->sealed_version = n->content->version();
   n->open_count++;
@@ -89,16 +91,26 @@ Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool t
   return out;
 }
 
-Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size) {
-  if (versions_ && VersionsView::Owns(ino)) return versions_->Read(ino, offset, size);
-  ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
-  Bytes out;
-  Status s = content->Read(offset, size, &out);
-  if (!s.ok()) {
-    Log("read failed at offset " + std::to_string(offset) + ": " + s.message());
-    return s;
+Status FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size,
+                        PieceList* out) {
+  Status s;
+  if (versions_ && VersionsView::Owns(ino)) {
+    s = versions_->Read(ino, offset, size, out);
+  } else {
+    ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
+    s = content->Read(offset, size, out);
   }
-  return out;
+  if (!s.ok()) {
+    out->Clear();
+    Log("read failed at offset " + std::to_string(offset) + ": " + s.message());
+  }
+  return s;
+}
+
+Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size) {
+  PieceList pieces;
+  RETURN_IF_ERROR(Read(c, ino, handle, offset, size, &pieces));
+  return pieces.Gather();
 }
 
 Result<uint64_t> FileSystem::Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data) {

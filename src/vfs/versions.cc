@@ -307,12 +307,14 @@ Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
 
 Result<OpenOut> VersionsView::Open(NodeId ino) {
   std::optional<ObjectId> id;
+  std::string name;
   {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return NotFound("stale node");
     if (it->second.kind != Kind::kFile) return Status(Code::kIsDirectory, "not a regular file");
     if (!it->second.content) id = it->second.entry.id;
+    name = it->second.entry.name;
   }
   if (id) {
     ASSIGN_OR_RETURN(repo::FileObject file, repo_->LoadFile(*id));
@@ -321,6 +323,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     // touch: refs/main reaches them. Best effort; a missing chunk reads as EIO.
     for (const repo::ChunkRef& c : file.chunks) repo_->store()->Touch(c.id).IgnoreError();
     auto content = std::make_shared<FileContent>(repo_, std::move(file), nullptr);
+    if (options_.reader) content->SetReader(options_.reader, repo::IsWeightFileName(name));
     std::lock_guard lock(mu_);
     if (!nodes_[ino].content) nodes_[ino].content = std::move(content);
   }
@@ -329,7 +332,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
   return out;
 }
 
-Result<Bytes> VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size) {
+Status VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size, PieceList* out) {
   std::shared_ptr<FileContent> content;
   {
     std::lock_guard lock(mu_);
@@ -342,9 +345,7 @@ Result<Bytes> VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size) {
     std::lock_guard lock(mu_);
     content = nodes_[ino].content;
   }
-  Bytes out;
-  RETURN_IF_ERROR(content->Read(offset, size, &out));
-  return out;
+  return content->Read(offset, size, out);
 }
 
 Result<Bytes> VersionsView::GetXattr(NodeId ino, const std::string& name) {

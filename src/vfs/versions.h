@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "weightfs/repo/objects.h"
+#include "weightfs/core/pieces.h"
+#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/vfs/types.h"
 
@@ -44,6 +46,7 @@ class VersionsView {
     double refresh_s = 2.0;        // how stale the snapshot and tag lists may be
     double listing_timeout_s = 1;  // kernel cache timeout for the listing nodes
     double content_timeout_s = 3600;
+    repo::ChunkReader* reader = nullptr;  // the mount's; null: frames only, no read-ahead
   };
   VersionsView(repo::Repository* repo, Options options);
   ~VersionsView();
@@ -54,7 +57,7 @@ class VersionsView {
   Result<std::string> ReadLink(NodeId ino);
   Result<std::vector<DirEntry>> List(NodeId ino);  // ".", "..", then the entries
   Result<OpenOut> Open(NodeId ino);
-  Result<Bytes> Read(NodeId ino, uint64_t offset, uint64_t size);
+  Status Read(NodeId ino, uint64_t offset, uint64_t size, PieceList* out);
   Result<Bytes> GetXattr(NodeId ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(NodeId ino);
   // The path a node had in its snapshot ("/" for a snapshot's root), or nullopt for the

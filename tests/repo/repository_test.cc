@@ -475,7 +475,7 @@ TEST_F(RepoTest, FileWriterReaderRoundTrip) {
     REPO_ASSERT_OK(reader.ReadAt(0, size + 10, &out));
     EXPECT_TRUE(out == data);
     Bytes joined;
-    REPO_ASSERT_OK(reader.ForEachChunk([&](ByteView c) {
+    REPO_ASSERT_OK(reader.ForEachPiece([&](ByteView c) {
       joined.insert(joined.end(), c.begin(), c.end());
       return Status::Ok();
     }));

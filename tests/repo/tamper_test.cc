@@ -130,7 +130,7 @@ class TamperTest : public ::testing::Test {
     FileReader r(repo_.get(), std::move(f));
     return r.ReadAt(0, r.size(), out);
   }
-  // The file at path exported to a local file (through ForEachChunk).
+  // The file at path exported to a local file (through ForEachPiece).
   Status ExportLive(const std::string& path, const std::string& dest) const {
     ASSIGN_OR_RETURN(TreeEntry e, LookupPath(*repo_, live_root_, path));
     uint64_t done = 0;

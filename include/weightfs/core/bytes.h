@@ -25,7 +25,9 @@ class UninitBuffer {
  public:
   UninitBuffer() = default;
   explicit UninitBuffer(size_t size)
-      : data_(size ? std::make_unique_for_overwrite<uint8_t[]>(size) : nullptr), size_(size) {}
+      : data_(size ? std::make_unique_for_overwrite<uint8_t[]>(size) : nullptr),
+        size_(size),
+        capacity_(size) {}
   uint8_t* data() { return data_.get(); }
   const uint8_t* data() const { return data_.get(); }
   size_t size() const { return size_; }
@@ -34,10 +36,14 @@ class UninitBuffer {
   std::span<const uint8_t> view() const { return {data_.get(), size_}; }
   // Keeps the first n bytes (n <= size); the memory stays allocated.
   void Shrink(size_t n) { size_ = n < size_ ? n : size_; }
+  // The allocated bytes; SetSize may grow the buffer up to them (for reuse).
+  size_t capacity() const { return capacity_; }
+  void SetSize(size_t n) { size_ = n < capacity_ ? n : capacity_; }
 
  private:
   std::unique_ptr<uint8_t[]> data_;
   size_t size_ = 0;
+  size_t capacity_ = 0;
 };
 using ByteView = std::span<const uint8_t>;
 

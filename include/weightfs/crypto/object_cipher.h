@@ -14,11 +14,16 @@
 // So frames cannot be reordered, moved to another object, truncated away or have their header
 // edited without the AEAD failing (kCorruption). Same plaintext and id give the same bytes.
 //
-// Thread-safe: immutable after construction.
+// Thread-safe: immutable after construction but for its key cache, which has its own lock.
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
 
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/object_id.h"
@@ -35,6 +40,7 @@ class ObjectCipher {
  public:
   // repo_id: 16 bytes. keys: key id -> 32-byte content key. new_key_id: the key that seals.
   ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id);
+  ~ObjectCipher();
 
   Result<Bytes> Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const;
   // Opens and authenticates a whole sealed object.
@@ -46,6 +52,16 @@ class ObjectCipher {
   // Appends the plaintext to *out.
   Status OpenFrames(uint8_t type, const ObjectId& id, ByteView header, uint64_t sealed_size,
                     uint64_t first_frame, ByteView sealed_frames, Bytes* out) const;
+
+  // Opens the sealed frames [first_frame, first_frame + n) in place: sealed_frames holds exactly
+  // those frames as stored (the last may be cut short by a damaged store), and afterwards frame
+  // first_frame + i's plaintext starts at sealed_frames.data() + i * kSealedFrameSize. A frame
+  // that fails authentication (or is missing from a short buffer) is wiped and its index added
+  // to *bad_frames; the others are still opened. Fails only when nothing can be opened (a bad
+  // header, a size no object has, frames past the end).
+  Status OpenFramesInPlace(uint8_t type, const ObjectId& id, ByteView header, uint64_t sealed_size,
+                           uint64_t first_frame, uint64_t n, std::span<uint8_t> sealed_frames,
+                           std::vector<uint64_t>* bad_frames) const;
 
   // The header Seal writes for type today. A reader of a few frames in the middle of an object
   // may pass it to OpenFrames instead of reading the stored header: the frames authenticate
@@ -62,12 +78,25 @@ class ObjectCipher {
   }
 
  private:
+  // The object's key (HKDF), from a small cache of recently used objects' keys.
   Result<SecretBytes> ObjectKey(uint32_t key_id, const ObjectId& id) const;
   Status CheckHeader(uint8_t type, ByteView header, uint32_t* key_id) const;
 
   Bytes repo_id_;
   std::map<uint32_t, SecretBytes> keys_;
   uint32_t new_key_id_;
+
+  // Direct-mapped cache of derived object keys: a large object read frame by frame, or a hot
+  // one read again, derives its key once. Slots are wiped on destruction.
+  struct KeySlot {
+    bool used = false;
+    uint32_t key_id = 0;
+    ObjectId id;
+    std::array<uint8_t, 32> key{};
+  };
+  static constexpr size_t kKeyCacheSlots = 512;
+  mutable std::mutex key_mu_;  // a leaf lock, held only to copy a slot
+  mutable std::unique_ptr<KeySlot[]> key_cache_;  // guarded by key_mu_
 };
 
 }  // namespace weightfs::crypto

@@ -8,6 +8,8 @@
 
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/pieces.h"
+#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/chunker.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/repo/repository.h"
@@ -34,18 +36,28 @@ class FileWriter {
   Chunker chunker_;
 };
 
+// Reads a stored file through a ChunkReader: any range (only the frames that hold it), or the
+// whole file in order with chunks loaded ahead on the reader's workers. Not thread-safe.
 class FileReader {
  public:
-  FileReader(const Repository* repo, FileObject file);
+  // reader: shared, with a cache and workers (export, cat); null: a private one without either.
+  FileReader(const Repository* repo, FileObject file, ChunkReader* reader = nullptr);
+  ~FileReader();
   uint64_t size() const { return file_.size; }
   // Reads up to len bytes at offset into *out (cleared first); shorter only at end of file.
   Status ReadAt(uint64_t offset, uint64_t len, Bytes* out);
-  // Calls fn with each whole chunk's plaintext in order (for export and cat).
-  Status ForEachChunk(const std::function<Status(ByteView)>& fn);
+  // Appends views of up to len bytes at offset to *out; shorter only at end of file.
+  Status ReadPieces(uint64_t offset, uint64_t len, PieceList* out);
+  // Calls fn with the file's bytes in order, a piece (at most a frame) at a time, loading up to
+  // kAhead bytes of chunks ahead (for export and cat).
+  Status ForEachPiece(const std::function<Status(ByteView)>& fn);
+  static constexpr uint64_t kAhead = 64 << 20;
 
  private:
   const Repository* repo_;
   FileObject file_;
+  std::unique_ptr<ChunkReader> own_reader_;
+  ChunkReader* reader_;
   std::vector<uint64_t> starts_;  // starts_[i] = offset of chunk i
 };
 

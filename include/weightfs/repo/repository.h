@@ -76,6 +76,9 @@ class Repository {
   const std::string& role() const { return role_; }
   storage::ObjectStore* store() const { return store_.get(); }
   const GearTable& gear() const { return gear_; }
+  // Seals and opens objects (for the data path's readers and writers, which drive it frame by
+  // frame; everything else goes through the methods below).
+  const crypto::ObjectCipher& cipher() const { return *cipher_; }
 
   // --- objects ---
   ObjectId ComputeId(ObjectType type, ByteView plaintext) const;

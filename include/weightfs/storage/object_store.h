@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ class ObjectStore {
   virtual Result<Bytes> Get(const ObjectId& id) = 0;
   // Reads up to len bytes at offset; shorter only at the end of the object.
   virtual Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) = 0;
+  // Reads up to dest.size() bytes at offset straight into dest and returns how many; shorter
+  // only at the end of the object. kNotFound when missing. The data path's read: no buffer is
+  // allocated (the default goes through GetRange; stores override it).
+  virtual Result<size_t> ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest);
   virtual Result<bool> Contains(const ObjectId& id) = 0;
   // kNotFound when missing.
   virtual Result<uint64_t> Size(const ObjectId& id) = 0;

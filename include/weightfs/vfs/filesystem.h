@@ -26,8 +26,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
 #include "weightfs/policy/policy.h"
+#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/vfs/types.h"
 
@@ -46,6 +48,10 @@ struct FsOptions {
   bool read_only = false;
   double commit_interval_s = 1.0;     // batch commits of closed files and metadata changes
   int64_t dirty_budget = 256 << 20;   // dirty bytes held in memory before sealing early
+  // Decrypted chunks kept for readers and loaded ahead of them; the dirty bytes of writes count
+  // against it too (the mount passes --cache-size for both).
+  int64_t read_cache = 256 << 20;
+  int read_threads = 4;               // workers loading chunks ahead of readers
   double entry_timeout_s = 1.0;
   double attr_timeout_s = 1.0;
   uint32_t uid = 0;                   // owner shown for every node
@@ -94,6 +100,11 @@ class FileSystem {
                                               uint32_t mode, bool exclusive, bool read = true);
   // read: opened for reading too (O_RDONLY or O_RDWR).
   Result<OpenOut> Open(const Caller& c, NodeId ino, bool write, bool truncate, bool read = true);
+  // Appends views of the bytes read to *out (short only at end of file): the reply is sent from
+  // the buffers the data was decrypted into.
+  Status Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size,
+              PieceList* out);
+  // The same, copied into one buffer.
   Result<Bytes> Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size);
   Result<uint64_t> Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data);
   // Called on every close(): seals the file's dirty data and makes it the committed view.
@@ -193,6 +204,8 @@ class FileSystem {
 
   repo::Repository* repo_;
   FsOptions options_;
+  // Shared by every file's reads (cache and read-ahead workers); outlives the nodes.
+  std::unique_ptr<repo::ChunkReader> reader_;
 
   std::mutex commit_mu_;  // one commit at a time
   mutable std::mutex tree_mu_;

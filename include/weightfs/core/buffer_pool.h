@@ -1,0 +1,35 @@
+// BufferPool: keeps freed data buffers for reuse. Every fresh megabyte-sized buffer costs page
+// faults and the kernel's zeroing on first touch (on a virtual machine, more than the copy that
+// fills it); a reader or writer that streams gigabytes through a few megabytes of buffers should
+// pay that once. Bounded: at most max_free bytes wait in the pool.
+// Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <mutex>
+
+#include "weightfs/core/bytes.h"
+
+namespace weightfs {
+
+class BufferPool {
+ public:
+  explicit BufferPool(size_t max_free) : max_free_(max_free) {}
+
+  // A buffer of size bytes (contents undefined): a pooled one that fits well, or a new one with
+  // its capacity rounded up so that it fits later requests of similar sizes.
+  UninitBuffer Take(size_t size);
+  // Returns a buffer to the pool (dropped when the pool is full).
+  void Give(UninitBuffer buffer);
+  size_t free_bytes() const;
+  size_t max_free() const { return max_free_; }
+
+ private:
+  const size_t max_free_;
+  mutable std::mutex mu_;  // a leaf lock
+  std::multimap<size_t, UninitBuffer> free_;  // by capacity; guarded by mu_
+  size_t free_bytes_ = 0;                     // guarded by mu_
+};
+
+}  // namespace weightfs

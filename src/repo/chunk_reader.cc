@@ -1,0 +1,335 @@
+#include "weightfs/repo/chunk_reader.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "weightfs/crypto/object_cipher.h"
+#include "weightfs/repo/repository.h"
+
+namespace weightfs::repo {
+namespace {
+
+using crypto::kFrameSize;
+using crypto::kObjectHeaderSize;
+using crypto::kSealedFrameSize;
+using crypto::ObjectCipher;
+
+constexpr uint8_t kChunkType = static_cast<uint8_t>(ObjectType::kChunk);
+// The cache never shrinks below this, however much the writes of the mount hold.
+constexpr int64_t kMinBudget = 16 << 20;
+
+}  // namespace
+
+ChunkFrames::~ChunkFrames() {
+  if (recycle_) recycle_->Give(std::move(buf_));
+}
+
+bool ChunkFrames::Covers(uint64_t offset, uint64_t len) const {
+  if (len == 0) return offset <= chunk_size_;
+  if (offset + len > chunk_size_) return false;
+  return offset / kFrameSize >= first_ && (offset + len - 1) / kFrameSize < first_ + count_;
+}
+
+Status ChunkFrames::Check(uint64_t offset, uint64_t len) const {
+  if (bad_.empty() || len == 0) return Status::Ok();
+  const uint64_t f0 = offset / kFrameSize, f1 = (offset + len - 1) / kFrameSize;
+  auto it = std::lower_bound(bad_.begin(), bad_.end(), f0);
+  if (it == bad_.end() || *it > f1) return Status::Ok();
+  return Corruption("chunk object " + id_.Hex() + ": frame " + std::to_string(*it) +
+                    " failed authentication");
+}
+
+void ChunkFrames::AppendTo(const std::shared_ptr<const ChunkFrames>& self, uint64_t offset,
+                           uint64_t len, PieceList* out) {
+  const ChunkFrames& f = *self;
+  while (len > 0) {
+    const uint64_t frame = offset / kFrameSize;
+    const uint64_t in_frame = offset % kFrameSize;
+    const uint64_t n = std::min(len, kFrameSize - in_frame);
+    const uint8_t* p = f.buf_.data() + f.base_ + (frame - f.first_) * kSealedFrameSize + in_frame;
+    out->Add(ByteView(p, n), self);
+    offset += n;
+    len -= n;
+  }
+}
+
+ChunkReader::ChunkReader(const Repository* repo, Options options)
+    : repo_(repo),
+      options_(options),
+      buffers_(std::make_shared<BufferPool>(
+          static_cast<size_t>(std::clamp<int64_t>(options.cache_bytes / 4, 0, 64 << 20)))) {
+  if (options_.threads > 0) pool_ = std::make_unique<ThreadPool>(options_.threads);
+}
+
+ChunkReader::~ChunkReader() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+int64_t ChunkReader::capacity() const { return options_.cache_bytes; }
+
+int64_t ChunkReader::cached_bytes() const {
+  std::lock_guard lock(mu_);
+  return used_;
+}
+
+int64_t ChunkReader::Budget() const {
+  int64_t b = options_.cache_bytes - static_cast<int64_t>(buffers_->max_free());
+  if (options_.shared_usage) b -= std::max<int64_t>(0, options_.shared_usage->load());
+  return std::max(b, std::min(kMinBudget, options_.cache_bytes));
+}
+
+Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint64_t chunk_size,
+                                                       uint64_t first, uint64_t count) const {
+  const ObjectCipher& cipher = repo_->cipher();
+  const uint64_t sealed_size = ObjectCipher::SealedSize(chunk_size);
+  auto f = std::make_shared<ChunkFrames>();
+  f->id_ = id;
+  f->chunk_size_ = chunk_size;
+  f->first_ = first;
+  f->count_ = count;
+  // One read: from the object's start when frame 0 is wanted (the header comes along), else
+  // from the first frame wanted.
+  const uint64_t begin = first == 0 ? 0 : ObjectCipher::FrameOffset(first);
+  const uint64_t end = std::min(ObjectCipher::FrameOffset(first + count), sealed_size);
+  f->buf_ = buffers_->Take(end - begin);
+  f->recycle_ = buffers_;
+  auto got = repo_->store()->ReadInto(id, begin, f->buf_.span());
+  if (!got.ok()) {
+    if (got.status().code() == Code::kNotFound) {
+      return Corruption("chunk object " + id.Hex() + " is missing");
+    }
+    return got.status();
+  }
+  f->buf_.Shrink(*got);  // a short object: its missing frames fail below
+  std::span<uint8_t> frames;
+  Bytes header;
+  if (first == 0) {
+    if (*got < kObjectHeaderSize) {
+      return Corruption("chunk object " + id.Hex() + " is shorter than its header");
+    }
+    header.assign(f->buf_.data(), f->buf_.data() + kObjectHeaderSize);
+    f->base_ = kObjectHeaderSize;
+    frames = f->buf_.span().subspan(kObjectHeaderSize);
+  } else {
+    // A read from the middle of a chunk: the header every object sealed with the current key
+    // has saves a second (often cold) request. The frames' additional data covers the header,
+    // so only the right one opens them; the guess is tried out of place on the first frame,
+    // since a failed in-place open wipes the frame.
+    frames = f->buf_.span();
+    header = cipher.CurrentHeader(kChunkType);
+    const size_t first_len = std::min<size_t>(frames.size(), kSealedFrameSize);
+    Bytes probe;
+    Status guess = first_len == 0 ? Corruption("frame missing")
+                                  : cipher.OpenFrames(kChunkType, id, header, sealed_size, first,
+                                                      frames.first(first_len), &probe);
+    if (!guess.ok()) {
+      header.resize(kObjectHeaderSize);
+      auto h = repo_->store()->ReadInto(id, 0, std::span<uint8_t>(header.data(), header.size()));
+      if (!h.ok()) return h.status();
+      if (*h != kObjectHeaderSize) {
+        return Corruption("chunk object " + id.Hex() + " is shorter than its header");
+      }
+    }
+  }
+  Status s = cipher.OpenFramesInPlace(kChunkType, id, header, sealed_size, first, count, frames,
+                                      &f->bad_);
+  if (!s.ok()) {
+    // The authenticated config fixes every object's format: a header claiming another one was
+    // tampered with (corruption, EIO), not "unsupported".
+    if (s.code() == Code::kUnsupported) return Corruption(s.message());
+    return s;
+  }
+  return f;
+}
+
+Result<std::shared_ptr<const ChunkFrames>> ChunkReader::ReadFrames(const ObjectId& id,
+                                                                   uint64_t chunk_size,
+                                                                   uint64_t offset, uint64_t len) {
+  if (offset > chunk_size || len > chunk_size - offset) {
+    return Corruption("chunk object " + id.Hex() + " is shorter than its file says");
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(id); it != entries_.end() && it->second.frames) {
+      MarkReadLocked(&it->second);
+      return it->second.frames;
+    }
+  }
+  const uint64_t first = len == 0 ? 0 : offset / kFrameSize;
+  const uint64_t last = len == 0 ? 0 : (offset + len - 1) / kFrameSize;
+  ASSIGN_OR_RETURN(std::shared_ptr<ChunkFrames> f, Load(id, chunk_size, first, last - first + 1));
+  return std::shared_ptr<const ChunkFrames>(std::move(f));
+}
+
+void ChunkReader::MarkReadLocked(Entry* e) {
+  lru_.splice(lru_.begin(), lru_, e->lru);
+  if (e->read) return;
+  e->read = true;
+  read_bytes_ += e->bytes;
+  // The least recently used entries that were read go first.
+  for (auto victim = lru_.end(); read_bytes_ > kKeepRead && victim != lru_.begin();) {
+    --victim;
+    auto it = entries_.find(*victim);
+    if (it->second.read && it->second.frames && &it->second != e) {
+      victim = std::next(victim);
+      EraseLocked(it);
+    }
+  }
+}
+
+void ChunkReader::EraseLocked(std::unordered_map<ObjectId, Entry, ObjectIdHash>::iterator it) {
+  if (it->second.read) read_bytes_ -= it->second.bytes;
+  used_ -= it->second.bytes;
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
+bool ChunkReader::MakeRoomLocked(int64_t need, bool demand) {
+  const int64_t budget = Budget();
+  auto victim = lru_.end();
+  while (used_ + need > budget) {
+    // The least recently used loaded entry that may go.
+    bool found = false;
+    while (victim != lru_.begin()) {
+      --victim;
+      auto it = entries_.find(*victim);
+      if (it->second.frames && (demand || it->second.read)) {
+        victim = std::next(victim);  // stays valid: only the erased node is invalidated
+        EraseLocked(it);
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+Result<std::shared_ptr<const ChunkFrames>> ChunkReader::LoadAndPublish(const ObjectId& id,
+                                                                       uint64_t chunk_size) {
+  auto loaded = Load(id, chunk_size, 0, ObjectCipher::FrameCount(chunk_size));
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (!loaded.ok()) {
+    if (it != entries_.end() && !it->second.frames) EraseLocked(it);
+    loaded_cv_.notify_all();
+    return loaded.status();
+  }
+  std::shared_ptr<const ChunkFrames> frames = std::move(loaded).value();
+  if (it != entries_.end() && !it->second.frames) {
+    it->second.frames = frames;
+    // Sized by the request; a short (damaged) object holds less.
+    const int64_t delta = static_cast<int64_t>(frames->memory()) - it->second.bytes;
+    used_ += delta;
+    if (it->second.read) read_bytes_ += delta;
+    it->second.bytes = static_cast<int64_t>(frames->memory());
+  }
+  loaded_cv_.notify_all();
+  return frames;
+}
+
+Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId& id,
+                                                                 uint64_t chunk_size) {
+  const auto bytes = static_cast<int64_t>(ObjectCipher::SealedSize(chunk_size));
+  std::unique_lock lock(mu_);
+  for (;;) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) break;
+    if (it->second.frames) {
+      if (it->second.frames->chunk_size() != chunk_size) {
+        return Corruption("chunk object " + id.Hex() + " is shorter than its file says");
+      }
+      MarkReadLocked(&it->second);
+      return it->second.frames;
+    }
+    loaded_cv_.wait(lock);  // a worker is loading it
+  }
+  if (!MakeRoomLocked(bytes, true)) {
+    // Every byte of the cache is in flight: read this one without keeping it.
+    lock.unlock();
+    ASSIGN_OR_RETURN(std::shared_ptr<ChunkFrames> f,
+                     Load(id, chunk_size, 0, ObjectCipher::FrameCount(chunk_size)));
+    return std::shared_ptr<const ChunkFrames>(std::move(f));
+  }
+  lru_.push_front(id);
+  auto [it, inserted] = entries_.emplace(id, Entry{nullptr, bytes, false, lru_.begin()});
+  used_ += bytes;
+  MarkReadLocked(&it->second);
+  lock.unlock();
+  return LoadAndPublish(id, chunk_size);
+}
+
+bool ChunkReader::Prefetch(const ObjectId& id, uint64_t chunk_size) {
+  if (!pool_) return false;
+  const auto bytes = static_cast<int64_t>(ObjectCipher::SealedSize(chunk_size));
+  {
+    std::lock_guard lock(mu_);
+    if (entries_.contains(id)) return true;
+    if (!MakeRoomLocked(bytes, false)) return false;
+    lru_.push_front(id);
+    entries_.emplace(id, Entry{nullptr, bytes, false, lru_.begin()});
+    used_ += bytes;
+    ++in_flight_;
+  }
+  pool_->Submit([this, id, chunk_size] {
+    // A failed load drops the entry; the reader that needs the chunk loads it again and gets
+    // the error itself.
+    LoadAndPublish(id, chunk_size).status().IgnoreError();
+    std::lock_guard lock(mu_);
+    if (--in_flight_ == 0) idle_cv_.notify_all();
+  });
+  return true;
+}
+
+ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
+  std::lock_guard lock(mu_);
+  ++clock_;
+  Stream* s = nullptr;
+  uint64_t best = UINT64_MAX;
+  for (Stream& st : streams_) {
+    if (offset + kBackSlack < st.next || offset > st.next + kForwardSlack) continue;
+    const uint64_t distance = offset > st.next ? offset - st.next : st.next - offset;
+    if (distance < best) {
+      best = distance;
+      s = &st;
+    }
+  }
+  if (s != nullptr) {
+    s->window = s->window == 0 ? kInitialWindow : std::min(s->window * 2, max_window_);
+    s->next = std::max(s->next, offset + len);
+  } else {
+    if (static_cast<int>(streams_.size()) < kMaxStreams) {
+      streams_.emplace_back();
+      s = &streams_.back();
+    } else {
+      s = &*std::min_element(streams_.begin(), streams_.end(), [](const Stream& a, const Stream& b) {
+        return a.last_use < b.last_use;
+      });
+    }
+    *s = Stream{};
+    s->next = offset + len;
+    if (offset == 0 && (weight_file_ || len >= kLargeRequest)) {
+      s->window = std::min(weight_file_ ? kWeightFileWindow : kInitialWindow, max_window_);
+    }
+  }
+  s->last_use = clock_;
+  Decision d;
+  d.sequential = s->window > 0;
+  if (d.sequential) {
+    d.ahead_from = offset + len;
+    d.ahead_to = offset + len + s->window;
+  }
+  return d;
+}
+
+bool IsWeightFileName(std::string_view name) {
+  static constexpr std::string_view kExtensions[] = {".safetensors", ".gguf", ".bin", ".pt",
+                                                     ".pth", ".onnx", ".h5", ".npy", ".msgpack"};
+  for (std::string_view ext : kExtensions) {
+    if (name.size() > ext.size() && name.substr(name.size() - ext.size()) == ext) return true;
+  }
+  return false;
+}
+
+}  // namespace weightfs::repo
