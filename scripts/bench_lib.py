@@ -179,7 +179,7 @@ def cmd_gen_model(path, manifest, size_mib, seed):
     """Writes a valid safetensors file of at most SIZE_MIB MiB (the largest hidden size, a
     multiple of 8, that fits; seeded random bytes) to PATH, and to MANIFEST a JSON list of
     [name, start, end, crc32] for the header (start 0) and every tensor (absolute file offsets),
-    which the model-load workloads check what they read against."""
+    which the model-load workloads check what they read against. Prints the tensor count."""
     import json
     target, seed = int(size_mib) * MIB, int(seed)
     hidden = 8
@@ -212,6 +212,7 @@ def cmd_gen_model(path, manifest, size_mib, seed):
     with open(manifest, "w") as f:
         json.dump({"hidden": hidden, "size": len(head) + off, "entries": entries}, f)
     print("%d tensors, hidden size %d, %d bytes" % (len(ts), hidden, len(head) + off), file=sys.stderr)
+    print(len(ts))
 
 
 def load_manifest(manifest):
