@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Python parts of scripts/bench.sh (a benchmark, not a test): data generation, the timed
-pread / memmap / small-file workloads, and the final markdown table.
+"""Python parts of scripts/bench.sh (a benchmark, not a test): data generation (a random file,
+a safetensors model, a tree of small files, the shared-mount policy), the timed workloads (random
+preads, memmap scan, model loads, parallel shard readers, small files, `ls -lR`, os.stat), and
+the final markdown table.
 
 Every timed subcommand prints the elapsed wall-clock seconds of its timed part on stdout (one
 number) and checks what it read or wrote afterwards, outside the timed part; a wrong result
