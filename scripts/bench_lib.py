@@ -606,12 +606,15 @@ def cmd_table(results, *config):
         if all(cl == "—" for cl in cells):
             continue
         print("| %s (%s) | %s |" % (label, unit, " | ".join(cells)))
+    def weightfs_only(label, text):  # a row with a value in the weightfs column only
+        print("| %s | %s |" % (label, " | ".join(text if fs == "weightfs" else "" for fs in fses)))
+
     for key, label, unit, kind, goal, cpu_goal, base_key in ms:
         vals = [v for _, v in sorted(rows.get(("weightfs", "cpu:" + key), []))]
         if vals:
-            print("| weightfs daemon CPU, %s (s/GiB) | %s |" % (key, " / ".join("%.2f" % v for v in vals)))
+            weightfs_only("weightfs daemon CPU, %s (s/GiB)" % key, " / ".join("%.2f" % v for v in vals))
     if rss:
-        print("| weightfs daemon VmHWM per mount (MiB) | %s |" % " / ".join(
+        weightfs_only("weightfs daemon VmHWM per mount, in run order (MiB)", " / ".join(
             "%.0f (%s)" % (v, phase) for v, phase, _ in sorted(rss, key=lambda x: x[2])))
     print()
     print("</details>")
