@@ -36,8 +36,9 @@
 #
 # Environment:
 #   BENCH_ROUNDS (3)        rounds; each round runs every filesystem once
-#   BENCH_DIR (/var/tmp/weightfs-bench)  work dir on a real disk; a run.* dir inside it is
-#                           created and removed again (BENCH_DIR itself only if left empty)
+#   BENCH_DIR (/var/tmp/weightfs-bench)  work dir on a real disk with about 7 x BENCH_SIZE_MIB
+#                           free; a run.* dir inside it is created and removed again (BENCH_DIR
+#                           itself only if left empty)
 #   BENCH_FS ("weightfs plain gocryptfs securefs")  which filesystems to run
 #   BENCH_SIZE_MIB (2048)   size of the big file and (about) of the model file
 #   BENCH_SHARD_MIB (BENCH_SIZE_MIB / 4)  size of each of the 4 shards
@@ -395,6 +396,11 @@ fi
 [[ -x $BIN_SRC ]] || die "no weightfs binary at $BIN_SRC"
 
 make_run_dir
+# Peak use: the source and the model (2x), a FUSE store holding the big file, the model and the
+# shards (3x, chunks of deleted files included), then an imported repository and its export (2x).
+need_mib=$(( 7 * SIZE_MIB + 512 ))
+avail_mib=$(df -Pm "$RUN" | awk 'NR == 2 { print $4 }')
+(( avail_mib >= need_mib )) || die "$BENCH_DIR has $avail_mib MiB free; this run needs about $need_mib MiB"
 # A private copy, so a concurrent rebuild of build/weightfs cannot change the binary mid-run.
 WFS="$RUN/weightfs"
 cp "$BIN_SRC" "$WFS"
