@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""Python parts of scripts/bench.sh (a benchmark, not a test): data generation, the timed
-pread / memmap / small-file workloads, and the final markdown table.
+"""Python parts of scripts/bench.sh (a benchmark, not a test): data generation (a random file,
+a safetensors model, a tree of small files, the shared-mount policy), the timed workloads (random
+preads, memmap scan, model loads, parallel shard readers, small files, `ls -lR`, os.stat), and
+the final markdown table.
 
 Every timed subcommand prints the elapsed wall-clock seconds of its timed part on stdout (one
 number) and checks what it read or wrote afterwards, outside the timed part; a wrong result
@@ -141,28 +143,346 @@ def cmd_delete(directory, n):
 
 
 # ---------------------------------------------------------------------------------------------
+# The model load: a safetensors file of about 200 tensors of mixed sizes and dtypes.
+
+# (dtype name in the safetensors header, bytes per element, numpy dtype the bytes are viewed as;
+# numpy has no bfloat16, so BF16 tensors are read as uint16, which moves the same bytes)
+DTYPES = {"F32": (4, "<f4"), "F16": (2, "<f2"), "BF16": (2, "<u2")}
+LAYERS = 22  # 9 tensors per layer + embedding, final norm and lm_head = 201 tensors
+
+
+def model_tensors(hidden):
+    """The tensor list of a small transformer-shaped model with hidden size HIDDEN: per layer
+    q/k/v/o (H x H, BF16), gate/up/down (H x 2.75H, BF16) and two norms (H, F32); an embedding
+    and an lm_head (8H x H, F16) and a final norm. Sizes run from a few KiB to tens of MiB."""
+    inter = hidden * 11 // 4
+    vocab = hidden * 8
+    ts = [("model.embed_tokens.weight", "F16", (vocab, hidden))]
+    for i in range(LAYERS):
+        p = "model.layers.%d." % i
+        ts += [(p + "input_layernorm.weight", "F32", (hidden,))]
+        ts += [(p + "self_attn.%s_proj.weight" % n, "BF16", (hidden, hidden)) for n in "qkvo"]
+        ts += [(p + "post_attention_layernorm.weight", "F32", (hidden,))]
+        ts += [(p + "mlp.gate_proj.weight", "BF16", (inter, hidden)),
+               (p + "mlp.up_proj.weight", "BF16", (inter, hidden)),
+               (p + "mlp.down_proj.weight", "BF16", (hidden, inter))]
+    ts += [("model.norm.weight", "F32", (hidden,)), ("lm_head.weight", "F16", (vocab, hidden))]
+    return ts
+
+
+def tensor_bytes(dtype, shape):
+    n = DTYPES[dtype][0]
+    for d in shape:
+        n *= d
+    return n
+
+
+def cmd_gen_model(path, manifest, size_mib, seed):
+    """Writes a valid safetensors file of at most SIZE_MIB MiB (the largest hidden size, a
+    multiple of 8, that fits; seeded random bytes) to PATH, and to MANIFEST a JSON list of
+    [name, start, end, crc32] for the header (start 0) and every tensor (absolute file offsets),
+    which the model-load workloads check what they read against. Prints the tensor count."""
+    import json
+    target, seed = int(size_mib) * MIB, int(seed)
+    hidden = 8
+    while sum(tensor_bytes(d, s) for _, d, s in model_tensors(hidden + 8)) + (1 << 20) <= target:
+        hidden += 8
+    ts = model_tensors(hidden)
+    header, off = {}, 0
+    for name, dtype, shape in ts:
+        n = tensor_bytes(dtype, shape)
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [off, off + n]}
+        off += n
+    header["__metadata__"] = {"format": "pt", "generator": "weightfs scripts/bench_lib.py"}
+    hjson = json.dumps(header, separators=(",", ":")).encode()
+    hjson += b" " * (-len(hjson) % 8)  # as the safetensors writer does: data starts 8-aligned
+    head = len(hjson).to_bytes(8, "little") + hjson
+    rng = np.random.default_rng(seed)
+    entries = [["__header__", 0, len(head), zlib.crc32(head)]]
+    with open(path, "wb") as f:
+        f.write(head)
+        for name, dtype, shape in ts:
+            start, end = header[name]["data_offsets"]
+            crc = 0
+            for piece in range(start, end, 64 * MIB):
+                block = rng.integers(0, 256, size=min(64 * MIB, end - piece), dtype=np.uint8).tobytes()
+                crc = zlib.crc32(block, crc)
+                f.write(block)
+            entries.append([name, len(head) + start, len(head) + end, crc])
+        f.flush()
+        os.fsync(f.fileno())
+    with open(manifest, "w") as f:
+        json.dump({"hidden": hidden, "size": len(head) + off, "entries": entries}, f)
+    print("%d tensors, hidden size %d, %d bytes" % (len(ts), hidden, len(head) + off), file=sys.stderr)
+    print(len(ts))
+
+
+def load_manifest(manifest):
+    import json
+    with open(manifest) as f:
+        return json.load(f)
+
+
+def check_ranges(path, buffers, man):
+    """BUFFERS: {entry name: bytes-like}; every manifest entry must be there with its CRC-32."""
+    for name, start, end, crc in man["entries"]:
+        if name not in buffers:
+            die("%s: %s was not read" % (path, name))
+        if len(buffers[name]) != end - start or zlib.crc32(buffers[name]) != crc:
+            die("%s: the bytes of %s (offsets %d-%d) differ from what was written" % (path, name, start, end))
+
+
+def cmd_model_mmap(path, manifest):
+    """Loads the model as safetensors' numpy API does: parse the header, then for every tensor
+    np.array() of a numpy.memmap slice viewed with its dtype and shape (a copy into memory).
+    The timed part includes opening and parsing the header."""
+    import json
+    man = load_manifest(manifest)
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        hlen = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(hlen))
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    base = 8 + hlen
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        view = mm[base + start:base + end].view(DTYPES[info["dtype"]][1]).reshape(info["shape"])
+        tensors[name] = np.array(view)
+    dt = time.perf_counter() - t0
+    del mm
+    with open(path, "rb") as f:
+        head = f.read(8 + hlen)
+    bufs = {name: memoryview(a).cast("B") for name, a in tensors.items()}
+    bufs["__header__"] = head
+    check_ranges(path, bufs, man)
+    print("%.6f" % dt)
+
+
+def cmd_model_pread(path, manifest, threads="8", block_mib="16"):
+    """Loads the model the way vLLM's prefetch strategy and the Run:ai model streamer read it:
+    THREADS threads, each with its own file descriptor, read one contiguous share of the file
+    in BLOCK_MIB MiB os.preadv calls straight into one preallocated buffer."""
+    import threading
+    threads, block = int(threads), int(block_mib) * MIB
+    man = load_manifest(manifest)
+    size = os.stat(path).st_size
+    if size != man["size"]:
+        die("%s has %d bytes, expected %d" % (path, size, man["size"]))
+    buf = bytearray(size)  # allocated (and zeroed) before the clock starts
+    mv = memoryview(buf)
+    share = -(-size // threads)
+    share += -share % block  # whole blocks per thread
+    errors = []
+
+    def worker(lo, hi):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                for off in range(lo, hi, block):
+                    n = min(block, hi - off)
+                    if os.preadv(fd, [mv[off:off + n]], off) != n:
+                        raise IOError("short read at offset %d" % off)
+            finally:
+                os.close(fd)
+        except Exception as e:  # reported after the join, outside the timed part
+            errors.append("%s: %s" % (path, e))
+
+    t0 = time.perf_counter()
+    ws = [threading.Thread(target=worker, args=(lo, min(lo + share, size)))
+          for lo in range(0, size, share)]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join()
+    dt = time.perf_counter() - t0
+    if errors:
+        die("; ".join(errors))
+    check_ranges(path, {name: mv[s:e] for name, s, e, _ in man["entries"]}, man)
+    print("%.6f" % dt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Four processes, each reading its own shard at the same time.
+
+def cmd_shard_reader(path):
+    """One reader process of cmd_shards: allocates a buffer of the file's size, says "ready",
+    waits for a line on stdin, reads the file in 1 MiB reads into the buffer, then prints the
+    start and end time (time.perf_counter, CLOCK_MONOTONIC: comparable between processes) and
+    the CRC-32 of what it read."""
+    size = os.stat(path).st_size
+    buf = bytearray(size)
+    mv = memoryview(buf)
+    fd = os.open(path, os.O_RDONLY)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t0 = time.perf_counter()
+    off = 0
+    while off < size:
+        n = os.readv(fd, [mv[off:off + MIB]])
+        if n <= 0:
+            break
+        off += n
+    t1 = time.perf_counter()
+    os.close(fd)
+    print("%.9f %.9f %d %d" % (t0, t1, off, zlib.crc32(mv[:off])), flush=True)
+
+
+def cmd_shards(source, shard_mib, *paths):
+    """Starts one reader process per shard PATH, releases them at once, and prints the seconds
+    from the first start to the last end. Shard i must equal bytes [i*SHARD_MIB MiB, (i+1)*
+    SHARD_MIB MiB) of SOURCE (checked afterwards)."""
+    size = int(shard_mib) * MIB
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "shard_reader", p],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for p in paths]
+    for p in procs:
+        if p.stdout.readline().strip() != "ready":
+            die("a shard reader did not start")
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = []
+    for p, path in zip(procs, paths):
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            die("the reader of %s failed" % path)
+        outs.append(out.split())
+    dt = max(float(o[1]) for o in outs) - min(float(o[0]) for o in outs)
+    with open(source, "rb") as f:
+        for i, (o, path) in enumerate(zip(outs, paths)):
+            f.seek(i * size)
+            want = f.read(size)
+            if int(o[2]) != len(want) or int(o[3]) != zlib.crc32(want):
+                die("%s: the shard read (%s bytes) differs from the source's bytes %d-%d" % (path, o[2], i * size, (i + 1) * size))
+    print("%.6f" % dt)
+
+
+# ---------------------------------------------------------------------------------------------
+# A tree of small files for `ls -lR` and os.stat.
+
+def tree_names(n, ndirs):
+    return [("d%02d" % (i % ndirs), "f%05d.bin" % i) for i in range(n)]
+
+
+def cmd_tree(root, n, ndirs, size, seed):
+    """Creates ROOT/dNN/fNNNNN.bin: N files of SIZE bytes spread over NDIRS directories."""
+    n, ndirs, size = int(n), int(ndirs), int(size)
+    payload = small_file_payload(n, size, int(seed) + 1)
+    os.mkdir(root)
+    for d in range(ndirs):
+        os.mkdir(os.path.join(root, "d%02d" % d))
+    for i, (d, f) in enumerate(tree_names(n, ndirs)):
+        with open(os.path.join(root, d, f), "wb") as fh:
+            fh.write(payload[i * size:(i + 1) * size])
+
+
+def cmd_ls_r(root, n, size):
+    """Times `ls -lR ROOT` and checks that it lists N regular files of SIZE bytes."""
+    n, size = int(n), int(size)
+    t0 = time.perf_counter()
+    p = subprocess.run(["ls", "-lR", root], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=dict(os.environ, LC_ALL="C"))
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        die("ls -lR %s failed (%d): %s" % (root, p.returncode, p.stderr.decode(errors="replace")))
+    files = [line.split() for line in p.stdout.decode().splitlines() if line.startswith("-")]
+    if len(files) != n or any(int(f[4]) != size for f in files):
+        die("ls -lR %s: expected %d files of %d bytes, got %d" % (root, n, size, len(files)))
+    print("%.6f" % dt)
+
+
+def cmd_stat_tree(root, n, ndirs, size):
+    """Times os.stat of every directory and file of the tree (paths known in advance, so no
+    readdir) and checks the file sizes."""
+    n, ndirs, size = int(n), int(ndirs), int(size)
+    paths = [os.path.join(root, "d%02d" % d) for d in range(ndirs)]
+    paths += [os.path.join(root, d, f) for d, f in tree_names(n, ndirs)]
+    t0 = time.perf_counter()
+    sts = [os.stat(p) for p in paths]
+    dt = time.perf_counter() - t0
+    if any(st.st_size != size for st in sts[ndirs:]):
+        die("os.stat of the tree under %s: a file does not have %d bytes" % (root, size))
+    print("%.6f" % dt)
+
+
+def cmd_policy(path, subtree):
+    """Writes the shared-mount policy: role admin (bound to root) may do everything; every other
+    caller gets role reader (default_role), which lists and reads everything except SUBTREE,
+    which it cannot see. So exactly one subtree looks different to the two roles."""
+    text = "\n".join([
+        "version: 1",
+        "roles:",
+        "  admin:",
+        "    rules:",
+        '      - paths: ["/**"]',
+        "        allow: [all]",
+        "  reader:",
+        "    rules:",
+        '      - paths: ["/**"]',
+        "        allow: [list, read]",
+        '      - paths: ["%s/**"]' % subtree,
+        "        deny: [list, read]",
+        "bindings:",
+        "  - role: admin",
+        "    users: [root]",
+        "default_role: reader",
+        ""])
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ---------------------------------------------------------------------------------------------
 # The table.
 
-FS_ORDER = ["plain", "weightfs", "gocryptfs"]
+FS_ORDER = ["plain", "weightfs", "gocryptfs", "securefs"]
+OTHERS = ["gocryptfs", "securefs"]  # the small-file rows' goal: as fast as the fastest of these
 
 
-def metrics(size_mib, nfiles, file_kib, n4k, n1m, slice_mib):
-    size = "%g GiB" % (size_mib / 1024) if size_mib % 1024 == 0 else "%d MiB" % size_mib
-    files = "{:,}".format(nfiles)
-    # (key, label, unit, kind): kind "rate" = higher is better, "time" = lower is better.
-    return [
-        ("seq_write", "Sequential write, %s (dd bs=1M conv=fsync)" % size, "MiB/s", "rate"),
-        ("remount_write", "umount + mount after the write (FUSE only)", "s", "time"),
-        ("seq_read", "Sequential read, cold (dd bs=1M)", "MiB/s", "rate"),
-        ("rand4k", "Random 4 KiB pread, cold (%d ops)" % n4k, "ops/s", "rate"),
-        ("rand1m", "Random 1 MiB pread, cold (%d ops)" % n1m, "MiB/s", "rate"),
-        ("mmap_scan", "numpy.memmap scan, cold (uint8 sum, %d MiB slices)" % slice_mib, "MiB/s", "rate"),
-        ("create", "Create %s files of %d KiB" % (files, file_kib), "s", "time"),
-        ("remount_create", "umount + mount after the creates (FUSE only)", "s", "time"),
-        ("ls", "`ls -l` of the %s files, cold" % files, "s", "time"),
-        ("delete", "Delete the %s files" % files, "s", "time"),
-        ("umount_end", "Final umount after the deletes (FUSE only)", "s", "time"),
+def metrics(c):
+    """The rows of the table, in order. C: the run's configuration (cmd_table's KEY=VALUE).
+    Each row: key, label, unit, kind ("rate": higher is better, "time": lower is better),
+    goal, the weightfs daemon's CPU goal in s/GiB (or None), and the key of the plain
+    directory's value it is compared with (its own key unless given)."""
+    def size(mib):
+        mib = float(mib)
+        return "%g GiB" % (mib / 1024) if mib >= 1024 else "%d MiB" % round(mib)
+    files = "{:,}".format(int(c["files"]))
+    tree = "{:,} files in %s dirs" % c["tree_dirs"]
+    tree = tree.format(int(c["files"]))
+    R = lambda x: ("ratio", x)
+    rows = [
+        ("seq_write", "Sequential write, %s (dd bs=1M conv=fsync)" % size(c["size_mib"]), "MiB/s", "rate", R(0.75), 1.2),
+        ("remount_write", "umount + mount after the write (FUSE only)", "s", "time", None, None),
+        ("seq_read", "Sequential read, cold (dd bs=1M)", "MiB/s", "rate", R(0.85), 0.6),
+        ("seq_read_warm", "Sequential read, warm (dd bs=1M again, no remount)", "MiB/s", "rate", None, None),
+        ("rand4k", "Random 4 KiB pread, cold (%s ops)" % c["rand4k"], "ops/s", "rate", None, None),
+        ("rand1m", "Random 1 MiB pread, cold (%s ops)" % c["rand1m"], "MiB/s", "rate", None, None),
+        ("mmap_scan", "numpy.memmap scan, cold (uint8 sum, %s MiB slices)" % c["slice_mib"], "MiB/s", "rate", R(0.90), 0.6),
+        ("model_mmap", "Model load, numpy.memmap: np.array per tensor, cold (%s, %s tensors)"
+         % (size(c["model_mib"]), c["tensors"]), "MiB/s", "rate", R(0.90), 0.6),
+        ("model_pread", "Model load, 8 threads x 16 MiB preads (vLLM prefetch / Run:ai streamer), cold",
+         "MiB/s", "rate", R(0.90), 0.6),
+        ("shards", "4 processes each reading its own %s shard, cold (aggregate)" % size(c["shard_mib"]),
+         "MiB/s", "rate", R(0.80), 0.6),
+        ("create", "Create %s files of %s KiB" % (files, c["file_kib"]), "s", "time", ("fastest",), None),
+        ("remount_create", "umount + mount after the creates (FUSE only)", "s", "time", None, None),
+        ("ls", "`ls -l` of the %s files, cold" % files, "s", "time", ("fastest",), None),
+        ("delete", "Delete the %s files" % files, "s", "time", ("fastest",), None),
+        ("tree_lsr_cold", "`ls -lR` of %s, cold, private mount" % tree, "s", "time", None, None),
+        ("tree_lsr_cold_shared", "`ls -lR` of %s, cold, shared mount" % tree, "s", "time", ("shared", "tree_lsr_cold", 2.0), None),
+        ("tree_lsr_warm", "`ls -lR` again, warm, private mount", "s", "time", None, None),
+        ("tree_lsr_warm_shared", "`ls -lR` again, warm, shared mount", "s", "time", ("shared", "tree_lsr_warm", 2.0), None),
+        ("tree_stat", "os.stat of every file and dir, warm, private mount", "s", "time", None, None),
+        ("tree_stat_shared", "os.stat of every file and dir, warm, shared mount", "s", "time", ("shared", "tree_stat", None), None),
+        ("umount_end", "Final umount (FUSE only)", "s", "time", None, None),
+        ("import", "`weightfs import` of a dir with the model, cold (+ sync); plain column: `cp -r` + sync", "MiB/s", "rate", R(0.7), None),
+        ("export", "`weightfs export` of it, cold (+ sync); plain column: `cp -r` + sync", "MiB/s", "rate", R(0.8), None),
     ]
+    base = {"tree_lsr_cold_shared": "tree_lsr_cold", "tree_lsr_warm_shared": "tree_lsr_warm",
+            "tree_stat_shared": "tree_stat", "import": "cp", "export": "cp"}
+    return [(k, label, unit, kind, goal, cpu, base.get(k, k)) for k, label, unit, kind, goal, cpu in rows]
 
 
 def fmt(v, unit):
@@ -173,11 +493,15 @@ def fmt(v, unit):
     return ("%.0f " % v if v >= 100 else "%.1f " % v) + unit
 
 
-def ratio(wfs, other, kind):
-    if wfs is None or other is None or wfs <= 0 or other <= 0:
-        return "—"
-    r = wfs / other if kind == "rate" else other / wfs
-    return "%.2f×" % r
+def speed(a, b, kind):
+    """How many times faster A is than B (throughputs: A/B; times: B/A); None if unknown."""
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return a / b if kind == "rate" else b / a
+
+
+def fmt_ratio(r):
+    return "—" if r is None else "%.2f×" % r
 
 
 def read_results(results):
@@ -195,9 +519,14 @@ def read_results(results):
     return rows
 
 
-def cmd_table(results, size_mib, nfiles, file_kib, n4k, n1m, slice_mib):
+def cmd_table(results, *config):
+    """The markdown table of a run. CONFIG: KEY=VALUE words describing the run (sizes, counts,
+    cache size), used in the labels and for the memory bound."""
+    c = dict(kv.split("=", 1) for kv in config)
     rows = read_results(results)
-    ms = metrics(int(size_mib), int(nfiles), int(file_kib), int(n4k), int(n1m), int(slice_mib))
+    ms = metrics(c)
+    fses = [fs for fs in FS_ORDER if any(name == fs for name, _ in rows)]
+    others = [fs for fs in fses if fs != "plain"]
 
     def best(fs, key, kind):
         vals = [v for _, v in rows.get((fs, key), [])]
@@ -205,31 +534,88 @@ def cmd_table(results, size_mib, nfiles, file_kib, n4k, n1m, slice_mib):
             return None
         return max(vals) if kind == "rate" else min(vals)
 
-    print("Best of each measurement over all rounds. **Ratio columns are speed ratios: > 1 means "
-          "weightfs is faster** (weightfs/other for throughputs, other/weightfs for times).")
+    print("Best of each measurement over all rounds. **Ratios are speed ratios: > 1 means faster "
+          "than the plain directory** (fs/plain for throughputs, plain/fs for times); the goals "
+          "are issue #9's, for weightfs. CPU = the weightfs daemon's utime + stime over the timed "
+          "step (/proc/PID/stat) per GiB moved, lowest over the rounds.")
     print()
-    print("| Measurement | plain dir | weightfs | gocryptfs | weightfs vs plain | weightfs vs gocryptfs |")
-    print("|---|--:|--:|--:|--:|--:|")
-    for key, label, unit, kind in ms:
-        b = {fs: best(fs, key, kind) for fs in FS_ORDER}
+    head = ["Measurement"] + fses + ["%s ÷ plain" % fs for fs in others]
+    if "weightfs" in fses and "gocryptfs" in fses:
+        head.append("weightfs ÷ gocryptfs")
+    head += ["goal (weightfs)", "met?", "weightfs CPU s/GiB (goal)"]
+    print("| " + " | ".join(head) + " |")
+    print("|---" + "|--:" * (len(head) - 4) + "|---|---|--:|")
+    for key, label, unit, kind, goal, cpu_goal, base_key in ms:
+        b = {fs: best(fs, key, kind) for fs in fses}
         if all(v is None for v in b.values()):
             continue
-        print("| %s | %s | %s | %s | %s | %s |" % (
-            label, fmt(b["plain"], unit), fmt(b["weightfs"], unit), fmt(b["gocryptfs"], unit),
-            ratio(b["weightfs"], b["plain"], kind), ratio(b["weightfs"], b["gocryptfs"], kind)))
+        plain = best("plain", base_key, kind) if "plain" in fses else None
+        cells = [label] + [fmt(best("plain", base_key, kind) if fs == "plain" else b[fs], unit) for fs in fses]
+        cells += [fmt_ratio(speed(b[fs], plain, kind)) for fs in others]
+        if "weightfs" in fses and "gocryptfs" in fses:
+            cells.append(fmt_ratio(speed(b["weightfs"], b["gocryptfs"], kind)))
+        goal_s, met = "", ""
+        w = b.get("weightfs")
+        if goal and goal[0] == "ratio":
+            goal_s = "≥ %.2f× plain" % goal[1]
+            r = speed(w, plain, kind)
+            met = "—" if r is None else ("yes" if r >= goal[1] else "**no**")
+        elif goal and goal[0] == "fastest":
+            goal_s = "≥ fastest of " + ", ".join(OTHERS)
+            rivals = [b.get(fs) for fs in OTHERS if b.get(fs) is not None]
+            if w is not None and rivals:
+                fastest = min(rivals)  # all these rows are times
+                met = "yes" if w <= fastest else "**no**"
+        elif goal and goal[0] == "shared":
+            private = best("weightfs", goal[1], kind)
+            r = None if w is None or not private else w / private
+            if goal[2] is not None:
+                goal_s = "shared ≤ %g× private" % goal[2]
+            if r is not None:
+                met = "%.2f× private" % r
+                if goal[2] is not None:
+                    met += ": " + ("yes" if r <= goal[2] else "**no**")
+        cpu_vals = [v for _, v in rows.get(("weightfs", "cpu:" + key), [])]
+        cpu = ""
+        if cpu_vals:
+            cpu = "%.2f" % min(cpu_vals)
+            if cpu_goal is not None:
+                cpu += " (≤ %g: %s)" % (cpu_goal, "yes" if min(cpu_vals) <= cpu_goal else "**no**")
+        cells += [goal_s, met, cpu]
+        print("| " + " | ".join(cells) + " |")
     print()
+    rss = [(v, key[4:], rnd) for (fs, key), vals in rows.items() if fs == "weightfs" and key.startswith("rss:")
+           for rnd, v in vals]
+    if rss:
+        v, phase, rnd = max(rss)
+        bound = int(c["cache_mib"]) + 64
+        print("weightfs daemon peak RSS (VmHWM before each of its %d unmounts, max over the run): "
+              "**%.0f MiB** (round %d, mount ending after `%s`); bound `--cache-size` %s MiB + 64 MiB "
+              "= %d MiB: %s." % (len(rss), v, rnd, phase, c["cache_mib"], bound,
+                                 "met" if v <= bound else "**not met**"))
+        print()
     print("<details><summary>Every round (in run order)</summary>")
     print()
-    print("| Measurement | plain dir | weightfs | gocryptfs |")
-    print("|---|--:|--:|--:|")
-    for key, label, unit, kind in ms:
+    print("| Measurement | " + " | ".join(fses) + " |")
+    print("|---" + "|--:" * len(fses) + "|")
+    for key, label, unit, kind, goal, cpu_goal, base_key in ms:
         cells = []
-        for fs in FS_ORDER:
-            vals = [v for _, v in sorted(rows.get((fs, key), []))]
+        for fs in fses:
+            vals = [v for _, v in sorted(rows.get((fs, base_key if fs == "plain" else key), []))]
             cells.append(" / ".join(fmt(v, unit).replace(" " + unit, "") for v in vals) if vals else "—")
-        if all(c == "—" for c in cells):
+        if all(cl == "—" for cl in cells):
             continue
         print("| %s (%s) | %s |" % (label, unit, " | ".join(cells)))
+    def weightfs_only(label, text):  # a row with a value in the weightfs column only
+        print("| %s | %s |" % (label, " | ".join(text if fs == "weightfs" else "" for fs in fses)))
+
+    for key, label, unit, kind, goal, cpu_goal, base_key in ms:
+        vals = [v for _, v in sorted(rows.get(("weightfs", "cpu:" + key), []))]
+        if vals:
+            weightfs_only("weightfs daemon CPU, %s (s/GiB)" % key, " / ".join("%.2f" % v for v in vals))
+    if rss:
+        weightfs_only("weightfs daemon VmHWM per mount, in run order (MiB)", " / ".join(
+            "%.0f (%s)" % (v, phase) for v, phase, _ in sorted(rss, key=lambda x: x[2])))
     print()
     print("</details>")
 
@@ -241,6 +627,15 @@ COMMANDS = {
     "create": cmd_create,
     "ls": cmd_ls,
     "delete": cmd_delete,
+    "gen_model": cmd_gen_model,
+    "model_mmap": cmd_model_mmap,
+    "model_pread": cmd_model_pread,
+    "shard_reader": cmd_shard_reader,
+    "shards": cmd_shards,
+    "tree": cmd_tree,
+    "ls_r": cmd_ls_r,
+    "stat_tree": cmd_stat_tree,
+    "policy": cmd_policy,
     "table": cmd_table,
 }
 

@@ -12,7 +12,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev
   python3 python3-numpy
-  gocryptfs
+  gocryptfs securefs
   attr psmisc util-linux
 )
 
