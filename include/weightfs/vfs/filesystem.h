@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -108,7 +109,8 @@ class FileSystem {
   // Directories.
   Result<uint64_t> OpenDir(const Caller& c, NodeId ino);
   // Entries from index offset on (including "." and ".."), at most max_entries.
-  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset);
+  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                                        size_t max_entries = SIZE_MAX);
   Status ReleaseDir(NodeId ino, uint64_t handle);
   Status FsyncDir(const Caller& c, NodeId ino);
 
