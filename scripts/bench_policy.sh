@@ -46,6 +46,12 @@
 #   BENCH_CONFIGS ("plain builtin policy shared shared-user audit")
 #   BENCH_FILES (5000), BENCH_DIRS (50), BENCH_READS (2000), BENCH_BIG_MIB (256)
 #   BENCH_EXTRA_ROLES (30)  extra roles in the large policy; BENCH_SEED (42)
+#   BENCH_TOP (team)      where the tree goes: /team (visible to admin and member, not to guest:
+#                         on a shared mount every path differs between roles, nothing is cached)
+#                         or /public with its first directory named drafts (which guest may not
+#                         see: the only subtree that differs, the rest is cached like on a
+#                         private mount). With public, use BENCH_EXTRA_ROLES=0: the extra roles,
+#                         bound to groups no user is in here, see nothing of /public
 #   BENCH_STEP_TIMEOUT (600) seconds before one step counts as hung
 #   WEIGHTFS_BINARY       the binary to measure (default build/weightfs, which this script
 #                         does not rebuild); it is copied into the run dir first, so a
@@ -65,6 +71,9 @@ NREADS=${BENCH_READS:-2000}
 BIG_MIB=${BENCH_BIG_MIB:-256}
 EXTRA_ROLES=${BENCH_EXTRA_ROLES:-30}
 SEED=${BENCH_SEED:-42}
+TREE_TOP=${BENCH_TOP:-team}
+[[ $TREE_TOP == team || $TREE_TOP == public ]] || { echo "BENCH_TOP must be team or public" >&2; exit 2; }
+export BENCH_TOP=$TREE_TOP
 STEP_TIMEOUT=${BENCH_STEP_TIMEOUT:-600}
 PASS=bench-policy-passphrase
 BENCH_TAG=bench-policy
@@ -174,20 +183,26 @@ def read_manifest(path):
     return dirs, files
 
 
+def dir_name(d):
+    """dNN; below /public (BENCH_TOP=public) the first one is "drafts", which the guest role may
+    not see: the one subtree whose visibility differs between roles."""
+    return "drafts" if d == 0 and os.environ.get("BENCH_TOP", "team") == "public" else "d%02d" % d
+
+
 def cmd_gen(top, ndirs, nfiles, big_mib, seed, manifest):
-    """top/team/dNN/fNNNNN.bin (1-16 KiB each, spread over NDIRS directories) and
-    top/team/big.bin; the manifest lists every directory and file (size, CRC-32) relative to
-    top/team."""
+    """top/TOP/dNN/fNNNNN.bin (1-16 KiB each, spread over NDIRS directories) and
+    top/TOP/big.bin (TOP: BENCH_TOP, team by default); the manifest lists every directory and
+    file (size, CRC-32) relative to top/TOP."""
     ndirs, nfiles, big_mib, seed = int(ndirs), int(nfiles), int(big_mib), int(seed)
     rng = random.Random(seed)
-    team = os.path.join(top, "team")
+    team = os.path.join(top, os.environ.get("BENCH_TOP", "team"))
     os.makedirs(team)
     out = ["d\t.\t0\t0"]
     for d in range(ndirs):
-        os.mkdir(os.path.join(team, "d%02d" % d))
-        out.append("d\td%02d\t0\t0" % d)
+        os.mkdir(os.path.join(team, dir_name(d)))
+        out.append("d\t%s\t0\t0" % dir_name(d))
     for i in range(nfiles):
-        rel = "d%02d/f%05d.bin" % (i % ndirs, i)
+        rel = "%s/f%05d.bin" % (dir_name(i % ndirs), i)
         data = rng.randbytes(rng.randint(1024, 16384))
         with open(os.path.join(team, rel), "wb") as f:
             f.write(data)
@@ -419,7 +434,7 @@ PYEOF
 setup() {
   MOUNT_ARGS=()
   case $1 in
-    plain) TOP="$RUN/tree/team"; CUR_LOG=""; return ;;
+    plain) TOP="$RUN/tree/$TREE_TOP"; CUR_LOG=""; return ;;
     builtin) MOUNT_REPO="$RUN/repo-builtin" ;;
     policy) MOUNT_REPO="$RUN/repo-policy" ;;
     shared|shared-user) MOUNT_REPO="$RUN/repo-policy"; MOUNT_ARGS=(--allow-other) ;;
@@ -429,7 +444,7 @@ setup() {
   esac
   CUR_LOG="$RUN/weightfs.log"
   wfs_mount_config
-  TOP="$WFS_MNT/team"
+  TOP="$WFS_MNT/$TREE_TOP"
 }
 cold() {  # cold CONFIG: unmount + mount a weightfs configuration, then drop the page cache
   [[ $1 == plain ]] || { wfs_umount; wfs_mount_config; }
@@ -537,7 +552,7 @@ if [[ -d $RUN/repo-policy ]]; then
   wfs policy set "$RUN/repo-policy" "$RUN/policy.yaml" >&2
   POLICY_NOTE="$NROLES roles, $NRULES rules ($EXTRA_ROLES extra roles; no extra rule matches a path of the tree)"
   # The benchmark must measure allowed requests: make sure the callers are allowed.
-  probe=/team/d00/f00000.bin
+  probe=/$TREE_TOP/d01/f00001.bin
   wfs policy explain "$RUN/repo-policy" --uid 0 --op read "$probe" >/dev/null ||
     die "the generated policy does not let root read $probe"
   if [[ -n $BUSER ]]; then
@@ -560,7 +575,7 @@ AUDIT_MIB=$(awk -F'\t' '$3 == "audit_bytes" { printf "%.1f", $4 / 1048576; exit 
   echo "- Command: \`$COMMAND_LINE\`"
   echo "- weightfs $GIT_REV ($BIN_NOTE), $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- $(uname -s) $(uname -r), $(nproc) CPUs ($CPU), $MEM RAM; disk $DISK at $BENCH_DIR"
-  echo "- Tree: $NFILES files of 1-16 KiB in $NDIRS directories + one $BIG_MIB MiB file, below /team; import: $IMPORT_NOTE"
+  echo "- Tree: $NFILES files of 1-16 KiB in $NDIRS directories + one $BIG_MIB MiB file, below /$TREE_TOP; import: $IMPORT_NOTE"
   echo "- Policy set on the repository of (c)-(e): $POLICY_NOTE"
   [[ -z $AUDIT_LINES ]] || echo "- Audit log of one (e) pass (all six measurements, two mounts): $AUDIT_LINES lines, $AUDIT_MIB MiB"
   echo "- Rounds: $ROUNDS, alternating $CONFIGS; $ELAPSED s in total; load average $LOAD_START at the start, $LOAD_END at the end"

@@ -187,12 +187,10 @@ int RunMount(MountArgs a) {
   }
   fo.read_only = a.read_only;
   fo.access = mount_policy->access;
-  if (a.allow_other) {
-    // Callers see different trees: the kernel must ask for every lookup and getattr (otherwise
-    // one user's cached lookup answers another's, libfuse#15).
-    fo.entry_timeout_s = 0;
-    fo.attr_timeout_s = 0;
-  }
+  // A shared mount (--allow-other): callers may see different trees, so the file system gives
+  // timeout 0 (the kernel asks for every lookup and getattr; otherwise one user's cached lookup
+  // answers another's, libfuse#15) to the paths whose decision differs between callers, and the
+  // normal timeouts to the rest.
   fo.commit_interval_s = a.commit_interval;
   fo.dirty_budget = a.cache_mib << 20;
   fo.read_cache = a.cache_mib << 20;
@@ -224,7 +222,6 @@ int RunMount(MountArgs a) {
   so.tune_readahead = !a.no_readahead && ::geteuid() == 0;
   so.debug = a.debug;
   so.log = log;
-  so.attr_timeout = fo.attr_timeout_s;
   so.caller_groups = a.allow_other;
   std::atomic<bool> hangup{false};
   so.hangup = &hangup;

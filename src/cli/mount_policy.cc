@@ -136,7 +136,7 @@ void PolicyWatcher::Apply(std::shared_ptr<const policy::Policy> next, const std:
   }
   policy_->access->SetPolicy(std::move(next));
   // Decisions the kernel cached (entries, attributes) were made under the old policy.
-  session_->InvalidateCache(fs_->RootNames());
+  session_->InvalidateCache(fs_->CachedByKernel());
   log_("applied " + what);
 }
 

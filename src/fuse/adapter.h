@@ -38,8 +38,10 @@ class GroupCache {
 struct AdapterContext {
   vfs::FileSystem* fs = nullptr;
   bool read_only = false;
-  double attr_timeout = 1.0;
   bool caller_groups = false;  // fill Caller::groups (the policy decides per caller)
+  // Drops the kernel's entry (parent, name) soon after the current request was answered (a
+  // request handler cannot: the kernel holds the directory's lock until the reply). Null: never.
+  std::function<void(fuse_ino_t parent, const std::string& name)> invalidate_later;
   GroupCache groups;
   std::atomic<bool>* init_done = nullptr;  // set once the kernel's INIT was answered
   std::function<void(const std::string&)> log;

@@ -37,11 +37,12 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Guard(req, "getattr", [&] {
-    auto r = Fs(req).GetAttr(CallerOf(req), ino);
+    double timeout = 0;
+    auto r = Fs(req).GetAttr(CallerOf(req), ino, &timeout);
     if (Failed(req, r)) return;
     struct stat st;
     FillStat(*r, &st);
-    fuse_reply_attr(req, &st, ContextOf(req)->attr_timeout);
+    fuse_reply_attr(req, &st, timeout);
   });
 }
 
@@ -58,11 +59,12 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (to_set & FUSE_SET_ATTR_MTIME_NOW) r.set_mtime = true, r.mtime_ns = NowNs();
     if (to_set & FUSE_SET_ATTR_ATIME) r.set_atime = true, r.atime_ns = ToNs(attr->st_atim);
     if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.set_atime = true, r.atime_ns = NowNs();
-    auto out = Fs(req).SetAttr(CallerOf(req), ino, r);
+    double timeout = 0;
+    auto out = Fs(req).SetAttr(CallerOf(req), ino, r, &timeout);
     if (Failed(req, out)) return;
     struct stat st;
     FillStat(*out, &st);
-    fuse_reply_attr(req, &st, ContextOf(req)->attr_timeout);
+    fuse_reply_attr(req, &st, timeout);
   });
 }
 
@@ -119,7 +121,14 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
     uint32_t f = 0;
     if (flags & RENAME_NOREPLACE) f |= vfs::FileSystem::kRenameNoReplace;
     if (flags & ~static_cast<unsigned int>(RENAME_NOREPLACE)) return (void)fuse_reply_err(req, EINVAL);
-    ReplyStatus(req, Fs(req).Rename(CallerOf(req), parent, name, newparent, newname, f));
+    AdapterContext* ctx = ContextOf(req);  // req (and what it points to) is gone once answered
+    const std::string moved_to = newname;
+    Status s = ctx->fs->Rename(CallerOf(req), parent, name, newparent, newname, f);
+    ReplyStatus(req, s);
+    // The kernel moves the cached entry, with the time it may still be used, to the new name; on a
+    // shared mount that name may be one whose visibility differs between callers (and so must not
+    // be cached), and so may the names below a moved directory.
+    if (s.ok() && ctx->invalidate_later) ctx->invalidate_later(newparent, moved_to);
   });
 }
 

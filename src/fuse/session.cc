@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <pthread.h>
+#include <condition_variable>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -28,6 +29,14 @@ struct Session::Impl {
   std::mutex mount_mu;  // held while invalidations are sent
   bool signals = false;
   bool stopping = false;  // guarded by mount_mu: no invalidation may start any more
+  // Entries to invalidate after the request that changed them was answered (InvalidateLater).
+  std::mutex later_mu;
+  std::condition_variable later_cv;
+  std::vector<std::pair<fuse_ino_t, std::string>> later;  // guarded by later_mu
+  bool later_stop = false;                                 // guarded by later_mu
+  // Sends them; joined after the unmount (ending the connection frees an invalidation that waits
+  // for a kernel lock held by a request nobody will answer any more).
+  std::thread invalidator;
 };
 
 namespace {
@@ -130,6 +139,12 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Session::~Session() {
   Unmount();
+  {
+    std::lock_guard lock(impl_->later_mu);
+    impl_->later_stop = true;
+  }
+  impl_->later_cv.notify_all();
+  if (impl_->invalidator.joinable()) impl_->invalidator.join();
   if (impl_->signals) {
     // The hangup flag lives in the caller, which is going away.
     g_hangup = nullptr;
@@ -145,8 +160,16 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
   impl->ctx.read_only = options.read_only;
   impl->ctx.log = options.log;
   impl->ctx.init_done = &impl->init_done;
-  impl->ctx.attr_timeout = options.attr_timeout;
   impl->ctx.caller_groups = options.caller_groups;
+  if (options.allow_other) {
+    impl->ctx.invalidate_later = [impl = impl.get()](fuse_ino_t parent, const std::string& name) {
+      {
+        std::lock_guard lock(impl->later_mu);
+        impl->later.emplace_back(parent, name);
+      }
+      impl->later_cv.notify_one();
+    };
+  }
 
   std::vector<std::string> args = {"weightfs"};
   std::string opts = "fsname=" + options.fsname + ",subtype=weightfs";
@@ -210,6 +233,24 @@ Status Session::Loop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
+  if (!impl_->invalidator.joinable()) impl_->invalidator = std::thread([impl = impl_.get()] {
+    std::unique_lock lock(impl->later_mu);
+    while (true) {
+      impl->later_cv.wait(lock, [&] { return impl->later_stop || !impl->later.empty(); });
+      if (impl->later_stop) return;
+      std::vector<std::pair<fuse_ino_t, std::string>> todo;
+      todo.swap(impl->later);
+      lock.unlock();
+      {
+        std::lock_guard mount_lock(impl->mount_mu);
+        for (const auto& [parent, name] : todo) {
+          if (impl->stopping || !impl->mounted || fuse_session_exited(impl->se)) break;
+          fuse_lowlevel_notify_inval_entry(impl->se, parent, name.c_str(), name.size());
+        }
+      }
+      lock.lock();
+    }
+  });
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(1, impl_->options.threads)));
   fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -224,16 +265,21 @@ Status Session::Loop() {
   return Status::Ok();
 }
 
-void Session::InvalidateCache(const std::vector<std::string>& root_names) {
+void Session::InvalidateCache(const vfs::FileSystem::KernelNames& names) {
   std::lock_guard lock(impl_->mount_mu);
   if (impl_->stopping || !impl_->mounted || !impl_->init_done.load()) return;
-  for (const std::string& name : root_names) {
+  for (const auto& [parent, name] : names.entries) {
     // Once the loop has ended nobody answers the requests whose locks an invalidation waits for.
     if (fuse_session_exited(impl_->se)) return;
     // -ENOENT: the kernel had nothing cached under that name.
-    fuse_lowlevel_notify_inval_entry(impl_->se, FUSE_ROOT_ID, name.c_str(), name.size());
+    fuse_lowlevel_notify_inval_entry(impl_->se, parent, name.c_str(), name.size());
   }
-  fuse_lowlevel_notify_inval_inode(impl_->se, FUSE_ROOT_ID, 0, 0);
+  for (vfs::NodeId ino : names.nodes) {
+    if (fuse_session_exited(impl_->se)) return;
+    // A negative offset: the attributes only, the page cache stays (content did not change).
+    // The root keeps its old behaviour (attributes and cached listing pages).
+    fuse_lowlevel_notify_inval_inode(impl_->se, ino, ino == FUSE_ROOT_ID ? 0 : -1, 0);
+  }
 }
 
 void Session::Unmount() {

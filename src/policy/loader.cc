@@ -75,6 +75,7 @@ class PolicyLoader {
     } catch (const YAML::Exception& e) {
       return Error(e.mark, e.msg);
     }
+    p_->Finish();
     return std::shared_ptr<const Policy>(std::move(p_));
   }
 

@@ -145,6 +145,7 @@ std::shared_ptr<const Policy> Policy::BuiltIn() {
     rule.caps = kAllCapabilities;
     rule.deny = false;
     p->rules_.push_back(std::move(rule));
+    p->Finish();
     return p;
   }();
   return built_in;
@@ -217,6 +218,44 @@ bool Policy::MayEverAllow(const std::string& role, CapabilitySet caps) const {
   return std::any_of(rules_.begin(), rules_.end(), [&](const Rule& r) {
     return !r.deny && r.role == role && (r.caps & caps) != 0;
   });
+}
+
+void Policy::Finish() {
+  reachable_roles_.clear();
+  for (const Binding& b : bindings_) reachable_roles_.push_back(b.role);
+  if (default_role_) reachable_roles_.push_back(*default_role_);
+  std::sort(reachable_roles_.begin(), reachable_roles_.end());
+  reachable_roles_.erase(std::unique(reachable_roles_.begin(), reachable_roles_.end()), reachable_roles_.end());
+}
+
+bool Policy::UniformFor(const std::string& mount_role, CapabilitySet caps, std::string_view path) const {
+  for (int i = 0; i < kCapabilityCount; ++i) {
+    const auto cap = static_cast<Capability>(i);
+    if ((caps & Bit(cap)) == 0) continue;
+    // Decide() without the vectors of matching rules: this runs on every lookup of a shared mount.
+    auto allowed = [&](const std::string& role) {
+      bool allow = false;
+      for (const Rule& rule : rules_) {
+        if ((rule.caps & Bit(cap)) == 0 || rule.role != role) continue;
+        if (!rule.deny && allow) continue;  // another allow adds nothing
+        if (!std::any_of(rule.paths.begin(), rule.paths.end(), [&](const Pattern& p) { return p.Matches(path); })) {
+          continue;
+        }
+        if (rule.deny) return false;
+        allow = true;
+      }
+      return allow;
+    };
+    if (!allowed(mount_role)) continue;  // every caller is capped to deny
+    std::optional<bool> seen;
+    if (reachable_empty()) seen = false;  // a caller without a role is denied
+    for (const std::string& role : reachable_roles_) {
+      const bool v = allowed(role);
+      if (seen && *seen != v) return false;
+      seen = v;
+    }
+  }
+  return true;
 }
 
 const NameResolver& SystemResolver() {

@@ -124,6 +124,12 @@ bool AccessControl::CheckEver(const Caller& c, Capability cap, const std::string
   return allowed;
 }
 
+bool AccessControl::SameForEveryCaller(const std::string& path) const {
+  if (!options_.per_caller) return true;
+  return policy()->UniformFor(options_.mount_role, policy::Bit(Capability::kList) | policy::Bit(Capability::kRead),
+                              path);
+}
+
 void AccessControl::Audit(const Caller& c, const Verdict& v, Capability cap, const std::string& path,
                           const char* op) {
   std::string user;

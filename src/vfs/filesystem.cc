@@ -215,12 +215,20 @@ Attr FileSystem::AttrLocked(const Node* n) const {
   return a;
 }
 
+bool FileSystem::CacheableLocked(const Node* n) const {
+  if (!options_.access || !options_.access->options().per_caller) return true;
+  if (n->ino == kRootNode) return true;  // always there, the same attributes for everybody
+  const std::optional<std::string> path = PathLocked(n);
+  return path && options_.access->SameForEveryCaller(*path);
+}
+
 EntryOut FileSystem::EntryLocked(Node* n) {
   n->nlookup++;
   EntryOut e;
   e.attr = AttrLocked(n);
-  e.entry_timeout = options_.entry_timeout_s;
-  e.attr_timeout = options_.attr_timeout_s;
+  const bool cacheable = CacheableLocked(n);
+  e.entry_timeout = cacheable ? options_.entry_timeout_s : 0;
+  e.attr_timeout = cacheable ? options_.attr_timeout_s : 0;
   return e;
 }
 
@@ -271,15 +279,22 @@ void FileSystem::Forget(NodeId ino, uint64_t nlookup) {
   MaybeDropLocked(n);
 }
 
-Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino) {
+Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino, double* attr_timeout) {
   RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kList, "getattr"));
-  if (versions_ && VersionsView::Owns(ino)) return versions_->GetAttr(ino);
+  if (versions_ && VersionsView::Owns(ino)) {
+    if (attr_timeout) {
+      const bool per_caller = options_.access && options_.access->options().per_caller;
+      *attr_timeout = per_caller ? 0 : options_.attr_timeout_s;
+    }
+    return versions_->GetAttr(ino);
+  }
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  if (attr_timeout) *attr_timeout = CacheableLocked(n) ? options_.attr_timeout_s : 0;
   return AttrLocked(n);
 }
 
-Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req) {
+Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req, double* attr_timeout) {
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "setattr"));
@@ -318,6 +333,7 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
   }
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  if (attr_timeout) *attr_timeout = CacheableLocked(n) ? options_.attr_timeout_s : 0;
   return AttrLocked(n);
 }
 

@@ -203,15 +203,26 @@ Status FileSystem::Access(const Caller& c, NodeId ino, bool read, bool write, bo
   return Status::Ok();
 }
 
-std::vector<std::string> FileSystem::RootNames() const {
+FileSystem::KernelNames FileSystem::CachedByKernel() const {
   std::lock_guard lock(tree_mu_);
-  std::vector<std::string> names;
+  KernelNames out;
   auto it = nodes_.find(kRootNode);
   if (it != nodes_.end()) {
-    for (const auto& [name, ino] : it->second->children) names.push_back(name);
+    for (const auto& [name, ino] : it->second->children) out.entries.emplace_back(kRootNode, name);
   }
-  if (versions_) names.push_back(VersionsView::kName);
-  return names;
+  if (versions_) out.entries.emplace_back(kRootNode, VersionsView::kName);
+  out.nodes.push_back(kRootNode);
+  if (options_.access && options_.access->options().per_caller) {
+    // Deeper entries were cached for everybody where the old policy decided the same for all;
+    // the new one may not. Invalidating the root's names drops the unused ones below them, but
+    // not those in use (a working directory, an open file), so each is named.
+    for (const auto& [ino, n] : nodes_) {
+      if (n->nlookup == 0 || ino == kRootNode) continue;
+      out.nodes.push_back(ino);
+      if (n->linked && n->parent && n->parent->ino != kRootNode) out.entries.emplace_back(n->parent->ino, n->name);
+    }
+  }
+  return out;
 }
 
 }  // namespace weightfs::vfs

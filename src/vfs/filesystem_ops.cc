@@ -217,18 +217,21 @@ Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
   return handle;
 }
 
-Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset) {
+Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                                                  size_t max_entries) {
   std::lock_guard lock(tree_mu_);
   auto it = dir_handles_.find(handle);
   if (it == dir_handles_.end()) return InvalidArgument("bad directory handle");
   std::vector<DirEntry> out;
   if (!it->second->fixed.empty()) {
     const auto& fixed = it->second->fixed;
-    for (uint64_t i = offset; i < fixed.size(); ++i) out.push_back(fixed[i]);
+    for (uint64_t i = offset; i < fixed.size() && out.size() < max_entries; ++i) out.push_back(fixed[i]);
     return out;
   }
   const auto& entries = it->second->entries;
-  for (uint64_t i = offset; i < entries.size(); ++i) {
+  // The kernel asks for a buffer's worth at a time: building every remaining entry on each call
+  // made listing a directory quadratic in its size.
+  for (uint64_t i = offset; i < entries.size() && out.size() < max_entries; ++i) {
     if (VersionsView::Owns(entries[i].second) && versions_) {
       auto a = versions_->GetAttr(entries[i].second);
       if (a.ok()) out.push_back(DirEntry{entries[i].first, *a, i + 1});

@@ -15,6 +15,8 @@ One repository with the policy below (`policy set`), /public/p.bin, /team/t.bin,
      snapshot's /private hidden from bob), snapshots (mkdir tags/NAME, `weightfs snapshot DIR`);
   4. caches do not leak: right after alice stat/read/listed /private (and while she holds it open
      and sits in it) guest and bob still get ENOENT; bob's new file stays invisible to guest;
+     on a second shared mount (--audit-all), what differs between roles (/private, /team, /README)
+     reaches the daemon on every stat while the uniform /public is served from the kernel's cache;
   5. a guest-slot mount beside the writer: read-only (EROFS, "ro" in /proc/mounts), shows only what
      guest may see, and caps every caller (alice too) at role guest;
   6. `policy set` on the mounted repository: guest gains /team within 2 s and loses it again
@@ -730,6 +732,54 @@ def test_cache_does_not_leak():
     eq("new.bin" in (ok(bob, "listdir", M("team")) or []), True, "bob: ls /team shows new.bin")
 
 
+def test_uniform_paths_cached():
+    """Paths that every caller sees alike (/public here) are cached by the kernel like on a private
+    mount; paths whose visibility differs (/team, /private, /README) still reach the daemon for
+    every caller, so each user keeps its own view right after another one looked."""
+    alice, bob, guest = S.users[ALICE], S.users[BOB], S.users[GUEST]
+    cm = os.path.join(S.work, "mnt-cache")
+    audit = os.path.join(S.work, "audit-cache.jsonl")
+    m = mount(cm, "--read-only", "--allow-other", "--audit-log", audit, "--audit-all")
+    try:
+        def asked(user, rel, since):
+            """How many decisions the daemon made for user on /rel after audit line number since."""
+            uid = pwd.getpwnam(user.user).pw_uid
+            return sum(1 for j in audit_lines(audit)[since:] if j["uid"] == uid and j["path"] == "/" + rel)
+
+        # A differing subtree: each user its own view, right after another user looked.
+        for round_ in range(3):
+            ok(alice, "stat", M("private/s.bin", cm))
+            err(guest, "ENOENT", "stat", M("private/s.bin", cm))
+            err(bob, "ENOENT", "stat", M("private/s.bin", cm))
+            err(bob, "ENOENT", "listdir", M("private", cm))
+            ok(alice, "stat", M("private/s.bin", cm))
+            ok(bob, "stat", M("team/t.bin", cm))
+            err(guest, "ENOENT", "stat", M("team/t.bin", cm))
+            err(guest, "ENOENT", "stat", M("README", cm))
+            ok(bob, "stat", M("team/t.bin", cm))
+            eq(sorted(ok(guest, "listdir", cm) or []), ["public"], "round %d: guest ls / after the others" % round_)
+            # A path that differs reaches the daemon for every caller, every time.
+            n = len(audit_lines(audit))
+            ok(bob, "stat", M("team/t.bin", cm))
+            true(asked(bob, "team/t.bin", n) > 0, "round %d: bob's stat of /team/t.bin right after his last one "
+                 "was decided by the daemon (not served from a cache entry)" % round_)
+
+        # A uniform subtree: guest's lookup answers bob's stat from the kernel's cache (retried a few
+        # times: the entry lives 1 s, and this machine may be slow).
+        cached = False
+        for _ in range(10):
+            ok(guest, "stat", M("public/p.bin", cm))
+            n = len(audit_lines(audit))
+            ok(bob, "stat", M("public/p.bin", cm))
+            if asked(bob, "public/p.bin", n) == 0 and asked(bob, "public", n) == 0:
+                cached = True
+                break
+        true(cached, "bob's stat of /public/p.bin right after guest's was served from the kernel's cache")
+        reads(guest, M("public/p.bin", cm), CONTENT["public/p.bin"])
+    finally:
+        m.unmount()
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. A mount with the guest slot: read-only, beside the writer, and a ceiling for every caller.
 
@@ -1289,6 +1339,7 @@ TESTS = [
     test_policy_set_and_populate,
     test_shared_mount_per_user,
     test_cache_does_not_leak,
+    test_uniform_paths_cached,
     test_guest_slot_mount,
     test_live_policy_change,
     test_policy_without_the_mounts_role,

@@ -21,7 +21,6 @@ struct SessionOptions {
   uint32_t readahead_kb = 4096;
   std::vector<std::string> extra_options;  // -o values passed to the kernel/libfuse as is
   bool debug = false;
-  double attr_timeout = 1.0;        // for getattr replies (lookups carry their own)
   bool caller_groups = false;       // read each caller's supplementary groups (per-caller policy)
   // When set, SIGHUP sets this flag (the daemon reloads its policy) instead of ending the session.
   std::atomic<bool>* hangup = nullptr;
@@ -38,10 +37,10 @@ class Session {
   Status Loop();
   // Unmounts if still mounted (idempotent).
   void Unmount();
-  // Drops the kernel's cached entries below the root (each name and everything under it) and the
-  // root's attributes, so that the next access asks the daemon again (after a policy change).
+  // Drops the kernel's cached entries (each (parent, name) and everything under it) and the
+  // attributes of nodes, so that the next access asks the daemon again (after a policy change).
   // Not to be called from a request handler.
-  void InvalidateCache(const std::vector<std::string>& root_names);
+  void InvalidateCache(const vfs::FileSystem::KernelNames& names);
 
   struct Impl;
 

@@ -150,6 +150,22 @@ class Policy {
   // a role for which MayEverAllow(role, kWriteCapabilities) is false can write nowhere.
   bool MayEverAllow(const std::string& role, CapabilitySet caps) const;
 
+  // The role sets a caller of a shared mount can hold, summed up as the roles that make them:
+  // every role named by a binding, and default_role. A caller matched by no binding holds
+  // default_role, or nothing when it is unset (reachable_empty()). Sorted, unique.
+  const std::vector<std::string>& reachable_roles() const { return reachable_roles_; }
+  bool reachable_empty() const { return !default_role_.has_value(); }
+
+  // Whether every capability in caps decides the same on a normalized path for every caller a
+  // shared mount can have: each role set the bindings and default_role can give (including none),
+  // each capped by mount_role. A kernel cache entry for such a path answers every caller as the
+  // policy would. Sound because deny wins across roles: when each reachable role alone decides v
+  // for the path, every non-empty set of them decides v too (an allow in all and a deny in none
+  // stays so; a deny or a missing allow in each stays so), and a caller with no role is denied.
+  // So it is enough that each reachable role alone decides the same, and (when a caller can
+  // hold no role) that this is deny, or that mount_role denies anyway.
+  bool UniformFor(const std::string& mount_role, CapabilitySet caps, std::string_view path) const;
+
  private:
   Policy() = default;
   std::string text_;
@@ -158,6 +174,9 @@ class Policy {
   std::vector<Rule> rules_;  // all roles' rules, in file order
   std::vector<Binding> bindings_;
   std::optional<std::string> default_role_;
+  std::vector<std::string> reachable_roles_;  // set by Finish()
+  // Derives reachable_roles_ once bindings and default_role are known (Load and BuiltIn call it).
+  void Finish();
   struct NameRef {  // for Warnings
     std::string name;
     bool group = false;

@@ -49,6 +49,9 @@ class AccessControl {
   bool MayEver(const Caller& c, policy::CapabilitySet caps);
   // MayEver for one capability, audited like Check (path names what was asked for).
   bool CheckEver(const Caller& c, policy::Capability cap, const std::string& path, const char* op);
+  // Whether every caller gets the same answer to lookup and getattr of path (list and read decide
+  // the same for all; always on a private mount): its kernel cache entry may then serve everyone.
+  bool SameForEveryCaller(const std::string& path) const;
 
  private:
   struct Verdict {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -64,8 +65,9 @@ struct FsOptions {
   double versions_refresh_s = 2.0;   // how soon snapshots made elsewhere appear in .versions/
   double snapshot_interval_s = 0;    // periodic snapshots of changed trees; 0: none
   // Decides every request against the policy (issue #5); null: every caller may do everything.
-  // Where decisions differ by caller, entry and attribute timeouts must be 0 (the kernel would
-  // otherwise reuse one caller's lookup for another).
+  // On a shared mount (per-caller decisions) a path whose list/read decision differs between
+  // callers gets entry and attribute timeouts 0 (the kernel would otherwise reuse one caller's
+  // lookup for another); the timeouts above apply to the rest (AccessControl::SameForEveryCaller).
   std::shared_ptr<AccessControl> access;
 };
 
@@ -82,8 +84,9 @@ class FileSystem {
 
   Result<EntryOut> Lookup(const Caller& c, NodeId parent, const std::string& name);
   void Forget(NodeId ino, uint64_t nlookup);
-  Result<Attr> GetAttr(const Caller& c, NodeId ino);
-  Result<Attr> SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req);
+  // attr_timeout (when not null): how long the kernel may keep the attributes.
+  Result<Attr> GetAttr(const Caller& c, NodeId ino, double* attr_timeout = nullptr);
+  Result<Attr> SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req, double* attr_timeout = nullptr);
   Result<std::string> ReadLink(const Caller& c, NodeId ino);
   Result<EntryOut> Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode);
   Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name, const std::string& target);
@@ -117,7 +120,8 @@ class FileSystem {
   // Directories.
   Result<uint64_t> OpenDir(const Caller& c, NodeId ino);
   // Entries from index offset on (including "." and ".."), at most max_entries.
-  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset);
+  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                                        size_t max_entries = SIZE_MAX);
   Status ReleaseDir(NodeId ino, uint64_t handle);
   Status FsyncDir(const Caller& c, NodeId ino);
 
@@ -142,8 +146,14 @@ class FileSystem {
   bool read_only() const { return options_.read_only; }
   // True for nodes of the read-only .versions/ tree (and .versions itself).
   bool InVersions(NodeId ino) const;
-  // The names the kernel may have cached below the root (to invalidate after a policy change).
-  std::vector<std::string> RootNames() const;
+  // What the kernel may have cached (to invalidate after a policy change): the names below the
+  // root, and on a shared mount every (parent, name) entry and node the kernel holds a reference
+  // to (those may have been cached for everybody under the old policy).
+  struct KernelNames {
+    std::vector<std::pair<NodeId, std::string>> entries;
+    std::vector<NodeId> nodes;
+  };
+  KernelNames CachedByKernel() const;
 
   // Commits the live tree and records a snapshot of it (tagged unless tag is empty). Data still
   // buffered in files that are open and were not closed or fsynced since their last write is
@@ -162,6 +172,8 @@ class FileSystem {
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
   Attr AttrLocked(const Node* n) const;
   EntryOut EntryLocked(Node* n);
+  // Whether the kernel may cache n's entry and attributes (the same for every caller).
+  bool CacheableLocked(const Node* n) const;
   void MarkDirtyLocked(Node* n);
   void TouchLocked(Node* dir);
   void MaybeDropLocked(Node* n);
