@@ -10,7 +10,10 @@
 
 namespace weightfs::vfs {
 
-FileSystem::FileSystem(repo::Repository* repo, FsOptions options) : repo_(repo), options_(std::move(options)) {}
+FileSystem::FileSystem(repo::Repository* repo, FsOptions options)
+    : repo_(repo),
+      options_(std::move(options)),
+      write_pool_(std::make_unique<ThreadPool>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))) {}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, FsOptions options) {
   ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->ReadMain());

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_pool.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/vfs/types.h"
@@ -193,6 +194,9 @@ class FileSystem {
 
   repo::Repository* repo_;
   FsOptions options_;
+  // Hashes, seals and stores written chunks for every file (the write pipeline). Declared
+  // before the nodes, so it outlives every FileContent that submits to it.
+  std::unique_ptr<ThreadPool> write_pool_;
 
   std::mutex commit_mu_;  // one commit at a time
   mutable std::mutex tree_mu_;
