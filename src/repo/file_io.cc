@@ -1,6 +1,7 @@
 #include "weightfs/repo/file_io.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "weightfs/repo/safetensors.h"
@@ -14,6 +15,8 @@ namespace {
 constexpr size_t kWriterBuffer = 16 << 20;
 // Chunks being hashed, sealed and stored at once per file: enough to keep every worker busy.
 constexpr uint64_t kWriterInFlight = 64 << 20;
+// Buffers kept for reuse: enough to cover the bytes in flight.
+constexpr size_t kMaxSpareBuffers = kWriterInFlight / kWriterBuffer + 2;
 
 }  // namespace
 
@@ -27,7 +30,21 @@ std::span<uint8_t> FileWriter::Space() {
   if (!buf_ || filled_ == buf_->size()) {
     // A new buffer takes over the pending chunk (or, while detecting, the whole header so far).
     const size_t pending = buf_ ? filled_ - chunk_off_ : 0;
-    auto next = std::make_shared<UninitBuffer>(std::max(kWriterBuffer, 2 * pending));
+    const size_t want = std::max(kWriterBuffer, 2 * pending);
+    // Reuse a buffer whose chunks are all stored (only this writer still holds it): fresh
+    // memory costs a page fault per 4 KiB on the first touch, more than the read itself.
+    std::shared_ptr<UninitBuffer> next;
+    for (auto it = spare_.begin(); it != spare_.end(); ++it) {
+      if (it->use_count() == 1 && (*it)->size() >= want) {
+        // The sink dropped its last reference after its last read of the bytes.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        next = std::move(*it);
+        spare_.erase(it);
+        break;
+      }
+    }
+    if (!next) next = std::make_shared<UninitBuffer>(want);
+    if (buf_ && spare_.size() < kMaxSpareBuffers) spare_.push_back(buf_);
     if (pending > 0) std::memcpy(next->data(), buf_->data() + chunk_off_, pending);
     scanned_ -= chunk_off_;
     filled_ = pending;

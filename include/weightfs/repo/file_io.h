@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/status.h"
@@ -46,6 +47,8 @@ class FileWriter {
   // scanned, up to filled_ committed. Earlier bytes belong to chunks in the sink, which keep
   // the buffer alive through shared ownership.
   std::shared_ptr<UninitBuffer> buf_;
+  // Earlier buffers, reused once the sink has dropped them.
+  std::vector<std::shared_ptr<UninitBuffer>> spare_;
   size_t chunk_off_ = 0;
   size_t scanned_ = 0;
   size_t filled_ = 0;
