@@ -167,13 +167,23 @@ Status ObjectCipher::CheckHeader(uint8_t type, ByteView header, uint32_t* key_id
 }
 
 Result<Bytes> ObjectCipher::Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const {
+  Bytes sealed(SealedSize(plaintext.size()));
+  RETURN_IF_ERROR(SealInto(type, id, plaintext, sealed));
+  return sealed;
+}
+
+Status ObjectCipher::SealInto(uint8_t type, const ObjectId& id, ByteView plaintext,
+                              std::span<uint8_t> sealed) const {
+  if (sealed.size() != SealedSize(plaintext.size())) {
+    return InvalidArgument(Describe(id) + ": sealing needs " +
+                           std::to_string(SealedSize(plaintext.size())) + " bytes, got " +
+                           std::to_string(sealed.size()));
+  }
   Result<SecretBytes> key = ObjectKey(new_key_id_, id);
   if (!key.ok()) return key.status().WithContext(Describe(id));
   Bytes header = MakeHeader(type, new_key_id_);
   FrameAad aad(header, repo_id_, id);
   const uint64_t frames = FrameCount(plaintext.size());
-
-  Bytes sealed(SealedSize(plaintext.size()));
   std::copy(header.begin(), header.end(), sealed.begin());
   for (uint64_t i = 0; i < frames; ++i) {
     ByteView frame = plaintext.subspan(
@@ -182,7 +192,7 @@ Result<Bytes> ObjectCipher::Seal(uint8_t type, const ObjectId& id, ByteView plai
                               sealed.data() + FrameOffset(i));
     if (!s.ok()) return s.WithContext(Describe(id) + ": frame " + std::to_string(i));
   }
-  return sealed;
+  return Status::Ok();
 }
 
 Result<Bytes> ObjectCipher::Open(uint8_t type, const ObjectId& id, ByteView sealed) const {

@@ -54,17 +54,17 @@ class Xoshiro256 {
 // A mask of the top `bits` bits (see the file comment for why the top ones).
 uint64_t TopBitsMask(int bits) { return bits <= 0 ? 0 : ~uint64_t{0} << (64 - bits); }
 
-// The hot loop. Hashes p[*pos..end) until (h & mask) == 0 and returns the cut (the index after
-// that byte), or returns 0 with the position and hash advanced to end. Unrolled so that the
+// The hot loop. Hashes p[0..n) into *hash until (h & mask) == 0 and returns the number of bytes
+// up to and including that one, or 0 with *hash advanced over all n bytes. Unrolled so that the
 // loop bound is tested once per 8 bytes.
-inline size_t ScanForCut(const uint8_t* p, const uint64_t* gear, uint64_t mask, size_t end,
-                         size_t* pos, uint64_t* hash) {
-  size_t i = *pos;
+inline size_t ScanForCut(const uint8_t* p, size_t n, const uint64_t* gear, uint64_t mask,
+                         uint64_t* hash) {
+  size_t i = 0;
   uint64_t h = *hash;
 #define WFS_GEAR_STEP(k)           \
   h = (h << 1) + gear[p[i + (k)]]; \
   if ((h & mask) == 0) return i + (k) + 1;
-  for (; i + 8 <= end; i += 8) {
+  for (; i + 8 <= n; i += 8) {
     WFS_GEAR_STEP(0)
     WFS_GEAR_STEP(1)
     WFS_GEAR_STEP(2)
@@ -74,11 +74,10 @@ inline size_t ScanForCut(const uint8_t* p, const uint64_t* gear, uint64_t mask, 
     WFS_GEAR_STEP(6)
     WFS_GEAR_STEP(7)
   }
-  for (; i < end; ++i) {
+  for (; i < n; ++i) {
     WFS_GEAR_STEP(0)
   }
 #undef WFS_GEAR_STEP
-  *pos = i;
   *hash = h;
   return 0;
 }
@@ -131,13 +130,8 @@ GearTable MakeGearTable(ByteView seed) {
   return table;
 }
 
-Chunker::Chunker(const ChunkerParams& params, const GearTable& gear, bool detect_safetensors,
-                 EmitFn emit)
-    : params_(params),
-      gear_(gear),
-      detect_safetensors_(detect_safetensors),
-      safetensors_done_(!detect_safetensors),
-      emit_(std::move(emit)) {
+CutFinder::CutFinder(const ChunkerParams& params, const GearTable& gear)
+    : params_(params), gear_(gear) {
   WFS_CHECK(params_.min_size <= params_.avg_size && params_.avg_size <= params_.max_size);
   WFS_CHECK(std::has_single_bit(params_.avg_size) && params_.avg_size >= 64);
   const int bits = std::countr_zero(params_.avg_size);
@@ -145,95 +139,100 @@ Chunker::Chunker(const ChunkerParams& params, const GearTable& gear, bool detect
   mask_large_ = TopBitsMask(bits - 2);
 }
 
-void Chunker::AddForcedCut(uint64_t offset) {
-  if (offset > buf_start_ + buf_off_) forced_.insert(offset);
+void CutFinder::AddForcedCut(uint64_t offset) {
+  if (offset > pos_) forced_.insert(offset);
 }
 
-size_t Chunker::FindCut(bool at_end) {
-  const size_t avail = pending();
-  if (avail == 0) return 0;
-  const uint64_t start = buf_start_ + buf_off_;
-  size_t limit = params_.max_size;
-  if (auto it = forced_.upper_bound(start); it != forced_.end() && *it - start < limit) {
-    limit = static_cast<size_t>(*it - start);
-  }
-  const bool limit_reached = limit <= avail;
-  const size_t end = limit_reached ? limit : avail;
-
-  const uint8_t* p = buf_.data() + buf_off_;
-  size_t i = std::max<size_t>(scan_pos_, params_.min_size);
-  uint64_t h = hash_;
-  size_t cut =
-      ScanForCut(p, gear_.data(), mask_small_, std::min<size_t>(end, params_.avg_size), &i, &h);
-  if (cut == 0) cut = ScanForCut(p, gear_.data(), mask_large_, end, &i, &h);
-  if (cut == 0) {
-    if (limit_reached) {
-      cut = limit;  // max_size or a forced cut (possibly one added behind scan_pos_)
-    } else if (at_end) {
-      cut = avail;
-    } else {
-      scan_pos_ = i;
-      hash_ = h;
-      return 0;
-    }
-  }
-  scan_pos_ = 0;
+void CutFinder::Restart(uint64_t offset) {
+  start_ = pos_ = offset;
   hash_ = 0;
-  return cut;
+  forced_.erase(forced_.begin(), forced_.upper_bound(offset));
 }
 
-void Chunker::MaybeParseSafetensors() {
-  // Runs before anything is emitted, so buf_[0] is stream offset 0.
-  if (safetensors_header_end_ == 0) {
-    if (buf_.size() < kSafetensorsProbeSize) return;
-    std::optional<uint64_t> end = SafetensorsHeaderEnd(ByteView(buf_.data(), buf_.size()));
-    if (!end) {
-      safetensors_done_ = true;
-      return;
-    }
-    safetensors_header_end_ = *end;
+size_t CutFinder::Limit() const {
+  size_t limit = params_.max_size;
+  if (!forced_.empty() && *forced_.begin() - start_ < limit) {
+    limit = static_cast<size_t>(*forced_.begin() - start_);
   }
-  if (buf_.size() < safetensors_header_end_) return;
-  safetensors_done_ = true;
-  Result<SafetensorsHeader> header =
-      ParseSafetensorsHeader(ByteView(buf_.data(), safetensors_header_end_));
-  // A file that only looks like safetensors is chunked by content alone.
-  if (!header.ok()) return;
-  AddForcedCut(header->header_end);
-  for (const TensorInfo& t : header->tensors) {
-    AddForcedCut(t.begin);
-    AddForcedCut(t.end);
-  }
+  return limit;
 }
 
-Status Chunker::EmitReady(bool at_end) {
-  if (!safetensors_done_) {
-    MaybeParseSafetensors();
-    if (!safetensors_done_) {
-      if (!at_end) return Status::Ok();  // still waiting for the whole header
-      safetensors_done_ = true;          // the stream ended inside the header: not safetensors
+size_t CutFinder::Scan(ByteView data, bool* cut) {
+  *cut = false;
+  const size_t len = static_cast<size_t>(pos_ - start_);  // chunk offset of data[0]
+  const size_t n = std::min(data.size(), Limit() - len);
+  // Only the bytes at chunk offsets >= min_size are hashed; the mask is stricter before
+  // avg_size (normalized chunking).
+  size_t i = len < params_.min_size ? std::min(n, params_.min_size - len) : 0;
+  uint64_t h = hash_;
+  size_t found = 0;
+  if (i < n && len + i < params_.avg_size) {
+    const size_t e = std::min(n, params_.avg_size - len);
+    if (size_t r = ScanForCut(data.data() + i, e - i, gear_.data(), mask_small_, &h)) {
+      found = i + r;
+    } else {
+      i = e;
     }
   }
-  while (size_t n = FindCut(at_end)) {
-    ByteView chunk(buf_.data() + buf_off_, n);
-    buf_off_ += n;
-    if (Status s = emit_(chunk); !s.ok()) {
-      error_ = s;
-      return s;
+  if (found == 0 && i < n) {
+    if (size_t r = ScanForCut(data.data() + i, n - i, gear_.data(), mask_large_, &h)) found = i + r;
+  }
+  if (found == 0 && len + n < Limit()) {
+    pos_ += n;
+    hash_ = h;
+    return n;
+  }
+  // A content cut, or max_size / a forced cut reached.
+  const size_t used = found != 0 ? found : n;
+  *cut = true;
+  Restart(start_ + len + used);
+  return used;
+}
+
+Chunker::Chunker(const ChunkerParams& params, const GearTable& gear, bool detect_safetensors,
+                 EmitFn emit)
+    : finder_(params, gear), detecting_(detect_safetensors), emit_(std::move(emit)) {}
+
+void Chunker::AddForcedCut(uint64_t offset) {
+  if (offset <= finder_.chunk_start()) return;
+  if (offset > finder_.position()) {
+    finder_.AddForcedCut(offset);
+    return;
+  }
+  // A cut inside bytes already scanned (and held in buf_, since no cut was found in them):
+  // the pending chunk ends there and what follows is scanned again as the next chunk.
+  if (!error_.ok()) return;
+  const size_t head = static_cast<size_t>(offset - finder_.chunk_start());
+  Bytes rest(buf_.begin() + head, buf_.end());
+  buf_.resize(head);
+  if (Status s = Emit(buf_); !s.ok()) return;
+  buf_.clear();
+  finder_.Restart(offset);
+  error_ = Feed(rest);
+}
+
+Status Chunker::Emit(ByteView chunk) {
+  Status s = emit_(chunk);
+  if (!s.ok()) error_ = s;
+  return s;
+}
+
+Status Chunker::Feed(ByteView data) {
+  while (!data.empty()) {
+    bool cut = false;
+    const size_t n = finder_.Scan(data, &cut);
+    if (!cut) {
+      buf_.insert(buf_.end(), data.begin(), data.end());
+      return Status::Ok();
     }
-  }
-  const uint64_t chunk_start = buf_start_ + buf_off_;
-  if (!forced_.empty() && *forced_.begin() <= chunk_start) {
-    forced_.erase(forced_.begin(), forced_.upper_bound(chunk_start));
-  }
-  // Compact only when the bytes to move are no more than those already emitted, so each byte
-  // is moved O(1) times on average whatever the write sizes.
-  const size_t rest = pending();
-  if (buf_off_ > 0 && buf_off_ >= rest) {
-    if (rest > 0) std::memmove(buf_.data(), buf_.data() + buf_off_, rest);
-    buf_.resize(rest);
-    buf_start_ += buf_off_;
-    buf_off_ = 0;
+    if (buf_.empty()) {
+      RETURN_IF_ERROR(Emit(data.first(n)));  // in place: no copy
+    } else {
+      buf_.insert(buf_.end(), data.begin(), data.begin() + n);
+      RETURN_IF_ERROR(Emit(buf_));
+      buf_.clear();
+    }
+    data = data.subspan(n);
   }
   return Status::Ok();
 }
@@ -241,20 +240,34 @@ Status Chunker::EmitReady(bool at_end) {
 Status Chunker::Write(ByteView data) {
   if (!error_.ok()) return error_;
   total_ += data.size();
-  // Feed at most max_size bytes at a time, so a huge write does not make a huge buffer.
-  const size_t step = params_.max_size;
-  while (!data.empty()) {
-    const ByteView piece = data.first(std::min(step, data.size()));
-    buf_.insert(buf_.end(), piece.begin(), piece.end());
-    data = data.subspan(piece.size());
-    RETURN_IF_ERROR(EmitReady(/*at_end=*/false));
-  }
-  return Status::Ok();
+  if (!detecting_) return Feed(data);
+  // Nothing is scanned until the safetensors header is decided (its cuts come first).
+  buf_.insert(buf_.end(), data.begin(), data.end());
+  SafetensorsCutProbe probe = ProbeSafetensorsCuts(buf_, /*at_end=*/false);
+  if (!probe.decided) return Status::Ok();
+  detecting_ = false;
+  for (uint64_t cut : probe.cuts) finder_.AddForcedCut(cut);
+  Bytes held = std::move(buf_);
+  buf_.clear();
+  return Feed(held);
 }
 
 Status Chunker::Finish() {
   if (!error_.ok()) return error_;
-  return EmitReady(/*at_end=*/true);
+  if (detecting_) {
+    detecting_ = false;
+    SafetensorsCutProbe probe = ProbeSafetensorsCuts(buf_, /*at_end=*/true);
+    for (uint64_t cut : probe.cuts) finder_.AddForcedCut(cut);
+    Bytes held = std::move(buf_);
+    buf_.clear();
+    RETURN_IF_ERROR(Feed(held));
+  }
+  if (!buf_.empty()) {
+    RETURN_IF_ERROR(Emit(buf_));
+    finder_.Restart(finder_.position());
+    buf_.clear();
+  }
+  return Status::Ok();
 }
 
 }  // namespace weightfs::repo

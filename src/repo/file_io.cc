@@ -1,32 +1,111 @@
 #include "weightfs/repo/file_io.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "weightfs/repo/safetensors.h"
 
 namespace weightfs::repo {
 
-FileWriter::FileWriter(Repository* repo, bool detect_safetensors)
-    : repo_(repo),
-      chunker_(repo->config().chunker, repo->gear(), detect_safetensors,
-               [this](ByteView chunk) { return StoreChunk(chunk); }) {}
+namespace {
 
-Status FileWriter::StoreChunk(ByteView chunk) {
-  ObjectId id = repo_->ComputeId(ObjectType::kChunk, chunk);
-  ASSIGN_OR_RETURN(bool exists, repo_->store()->Contains(id));
-  if (!exists) {
-    RETURN_IF_ERROR(repo_->PutObjectWithId(ObjectType::kChunk, id, chunk));
-    new_bytes_ += chunk.size();
-  } else {
-    repo_->store()->Touch(id).IgnoreError();  // young again for gc's grace period (best effort)
+// The writer's buffer: large enough that the undecided tail moved to a new buffer when one
+// fills (at most a chunk, on average half of one) is a small fraction of what was read.
+constexpr size_t kWriterBuffer = 16 << 20;
+// Chunks being hashed, sealed and stored at once per file: enough to keep every worker busy.
+constexpr uint64_t kWriterInFlight = 64 << 20;
+// Buffers kept for reuse: enough to cover the bytes in flight.
+constexpr size_t kMaxSpareBuffers = kWriterInFlight / kWriterBuffer + 2;
+
+}  // namespace
+
+FileWriter::FileWriter(Repository* repo, bool detect_safetensors, ThreadPool* pool)
+    : repo_(repo),
+      finder_(repo->config().chunker, repo->gear()),
+      detecting_(detect_safetensors),
+      sink_(repo, pool, kWriterInFlight) {}
+
+std::span<uint8_t> FileWriter::Space() {
+  if (!buf_ || filled_ == buf_->size()) {
+    // A new buffer takes over the pending chunk (or, while detecting, the whole header so far).
+    const size_t pending = buf_ ? filled_ - chunk_off_ : 0;
+    const size_t want = std::max(kWriterBuffer, 2 * pending);
+    // Reuse a buffer whose chunks are all stored (only this writer still holds it): fresh
+    // memory costs a page fault per 4 KiB on the first touch, more than the read itself.
+    std::shared_ptr<UninitBuffer> next;
+    for (auto it = spare_.begin(); it != spare_.end(); ++it) {
+      if (it->use_count() == 1 && (*it)->size() >= want) {
+        // The sink dropped its last reference after its last read of the bytes.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        next = std::move(*it);
+        spare_.erase(it);
+        break;
+      }
+    }
+    if (!next) next = std::make_shared<UninitBuffer>(want);
+    if (buf_ && spare_.size() < kMaxSpareBuffers) spare_.push_back(buf_);
+    if (pending > 0) std::memcpy(next->data(), buf_->data() + chunk_off_, pending);
+    scanned_ -= chunk_off_;
+    filled_ = pending;
+    chunk_off_ = 0;
+    buf_ = std::move(next);
   }
-  file_.chunks.push_back(ChunkRef{id, static_cast<uint32_t>(chunk.size())});
-  file_.size += chunk.size();
+  return buf_->span().subspan(filled_);
+}
+
+Status FileWriter::Commit(size_t n) {
+  WFS_CHECK(buf_ && n <= buf_->size() - filled_);
+  filled_ += n;
+  file_.size += n;
+  return ScanAndEmit(/*at_end=*/false);
+}
+
+Status FileWriter::Write(ByteView data) {
+  while (!data.empty()) {
+    std::span<uint8_t> space = Space();
+    const size_t n = std::min(space.size(), data.size());
+    std::memcpy(space.data(), data.data(), n);
+    RETURN_IF_ERROR(Commit(n));
+    data = data.subspan(n);
+  }
   return Status::Ok();
 }
 
-Status FileWriter::Write(ByteView data) { return chunker_.Write(data); }
+Status FileWriter::ScanAndEmit(bool at_end) {
+  if (detecting_) {
+    // Nothing is cut before the safetensors cuts are known. While detecting, the buffer holds
+    // the stream from its first byte (chunk_off_ is 0 and nothing was emitted).
+    SafetensorsCutProbe probe =
+        ProbeSafetensorsCuts(ByteView(buf_ ? buf_->data() : nullptr, filled_), at_end);
+    if (!probe.decided) return Status::Ok();
+    detecting_ = false;
+    for (uint64_t cut : probe.cuts) finder_.AddForcedCut(cut);
+  }
+  while (scanned_ < filled_) {
+    bool cut = false;
+    scanned_ += finder_.Scan(ByteView(buf_->data() + scanned_, filled_ - scanned_), &cut);
+    if (!cut) break;
+    RETURN_IF_ERROR(sink_.Add(ByteView(buf_->data() + chunk_off_, scanned_ - chunk_off_), buf_));
+    chunk_off_ = scanned_;
+  }
+  if (at_end && chunk_off_ < filled_) {
+    RETURN_IF_ERROR(sink_.Add(ByteView(buf_->data() + chunk_off_, filled_ - chunk_off_), buf_));
+    chunk_off_ = filled_;
+  }
+  // Collect what is done, so results do not pile up for a long file.
+  std::vector<StoredChunk> done;
+  RETURN_IF_ERROR(sink_.TakeFinished(&done));
+  for (const StoredChunk& c : done) file_.chunks.push_back(c.ref);
+  return Status::Ok();
+}
 
 Result<ObjectId> FileWriter::Finish() {
-  RETURN_IF_ERROR(chunker_.Finish());
+  RETURN_IF_ERROR(ScanAndEmit(/*at_end=*/true));
+  std::vector<StoredChunk> done;
+  RETURN_IF_ERROR(sink_.Drain(&done));
+  for (const StoredChunk& c : done) file_.chunks.push_back(c.ref);
+  buf_.reset();
   return repo_->PutFile(file_);
 }
 

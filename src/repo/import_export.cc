@@ -9,6 +9,7 @@
 #include <boost/filesystem.hpp>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "weightfs/repo/file_io.h"
 
@@ -16,7 +17,8 @@ namespace weightfs::repo {
 namespace {
 
 namespace fs = boost::filesystem;
-constexpr size_t kIoBlock = 1 << 20;
+// Reads this large give the workers whole chunks to seal while the next read runs.
+constexpr size_t kIoBlock = 4 << 20;
 
 // An owned file descriptor whose Close() reports errors.
 class Fd {
@@ -68,21 +70,22 @@ Result<std::map<std::string, Bytes>> ReadUserXattrs(const std::string& path) {
   return out;
 }
 
-Result<TreeEntry> ImportFile(Repository* repo, const std::string& path, const struct stat& st,
-                             ImportStats* stats, const ProgressFn& progress) {
+Result<TreeEntry> ImportFile(Repository* repo, ThreadPool* pool, const std::string& path,
+                             const struct stat& st, ImportStats* stats, const ProgressFn& progress) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus(errno, "opening " + path);
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  FileWriter writer(repo);
-  Bytes buf(kIoBlock);
+  FileWriter writer(repo, /*detect_safetensors=*/true, pool);
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    // Read straight into the writer's buffer: chunks are cut and sealed from there.
+    std::span<uint8_t> space = writer.Space();
+    ssize_t n = ::read(fd.get(), space.data(), std::min(space.size(), kIoBlock));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, "reading " + path);
     }
     if (n == 0) break;
-    RETURN_IF_ERROR(writer.Write(ByteView(buf.data(), static_cast<size_t>(n))));
+    RETURN_IF_ERROR(writer.Commit(static_cast<size_t>(n)));
     stats->bytes += static_cast<uint64_t>(n);
     if (progress) progress(stats->bytes);
   }
@@ -100,11 +103,11 @@ Result<TreeEntry> ImportFile(Repository* repo, const std::string& path, const st
   return e;
 }
 
-Result<TreeEntry> ImportRec(Repository* repo, const std::string& path, ImportStats* stats,
-                            const ProgressFn& progress) {
+Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::string& path,
+                            ImportStats* stats, const ProgressFn& progress) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading " + path);
-  if (S_ISREG(st.st_mode)) return ImportFile(repo, path, st, stats, progress);
+  if (S_ISREG(st.st_mode)) return ImportFile(repo, pool, path, st, stats, progress);
   TreeEntry e;
   e.mode = st.st_mode & 07777;
   e.mtime_ns = MtimeNs(st);
@@ -133,7 +136,7 @@ Result<TreeEntry> ImportRec(Repository* repo, const std::string& path, ImportSta
   TreeObject tree;
   for (const std::string& name : names) {
     RETURN_IF_ERROR(ValidateName(name).WithContext(path));
-    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, path + "/" + name, stats, progress));
+    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, pool, path + "/" + name, stats, progress));
     child.name = name;
     tree.entries.push_back(std::move(child));
   }
@@ -178,7 +181,9 @@ Status SetMetadata(const TreeEntry& entry, const std::string& dest) {
 
 Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, ImportStats* stats,
                              const ProgressFn& progress) {
-  return ImportRec(repo, src, stats, progress);
+  // Hashing and sealing run on every core while this thread reads.
+  ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return ImportRec(repo, &pool, src, stats, progress);
 }
 
 Result<uint64_t> LocalSize(const std::string& src) {

@@ -199,8 +199,13 @@ Status Repository::PutObjectWithId(ObjectType type, const ObjectId& id, ByteView
     store_->Touch(id).IgnoreError();
     return Status::Ok();
   }
-  ASSIGN_OR_RETURN(Bytes sealed, cipher_->Seal(static_cast<uint8_t>(type), id, plaintext));
-  return store_->Put(id, sealed);
+  return StoreNewObject(type, id, plaintext);
+}
+
+Status Repository::StoreNewObject(ObjectType type, const ObjectId& id, ByteView plaintext) {
+  UninitBuffer sealed(crypto::ObjectCipher::SealedSize(plaintext.size()));
+  RETURN_IF_ERROR(cipher_->SealInto(static_cast<uint8_t>(type), id, plaintext, sealed.span()));
+  return store_->Put(id, sealed.view());
 }
 
 Result<ObjectId> Repository::PutObject(ObjectType type, ByteView plaintext) {

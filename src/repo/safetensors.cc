@@ -117,4 +117,37 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(ByteView header_bytes) {
   return header;
 }
 
+SafetensorsCutProbe ProbeSafetensorsCuts(ByteView prefix, bool at_end) {
+  SafetensorsCutProbe probe;
+  // The probe is the length and the JSON's opening brace; fewer bytes always read as "not
+  // safetensors", so wait until all of them exist.
+  if (prefix.size() < kSafetensorsProbeSize) {
+    probe.decided = at_end;
+    probe.needed = kSafetensorsProbeSize;
+    return probe;
+  }
+  std::optional<uint64_t> header_end = SafetensorsHeaderEnd(prefix);
+  if (!header_end) {
+    probe.decided = true;
+    return probe;
+  }
+  if (prefix.size() < *header_end) {
+    probe.decided = at_end;  // a stream that ends inside its header is not safetensors
+    probe.needed = *header_end;
+    return probe;
+  }
+  probe.decided = true;
+  Result<SafetensorsHeader> header = ParseSafetensorsHeader(prefix.first(*header_end));
+  // A file that only looks like safetensors is chunked by content alone.
+  if (!header.ok()) return probe;
+  probe.cuts.push_back(header->header_end);
+  for (const TensorInfo& t : header->tensors) {
+    probe.cuts.push_back(t.begin);
+    probe.cuts.push_back(t.end);
+  }
+  std::sort(probe.cuts.begin(), probe.cuts.end());
+  probe.cuts.erase(std::unique(probe.cuts.begin(), probe.cuts.end()), probe.cuts.end());
+  return probe;
+}
+
 }  // namespace weightfs::repo

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 
 #include "weightfs/repo/chunker.h"
 #include "weightfs/repo/safetensors.h"
@@ -13,6 +14,9 @@ namespace {
 constexpr uint64_t kZeroBlock = 1 << 20;
 // A dirty segment grows by appends up to this size before a new one starts.
 constexpr uint64_t kMaxDirtySegment = 4 << 20;
+// Bytes of one file's chunks being hashed, sealed and stored at once: enough to keep the
+// workers busy while the writer goes on, small next to the dirty budget.
+constexpr uint64_t kMaxInFlight = 16 << 20;
 
 const Bytes& ZeroBlock() {
   static const Bytes zeros(kZeroBlock, 0);
@@ -21,16 +25,19 @@ const Bytes& ZeroBlock() {
 
 }  // namespace
 
-FileContent::FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter)
+FileContent::FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter,
+                         ThreadPool* pool)
     : repo_(repo),
       dirty_counter_(dirty_counter),
       own_reader_(std::make_unique<repo::ChunkReader>(repo, repo::ChunkReader::Options{0, 0, nullptr})),
-      reader_(own_reader_.get()) {
+      reader_(own_reader_.get()),
+      pool_(pool) {
   segs_.reserve(base.chunks.size());
   for (const repo::ChunkRef& c : base.chunks) {
     segs_.push_back(Segment{Segment::Kind::kStored, c.size, c.id, nullptr});
   }
   RecomputeStarts();
+  ResumeStreamLocked();
 }
 
 FileContent::~FileContent() { AddDirty(-dirty_bytes_); }
@@ -85,11 +92,13 @@ Status FileContent::ReadSegmentPieces(const Segment& s, uint64_t start, uint64_t
       repo::ChunkFrames::AppendTo(*frames, start, len, out);
       return Status::Ok();
     }
-    case Segment::Kind::kDirty:
-      // The view keeps the buffer alive, and a buffer with another owner is never appended to
-      // (Write starts a new segment instead), so the bytes cannot move under the reply.
-      out->Add(ByteView(s.data->data() + start, len), s.data);
+    case Segment::Kind::kDirty: {
+      // Copied: the pending chunk's buffer is appended to in place after the lock is released,
+      // and an append may move it. (Unsealed data is read rarely; loads read stored chunks.)
+      auto copy = std::make_shared<const Bytes>(s.data->begin() + start, s.data->begin() + start + len);
+      out->Add(ByteView(*copy), copy);
       return Status::Ok();
+    }
     case Segment::Kind::kZero:
       for (uint64_t left = len; left > 0;) {
         const uint64_t n = std::min(left, kZeroBlock);
@@ -157,6 +166,7 @@ Status FileContent::SplitAt(uint64_t offset, size_t* index) {
   }
   Segment& s = segs_[i];
   Segment first = s, second = s;
+  first.tag = second.tag = 0;  // new buffers, no longer the chunk in flight
   first.size = cut;
   second.size = s.size - cut;
   if (s.kind == Segment::Kind::kStored) {
@@ -179,8 +189,25 @@ Status FileContent::SplitAt(uint64_t offset, size_t* index) {
 
 Status FileContent::Write(uint64_t offset, ByteView data) {
   if (data.empty()) return Status::Ok();
-  std::unique_lock lock(mu_);
-  version_.fetch_add(1);
+  std::lock_guard write_lock(write_mu_);
+  // A sink error is not this write's: its data stays dirty and the next Seal stores it again.
+  CollectStored(false).IgnoreError();
+  std::vector<Submission> subs;
+  {
+    std::unique_lock lock(mu_);
+    version_.fetch_add(1);
+    if (streaming_ && offset == starts_.back()) {
+      AppendStreamLocked(data, &subs);
+    } else {
+      streaming_ = false;
+      RETURN_IF_ERROR(WriteLocked(offset, data));
+    }
+  }
+  Submit(&subs).IgnoreError();  // as above: the chunks stay dirty and are retried
+  return Status::Ok();
+}
+
+Status FileContent::WriteLocked(uint64_t offset, ByteView data) {
   uint64_t size = starts_.back();
   if (offset > size) {
     // A hole: zeros that are never held in memory.
@@ -208,7 +235,8 @@ Status FileContent::Write(uint64_t offset, ByteView data) {
   // Appends grow the last dirty segment (sole owner of its buffer) or start new ones.
   while (!data.empty()) {
     Segment* last = segs_.empty() ? nullptr : &segs_.back();
-    if (last && last->kind == Segment::Kind::kDirty && last->size < kMaxDirtySegment && last->data.use_count() == 1) {
+    if (last && last->kind == Segment::Kind::kDirty && last->tag == 0 && last->size < kMaxDirtySegment &&
+        last->data.use_count() == 1) {
       uint64_t n = std::min<uint64_t>(data.size(), kMaxDirtySegment - last->size);
       last->data->insert(last->data->end(), data.begin(), data.begin() + n);
       last->size += n;
@@ -225,6 +253,8 @@ Status FileContent::Write(uint64_t offset, ByteView data) {
 }
 
 Status FileContent::Truncate(uint64_t new_size) {
+  std::lock_guard write_lock(write_mu_);
+  CollectStored(false).IgnoreError();  // see Write
   std::unique_lock lock(mu_);
   version_.fetch_add(1);
   const uint64_t size = starts_.back();
@@ -245,68 +275,190 @@ Status FileContent::Truncate(uint64_t new_size) {
     }
   }
   RecomputeStarts();
+  ResumeStreamLocked();
   return Status::Ok();
 }
 
 void FileContent::DetectForcedCuts() {
   if (cut_state_ != CutState::kUnknown) return;
   const uint64_t size = starts_.back();
-  // The probe is the length and the JSON's opening brace; fewer bytes always read as "not
-  // safetensors", so wait until all of them exist.
-  constexpr uint64_t kProbe = repo::kSafetensorsProbeSize;
-  if (size < kProbe) return;  // decided once enough bytes exist
-  Bytes head;
-  head.reserve(kProbe);
-  for (size_t i = 0; head.size() < kProbe && i < segs_.size(); ++i) {
-    if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(kProbe - head.size(), segs_[i].size), &head).ok()) return;
+  // First the probe (length and opening brace), then the whole header it announces; the
+  // decision is taken once, when enough bytes exist.
+  uint64_t want = repo::kSafetensorsProbeSize;
+  for (int round = 0; round < 2; ++round) {
+    if (size < want) return;
+    Bytes head;
+    head.reserve(want);
+    for (size_t i = 0; head.size() < want && i < segs_.size(); ++i) {
+      if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(want - head.size(), segs_[i].size), &head).ok()) return;
+    }
+    repo::SafetensorsCutProbe probe = repo::ProbeSafetensorsCuts(head, /*at_end=*/false);
+    if (probe.decided) {
+      forced_cuts_ = std::move(probe.cuts);
+      cut_state_ = forced_cuts_.empty() ? CutState::kNone : CutState::kFound;
+      return;
+    }
+    want = probe.needed;
   }
-  std::optional<uint64_t> header_end = repo::SafetensorsHeaderEnd(head);
-  if (!header_end) {
-    cut_state_ = CutState::kNone;
-    return;
-  }
-  if (size < *header_end) return;  // the header is not complete yet
-  Bytes header;
-  header.reserve(*header_end);
-  for (size_t i = 0; header.size() < *header_end && i < segs_.size(); ++i) {
-    if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(*header_end - header.size(), segs_[i].size), &header).ok()) return;
-  }
-  auto parsed = repo::ParseSafetensorsHeader(header);
-  if (!parsed.ok()) {
-    cut_state_ = CutState::kNone;
-    return;
-  }
-  forced_cuts_.push_back(parsed->header_end);
-  for (const repo::TensorInfo& t : parsed->tensors) {
-    forced_cuts_.push_back(t.begin);
-    forced_cuts_.push_back(t.end);
-  }
-  std::sort(forced_cuts_.begin(), forced_cuts_.end());
-  forced_cuts_.erase(std::unique(forced_cuts_.begin(), forced_cuts_.end()), forced_cuts_.end());
-  cut_state_ = CutState::kFound;
 }
 
-Status FileContent::SealLocked(bool keep_tail) {
+void FileContent::DecideLocked(Segment* s, std::vector<Submission>* subs) {
+  s->tag = next_tag_++;
+  subs->push_back(Submission{s->tag, s->data});
+}
+
+void FileContent::AppendStreamLocked(ByteView data, std::vector<Submission>* subs) {
+  // The pending chunk, if any, is the last segment (see streaming_).
+  auto append = [&](ByteView piece) -> Segment* {
+    if (segs_.empty() || segs_.back().kind != Segment::Kind::kDirty || segs_.back().tag != 0) {
+      auto buf = std::make_shared<Bytes>();
+      // A whole chunk's room at once: growing the vector would copy the bytes again.
+      buf->reserve(std::max<uint64_t>(repo_->config().chunker.max_size, piece.size()));
+      segs_.push_back(Segment{Segment::Kind::kDirty, 0, ObjectId(), std::move(buf)});
+    }
+    Segment* p = &segs_.back();
+    p->data->insert(p->data->end(), piece.begin(), piece.end());
+    p->size += piece.size();
+    AddDirty(static_cast<int64_t>(piece.size()));
+    return p;
+  };
+  // Keeps the bytes of a catch-up alive while they are fed again.
+  Segment held{Segment::Kind::kDirty, 0, ObjectId(), nullptr};
+  if (cut_state_ == CutState::kUnknown) {
+    // No cut is decided before the safetensors cuts are known, so nothing is scanned yet.
+    append(data);
+    RecomputeStarts();
+    DetectForcedCuts();
+    if (cut_state_ == CutState::kUnknown) return;
+    for (uint64_t cut : forced_cuts_) finder_->AddForcedCut(cut);
+    // Now the pending bytes are scanned: fed again, they are copied into chunk-aligned
+    // buffers (once per stream, and only what came before the decision).
+    held = std::move(segs_.back());
+    segs_.pop_back();
+    AddDirty(-static_cast<int64_t>(held.size));
+    data = ByteView(held.data->data(), held.size);
+  }
+  while (!data.empty()) {
+    bool cut = false;
+    const size_t n = finder_->Scan(data, &cut);
+    Segment* p = append(data.first(n));
+    if (cut) DecideLocked(p, subs);
+    data = data.subspan(n);
+  }
+  RecomputeStarts();
+}
+
+void FileContent::ResumeStreamLocked() {
+  streaming_ = false;
+  const size_t n = segs_.size();
+  size_t tail = n;
+  if (n > 0 && segs_[n - 1].kind == Segment::Kind::kDirty && segs_[n - 1].tag == 0) tail = n - 1;
+  for (size_t i = 0; i < tail; ++i) {
+    if (segs_[i].kind != Segment::Kind::kStored && segs_[i].tag == 0) return;
+  }
+  finder_.emplace(repo_->config().chunker, repo_->gear());
+  finder_->Restart(starts_[tail]);
+  if (cut_state_ != CutState::kUnknown) {
+    for (uint64_t cut : forced_cuts_) finder_->AddForcedCut(cut);
+    if (tail < n) {
+      // The tail was left undecided by the chunker, so the scan finds no cut in it; if it
+      // does (a tail left by a truncate), the file is simply not streamed.
+      bool cut = false;
+      finder_->Scan(ByteView(segs_[tail].data->data(), segs_[tail].size), &cut);
+      if (cut) return;
+    }
+  }
+  streaming_ = true;
+}
+
+void FileContent::ApplyStoredLocked(const std::vector<repo::StoredChunk>& stored) {
+  if (stored.empty()) return;
+  std::unordered_map<uint64_t, const repo::ChunkRef*> by_tag;
+  for (const repo::StoredChunk& c : stored) by_tag.emplace(c.tag, &c.ref);
+  // Chunks in flight are mostly the file's last segments. A chunk whose segment was
+  // overwritten meanwhile matches nothing (its result is dropped).
+  size_t left = by_tag.size();
+  for (size_t i = segs_.size(); i-- > 0 && left > 0;) {
+    Segment& s = segs_[i];
+    if (s.tag == 0) continue;
+    auto it = by_tag.find(s.tag);
+    if (it == by_tag.end()) continue;
+    WFS_CHECK(it->second->size == s.size);
+    s.kind = Segment::Kind::kStored;
+    s.id = it->second->id;
+    s.data.reset();
+    s.tag = 0;
+    AddDirty(-static_cast<int64_t>(s.size));
+    --left;
+  }
+}
+
+void FileContent::AbandonInFlightLocked() {
+  for (Segment& s : segs_) s.tag = 0;
+  streaming_ = false;
+}
+
+Status FileContent::Submit(std::vector<Submission>* subs) {
+  if (subs->empty()) return Status::Ok();
+  if (!sink_) sink_ = std::make_unique<repo::ChunkSink>(repo_, pool_, kMaxInFlight);
+  for (Submission& sub : *subs) {
+    // May block (back-pressure); mu_ is not held, so reads go on meanwhile.
+    Status s = sink_->Add(ByteView(sub.data->data(), sub.data->size()), sub.data, sub.tag);
+    if (!s.ok()) {
+      sink_.reset();  // waits for its workers
+      std::unique_lock lock(mu_);
+      AbandonInFlightLocked();
+      return s;
+    }
+  }
+  subs->clear();
+  return Status::Ok();
+}
+
+Status FileContent::CollectStored(bool all) {
+  if (!sink_) return Status::Ok();
+  std::vector<repo::StoredChunk> done;
+  Status s = all ? sink_->Drain(&done) : sink_->TakeFinished(&done);
+  if (!s.ok()) {
+    sink_.reset();
+    std::unique_lock lock(mu_);
+    AbandonInFlightLocked();
+    return s;
+  }
+  if (done.empty()) return Status::Ok();
+  std::unique_lock lock(mu_);
+  ApplyStoredLocked(done);
+  return Status::Ok();
+}
+
+Status FileContent::SealLocked(bool keep_tail, std::vector<Submission>* subs) {
   DetectForcedCuts();
+  // Stored chunks and chunks in flight are decided; runs of the rest are chunked again.
+  auto decided = [](const Segment& s) { return s.kind == Segment::Kind::kStored || s.tag != 0; };
   std::vector<Segment> out;
   out.reserve(segs_.size());
   size_t i = 0;
   while (i < segs_.size()) {
-    if (segs_[i].kind == Segment::Kind::kStored) {
+    if (decided(segs_[i])) {
       out.push_back(std::move(segs_[i++]));
       continue;
     }
-    // A maximal run of dirty and zero segments, re-chunked as one stream.
+    // A maximal run of undecided dirty and zero segments, re-chunked as one stream.
     size_t j = i;
-    while (j < segs_.size() && segs_[j].kind != Segment::Kind::kStored) ++j;
+    while (j < segs_.size() && !decided(segs_[j])) ++j;
     const uint64_t run_start = starts_[i], run_end = starts_[j];
     const bool is_tail = j == segs_.size();
+    if (keep_tail && is_tail && streaming_) {
+      // The pending chunk: the finder already knows it has no cut yet.
+      for (size_t k = i; k < j; ++k) out.push_back(std::move(segs_[k]));
+      i = j;
+      continue;
+    }
     std::vector<Segment> sealed;
     uint64_t emitted = 0;
     repo::Chunker chunker(repo_->config().chunker, repo_->gear(), false, [&](ByteView chunk) -> Status {
-      ObjectId id = repo_->ComputeId(repo::ObjectType::kChunk, chunk);
-      RETURN_IF_ERROR(repo_->PutObjectWithId(repo::ObjectType::kChunk, id, chunk));
-      sealed.push_back(Segment{Segment::Kind::kStored, chunk.size(), id, nullptr});
+      sealed.push_back(Segment{Segment::Kind::kDirty, chunk.size(), ObjectId(),
+                               std::make_shared<Bytes>(chunk.begin(), chunk.end())});
       emitted += chunk.size();
       return Status::Ok();
     });
@@ -316,7 +468,7 @@ Status FileContent::SealLocked(bool keep_tail) {
     for (size_t k = i; k < j; ++k) {
       const Segment& s = segs_[k];
       if (s.kind == Segment::Kind::kDirty) {
-        RETURN_IF_ERROR(chunker.Write(*s.data));
+        RETURN_IF_ERROR(chunker.Write(ByteView(s.data->data(), s.size)));
       } else {
         for (uint64_t left = s.size; left > 0;) {
           uint64_t n = std::min(left, kZeroBlock);
@@ -326,7 +478,10 @@ Status FileContent::SealLocked(bool keep_tail) {
       }
     }
     if (!(keep_tail && is_tail)) RETURN_IF_ERROR(chunker.Finish());
-    for (Segment& s : sealed) out.push_back(std::move(s));
+    for (Segment& s : sealed) {
+      DecideLocked(&s, subs);
+      out.push_back(std::move(s));
+    }
     if (emitted < run_end - run_start) {
       // The undecided tail stays dirty; its bytes are the run's last ones.
       Bytes tail;
@@ -353,19 +508,41 @@ Status FileContent::SealLocked(bool keep_tail) {
 }
 
 Result<std::pair<ObjectId, repo::FileObject>> FileContent::Seal() {
-  std::unique_lock lock(mu_);
-  RETURN_IF_ERROR(SealLocked(false));
+  std::lock_guard write_lock(write_mu_);
+  std::vector<Submission> subs;
+  {
+    std::unique_lock lock(mu_);
+    RETURN_IF_ERROR(SealLocked(false, &subs));
+  }
+  RETURN_IF_ERROR(Submit(&subs));
+  // Every chunk of the file must be stored before the file object names it.
+  RETURN_IF_ERROR(CollectStored(true));
   repo::FileObject file;
-  file.size = starts_.back();
-  file.chunks.reserve(segs_.size());
-  for (const Segment& s : segs_) file.chunks.push_back(repo::ChunkRef{s.id, static_cast<uint32_t>(s.size)});
+  {
+    std::unique_lock lock(mu_);
+    file.size = starts_.back();
+    file.chunks.reserve(segs_.size());
+    for (const Segment& s : segs_) {
+      if (s.kind != Segment::Kind::kStored) return Internal("a sealed file still has unstored data");
+      file.chunks.push_back(repo::ChunkRef{s.id, static_cast<uint32_t>(s.size)});
+    }
+    ResumeStreamLocked();
+  }
   ASSIGN_OR_RETURN(ObjectId id, repo_->PutFile(file));
   return std::make_pair(id, std::move(file));
 }
 
 Status FileContent::SealIdle() {
-  std::unique_lock lock(mu_);
-  return SealLocked(true);
+  std::lock_guard write_lock(write_mu_);
+  std::vector<Submission> subs;
+  {
+    std::unique_lock lock(mu_);
+    RETURN_IF_ERROR(SealLocked(true, &subs));
+    if (!streaming_) ResumeStreamLocked();
+  }
+  RETURN_IF_ERROR(Submit(&subs));
+  // The caller is over its memory budget, and chunks in flight leave memory only once stored.
+  return CollectStored(true);
 }
 
 }  // namespace weightfs::vfs

@@ -1,10 +1,22 @@
 // FileContent: the content of one live file as an ordered list of segments: stored chunks
 // (sealed in the repository), dirty plaintext in memory, and holes (zeros, never materialized).
-// Writes patch segments; only the stored chunks cut by a write's edges are decrypted. Seal()
-// runs the dirty runs through the content-defined chunker, so a file written through the mount
-// chunks (and dedups) like an imported one; SealIdle() does that early under memory pressure
-// while keeping the undecided tail in memory, so a file being written is never held whole.
-// Thread-safe: reads share a lock, writes and sealing take it exclusively.
+// Writes patch segments; only the stored chunks cut by a write's edges are decrypted.
+//
+// Writes in a pipeline: while a file is written sequentially (the common case: cp, dd, a
+// framework saving weights), each append is copied once into the pending chunk's buffer and a
+// CutFinder scans it where it lies; a chunk whose end is decided is handed at once to the
+// file's ChunkSink, which hashes, seals and stores it on the worker pool while the next writes
+// arrive. Until its result is applied the chunk stays a dirty segment (tagged as in flight,
+// never modified), so reads see its bytes and the dirty budget counts them. Any other change
+// (a write inside the file, a hole, a truncate) leaves streaming, and Seal() runs the dirty runs
+// through the same content-defined chunker, so a file written through the mount chunks (and
+// dedups) like an imported one whichever way it was written. SealIdle() does that early under
+// memory pressure while keeping the undecided tail in memory, so a file being written is never
+// held whole. Seal() waits for every chunk in flight before it builds the file object.
+//
+// Thread-safe. Lock order: write_mu_ (serializes the mutators, held while they wait for the
+// sink) before mu_ (the segments: readers share it, and it is never held while waiting for the
+// sink or storing).
 #pragma once
 
 #include <atomic>
@@ -17,6 +29,9 @@
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
 #include "weightfs/repo/chunk_reader.h"
+#include "weightfs/core/thread_pool.h"
+#include "weightfs/repo/chunk_sink.h"
+#include "weightfs/repo/chunker.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/repo/repository.h"
 
@@ -25,7 +40,9 @@ namespace weightfs::vfs {
 class FileContent {
  public:
   // dirty_counter: a filesystem-wide count of dirty bytes, kept up to date by this object.
-  FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter);
+  // pool: where chunks are hashed, sealed and stored (nullptr: on the writing thread).
+  FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter,
+              ThreadPool* pool = nullptr);
   ~FileContent();
 
   uint64_t size() const { return size_.load(); }
@@ -61,6 +78,14 @@ class FileContent {
     uint64_t size = 0;
     ObjectId id;                  // kStored
     std::shared_ptr<Bytes> data;  // kDirty
+    // kDirty: nonzero while the segment is a decided chunk in the sink (its bytes are then
+    // never modified; the sink's result, matched by this tag, makes it kStored).
+    uint64_t tag = 0;
+  };
+  // A chunk to hand to the sink once mu_ is released.
+  struct Submission {
+    uint64_t tag;
+    std::shared_ptr<Bytes> data;
   };
 
   // All private helpers require mu_ held exclusively (or shared for the const ones).
@@ -74,9 +99,26 @@ class FileContent {
                            bool whole_chunks, PieceList* out) const;
   // Asks the reader to load the stored chunks in [from, to) ahead of the reader.
   void PrefetchLocked(uint64_t from, uint64_t to) const;
-  Status SealLocked(bool keep_tail);
+  Status SealLocked(bool keep_tail, std::vector<Submission>* subs);
   void DetectForcedCuts();
   void AddDirty(int64_t delta);
+  // A write anywhere (holes, overwrites, appends) as plain dirty data.
+  Status WriteLocked(uint64_t offset, ByteView data);
+  // The streaming append (see the class comment); data goes at the end of the file.
+  void AppendStreamLocked(ByteView data, std::vector<Submission>* subs);
+  // Turns a decided dirty segment into a chunk in flight.
+  void DecideLocked(Segment* s, std::vector<Submission>* subs);
+  // Starts streaming if the file allows it: all segments decided except a dirty tail.
+  void ResumeStreamLocked();
+  // Makes the segments whose chunks were stored kStored.
+  void ApplyStoredLocked(const std::vector<repo::StoredChunk>& stored);
+  // After a sink error: chunks in flight become plain dirty data again (a later Seal retries).
+  void AbandonInFlightLocked();
+
+  // Require write_mu_ (not mu_).
+  Status Submit(std::vector<Submission>* subs);
+  // Applies the finished results without waiting (all: wait for every chunk in flight).
+  Status CollectStored(bool all);
 
   repo::Repository* repo_;
   std::atomic<int64_t>* dirty_counter_;
@@ -84,6 +126,9 @@ class FileContent {
   std::unique_ptr<repo::ChunkReader> own_reader_;
   repo::ChunkReader* reader_ = nullptr;
   std::unique_ptr<repo::ReadAhead> read_ahead_;  // null: no read-ahead
+  ThreadPool* pool_;
+  std::mutex write_mu_;
+  std::unique_ptr<repo::ChunkSink> sink_;  // created on first use; guarded by write_mu_
   mutable std::shared_mutex mu_;
   std::vector<Segment> segs_;
   std::vector<uint64_t> starts_;  // starts_[i] = offset of segs_[i]; one extra entry = size
@@ -92,6 +137,12 @@ class FileContent {
   std::atomic<uint64_t> version_{0};
   enum class CutState { kUnknown, kNone, kFound } cut_state_ = CutState::kUnknown;
   std::vector<uint64_t> forced_cuts_;  // absolute offsets (safetensors boundaries)
+  uint64_t next_tag_ = 1;
+  // Streaming: the file is all decided chunks up to finder_->chunk_start(), then at most one
+  // dirty segment (the pending chunk). finder_ has scanned all of it once the cut state is
+  // decided, none of it before.
+  bool streaming_ = false;
+  std::optional<repo::CutFinder> finder_;
 };
 
 }  // namespace weightfs::vfs

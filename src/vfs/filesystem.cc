@@ -13,6 +13,7 @@ namespace weightfs::vfs {
 FileSystem::FileSystem(repo::Repository* repo, FsOptions options)
     : repo_(repo),
       options_(std::move(options)),
+      write_pool_(std::make_unique<ThreadPool>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))),
       reader_(std::make_unique<repo::ChunkReader>(
           repo, repo::ChunkReader::Options{options_.read_cache, options_.read_threads, &dirty_bytes_})) {}
 

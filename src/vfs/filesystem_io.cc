@@ -24,7 +24,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
     }
     file = std::move(loaded).value();
   }
-  auto content = std::make_shared<FileContent>(repo_, std::move(file), &dirty_bytes_);
+  auto content = std::make_shared<FileContent>(repo_, std::move(file), &dirty_bytes_, write_pool_.get());
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   content->SetReader(reader_.get(), repo::IsWeightFileName(n->name));
@@ -58,7 +58,7 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
   Node* n = NewNodeLocked(repo::EntryType::kFile, dir, name);
   n->mode = mode & 07777;
   n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
-  n->content = std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_);
+  n->content = std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_, write_pool_.get());
   n->content->SetReader(reader_.get(), repo::IsWeightFileName(name));
   // Never sealed: the first close seals it even if nothing was written.
   n->sealed_version = n->content->version();

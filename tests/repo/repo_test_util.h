@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <condition_variable>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <random>
@@ -136,6 +138,33 @@ class SharedStore {
 
  private:
   std::unique_ptr<storage::ObjectStore> base_;
+};
+
+// A store whose Contains waits while the gate is closed: chunks stay in flight as long as the
+// test wants.
+class GateStore : public storage::FaultStore {
+ public:
+  explicit GateStore(storage::ObjectStore* target) : FaultStore(target, storage::FaultPlan{}) {}
+  void Close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  Result<bool> Contains(const ObjectId& id) override {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+    lock.unlock();
+    return FaultStore::Contains(id);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
 };
 
 inline std::unique_ptr<storage::ObjectStore> LocalStoreAt(const std::string& dir) {

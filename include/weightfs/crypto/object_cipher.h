@@ -43,6 +43,9 @@ class ObjectCipher {
   ~ObjectCipher();
 
   Result<Bytes> Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const;
+  // Seals into out, which must hold exactly SealedSize(plaintext.size()) bytes (an UninitBuffer:
+  // every byte is written, so the data path never zero-fills a buffer first).
+  Status SealInto(uint8_t type, const ObjectId& id, ByteView plaintext, std::span<uint8_t> out) const;
   // Opens and authenticates a whole sealed object.
   Result<Bytes> Open(uint8_t type, const ObjectId& id, ByteView sealed) const;
 

@@ -3,6 +3,8 @@
 // content to someone without the keys. Forced cuts (e.g. safetensors tensor boundaries) apply
 // whatever the minimum chunk size, so an unchanged tensor always gives the same chunks.
 // A Chunker is a stream: Write() any number of times, then Finish(). Not thread-safe.
+// Two forms share one cut rule: CutFinder scans bytes in place and only says where chunks end
+// (the data path uses it), Chunker wraps it with a callback per finished chunk.
 #pragma once
 
 #include <array>
@@ -28,6 +30,43 @@ using GearTable = std::array<uint64_t, 256>;
 // Derives the gear table from a secret seed (any length, normally 32 bytes) deterministically.
 GearTable MakeGearTable(ByteView seed);
 
+// CutFinder: the cut rule alone, as a scanner over a stream's bytes wherever they lie (a file's
+// dirty buffer, a read buffer); it never copies them. Feed the stream's bytes in order with
+// Scan(); it says where each chunk ends. Forced cuts must be added before the scan reaches them.
+// Not thread-safe.
+class CutFinder {
+ public:
+  // params: min <= avg <= max, avg a power of two >= 64 (else aborts); see Chunker.
+  CutFinder(const ChunkerParams& params, const GearTable& gear);
+
+  // Scans data, the stream's next bytes, and returns how many of them belong to the pending
+  // chunk. With *cut true the chunk ends after those bytes and the next one starts there;
+  // with *cut false all of data was consumed and the chunk goes on.
+  size_t Scan(ByteView data, bool* cut);
+  // Adds a cut point at an absolute stream offset > position(); earlier ones are ignored.
+  void AddForcedCut(uint64_t offset);
+  // Starts a new chunk at stream offset (>= chunk_start()), forgetting the scan state.
+  void Restart(uint64_t offset);
+
+  uint64_t chunk_start() const { return start_; }
+  // The stream offset of the next byte to scan.
+  uint64_t position() const { return pos_; }
+
+ private:
+  size_t Limit() const;  // the pending chunk's largest length: max_size or the next forced cut
+
+  ChunkerParams params_;
+  GearTable gear_;
+  uint64_t mask_small_;  // stricter mask before avg_size (normalized chunking)
+  uint64_t mask_large_;  // looser mask after avg_size
+  uint64_t start_ = 0;   // the pending chunk starts here...
+  uint64_t pos_ = 0;     // ...and is scanned up to here
+  uint64_t hash_ = 0;    // the gear hash of the bytes scanned past min_size
+  std::set<uint64_t> forced_;  // absolute offsets > start_
+};
+
+// Chunker: a CutFinder with the emit interface. A chunk that lies inside one Write() is emitted
+// straight from the caller's bytes; only a chunk that spans writes is gathered into a buffer.
 class Chunker {
  public:
   // emit is called with each finished chunk, in order; the view is valid only during the call.
@@ -53,30 +92,16 @@ class Chunker {
   uint64_t bytes_written() const { return total_; }
 
  private:
-  // Returns the length of the next chunk (from the pending chunk's start), or 0 if more data is
-  // needed (unless at_end, when it returns all that is pending). Not const: it keeps the scan
-  // position and hash so that small writes never rescan the pending bytes.
-  size_t FindCut(bool at_end);
-  Status EmitReady(bool at_end);
-  void MaybeParseSafetensors();
-  size_t pending() const { return buf_.size() - buf_off_; }
+  // Runs data (the stream's next bytes) through the finder, emitting every chunk it ends.
+  Status Feed(ByteView data);
+  Status Emit(ByteView chunk);
 
-  ChunkerParams params_;
-  const GearTable gear_;
-  uint64_t mask_small_;  // stricter mask before avg_size (normalized chunking)
-  uint64_t mask_large_;  // looser mask after avg_size
-  bool detect_safetensors_;
-  bool safetensors_done_ = false;
-  uint64_t safetensors_header_end_ = 0;  // 0 until the first bytes are seen
+  CutFinder finder_;
+  bool detecting_;  // still waiting for enough bytes to decide the safetensors cuts
   EmitFn emit_;
-  Status error_;                 // the first error from emit_; sticky
-  Bytes buf_;                    // buf_[0] is at stream offset buf_start_
-  size_t buf_off_ = 0;           // the pending chunk starts at buf_[buf_off_]
-  uint64_t buf_start_ = 0;
-  size_t scan_pos_ = 0;          // bytes of the pending chunk already scanned...
-  uint64_t hash_ = 0;            // ...and the gear hash after them
+  Status error_;    // the first error from emit_; sticky
+  Bytes buf_;       // the pending chunk's bytes (stream offsets [chunk_start, position))
   uint64_t total_ = 0;
-  std::set<uint64_t> forced_;    // absolute offsets
 };
 
 }  // namespace weightfs::repo

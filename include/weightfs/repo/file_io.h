@@ -1,15 +1,18 @@
 // Streaming file content in and out of a repository.
 // FileWriter turns a byte stream into sealed chunks as it arrives (the file is never held whole
-// in memory) and finally a file object. FileReader reads any range of a stored file, opening
+// in memory; chunks are cut in place in its buffer and stored by a ChunkSink) and finally a file object. FileReader reads any range of a stored file, opening
 // only the frames that hold it. Neither is thread-safe; use one per stream.
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/status.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/repo/chunk_reader.h"
+#include "weightfs/core/thread_pool.h"
+#include "weightfs/repo/chunk_sink.h"
 #include "weightfs/repo/chunker.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/repo/repository.h"
@@ -19,21 +22,38 @@ namespace weightfs::repo {
 class FileWriter {
  public:
   // detect_safetensors: add forced cuts at safetensors tensor boundaries when the stream is one.
-  explicit FileWriter(Repository* repo, bool detect_safetensors = true);
+  // pool: the workers that hash, seal and store chunks (nullptr: the calling thread does it).
+  explicit FileWriter(Repository* repo, bool detect_safetensors = true, ThreadPool* pool = nullptr);
+  // Copies data into the writer's buffer (once; chunks are cut and stored from there).
   Status Write(ByteView data);
+  // For a caller that can fill the buffer itself (read(2)): Space() is where the next bytes go
+  // (never empty), Commit(n) says that n of them were filled.
+  std::span<uint8_t> Space();
+  Status Commit(size_t n);
   // Stores the file object (objects are not synced; the caller syncs before publishing a ref).
   Result<ObjectId> Finish();
   const FileObject& file() const { return file_; }
   // Bytes of chunks that were new to the repository (not deduplicated).
-  uint64_t new_bytes() const { return new_bytes_; }
+  uint64_t new_bytes() const { return sink_.new_bytes(); }
 
  private:
-  Status StoreChunk(ByteView chunk);
+  // Scans the committed bytes not yet scanned and hands every finished chunk to the sink.
+  Status ScanAndEmit(bool at_end);
 
   Repository* repo_;
   FileObject file_;
-  uint64_t new_bytes_ = 0;
-  Chunker chunker_;
+  CutFinder finder_;
+  bool detecting_;
+  ChunkSink sink_;
+  // The current buffer: the pending chunk starts at chunk_off_, bytes up to scanned_ are
+  // scanned, up to filled_ committed. Earlier bytes belong to chunks in the sink, which keep
+  // the buffer alive through shared ownership.
+  std::shared_ptr<UninitBuffer> buf_;
+  // Earlier buffers, reused once the sink has dropped them.
+  std::vector<std::shared_ptr<UninitBuffer>> spare_;
+  size_t chunk_off_ = 0;
+  size_t scanned_ = 0;
+  size_t filled_ = 0;
 };
 
 // Reads a stored file through a ChunkReader: any range (only the frames that hold it), or the

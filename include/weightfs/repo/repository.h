@@ -86,6 +86,9 @@ class Repository {
   Result<ObjectId> PutObject(ObjectType type, ByteView plaintext);
   // Like PutObject with a precomputed id.
   Status PutObjectWithId(ObjectType type, const ObjectId& id, ByteView plaintext);
+  // Seals and stores plaintext under id without asking the store whether id exists: for a
+  // caller that just checked (ChunkSink), so a new chunk costs one existence check, not two.
+  Status StoreNewObject(ObjectType type, const ObjectId& id, ByteView plaintext);
   // Loads and authenticates a whole object.
   Result<Bytes> GetObject(ObjectType type, const ObjectId& id) const;
   // Reads [offset, offset+len) of a chunk's plaintext, fetching and opening only the frames

@@ -38,4 +38,16 @@ std::optional<uint64_t> SafetensorsHeaderEnd(ByteView first_bytes);
 // are not a well-formed safetensors header.
 Result<SafetensorsHeader> ParseSafetensorsHeader(ByteView header_bytes);
 
+// The forced cut points of a stream that may be a safetensors file (the end of the header and
+// every tensor's start and end), decided from the stream's first bytes. The one detector that
+// the chunker, FileWriter and the mount's files share, so that all of them cut a file alike.
+struct SafetensorsCutProbe {
+  bool decided = false;        // false: call again once `needed` first bytes exist
+  uint64_t needed = 0;
+  std::vector<uint64_t> cuts;  // sorted, unique; empty when the stream is not safetensors
+};
+// prefix: the stream's first bytes (all that exist so far, or at least `needed` of a previous
+// probe). at_end: the stream has no more bytes, so a header cut short means "not safetensors".
+SafetensorsCutProbe ProbeSafetensorsCuts(ByteView prefix, bool at_end);
+
 }  // namespace weightfs::repo

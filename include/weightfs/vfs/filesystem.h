@@ -29,6 +29,7 @@
 
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_pool.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/repository.h"
@@ -216,6 +217,9 @@ class FileSystem {
 
   repo::Repository* repo_;
   FsOptions options_;
+  // Hashes, seals and stores written chunks for every file (the write pipeline). Declared
+  // before the nodes, so it outlives every FileContent that submits to it.
+  std::unique_ptr<ThreadPool> write_pool_;
   // Shared by every file's reads (cache and read-ahead workers); outlives the nodes.
   std::unique_ptr<repo::ChunkReader> reader_;
 
