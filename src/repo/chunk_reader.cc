@@ -288,7 +288,11 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
   Stream* s = nullptr;
   uint64_t best = UINT64_MAX;
   for (Stream& st : streams_) {
-    if (offset + kBackSlack < st.next || offset > st.next + kForwardSlack) continue;
+    // A stream without a window continues only with a read right at its end (random reads
+    // must not look sequential); one with a window also with a skip into what it loaded ahead.
+    const uint64_t back = st.window > 0 ? kBackSlack : kLargeRequest;
+    const uint64_t forward = st.window > 0 ? std::min(st.window, kForwardSlack) : kLargeRequest;
+    if (offset + back < st.next || offset > st.next + forward) continue;
     const uint64_t distance = offset > st.next ? offset - st.next : st.next - offset;
     if (distance < best) {
       best = distance;

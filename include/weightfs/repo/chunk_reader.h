@@ -179,8 +179,9 @@ class ReadAhead {
     uint64_t ahead_to = 0;    // loaded ahead up to here
     uint64_t last_use = 0;
   };
-  // A read this far behind or ahead of a stream's position still continues it (reads of one
-  // stream arrive out of order from several kernel threads; a reader may skip a little).
+  // A read this far behind or ahead of a sequential stream's position still continues it
+  // (reads of one stream arrive out of order from several kernel threads; a reader may skip
+  // into what was loaded ahead); a stream without a window needs a read within kLargeRequest.
   static constexpr uint64_t kBackSlack = 1 << 20;
   static constexpr uint64_t kForwardSlack = 16 << 20;
 
