@@ -187,6 +187,7 @@ void ChunkReader::EraseLocked(std::unordered_map<ObjectId, Entry, ObjectIdHash>:
 
 bool ChunkReader::MakeRoomLocked(int64_t need, bool demand) {
   const int64_t budget = Budget();
+  const auto stale_before = std::chrono::steady_clock::now() - kStaleUnread;
   auto victim = lru_.end();
   while (used_ + need > budget) {
     // The least recently used loaded entry that may go.
@@ -194,7 +195,8 @@ bool ChunkReader::MakeRoomLocked(int64_t need, bool demand) {
     while (victim != lru_.begin()) {
       --victim;
       auto it = entries_.find(*victim);
-      if (it->second.frames && (demand || it->second.read)) {
+      const Entry& e = it->second;
+      if (e.frames && (e.read || (demand && e.since < stale_before))) {
         victim = std::next(victim);  // stays valid: only the erased node is invalidated
         EraseLocked(it);
         found = true;
@@ -253,7 +255,7 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId&
     return std::shared_ptr<const ChunkFrames>(std::move(f));
   }
   lru_.push_front(id);
-  auto [it, inserted] = entries_.emplace(id, Entry{nullptr, bytes, false, lru_.begin()});
+  auto [it, inserted] = entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin()});
   used_ += bytes;
   MarkReadLocked(&it->second);
   lock.unlock();
@@ -268,7 +270,7 @@ bool ChunkReader::Prefetch(const ObjectId& id, uint64_t chunk_size) {
     if (entries_.contains(id)) return true;
     if (!MakeRoomLocked(bytes, false)) return false;
     lru_.push_front(id);
-    entries_.emplace(id, Entry{nullptr, bytes, false, lru_.begin()});
+    entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin()});
     used_ += bytes;
     ++in_flight_;
   }
@@ -299,8 +301,14 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
       s = &st;
     }
   }
+  // Streams reading at once (of every file) share the largest window, so that all their
+  // windows fit the cache.
+  int active = 1;
+  for (const Stream& st : streams_) active += st.window > 0 && &st != s ? 1 : 0;
+  if (shared_) active = std::max(active, shared_->load() + (s != nullptr && s->window == 0 ? 1 : 0));
+  const uint64_t cap = std::max<uint64_t>(max_window_ / std::max(active, 1), kInitialWindow);
   if (s != nullptr) {
-    s->window = s->window == 0 ? kInitialWindow : std::min(s->window * 2, max_window_);
+    s->window = s->window == 0 ? kInitialWindow : std::min(s->window * 2, cap);
     s->next = std::max(s->next, offset + len);
   } else {
     if (static_cast<int>(streams_.size()) < kMaxStreams) {
@@ -318,6 +326,7 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
     }
   }
   s->last_use = clock_;
+  CountLocked();
   Decision d;
   d.sequential = s->window > 0;
   if (d.sequential) {
@@ -325,6 +334,18 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
     d.ahead_to = offset + len + s->window;
   }
   return d;
+}
+
+ReadAhead::~ReadAhead() {
+  if (shared_) shared_->fetch_sub(counted_);
+}
+
+void ReadAhead::CountLocked() {
+  if (!shared_) return;
+  int n = 0;
+  for (const Stream& st : streams_) n += st.window > 0 ? 1 : 0;
+  shared_->fetch_add(n - counted_);
+  counted_ = n;
 }
 
 bool IsWeightFileName(std::string_view name) {

@@ -79,7 +79,8 @@ void FileContent::SetReader(repo::ChunkReader* reader, bool weight_file) {
   own_reader_.reset();
   // A window of at most a quarter of the cache, so a few streams at once still fit.
   const auto max_window = static_cast<uint64_t>(std::max<int64_t>(reader->capacity() / 4, 1 << 20));
-  read_ahead_ = std::make_unique<repo::ReadAhead>(std::min<uint64_t>(max_window, 64 << 20), weight_file);
+  read_ahead_ = std::make_unique<repo::ReadAhead>(std::min<uint64_t>(max_window, 64 << 20), weight_file,
+                                                 reader->stream_count());
 }
 
 Status FileContent::ReadSegmentPieces(const Segment& s, uint64_t start, uint64_t len, bool whole_chunks,

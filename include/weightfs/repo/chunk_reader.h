@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <list>
@@ -101,6 +102,10 @@ class ChunkReader {
   // read yet (the reader is behind: loading more would only evict what it needs next).
   bool Prefetch(const ObjectId& id, uint64_t chunk_size);
 
+  // Sequential streams reading through this reader (ReadAhead keeps it): their windows share
+  // the cache.
+  std::atomic<int>* stream_count() { return &streams_; }
+
   // Memory held by cached and in-flight chunks.
   int64_t cached_bytes() const;
   int64_t capacity() const;
@@ -110,6 +115,7 @@ class ChunkReader {
     std::shared_ptr<const ChunkFrames> frames;  // null while loading
     int64_t bytes = 0;
     bool read = false;  // a reader has used it (prefetched entries start unread)
+    std::chrono::steady_clock::time_point since;  // when it was added
     std::list<ObjectId>::iterator lru;
   };
 
@@ -120,14 +126,16 @@ class ChunkReader {
   Result<std::shared_ptr<const ChunkFrames>> LoadAndPublish(const ObjectId& id,
                                                             uint64_t chunk_size);
   int64_t Budget() const;
-  // Evicts least recently used loaded entries (unread ones only if demand) until need bytes
-  // fit. Returns whether they do.
+  // Evicts least recently used loaded entries until need bytes fit: read ones, and for a
+  // demand load also unread ones older than kStaleUnread (a reader that stopped). Evicting a
+  // fresh unread entry would only make its reader load it again. Returns whether they fit.
   bool MakeRoomLocked(int64_t need, bool demand);
   void EraseLocked(std::unordered_map<ObjectId, Entry, ObjectIdHash>::iterator it);
   // Marks an entry used by a reader; keeps the used ones within kKeepRead bytes (a streaming
   // reader does not come back, and their buffers are better reused than new ones faulted in).
   void MarkReadLocked(Entry* e);
   static constexpr int64_t kKeepRead = 32 << 20;
+  static constexpr std::chrono::milliseconds kStaleUnread{2000};
 
   const Repository* repo_;
   const Options options_;
@@ -142,6 +150,7 @@ class ChunkReader {
   int64_t read_bytes_ = 0;        // guarded by mu_: bytes of loaded entries a reader has used
   int in_flight_ = 0;             // guarded by mu_: worker loads not finished
   std::condition_variable idle_cv_;  // in_flight_ reached 0
+  std::atomic<int> streams_{0};
 
   // Last member: destroyed (joined) first, while the cache it fills still exists.
   std::unique_ptr<ThreadPool> pool_;
@@ -160,9 +169,14 @@ class ReadAhead {
   static constexpr uint64_t kLargeRequest = 128 << 10;
   static constexpr int kMaxStreams = 16;
 
-  // max_window: the largest window (a fraction of the cache).
-  explicit ReadAhead(uint64_t max_window, bool weight_file = false)
-      : max_window_(max_window), weight_file_(weight_file) {}
+  // max_window: the largest window (a fraction of the cache), shared by the sequential streams
+  // counted in *shared_streams (every file's, so that all windows fit the cache; may be null).
+  explicit ReadAhead(uint64_t max_window, bool weight_file = false,
+                     std::atomic<int>* shared_streams = nullptr)
+      : max_window_(max_window), weight_file_(weight_file), shared_(shared_streams) {}
+  ~ReadAhead();
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
 
   struct Decision {
     bool sequential = false;
@@ -185,8 +199,13 @@ class ReadAhead {
   static constexpr uint64_t kBackSlack = 1 << 20;
   static constexpr uint64_t kForwardSlack = 16 << 20;
 
+  // Counts this file's sequential streams into shared_ (requires mu_).
+  void CountLocked();
+
   const uint64_t max_window_;
   const bool weight_file_;
+  std::atomic<int>* const shared_;
+  int counted_ = 0;  // guarded by mu_: what this file added to *shared_
   std::mutex mu_;
   std::vector<Stream> streams_;  // guarded by mu_
   uint64_t clock_ = 0;           // guarded by mu_
