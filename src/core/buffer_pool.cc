@@ -21,7 +21,7 @@ UninitBuffer BufferPool::Take(size_t size) {
       return b;
     }
   }
-  UninitBuffer b((size + kGranule - 1) / kGranule * kGranule);
+  UninitBuffer b = UninitBuffer::Mapped((size + kGranule - 1) / kGranule * kGranule);
   b.SetSize(size);
   return b;
 }

@@ -1,6 +1,28 @@
 #include "weightfs/core/bytes.h"
 
+#include <sys/mman.h>
+
+#include <new>
+
 namespace weightfs {
+
+void UninitBufferFree::operator()(uint8_t* p) const {
+  if (bytes > 0) {
+    ::munmap(p, bytes);
+  } else {
+    delete[] p;
+  }
+}
+
+std::unique_ptr<uint8_t[], UninitBuffer::Free> UninitBuffer::Allocate(size_t size, bool mapped) {
+  if (size == 0) return {nullptr, Free{}};
+  if (mapped) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return {static_cast<uint8_t*>(p), Free{size}};
+  }
+  return {new uint8_t[size], Free{}};
+}
 
 std::string ToHex(ByteView data) {
   static constexpr char kDigits[] = "0123456789abcdef";

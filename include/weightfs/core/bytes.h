@@ -19,15 +19,25 @@ namespace weightfs {
 // at 0.4 GB/s.) Hot paths that fill a large buffer at once use UninitBuffer instead.
 using Bytes = std::vector<uint8_t>;
 
-// A fixed-size heap buffer whose bytes start uninitialized: for data that pread or AES-GCM fill
-// at once (no memset first). Move-only.
+// A fixed-size buffer whose bytes start uninitialized: for data that pread or AES-GCM fill at
+// once (no memset first). Mapped() makes one of pages of its own, returned to the system when
+// freed: for long-lived pooled buffers, so that the process's memory is what they hold, not
+// what a malloc arena kept (fresh mappings cost page faults: pool them). Move-only.
+struct UninitBufferFree {
+  size_t bytes = 0;  // of a mapping; 0: from new[]
+  void operator()(uint8_t* p) const;
+};
+
 class UninitBuffer {
  public:
   UninitBuffer() = default;
-  explicit UninitBuffer(size_t size)
-      : data_(size ? std::make_unique_for_overwrite<uint8_t[]>(size) : nullptr),
-        size_(size),
-        capacity_(size) {}
+  explicit UninitBuffer(size_t size) : data_(Allocate(size, false)), size_(size), capacity_(size) {}
+  static UninitBuffer Mapped(size_t size) {
+    UninitBuffer b;
+    b.data_ = Allocate(size, true);
+    b.size_ = b.capacity_ = size;
+    return b;
+  }
   uint8_t* data() { return data_.get(); }
   const uint8_t* data() const { return data_.get(); }
   size_t size() const { return size_; }
@@ -41,7 +51,10 @@ class UninitBuffer {
   void SetSize(size_t n) { size_ = n < capacity_ ? n : capacity_; }
 
  private:
-  std::unique_ptr<uint8_t[]> data_;
+  using Free = UninitBufferFree;
+  static std::unique_ptr<uint8_t[], Free> Allocate(size_t size, bool mapped);
+
+  std::unique_ptr<uint8_t[], Free> data_;
   size_t size_ = 0;
   size_t capacity_ = 0;
 };
