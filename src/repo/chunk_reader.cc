@@ -152,6 +152,10 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::ReadFrames(const ObjectI
   {
     std::lock_guard lock(mu_);
     if (auto it = entries_.find(id); it != entries_.end() && it->second.frames) {
+      // One id is one content: a file object that gives its chunk another size is damaged.
+      if (it->second.frames->chunk_size() != chunk_size) {
+        return Corruption("chunk object " + id.Hex() + " is shorter than its file says");
+      }
       MarkReadLocked(&it->second);
       return it->second.frames;
     }
