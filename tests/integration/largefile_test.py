@@ -93,14 +93,6 @@ def read_hash(path):
     return h.hexdigest(), total, total / MiB / (time.time() - start)
 
 
-def peak_rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    return -1
-
-
 def test_large_file():
     rng = random.Random(SEED)
     with wfs.temp_repo() as (work, repo):
@@ -129,7 +121,7 @@ def test_large_file():
                   "generating+hashing)" % (SIZE, elapsed, SIZE / MiB / elapsed,
                                           SIZE / MiB / max(1e-9, elapsed - gen_time), gen_time), flush=True)
             assert os.stat(path).st_size == SIZE, "size %d, want %d" % (os.stat(path).st_size, SIZE)
-            rss = peak_rss_mib(m.daemon_pid())
+            rss = wfs.peak_rss_mib(m.daemon_pid())
             print("  daemon peak RSS after writing: %d MiB" % rss, flush=True)
             assert rss < 1536, "the daemon's peak RSS is %d MiB for a %d MiB file" % (rss, SIZE // MiB)
             t = time.time()

@@ -32,16 +32,8 @@ def content(salt):
     return np.random.Generator(np.random.PCG64([SEED, salt])).bytes(SIZE)
 
 
-def peak_rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    return -1
-
-
 def check_rss(m, when):
-    rss = peak_rss_mib(m.daemon_pid())
+    rss = wfs.peak_rss_mib(m.daemon_pid())
     print("  daemon peak RSS %s: %d MiB (bound %d)" % (when, rss, BOUND_MIB), flush=True)
     wfs.true(0 < rss <= BOUND_MIB, "peak RSS %d MiB %s is within --cache-size %d + 64 MiB" % (rss, when, CACHE_MIB))
 

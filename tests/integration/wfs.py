@@ -103,6 +103,15 @@ class Mount:
         return False
 
 
+def peak_rss_mib(pid):
+    """The process's peak resident memory (VmHWM) in MiB, -1 if unknown."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
 @contextlib.contextmanager
 def temp_repo(prefix="wfs-test-"):
     """Yields (workdir, repo path) with an initialized repository; removes it afterwards."""
