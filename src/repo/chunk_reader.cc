@@ -89,23 +89,30 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint6
   f->first_ = first;
   f->count_ = count;
   // One read: from the object's start when frame 0 is wanted (the header comes along), else
-  // from the first frame wanted.
+  // from the first frame wanted; widened to the store's alignment so that it can come straight
+  // from the device (the buffer is page-aligned).
   const uint64_t begin = first == 0 ? 0 : ObjectCipher::FrameOffset(first);
   const uint64_t end = std::min(ObjectCipher::FrameOffset(first + count), sealed_size);
-  f->buf_ = buffers_->Take(end - begin);
+  constexpr uint64_t kAlign = storage::kReadAlignment;
+  const uint64_t aligned_begin = begin / kAlign * kAlign;
+  const uint64_t aligned_end = (end + kAlign - 1) / kAlign * kAlign;
+  const size_t slack = begin - aligned_begin;
+  f->buf_ = buffers_->Take(aligned_end - aligned_begin);
   f->recycle_ = buffers_;
-  auto got = repo_->store()->ReadInto(id, begin, f->buf_.span());
+  auto got = repo_->store()->ReadInto(id, aligned_begin, f->buf_.span());
   if (!got.ok()) {
     if (got.status().code() == Code::kNotFound) {
       return Corruption("chunk object " + id.Hex() + " is missing");
     }
     return got.status();
   }
-  f->buf_.Shrink(*got);  // a short object: its missing frames fail below
+  // A short object: its missing frames fail below. Bytes past end (alignment) are dropped.
+  f->buf_.Shrink(std::min<uint64_t>(*got, end - aligned_begin));
+  const size_t have = f->buf_.size() > slack ? f->buf_.size() - slack : 0;
   std::span<uint8_t> frames;
   Bytes header;
   if (first == 0) {
-    if (*got < kObjectHeaderSize) {
+    if (have < kObjectHeaderSize) {
       return Corruption("chunk object " + id.Hex() + " is shorter than its header");
     }
     header.assign(f->buf_.data(), f->buf_.data() + kObjectHeaderSize);
@@ -116,7 +123,8 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint6
     // has saves a second (often cold) request. The frames' additional data covers the header,
     // so only the right one opens them; the guess is tried out of place on the first frame,
     // since a failed in-place open wipes the frame.
-    frames = f->buf_.span();
+    f->base_ = slack;
+    frames = f->buf_.span().subspan(slack, have);
     header = cipher.CurrentHeader(kChunkType);
     const size_t first_len = std::min<size_t>(frames.size(), kSealedFrameSize);
     Bytes probe;

@@ -17,6 +17,12 @@ namespace {
 
 namespace bfs = boost::filesystem;
 
+// Whether a read of dest at offset meets O_DIRECT's rules (offset, size and buffer aligned).
+bool IsDirectAligned(uint64_t offset, std::span<uint8_t> dest) {
+  return offset % kReadAlignment == 0 && dest.size() % kReadAlignment == 0 &&
+         reinterpret_cast<uintptr_t>(dest.data()) % kReadAlignment == 0;
+}
+
 constexpr mode_t kFileMode = 0644;
 constexpr mode_t kDirMode = 0755;
 constexpr int kTempAttempts = 16;
@@ -146,12 +152,12 @@ Result<Bytes> LocalStore::Get(const ObjectId& id) {
 }
 
 Result<Bytes> LocalStore::GetRange(const ObjectId& id, uint64_t offset, uint64_t len) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const UniqueFd> fd, OpenObject(id));
-  return PreadRange(fd->get(), offset, len, ObjectPath(id));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ObjectFds> fds, OpenObject(id));
+  return PreadRange(fds->buffered.get(), offset, len, ObjectPath(id));
 }
 
-Result<std::shared_ptr<const UniqueFd>> LocalStore::OpenObject(const ObjectId& id) {
-  std::shared_ptr<const UniqueFd> kept;
+Result<std::shared_ptr<const LocalStore::ObjectFds>> LocalStore::OpenObject(const ObjectId& id) {
+  std::shared_ptr<const ObjectFds> kept;
   {
     std::lock_guard lock(fds_mu_);
     if (auto it = fds_.find(id); it != fds_.end()) {
@@ -163,7 +169,7 @@ Result<std::shared_ptr<const UniqueFd>> LocalStore::OpenObject(const ObjectId& i
   // someone editing the repository) no longer names the object: open it again, so the store
   // reads what is stored now, as an uncached read would.
   struct stat st;
-  if (kept && ::fstat(kept->get(), &st) == 0 && st.st_nlink > 0) return kept;
+  if (kept && ::fstat(kept->buffered.get(), &st) == 0 && st.st_nlink > 0) return kept;
   if (kept) {
     std::lock_guard lock(fds_mu_);
     if (auto it = fds_.find(id); it != fds_.end() && it->second->second == kept) {
@@ -171,31 +177,53 @@ Result<std::shared_ptr<const UniqueFd>> LocalStore::OpenObject(const ObjectId& i
       fds_.erase(it);
     }
   }
-  ASSIGN_OR_RETURN(UniqueFd opened, OpenFile(ObjectPath(id), O_RDONLY));
-  auto fd = std::make_shared<const UniqueFd>(std::move(opened));
+  const std::string path = ObjectPath(id);
+  auto opened = std::make_shared<ObjectFds>();
+  ASSIGN_OR_RETURN(opened->buffered, OpenFile(path, O_RDONLY));
+  if (direct_io_.load(std::memory_order_relaxed)) {
+    auto direct = OpenFile(path, O_RDONLY | O_DIRECT);
+    if (direct.ok()) {
+      opened->direct = std::move(*direct);
+    } else if (direct.status().code() == Code::kInvalidArgument) {
+      direct_io_.store(false, std::memory_order_relaxed);  // e.g. an older tmpfs
+    }
+  }
+  std::shared_ptr<const ObjectFds> fds = std::move(opened);
   std::lock_guard lock(fds_mu_);
   if (auto it = fds_.find(id); it != fds_.end()) return it->second->second;  // raced: keep one
-  fd_lru_.emplace_front(id, fd);
+  fd_lru_.emplace_front(id, fds);
   fds_[id] = fd_lru_.begin();
   if (fd_lru_.size() > kMaxOpenObjects) {
     fds_.erase(fd_lru_.back().first);
     fd_lru_.pop_back();  // closes once the last reader lets go
   }
-  return fd;
+  return fds;
 }
 
 Result<size_t> LocalStore::ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const UniqueFd> fd, OpenObject(id));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ObjectFds> fds, OpenObject(id));
+  // An aligned read bypasses the page cache: the data path keeps the plaintext it decrypts, and
+  // a second (ciphertext) copy in the kernel would cost a copy per read and memory besides.
+  int fd = fds->buffered.get();
+  if (fds->direct.valid() && IsDirectAligned(offset, dest)) fd = fds->direct.get();
   size_t done = 0;
   while (done < dest.size()) {
-    ssize_t n = ::pread(fd->get(), dest.data() + done, dest.size() - done,
+    ssize_t n = ::pread(fd, dest.data() + done, dest.size() - done,
                         static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && fd != fds->buffered.get()) {
+        fd = fds->buffered.get();  // a device with larger blocks than kReadAlignment
+        continue;
+      }
       return ErrnoStatus(errno, "reading " + ObjectPath(id));
     }
     if (n == 0) break;  // end of the object
     done += static_cast<size_t>(n);
+    // A short direct read ends at the object's end, or left an unaligned remainder.
+    if (fd != fds->buffered.get() && !IsDirectAligned(offset + done, dest.subspan(done))) {
+      fd = fds->buffered.get();
+    }
   }
   return done;
 }

@@ -7,6 +7,7 @@
 // never held across I/O.
 #pragma once
 
+#include <atomic>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -77,16 +78,23 @@ class LocalStore : public ObjectStore {
   Status Publish(const std::string& name, ByteView data, bool exclusive);
 
   Status SyncFilesystem();
-  // A kept-open descriptor of an object (opened on a miss).
-  Result<std::shared_ptr<const UniqueFd>> OpenObject(const ObjectId& id);
+  // The kept-open descriptors of an object: one for buffered reads and, where the filesystem
+  // allows it, one opened with O_DIRECT (invalid otherwise).
+  struct ObjectFds {
+    UniqueFd buffered;
+    UniqueFd direct;
+  };
+  // Opened on a miss.
+  Result<std::shared_ptr<const ObjectFds>> OpenObject(const ObjectId& id);
 
   const std::string root_;
 
   // Descriptors of recently read objects, so a hot object costs an fstat and a pread instead of
   // an open and a close too. A kept descriptor whose file is gone (nlink 0) is reopened.
   static constexpr size_t kMaxOpenObjects = 256;
+  std::atomic<bool> direct_io_{true};  // false once the filesystem refused O_DIRECT
   std::mutex fds_mu_;  // a leaf lock, never held across I/O
-  std::list<std::pair<ObjectId, std::shared_ptr<const UniqueFd>>> fd_lru_;  // guarded by fds_mu_
+  std::list<std::pair<ObjectId, std::shared_ptr<const ObjectFds>>> fd_lru_;  // guarded by fds_mu_
   std::unordered_map<ObjectId, decltype(fd_lru_)::iterator, ObjectIdHash> fds_;  // guarded by fds_mu_
 
   std::mutex pending_mu_;

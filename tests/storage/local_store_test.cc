@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -262,6 +263,36 @@ TEST(LocalStoreTest, SyncToleratesObjectsDeletedSincePut) {
   // Removed behind the store's back (say by gc in another process) before Sync.
   fs::remove(fs::path(dir.path()) / "objects" / "42" / TestId(0x42, 6).Hex());
   WFS_EXPECT_OK(store->Sync());
+}
+
+// Aligned reads may go straight to the device (O_DIRECT): they must see what an unaligned,
+// buffered read sees, right after the Put (dirty in the page cache) and at the object's end.
+TEST(LocalStoreTest, AlignedAndUnalignedReadsAgree) {
+  TempDir dir;
+  auto store = Open(dir.path());
+  const ObjectId id = TestId(0x43, 1);
+  const Bytes data = TestData(3 * kReadAlignment + 1234, 9);
+  WFS_ASSERT_OK(store->Put(id, data));
+  UninitBuffer buf = UninitBuffer::Mapped(8 * kReadAlignment);  // page-aligned
+  for (uint64_t offset : {uint64_t{0}, uint64_t{kReadAlignment}, uint64_t{3 * kReadAlignment}}) {
+    auto got = store->ReadInto(id, offset, buf.span().first(4 * kReadAlignment));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(*got, data.size() - offset) << "offset " << offset;
+    EXPECT_TRUE(std::equal(buf.data(), buf.data() + *got, data.begin() + offset));
+  }
+  // Unaligned buffer, offset and size: the buffered path.
+  auto got = store->ReadInto(id, 7, buf.span().subspan(1, 5000));
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(*got, 5000u);
+  EXPECT_TRUE(std::equal(buf.data() + 1, buf.data() + 5001, data.begin() + 7));
+  // Replaced behind the store's back: the kept descriptors are reopened.
+  fs::remove(fs::path(dir.path()) / "objects" / "43" / id.Hex());
+  const Bytes other = TestData(2 * kReadAlignment, 10);
+  WFS_ASSERT_OK(store->Put(id, other));
+  got = store->ReadInto(id, 0, buf.span().first(4 * kReadAlignment));
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(*got, other.size());
+  EXPECT_TRUE(std::equal(other.begin(), other.end(), buf.data()));
 }
 
 }  // namespace

@@ -23,6 +23,9 @@
 
 namespace weightfs::storage {
 
+// Reads aligned to this (offset, size and buffer address) can go straight from the device.
+inline constexpr size_t kReadAlignment = 4096;
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -35,7 +38,8 @@ class ObjectStore {
   virtual Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) = 0;
   // Reads up to dest.size() bytes at offset straight into dest and returns how many; shorter
   // only at the end of the object. kNotFound when missing. The data path's read: no buffer is
-  // allocated (the default goes through GetRange; stores override it).
+  // allocated (the default goes through GetRange; stores override it). A read whose offset,
+  // size and buffer are multiples of kReadAlignment may bypass the kernel's page cache.
   virtual Result<size_t> ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest);
   virtual Result<bool> Contains(const ObjectId& id) = 0;
   // kNotFound when missing.
