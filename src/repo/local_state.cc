@@ -207,7 +207,6 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, 
   uint64_t gen = 0;
   auto tags = repo.ReadTags(&gen);
   if (!tags.ok()) return Status::Ok();
-  const uint64_t* generation = &gen;
   const bool exists = tags->raw.has_value();
   std::set<std::string> named;
   for (const auto& [name, id] : tags->value) named.insert(id.Hex());
@@ -221,14 +220,14 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, 
   std::set<std::string> lost = ValuesOf(seen, "lost");
   bool backwards = false;
   if (seen_any) {
-    backwards = (!exists && (seen_gen > 0 || !seen_named.empty())) || *generation < seen_gen ||
-                (*generation == seen_gen && seen_gen > 0 && named != seen_named);
+    backwards = (!exists && (seen_gen > 0 || !seen_named.empty())) || gen < seen_gen ||
+                (gen == seen_gen && seen_gen > 0 && named != seen_named);
   }
   if (backwards && !accept_rollback) {
     return Corruption(std::string("the repository's tags went backwards: this machine has seen refs/tags #") +
                       std::to_string(seen_gen) + " naming " + std::to_string(seen_named.size()) +
                       " snapshot(s), but refs/tags " +
-                      (exists ? "holds #" + std::to_string(*generation) : std::string("is missing")) +
+                      (exists ? "holds #" + std::to_string(gen) : std::string("is missing")) +
                       ". Someone may have deleted or rolled back refs/tags (gc would then delete the snapshots only "
                       "those tags kept). If that is intended, run again with --accept-rollback: gc then keeps the "
                       "snapshots the lost tags named");
@@ -238,12 +237,12 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, 
       if (named.count(id) == 0) lost.insert(id);
     }
     *note = "accepted a rollback of refs/tags from #" + std::to_string(seen_gen) + " to " +
-            (exists ? "#" + std::to_string(*generation) : std::string("none")) + "; gc keeps the " +
+            (exists ? "#" + std::to_string(gen) : std::string("none")) + "; gc keeps the " +
             std::to_string(lost.size()) + " snapshot(s) the lost tags named";
   }
-  if (seen_any && !backwards && *generation == seen_gen && named == seen_named) return Status::Ok();
+  if (seen_any && !backwards && gen == seen_gen && named == seen_named) return Status::Ok();
   // Lost snapshots that a tag names again are ordinary tagged snapshots again.
-  std::string text = "gen " + std::to_string(*generation) + "\n";
+  std::string text = "gen " + std::to_string(gen) + "\n";
   for (const std::string& id : named) text += "snap " + id + "\n";
   for (const std::string& id : lost) {
     if (named.count(id) == 0) text += "lost " + id + "\n";
