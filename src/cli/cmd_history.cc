@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/import_export.h"
+#include "weightfs/repo/local_state.h"
 #include "weightfs/repo/tree_ops.h"
 #include "weightfs/repo/writer_lock.h"
 
@@ -352,16 +353,27 @@ int RunGc(const HistoryArgs& a) {
   options.grace_seconds = *grace;
   options.dry_run = a.dry_run;
   options.force = a.force;
+  options.keep_snapshots = repo::LostTaggedSnapshots(**repo, repo::DefaultStateDir());
   auto r = repo::CollectGarbage(repo->get(), options);
   if (!r.ok()) return Fail(r.status());
   if (!r->note.empty()) std::cerr << "weightfs: " << r->note << "\n";
+  if (r->kept_snapshots > 0) {
+    std::cerr << "weightfs: kept " << r->kept_snapshots << " snapshot(s) (and their history) that tags named before "
+              << "refs/tags was lost or rolled back on this machine's record; tag them again to keep them for good, "
+              << "or remove " << repo::DefaultStateDir() << "/<repository id>.tags to let gc free them\n";
+  }
+  if (r->leased_objects > 0) {
+    std::cerr << "weightfs: kept " << r->leased_objects << " unreachable object(s) that running writers (" << r->leases
+              << " lease(s): mounts or commands) may still publish\n";
+  }
   if (a.json) {
     std::cout << nlohmann::json({{"dry_run", a.dry_run}, {"grace_seconds", *grace}, {"objects", r->objects},
                                  {"bytes", r->bytes}, {"reachable_objects", r->reachable_objects},
                                  {"reachable_bytes", r->reachable_bytes}, {"unreachable_objects", r->unreachable_objects},
                                  {"unreachable_bytes", r->unreachable_bytes}, {"young_objects", r->young_objects},
                                  {"young_bytes", r->young_bytes}, {"deleted_objects", r->deleted_objects},
-                                 {"deleted_bytes", r->deleted_bytes}})
+                                 {"deleted_bytes", r->deleted_bytes}, {"leases", r->leases},
+                                 {"leased_objects", r->leased_objects}, {"kept_snapshots", r->kept_snapshots}})
                      .dump(2)
               << "\n";
     return kExitOk;

@@ -21,6 +21,7 @@
 #include "weightfs/core/clock.h"
 #include "weightfs/fuse/mount.h"
 #include "weightfs/repo/history.h"
+#include "weightfs/repo/leases.h"
 #include "weightfs/repo/writer_lock.h"
 #include "weightfs/vfs/filesystem.h"
 
@@ -174,6 +175,8 @@ int RunMount(MountArgs a) {
       log(note);
       if (a.foreground) std::cerr << "weightfs: " << note << "\n";
     }
+    // Now, not on the first write: registering waits while a gc sweeps (leases.h).
+    if (Status s = (*repo)->EnsureWriteLease(); !s.ok()) return fail(s.WithContext("registering the mount with gc"));
   }
 
   vfs::FsOptions fo;
@@ -210,7 +213,43 @@ int RunMount(MountArgs a) {
     out.files_free = st.f_ffree;
     return out;
   };
-  auto fs = vfs::FileSystem::Create(repo->get(), fo);
+  // A read-only mount serves the live tree as it was when it mounted, which the next commit of
+  // another writer may leave unreachable: its read lease names that tree, so gc keeps it. The
+  // tree is read and the lease written with no gc sweeping in between (Lease::Register).
+  Result<std::unique_ptr<vfs::FileSystem>> fs = Status(Code::kInternal, "the file system was not created");
+  std::unique_ptr<repo::Lease> read_lease;
+  if (a.read_only) {
+    auto make_roots = [&]() -> Result<std::vector<ObjectId>> {
+      // The file system reads refs/main itself: a tree read just before and just after it that
+      // is the same is the one it serves (else a writer committed meanwhile: try again).
+      for (int attempt = 0;; ++attempt) {
+        ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> before, (*repo)->ReadMain());
+        fs = vfs::FileSystem::Create(repo->get(), fo);
+        if (!fs.ok()) return fs.status().WithContext(a.repo);
+        ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> after, (*repo)->ReadMain());
+        if (before.value.live_root == after.value.live_root || attempt == 20) {
+          std::vector<ObjectId> roots = {before.value.live_root};
+          if (after.value.live_root != before.value.live_root) roots.push_back(after.value.live_root);
+          return roots;
+        }
+      }
+    };
+    auto lease = repo::Lease::Register((*repo)->store(), repo::LeaseKind::kRead, "read-only mount on " + a.mountpoint,
+                                       make_roots);
+    const Code code = lease.status().code();
+    if (code == Code::kPermissionDenied || code == Code::kReadOnly || code == Code::kNotPermitted) {
+      // A repository this user may only read: mount, but say what is not protected.
+      log("warning: cannot register this read-only mount with gc (" + lease.status().message() +
+          "): a gc that deletes what no ref names any more may delete files this mount serves");
+      if (!fs.ok()) fs = vfs::FileSystem::Create(repo->get(), fo);
+    } else if (!lease.ok()) {
+      return fail(lease.status().WithContext("registering the read-only mount with gc"));
+    } else {
+      read_lease = std::move(lease).value();
+    }
+  } else {
+    fs = vfs::FileSystem::Create(repo->get(), fo);
+  }
   if (!fs.ok()) return fail(fs.status().WithContext(a.repo));
 
   fuse::SessionOptions so;
@@ -257,6 +296,7 @@ int RunMount(MountArgs a) {
   Status shut = (*fs)->Shutdown();
   if (!shut.ok()) log("final commit failed: " + shut.message());
   if (lock) lock->Release().IgnoreError();
+  if (read_lease) read_lease->Release().IgnoreError();
   ::unlink(pid_file.c_str());
   log("unmounted " + a.mountpoint + (shut.ok() ? ", everything committed" : ""));
   if (!loop.ok()) return Fail(loop);

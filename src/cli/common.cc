@@ -161,6 +161,10 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
   RETURN_IF_ERROR(repo::CheckAndRecordPolicy(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
                       .WithContext(path));
   if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
+  note.clear();
+  RETURN_IF_ERROR(repo::CheckAndRecordTags(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
+                      .WithContext(path));
+  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
   repo::Repository* raw = repo->get();
   raw->SetMainObserver([raw](const repo::MainRef& head) {
     if (Status s = repo::RecordHead(*raw, head, repo::DefaultStateDir()); !s.ok()) {

@@ -50,14 +50,15 @@ void ChunkSink::Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> ow
   }
   if (s.ok()) {
     id = repo_->ComputeId(ObjectType::kChunk, chunk);
-    Result<bool> exists = repo_->store()->Contains(id);
+    s = repo_->EnsureWriteLease();  // before the check: gc must see who may reuse its candidates
+    Result<bool> exists = s.ok() ? repo_->store()->Contains(id) : Result<bool>(s);
+    // A reused chunk counts as just written, so gc's grace period and this process's lease
+    // protect it too (best effort: an object file this user may not touch is still a valid
+    // object); one that gc deleted between the check and the touch is stored again.
+    if (exists.ok() && *exists && repo_->store()->Touch(id).code() == Code::kNotFound) exists = false;
     if (!exists.ok()) {
       s = exists.status();
-    } else if (*exists) {
-      // A reused chunk counts as just written, so gc's grace period protects it too (best
-      // effort: an object file this user may not touch is still a valid object).
-      repo_->store()->Touch(id).IgnoreError();
-    } else {
+    } else if (!*exists) {
       s = repo_->StoreNewObject(ObjectType::kChunk, id, chunk);
       is_new = true;
     }

@@ -2,10 +2,12 @@
 // history.h for the safety rules.
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <unordered_set>
 
 #include "weightfs/repo/history.h"
+#include "weightfs/repo/leases.h"
 #include "weightfs/repo/writer_lock.h"
 
 namespace weightfs::repo {
@@ -20,6 +22,11 @@ class Marker {
   explicit Marker(const Repository& repo) : repo_(repo) {}
 
   bool Marked(const ObjectId& id) const { return marked_.count(id) > 0; }
+
+  // A tree and everything below it (the root of a read lease).
+  Status MarkRoot(const ObjectId& id) { return MarkTree(id); }
+  // A snapshot and its ancestors (one a lost tag named).
+  Status MarkSnapshot(const ObjectId& id) { return MarkChain(id); }
 
   Status MarkRefs(const MainRef& main, const std::map<std::string, ObjectId>& tags) {
     RETURN_IF_ERROR(MarkTree(main.live_root).WithContext("marking the live tree"));
@@ -135,8 +142,39 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
     return Status::Ok();
   }));
 
-  // Objects that appeared after the listing are not candidates; a commit or tag published since
-  // marking may name some candidates, so mark from the refs again if they moved.
+  // Objects that appeared after the listing are not candidates. A writer whose lease is gone
+  // now published before it let go, so reading the refs after the leases finds what it named;
+  // a commit or tag published since marking may name some candidates, so mark from the refs
+  // again if they moved.
+  // Leases are read, and objects deleted, under the gc lock: a writer or read-only mount
+  // registers its lease before this (so it is read here) or after the sweep, never during it.
+  std::unique_ptr<GcLock> gc_lock;
+  if (!options.dry_run) {
+    ASSIGN_OR_RETURN(gc_lock, GcLock::Acquire(store));
+  }
+  int stale_leases = 0;
+  ASSIGN_OR_RETURN(std::vector<LeaseInfo> leases, LiveLeases(store, &stale_leases));
+  const std::string own_lease = repo->WriteLeaseName();
+  std::optional<int64_t> protect_from;  // objects modified at or after this are kept
+  for (const LeaseInfo& lease : leases) {
+    if (lease.name == own_lease) continue;
+    report.leases++;
+    for (const ObjectId& root : lease.roots) {
+      RETURN_IF_ERROR(marker.MarkRoot(root).WithContext("marking the tree " + root.Hex().substr(0, 16) +
+                                                        " a read-only mount serves (pid " +
+                                                        std::to_string(lease.pid) + " on " + lease.host + ")"));
+    }
+    if (lease.kind == LeaseKind::kWrite) {
+      const int64_t from = lease.since - kLeaseClockSlackSeconds;
+      protect_from = protect_from ? std::min(*protect_from, from) : from;
+    }
+  }
+  for (const ObjectId& id : options.keep_snapshots) {
+    ASSIGN_OR_RETURN(bool present, store->Contains(id));
+    if (!present) continue;
+    RETURN_IF_ERROR(marker.MarkSnapshot(id).WithContext("marking a snapshot a lost tag named"));
+    report.kept_snapshots++;
+  }
   const int64_t now = options.now_seconds ? *options.now_seconds : static_cast<int64_t>(std::time(nullptr));
   ASSIGN_OR_RETURN(Versioned<MainRef> main_now, repo->ReadMain());
   ASSIGN_OR_RETURN(auto tags_now, repo->ReadTags());
@@ -160,6 +198,12 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
       report.young_bytes += c.size;
       continue;
     }
+    if (protect_from && *mtime >= *protect_from) {
+      report.leased_objects++;
+      report.young_bytes += c.size;
+      report.young_objects++;
+      continue;
+    }
     doomed.push_back(c);
   }
   report.reachable_objects = report.objects - report.unreachable_objects;
@@ -174,6 +218,11 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
     report.deleted_objects++;
     report.deleted_bytes += c.size;
   }
+  if (stale_leases > 0) {
+    report.note += std::string(report.note.empty() ? "" : "; ") + "removed " + std::to_string(stale_leases) +
+                   " lease(s) left by processes that no longer run";
+  }
+  gc_lock.reset();
   if (lock) RETURN_IF_ERROR(lock->Release());
   return report;
 }

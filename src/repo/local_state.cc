@@ -1,12 +1,15 @@
 #include "weightfs/repo/local_state.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 namespace weightfs::repo {
@@ -21,6 +24,44 @@ std::string DefaultStateDir() {
 
 namespace {
 Status WriteStateFile(const std::string& state_dir, const std::string& path, const std::string& text);
+
+// Serializes the read-compare-write of one repository's state between the commands of this
+// machine (several may run at once); released when destroyed. Best effort: without the lock
+// the write is still atomic, only the comparison may race.
+class StateLock {
+ public:
+  StateLock(const std::string& state_dir, const std::string& path) {
+    boost::system::error_code ec;
+    boost::filesystem::create_directories(state_dir, ec);
+    fd_ = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0) {
+      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  ~StateLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  StateLock(const StateLock&) = delete;
+  StateLock& operator=(const StateLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The "key value" pairs of a state file; repeated keys keep every value.
+std::multimap<std::string, std::string> ReadStateFile(const std::string& path) {
+  std::multimap<std::string, std::string> out;
+  std::ifstream in(path);
+  std::string key, value;
+  while (in >> key >> value) out.emplace(key, value);
+  return out;
+}
+
+uint64_t SeqOf(const std::multimap<std::string, std::string>& kv, const std::string& key) {
+  auto it = kv.find(key);
+  return it == kv.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+}
 }  // namespace
 
 Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, bool accept_rollback,
@@ -47,13 +88,20 @@ Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, 
                       ". Someone may have rolled refs/main back, or the repository was restored from an "
                       "older copy; if that is intended, run again with --accept-rollback");
   }
-  if (backwards) *note = "accepted a rollback from snapshot #" + std::to_string(seen_seq) + " to #" + std::to_string(seq);
-  if (!backwards && seq == seen_seq) return Status::Ok();
+  if (backwards) {
+    *note = "accepted a rollback from snapshot #" + std::to_string(seen_seq) + " to #" + std::to_string(seq);
+    StateLock lock(state_dir, path);
+    return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
+  }
+  if (seq == seen_seq) return Status::Ok();
   return RecordHead(repo, main.value, state_dir);
 }
 
 Status RecordHead(const Repository& repo, const MainRef& main, const std::string& state_dir) {
   const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
+  StateLock lock(state_dir, path);
+  // Another command of this machine may have recorded a newer head meanwhile: keep the newest.
+  if (SeqOf(ReadStateFile(path), "seq") > main.head_seq) return Status::Ok();
   const uint64_t seq = main.head_seq;
   const std::string head = main.head ? main.head->Hex() : "";
   return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
@@ -65,13 +113,28 @@ Status WriteStateFile(const std::string& state_dir, const std::string& path, con
   boost::system::error_code ec;
   boost::filesystem::create_directories(state_dir, ec);
   if (ec) return IoError("creating the state directory " + state_dir + ": " + ec.message());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) return IoError("writing " + tmp);
+  // A temporary name of its own per writer: concurrent commands each replace the file whole.
+  std::string tmp = path + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return ErrnoStatus(errno, "creating a temporary file beside " + path);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return ErrnoStatus(err, "writing " + tmp);
+    }
+    done += static_cast<size_t>(n);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "replacing " + path);
+  ::fchmod(fd, 0644);
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, "replacing " + path);
+  }
   return Status::Ok();
 }
 
@@ -117,8 +180,83 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
 }
 
 Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id, const std::string& state_dir) {
-  return WriteStateFile(state_dir, PolicyStatePath(repo, state_dir),
-                        "seq " + std::to_string(seq) + "\nid " + id.Hex() + "\n");
+  const std::string path = PolicyStatePath(repo, state_dir);
+  StateLock lock(state_dir, path);
+  if (SeqOf(ReadStateFile(path), "seq") > seq) return Status::Ok();
+  return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nid " + id.Hex() + "\n");
+}
+
+namespace {
+
+std::string TagsStatePath(const Repository& repo, const std::string& state_dir) {
+  return state_dir + "/" + ToHex(repo.config().repo_id) + ".tags";
+}
+
+std::set<std::string> ValuesOf(const std::multimap<std::string, std::string>& kv, const std::string& key) {
+  std::set<std::string> out;
+  auto [begin, end] = kv.equal_range(key);
+  for (auto it = begin; it != end; ++it) out.insert(it->second);
+  return out;
+}
+
+}  // namespace
+
+Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, bool accept_rollback,
+                          std::string* note) {
+  // A refs/tags that does not authenticate is reported by whoever reads it.
+  uint64_t gen = 0;
+  auto tags = repo.ReadTags(&gen);
+  if (!tags.ok()) return Status::Ok();
+  const bool exists = tags->raw.has_value();
+  std::set<std::string> named;
+  for (const auto& [name, id] : tags->value) named.insert(id.Hex());
+
+  const std::string path = TagsStatePath(repo, state_dir);
+  StateLock lock(state_dir, path);
+  const auto seen = ReadStateFile(path);
+  const bool seen_any = seen.count("gen") > 0;
+  const uint64_t seen_gen = SeqOf(seen, "gen");
+  const std::set<std::string> seen_named = ValuesOf(seen, "snap");
+  std::set<std::string> lost = ValuesOf(seen, "lost");
+  bool backwards = false;
+  if (seen_any) {
+    backwards = (!exists && (seen_gen > 0 || !seen_named.empty())) || gen < seen_gen ||
+                (gen == seen_gen && seen_gen > 0 && named != seen_named);
+  }
+  if (backwards && !accept_rollback) {
+    return Corruption(std::string("the repository's tags went backwards: this machine has seen refs/tags #") +
+                      std::to_string(seen_gen) + " naming " + std::to_string(seen_named.size()) +
+                      " snapshot(s), but refs/tags " +
+                      (exists ? "holds #" + std::to_string(gen) : std::string("is missing")) +
+                      ". Someone may have deleted or rolled back refs/tags (gc would then delete the snapshots only "
+                      "those tags kept). If that is intended, run again with --accept-rollback: gc then keeps the "
+                      "snapshots the lost tags named");
+  }
+  if (backwards) {
+    for (const std::string& id : seen_named) {
+      if (named.count(id) == 0) lost.insert(id);
+    }
+    *note = "accepted a rollback of refs/tags from #" + std::to_string(seen_gen) + " to " +
+            (exists ? "#" + std::to_string(gen) : std::string("none")) + "; gc keeps the " +
+            std::to_string(lost.size()) + " snapshot(s) the lost tags named";
+  }
+  if (seen_any && !backwards && gen == seen_gen && named == seen_named) return Status::Ok();
+  // Lost snapshots that a tag names again are ordinary tagged snapshots again.
+  std::string text = "gen " + std::to_string(gen) + "\n";
+  for (const std::string& id : named) text += "snap " + id + "\n";
+  for (const std::string& id : lost) {
+    if (named.count(id) == 0) text += "lost " + id + "\n";
+  }
+  return WriteStateFile(state_dir, path, text);
+}
+
+std::vector<ObjectId> LostTaggedSnapshots(const Repository& repo, const std::string& state_dir) {
+  std::vector<ObjectId> out;
+  for (const std::string& hex : ValuesOf(ReadStateFile(TagsStatePath(repo, state_dir)), "lost")) {
+    auto id = ObjectId::FromHex(hex);
+    if (id.ok()) out.push_back(*id);
+  }
+  return out;
 }
 
 }  // namespace weightfs::repo

@@ -1,9 +1,12 @@
 #include "weightfs/repo/repository.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "weightfs/core/clock.h"
 #include "weightfs/crypto/primitives.h"
+#include "weightfs/repo/leases.h"
 
 namespace weightfs::repo {
 namespace {
@@ -44,9 +47,11 @@ Result<MainRef> DecodeMain(ByteView data) {
   return m;
 }
 
-Bytes EncodeTags(const std::map<std::string, ObjectId>& tags) {
+// Encoding 2 adds the generation; encoding 1 (generation 0) is still read.
+Bytes EncodeTags(const std::map<std::string, ObjectId>& tags, uint64_t generation) {
   Bytes out;
-  PutU8(&out, 1);
+  PutU8(&out, 2);
+  PutU64(&out, generation);
   PutU32(&out, static_cast<uint32_t>(tags.size()));
   for (const auto& [name, id] : tags) {
     PutLengthPrefixed(&out, AsBytes(name));
@@ -55,10 +60,14 @@ Bytes EncodeTags(const std::map<std::string, ObjectId>& tags) {
   return out;
 }
 
-Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data) {
+Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data, uint64_t* generation) {
   Reader r(data);
   ASSIGN_OR_RETURN(uint8_t v, r.U8());
-  if (v != 1) return Corruption("refs/tags has unknown encoding");
+  if (v != 1 && v != 2) return Corruption("refs/tags has unknown encoding");
+  *generation = 0;
+  if (v == 2) {
+    ASSIGN_OR_RETURN(*generation, r.U64());
+  }
   ASSIGN_OR_RETURN(uint32_t n, r.U32());
   std::map<std::string, ObjectId> tags;
   for (uint32_t i = 0; i < n; ++i) {
@@ -182,7 +191,30 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
   return repo;
 }
 
-Repository::~Repository() = default;
+Repository::~Repository() {
+  std::lock_guard lock(lease_mu_);
+  lease_.reset();
+}
+
+Status Repository::EnsureWriteLease() {
+  const int pid = static_cast<int>(::getpid());
+  if (lease_pid_.load(std::memory_order_acquire) == pid) return Status::Ok();
+  std::lock_guard lock(lease_mu_);
+  if (lease_ && lease_->info().pid == pid) return Status::Ok();
+  // None yet, or one registered by the parent of this forked process (a mount's daemon), which
+  // releases it when it exits: this process needs its own.
+  ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease,
+                   Lease::Register(store_.get(), LeaseKind::kWrite, "writer (slot " + slot_name_ + ")"));
+  if (lease_) (void)lease_.release();  // the parent's: not ours to release (nor to free twice)
+  lease_ = std::move(lease);
+  lease_pid_.store(pid, std::memory_order_release);
+  return Status::Ok();
+}
+
+std::string Repository::WriteLeaseName() const {
+  std::lock_guard lock(lease_mu_);
+  return lease_ ? lease_->name() : "";
+}
 
 ObjectId Repository::ComputeId(ObjectType type, ByteView plaintext) const {
   uint8_t t = static_cast<uint8_t>(type);
@@ -192,17 +224,20 @@ ObjectId Repository::ComputeId(ObjectType type, ByteView plaintext) const {
 }
 
 Status Repository::PutObjectWithId(ObjectType type, const ObjectId& id, ByteView plaintext) {
+  RETURN_IF_ERROR(EnsureWriteLease());
   ASSIGN_OR_RETURN(bool exists, store_->Contains(id));
-  // A reused object counts as just written, so gc's grace period protects it as well (best
-  // effort: an object file this user may not touch is still a valid object).
+  // A reused object counts as just written, so gc's grace period and this process's lease
+  // protect it as well (best effort: an object file this user may not touch is still a valid
+  // object). One that gc deleted between the check and the touch is stored again.
   if (exists) {
-    store_->Touch(id).IgnoreError();
-    return Status::Ok();
+    Status touched = store_->Touch(id);
+    if (touched.code() != Code::kNotFound) return Status::Ok();
   }
   return StoreNewObject(type, id, plaintext);
 }
 
 Status Repository::StoreNewObject(ObjectType type, const ObjectId& id, ByteView plaintext) {
+  RETURN_IF_ERROR(EnsureWriteLease());
   UninitBuffer sealed(crypto::ObjectCipher::SealedSize(plaintext.size()));
   RETURN_IF_ERROR(cipher_->SealInto(static_cast<uint8_t>(type), id, plaintext, sealed.span()));
   return store_->Put(id, sealed.view());
@@ -347,25 +382,41 @@ Result<Versioned<MainRef>> Repository::ReadMain() const {
 }
 
 Status Repository::WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw) {
+  RETURN_IF_ERROR(EnsureWriteLease());
   ASSIGN_OR_RETURN(Bytes sealed, SealRef(kMainRef, EncodeMain(value)));
   RETURN_IF_ERROR(store_->CompareAndSwapFile(kMainRef, expected_raw, sealed));
   if (main_observer_) main_observer_(value);
   return Status::Ok();
 }
 
-Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags() const {
+Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags(uint64_t* generation) const {
+  uint64_t unused = 0;
+  if (generation == nullptr) generation = &unused;
+  *generation = 0;
   ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kTagsRef));
   Versioned<std::map<std::string, ObjectId>> out;
   if (!raw) return out;
   ASSIGN_OR_RETURN(Bytes plain, OpenRef(kTagsRef, *raw));
-  ASSIGN_OR_RETURN(out.value, DecodeTags(plain));
+  ASSIGN_OR_RETURN(out.value, DecodeTags(plain, generation));
   out.raw = std::move(raw);
   return out;
 }
 
+Result<uint64_t> Repository::TagsGeneration() const {
+  uint64_t generation = 0;
+  RETURN_IF_ERROR(ReadTags(&generation).status());
+  return generation;
+}
+
 Status Repository::WriteTags(const std::map<std::string, ObjectId>& tags,
                              const std::optional<Bytes>& expected_raw) {
-  ASSIGN_OR_RETURN(Bytes sealed, SealRef(kTagsRef, EncodeTags(tags)));
+  RETURN_IF_ERROR(EnsureWriteLease());
+  uint64_t generation = 0;
+  if (expected_raw) {
+    ASSIGN_OR_RETURN(Bytes plain, OpenRef(kTagsRef, *expected_raw));
+    RETURN_IF_ERROR(DecodeTags(plain, &generation).status());
+  }
+  ASSIGN_OR_RETURN(Bytes sealed, SealRef(kTagsRef, EncodeTags(tags, generation + 1)));
   return store_->CompareAndSwapFile(kTagsRef, expected_raw, sealed);
 }
 
@@ -438,6 +489,16 @@ Result<SnapshotInfo> Repository::ResolveVersion(const std::string& version) cons
     if (s.id.Hex().compare(0, version.size(), version) == 0) {
       if (match) return InvalidArgument("snapshot id prefix '" + version + "' is ambiguous");
       match = std::move(s);
+    }
+  }
+  if (!match && version.size() == 2 * ObjectId::kSize) {
+    // A whole id outside the chain: a snapshot only a tag named (e.g. one gc kept because a lost
+    // refs/tags named it), which can be tagged again by its id.
+    ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromHex(version));
+    ASSIGN_OR_RETURN(bool stored, store_->Contains(id));
+    if (stored) {
+      ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(id));
+      return SnapshotInfo{id, std::move(s)};
     }
   }
   if (!match) return NotFound("no snapshot with id '" + version + "'");

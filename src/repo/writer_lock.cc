@@ -1,41 +1,44 @@
 #include "weightfs/repo/writer_lock.h"
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <thread>
+
+#include "repo/lock_util.h"
 
 namespace weightfs::repo {
 namespace {
 
 constexpr char kLockFile[] = "locks/writer";
 
-std::string HostName() {
-  char buf[256] = {0};
-  ::gethostname(buf, sizeof(buf) - 1);
-  return buf;
-}
-
 Bytes LockContent(int pid, const std::string& mountpoint) {
-  nlohmann::json j = {{"host", HostName()}, {"pid", pid}, {"time", static_cast<int64_t>(std::time(nullptr))},
-                      {"mountpoint", mountpoint}};
+  nlohmann::json j = {{"host", lock_util::HostName()}, {"pid", pid},
+                      {"time", static_cast<int64_t>(std::time(nullptr))}, {"mountpoint", mountpoint}};
   return ToBytes(j.dump() + "\n");
 }
 
-bool ProcessAlive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+nlohmann::json ParseRecord(const std::optional<Bytes>& held) {
+  if (!held) return nlohmann::json::object();
+  try {
+    nlohmann::json j = nlohmann::json::parse(AsString(*held));
+    if (j.is_object()) return j;
+  } catch (const nlohmann::json::exception&) {
+  }
+  return nlohmann::json::object();
+}
 
 std::string Describe(const nlohmann::json& j) {
+  if (j.empty()) return "another process (its lock record is missing or unreadable)";
   std::string out = "pid " + std::to_string(j.value("pid", 0)) + " on host " + j.value("host", std::string("?"));
-  std::time_t t = j.value("time", int64_t{0});
-  char buf[32];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
-  out += std::string(" since ") + buf;
+  out += " since " + lock_util::UtcTime(j.value("time", int64_t{0}));
   if (j.contains("mountpoint")) out += " (mounted on " + j.value("mountpoint", std::string()) + ")";
   return out;
+}
+
+Status Busy(const nlohmann::json& j) {
+  return Status(Code::kBusy, "the repository is already mounted read-write by " + Describe(j) +
+                                 "; unmount it first, or mount with --read-only");
 }
 
 }  // namespace
@@ -43,27 +46,46 @@ std::string Describe(const nlohmann::json& j) {
 Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* store, const std::string& mountpoint,
                                                         int pid, std::string* note) {
   Bytes content = LockContent(pid, mountpoint);
+  auto kernel = store->TryLock(kLockFile, /*shared=*/false);
+  // A holder killed a moment ago (its pid gone or a zombie) may not have finished exiting, and
+  // the kernel drops its lock when it has: wait for that (briefly) rather than refuse.
+  for (int wait = 0; wait < 100 && kernel.status().code() == Code::kBusy; ++wait) {
+    ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
+    nlohmann::json j = ParseRecord(held);
+    if (j.value("host", std::string()) != lock_util::HostName() || lock_util::ProcessAlive(j.value("pid", 0))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kernel = store->TryLock(kLockFile, /*shared=*/false);
+  }
+  if (kernel.ok()) {
+    // Whoever wrote a record we find now has exited: the kernel released its lock.
+    ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
+    if (held) {
+      *note = "took over a stale writer lock left by " + Describe(ParseRecord(held)) +
+              " (that process no longer holds it)";
+    }
+    RETURN_IF_ERROR(store->WriteFile(kLockFile, content).WithContext("taking the writer lock"));
+    return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, std::move(kernel).value()));
+  }
+  if (kernel.status().code() == Code::kBusy) {
+    ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
+    return Busy(ParseRecord(held));
+  }
+  if (kernel.status().code() != Code::kUnsupported) return kernel.status().WithContext("taking the writer lock");
+
+  // No kernel locks: the record alone, with the holder's liveness judged by its pid.
   for (int attempt = 0; attempt < 3; ++attempt) {
     Status s = store->CreateFileExclusive(kLockFile, content);
-    if (s.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint));
+    if (s.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));
     if (s.code() != Code::kAlreadyExists) return s.WithContext("taking the writer lock");
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
     if (!held) continue;  // released meanwhile
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(AsString(*held));
-    } catch (const nlohmann::json::exception&) {
-      j = nlohmann::json::object();
-    }
-    const bool same_host = j.value("host", std::string()) == HostName();
-    if (!same_host || ProcessAlive(j.value("pid", 0))) {
-      return Status(Code::kBusy, "the repository is already mounted read-write by " + Describe(j) +
-                                     "; unmount it first, or mount with --read-only");
-    }
+    nlohmann::json j = ParseRecord(held);
+    const bool same_host = j.value("host", std::string()) == lock_util::HostName();
+    if (!same_host || lock_util::ProcessAlive(j.value("pid", 0))) return Busy(j);
     *note = "took over a stale writer lock left by " + Describe(j) + " (that process no longer exists)";
     // Only replace the exact stale lock we read, so two takers cannot both win.
     Status cas = store->CompareAndSwapFile(kLockFile, held, content);
-    if (cas.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint));
+    if (cas.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));
     if (cas.code() != Code::kConflict) return cas;
   }
   return Status(Code::kBusy, "the writer lock keeps changing; another mount is starting");
@@ -79,9 +101,17 @@ Status WriterLock::SetPid(int pid) {
 Status WriterLock::Release() {
   if (!held_) return Status::Ok();
   held_ = false;
-  ASSIGN_OR_RETURN(std::optional<Bytes> current, store_->ReadFile(kLockFile));
-  if (!current || *current != content_) return Status::Ok();  // not ours any more
-  return store_->DeleteFile(kLockFile);
+  Status s = Status::Ok();
+  auto current = store_->ReadFile(kLockFile);
+  if (!current.ok()) {
+    s = current.status();
+  } else if (*current && **current == content_) {
+    s = store_->DeleteFile(kLockFile);
+  }
+  // The record goes first: whoever takes the kernel lock next must not take our record for a
+  // stale one. The lock file stays (removing it could let two takers lock two different files).
+  kernel_lock_.reset();
+  return s;
 }
 
 WriterLock::~WriterLock() { Release().IgnoreError(); }

@@ -108,6 +108,10 @@ Status FaultStore::CreateFileExclusive(const std::string& name, ByteView data) {
 
 Status FaultStore::DeleteFile(const std::string& name) { return target_->DeleteFile(name); }
 
+Result<std::unique_ptr<FileLock>> FaultStore::TryLock(const std::string& name, bool shared) {
+  return target_->TryLock(name, shared);
+}
+
 Result<std::vector<std::string>> FaultStore::ListFiles(const std::string& dir) {
   return target_->ListFiles(dir);
 }

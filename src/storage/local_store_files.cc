@@ -30,7 +30,51 @@ bool LinkUnsupported(int err) {
   return err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
 }
 
+// A flock(2) held on a lock file: released when the descriptor closes, by us or by the kernel
+// when the process dies.
+class LocalFileLock : public FileLock {
+ public:
+  LocalFileLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Status RemoveFile() override {
+    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "removing " + path_);
+    return Status::Ok();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::string path_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<FileLock>> LocalStore::TryLock(const std::string& name, bool shared) {
+  RETURN_IF_ERROR(ValidateFileName(name));
+  RETURN_IF_ERROR(MakeFileDirs(name));
+  // '~' never appears in a valid name, so the lock file is no named file and ListFiles skips it.
+  const std::string path = FilePath(name) + ".~lock";
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDWR | O_CREAT | O_CLOEXEC, kLockMode));
+    int rc;
+    do {
+      rc = ::flock(fd.get(), (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      if (errno == EWOULDBLOCK) return Status(Code::kBusy, path + " is locked by another process");
+      if (errno == ENOLCK || errno == EINVAL || errno == EOPNOTSUPP) {
+        return Unsupported("the filesystem of " + path + " has no flock");
+      }
+      return ErrnoStatus(errno, "locking " + path);
+    }
+    // A holder may have removed the file between our open and our flock: a lock on a removed
+    // file excludes nobody, so lock the file that is there now.
+    struct stat held, now;
+    if (::fstat(fd.get(), &held) == 0 && ::stat(path.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+        held.st_dev == now.st_dev) {
+      return std::unique_ptr<FileLock>(std::make_unique<LocalFileLock>(std::move(fd), path));
+    }
+  }
+  return Status(Code::kBusy, path + " keeps being replaced");
+}
 
 Result<LocalStore::FilesLock> LocalStore::LockFiles() {
   FilesLock lock;

@@ -49,6 +49,7 @@ class LocalStore : public ObjectStore {
   Status CreateFileExclusive(const std::string& name, ByteView data) override;
   Status DeleteFile(const std::string& name) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+  Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared) override;
 
  private:
   // Held while a named file is changed: the in-process mutex, then an exclusive flock on the

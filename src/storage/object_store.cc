@@ -26,6 +26,10 @@ Result<size_t> ObjectStore::ReadInto(const ObjectId& id, uint64_t offset, std::s
   return n;
 }
 
+Result<std::unique_ptr<FileLock>> ObjectStore::TryLock(const std::string& name, bool) {
+  return Unsupported("this store has no locks that the kernel releases (" + name + ")");
+}
+
 Status ValidateFileName(const std::string& name) {
   auto bad = [&](const char* why) {
     return InvalidArgument("invalid store file name '" + name + "': " + why);

@@ -138,12 +138,22 @@ check "a failed restore records nothing" test "$(snapshot_count)" = 4
 section "the writer lock"
 mkdir -p "$R/locks"
 printf '{"host":"%s","pid":%d,"time":%d,"mountpoint":"/mnt/fake"}\n' "$(hostname)" $$ "$(date +%s)" >"$R/locks/writer"
+# A live holder also holds the kernel lock beside the record (a record alone is a dead holder's).
+"$PY" -c 'import fcntl, sys, time; f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(600)' \
+  "$R/locks/writer.~lock" &
+HOLDER=$!
+on_exit "kill $HOLDER 2>/dev/null"
+sleep 0.3
 expect_rc 7 "restore into the live tree while a read-write mount holds the lock" "$WFS" restore "$R" v1 /notes.txt
 expect_rc 7 "gc --grace 0 next to a read-write mount is refused" "$WFS" gc "$R" --grace 0
 expect_msg "the refusal explains the risk and the way out" "--force" "--grace"
 expect_rc 0 "gc with a grace of 2h runs next to it" "$WFS" gc "$R" --grace 2h
 expect_msg "gc notes the running mount" "read-write mount is running"
-rm "$R/locks/writer"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null || true
+expect_rc 0 "once the holder is gone, its record is a stale lock that gc takes over" "$WFS" gc "$R" --grace 2h
+expect_msg "and says so" "stale writer lock"
+check "gc released the writer lock" test ! -e "$R/locks/writer"
 
 section "forget"
 expect_rc 2 "forget without a policy" "$WFS" forget "$R"

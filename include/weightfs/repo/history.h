@@ -183,6 +183,10 @@ struct GcOptions {
   bool force = false;
   // "Now" in seconds since the epoch (tests); unset: the system clock.
   std::optional<int64_t> now_seconds;
+  // Snapshots kept with their ancestors although no ref names them (those that tags named before
+  // refs/tags was lost or rolled back, as this machine remembers them; see local_state.h).
+  // Missing ones are skipped.
+  std::vector<ObjectId> keep_snapshots;
 };
 
 struct GcReport {
@@ -192,20 +196,27 @@ struct GcReport {
   uint64_t young_objects = 0, young_bytes = 0;      // unreachable but within the grace period
   uint64_t deleted_objects = 0, deleted_bytes = 0;  // what was (dry run: would be) deleted
   std::string note;                                 // e.g. a stale writer lock was taken over
+  uint64_t leases = 0;          // live leases of other writers and read-only mounts honoured
+  uint64_t leased_objects = 0;  // unreachable objects kept because a live lease protects them
+  uint64_t kept_snapshots = 0;  // of options.keep_snapshots, those still stored (kept)
 };
 
 // Mark and sweep. Marks every object reachable from refs/main (live tree, every snapshot of the
 // chain and their policies) and refs/tags (their snapshots and parent chains), reading trees and
-// file objects but no chunk. Any error while marking aborts before anything is deleted. Before
-// deleting, the refs are read again and anything they reach now is marked too (a concurrent
-// commit or tag). While it runs, gc holds the writer lock when it is free (so no read-write mount
-// starts meanwhile); when a live mount holds it and the grace is below
-// kMinGraceWithMountSeconds, gc refuses with kBusy unless options.force.
+// file objects but no chunk. Any error while marking aborts before anything is deleted.
+// Concurrent writers and readers (leases.h): gc takes the gc lock, reads the live leases, then
+// reads the refs again and marks anything they reach now (a concurrent commit or tag) and the
+// roots of read leases (trees served by --read-only mounts); an unreachable object is kept when
+// it is younger than the grace period or not older than the start of a live write lease (less
+// kLeaseClockSlackSeconds), whatever the grace. So a grace of 0 deletes everything unreachable
+// that no running writer may still publish. While it runs, gc also holds the writer lock when it
+// is free (so no read-write mount starts meanwhile); when a live mount holds it and the grace is
+// below kMinGraceWithMountSeconds, gc refuses with kBusy unless options.force (the mount's lease
+// then protects what it writes).
 //
-// Known limit: the writer stores a chunk that already exists without refreshing its mtime, so
-// an old unreachable chunk that a live mount dedups against moments before the sweep is not
-// protected by the grace; with no read-write mount running (the writer lock is then held by gc)
-// this cannot happen.
+// Known limit: an old unreachable object that a writer reuses (dedup, which touches it) in the
+// microseconds between gc's reading its modification time and deleting it is deleted; the
+// writer's publication then names a missing object (reported by check).
 Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options);
 
 // Parses a grace duration: "0", or a number with a unit s, m, h, d or w ("30m", "2h", "7d").

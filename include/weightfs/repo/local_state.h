@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "weightfs/core/status.h"
 #include "weightfs/repo/repository.h"
@@ -32,5 +33,15 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
                             std::string* note);
 // Records policy version (seq, id) as seen (after this machine set it). Best effort.
 Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id, const std::string& state_dir);
+
+// The same for refs/tags: this machine remembers the newest generation of refs/tags it has seen
+// and the snapshots its tags named. A refs/tags that is missing after tags were seen, or whose
+// generation is older (or the same with other tags), was deleted or rolled back: kCorruption
+// unless accept_rollback. When a rollback is accepted, the snapshots the lost tags named are
+// remembered as "lost" (see LostTaggedSnapshots) so that gc keeps them and says so.
+Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, bool accept_rollback,
+                          std::string* note);
+// Snapshots that tags named before an accepted rollback of refs/tags and that no tag names now.
+std::vector<ObjectId> LostTaggedSnapshots(const Repository& repo, const std::string& state_dir);
 
 }  // namespace weightfs::repo

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@
 #include "weightfs/storage/object_store.h"
 
 namespace weightfs::repo {
+
+class Lease;
 
 struct MainRef {
   std::optional<ObjectId> head;  // latest snapshot
@@ -112,8 +115,24 @@ class Repository {
   // Called after every successful WriteMain with the new value (rollback detection records the
   // head this machine has seen). Set once, before the repository is shared between threads.
   void SetMainObserver(std::function<void(const MainRef&)> observer) { main_observer_ = std::move(observer); }
-  Result<Versioned<std::map<std::string, ObjectId>>> ReadTags() const;
+  // *generation (when given) receives refs/tags' generation, read with the same bytes (0:
+  // missing, or written before generations existed).
+  Result<Versioned<std::map<std::string, ObjectId>>> ReadTags(uint64_t* generation = nullptr) const;
+  // Writes refs/tags with the next generation (every change bumps it, so a machine that
+  // remembers the newest generation it saw detects a rolled-back refs/tags; see local_state.h).
   Status WriteTags(const std::map<std::string, ObjectId>& tags, const std::optional<Bytes>& expected_raw);
+  // The generation of refs/tags alone.
+  Result<uint64_t> TagsGeneration() const;
+
+  // --- gc leases (see leases.h) ---
+  // Registers this repository's write lease unless it has one: every method that writes
+  // objects or refs calls it first, so a concurrent gc never deletes what this process wrote
+  // and has not yet published. Waits while a gc sweeps. Call it early where a later wait would
+  // hurt (a mount before it serves requests).
+  Status EnsureWriteLease();
+  // The name of this repository's write lease ("" when it has none): gc in the same process
+  // does not let its own lease protect anything.
+  std::string WriteLeaseName() const;
 
   // Records a snapshot (the head's parent chain grows by one) of the tree make_root builds from
   // the current refs/main, and makes it the live tree. If refs/main changes concurrently,
@@ -180,6 +199,9 @@ class Repository {
   std::unique_ptr<crypto::ObjectCipher> cipher_;
   GearTable gear_{};
   std::function<void(const MainRef&)> main_observer_;
+  mutable std::mutex lease_mu_;
+  std::unique_ptr<Lease> lease_;  // guarded by lease_mu_
+  std::atomic<int> lease_pid_{0};  // the pid lease_ was registered by (0: none)
 };
 
 // Checks scrypt parameters for a new slot: n a power of two >= 2, and n >= kMinScryptN unless

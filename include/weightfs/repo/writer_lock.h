@@ -1,7 +1,11 @@
-// The writer lock of a repository (locks/writer): at most one read-write mount at a time.
-// The lock names host, pid, start time and mountpoint. A lock whose process is gone on this
-// host is stale and taken over (with a message saying so); a live holder is refused with a
-// message naming it. Not thread-safe; one per process.
+// The writer lock of a repository: at most one read-write mount (or gc, or offline restore) at
+// a time. Two parts: locks/writer, a record naming host, pid, start time and mountpoint (for
+// messages, and for stores without kernel locks), and, on stores that have them, a flock on
+// locks/writer.~lock held for as long as the lock is held. The kernel releases the flock when
+// its holder exits or is killed, so a lock left by a dead (or zombie) process never blocks: it
+// is taken over with a message saying so. Without kernel locks, a record whose process is gone
+// from this host is stale. A live holder is refused with a message naming it.
+// Not thread-safe; one per process.
 #pragma once
 
 #include <memory>
@@ -25,11 +29,16 @@ class WriterLock {
   Status SetPid(int pid);
 
  private:
-  WriterLock(storage::ObjectStore* store, Bytes content, std::string mountpoint)
-      : store_(store), content_(std::move(content)), mountpoint_(std::move(mountpoint)) {}
+  WriterLock(storage::ObjectStore* store, Bytes content, std::string mountpoint,
+             std::unique_ptr<storage::FileLock> kernel_lock)
+      : store_(store),
+        content_(std::move(content)),
+        mountpoint_(std::move(mountpoint)),
+        kernel_lock_(std::move(kernel_lock)) {}
   storage::ObjectStore* store_;
   Bytes content_;
   std::string mountpoint_;
+  std::unique_ptr<storage::FileLock> kernel_lock_;  // null where the store has none
   bool held_ = true;
 };
 

@@ -46,6 +46,7 @@ class FaultStore : public ObjectStore {
   Status CreateFileExclusive(const std::string& name, ByteView data) override;
   Status DeleteFile(const std::string& name) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+  Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared) override;
 
  private:
   Status CountWrite();

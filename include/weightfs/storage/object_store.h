@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -25,6 +26,14 @@ namespace weightfs::storage {
 
 // Reads aligned to this (offset, size and buffer address) can go straight from the device.
 inline constexpr size_t kReadAlignment = 4096;
+
+// A lock held through ObjectStore::TryLock; released when destroyed (or when its holder dies).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+  // Removes the lock file while the lock is still held, for a name never locked again.
+  virtual Status RemoveFile() = 0;
+};
 
 class ObjectStore {
  public:
@@ -70,6 +79,14 @@ class ObjectStore {
   virtual Status DeleteFile(const std::string& name) = 0;
   // Names (relative to the store root, e.g. "keys/admin") of the files directly in dir.
   virtual Result<std::vector<std::string>> ListFiles(const std::string& dir) = 0;
+
+  // --- locks the kernel releases ---
+  // Takes a lock (shared or exclusive) on a lock file beside the named file `name` (the lock
+  // file is not a named file: ListFiles never shows it). The kernel drops the lock when its
+  // holder exits or dies, so a dead holder never blocks anybody (flock(2) on local and network
+  // filesystems). Never waits: kBusy while another holder (in this process too) holds it in a
+  // conflicting mode. kUnsupported for stores without such locks (the default: in memory).
+  virtual Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared);
 };
 
 // Checks a file name: relative, '/'-separated, segments of [A-Za-z0-9._-], no "." or "..".

@@ -1,0 +1,184 @@
+#include "weightfs/repo/leases.h"
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "repo/lock_util.h"
+#include "weightfs/crypto/primitives.h"
+
+namespace weightfs::repo {
+namespace {
+
+constexpr char kLocksDir[] = "locks";
+constexpr char kLeasePrefix[] = "locks/lease-";
+constexpr char kGcLock[] = "locks/gc";
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+Bytes Encode(const LeaseInfo& info) {
+  nlohmann::json roots = nlohmann::json::array();
+  for (const ObjectId& r : info.roots) roots.push_back(r.Hex());
+  nlohmann::json j = {{"kind", info.kind == LeaseKind::kRead ? "read" : "write"},
+                      {"host", info.host},
+                      {"pid", info.pid},
+                      {"since", info.since},
+                      {"what", info.what},
+                      {"roots", roots}};
+  return ToBytes(j.dump() + "\n");
+}
+
+Result<LeaseInfo> Decode(const std::string& name, const Bytes& data) {
+  LeaseInfo info;
+  info.name = name;
+  try {
+    nlohmann::json j = nlohmann::json::parse(AsString(data));
+    info.kind = j.at("kind").get<std::string>() == "read" ? LeaseKind::kRead : LeaseKind::kWrite;
+    info.host = j.at("host").get<std::string>();
+    info.pid = j.at("pid").get<int>();
+    info.since = j.at("since").get<int64_t>();
+    info.what = j.value("what", std::string());
+    for (const auto& r : j.at("roots")) {
+      ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromHex(r.get<std::string>()));
+      info.roots.push_back(id);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Corruption(name + " is not a lease record: " + e.what());
+  }
+  return info;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Lease>> Lease::Register(storage::ObjectStore* store, LeaseKind kind, std::string what,
+                                               const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
+  // Shared hold of the gc lock: no sweep runs until the record is written.
+  std::unique_ptr<storage::FileLock> gc_shared;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLeaseWaitForGcSeconds);
+  for (;;) {
+    auto l = store->TryLock(kGcLock, /*shared=*/true);
+    if (l.ok()) {
+      gc_shared = std::move(l).value();
+      break;
+    }
+    if (l.status().code() == Code::kUnsupported) break;
+    if (l.status().code() != Code::kBusy) return l.status().WithContext("registering with gc");
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status(Code::kBusy, "a gc of this repository has been deleting objects for more than " +
+                                     std::to_string(kLeaseWaitForGcSeconds) + " s; try again when it is done");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  LeaseInfo info;
+  info.kind = kind;
+  info.host = lock_util::HostName();
+  info.pid = static_cast<int>(::getpid());
+  info.since = Now();
+  info.what = std::move(what);
+  if (make_roots) {
+    ASSIGN_OR_RETURN(info.roots, make_roots());
+  }
+  ASSIGN_OR_RETURN(Bytes random, crypto::RandomBytes(8));
+  info.name = kLeasePrefix + ToHex(random);
+  // The kernel lock before the record: gc takes a record whose lock is free for a dead owner's.
+  std::unique_ptr<storage::FileLock> kernel;
+  auto l = store->TryLock(info.name, /*shared=*/false);
+  if (l.ok()) {
+    kernel = std::move(l).value();
+  } else if (l.status().code() != Code::kUnsupported) {
+    return l.status().WithContext("taking a lease");
+  }
+  Status s = store->CreateFileExclusive(info.name, Encode(info));
+  if (!s.ok()) {
+    if (kernel) kernel->RemoveFile().IgnoreError();
+    return s.WithContext("writing the lease " + info.name);
+  }
+  return std::unique_ptr<Lease>(new Lease(store, std::move(info), std::move(kernel)));
+}
+
+Status Lease::Release() {
+  std::lock_guard lock(mu_);
+  if (released_ || info_.pid != static_cast<int>(::getpid())) return Status::Ok();
+  released_ = true;
+  Status s = store_->DeleteFile(info_.name);
+  if (s.code() == Code::kNotFound) s = Status::Ok();
+  if (kernel_lock_) {
+    Status r = kernel_lock_->RemoveFile();
+    if (s.ok()) s = r;
+    kernel_lock_.reset();
+  }
+  return s;
+}
+
+Lease::~Lease() { Release().IgnoreError(); }
+
+Result<std::unique_ptr<GcLock>> GcLock::Acquire(storage::ObjectStore* store) {
+  for (int attempt = 0;; ++attempt) {
+    auto l = store->TryLock(kGcLock, /*shared=*/false);
+    if (l.ok()) {
+      nlohmann::json j = {{"host", lock_util::HostName()}, {"pid", static_cast<int>(::getpid())}, {"time", Now()}};
+      RETURN_IF_ERROR(store->WriteFile(kGcLock, ToBytes(j.dump() + "\n")));
+      return std::unique_ptr<GcLock>(new GcLock(store, std::move(l).value()));
+    }
+    if (l.status().code() == Code::kUnsupported) return std::unique_ptr<GcLock>(new GcLock(store, nullptr));
+    if (l.status().code() != Code::kBusy) return l.status().WithContext("taking the gc lock");
+    // Writers hold it shared for the moment it takes to register a lease.
+    if (attempt < 200) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kGcLock));
+    std::string who = "another gc";
+    if (held) {
+      try {
+        auto j = nlohmann::json::parse(AsString(*held));
+        who += " (pid " + std::to_string(j.value("pid", 0)) + " on host " + j.value("host", std::string("?")) +
+               " since " + lock_util::UtcTime(j.value("time", int64_t{0})) + ")";
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+    return Status(Code::kBusy, who + " is running on this repository; wait for it to finish");
+  }
+}
+
+GcLock::~GcLock() {
+  if (lock_) store_->DeleteFile(kGcLock).IgnoreError();
+}
+
+Result<std::vector<LeaseInfo>> LiveLeases(storage::ObjectStore* store, int* removed) {
+  *removed = 0;
+  ASSIGN_OR_RETURN(std::vector<std::string> files, store->ListFiles(kLocksDir));
+  std::vector<LeaseInfo> live;
+  const std::string host = lock_util::HostName();
+  for (const std::string& name : files) {
+    if (name.rfind(kLeasePrefix, 0) != 0) continue;
+    ASSIGN_OR_RETURN(std::optional<Bytes> data, store->ReadFile(name));
+    if (!data) continue;  // released meanwhile
+    auto info = Decode(name, *data);
+    auto probe = store->TryLock(name, /*shared=*/false);
+    if (probe.ok()) {
+      // Its owner is gone (an owner takes the lock before writing the record).
+      store->DeleteFile(name).IgnoreError();
+      (*probe)->RemoveFile().IgnoreError();
+      ++*removed;
+      continue;
+    }
+    if (probe.status().code() == Code::kUnsupported) {
+      if (info.ok() && info->host == host && !lock_util::ProcessAlive(info->pid)) {
+        store->DeleteFile(name).IgnoreError();
+        ++*removed;
+        continue;
+      }
+    } else if (probe.status().code() != Code::kBusy) {
+      return probe.status().WithContext("checking the lease " + name);
+    }
+    // A live record that does not parse protects nothing we could name: refuse to guess.
+    if (!info.ok()) return info.status();
+    live.push_back(std::move(info).value());
+  }
+  return live;
+}
+
+}  // namespace weightfs::repo
