@@ -184,6 +184,15 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
 
 Repository::~Repository() = default;
 
+Status Repository::LockKeyMaterial() const {
+  for (const SecretBytes* k : {&master_, &keys_.content, &keys_.id, &keys_.chunker, &keys_.config_mac, &keys_.refs}) {
+    RETURN_IF_ERROR(LockInMemory(k->data(), k->size()));
+  }
+  // The gear table is derived from a key and would let someone who reads it find cut points.
+  RETURN_IF_ERROR(LockInMemory(gear_.data(), sizeof(gear_)));
+  return cipher_->LockKeyMemory();
+}
+
 ObjectId Repository::ComputeId(ObjectType type, ByteView plaintext) const {
   uint8_t t = static_cast<uint8_t>(type);
   auto mac = crypto::HmacSha256(keys_.id.view(), {ByteView(&t, 1), plaintext});
