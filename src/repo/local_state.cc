@@ -21,6 +21,47 @@ std::string DefaultStateDir() {
 
 namespace {
 Status WriteStateFile(const std::string& state_dir, const std::string& path, const std::string& text);
+
+// A state file as WriteStateFile writes it: "seq N\n<key> <64 hex digits or ->\n", nothing else.
+// Read with a bound (it is a few dozen bytes), never as a whole file of unknown size. Missing:
+// seq 0 and an empty value. Anything else is kCorruption naming the file: someone edited this
+// machine's record of what it has seen.
+Status ReadStateFile(const std::string& path, const char* key, uint64_t* seq, std::string* value) {
+  *seq = 0;
+  value->clear();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus(errno, "reading the local state file " + path);
+  }
+  char buf[256];
+  size_t got = 0;
+  ssize_t n = 0;
+  while (got < sizeof(buf) && (n = ::read(fd, buf + got, sizeof(buf) - got)) > 0) got += static_cast<size_t>(n);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoStatus(err, "reading the local state file " + path);
+  const std::string text(buf, got);
+  const std::string prefix = std::string("\n") + key + " ";
+  const size_t nl = text.find(prefix);
+  const auto damaged = [&] {
+    return Corruption("the local state file " + path + " is damaged (it is not what weightfs writes); remove it "
+                      "to forget what this machine has seen of the repository");
+  };
+  if (got == sizeof(buf) || text.rfind("seq ", 0) != 0 || nl == std::string::npos || text.back() != '\n') {
+    return damaged();
+  }
+  const std::string digits = text.substr(4, nl - 4);
+  *value = text.substr(nl + prefix.size(), text.size() - 1 - nl - prefix.size());
+  const bool hex = value->size() == 64 && value->find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      !(hex || *value == "-")) {
+    return damaged();
+  }
+  *seq = std::stoull(digits);
+  if (*value == "-") value->clear();
+  return Status::Ok();
+}
 }  // namespace
 
 Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, bool accept_rollback,
@@ -29,14 +70,7 @@ Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, 
   const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
   uint64_t seen_seq = 0;
   std::string seen_head;
-  {
-    std::ifstream in(path);
-    std::string key;
-    while (in >> key) {
-      if (key == "seq") in >> seen_seq;
-      if (key == "head") in >> seen_head;
-    }
-  }
+  RETURN_IF_ERROR(ReadStateFile(path, "head", &seen_seq, &seen_head));
   const uint64_t seq = main.value.head_seq;
   const std::string head = main.value.head ? main.value.head->Hex() : "";
   const bool backwards = seq < seen_seq || (seq == seen_seq && seen_seq > 0 && head != seen_head);
@@ -90,14 +124,7 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
   const std::string path = PolicyStatePath(repo, state_dir);
   uint64_t seen_seq = 0;
   std::string seen_id;
-  {
-    std::ifstream in(path);
-    std::string key;
-    while (in >> key) {
-      if (key == "seq") in >> seen_seq;
-      if (key == "id") in >> seen_id;
-    }
-  }
+  RETURN_IF_ERROR(ReadStateFile(path, "id", &seen_seq, &seen_id));
   const uint64_t seq = current->value ? current->value->policy.seq : 0;
   const std::string id = current->value ? current->value->id.Hex() : "";
   const bool backwards = seq < seen_seq || (seq == seen_seq && seen_seq > 0 && id != seen_id);
