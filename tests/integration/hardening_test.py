@@ -33,6 +33,7 @@ class S:
     work = None
     repo = None
     created_user = False
+    restore_dev = None
     mounts = []
 
 
@@ -120,13 +121,15 @@ def test_policy_file_checked_on_every_load():
     p = wfs.run("mount", S.repo, mnt, "--policy", local, "--log-file", mnt + ".log2", check=False)
     true(p.returncode != 0, "mount --policy under a world-writable directory fails (exit %d)" % p.returncode)
     true(b"above the policy file" in p.stderr, "... saying why: %r" % p.stderr[-300:])
-    true(not wfs.is_mounted(mnt), "... and mounts nothing")
+    if not true(not wfs.is_mounted(mnt), "... and mounts nothing"):
+        wfs.run("umount", mnt, check=False)
     os.chmod(pdir, 0o755)
     os.chown(local, pwd.getpwnam(USER).pw_uid, -1)
     p = wfs.run("mount", S.repo, mnt, "--policy", local, "--log-file", mnt + ".log2", check=False)
     true(p.returncode != 0 and b"belongs to uid" in p.stderr,
          "mount --policy of a file another user owns fails: %r" % p.stderr[-300:])
-    true(not wfs.is_mounted(mnt), "... and mounts nothing")
+    if not true(not wfs.is_mounted(mnt), "... and mounts nothing"):
+        wfs.run("umount", mnt, check=False)
 
 
 def test_daemon_keeps_no_secrets_around():
@@ -220,7 +223,14 @@ def test_non_root_pid_record():
     finally:
         os.unlink(squat)
 
-    # Unsquatted: the mount makes the directory private and records its pid there.
+    # Unsquatted: the mount makes the directory private and records its pid there. libfuse opens
+    # /dev/fuse itself before it falls back to fusermount3; where the device is root-only (some
+    # VMs), the test user's own group gets it for the rest of this test.
+    dev = os.stat("/dev/fuse")
+    if dev.st_mode & 0o006 != 0o006:
+        os.chown("/dev/fuse", -1, pw.pw_gid)
+        os.chmod("/dev/fuse", 0o660)
+        S.restore_dev = (dev.st_gid, stat.S_IMODE(dev.st_mode))
     p = as_user(["mount", repo, mnt, "--log-file", os.path.join(S.home, "m.log")])
     eq(p.returncode, 0, "mount as %s: %s" % (USER, p.stderr[-300:]))
     try:
@@ -274,7 +284,7 @@ def main():
     try:
         pwd.getpwnam(USER)
     except KeyError:
-        sh(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", USER])
+        sh(["useradd", "-M", "-U", "-s", "/usr/sbin/nologin", USER])
         S.created_user = True
     try:
         with wfs.temp_repo(prefix="wfs-hard-") as (work, repo):
@@ -297,6 +307,9 @@ def main():
                 shutil.rmtree(S.home, ignore_errors=True)
     finally:
         shutil.rmtree(bindir, ignore_errors=True)
+        if S.restore_dev:
+            os.chown("/dev/fuse", -1, S.restore_dev[0])
+            os.chmod("/dev/fuse", S.restore_dev[1])
         if S.created_user:
             sh(["userdel", USER], check=False)
 
