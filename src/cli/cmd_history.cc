@@ -78,6 +78,7 @@ int RunSnapshot(const HistoryArgs& a) {
       if (err == EACCES) {
         return Fail(Status(Code::kPermissionDenied,
                            "the mount's policy does not allow you to record a snapshot from " + a.repo +
+                               (a.tag.empty() ? "" : " with a tag (naming a snapshot needs `snapshot` on /)") +
                                " (`weightfs policy explain REPO --user $USER --op snapshot PATH` shows why)"));
       }
       if (err == EROFS) {

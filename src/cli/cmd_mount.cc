@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "cli/common.h"
+#include "cli/daemon_hardening.h"
 #include "cli/mount_policy.h"
 #include "weightfs/core/clock.h"
 #include "weightfs/fuse/mount.h"
@@ -48,17 +50,6 @@ struct MountArgs {
   MountPolicyArgs policy;
 };
 
-// Where the daemon of a mountpoint records its pid, so `weightfs umount` can wait for it.
-std::string PidFileFor(const std::string& mountpoint) {
-  std::string dir = ::getuid() == 0 ? "/run/weightfs" : "/tmp/weightfs-" + std::to_string(::getuid());
-  ::mkdir(dir.c_str(), 0700);
-  std::string name = mountpoint;
-  for (char& c : name) {
-    if (c == '/') c = '!';
-  }
-  return dir + "/" + name + ".pid";
-}
-
 std::string RealPath(const std::string& p) {
   boost::system::error_code ec;
   auto r = boost::filesystem::canonical(p, ec);
@@ -69,7 +60,10 @@ std::string RealPath(const std::string& p) {
 class Logger {
  public:
   Logger(const std::string& file, bool foreground) : foreground_(foreground) {
-    if (!file.empty()) out_ = std::fopen(file.c_str(), "ae");
+    if (!file.empty()) {
+      auto f = OpenPrivateLog(file);
+      if (f.ok()) out_ = *f;
+    }
     if (!out_ && !foreground_) ::openlog("weightfs", LOG_PID, LOG_DAEMON);
   }
   void Line(const std::string& line) {
@@ -117,6 +111,9 @@ int WaitForDaemon(int fd) {
 }
 
 int RunMount(MountArgs a) {
+  // Before any secret is read: a core dump or a debugger attached by the same user would see
+  // the passphrase and the keys.
+  if (Status s = MakeNonDumpable(); !s.ok()) return Fail(s);
   // Chunks, frames and dirty buffers are megabytes each; by default glibc serves such blocks
   // with fresh mmaps, so every one costs page faults and zeroing. Keep them in the heap.
   ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
@@ -130,7 +127,12 @@ int RunMount(MountArgs a) {
     if (o == "ro") a.read_only = true;
     if (o == "allow_other") a.allow_other = true;
   }
+  // Checked before anything is mounted: the pid record is how `weightfs umount` finds the daemon.
+  auto pid_file = PidRecordFor(a.mountpoint);
+  if (!pid_file.ok()) return Fail(pid_file.status());
   auto repo = OpenRepository(a.repo, a.unlock);
+  // The daemon outlives the command line; its environment must not keep the passphrase.
+  ScrubEnvironment("WEIGHTFS_PASSPHRASE");
   if (!repo.ok()) return Fail(repo.status());
   const std::string repo_path = RealPath(a.repo);
   a.policy.allow_other = a.allow_other;
@@ -164,6 +166,14 @@ int RunMount(MountArgs a) {
   auto log = [&logger](const std::string& line) { logger.Line(line); };
   for (const std::string& note : mount_policy->notes) log(note);
   *mount_policy->log = log;
+  // After the fork: memory locks are not inherited.
+  if (Status s = (*repo)->LockKeyMaterial(); !s.ok()) {
+    struct rlimit rl {};
+    ::getrlimit(RLIMIT_MEMLOCK, &rl);
+    log("key material is not locked in memory (it could reach swap; RLIMIT_MEMLOCK is " +
+        (rl.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(rl.rlim_cur) + " bytes") +
+        "): " + s.message());
+  }
 
   std::unique_ptr<repo::WriterLock> lock;
   if (!a.read_only) {
@@ -270,8 +280,7 @@ int RunMount(MountArgs a) {
   auto session = fuse::Session::Mount(fs->get(), so);
   if (!session.ok()) return fail(session.status());
 
-  const std::string pid_file = PidFileFor(a.mountpoint);
-  { std::ofstream(pid_file) << ::getpid() << "\n"; }
+  if (Status s = WritePidRecord(*pid_file, ::getpid()); !s.ok()) log(s.message() + " (`weightfs umount` will not wait)");
   log("mounted " + repo_path + " on " + a.mountpoint + (a.read_only ? " (read-only)" : " (read-write)") +
       " with key slot '" + (*repo)->slot_name() + "' (role " + (*repo)->role() + ")" +
       (a.allow_other ? ", shared: each caller's own role decides" : ""));
@@ -297,7 +306,7 @@ int RunMount(MountArgs a) {
   if (!shut.ok()) log("final commit failed: " + shut.message());
   if (lock) lock->Release().IgnoreError();
   if (read_lease) read_lease->Release().IgnoreError();
-  ::unlink(pid_file.c_str());
+  ::unlink(pid_file->c_str());
   log("unmounted " + a.mountpoint + (shut.ok() ? ", everything committed" : ""));
   if (!loop.ok()) return Fail(loop);
   return shut.ok() ? kExitOk : ExitCodeFor(shut);
@@ -316,11 +325,14 @@ bool ProcessAlive(pid_t pid) {
 
 int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
   const std::string mountpoint = RealPath(mountpoint_arg);
-  const std::string pid_file = PidFileFor(mountpoint);
+  // A record another user could have written is not trusted: unmount, but do not wait on it.
   pid_t pid = 0;
-  {
-    std::ifstream in(pid_file);
-    in >> pid;
+  auto pid_file = PidRecordFor(mountpoint);
+  auto recorded = pid_file.ok() ? ReadPidRecord(*pid_file) : Result<pid_t>(pid_file.status());
+  if (recorded.ok()) {
+    pid = *recorded;
+  } else {
+    std::cerr << "weightfs: warning: " << recorded.status().message() << "\n";
   }
   pid_t child = ::fork();
   if (child == 0) {

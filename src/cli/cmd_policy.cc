@@ -19,10 +19,12 @@ Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& 
   boost::system::error_code ec;
   if (!boost::filesystem::is_regular_file(path, ec)) return NotFound(path + ": no such policy file");
   std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in && !in.eof()) return IoError("reading " + path + " failed");
-  return policy::Policy::Load(text.str(), path);
+  // At most one byte more than a policy may have, so a huge file is refused without reading it.
+  std::string text(policy::kMaxPolicyBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return IoError("reading " + path + " failed");
+  text.resize(static_cast<size_t>(in.gcount()));
+  return policy::Policy::Load(text, path);
 }
 
 void PrintPolicyWarnings(const policy::Policy& p) {

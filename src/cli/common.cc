@@ -148,7 +148,7 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
     if (store.status().code() == Code::kNotFound) return NotARepository(path + " is not a weightfs repository (no such directory)");
     return store.status();
   }
-  ASSIGN_OR_RETURN(std::optional<Bytes> config, (*store)->ReadFile("config"));
+  ASSIGN_OR_RETURN(std::optional<Bytes> config, (*store)->ReadFileAtMost("config", repo::kMaxConfigBytes));
   if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
   ASSIGN_OR_RETURN(repo::Credential credential, ReadCredential(options, "Passphrase for " + path + ": "));
   auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "cli/common.h"
@@ -37,19 +39,90 @@ class AuditFile {
   int fd_;
 };
 
-// A local policy file decides who may do what on a shared mount: someone who could edit it could
-// give themselves any role, so it must not be writable by group or others.
-Status CheckPrivateFile(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, path);
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-    return Status(Code::kPermissionDenied, path + " is writable by group or others, who could change the policy; "
-                                                  "chmod go-w it");
+// Whether st (of what path names) could be changed by someone other than root and this user:
+// empty when not, else why.
+std::string OthersMayChange(const struct stat& st, bool directory) {
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) return "belongs to uid " + std::to_string(st.st_uid);
+  // In a sticky directory (/tmp) others may add entries but not replace ours, and every entry
+  // on the way must be ours or root's anyway.
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(directory && (st.st_mode & S_ISVTX))) {
+    return "is writable by group or others";
+  }
+  return "";
+}
+
+// Every directory from / down to path's parent, as path spells them (following symlinks).
+Status CheckDirectoriesAbove(const std::string& path, const std::string& file) {
+  size_t slash = 0;
+  while ((slash = path.find('/', slash)) != std::string::npos) {
+    const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+    ++slash;
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, "checking " + dir);
+    if (std::string why = OthersMayChange(st, true); !why.empty()) {
+      return Status(Code::kPermissionDenied, "the directory " + dir + " above the policy file " + file + " " + why +
+                                                 ": whoever can change it could replace the policy; chmod go-w it "
+                                                 "or keep the policy elsewhere");
+    }
   }
   return Status::Ok();
 }
 
 }  // namespace
+
+// A local policy file decides who may do what on a shared mount: someone who could edit or
+// replace it could give themselves any role. So the file and every directory above it (as
+// named and after resolving symlinks) must be changeable by root and this user only, checked on
+// every load (the mount and every SIGHUP reload), on the very file that is then read.
+Result<std::shared_ptr<const policy::Policy>> LoadPrivatePolicyFile(const std::string& path) {
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  if (!resolved) return ErrnoStatus(errno, "policy file " + path);
+  const std::string canonical = resolved;
+  std::free(resolved);
+  std::string absolute = path;
+  if (absolute.empty() || absolute[0] != '/') {
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof(cwd))) return ErrnoStatus(errno, "getcwd");
+    absolute = std::string(cwd) + "/" + path;
+  }
+  RETURN_IF_ERROR(CheckDirectoriesAbove(absolute, path));
+  if (canonical != absolute) RETURN_IF_ERROR(CheckDirectoriesAbove(canonical, path));
+  int fd = ::open(canonical.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return ErrnoStatus(errno, "opening policy file " + path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus(err, "policy file " + path);
+  }
+  std::string why = !S_ISREG(st.st_mode) ? "is not a regular file" : OthersMayChange(st, false);
+  if (why.empty() && st.st_size > static_cast<off_t>(policy::kMaxPolicyBytes)) {
+    why = "is larger than a policy may be (" + std::to_string(policy::kMaxPolicyBytes) + " bytes)";
+  }
+  std::string text;
+  if (why.empty()) {
+    text.resize(static_cast<size_t>(st.st_size) + 1);
+    size_t got = 0;
+    while (got < text.size()) {
+      ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got > static_cast<size_t>(st.st_size)) why = "changed while it was read";
+    text.resize(std::min(got, static_cast<size_t>(st.st_size)));
+  }
+  ::close(fd);
+  if (!why.empty()) {
+    return Status(Code::kPermissionDenied,
+                  "policy file " + path + " " + why +
+                      (why.find("writable") != std::string::npos || why.find("uid") != std::string::npos
+                           ? ": whoever can change it could give themselves any role; chmod go-w it (owned by root "
+                             "or the mounting user)"
+                           : ""));
+  }
+  return policy::Policy::Load(text, path);
+}
 
 Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const MountPolicyArgs& args) {
   MountPolicy out;
@@ -66,8 +139,7 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
                                                  repo.slot_name() + "' has role '" + role +
                                                  "'. Unlock with an admin slot (--slot NAME)");
     }
-    RETURN_IF_ERROR(CheckPrivateFile(args.policy_file));
-    ASSIGN_OR_RETURN(effective, LoadPolicyFile(args.policy_file));
+    ASSIGN_OR_RETURN(effective, LoadPrivatePolicyFile(args.policy_file));
     out.notes.push_back("using the local policy " + args.policy_file + " instead of the repository's (SIGHUP reloads it)");
   }
   for (const std::string& w : effective->Warnings(policy::SystemResolver())) out.notes.push_back(w);
@@ -188,7 +260,7 @@ void PolicyWatcher::Loop() {
     if (args_.policy_file.empty()) {
       PollRepository();
     } else if (hup) {
-      auto next = LoadPolicyFile(args_.policy_file);
+      auto next = LoadPrivatePolicyFile(args_.policy_file);
       if (next.ok()) {
         Apply(*next, "the local policy " + args_.policy_file);
       } else {

@@ -37,6 +37,10 @@ struct MountPolicy {
       std::make_shared<std::function<void(const std::string&)>>();
 };
 
+// Loads a local policy file (`mount --policy`) after checking that only root and this user can
+// change it or any directory above it (kPermissionDenied otherwise). Used on every load.
+Result<std::shared_ptr<const policy::Policy>> LoadPrivatePolicyFile(const std::string& path);
+
 // Decides everything before the mount starts, so that a bad policy file, a role the policy does
 // not know or an --allow-other mount without bindings fail on the terminal, never half-open.
 Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const MountPolicyArgs& args);

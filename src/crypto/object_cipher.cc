@@ -300,4 +300,9 @@ Status ObjectCipher::OpenFramesInPlace(uint8_t type, const ObjectId& id, ByteVie
   return Status::Ok();
 }
 
+Status ObjectCipher::LockKeyMemory() const {
+  for (const auto& [key_id, key] : keys_) RETURN_IF_ERROR(LockInMemory(key.data(), key.size()));
+  return LockInMemory(key_cache_.get(), sizeof(KeySlot) * kKeyCacheSlots);
+}
+
 }  // namespace weightfs::crypto

@@ -17,12 +17,24 @@ using nlohmann::json;
 
 constexpr char kKeyFileMagic[] = "weightfs-key-v1";
 
+// Strict: the file must be exactly what SerializeConfig / WrapKeySlot write (one JSON object,
+// two-space indented, sorted keys, one final newline). nlohmann stops at a NUL byte and keeps the
+// last of repeated keys, and the MAC covers the parsed fields, not the bytes, so without this
+// trailing NULs, repeated keys or padding would pass unnoticed.
 Result<json> ParseJson(ByteView data, const std::string& what) {
+  const std::string_view text = AsString(data);
+  if (text.find('\0') != std::string_view::npos) return Corruption(what + " is damaged: it holds NUL bytes");
+  json j;
   try {
-    return json::parse(AsString(data));
+    j = json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     return Corruption(what + " is not valid JSON: " + e.what());
   }
+  if (!j.is_object() || j.dump(2) + "\n" != text) {
+    return Corruption(what + " is damaged: it is not in the form weightfs writes (extra bytes, repeated keys or "
+                             "edited layout)");
+  }
+  return j;
 }
 
 template <typename T>
@@ -53,6 +65,16 @@ Bytes SlotAad(const std::string& name, const std::string& role, const std::strin
   PutU32(&aad, p.p);
   PutLengthPrefixed(&aad, salt);
   return aad;
+}
+
+// A check value of the key-encryption key, stored in the slot: it tells a wrong passphrase (the
+// check differs) from a damaged slot (the check matches but the wrap does not open, because its
+// name, role, kind or KDF parameters were edited). It confirms a guess no better than the wrap
+// itself does, and costs the same scrypt.
+Result<std::string> KekCheck(const SecretBytes& kek) {
+  ASSIGN_OR_RETURN(Bytes mac, crypto::HmacSha256(kek.view(), {AsBytes("weightfs kek check v1")}));
+  mac.resize(16);
+  return ToHex(mac);
 }
 
 Result<SecretBytes> DeriveKek(const Credential& c, const crypto::ScryptParams& p, ByteView salt) {
@@ -208,6 +230,7 @@ Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
               {"n", p.n}, {"r", p.r}, {"p", p.p}, {"salt", ToHex(salt)}};
   j["nonce"] = ToHex(nonce);
   j["wrapped"] = ToHex(wrapped);
+  ASSIGN_OR_RETURN(j["check"], KekCheck(kek));
   ASSIGN_OR_RETURN(j["mac"], MacHex(j, mac_key));
   return ToBytes(j.dump(2) + "\n");
 }
@@ -249,10 +272,26 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
   }
   crypto::ScryptParams p = info.kind == "passphrase" ? info.scrypt : crypto::ScryptParams{0, 0, 0};
   ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(credential, p, salt));
+  // Slots written before the check value existed have none: then a wrap that does not open
+  // reads as a wrong secret, as it always did.
+  std::optional<std::string> check;
+  if (j.contains("check")) {
+    ASSIGN_OR_RETURN(check, Field<std::string>(j, "check", "key slot"));
+  }
+  if (check) {
+    ASSIGN_OR_RETURN(std::string want, KekCheck(kek));
+    if (!crypto::ConstantTimeEqual(AsBytes(*check), AsBytes(want))) {
+      return Status(Code::kWrongKey, "slot '" + info.name + "' does not open with this " + info.kind);
+    }
+  }
   Bytes aad = SlotAad(info.name, info.role, info.kind, p, salt, repo_id);
   SecretBytes master(kMasterSize);
   Status s = crypto::AesGcmOpenInto(kek.view(), nonce, aad, wrapped, master.data());
   if (!s.ok()) {
+    if (s.code() == Code::kCorruption && check) {
+      return Corruption("key slot '" + info.name + "' is damaged: the " + info.kind +
+                        " is right, but the slot's name, role, kind, KDF parameters or wrapped key were changed");
+    }
     if (s.code() == Code::kCorruption) {
       return Status(Code::kWrongKey, "slot '" + info.name + "' does not open with this " + info.kind);
     }

@@ -49,7 +49,48 @@ class StateLock {
   int fd_ = -1;
 };
 
-// The "key value" pairs of a state file; repeated keys keep every value.
+// A state file as WriteStateFile writes it: "seq N\n<key> <64 hex digits or ->\n", nothing else.
+// Read with a bound (it is a few dozen bytes), never as a whole file of unknown size. Missing:
+// seq 0 and an empty value. Anything else is kCorruption naming the file: someone edited this
+// machine's record of what it has seen.
+Status ReadSeqStateFile(const std::string& path, const char* key, uint64_t* seq, std::string* value) {
+  *seq = 0;
+  value->clear();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus(errno, "reading the local state file " + path);
+  }
+  char buf[256];
+  size_t got = 0;
+  ssize_t n = 0;
+  while (got < sizeof(buf) && (n = ::read(fd, buf + got, sizeof(buf) - got)) > 0) got += static_cast<size_t>(n);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoStatus(err, "reading the local state file " + path);
+  const std::string text(buf, got);
+  const std::string prefix = std::string("\n") + key + " ";
+  const size_t nl = text.find(prefix);
+  const auto damaged = [&] {
+    return Corruption("the local state file " + path + " is damaged (it is not what weightfs writes); remove it "
+                      "to forget what this machine has seen of the repository");
+  };
+  if (got == sizeof(buf) || text.rfind("seq ", 0) != 0 || nl == std::string::npos || text.back() != '\n') {
+    return damaged();
+  }
+  const std::string digits = text.substr(4, nl - 4);
+  *value = text.substr(nl + prefix.size(), text.size() - 1 - nl - prefix.size());
+  const bool hex = value->size() == 64 && value->find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      !(hex || *value == "-")) {
+    return damaged();
+  }
+  *seq = std::stoull(digits);
+  if (*value == "-") value->clear();
+  return Status::Ok();
+}
+
+// The "key value" pairs of a state file (the tags record); repeated keys keep every value.
 std::multimap<std::string, std::string> ReadStateFile(const std::string& path) {
   std::multimap<std::string, std::string> out;
   std::ifstream in(path);
@@ -70,14 +111,7 @@ Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, 
   const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
   uint64_t seen_seq = 0;
   std::string seen_head;
-  {
-    std::ifstream in(path);
-    std::string key;
-    while (in >> key) {
-      if (key == "seq") in >> seen_seq;
-      if (key == "head") in >> seen_head;
-    }
-  }
+  RETURN_IF_ERROR(ReadSeqStateFile(path, "head", &seen_seq, &seen_head));
   const uint64_t seq = main.value.head_seq;
   const std::string head = main.value.head ? main.value.head->Hex() : "";
   const bool backwards = seq < seen_seq || (seq == seen_seq && seen_seq > 0 && head != seen_head);
@@ -101,7 +135,10 @@ Status RecordHead(const Repository& repo, const MainRef& main, const std::string
   const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
   StateLock lock(state_dir, path);
   // Another command of this machine may have recorded a newer head meanwhile: keep the newest.
-  if (SeqOf(ReadStateFile(path), "seq") > main.head_seq) return Status::Ok();
+  uint64_t recorded = 0;
+  std::string recorded_head;
+  RETURN_IF_ERROR(ReadSeqStateFile(path, "head", &recorded, &recorded_head));
+  if (recorded > main.head_seq) return Status::Ok();
   const uint64_t seq = main.head_seq;
   const std::string head = main.head ? main.head->Hex() : "";
   return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
@@ -153,14 +190,7 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
   const std::string path = PolicyStatePath(repo, state_dir);
   uint64_t seen_seq = 0;
   std::string seen_id;
-  {
-    std::ifstream in(path);
-    std::string key;
-    while (in >> key) {
-      if (key == "seq") in >> seen_seq;
-      if (key == "id") in >> seen_id;
-    }
-  }
+  RETURN_IF_ERROR(ReadSeqStateFile(path, "id", &seen_seq, &seen_id));
   const uint64_t seq = current->value ? current->value->policy.seq : 0;
   const std::string id = current->value ? current->value->id.Hex() : "";
   const bool backwards = seq < seen_seq || (seq == seen_seq && seen_seq > 0 && id != seen_id);
@@ -182,7 +212,10 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
 Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id, const std::string& state_dir) {
   const std::string path = PolicyStatePath(repo, state_dir);
   StateLock lock(state_dir, path);
-  if (SeqOf(ReadStateFile(path), "seq") > seq) return Status::Ok();
+  uint64_t recorded = 0;
+  std::string recorded_id;
+  RETURN_IF_ERROR(ReadSeqStateFile(path, "id", &recorded, &recorded_id));
+  if (recorded > seq) return Status::Ok();
   return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nid " + id.Hex() + "\n");
 }
 

@@ -62,7 +62,7 @@ Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPoli
 }
 
 Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPolicyRef() const {
-  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kPolicyRef));
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFileAtMost(kPolicyRef, kMaxRefBytes));
   Versioned<std::optional<PolicyVersion>> out;
   if (!raw) return out;
   ASSIGN_OR_RETURN(Bytes plain, OpenRef(kPolicyRef, *raw));

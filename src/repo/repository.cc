@@ -73,6 +73,8 @@ Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data, uint64_t* gene
   for (uint32_t i = 0; i < n; ++i) {
     ASSIGN_OR_RETURN(std::string name, r.String());
     ASSIGN_OR_RETURN(ByteView id, r.Raw(ObjectId::kSize));
+    // EncodeTags writes each name once, in order: anything else was not written by weightfs.
+    if (!tags.empty() && !(tags.rbegin()->first < name)) return Corruption("refs/tags has repeated or unsorted tags");
     ASSIGN_OR_RETURN(tags[name], ObjectId::FromBytes(id));
   }
   if (!r.done()) return Corruption("refs/tags has trailing bytes");
@@ -85,8 +87,8 @@ Status ObjectOpenError(const Status& s) {
   return s.code() == Code::kUnsupported ? Status(Code::kCorruption, s.message()) : s;
 }
 
-Result<Bytes> ReadRequired(storage::ObjectStore* store, const std::string& name) {
-  ASSIGN_OR_RETURN(std::optional<Bytes> data, store->ReadFile(name));
+Result<Bytes> ReadRequired(storage::ObjectStore* store, const std::string& name, size_t max_size) {
+  ASSIGN_OR_RETURN(std::optional<Bytes> data, store->ReadFileAtMost(name, max_size));
   if (!data) return NotFound(name + " is missing");
   return std::move(*data);
 }
@@ -113,7 +115,7 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
     RETURN_IF_ERROR(ValidateNewScrypt(options.scrypt, options.allow_weak_kdf));
     if (credential.secret.empty()) return InvalidArgument("the passphrase is empty");
   }
-  ASSIGN_OR_RETURN(std::optional<Bytes> existing, store->ReadFile(kConfigFile));
+  ASSIGN_OR_RETURN(std::optional<Bytes> existing, store->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
   if (existing) return AlreadyExists("a repository already exists here");
 
   RepoConfig config;
@@ -136,7 +138,7 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::ObjectStore> store,
                                                      const Credential& credential,
                                                      const std::string& slot_name) {
-  ASSIGN_OR_RETURN(std::optional<Bytes> config_bytes, store->ReadFile(kConfigFile));
+  ASSIGN_OR_RETURN(std::optional<Bytes> config_bytes, store->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
   if (!config_bytes) return NotFound("not a weightfs repository (no config file)");
   ASSIGN_OR_RETURN(RepoConfig config, ParseConfig(*config_bytes));
 
@@ -144,16 +146,35 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
   if (slots.empty()) return Corruption("the repository has no key slots");
   std::unique_ptr<Repository> repo(new Repository());
   bool found = false;
+  // Slots that cannot be used because they are damaged. Other slots may still open; if none does,
+  // the damage is what to report (exit 5, naming the slot), not a wrong passphrase.
+  std::vector<std::string> damaged;
+  const std::string prefix = std::string(kKeysDir) + "/";
   for (const std::string& file : slots) {
-    ASSIGN_OR_RETURN(Bytes data, ReadRequired(store.get(), file));
-    auto info = ParseKeySlot(data);
-    if (!info.ok()) continue;  // reported by check; other slots may still open
-    if (!slot_name.empty() && info->name != slot_name) continue;
-    if (file != std::string(kKeysDir) + "/" + info->name) continue;  // a renamed slot file
-    auto master = UnwrapKeySlot(data, credential, config.repo_id);
+    const std::string file_slot = file.substr(prefix.size());
+    auto read = store->ReadFileAtMost(file, kMaxKeySlotBytes);
+    if (!read.ok() && read.status().code() != Code::kCorruption) return read.status();
+    if (read.ok() && !*read) continue;  // removed meanwhile
+    auto info = read.ok() ? ParseKeySlot(**read) : Result<KeySlotInfo>(read.status());
+    if (!slot_name.empty() && file_slot != slot_name && (!info.ok() || info->name != slot_name)) continue;
+    if (!info.ok()) {
+      damaged.push_back("key slot '" + file_slot + "' (" + file + ") is damaged: " + info.status().message());
+      continue;
+    }
+    if (file != prefix + info->name) {
+      damaged.push_back("key slot file " + file + " is damaged: it holds the slot named '" + info->name +
+                        "' (a renamed or copied slot file)");
+      continue;
+    }
+    auto master = UnwrapKeySlot(**read, credential, config.repo_id);
     if (!master.ok()) {
       if (master.status().code() == Code::kWrongKey) continue;
-      if (master.status().code() == Code::kCorruption) continue;
+      if (master.status().code() == Code::kCorruption) {
+        const std::string& m = master.status().message();
+        damaged.push_back(m.rfind("key slot '", 0) == 0 ? m + " (" + file + ")"
+                                                        : "key slot '" + file_slot + "' (" + file + ") is damaged: " + m);
+        continue;
+      }
       return master.status();
     }
     repo->master_ = std::move(master).value();
@@ -161,6 +182,12 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
     repo->role_ = info->role;
     found = true;
     break;
+  }
+  if (!found && !damaged.empty()) {
+    std::string list;
+    for (const std::string& d : damaged) list += (list.empty() ? "" : "; ") + d;
+    return Corruption(list + ". No intact key slot opens with this secret; restore the damaged slot from a backup, "
+                             "or unlock with another slot");
   }
   if (!found) {
     const char* what = credential.kind == Credential::Kind::kPassphrase ? "passphrase" : "key file";
@@ -214,6 +241,15 @@ Status Repository::EnsureWriteLease() {
 std::string Repository::WriteLeaseName() const {
   std::lock_guard lock(lease_mu_);
   return lease_ ? lease_->name() : "";
+}
+
+Status Repository::LockKeyMaterial() const {
+  for (const SecretBytes* k : {&master_, &keys_.content, &keys_.id, &keys_.chunker, &keys_.config_mac, &keys_.refs}) {
+    RETURN_IF_ERROR(LockInMemory(k->data(), k->size()));
+  }
+  // The gear table is derived from a key and would let someone who reads it find cut points.
+  RETURN_IF_ERROR(LockInMemory(gear_.data(), sizeof(gear_)));
+  return cipher_->LockKeyMemory();
 }
 
 ObjectId Repository::ComputeId(ObjectType type, ByteView plaintext) const {
@@ -372,7 +408,7 @@ Result<Bytes> Repository::OpenRef(const std::string& name, ByteView sealed) cons
 }
 
 Result<Versioned<MainRef>> Repository::ReadMain() const {
-  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kMainRef));
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFileAtMost(kMainRef, kMaxRefBytes));
   Versioned<MainRef> out;
   if (!raw) return out;
   ASSIGN_OR_RETURN(Bytes plain, OpenRef(kMainRef, *raw));
@@ -393,7 +429,7 @@ Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags(uint64_t
   uint64_t unused = 0;
   if (generation == nullptr) generation = &unused;
   *generation = 0;
-  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFile(kTagsRef));
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, store_->ReadFileAtMost(kTagsRef, kMaxTagsRefBytes));
   Versioned<std::map<std::string, ObjectId>> out;
   if (!raw) return out;
   ASSIGN_OR_RETURN(Bytes plain, OpenRef(kTagsRef, *raw));
@@ -509,7 +545,7 @@ Result<std::vector<KeySlotInfo>> Repository::ListKeySlots() const {
   ASSIGN_OR_RETURN(std::vector<std::string> files, store_->ListFiles(kKeysDir));
   std::vector<KeySlotInfo> out;
   for (const std::string& f : files) {
-    ASSIGN_OR_RETURN(Bytes data, ReadRequired(store_.get(), f));
+    ASSIGN_OR_RETURN(Bytes data, ReadRequired(store_.get(), f, kMaxKeySlotBytes));
     auto info = ParseKeySlot(data);
     if (!info.ok()) return info.status().WithContext(f);
     out.push_back(std::move(info).value());
@@ -539,7 +575,7 @@ Status Repository::ChangeKeySlot(const std::string& name, const Credential& cred
                                  const crypto::ScryptParams& scrypt) {
   RETURN_IF_ERROR(ValidateSlotName(name));
   const std::string file = std::string(kKeysDir) + "/" + name;
-  ASSIGN_OR_RETURN(std::optional<Bytes> old, store_->ReadFile(file));
+  ASSIGN_OR_RETURN(std::optional<Bytes> old, store_->ReadFileAtMost(file, kMaxKeySlotBytes));
   if (!old) return NotFound("no key slot named '" + name + "'");
   RETURN_IF_ERROR(VerifyKeySlot(*old, keys_.config_mac));
   ASSIGN_OR_RETURN(KeySlotInfo info, ParseKeySlot(*old));
@@ -550,9 +586,9 @@ Status Repository::ChangeKeySlot(const std::string& name, const Credential& cred
 
 std::vector<std::string> Repository::VerifyMetadata() const {
   std::vector<std::string> problems;
-  auto config = store_->ReadFile(kConfigFile);
+  auto config = store_->ReadFileAtMost(kConfigFile, kMaxConfigBytes);
   if (!config.ok() || !*config) {
-    problems.push_back("config cannot be read");
+    problems.push_back(config.ok() ? "config cannot be read" : "config cannot be read: " + config.status().message());
   } else if (Status s = VerifyConfig(**config, keys_.config_mac); !s.ok()) {
     problems.push_back(s.message());
   }
@@ -562,9 +598,9 @@ std::vector<std::string> Repository::VerifyMetadata() const {
     return problems;
   }
   for (const std::string& f : *files) {
-    auto data = store_->ReadFile(f);
+    auto data = store_->ReadFileAtMost(f, kMaxKeySlotBytes);
     if (!data.ok() || !*data) {
-      problems.push_back(f + " cannot be read");
+      problems.push_back(f + " cannot be read" + (data.ok() ? "" : ": " + data.status().message()));
       continue;
     }
     if (Status s = VerifyKeySlot(**data, keys_.config_mac); !s.ok()) {

@@ -234,4 +234,27 @@ Result<std::vector<std::string>> LocalStore::ListFiles(const std::string& dir) {
   return names;
 }
 
+// fstat first, then at most one byte more than allowed (the file may grow meanwhile): a huge
+// sparse file is refused without reading it.
+Result<std::optional<Bytes>> LocalStore::ReadFileAtMost(const std::string& name, size_t max_size) {
+  RETURN_IF_ERROR(ValidateFileName(name));
+  const std::string path = FilePath(name);
+  int raw;
+  do {
+    raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (raw < 0 && errno == EINTR);
+  if (raw < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::optional<Bytes>();
+    return ErrnoStatus(errno, "opening " + path);
+  }
+  UniqueFd fd(raw);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "checking " + path);
+  if (S_ISDIR(st.st_mode)) return ErrnoStatus(EISDIR, "reading " + path);
+  if (static_cast<uint64_t>(st.st_size) > max_size) return FileTooLarge(name, st.st_size, max_size);
+  ASSIGN_OR_RETURN(Bytes data, PreadRange(fd.get(), 0, uint64_t{max_size} + 1, path));
+  if (data.size() > max_size) return FileTooLarge(name, data.size(), max_size);
+  return std::optional<Bytes>(std::move(data));
+}
+
 }  // namespace weightfs::storage

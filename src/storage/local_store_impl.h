@@ -43,6 +43,7 @@ class LocalStore : public ObjectStore {
   static constexpr size_t kSyncfsThreshold = 32;
 
   Result<std::optional<Bytes>> ReadFile(const std::string& name) override;
+  Result<std::optional<Bytes>> ReadFileAtMost(const std::string& name, size_t max_size) override;
   Status WriteFile(const std::string& name, ByteView data) override;
   Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
                             ByteView data) override;

@@ -30,6 +30,17 @@ Result<std::unique_ptr<FileLock>> ObjectStore::TryLock(const std::string& name, 
   return Unsupported("this store has no locks that the kernel releases (" + name + ")");
 }
 
+Result<std::optional<Bytes>> ObjectStore::ReadFileAtMost(const std::string& name, size_t max_size) {
+  ASSIGN_OR_RETURN(std::optional<Bytes> data, ReadFile(name));
+  if (data && data->size() > max_size) return FileTooLarge(name, data->size(), max_size);
+  return data;
+}
+
+Status FileTooLarge(const std::string& name, uint64_t size, size_t max_size) {
+  return Corruption(name + " is damaged: it is " + std::to_string(size) + " bytes, and an intact one is at most " +
+                    std::to_string(max_size));
+}
+
 Status ValidateFileName(const std::string& name) {
   auto bad = [&](const char* why) {
     return InvalidArgument("invalid store file name '" + name + "': " + why);

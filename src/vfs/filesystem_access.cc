@@ -186,6 +186,16 @@ Status FileSystem::AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op
   return Status::Ok();
 }
 
+// Naming a snapshot (a tag) needs `snapshot` on `/`, however it is asked for (`mkdir
+// .versions/tags/NAME`, or `weightfs snapshot DIR --tag NAME` through the xattr): tag names are
+// shared by the whole repository, so a role that may snapshot only its own directory must not
+// claim them (tag squatting).
+Status FileSystem::AuthorizeTag(const Caller& c, const char* op) {
+  if (!options_.access) return Status::Ok();
+  if (!options_.access->Check(c, Capability::kSnapshot, "/", op)) return Denied("/", Capability::kSnapshot);
+  return Status::Ok();
+}
+
 Status FileSystem::Access(const Caller& c, NodeId ino, bool read, bool write, bool exec) {
   RETURN_IF_ERROR(Authorize(c, ino, Capability::kList, "access"));
   if (write) {

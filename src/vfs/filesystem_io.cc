@@ -228,6 +228,8 @@ Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name
     // The value is "TAG\nMESSAGE" (either may be empty).
     const std::string v(AsString(value));
     const size_t nl = v.find('\n');
+    // The tag comes first; "\nMESSAGE" or a value without a newline names none.
+    if (nl != std::string::npos && nl > 0) RETURN_IF_ERROR(AuthorizeTag(c, "snapshot --tag"));
     return MakeSnapshot(nl == std::string::npos ? v : v.substr(nl + 1), nl == std::string::npos ? "" : v.substr(0, nl))
         .status();
   }

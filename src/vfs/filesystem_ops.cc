@@ -17,7 +17,7 @@ Status ValidateNewName(const std::string& name) {
 
 Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
   if (versions_ && versions_->IsTagsDir(parent)) {
-    RETURN_IF_ERROR(AuthorizeSnapshot(c, parent, "mkdir"));
+    RETURN_IF_ERROR(AuthorizeTag(c, "mkdir"));
     return MakeTaggedSnapshot(name);
   }
   RETURN_IF_ERROR(RefuseInVersions(parent, name));

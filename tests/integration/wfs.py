@@ -80,7 +80,15 @@ class Mount:
         return self
 
     def daemon_pid(self):
-        run_dir = "/run/weightfs" if os.geteuid() == 0 else "/tmp/weightfs-%d" % os.geteuid()
+        # Where the daemon records its pid (cli/daemon_hardening.h: PidRecordDir).
+        xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+        if os.geteuid() == 0:
+            run_dir = "/run/weightfs"
+        elif xdg.startswith("/") and os.path.isdir(xdg) and not os.path.islink(xdg) and \
+                os.stat(xdg).st_uid == os.geteuid() and os.stat(xdg).st_mode & 0o077 == 0:
+            run_dir = os.path.join(xdg, "weightfs")
+        else:
+            run_dir = "/tmp/weightfs-%d" % os.geteuid()
         name = os.path.realpath(self.mountpoint).replace("/", "!") + ".pid"
         with open(os.path.join(run_dir, name)) as f:
             return int(f.read().strip())

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -165,6 +166,47 @@ TEST(LoaderTest, ErrorsNameLineAndColumn) {
     EXPECT_THAT(r.status().message(), StartsWith(c.prefix));
     EXPECT_THAT(r.status().message(), HasSubstr(c.message));
   }
+}
+
+// Issue #10 item 13: a YAML alias bomb (one anchored rule of 2,000 patterns, 20,000 aliases to it)
+// expanded to gigabytes; aliases are refused where they stand, before anything is expanded.
+TEST(LoaderTest, RefusesYamlAliasesWithLineAndColumn) {
+  const std::string small =
+      "version: 1\n"
+      "roles:\n"
+      "  a:\n"
+      "    rules:\n"
+      "      - &r {paths: [\"/x\"], allow: [read]}\n"
+      "  b:\n"
+      "    rules: [*r]\n";
+  auto p = Policy::Load(small, "p.yaml");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), Code::kInvalidArgument);
+  EXPECT_THAT(p.status().message(), StartsWith("p.yaml:7:13: YAML aliases (*name) are not accepted"));
+
+  std::string bomb = "version: 1\nroles:\n  a:\n    rules:\n      - &r\n        paths:\n";
+  for (int i = 0; i < 2000; ++i) bomb += "          - /p" + std::to_string(i) + "\n";
+  bomb += "        allow: [read]\n  b:\n    rules:\n";
+  for (int i = 0; i < 20000; ++i) bomb += "      - *r\n";
+  const auto start = std::chrono::steady_clock::now();
+  p = Policy::Load(bomb, "bomb.yaml");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(p.ok());
+  EXPECT_THAT(p.status().message(), StartsWith("bomb.yaml:2010:9: YAML aliases"));
+  EXPECT_LT(seconds, 5.0);  // refused while parsing, not after expanding 40 million patterns
+
+  // An anchor nobody refers to expands nothing and stays allowed.
+  auto anchored = Policy::Load(
+      "version: 1\nroles:\n  a:\n    rules:\n      - &r {paths: [\"/x\"], allow: [read]}\n", "p.yaml");
+  EXPECT_TRUE(anchored.ok()) << anchored.status().message();
+}
+
+TEST(LoaderTest, RefusesOversizedText) {
+  std::string big = "version: 1\nroles:\n  a:\n    rules: []\n";
+  big += "#" + std::string(kMaxPolicyBytes, 'x') + "\n";
+  auto p = Policy::Load(big, "big.yaml");
+  ASSERT_FALSE(p.ok());
+  EXPECT_THAT(p.status().message(), StartsWith("big.yaml:1:1: the policy is"));
 }
 
 TEST(LoaderTest, AcceptsIdsAsIntegersOrStringsAndRoleWithoutRules) {

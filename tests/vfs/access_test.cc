@@ -406,6 +406,25 @@ TEST_F(AccessTest, SnapshotsNeedSnapshotOnTheDirectory) {
   EXPECT_EQ(tag_map.value.count("t3"), 1u);
 }
 
+// Issue #10 item 12: `weightfs snapshot MNT/team --tag X` (the xattr) and `mkdir .versions/tags/X`
+// follow one rule, `snapshot` on /, so a member who may snapshot only /team cannot squat tags.
+TEST_F(AccessTest, TagsNeedSnapshotOnRootHoweverAsked) {
+  ASSERT_NO_FATAL_FAILURE(Seed());
+  REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->ListSnapshots());
+  EXPECT_EQ(CodeOf(fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("release\nsquat"), false, false)),
+            Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Mkdir(kBob, Ino("/.versions/tags"), "release", 0755)), Code::kPermissionDenied);
+  REPO_ASSERT_OK_AND_ASSIGN(auto tag_map, repo_->ReadTags());
+  EXPECT_EQ(tag_map.value.count("release"), 0u);
+  REPO_ASSERT_OK_AND_ASSIGN(auto unchanged, repo_->ListSnapshots());
+  EXPECT_EQ(unchanged.size(), before.size());  // refused before any snapshot was recorded
+  // Untagged snapshots of /team stay allowed; an admin may tag from any directory.
+  REPO_EXPECT_OK(fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("\nteam"), false, false));
+  REPO_EXPECT_OK(fs_->SetXattr(kAlice, Ino("/team"), kSnapshotXattr, AsBytes("release\nby admin"), false, false));
+  REPO_ASSERT_OK_AND_ASSIGN(tag_map, repo_->ReadTags());
+  EXPECT_EQ(tag_map.value.count("release"), 1u);
+}
+
 TEST_F(AccessTest, RenameChecksBothEndsAndEverythingMoved) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   // A fresh mount: /team/tree and /team/mv are not loaded, so their contents come from storage.

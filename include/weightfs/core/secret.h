@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/status.h"
 
 namespace weightfs {
 
@@ -49,5 +50,11 @@ class SecretBytes {
   }
   std::vector<uint8_t> data_;
 };
+
+// Keeps the pages holding [data, data + size) in RAM (mlock(2)) so long-lived key material is never
+// written to swap. For keys that live as long as the process (the daemon's repository keys):
+// the pages stay locked until it exits, since munlock does not nest and would unlock neighbours.
+// Fails (with errno's message) when RLIMIT_MEMLOCK does not allow it.
+Status LockInMemory(const void* data, size_t size);
 
 }  // namespace weightfs

@@ -71,6 +71,10 @@ class ObjectCipher {
   // only if the stored header is this one (else read the stored one and retry).
   Bytes CurrentHeader(uint8_t type) const;
 
+  // Keeps the content keys and the cache of derived object keys in RAM (see LockInMemory): for a
+  // daemon whose cipher lives until it exits.
+  Status LockKeyMemory() const;
+
   static uint64_t FrameCount(uint64_t plaintext_size);
   static uint64_t SealedSize(uint64_t plaintext_size);
   // kCorruption if no plaintext size gives this sealed size.

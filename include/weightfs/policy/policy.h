@@ -116,12 +116,17 @@ struct RoleGrant {
   std::string because;  // "user alice (line 20)", "group ml-team (line 22)", "default_role"
 };
 
+// The largest policy text Load accepts. A policy is a few KiB; the bound keeps a hostile file from
+// costing memory and time (and so does refusing YAML aliases, see Load).
+inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+
 class Policy {
  public:
   // Parses and validates YAML. source names the text in errors, which read
   // "SOURCE:LINE:COLUMN: message" (kInvalidArgument). Unknown keys, capabilities or roles,
   // bad patterns, a missing or unsupported version, a role bound twice to the same user or group
-  // and malformed YAML are errors.
+  // and malformed YAML are errors. So are YAML aliases (`*name`, which let a small text expand
+  // without bound) and a text longer than kMaxPolicyBytes.
   static Result<std::shared_ptr<const Policy>> Load(std::string_view yaml, const std::string& source);
   // The policy of a repository without one: role "admin" may do everything, other roles nothing.
   static std::shared_ptr<const Policy> BuiltIn();

@@ -28,6 +28,12 @@ constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kRepoIdSize = 16;
 constexpr size_t kMasterSize = 64;
 constexpr size_t kKeyFileSecretSize = 32;
+// Size limits of the repository's small files: an intact one is far smaller (a few hundred
+// bytes; refs/tags grows by about 40 bytes a tag). A larger one is damaged and is not read.
+constexpr size_t kMaxConfigBytes = 64 << 10;
+constexpr size_t kMaxKeySlotBytes = 64 << 10;
+constexpr size_t kMaxRefBytes = 64 << 10;        // refs/main, refs/policy
+constexpr size_t kMaxTagsRefBytes = 16 << 20;    // refs/tags
 
 // The weakest scrypt parameters accepted without an explicit opt-in (allow_weak_kdf).
 constexpr uint64_t kMinScryptN = uint64_t{1} << 17;

@@ -83,6 +83,10 @@ class Repository {
   // frame; everything else goes through the methods below).
   const crypto::ObjectCipher& cipher() const { return *cipher_; }
 
+  // Keeps the master secret, the keys derived from it and the cipher's keys in RAM (mlock), for a
+  // long-running daemon; fails when RLIMIT_MEMLOCK does not allow it (nothing is unlocked again).
+  Status LockKeyMaterial() const;
+
   // --- objects ---
   ObjectId ComputeId(ObjectType type, ByteView plaintext) const;
   // Seals and stores plaintext unless an object with its id exists; returns the id.

@@ -67,6 +67,10 @@ class ObjectStore {
   // --- small named files ---
   // std::nullopt when missing.
   virtual Result<std::optional<Bytes>> ReadFile(const std::string& name) = 0;
+  // Like ReadFile, for a file that is never larger than max_size when intact: a larger one is
+  // kCorruption and is not read into memory (a 4 GiB sparse ref must not cost 4 GiB). The
+  // default reads the file and then checks; stores whose files can be large override it.
+  virtual Result<std::optional<Bytes>> ReadFileAtMost(const std::string& name, size_t max_size);
   virtual Status WriteFile(const std::string& name, ByteView data) = 0;
   // Replaces name with data only if its current content equals expected (nullopt: missing).
   // kConflict otherwise. Atomic with respect to other CompareAndSwapFile calls on the same
@@ -88,6 +92,9 @@ class ObjectStore {
   // conflicting mode. kUnsupported for stores without such locks (the default: in memory).
   virtual Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared);
 };
+
+// The kCorruption of ReadFileAtMost.
+Status FileTooLarge(const std::string& name, uint64_t size, size_t max_size);
 
 // Checks a file name: relative, '/'-separated, segments of [A-Za-z0-9._-], no "." or "..".
 Status ValidateFileName(const std::string& name);

@@ -212,6 +212,8 @@ class FileSystem {
   Status AuthorizeMove(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
                        const std::string& new_name);
   Status AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op);
+  // A tag (a snapshot's name) needs `snapshot` on `/`, whichever way it is asked for.
+  Status AuthorizeTag(const Caller& c, const char* op);
   // Touches the chunks of a file removed while open (see filesystem_ops.cc).
   void KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id);
 
