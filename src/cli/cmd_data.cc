@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/json_names.h"
 #include "weightfs/repo/file_io.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/import_export.h"
@@ -13,6 +14,9 @@
 
 namespace weightfs::cli {
 namespace {
+
+// The name of the snapshot directory at a mount's root (vfs::VersionsView::kName).
+constexpr const char* kVersionsName = ".versions";
 
 struct DataArgs {
   std::string repo;
@@ -53,6 +57,18 @@ int RunImport(const DataArgs& a) {
   auto parts = repo::SplitPath(to);
   if (!parts.ok()) return Fail(parts.status());
   if (parts->empty() && !src_is_dir) return Fail(InvalidArgument("a file cannot replace the repository root; use --to PATH"));
+  // A mount shows its snapshots as .versions at its root (hidden from listings, and in the way of
+  // any entry of that name, which would be hidden or unreachable there): refused, not stored.
+  if (!parts->empty() && (*parts)[0] == kVersionsName) {
+    return Fail(InvalidArgument("cannot import to " + repo::JoinPath(*parts) + ": " + kVersionsName +
+                                " at the repository root is reserved for the snapshots a mount shows there; "
+                                "choose another --to"));
+  }
+  if (parts->empty() && fs::exists(fs::symlink_status(fs::path(a.src) / kVersionsName, ec))) {
+    return Fail(InvalidArgument((fs::path(a.src) / kVersionsName).string() + " would become /" + kVersionsName +
+                                ", which is reserved for the snapshots a mount shows at its root (it would be "
+                                "hidden there); rename it, or import with --to a directory below the root"));
+  }
 
   auto total = repo::LocalSize(a.src);
   if (!total.ok()) return Fail(total.status());
@@ -102,9 +118,11 @@ int RunLs(const DataArgs& a) {
   nlohmann::json json_out = nlohmann::json::array();
   auto print = [&](const std::string& path, const repo::TreeEntry& e) {
     if (a.json) {
-      nlohmann::json j = {{"path", path}, {"type", e.type == repo::EntryType::kDirectory ? "dir" : e.type == repo::EntryType::kSymlink ? "symlink" : "file"},
+      nlohmann::json j = {{"type", e.type == repo::EntryType::kDirectory ? "dir" : e.type == repo::EntryType::kSymlink ? "symlink" : "file"},
                           {"mode", e.mode}, {"size", e.size}, {"mtime_ns", e.mtime_ns}};
-      if (e.type == repo::EntryType::kSymlink) j["target"] = e.target;
+      // Names are bytes: one that is not UTF-8 also comes as path_base64 (cli/json_names.h).
+      PutName(&j, "path", path);
+      if (e.type == repo::EntryType::kSymlink) PutName(&j, "target", e.target);
       json_out.push_back(j);
       return;
     }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/json_names.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/import_export.h"
 #include "weightfs/repo/local_state.h"
@@ -216,15 +217,19 @@ int RunDiff(const HistoryArgs& a) {
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& c : *changes) {
-      nlohmann::json j = {{"path", c.path}, {"change", repo::ChangeKindName(c.kind)},
+      nlohmann::json j = {{"change", repo::ChangeKindName(c.kind)},
                           {"old_type", TypeName(c.old_type)}, {"new_type", TypeName(c.new_type)},
                           {"old_size", c.old_size}, {"new_size", c.new_size}};
+      // Names are bytes: one that is not UTF-8 also comes as path_base64 (cli/json_names.h).
+      PutName(&j, "path", c.path);
       if (c.safetensors) {
         nlohmann::json tensors = nlohmann::json::array();
         for (const auto& t : c.tensors) {
-          tensors.push_back({{"name", t.name}, {"change", repo::TensorChangeKindName(t.kind)},
-                             {"old_dtype", t.old_dtype}, {"old_shape", t.old_shape}, {"old_bytes", t.old_bytes},
-                             {"new_dtype", t.new_dtype}, {"new_shape", t.new_shape}, {"new_bytes", t.new_bytes}});
+          nlohmann::json tj = {{"change", repo::TensorChangeKindName(t.kind)},
+                               {"old_dtype", t.old_dtype}, {"old_shape", t.old_shape}, {"old_bytes", t.old_bytes},
+                               {"new_dtype", t.new_dtype}, {"new_shape", t.new_shape}, {"new_bytes", t.new_bytes}};
+          PutName(&tj, "name", t.name);
+          tensors.push_back(std::move(tj));
         }
         j["safetensors"] = {{"header_changed", c.header_changed}, {"tensors", tensors}};
       }

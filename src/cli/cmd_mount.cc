@@ -15,6 +15,8 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include "cli/common.h"
@@ -49,6 +51,35 @@ struct MountArgs {
   std::string snapshot_interval;
   MountPolicyArgs policy;
 };
+
+// Beside the pid file while the daemon's final commit is failing: "PID\nEXIT CODE\nmessage", so
+// that `weightfs umount` reports the failure instead of exiting 0 (issue #10).
+std::string FailedCommitFileFor(const std::string& pid_file) { return pid_file + ".commit-failed"; }
+
+void WriteFailedCommit(const std::string& path, const Status& s) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << ::getpid() << "\n" << ExitCodeFor(s) << "\n" << s.message() << "\n";
+    if (!out.flush()) {
+      ::unlink(tmp.c_str());
+      return;  // (on a full disk) umount then waits for the daemon until its --timeout
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+// The exit code and message the daemon pid left in path, if it did.
+std::optional<std::pair<int, std::string>> ReadFailedCommit(const std::string& path, pid_t pid) {
+  std::ifstream in(path);
+  pid_t writer = 0;
+  int code = 0;
+  if (!(in >> writer >> code) || writer != pid) return std::nullopt;
+  std::string message;
+  in >> std::ws;
+  std::getline(in, message);
+  return std::make_pair(code, message);
+}
 
 std::string RealPath(const std::string& p) {
   boost::system::error_code ec;
@@ -303,13 +334,55 @@ int RunMount(MountArgs a) {
   (*session)->Unmount();
   watcher.reset();
   Status shut = (*fs)->Shutdown();
-  if (!shut.ok()) log("final commit failed: " + shut.message());
+  if (!shut.ok()) {
+    // Files were reported written (closed or fsynced): they may not be dropped. The daemon keeps
+    // them, and the writer lock, and retries until the commit succeeds (e.g. once space is
+    // freed); `weightfs umount` reports the failure with its exit code meanwhile.
+    const std::string failed_file = FailedCommitFileFor(*pid_file);
+    log("final commit failed: " + shut.message() + "; the daemon (pid " + std::to_string(::getpid()) +
+        ") keeps the uncommitted changes and retries until the commit succeeds (free space on the "
+        "repository's file system); SIGTERM is ignored meanwhile, SIGKILL loses them");
+    WriteFailedCommit(failed_file, shut);
+    int delay_ms = 500;
+    for (int attempt = 1; !shut.ok(); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      delay_ms = std::min(delay_ms * 2, 5000);
+      shut = (*fs)->Shutdown();
+      if (shut.ok()) {
+        log("final commit succeeded on retry " + std::to_string(attempt));
+      } else if (attempt % 60 == 0) {
+        log("final commit still failing (retry " + std::to_string(attempt) + "): " + shut.message());
+      }
+    }
+    ::unlink(failed_file.c_str());
+  }
   if (lock) lock->Release().IgnoreError();
   if (read_lease) read_lease->Release().IgnoreError();
   ::unlink(pid_file->c_str());
-  log("unmounted " + a.mountpoint + (shut.ok() ? ", everything committed" : ""));
+  log("unmounted " + a.mountpoint + ", everything committed");
   if (!loop.ok()) return Fail(loop);
-  return shut.ok() ? kExitOk : ExitCodeFor(shut);
+  return kExitOk;
+}
+
+// Whether mountpoint (a real path) is a mount point now, from /proc/self/mountinfo.
+bool IsMounted(const std::string& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point, unescaped;
+    fields >> id >> parent >> dev >> root >> point;
+    for (size_t i = 0; i < point.size(); ++i) {
+      if (point[i] == '\\' && i + 3 < point.size()) {
+        unescaped.push_back(static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8)));
+        i += 3;
+      } else {
+        unescaped.push_back(point[i]);
+      }
+    }
+    if (unescaped == mountpoint) return true;
+  }
+  return false;
 }
 
 // A daemon that has exited but not yet been reaped (a zombie: its parent is init, which may
@@ -334,23 +407,38 @@ int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
   } else {
     std::cerr << "weightfs: warning: " << recorded.status().message() << "\n";
   }
-  pid_t child = ::fork();
-  if (child == 0) {
-    ::execlp("fusermount3", "fusermount3", "-u", mountpoint.c_str(), static_cast<char*>(nullptr));
-    std::perror("weightfs: running fusermount3");
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Fail(Status(Code::kBusy, "could not unmount " + mountpoint + " (is it busy? close the programs using it)"));
+  // Already unmounted, with its daemon still retrying its final commit: wait for that daemon
+  // (again) rather than fail.
+  const bool retrying = pid > 0 && ProcessAlive(pid) && !IsMounted(mountpoint);
+  if (!retrying) {
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::execlp("fusermount3", "fusermount3", "-u", mountpoint.c_str(), static_cast<char*>(nullptr));
+      std::perror("weightfs: running fusermount3");
+      ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      return Fail(Status(Code::kBusy, "could not unmount " + mountpoint + " (is it busy? close the programs using it)"));
+    }
   }
   if (pid <= 0) {
     std::cerr << "weightfs: unmounted " << mountpoint << ", but no daemon pid was recorded; not waiting for it\n";
     return kExitOk;
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const std::string failed_file = FailedCommitFileFor(*pid_file);
   while (ProcessAlive(pid)) {
+    if (auto failed = ReadFailedCommit(failed_file, pid)) {
+      // Never exit 0 while what was written is not committed.
+      std::cerr << "weightfs: unmounted " << mountpoint << ", but the final commit failed: " << failed->second
+                << "\nweightfs: the daemon (pid " << pid
+                << ") keeps the changes and retries until the commit succeeds (free space on the repository's "
+                   "file system); `weightfs umount "
+                << mountpoint << "` again waits for it\n";
+      return failed->first != kExitOk ? failed->first : kExitFailure;
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       return Fail(Status(Code::kBusy, "the daemon (pid " + std::to_string(pid) + ") is still committing after " +
                                           std::to_string(static_cast<int>(timeout_s)) + " s"));

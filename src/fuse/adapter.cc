@@ -104,7 +104,7 @@ void FillStat(const vfs::Attr& a, struct stat* st) {
   st->st_gid = a.gid;
   st->st_size = static_cast<off_t>(a.size);
   st->st_blksize = 1 << 20;
-  st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st->st_blocks = static_cast<blkcnt_t>(a.blocks);
   ToTimespec(a.atime_ns, &st->st_atim);
   ToTimespec(a.mtime_ns, &st->st_mtim);
   ToTimespec(a.ctime_ns, &st->st_ctim);

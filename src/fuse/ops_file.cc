@@ -85,6 +85,18 @@ void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t len
   });
 }
 
+// The kernel answers SEEK_SET/CUR/END itself; SEEK_DATA and SEEK_HOLE come here (without this
+// op the kernel would treat the whole file as data).
+void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) {
+  Guard(req, "lseek", [&] {
+    if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) return (void)fuse_reply_err(req, EINVAL);
+    auto r = Fs(req).SeekDataOrHole(HandleCallerOf(req), ino, static_cast<uint64_t>(off), whence == SEEK_HOLE);
+    if (Failed(req, r)) return;
+    if (!*r) return (void)fuse_reply_err(req, ENXIO);
+    fuse_reply_lseek(req, static_cast<off_t>(**r));
+  });
+}
+
 }  // namespace
 
 void AddFileOps(fuse_lowlevel_ops* ops) {
@@ -96,6 +108,7 @@ void AddFileOps(fuse_lowlevel_ops* ops) {
   ops->release = Release;
   ops->fsync = Fsync;
   ops->fallocate = Fallocate;
+  ops->lseek = Lseek;
 }
 
 }  // namespace weightfs::fuse

@@ -69,7 +69,9 @@ class Checker {
       Problem("file " + path + ": its object " + e.id.Hex() + " holds " + std::to_string(file->size) +
               " bytes, its directory entry says " + std::to_string(e.size));
     }
-    for (const ChunkRef& c : file->chunks) CheckChunk(c, path);
+    for (const ChunkRef& c : file->chunks) {
+      if (!c.hole) CheckChunk(c, path);  // a hole is no object
+    }
   }
 
   void CheckChunk(const ChunkRef& c, const std::string& path) {
@@ -149,7 +151,9 @@ Status SumTree(const Repository& repo, const ObjectId& root, uint64_t* total, ui
     if (files) ++*files;
     if (seen_files->insert(e.id).second) {
       ASSIGN_OR_RETURN(FileObject f, repo.LoadFile(e.id));
-      for (const ChunkRef& c : f.chunks) chunks->emplace(c.id, c.size);
+      for (const ChunkRef& c : f.chunks) {
+        if (!c.hole) chunks->emplace(c.id, c.size);
+      }
     }
     return Status::Ok();
   }));

@@ -17,6 +17,17 @@ constexpr size_t kWriterBuffer = 16 << 20;
 constexpr uint64_t kWriterInFlight = 64 << 20;
 // Buffers kept for reuse: enough to cover the bytes in flight.
 constexpr size_t kMaxSpareBuffers = kWriterInFlight / kWriterBuffer + 2;
+// Holes are read as views of one static block of zeros; ForEachPiece hands them out this large.
+constexpr uint64_t kZeroPiece = 1 << 20;
+
+void AddZeros(uint64_t n, PieceList* out) {
+  static const Bytes* const zeros = new Bytes(kZeroPiece, 0);
+  for (uint64_t left = n; left > 0;) {
+    const uint64_t k = std::min(left, kZeroPiece);
+    out->Add(ByteView(zeros->data(), k), nullptr);
+    left -= k;
+  }
+}
 
 }  // namespace
 
@@ -134,10 +145,14 @@ Status FileReader::ReadPieces(uint64_t offset, uint64_t len, PieceList* out) {
     const ChunkRef& c = file_.chunks[i];
     const uint64_t in_chunk = offset - starts_[i];
     const uint64_t n = std::min<uint64_t>(len, c.size - in_chunk);
-    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames,
-                     reader_->ReadFrames(c.id, c.size, in_chunk, n));
-    RETURN_IF_ERROR(frames->Check(in_chunk, n));
-    ChunkFrames::AppendTo(frames, in_chunk, n, out);
+    if (c.hole) {
+      AddZeros(n, out);
+    } else {
+      ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames,
+                       reader_->ReadFrames(c.id, c.size, in_chunk, n));
+      RETURN_IF_ERROR(frames->Check(in_chunk, n));
+      ChunkFrames::AppendTo(frames, in_chunk, n, out);
+    }
     offset += n;
     len -= n;
     ++i;
@@ -161,13 +176,25 @@ Status FileReader::ForEachPiece(const std::function<Status(ByteView)>& fn) {
     if (ahead <= i) {
       ahead = i + 1;
       ahead_bytes = 0;
-    } else {
+    } else if (!c.hole) {
       ahead_bytes -= c.size;
     }
+    // Holes are skipped by the read-ahead (nothing to load) and count nothing against it.
     while (ahead < file_.chunks.size() && ahead_bytes < kAhead &&
-           reader_->Prefetch(file_.chunks[ahead].id, file_.chunks[ahead].size)) {
-      ahead_bytes += file_.chunks[ahead].size;
+           (file_.chunks[ahead].hole ||
+            reader_->Prefetch(file_.chunks[ahead].id, file_.chunks[ahead].size))) {
+      if (!file_.chunks[ahead].hole) ahead_bytes += file_.chunks[ahead].size;
       ++ahead;
+    }
+    if (c.hole) {
+      for (uint64_t left = c.size; left > 0;) {
+        PieceList zeros;
+        const uint64_t n = std::min<uint64_t>(left, kZeroPiece);
+        AddZeros(n, &zeros);
+        for (ByteView piece : zeros.pieces()) RETURN_IF_ERROR(fn(piece));
+        left -= n;
+      }
+      continue;
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames, reader_->GetChunk(c.id, c.size));
     RETURN_IF_ERROR(frames->Check(0, c.size));

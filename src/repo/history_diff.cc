@@ -51,6 +51,7 @@ struct Coverage {
   std::vector<ChunkRef> chunks;
   uint64_t skip = 0;
   bool aligned = true;
+  bool holes = false;  // a hole and a chunk of zeros hold the same bytes under different refs
 };
 
 Coverage Cover(const ParsedFile& p, uint64_t begin, uint64_t end) {
@@ -61,6 +62,7 @@ Coverage Cover(const ParsedFile& p, uint64_t begin, uint64_t end) {
   uint64_t covered_end = 0;
   for (; i < p.file.chunks.size() && p.starts[i] < end; ++i) {
     c.chunks.push_back(p.file.chunks[i]);
+    c.holes = c.holes || p.file.chunks[i].hole;
     covered_end = p.starts[i] + p.file.chunks[i].size;
   }
   c.aligned = c.skip == 0 && covered_end == end;
@@ -73,7 +75,7 @@ Result<bool> SameRange(const Repository& repo, const ParsedFile& a, const Tensor
                        const TensorInfo& tb) {
   const Coverage ca = Cover(a, ta.begin, ta.end), cb = Cover(b, tb.begin, tb.end);
   if (ca.skip == cb.skip && ca.chunks == cb.chunks) return true;
-  if (ca.aligned && cb.aligned) return false;  // content-addressed chunks: different ids, different bytes
+  if (ca.aligned && cb.aligned && !ca.holes && !cb.holes) return false;  // content-addressed chunks: different ids, different bytes
   FileReader ra(&repo, a.file), rb(&repo, b.file);
   Bytes xa, xb;
   for (uint64_t off = 0; off < ta.end - ta.begin; off += kComparePiece) {

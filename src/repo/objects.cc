@@ -6,6 +6,10 @@ namespace weightfs::repo {
 namespace {
 
 constexpr uint8_t kEncodingVersion = 1;
+// File objects with holes, and trees naming such files (see objects.h).
+constexpr uint8_t kHoleEncodingVersion = 2;
+constexpr uint8_t kPieceChunk = 1;
+constexpr uint8_t kPieceHole = 2;
 
 void PutId(Bytes* out, const ObjectId& id) { PutBytes(out, id.bytes()); }
 
@@ -16,13 +20,13 @@ Result<ObjectId> GetId(Reader* r) {
 
 void PutString(Bytes* out, const std::string& s) { PutLengthPrefixed(out, AsBytes(s)); }
 
-Status CheckVersion(Reader* r, const char* what) {
+Result<uint8_t> CheckVersion(Reader* r, const char* what, uint8_t newest = kEncodingVersion) {
   ASSIGN_OR_RETURN(uint8_t v, r->U8());
-  if (v != kEncodingVersion) {
-    return Status(v > kEncodingVersion ? Code::kUnsupported : Code::kCorruption,
+  if (v < kEncodingVersion || v > newest) {
+    return Status(v > newest ? Code::kUnsupported : Code::kCorruption,
                   std::string(what) + " encoding v" + std::to_string(v) + " is not supported");
   }
-  return Status::Ok();
+  return v;
 }
 
 Status CheckDone(const Reader& r, const char* what) {
@@ -59,33 +63,65 @@ const TreeEntry* TreeObject::Find(const std::string& name) const {
   return &*it;
 }
 
+uint64_t FileObject::HoleBytes() const {
+  uint64_t n = 0;
+  for (const ChunkRef& c : chunks) {
+    if (c.hole) n += c.size;
+  }
+  return n;
+}
+
 Bytes EncodeFile(const FileObject& file) {
+  const bool holes = std::any_of(file.chunks.begin(), file.chunks.end(), [](const ChunkRef& c) { return c.hole; });
   Bytes out;
-  out.reserve(16 + file.chunks.size() * 36);
-  PutU8(&out, kEncodingVersion);
+  out.reserve(16 + file.chunks.size() * 37);
+  // Without holes, exactly the bytes (and so the ids) of the files written before holes existed.
+  PutU8(&out, holes ? kHoleEncodingVersion : kEncodingVersion);
   PutU64(&out, file.size);
   PutU64(&out, file.chunks.size());
   for (const ChunkRef& c : file.chunks) {
+    if (holes) PutU8(&out, c.hole ? kPieceHole : kPieceChunk);
+    if (c.hole) {
+      PutU64(&out, c.size);
+      continue;
+    }
+    WFS_CHECK(c.size <= UINT32_MAX);
     PutId(&out, c.id);
-    PutU32(&out, c.size);
+    PutU32(&out, static_cast<uint32_t>(c.size));
   }
   return out;
 }
 
 Result<FileObject> DecodeFile(ByteView data) {
   Reader r(data);
-  RETURN_IF_ERROR(CheckVersion(&r, "file"));
+  ASSIGN_OR_RETURN(uint8_t version, CheckVersion(&r, "file", kHoleEncodingVersion));
+  const bool tagged = version == kHoleEncodingVersion;
   FileObject f;
   ASSIGN_OR_RETURN(f.size, r.U64());
   ASSIGN_OR_RETURN(uint64_t n, r.U64());
-  if (n > r.remaining() / 36) return Corruption("file object lists more chunks than it holds");
+  // The smallest piece: a hole (tag + size) in v2, a chunk (id + size) in v1.
+  if (n > r.remaining() / (tagged ? 9 : 36)) return Corruption("file object lists more chunks than it holds");
   f.chunks.reserve(n);
   uint64_t total = 0;
   for (uint64_t i = 0; i < n; ++i) {
     ChunkRef c;
-    ASSIGN_OR_RETURN(c.id, GetId(&r));
-    ASSIGN_OR_RETURN(c.size, r.U32());
-    if (c.size == 0) return Corruption("file object has an empty chunk");
+    uint8_t kind = kPieceChunk;
+    if (tagged) {
+      ASSIGN_OR_RETURN(kind, r.U8());
+    }
+    if (kind == kPieceHole) {
+      c.hole = true;
+      ASSIGN_OR_RETURN(c.size, r.U64());
+      if (c.size == 0) return Corruption("file object has an empty hole");
+    } else if (kind == kPieceChunk) {
+      ASSIGN_OR_RETURN(c.id, GetId(&r));
+      ASSIGN_OR_RETURN(uint32_t size, r.U32());
+      if (size == 0) return Corruption("file object has an empty chunk");
+      c.size = size;
+    } else {
+      return Corruption("file object has a piece of unknown kind " + std::to_string(kind));
+    }
+    if (c.size > UINT64_MAX - total) return Corruption("file object's pieces overflow its size");
     total += c.size;
     f.chunks.push_back(c);
   }
@@ -95,8 +131,10 @@ Result<FileObject> DecodeFile(ByteView data) {
 }
 
 Bytes EncodeTree(const TreeObject& tree) {
+  const bool holes =
+      std::any_of(tree.entries.begin(), tree.entries.end(), [](const TreeEntry& e) { return e.hole_bytes != 0; });
   Bytes out;
-  PutU8(&out, kEncodingVersion);
+  PutU8(&out, holes ? kHoleEncodingVersion : kEncodingVersion);
   PutU64(&out, tree.entries.size());
   for (const TreeEntry& e : tree.entries) {
     PutString(&out, e.name);
@@ -111,13 +149,14 @@ Bytes EncodeTree(const TreeObject& tree) {
     }
     PutId(&out, e.id);
     PutString(&out, e.target);
+    if (holes) PutU64(&out, e.hole_bytes);
   }
   return out;
 }
 
 Result<TreeObject> DecodeTree(ByteView data) {
   Reader r(data);
-  RETURN_IF_ERROR(CheckVersion(&r, "tree"));
+  ASSIGN_OR_RETURN(uint8_t version, CheckVersion(&r, "tree", kHoleEncodingVersion));
   TreeObject t;
   ASSIGN_OR_RETURN(uint64_t n, r.U64());
   if (n > r.remaining() / 60) return Corruption("tree object lists more entries than it holds");
@@ -142,6 +181,12 @@ Result<TreeObject> DecodeTree(ByteView data) {
     }
     ASSIGN_OR_RETURN(e.id, GetId(&r));
     ASSIGN_OR_RETURN(e.target, r.String());
+    if (version == kHoleEncodingVersion) {
+      ASSIGN_OR_RETURN(e.hole_bytes, r.U64());
+      if (e.hole_bytes != 0 && (e.type != EntryType::kFile || e.hole_bytes > e.size)) {
+        return Corruption("tree entry has more hole bytes than its file holds");
+      }
+    }
     t.entries.push_back(std::move(e));
   }
   RETURN_IF_ERROR(CheckDone(r, "tree object"));
@@ -166,7 +211,7 @@ Bytes EncodeSnapshot(const SnapshotObject& s) {
 
 Result<SnapshotObject> DecodeSnapshot(ByteView data) {
   Reader r(data);
-  RETURN_IF_ERROR(CheckVersion(&r, "snapshot"));
+  RETURN_IF_ERROR(CheckVersion(&r, "snapshot").status());
   SnapshotObject s;
   ASSIGN_OR_RETURN(s.root, GetId(&r));
   ASSIGN_OR_RETURN(uint8_t has_parent, r.U8());
@@ -205,7 +250,7 @@ Bytes EncodePolicy(const PolicyObject& p) {
 
 Result<PolicyObject> DecodePolicy(ByteView data) {
   Reader r(data);
-  RETURN_IF_ERROR(CheckVersion(&r, "policy"));
+  RETURN_IF_ERROR(CheckVersion(&r, "policy").status());
   PolicyObject p;
   ASSIGN_OR_RETURN(uint8_t has_parent, r.U8());
   if (has_parent) {

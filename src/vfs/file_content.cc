@@ -34,7 +34,8 @@ FileContent::FileContent(repo::Repository* repo, repo::FileObject base, std::ato
       pool_(pool) {
   segs_.reserve(base.chunks.size());
   for (const repo::ChunkRef& c : base.chunks) {
-    segs_.push_back(Segment{Segment::Kind::kStored, c.size, c.id, nullptr});
+    segs_.push_back(c.hole ? Segment{Segment::Kind::kZero, c.size, ObjectId(), nullptr}
+                           : Segment{Segment::Kind::kStored, c.size, c.id, nullptr});
   }
   RecomputeStarts();
   ResumeStreamLocked();
@@ -49,18 +50,41 @@ void FileContent::AddDirty(int64_t delta) {
 
 void FileContent::RecomputeStarts() {
   starts_.resize(segs_.size() + 1);
-  uint64_t pos = 0;
+  uint64_t pos = 0, holes = 0;
   for (size_t i = 0; i < segs_.size(); ++i) {
     starts_[i] = pos;
     pos += segs_[i].size;
+    if (segs_[i].kind == Segment::Kind::kZero) holes += segs_[i].size;
   }
   starts_[segs_.size()] = pos;
   size_.store(pos);
+  hole_bytes_.store(holes);
+}
+
+void FileContent::AppendHoleLocked(uint64_t n) {
+  if (n == 0) return;
+  if (!segs_.empty() && segs_.back().kind == Segment::Kind::kZero) {
+    segs_.back().size += n;
+  } else {
+    segs_.push_back(Segment{Segment::Kind::kZero, n, ObjectId(), nullptr});
+  }
+}
+
+std::optional<uint64_t> FileContent::Seek(uint64_t offset, bool hole) const {
+  std::shared_lock lock(mu_);
+  const uint64_t size = starts_.back();
+  if (offset >= size) return std::nullopt;
+  for (size_t i = SegmentAt(offset); i < segs_.size(); ++i) {
+    if ((segs_[i].kind == Segment::Kind::kZero) == hole) return std::max(offset, starts_[i]);
+  }
+  if (hole) return size;  // the implicit hole at the end of the file
+  return std::nullopt;
 }
 
 bool FileContent::dirty() const {
   std::shared_lock lock(mu_);
-  return std::any_of(segs_.begin(), segs_.end(), [](const Segment& s) { return s.kind != Segment::Kind::kStored; });
+  // Holes are stored as holes: only unsealed data is dirty.
+  return std::any_of(segs_.begin(), segs_.end(), [](const Segment& s) { return s.kind == Segment::Kind::kDirty; });
 }
 
 int64_t FileContent::dirty_bytes() const {
@@ -212,7 +236,7 @@ Status FileContent::WriteLocked(uint64_t offset, ByteView data) {
   uint64_t size = starts_.back();
   if (offset > size) {
     // A hole: zeros that are never held in memory.
-    segs_.push_back(Segment{Segment::Kind::kZero, offset - size, ObjectId(), nullptr});
+    AppendHoleLocked(offset - size);
     RecomputeStarts();
     size = offset;
   }
@@ -257,11 +281,11 @@ Status FileContent::Truncate(uint64_t new_size) {
   std::lock_guard write_lock(write_mu_);
   CollectStored(false).IgnoreError();  // see Write
   std::unique_lock lock(mu_);
-  version_.fetch_add(1);
   const uint64_t size = starts_.back();
-  if (new_size == size) return Status::Ok();
+  if (new_size == size) return Status::Ok();  // no change: nothing to seal or commit
+  version_.fetch_add(1);
   if (new_size > size) {
-    segs_.push_back(Segment{Segment::Kind::kZero, new_size - size, ObjectId(), nullptr});
+    AppendHoleLocked(new_size - size);
   } else {
     size_t i = 0;
     RETURN_IF_ERROR(SplitAt(new_size, &i));
@@ -355,7 +379,7 @@ void FileContent::ResumeStreamLocked() {
   size_t tail = n;
   if (n > 0 && segs_[n - 1].kind == Segment::Kind::kDirty && segs_[n - 1].tag == 0) tail = n - 1;
   for (size_t i = 0; i < tail; ++i) {
-    if (segs_[i].kind != Segment::Kind::kStored && segs_[i].tag == 0) return;
+    if (segs_[i].kind == Segment::Kind::kDirty && segs_[i].tag == 0) return;
   }
   finder_.emplace(repo_->config().chunker, repo_->gear());
   finder_->Restart(starts_[tail]);
@@ -434,8 +458,9 @@ Status FileContent::CollectStored(bool all) {
 
 Status FileContent::SealLocked(bool keep_tail, std::vector<Submission>* subs) {
   DetectForcedCuts();
-  // Stored chunks and chunks in flight are decided; runs of the rest are chunked again.
-  auto decided = [](const Segment& s) { return s.kind == Segment::Kind::kStored || s.tag != 0; };
+  // Stored chunks, chunks in flight and holes are decided; runs of the rest are chunked again.
+  // A hole is never chunked: it ends the dirty run before it, and stays a hole.
+  auto decided = [](const Segment& s) { return s.kind != Segment::Kind::kDirty || s.tag != 0; };
   std::vector<Segment> out;
   out.reserve(segs_.size());
   size_t i = 0;
@@ -468,15 +493,8 @@ Status FileContent::SealLocked(bool keep_tail, std::vector<Submission>* subs) {
     }
     for (size_t k = i; k < j; ++k) {
       const Segment& s = segs_[k];
-      if (s.kind == Segment::Kind::kDirty) {
-        RETURN_IF_ERROR(chunker.Write(ByteView(s.data->data(), s.size)));
-      } else {
-        for (uint64_t left = s.size; left > 0;) {
-          uint64_t n = std::min(left, kZeroBlock);
-          RETURN_IF_ERROR(chunker.Write(ByteView(ZeroBlock().data(), n)));
-          left -= n;
-        }
-      }
+      WFS_CHECK(s.kind == Segment::Kind::kDirty);
+      RETURN_IF_ERROR(chunker.Write(ByteView(s.data->data(), s.size)));
     }
     if (!(keep_tail && is_tail)) RETURN_IF_ERROR(chunker.Finish());
     for (Segment& s : sealed) {
@@ -524,8 +542,17 @@ Result<std::pair<ObjectId, repo::FileObject>> FileContent::Seal() {
     file.size = starts_.back();
     file.chunks.reserve(segs_.size());
     for (const Segment& s : segs_) {
+      if (s.kind == Segment::Kind::kZero) {
+        // Adjacent holes (a split hole refilled by nothing) are one.
+        if (!file.chunks.empty() && file.chunks.back().hole) {
+          file.chunks.back().size += s.size;
+        } else {
+          file.chunks.push_back(repo::ChunkRef::Hole(s.size));
+        }
+        continue;
+      }
       if (s.kind != Segment::Kind::kStored) return Internal("a sealed file still has unstored data");
-      file.chunks.push_back(repo::ChunkRef{s.id, static_cast<uint32_t>(s.size)});
+      file.chunks.push_back(repo::ChunkRef{s.id, s.size});
     }
     ResumeStreamLocked();
   }

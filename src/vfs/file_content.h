@@ -9,7 +9,8 @@
 // arrive. Until its result is applied the chunk stays a dirty segment (tagged as in flight,
 // never modified), so reads see its bytes and the dirty budget counts them. Any other change
 // (a write inside the file, a hole, a truncate) leaves streaming, and Seal() runs the dirty runs
-// through the same content-defined chunker, so a file written through the mount chunks (and
+// through the same content-defined chunker (holes are never chunked: they stay holes, in memory
+// and in the file object), so a file written through the mount chunks (and
 // dedups) like an imported one whichever way it was written. SealIdle() does that early under
 // memory pressure while keeping the undecided tail in memory, so a file being written is never
 // held whole. Seal() waits for every chunk in flight before it builds the file object.
@@ -46,6 +47,8 @@ class FileContent {
   ~FileContent();
 
   uint64_t size() const { return size_.load(); }
+  // Bytes of size that are holes (zeros that are stored as nothing).
+  uint64_t hole_bytes() const { return hole_bytes_.load(); }
   // Bumped by every change; a file whose version moved since its last seal has news to commit.
   uint64_t version() const { return version_.load(); }
   bool dirty() const;
@@ -63,7 +66,11 @@ class FileContent {
   // The same bytes, copied into *out (cleared first).
   Status Read(uint64_t offset, uint64_t len, Bytes* out) const;
   Status Write(uint64_t offset, ByteView data);
+  // Growing adds a hole: O(1), whatever the size.
   Status Truncate(uint64_t size);
+  // lseek's SEEK_DATA (hole false) and SEEK_HOLE (hole true): the first offset >= offset that is
+  // data, or in a hole (the end of the file counts as one). nullopt: none (ENXIO).
+  std::optional<uint64_t> Seek(uint64_t offset, bool hole) const;
 
   // Seals everything dirty and stores the file object; returns it and its id. Objects are not
   // synced (the commit syncs once before publishing the tree).
@@ -91,6 +98,8 @@ class FileContent {
   // All private helpers require mu_ held exclusively (or shared for the const ones).
   size_t SegmentAt(uint64_t offset) const;  // index of the segment holding offset
   void RecomputeStarts();
+  // Appends a hole of n bytes at the end (merged with a hole there).
+  void AppendHoleLocked(uint64_t n);
   Status SplitAt(uint64_t offset, size_t* index);  // segment boundary at offset
   Status ReadSegment(const Segment& s, uint64_t start_in_seg, uint64_t len, Bytes* out) const;
   // whole_chunks: read a stored chunk whole through the reader's cache (a sequential reader
@@ -134,6 +143,7 @@ class FileContent {
   std::vector<uint64_t> starts_;  // starts_[i] = offset of segs_[i]; one extra entry = size
   int64_t dirty_bytes_ = 0;       // bytes held in kDirty segments
   std::atomic<uint64_t> size_{0};     // starts_.back(), readable without mu_
+  std::atomic<uint64_t> hole_bytes_{0};  // bytes in kZero segments, readable without mu_
   std::atomic<uint64_t> version_{0};
   enum class CutState { kUnknown, kNone, kFound } cut_state_ = CutState::kUnknown;
   std::vector<uint64_t> forced_cuts_;  // absolute offsets (safetensors boundaries)

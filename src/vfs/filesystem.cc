@@ -22,7 +22,6 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
   if (!main.raw) return Corruption("the repository has no refs/main; run `weightfs check`");
   // Fail now, not on the first request, if the live root cannot be read.
   ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->LoadTree(main.value.live_root));
-  (void)root_tree;
   std::unique_ptr<FileSystem> fs(new FileSystem(repo, std::move(options)));
   auto root = std::make_unique<Node>();
   root->ino = kRootNode;
@@ -31,6 +30,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
   root->tree_id = main.value.live_root;
   root->mtime_ns = root->ctime_ns = root->atime_ns = NowNs();
   root->nlookup = 1;  // the kernel holds the root forever
+  root->unloaded_subdirs = CountSubdirs(root_tree);
   fs->nodes_.emplace(kRootNode, std::move(root));
   if (fs->options_.versions_dir != FsOptions::VersionsDir::kDisabled) {
     VersionsView::Options vo;
@@ -98,12 +98,15 @@ Status FileSystem::Shutdown() {
   {
     std::lock_guard lock(loop_mu_);
     if (shut_down_) return Status::Ok();
-    shut_down_ = true;
     stop_ = true;
   }
   loop_cv_.notify_all();
   if (commit_thread_.joinable()) commit_thread_.join();
-  if (options_.read_only) return Status::Ok();
+  if (options_.read_only) {
+    std::lock_guard lock(loop_mu_);
+    shut_down_ = true;
+    return Status::Ok();
+  }
   // Files still holding unsealed changes (e.g. open at a lazy unmount) are sealed as if closed.
   std::vector<std::pair<NodeId, std::shared_ptr<FileContent>>> pending;
   {
@@ -120,7 +123,13 @@ Status FileSystem::Shutdown() {
     if (!s.ok() && first.ok()) first = s;
   }
   Status s = Commit();
-  return first.ok() ? s : first;
+  if (!first.ok()) return first;
+  if (s.ok()) {
+    // Only now: after a failure (no space) the next call seals and commits again.
+    std::lock_guard lock(loop_mu_);
+    shut_down_ = true;
+  }
+  return s;
 }
 
 Status FileSystem::CheckWritable() const {
@@ -142,8 +151,35 @@ FileSystem::Node* FileSystem::NewNodeLocked(repo::EntryType type, Node* parent, 
   n->name = name;
   Node* raw = n.get();
   nodes_.emplace(raw->ino, std::move(n));
-  if (parent) parent->children[name] = raw->ino;
+  if (parent) {
+    parent->children[name] = raw->ino;
+    if (type == repo::EntryType::kDirectory) parent->subdirs++;
+  }
   return raw;
+}
+
+uint32_t FileSystem::CountSubdirs(const repo::TreeObject& tree) {
+  return static_cast<uint32_t>(std::count_if(tree.entries.begin(), tree.entries.end(), [](const repo::TreeEntry& e) {
+    return e.type == repo::EntryType::kDirectory;
+  }));
+}
+
+Status FileSystem::CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId ino) {
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
+  if (dir->type != repo::EntryType::kDirectory || dir->nlink_subdirs() || !dir->tree_id) return Status::Ok();
+  const ObjectId id = *dir->tree_id;
+  // Counted without the table lock, like a load; the tree objects of directories are small.
+  lock.unlock();
+  auto tree = repo_->LoadTree(id);
+  lock.lock();
+  if (!tree.ok()) {
+    // The lookup itself stays possible (nlink 1: not counted); listing the directory fails.
+    Log("reading directory failed: " + tree.status().message());
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(ino));
+  if (!dir->loaded && dir->tree_id == id) dir->unloaded_subdirs = CountSubdirs(*tree);
+  return Status::Ok();
 }
 
 Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
@@ -182,6 +218,7 @@ Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* 
       case repo::EntryType::kFile:
         n->file_id = e.id;
         n->stored_size = n->committed_size = e.size;
+        n->stored_hole_bytes = n->committed_hole_bytes = e.hole_bytes;
         break;
     }
   }
@@ -206,10 +243,17 @@ Attr FileSystem::AttrLocked(const Node* n) const {
            : n->type == repo::EntryType::kSymlink ? NodeType::kSymlink
                                                   : NodeType::kFile;
   a.mode = n->mode;
-  a.nlink = n->type == repo::EntryType::kDirectory ? 2 : (n->linked ? 1 : 0);
+  if (n->type == repo::EntryType::kDirectory) {
+    // 2 + subdirectories; 1 ("not counted", as btrfs and find(1) understand it) until counted.
+    const std::optional<uint32_t> subdirs = n->nlink_subdirs();
+    a.nlink = subdirs ? 2 + *subdirs : 1;
+  } else {
+    a.nlink = n->linked ? 1 : 0;
+  }
   a.uid = options_.uid;
   a.gid = options_.gid;
   a.size = n->size();
+  a.blocks = (a.size - std::min(n->hole_bytes(), a.size) + 511) / 512;
   a.mtime_ns = n->mtime_ns;
   a.ctime_ns = n->ctime_ns;
   a.atime_ns = n->atime_ns;
@@ -261,12 +305,17 @@ void FileSystem::MaybeDropLocked(Node* n) {
 }
 
 Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::string& name) {
+  // No such name can exist; saying so first reveals nothing to a caller the policy hides things from.
+  RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kList, "lookup"));
   if (versions_ && VersionsView::Owns(parent)) return versions_->Lookup(parent, name);
   if (versions_ && parent == kRootNode && name == VersionsView::kName) return versions_->LookupTop();
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
+  const NodeId ino = n->ino;
+  RETURN_IF_ERROR(CountSubdirsLocked(lock, ino));
+  ASSIGN_OR_RETURN(n, GetNodeLocked(ino));
   return EntryLocked(n);
 }
 
@@ -289,7 +338,8 @@ Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino, double* attr_timeo
     }
     return versions_->GetAttr(ino);
   }
-  std::lock_guard lock(tree_mu_);
+  std::unique_lock lock(tree_mu_);
+  RETURN_IF_ERROR(CountSubdirsLocked(lock, ino));
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   if (attr_timeout) *attr_timeout = CacheableLocked(n) ? options_.attr_timeout_s : 0;
   return AttrLocked(n);
@@ -313,7 +363,9 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
     if (req.set_mode) n->mode = req.mode & 07777;
     if (req.set_mtime) n->mtime_ns = req.mtime_ns;
     if (req.set_atime) n->atime_ns = req.atime_ns;
-    n->ctime_ns = NowNs();
+    // A truncate changes the times only if it changes the size (below), as on ext4 and as POSIX
+    // says; open(O_TRUNC) asks for the new mtime itself.
+    if (req.set_mode || req.set_mtime || req.set_atime || req.set_uid || req.set_gid) n->ctime_ns = NowNs();
     if (req.set_mode || req.set_mtime) MarkDirtyLocked(n);
     if (req.set_size) {
       lock.unlock();
@@ -321,13 +373,16 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
     }
   }
   if (content) {
+    const uint64_t version = content->version();
     RETURN_IF_ERROR(content->Truncate(req.size));
     bool seal = false;
-    {
+    if (content->version() != version) {
       std::lock_guard lock(tree_mu_);
       ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+      n->ctime_ns = NowNs();
       if (!req.set_mtime) n->mtime_ns = n->ctime_ns;
-      // A truncate outside an open handle (truncate(2)) has no close to seal it.
+      // A truncate outside an open handle (truncate(2)) has no close to seal it. Growing adds a
+      // hole, so this costs O(1) whatever the size.
       seal = n->open_count == 0;
     }
     if (seal) RETURN_IF_ERROR(SealFile(ino, content));
@@ -361,6 +416,7 @@ Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
         if (!n->file_id) continue;  // created but never closed: not committed yet
         e.id = *n->file_id;
         e.size = n->committed_size;
+        e.hole_bytes = n->committed_hole_bytes;
         break;
       case repo::EntryType::kDirectory: {
         ASSIGN_OR_RETURN(e.id, BuildTreeLocked(n));

@@ -145,6 +145,7 @@ Status FileSystem::SealFile(NodeId ino, const std::shared_ptr<FileContent>& cont
   if (!n.ok()) return Status::Ok();  // gone meanwhile
   (*n)->file_id = sealed->first;
   (*n)->committed_size = sealed->second.size;
+  (*n)->committed_hole_bytes = sealed->second.HoleBytes();
   (*n)->sealed_version = version;
   MarkDirtyLocked(*n);
   return Status::Ok();
@@ -175,6 +176,7 @@ Status FileSystem::Release(NodeId ino, uint64_t handle) {
       (*n)->content->version() == (*n)->sealed_version && (*n)->content->dirty_bytes() == 0 &&
       !(*n)->content->dirty()) {
     (*n)->stored_size = (*n)->committed_size;
+    (*n)->stored_hole_bytes = (*n)->committed_hole_bytes;
     (*n)->content.reset();
   }
   MaybeDropLocked(*n);
@@ -194,6 +196,16 @@ Status FileSystem::Fallocate(const Caller& c, NodeId ino, uint64_t offset, uint6
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   if (offset + length > content->size()) RETURN_IF_ERROR(content->Truncate(offset + length));
   return Status::Ok();
+}
+
+Result<std::optional<uint64_t>> FileSystem::SeekDataOrHole(const Caller& c, NodeId ino, uint64_t offset, bool hole) {
+  std::shared_ptr<FileContent> content;
+  if (versions_ && VersionsView::Owns(ino)) {
+    ASSIGN_OR_RETURN(content, versions_->Content(ino));
+  } else {
+    ASSIGN_OR_RETURN(content, LoadContent(ino));
+  }
+  return content->Seek(offset, hole);
 }
 
 namespace {

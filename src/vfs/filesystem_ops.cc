@@ -15,6 +15,11 @@ Status ValidateNewName(const std::string& name) {
 
 }  // namespace
 
+Status FileSystem::CheckNameLength(const std::string& name) {
+  if (name.size() > 255) return Status(Code::kNameTooLong, "name longer than 255 bytes");
+  return Status::Ok();
+}
+
 Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
   if (versions_ && versions_->IsTagsDir(parent)) {
     RETURN_IF_ERROR(AuthorizeTag(c, "mkdir"));
@@ -68,6 +73,7 @@ Result<std::string> FileSystem::ReadLink(const Caller& c, NodeId ino) {
 }
 
 Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kDelete, "unlink"));
@@ -89,6 +95,7 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
 }
 
 Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name) {
+  RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kDelete, "rmdir"));
@@ -102,6 +109,7 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   if (!n->children.empty()) return Status(Code::kNotEmpty, name + " is not empty");
   dir->children.erase(name);
+  dir->subdirs--;
   n->linked = false;
   n->parent = nullptr;
   TouchLocked(dir);
@@ -111,6 +119,7 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
 
 Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
                           const std::string& new_name, uint32_t flags) {
+  RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(RefuseInVersions(new_parent, new_name));
   RETURN_IF_ERROR(CheckWritable());
@@ -154,12 +163,17 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
   std::optional<ObjectId> still_read;
   if (victim) {
     to_dir->children.erase(new_name);
+    if (victim->type == repo::EntryType::kDirectory) to_dir->subdirs--;
     victim->linked = false;
     victim->parent = nullptr;
     if (victim->open_count > 0) still_read = victim->file_id;
   }
   from_dir->children.erase(name);
   to_dir->children[new_name] = n->ino;
+  if (n->type == repo::EntryType::kDirectory) {
+    from_dir->subdirs--;
+    to_dir->subdirs++;
+  }
   n->parent = to_dir;
   n->name = new_name;
   n->ctime_ns = NowNs();
@@ -178,7 +192,9 @@ void FileSystem::KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id
   // them: touched, they look freshly written, and gc's grace period keeps them. Best effort.
   auto file = repo_->LoadFile(*file_id);
   if (!file.ok()) return;
-  for (const repo::ChunkRef& c : file->chunks) repo_->store()->Touch(c.id).IgnoreError();
+  for (const repo::ChunkRef& c : file->chunks) {
+    if (!c.hole) repo_->store()->Touch(c.id).IgnoreError();
+  }
 }
 
 Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {

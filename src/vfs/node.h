@@ -34,6 +34,11 @@ struct FileSystem::Node {
   bool dirty = false;      // its tree object must be rebuilt
   std::optional<ObjectId> tree_id;
   std::map<std::string, NodeId> children;
+  // The link count is 2 + the subdirectories: counted in children once loaded (kept up to date
+  // by every change to children), counted from the tree object before (unknown: nlink 1, "not
+  // counted", until a lookup or getattr counts it).
+  uint32_t subdirs = 0;
+  std::optional<uint32_t> unloaded_subdirs;
 
   // Symlink.
   std::string target;
@@ -41,15 +46,25 @@ struct FileSystem::Node {
   // File. content loads on first open; until then size comes from the tree entry.
   std::shared_ptr<FileContent> content;
   uint64_t stored_size = 0;
+  uint64_t stored_hole_bytes = 0;  // with stored_size: the holes of the file object, for st_blocks
   // The committed view: the file object as of the last close/fsync (none: never closed).
   std::optional<ObjectId> file_id;
   uint64_t committed_size = 0;
+  uint64_t committed_hole_bytes = 0;
   uint64_t sealed_version = 0;
 
   uint64_t size() const {
     if (type == repo::EntryType::kSymlink) return target.size();
     if (type == repo::EntryType::kDirectory) return 0;
     return content ? content->size() : stored_size;
+  }
+  uint64_t hole_bytes() const {
+    if (type != repo::EntryType::kFile) return 0;
+    return content ? content->hole_bytes() : stored_hole_bytes;
+  }
+  std::optional<uint32_t> nlink_subdirs() const {
+    if (loaded) return subdirs;
+    return unloaded_subdirs;
   }
 };
 

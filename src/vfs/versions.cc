@@ -115,6 +115,9 @@ Attr VersionsView::AttrOf(NodeId ino, const Node& n) const {
       break;
   }
   a.mtime_ns = a.ctime_ns = a.atime_ns = n.entry.mtime_ns;
+  // Holes hold no blocks.
+  const uint64_t holes = n.kind == Kind::kFile ? std::min(n.entry.hole_bytes, a.size) : 0;
+  a.blocks = (a.size - holes + 511) / 512;
   return a;
 }
 
@@ -321,7 +324,9 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     // An old version's chunks may become unreachable (forget) while the file is open: touched,
     // they look freshly written to gc, whose grace period then keeps them. Live files need no
     // touch: refs/main reaches them. Best effort; a missing chunk reads as EIO.
-    for (const repo::ChunkRef& c : file.chunks) repo_->store()->Touch(c.id).IgnoreError();
+    for (const repo::ChunkRef& c : file.chunks) {
+      if (!c.hole) repo_->store()->Touch(c.id).IgnoreError();
+    }
     auto content = std::make_shared<FileContent>(repo_, std::move(file), nullptr);
     if (options_.reader) content->SetReader(options_.reader, repo::IsWeightFileName(name));
     std::lock_guard lock(mu_);
@@ -333,6 +338,11 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
 }
 
 Status VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size, PieceList* out) {
+  ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, Content(ino));
+  return content->Read(offset, size, out);
+}
+
+Result<std::shared_ptr<FileContent>> VersionsView::Content(NodeId ino) {
   std::shared_ptr<FileContent> content;
   {
     std::lock_guard lock(mu_);
@@ -345,7 +355,7 @@ Status VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size, PieceList*
     std::lock_guard lock(mu_);
     content = nodes_[ino].content;
   }
-  return content->Read(offset, size, out);
+  return content;
 }
 
 Result<Bytes> VersionsView::GetXattr(NodeId ino, const std::string& name) {

@@ -58,6 +58,8 @@ class VersionsView {
   Result<std::vector<DirEntry>> List(NodeId ino);  // ".", "..", then the entries
   Result<OpenOut> Open(NodeId ino);
   Status Read(NodeId ino, uint64_t offset, uint64_t size, PieceList* out);
+  // The content of a file node (opened on first use).
+  Result<std::shared_ptr<FileContent>> Content(NodeId ino);
   Result<Bytes> GetXattr(NodeId ino, const std::string& name);
   Result<std::vector<std::string>> ListXattr(NodeId ino);
   // The path a node had in its snapshot ("/" for a snapshot's root), or nullopt for the

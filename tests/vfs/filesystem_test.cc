@@ -21,6 +21,8 @@
 
 #include "repo/repo_test_util.h"
 #include "weightfs/repo/tree_ops.h"
+#include "weightfs/storage/fault_store.h"
+#include "vfs/versions.h"
 
 namespace weightfs::vfs {
 namespace {
@@ -1119,6 +1121,151 @@ TEST_F(FileSystemTest, ConcurrentWritersAndCommits) {
   REPO_ASSERT_OK(fs2->Shutdown());
   std::lock_guard lock(log_mu_);
   for (const std::string& line : log_) EXPECT_EQ(line.find("failed"), std::string::npos) << line;
+}
+
+// --- issue #10: POSIX details, holes, a final commit that fails ---
+
+TEST_F(FileSystemTest, NamesLongerThan255BytesAreNameTooLongNotNotFound) {
+  const std::string long_name(256, 'a');
+  MakeFile(kRootNode, "ok", "x");
+  EXPECT_CODE(fs_->Lookup(c_, kRootNode, long_name), Code::kNameTooLong);  // stat, truncate, chmod...
+  EXPECT_CODE(fs_->Unlink(c_, kRootNode, long_name), Code::kNameTooLong);
+  EXPECT_CODE(fs_->Rmdir(c_, kRootNode, long_name), Code::kNameTooLong);
+  EXPECT_CODE(fs_->Rename(c_, kRootNode, long_name, kRootNode, "b", 0), Code::kNameTooLong);
+  EXPECT_CODE(fs_->Rename(c_, kRootNode, "ok", kRootNode, long_name, 0), Code::kNameTooLong);
+  EXPECT_CODE(fs_->Lookup(c_, kRootNode, std::string(255, 'a')), Code::kNotFound);
+  EXPECT_CODE(fs_->Lookup(c_, kRootNode, VersionsView::kName + std::string(250, 'x')), Code::kNameTooLong);
+}
+
+TEST_F(FileSystemTest, DirectoryLinkCountIsTwoPlusSubdirectories) {
+  auto nlink = [&](NodeId ino, FileSystem* fs) -> uint32_t {
+    auto a = fs->GetAttr(c_, ino);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.ok() ? a->nlink : 0;
+  };
+  const NodeId d = MakeDir(kRootNode, "d");
+  EXPECT_EQ(nlink(d, fs_.get()), 2u);
+  const NodeId a = MakeDir(d, "a");
+  MakeDir(d, "b");
+  MakeFile(d, "file", "not a directory");
+  EXPECT_EQ(nlink(d, fs_.get()), 4u);  // mkdir d d/a d/b; stat -c %h d
+  EXPECT_EQ(nlink(a, fs_.get()), 2u);
+  EXPECT_EQ(nlink(kRootNode, fs_.get()), 3u);
+  // rename moves a link; rmdir drops one; a directory replaced by a rename drops one.
+  MakeDir(kRootNode, "e");
+  REPO_ASSERT_OK(fs_->Rename(c_, d, "a", kRootNode, "a2", 0));
+  EXPECT_EQ(nlink(d, fs_.get()), 3u);
+  EXPECT_EQ(nlink(kRootNode, fs_.get()), 5u);
+  REPO_ASSERT_OK(fs_->Rename(c_, kRootNode, "e", d, "b", 0));
+  EXPECT_EQ(nlink(d, fs_.get()), 3u);
+  EXPECT_EQ(nlink(kRootNode, fs_.get()), 4u);
+  REPO_ASSERT_OK(fs_->Rmdir(c_, d, "b"));
+  EXPECT_EQ(nlink(d, fs_.get()), 2u);
+  MakeDir(d, "c1");
+  MakeDir(d, "c2");
+  MakeDir(d, "c3");
+  REPO_ASSERT_OK(fs_->Commit());
+  // A second mount counts from the stored trees, before and without listing them.
+  REPO_ASSERT_OK_AND_ASSIGN(auto fs2, FileSystem::Create(repo_.get(), Options()));
+  EXPECT_EQ(nlink(kRootNode, fs2.get()), 4u);  // d, a2, and 2
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut le, fs2->Lookup(c_, kRootNode, "d"));
+  EXPECT_EQ(le.attr.nlink, 5u);
+  EXPECT_EQ(nlink(le.attr.ino, fs2.get()), 5u);
+  REPO_ASSERT_OK(fs2->Shutdown());
+}
+
+TEST_F(FileSystemTest, TruncateToTheSameSizeChangesNoTime) {
+  const NodeId f = MakeFile(kRootNode, "f", "0123456789");
+  SetAttrRequest t;
+  t.set_mtime = true;
+  t.mtime_ns = 1000000000;
+  REPO_ASSERT_OK_AND_ASSIGN(Attr before, fs_->SetAttr(c_, f, t));
+  const uint64_t gen = Generation();
+  REPO_ASSERT_OK(fs_->Commit());
+  SetAttrRequest same;
+  same.set_size = true;
+  same.size = 10;
+  REPO_ASSERT_OK_AND_ASSIGN(Attr after, fs_->SetAttr(c_, f, same));
+  EXPECT_EQ(after.size, 10u);
+  EXPECT_EQ(after.mtime_ns, before.mtime_ns);
+  EXPECT_EQ(after.ctime_ns, before.ctime_ns);
+  // Nothing changed, so nothing is committed either.
+  const uint64_t gen2 = Generation();
+  REPO_ASSERT_OK(fs_->Commit());
+  EXPECT_EQ(Generation(), gen2);
+  EXPECT_GE(gen2, gen);
+  // The same through an open handle (ftruncate).
+  REPO_ASSERT_OK_AND_ASSIGN(OpenOut o, fs_->Open(c_, f, true, false));
+  REPO_ASSERT_OK_AND_ASSIGN(after, fs_->SetAttr(c_, f, same));
+  EXPECT_EQ(after.mtime_ns, before.mtime_ns);
+  EXPECT_EQ(after.ctime_ns, before.ctime_ns);
+  REPO_ASSERT_OK(fs_->Release(f, o.handle));
+  // A real change still moves both.
+  SetAttrRequest shrink;
+  shrink.set_size = true;
+  shrink.size = 3;
+  REPO_ASSERT_OK_AND_ASSIGN(after, fs_->SetAttr(c_, f, shrink));
+  EXPECT_GT(after.mtime_ns, before.mtime_ns);
+  EXPECT_GT(after.ctime_ns, before.ctime_ns);
+}
+
+TEST_F(FileSystemTest, TerabyteTruncateIsAHoleWithoutBlocks) {
+  constexpr uint64_t kTiB = uint64_t{1} << 40;
+  const NodeId f = MakeFile(kRootNode, "sparse", "data");
+  REPO_ASSERT_OK_AND_ASSIGN(Attr a, fs_->GetAttr(c_, f));
+  EXPECT_EQ(a.blocks, 1u);
+  SetAttrRequest grow;
+  grow.set_size = true;
+  grow.size = kTiB;
+  const auto start = std::chrono::steady_clock::now();
+  REPO_ASSERT_OK_AND_ASSIGN(a, fs_->SetAttr(c_, f, grow));  // truncate -s 1T, sealed at once
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(a.size, kTiB);
+  EXPECT_EQ(a.blocks, 1u);  // the 4 bytes of data; the hole holds no blocks
+  REPO_ASSERT_OK(fs_->Commit());
+  REPO_ASSERT_OK_AND_ASSIGN(repo::TreeEntry e, CommittedEntry("/sparse"));
+  EXPECT_EQ(e.size, kTiB);
+  EXPECT_EQ(e.hole_bytes, kTiB - 4);
+  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject file, repo_->LoadFile(e.id));
+  ASSERT_EQ(file.chunks.size(), 2u);
+  EXPECT_TRUE(file.chunks[1] == repo::ChunkRef::Hole(kTiB - 4));
+
+  // SEEK_DATA / SEEK_HOLE on an open handle.
+  REPO_ASSERT_OK_AND_ASSIGN(OpenOut o, fs_->Open(c_, f, false, false));
+  EXPECT_EQ(fs_->SeekDataOrHole(c_, f, 0, true).value(), std::optional<uint64_t>(4));
+  EXPECT_EQ(fs_->SeekDataOrHole(c_, f, 4, false).value(), std::nullopt);
+  EXPECT_EQ(fs_->SeekDataOrHole(c_, f, 2, false).value(), std::optional<uint64_t>(2));
+  REPO_ASSERT_OK_AND_ASSIGN(Bytes far, fs_->Read(c_, f, o.handle, kTiB - 4096, 8192));
+  EXPECT_EQ(far, Bytes(4096, 0));
+  REPO_ASSERT_OK(fs_->Release(f, o.handle));
+
+  // Another mount reports the same blocks from the tree entry, without loading the file.
+  REPO_ASSERT_OK_AND_ASSIGN(auto fs2, FileSystem::Create(repo_.get(), Options()));
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut le, fs2->Lookup(c_, kRootNode, "sparse"));
+  EXPECT_EQ(le.attr.size, kTiB);
+  EXPECT_EQ(le.attr.blocks, 1u);
+  REPO_ASSERT_OK(fs2->Shutdown());
+}
+
+// Issue #10 item 3: a file closed, then the disk fills before the commit: the final commit
+// fails, and nothing may be dropped; once space returns, calling Shutdown again commits it.
+TEST_F(FileSystemTest, FailedFinalCommitIsRetriedNotDropped) {
+  auto fault_owned = std::make_unique<storage::FaultStore>(store_.get(), storage::FaultPlan{});
+  storage::FaultStore* fault = fault_owned.get();
+  REPO_ASSERT_OK_AND_ASSIGN(auto repo2, repo::Repository::Open(std::move(fault_owned), Passphrase(kPass)));
+  REPO_ASSERT_OK_AND_ASSIGN(auto fs2, FileSystem::Create(repo2.get(), Options()));
+  MakeFile(kRootNode, "closed.bin", AsBytes("written and closed before the disk filled"), 0644, fs2.get());
+  storage::FaultPlan full;
+  full.fail_writes_after = 0;
+  full.fail_code = Code::kNoSpace;
+  fault->SetPlan(full);
+  EXPECT_CODE(fs2->Shutdown(), Code::kNoSpace);
+  EXPECT_CODE(CommittedEntry("/closed.bin"), Code::kNotFound);
+  EXPECT_CODE(fs2->Shutdown(), Code::kNoSpace);  // still full: still failing, never "done"
+  fault->SetPlan(storage::FaultPlan{});        // space is back
+  REPO_ASSERT_OK(fs2->Shutdown());
+  EXPECT_EQ(CommittedText("/closed.bin"), "written and closed before the disk filled");
+  REPO_ASSERT_OK(fs2->Shutdown());  // idempotent once done
 }
 
 }  // namespace

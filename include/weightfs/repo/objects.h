@@ -24,16 +24,23 @@ enum class ObjectType : uint8_t {
 };
 const char* ObjectTypeName(ObjectType type);
 
+// One piece of a file's content: a stored chunk, or a hole (zeros stored as nothing: no object,
+// never chunked or hashed, of any size).
 struct ChunkRef {
-  ObjectId id;
-  uint32_t size = 0;
+  ObjectId id;        // zero for a hole
+  uint64_t size = 0;  // a chunk's size fits 32 bits (the chunker's maximum); a hole's need not
+  bool hole = false;
   bool operator==(const ChunkRef&) const = default;
+  static ChunkRef Hole(uint64_t size) { return ChunkRef{ObjectId(), size, true}; }
 };
 
-// A file's content: its chunks in order; chunk i starts at the sum of the sizes before it.
+// A file's content: its chunks and holes in order; piece i starts at the sum of the sizes
+// before it. Encoded as file encoding v1 (chunks only, the format of every file object written
+// before holes existed) when it has no hole, else as v2 (each piece tagged chunk or hole).
 struct FileObject {
   uint64_t size = 0;
   std::vector<ChunkRef> chunks;
+  uint64_t HoleBytes() const;
 };
 
 enum class EntryType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
@@ -47,6 +54,10 @@ struct TreeEntry {
   std::map<std::string, Bytes> xattrs;
   ObjectId id;            // file or tree object; zero for symlinks
   std::string target;     // symlink target
+  // Files: bytes of size that are holes in the file object (so st_blocks needs no file object).
+  // A tree in which every entry has 0 is encoded as tree encoding v1, as before holes existed;
+  // otherwise as v2, whose entries end with this field.
+  uint64_t hole_bytes = 0;
   bool operator==(const TreeEntry&) const = default;
 };
 

@@ -80,7 +80,9 @@ class FileSystem {
 
   // Starts the background commit thread (call after any fork).
   void Start();
-  // Seals and commits everything, stops the commit thread. Idempotent.
+  // Stops the commit thread, seals and commits everything. Idempotent once it succeeded; after a
+  // failure (e.g. no space) nothing is dropped and calling it again retries the seals and the
+  // commit, so a caller can keep every closed file until its commit succeeds.
   Status Shutdown();
 
   Result<EntryOut> Lookup(const Caller& c, NodeId parent, const std::string& name);
@@ -117,6 +119,10 @@ class FileSystem {
   // Seals the file and commits the live tree before returning.
   Status Fsync(const Caller& c, NodeId ino);
   Status Fallocate(const Caller& c, NodeId ino, uint64_t offset, uint64_t length);
+  // lseek(2) with SEEK_DATA (hole false) or SEEK_HOLE (hole true) on an open file: the first
+  // offset >= offset that is data, or in a hole (the end of the file counts as one); nullopt
+  // when there is none (ENXIO).
+  Result<std::optional<uint64_t>> SeekDataOrHole(const Caller& c, NodeId ino, uint64_t offset, bool hole);
 
   // Directories.
   Result<uint64_t> OpenDir(const Caller& c, NodeId ino);
@@ -168,6 +174,11 @@ class FileSystem {
 
   // All helpers named *Locked require tree_mu_.
   Result<Node*> GetNodeLocked(NodeId ino);
+  // kNameTooLong for a name longer than 255 bytes (no such name can exist).
+  static Status CheckNameLength(const std::string& name);
+  static uint32_t CountSubdirs(const repo::TreeObject& tree);
+  // Counts the subdirectories of a directory not loaded yet, for its link count.
+  Status CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId ino);
   Status EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir);
   Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
@@ -240,7 +251,7 @@ class FileSystem {
   std::condition_variable loop_cv_;
   bool stop_ = false;
   bool started_ = false;
-  bool shut_down_ = false;
+  bool shut_down_ = false;  // the final commit succeeded
   std::thread commit_thread_;
   std::chrono::steady_clock::time_point last_snapshot_check_ = std::chrono::steady_clock::now();
 };

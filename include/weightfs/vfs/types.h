@@ -30,6 +30,7 @@ struct Attr {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte blocks of data (st_blocks): holes hold none
   int64_t atime_ns = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
