@@ -301,54 +301,6 @@ Result<Bytes> Repository::GetObject(ObjectType type, const ObjectId& id) const {
   return plain;
 }
 
-Result<Bytes> Repository::ReadChunkRange(const ObjectId& id, uint32_t chunk_size, uint64_t offset,
-                                         uint64_t len) const {
-  if (offset >= chunk_size || len == 0) return Bytes{};
-  len = std::min<uint64_t>(len, chunk_size - offset);
-  const uint64_t sealed_size = crypto::ObjectCipher::SealedSize(chunk_size);
-  const uint64_t first = offset / crypto::kFrameSize;
-  const uint64_t last = (offset + len - 1) / crypto::kFrameSize;
-  // One read: from offset 0 when the range starts at frame 0 (header and frames are
-  // contiguous), else from the first frame (see below for the header).
-  const uint64_t begin = first == 0 ? 0 : crypto::ObjectCipher::FrameOffset(first);
-  const uint64_t end = std::min(crypto::ObjectCipher::FrameOffset(last + 1), sealed_size);
-  auto data = store_->GetRange(id, begin, end - begin);
-  if (!data.ok()) {
-    if (data.status().code() == Code::kNotFound) return Corruption("chunk object " + id.Hex() + " is missing");
-    return data.status();
-  }
-  // A stored object shorter than its file object says is corruption; the last-frame flag in
-  // the additional data catches one that was cut at a frame boundary.
-  if (data->size() != end - begin) {
-    return Corruption("chunk object " + id.Hex() + " is shorter than expected (" + std::to_string(sealed_size) +
-                      " bytes)");
-  }
-  ByteView frames(*data);
-  const uint8_t type = static_cast<uint8_t>(ObjectType::kChunk);
-  Bytes plain;
-  plain.reserve((last - first + 1) * crypto::kFrameSize);
-  if (first == 0) {
-    RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(type, id, frames.subspan(0, crypto::kObjectHeaderSize),
-                                                        sealed_size, first, frames.subspan(crypto::kObjectHeaderSize),
-                                                        &plain)));
-  } else {
-    // A random read in the middle of a chunk: try the header every object sealed with the
-    // current key has, which saves a second (often cold) read; the frames' additional data
-    // covers the header, so only the right one authenticates.
-    Status s = cipher_->OpenFrames(type, id, cipher_->CurrentHeader(type), sealed_size, first, frames, &plain);
-    if (!s.ok()) {
-      ASSIGN_OR_RETURN(Bytes header, store_->GetRange(id, 0, crypto::kObjectHeaderSize));
-      RETURN_IF_ERROR(ObjectOpenError(cipher_->OpenFrames(type, id, header, sealed_size, first, frames, &plain)));
-    }
-  }
-  const uint64_t skip = offset - first * crypto::kFrameSize;
-  if (skip == 0) {
-    plain.resize(len);
-    return plain;
-  }
-  return Bytes(plain.begin() + skip, plain.begin() + skip + len);
-}
-
 Result<FileObject> Repository::LoadFile(const ObjectId& id) const {
   ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kFile, id));
   auto f = DecodeFile(plain);

@@ -98,10 +98,6 @@ class Repository {
   Status StoreNewObject(ObjectType type, const ObjectId& id, ByteView plaintext);
   // Loads and authenticates a whole object.
   Result<Bytes> GetObject(ObjectType type, const ObjectId& id) const;
-  // Reads [offset, offset+len) of a chunk's plaintext, fetching and opening only the frames
-  // that hold it. chunk_size is the chunk's plaintext size (from its file object).
-  Result<Bytes> ReadChunkRange(const ObjectId& id, uint32_t chunk_size, uint64_t offset,
-                               uint64_t len) const;
   Result<FileObject> LoadFile(const ObjectId& id) const;
   Result<TreeObject> LoadTree(const ObjectId& id) const;
   Result<SnapshotObject> LoadSnapshot(const ObjectId& id) const;
