@@ -16,6 +16,8 @@ constexpr char kKeysDir[] = "keys";
 constexpr char kMainRef[] = "refs/main";
 constexpr char kTagsRef[] = "refs/tags";
 constexpr uint32_t kContentKeyId = 1;
+// Objects at least this large (chunks; not trees or snapshots) are sealed into pooled buffers.
+constexpr size_t kPooledSealSize = 64 << 10;
 
 Bytes EncodeMain(const MainRef& m) {
   Bytes out;
@@ -274,9 +276,15 @@ Status Repository::PutObjectWithId(ObjectType type, const ObjectId& id, ByteView
 
 Status Repository::StoreNewObject(ObjectType type, const ObjectId& id, ByteView plaintext) {
   RETURN_IF_ERROR(EnsureWriteLease());
-  UninitBuffer sealed(crypto::ObjectCipher::SealedSize(plaintext.size()));
-  RETURN_IF_ERROR(cipher_->SealInto(static_cast<uint8_t>(type), id, plaintext, sealed.span()));
-  return store_->Put(id, sealed.view());
+  const size_t size = crypto::ObjectCipher::SealedSize(plaintext.size());
+  // A chunk is sealed into a pooled page-aligned buffer: the store can write that with O_DIRECT,
+  // and a stream of chunks does not fault in fresh memory for each one.
+  const bool pooled = plaintext.size() >= kPooledSealSize;
+  UninitBuffer sealed = pooled ? seal_buffers_.Take(size) : UninitBuffer(size);
+  Status s = cipher_->SealInto(static_cast<uint8_t>(type), id, plaintext, sealed.span());
+  if (s.ok()) s = store_->Put(id, sealed.view());
+  if (pooled) seal_buffers_.Give(std::move(sealed));
+  return s;
 }
 
 Result<ObjectId> Repository::PutObject(ObjectType type, ByteView plaintext) {

@@ -69,6 +69,9 @@ class LocalStore : public ObjectStore {
   void AddPending(std::string file, std::string dir);
   // Creates objects/ and objects/<2 hex>/ if missing.
   Status MakeObjectDir(const std::string& dir);
+  // Writes a new object's bytes to fd (a fresh temp file): its page-aligned bulk with O_DIRECT
+  // where data's buffer is page-aligned and the filesystem takes it, the rest buffered.
+  Status WriteObject(int fd, ByteView data, const std::string& path);
 
   Result<FilesLock> LockFiles();
   // mkdir -p of name's parent directories below root_, fsyncing the parent of each one made.

@@ -91,7 +91,7 @@ TEST_F(RepoFilesTest, HugeSparseFilesAreRefusedWithoutReadingThem) {
 
 TEST_F(RepoFilesTest, TrailingBytesInConfigAreCorruption) {
   const Bytes saved = ReadLocalFile(Path("config"));
-  for (const std::string tail : {std::string(4096, '\0'), std::string("\n"), std::string("{}")}) {
+  for (const std::string& tail : {std::string(4096, '\0'), std::string("\n"), std::string("{}")}) {
     Append("config", tail);
     auto r = Open();
     ASSERT_FALSE(r.ok());

@@ -295,6 +295,35 @@ TEST(LocalStoreTest, AlignedAndUnalignedReadsAgree) {
   EXPECT_TRUE(std::equal(other.begin(), other.end(), buf.data()));
 }
 
+// A page-aligned buffer is written with O_DIRECT up to its last whole page and buffered after
+// it: the stored object must be exactly the bytes given, whatever the size, and read the same
+// through the buffered Get and the (direct) aligned ReadInto.
+TEST(LocalStoreTest, DirectWrittenObjectsAreExact) {
+  TempDir dir;
+  auto store = Open(dir.path());
+  UninitBuffer buf = UninitBuffer::Mapped(40 * kReadAlignment);  // page-aligned
+  UninitBuffer back = UninitBuffer::Mapped(40 * kReadAlignment);
+  const size_t sizes[] = {16 * kReadAlignment, 16 * kReadAlignment + 1, 39 * kReadAlignment + 4095,
+                          100};
+  uint8_t seed = 1;
+  for (size_t size : sizes) {
+    for (size_t shift : {size_t{0}, size_t{1}}) {  // aligned, then not (the buffered path)
+      const Bytes data = TestData(size, seed);
+      std::copy(data.begin(), data.end(), buf.data() + shift);
+      const ObjectId id = TestId(0x44, seed++);
+      WFS_ASSERT_OK(store->Put(id, ByteView(buf.data() + shift, size)));
+      auto got = store->Get(id);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_EQ(*got, data) << "size " << size << " shift " << shift;
+      auto n = store->ReadInto(id, 0, back.span());
+      ASSERT_TRUE(n.ok());
+      ASSERT_EQ(*n, size);
+      EXPECT_TRUE(std::equal(data.begin(), data.end(), back.data()));
+      WFS_ASSERT_OK(store->Sync());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace weightfs::storage
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "weightfs/core/buffer_pool.h"
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/secret.h"
@@ -181,6 +182,9 @@ class Repository {
 
  private:
   Repository() = default;
+  // Sealed chunk buffers kept for reuse: a few chunks' worth (the sink has more in flight only
+  // briefly).
+  static constexpr size_t kSealBuffersKept = 16 << 20;
   Result<Bytes> SealRef(const std::string& name, ByteView plaintext) const;
   Result<Bytes> OpenRef(const std::string& name, ByteView sealed) const;
   // refs/policy as stored, without the anchor check.
@@ -198,6 +202,8 @@ class Repository {
   DerivedKeys keys_;
   std::unique_ptr<crypto::ObjectCipher> cipher_;
   GearTable gear_{};
+  // Page-aligned buffers that chunks are sealed into, reused (see StoreNewObject).
+  BufferPool seal_buffers_{kSealBuffersKept};
   std::function<void(const MainRef&)> main_observer_;
   mutable std::mutex lease_mu_;
   std::unique_ptr<Lease> lease_;  // guarded by lease_mu_
