@@ -167,6 +167,48 @@ TEST(ChunkerTest, KnownCutPoints) {
   EXPECT_EQ(ends.size(), 9u);
 }
 
+// The cut rule as chunker.cc's file comment states it, one byte at a time, with nothing carried
+// between writes: the chunker (unrolled, resumed across writes) must find exactly these cuts.
+std::vector<uint64_t> ReferenceEnds(ByteView data, const ChunkerParams& p, const GearTable& gear) {
+  const int bits = std::countr_zero(p.avg_size);
+  const uint64_t small = ~uint64_t{0} << (64 - (bits + 2));
+  const uint64_t large = ~uint64_t{0} << (64 - (bits - 2));
+  std::vector<uint64_t> ends;
+  for (size_t start = 0; start < data.size();) {
+    const size_t limit = std::min<size_t>(p.max_size, data.size() - start);
+    size_t cut = limit;
+    uint64_t h = 0;
+    for (size_t i = p.min_size; i < limit; ++i) {
+      h = (h << 1) + gear[data[start + i]];
+      if ((h & (i < p.avg_size ? small : large)) == 0) {
+        cut = i + 1;
+        break;
+      }
+    }
+    start += cut;
+    ends.push_back(start);
+  }
+  return ends;
+}
+
+TEST(ChunkerTest, CutsFollowTheRuleByteForByte) {
+  const uint64_t seed = TestSeed();
+  TRACE_SEED(seed);
+  std::mt19937_64 rng(seed);
+  // Random bytes, and bytes from a small alphabet (cuts cluster, also near lane boundaries).
+  Bytes data = RandomBytes(rng, 24 << 20);
+  for (size_t i = 12 << 20; i < data.size(); ++i) data[i] &= 3;
+  for (const ChunkerParams& params : {kSmall, ChunkerParams{}, ChunkerParams{4096, 8192, 65536}}) {
+    const std::vector<uint64_t> want = ReferenceEnds(data, params, TestGear());
+    for (const SplitFn& split : {Whole(), Fixed(5000), RandomSplit(seed, 300000)}) {
+      ChunkOptions o;
+      o.params = params;
+      o.split = split;
+      EXPECT_EQ(Ends(ChunkAll(data, o)), want) << "avg " << params.avg_size;
+    }
+  }
+}
+
 TEST(ChunkerParamsTest, Validate) {
   EXPECT_TRUE(ValidateChunkerParams(ChunkerParams{}).ok());
   EXPECT_TRUE(ValidateChunkerParams({64 * 1024, 64 * 1024, 64 * 1024}).ok());
