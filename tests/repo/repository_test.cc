@@ -346,6 +346,42 @@ TEST_F(RepoTest, ChunkReaderRangeEqualsSlice) {
   }
 }
 
+// A read from the middle of a chunk opens its first frame with the guessed header, the rest in
+// place: a damaged frame among them fails its own range only, whichever frame the read starts
+// in, and a damaged first frame makes the reader fetch the stored header and still find it.
+TEST_F(RepoTest, ChunkReaderMidChunkReadsReportTheDamagedFrameOnly) {
+  std::mt19937_64 rng(TestSeed());
+  const uint64_t frame = crypto::kFrameSize;
+  const Bytes data = RandomBytes(rng, 5 * frame + 321);
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->PutObject(ObjectType::kChunk, data));
+  REPO_ASSERT_OK_AND_ASSIGN(Bytes sealed, store_.get()->Get(id));
+  sealed[crypto::ObjectCipher::FrameOffset(3) + 7] ^= 1;  // frame 3
+  REPO_ASSERT_OK(store_.get()->Delete(id));
+  REPO_ASSERT_OK(store_.get()->Put(id, sealed));
+  ChunkReader::Options options;
+  options.threads = 0;
+  for (uint64_t start_frame : {1, 2, 3}) {
+    ChunkReader reader(repo_.get(), options);  // nothing cached: each read loads its frames
+    const uint64_t off = start_frame * frame + 100;
+    const uint64_t len = data.size() - off;
+    REPO_ASSERT_OK_AND_ASSIGN(std::shared_ptr<const ChunkFrames> f,
+                              reader.ReadFrames(id, data.size(), off, len));
+    for (uint64_t fr = start_frame; fr <= 5; ++fr) {
+      const uint64_t b = std::max(off, fr * frame), e = std::min<uint64_t>((fr + 1) * frame, data.size());
+      SCOPED_TRACE("read from frame " + std::to_string(start_frame) + ", frame " + std::to_string(fr));
+      if (fr == 3) {
+        EXPECT_EQ(f->Check(b, e - b).code(), Code::kCorruption);
+        continue;
+      }
+      REPO_ASSERT_OK(f->Check(b, e - b));
+      PieceList pieces;
+      ChunkFrames::AppendTo(f, b, e - b, &pieces);
+      const Bytes got = pieces.Gather();
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin() + b));
+    }
+  }
+}
+
 // --- refs and snapshots ---
 
 TEST_F(RepoTest, SnapshotChainAndResolveVersion) {
