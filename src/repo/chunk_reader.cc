@@ -341,6 +341,7 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
       });
     }
     *s = Stream{};
+    s->id = ++next_id_;
     s->next = offset + len;
     if (offset == 0 && (weight_file_ || len >= kLargeRequest)) {
       s->window = std::min(weight_file_ ? kWeightFileWindow : kInitialWindow, max_window_);
@@ -350,11 +351,20 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
   CountLocked();
   Decision d;
   d.sequential = s->window > 0;
+  d.stream = s->id;
   if (d.sequential) {
-    d.ahead_from = offset + len;
     d.ahead_to = offset + len + s->window;
+    d.ahead_from = std::min(std::max(offset + len, s->ahead_to), d.ahead_to);
+    s->ahead_to = std::max(s->ahead_to, d.ahead_to);
   }
   return d;
+}
+
+void ReadAhead::Reached(uint64_t stream, uint64_t reached) {
+  std::lock_guard lock(mu_);
+  for (Stream& st : streams_) {
+    if (st.id == stream) st.ahead_to = std::min(st.ahead_to, reached);
+  }
 }
 
 ReadAhead::~ReadAhead() {

@@ -248,8 +248,10 @@ Result<size_t> LocalStore::ReadInto(const ObjectId& id, uint64_t offset, std::sp
     }
     if (n == 0) break;  // end of the object
     done += static_cast<size_t>(n);
-    // A short direct read ends at the object's end, or left an unaligned remainder.
-    if (fd != fds->buffered.get() && !IsDirectAligned(offset + done, dest.subspan(done))) {
+    if (fd != fds->buffered.get() && done < dest.size()) {
+      // A direct read that stops short off a block boundary stopped at the object's end (a
+      // second read would only say so); one that stopped on a boundary continues buffered.
+      if ((offset + done) % kReadAlignment != 0) break;
       fd = fds->buffered.get();
     }
   }

@@ -142,13 +142,15 @@ Status FileContent::ReadSegment(const Segment& s, uint64_t start, uint64_t len, 
   return Status::Ok();
 }
 
-void FileContent::PrefetchLocked(uint64_t from, uint64_t to) const {
+uint64_t FileContent::PrefetchLocked(uint64_t from, uint64_t to) const {
   const uint64_t size = starts_.back();
-  if (from >= size) return;
-  to = std::min(to, size);
-  for (size_t i = SegmentAt(from); i < segs_.size() && starts_[i] < to; ++i) {
-    if (segs_[i].kind == Segment::Kind::kStored && !reader_->Prefetch(segs_[i].id, segs_[i].size)) return;
+  if (from >= size) return to;
+  for (size_t i = SegmentAt(from); i < segs_.size() && starts_[i] < std::min(to, size); ++i) {
+    if (segs_[i].kind == Segment::Kind::kStored && !reader_->Prefetch(segs_[i].id, segs_[i].size)) {
+      return starts_[i];
+    }
   }
+  return to;
 }
 
 Status FileContent::Read(uint64_t offset, uint64_t len, PieceList* out) const {
@@ -159,7 +161,10 @@ Status FileContent::Read(uint64_t offset, uint64_t len, PieceList* out) const {
   repo::ReadAhead::Decision ahead;
   if (read_ahead_) ahead = read_ahead_->OnRead(offset, len);
   // Loads ahead start before this read waits for its own data.
-  if (ahead.ahead_to > ahead.ahead_from) PrefetchLocked(ahead.ahead_from, ahead.ahead_to);
+  if (ahead.ahead_to > ahead.ahead_from) {
+    const uint64_t reached = PrefetchLocked(ahead.ahead_from, ahead.ahead_to);
+    if (reached < ahead.ahead_to) read_ahead_->Reached(ahead.stream, reached);
+  }
   for (size_t i = SegmentAt(offset); len > 0 && i < segs_.size(); ++i) {
     uint64_t in_seg = offset - starts_[i];
     uint64_t n = std::min(len, segs_[i].size - in_seg);

@@ -106,8 +106,9 @@ class FileContent {
   // will want the rest), else only the frames the range touches.
   Status ReadSegmentPieces(const Segment& s, uint64_t start_in_seg, uint64_t len,
                            bool whole_chunks, PieceList* out) const;
-  // Asks the reader to load the stored chunks in [from, to) ahead of the reader.
-  void PrefetchLocked(uint64_t from, uint64_t to) const;
+  // Asks the reader to load the stored chunks in [from, to) ahead of the reader. Returns how
+  // far it got: to, or the start of the first chunk the cache had no room for.
+  uint64_t PrefetchLocked(uint64_t from, uint64_t to) const;
   Status SealLocked(bool keep_tail, std::vector<Submission>* subs);
   void DetectForcedCuts();
   void AddDirty(int64_t delta);

@@ -192,8 +192,10 @@ TEST(ReadAheadPolicyTest, WindowGrowsOnSequentialReadsAndResetsOnSeeks) {
   for (int i = 0; i < 10; ++i) {
     d = ra.OnRead(pos, kMiB);
     ASSERT_TRUE(d.sequential);
-    const uint64_t window = d.ahead_to - d.ahead_from;
+    const uint64_t window = d.ahead_to - (pos + kMiB);
     EXPECT_GE(window, last_window);
+    // Only what no earlier read asked for is asked for again.
+    EXPECT_EQ(d.ahead_from, i == 0 ? pos + kMiB : pos + kMiB - kMiB + last_window);
     EXPECT_LE(window, 64 * kMiB);
     last_window = window;
     pos += kMiB;
@@ -208,6 +210,22 @@ TEST(ReadAheadPolicyTest, WindowGrowsOnSequentialReadsAndResetsOnSeeks) {
   // A weight file is sequential from its start whatever the request size.
   repo::ReadAhead weights(64 * kMiB, true);
   EXPECT_TRUE(weights.OnRead(0, 4096).sequential);
+}
+
+TEST(ReadAheadPolicyTest, LoadsThatFoundNoRoomAreAskedForAgain) {
+  repo::ReadAhead ra(64 * kMiB, true);
+  auto d = ra.OnRead(0, kMiB);
+  ASSERT_TRUE(d.sequential);
+  EXPECT_EQ(d.ahead_from, kMiB);
+  const uint64_t asked = d.ahead_to;
+  // Everything asked for: the next read asks only for what its larger window adds.
+  d = ra.OnRead(kMiB, kMiB);
+  EXPECT_EQ(d.ahead_from, asked);
+  // The cache took the loads only up to 5 MiB: the next read asks again from there.
+  ra.Reached(d.stream, 5 * kMiB);
+  d = ra.OnRead(2 * kMiB, kMiB);
+  EXPECT_EQ(d.ahead_from, 5 * kMiB);
+  EXPECT_GT(d.ahead_to, d.ahead_from);
 }
 
 }  // namespace

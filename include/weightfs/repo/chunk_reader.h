@@ -180,18 +180,25 @@ class ReadAhead {
 
   struct Decision {
     bool sequential = false;
-    // Load ahead [ahead_from, ahead_to) (empty when not sequential or nothing new).
+    // Load ahead [ahead_from, ahead_to): the part of the stream's window that no earlier read
+    // of the stream asked for (empty when not sequential or nothing new), so that each chunk is
+    // asked for once, not once per read while it stays in the window.
     uint64_t ahead_from = 0;
     uint64_t ahead_to = 0;
+    uint64_t stream = 0;  // names the stream for Reached
   };
   Decision OnRead(uint64_t offset, uint64_t len);
+  // The loads a decision asked for stopped at `reached` (the cache had no room): the stream asks
+  // again from there on its next read.
+  void Reached(uint64_t stream, uint64_t reached);
 
  private:
   struct Stream {
     uint64_t next = 0;        // where the stream's next read is expected
     uint64_t window = 0;      // 0: not (yet) sequential
-    uint64_t ahead_to = 0;    // loaded ahead up to here
+    uint64_t ahead_to = 0;    // loads asked for up to here
     uint64_t last_use = 0;
+    uint64_t id = 0;
   };
   // A read this far behind or ahead of a sequential stream's position still continues it
   // (reads of one stream arrive out of order from several kernel threads; a reader may skip
@@ -209,6 +216,7 @@ class ReadAhead {
   std::mutex mu_;
   std::vector<Stream> streams_;  // guarded by mu_
   uint64_t clock_ = 0;           // guarded by mu_
+  uint64_t next_id_ = 0;         // guarded by mu_
 };
 
 // Whether a file name says it holds model weights (read whole, from the start).
