@@ -170,17 +170,7 @@ int RunCat(const DataArgs& a) {
   // Chunks are decrypted ahead of the writes to standard output.
   repo::ChunkReader chunks(repo->get(), repo::ChunkReader::Options{64 << 20, 2, nullptr});
   repo::FileReader reader(repo->get(), std::move(file).value(), &chunks);
-  Status s = reader.ForEachPiece([](ByteView chunk) {
-    for (size_t off = 0; off < chunk.size();) {
-      ssize_t n = ::write(1, chunk.data() + off, chunk.size() - off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "writing to standard output");
-      }
-      off += static_cast<size_t>(n);
-    }
-    return Status::Ok();
-  });
+  Status s = reader.WriteTo(1, "standard output", nullptr);
   if (!s.ok()) return Fail(s.WithContext(a.path));
   return kExitOk;
 }

@@ -1,7 +1,12 @@
 #include "weightfs/repo/file_io.h"
 
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "weightfs/repo/safetensors.h"
@@ -17,7 +22,7 @@ constexpr size_t kWriterBuffer = 16 << 20;
 constexpr uint64_t kWriterInFlight = 64 << 20;
 // Buffers kept for reuse: enough to cover the bytes in flight.
 constexpr size_t kMaxSpareBuffers = kWriterInFlight / kWriterBuffer + 2;
-// Holes are read as views of one static block of zeros; ForEachPiece hands them out this large.
+// Holes are read as views of one static block of zeros; ForEachChunk hands them out this large.
 constexpr uint64_t kZeroPiece = 1 << 20;
 
 void AddZeros(uint64_t n, PieceList* out) {
@@ -168,7 +173,37 @@ Status FileReader::ReadAt(uint64_t offset, uint64_t len, Bytes* out) {
   return Status::Ok();
 }
 
-Status FileReader::ForEachPiece(const std::function<Status(ByteView)>& fn) {
+Status FileReader::WriteTo(int fd, const std::string& what,
+                           const std::function<void(uint64_t)>& written) {
+  std::vector<struct iovec> iov;
+  return ForEachChunk([&](const PieceList& pieces) {
+    iov.clear();
+    for (ByteView piece : pieces.pieces()) {
+      iov.push_back({const_cast<uint8_t*>(piece.data()), piece.size()});
+    }
+    // A chunk is at most 64 frames; writev takes up to IOV_MAX (1024) pieces at once.
+    for (size_t first = 0; first < iov.size();) {
+      const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+      ssize_t n = ::writev(fd, iov.data() + first, count);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "writing " + what);
+      }
+      if (written) written(static_cast<uint64_t>(n));
+      // A short write: skip what went out, and go on from the middle of a piece if need be.
+      for (auto left = static_cast<size_t>(n); left > 0;) {
+        const size_t k = std::min(left, iov[first].iov_len);
+        iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + k;
+        iov[first].iov_len -= k;
+        left -= k;
+        if (iov[first].iov_len == 0) ++first;
+      }
+    }
+    return Status::Ok();
+  });
+}
+
+Status FileReader::ForEachChunk(const std::function<Status(const PieceList&)>& fn) {
   size_t ahead = 0;  // chunks before this one were asked for
   uint64_t ahead_bytes = 0;
   for (size_t i = 0; i < file_.chunks.size(); ++i) {
@@ -191,7 +226,7 @@ Status FileReader::ForEachPiece(const std::function<Status(ByteView)>& fn) {
         PieceList zeros;
         const uint64_t n = std::min<uint64_t>(left, kZeroPiece);
         AddZeros(n, &zeros);
-        for (ByteView piece : zeros.pieces()) RETURN_IF_ERROR(fn(piece));
+        RETURN_IF_ERROR(fn(zeros));
         left -= n;
       }
       continue;
@@ -200,7 +235,7 @@ Status FileReader::ForEachPiece(const std::function<Status(ByteView)>& fn) {
     RETURN_IF_ERROR(frames->Check(0, c.size));
     PieceList pieces;
     ChunkFrames::AppendTo(frames, 0, c.size, &pieces);
-    for (ByteView piece : pieces.pieces()) RETURN_IF_ERROR(fn(piece));
+    RETURN_IF_ERROR(fn(pieces));
   }
   return Status::Ok();
 }

@@ -146,18 +146,6 @@ Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::strin
   return e;
 }
 
-Status WriteAll(int fd, ByteView data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "writing " + path);
-    }
-    data = data.subspan(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
 Status SetMetadata(const TreeEntry& entry, const std::string& dest) {
   for (const auto& [name, value] : entry.xattrs) {
     if (::lsetxattr(dest.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 && errno != ENOTSUP) {
@@ -235,11 +223,9 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
       Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
       if (fd.get() < 0) return ErrnoStatus(errno, "creating " + tmp);
       FileReader file_reader(&repo, std::move(file), reader);
-      Status s = file_reader.ForEachPiece([&](ByteView chunk) {
-        RETURN_IF_ERROR(WriteAll(fd.get(), chunk, tmp));
-        *bytes_done += chunk.size();
+      Status s = file_reader.WriteTo(fd.get(), tmp, [&](uint64_t n) {
+        *bytes_done += n;
         if (progress) progress(*bytes_done);
-        return Status::Ok();
       });
       if (s.ok()) s = fd.Close(tmp);
       if (s.ok() && ::rename(tmp.c_str(), dest.c_str()) != 0) s = ErrnoStatus(errno, "renaming " + tmp);

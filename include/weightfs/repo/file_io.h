@@ -68,12 +68,17 @@ class FileReader {
   Status ReadAt(uint64_t offset, uint64_t len, Bytes* out);
   // Appends views of up to len bytes at offset to *out; shorter only at end of file.
   Status ReadPieces(uint64_t offset, uint64_t len, PieceList* out);
-  // Calls fn with the file's bytes in order, a piece (at most a frame) at a time, loading up to
-  // kAhead bytes of chunks ahead (for export and cat).
-  Status ForEachPiece(const std::function<Status(ByteView)>& fn);
+  // Writes the file's bytes in order to fd, one writev per chunk straight from the decrypted
+  // frames, loading up to kAhead bytes of chunks ahead (for export and cat). written (may be
+  // empty) hears the size of each piece written; what names fd in errors.
+  Status WriteTo(int fd, const std::string& what, const std::function<void(uint64_t)>& written);
   static constexpr uint64_t kAhead = 64 << 20;
 
  private:
+  // Calls fn with the file's bytes in order, a chunk's pieces (or up to a MiB of a hole) at a
+  // time.
+  Status ForEachChunk(const std::function<Status(const PieceList&)>& fn);
+
   const Repository* repo_;
   FileObject file_;
   std::unique_ptr<ChunkReader> own_reader_;
