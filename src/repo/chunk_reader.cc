@@ -234,9 +234,9 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::LoadAndPublish(const Obj
   auto loaded = Load(id, chunk_size, 0, ObjectCipher::FrameCount(chunk_size));
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
+  if (it != entries_.end() && it->second.waiters) it->second.waiters->notify_all();
   if (!loaded.ok()) {
     if (it != entries_.end() && !it->second.frames) EraseLocked(it);
-    loaded_cv_.notify_all();
     return loaded.status();
   }
   std::shared_ptr<const ChunkFrames> frames = std::move(loaded).value();
@@ -248,7 +248,6 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::LoadAndPublish(const Obj
     if (it->second.read) read_bytes_ += delta;
     it->second.bytes = static_cast<int64_t>(frames->memory());
   }
-  loaded_cv_.notify_all();
   return frames;
 }
 
@@ -266,7 +265,10 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId&
       MarkReadLocked(&it->second);
       return it->second.frames;
     }
-    loaded_cv_.wait(lock);  // a worker is loading it
+    // A worker is loading it. The condition is held here too: the entry may go meanwhile.
+    if (!it->second.waiters) it->second.waiters = std::make_shared<std::condition_variable>();
+    std::shared_ptr<std::condition_variable> waiters = it->second.waiters;
+    waiters->wait(lock);
   }
   if (!MakeRoomLocked(bytes, true)) {
     // Every byte of the cache is in flight: read this one without keeping it.
@@ -276,7 +278,7 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId&
     return std::shared_ptr<const ChunkFrames>(std::move(f));
   }
   lru_.push_front(id);
-  auto [it, inserted] = entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin()});
+  auto [it, inserted] = entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
   used_ += bytes;
   MarkReadLocked(&it->second);
   lock.unlock();
@@ -291,7 +293,7 @@ bool ChunkReader::Prefetch(const ObjectId& id, uint64_t chunk_size) {
     if (entries_.contains(id)) return true;
     if (!MakeRoomLocked(bytes, false)) return false;
     lru_.push_front(id);
-    entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin()});
+    entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
     used_ += bytes;
     ++in_flight_;
   }

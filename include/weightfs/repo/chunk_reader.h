@@ -117,6 +117,9 @@ class ChunkReader {
     bool read = false;  // a reader has used it (prefetched entries start unread)
     std::chrono::steady_clock::time_point since;  // when it was added
     std::list<ObjectId>::iterator lru;
+    // Readers waiting for this load, made by the first one: a finished load wakes only the
+    // readers of its chunk (one condition for all woke every waiting reader on every load).
+    std::shared_ptr<std::condition_variable> waiters;
   };
 
   // Reads and opens frames [first, first + count) of a chunk.
@@ -143,7 +146,6 @@ class ChunkReader {
   std::shared_ptr<BufferPool> buffers_;
 
   mutable std::mutex mu_;
-  std::condition_variable loaded_cv_;  // a load finished (or failed)
   std::unordered_map<ObjectId, Entry, ObjectIdHash> entries_;  // guarded by mu_
   std::list<ObjectId> lru_;       // guarded by mu_; most recent first
   int64_t used_ = 0;              // guarded by mu_: bytes of every entry
