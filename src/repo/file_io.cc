@@ -18,6 +18,7 @@ namespace {
 // The writer's buffer: large enough that the undecided tail moved to a new buffer when one
 // fills (at most a chunk, on average half of one) is a small fraction of what was read.
 constexpr size_t kWriterBuffer = 16 << 20;
+constexpr size_t kPage = 4096;
 // Chunks being hashed, sealed and stored at once per file: enough to keep every worker busy.
 constexpr uint64_t kWriterInFlight = 64 << 20;
 // Buffers kept for reuse: enough to cover the bytes in flight.
@@ -46,7 +47,11 @@ std::span<uint8_t> FileWriter::Space() {
   if (!buf_ || filled_ == buf_->size()) {
     // A new buffer takes over the pending chunk (or, while detecting, the whole header so far).
     const size_t pending = buf_ ? filled_ - chunk_off_ : 0;
-    const size_t want = std::max(kWriterBuffer, 2 * pending);
+    // The pending bytes are placed to end on a page boundary (a reader filling Space() with
+    // O_DIRECT needs its start aligned). While detecting, the buffer must hold the stream from
+    // byte 0; it is then aligned anyway when every read so far was whole pages.
+    const size_t pad = detecting_ ? 0 : (kPage - pending % kPage) % kPage;
+    const size_t want = (std::max(kWriterBuffer, 2 * pending) + pad + kPage - 1) / kPage * kPage;
     // Reuse a buffer whose chunks are all stored (only this writer still holds it): fresh
     // memory costs a page fault per 4 KiB on the first touch, more than the read itself.
     std::shared_ptr<UninitBuffer> next;
@@ -59,12 +64,12 @@ std::span<uint8_t> FileWriter::Space() {
         break;
       }
     }
-    if (!next) next = std::make_shared<UninitBuffer>(want);
+    if (!next) next = std::make_shared<UninitBuffer>(UninitBuffer::Mapped(want));  // page-aligned
     if (buf_ && spare_.size() < kMaxSpareBuffers) spare_.push_back(buf_);
-    if (pending > 0) std::memcpy(next->data(), buf_->data() + chunk_off_, pending);
-    scanned_ -= chunk_off_;
-    filled_ = pending;
-    chunk_off_ = 0;
+    if (pending > 0) std::memcpy(next->data() + pad, buf_->data() + chunk_off_, pending);
+    scanned_ = scanned_ - chunk_off_ + pad;
+    filled_ = pad + pending;
+    chunk_off_ = pad;
     buf_ = std::move(next);
   }
   return buf_->span().subspan(filled_);
