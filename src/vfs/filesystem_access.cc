@@ -210,7 +210,14 @@ Status FileSystem::Access(const Caller& c, NodeId ino, bool read, bool write, bo
   }
   if ((read || exec) && !dir) RETURN_IF_ERROR(Authorize(c, ino, Capability::kRead, "access"));
   if (write) RETURN_IF_ERROR(Authorize(c, ino, dir ? Capability::kCreate : Capability::kUpdate, "access"));
-  return Status::Ok();
+  return CheckMode(c, ino, (read ? kWantRead : 0) | (write ? kWantWrite : 0) | (exec ? kWantExec : 0), "access");
+}
+
+std::optional<std::pair<NodeId, std::string>> FileSystem::EntryNameOf(NodeId ino) const {
+  std::lock_guard lock(tree_mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end() || !it->second->linked || !it->second->parent) return std::nullopt;
+  return std::make_pair(it->second->parent->ino, it->second->name);
 }
 
 FileSystem::KernelNames FileSystem::CachedByKernel() const {

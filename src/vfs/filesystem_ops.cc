@@ -34,12 +34,10 @@ Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::st
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  Node* n = NewNodeLocked(repo::EntryType::kDirectory, dir, name);
-  n->mode = mode & 07777;
+  RETURN_IF_ERROR(CheckAddLocked(c, dir, "mkdir"));
+  Node* n = NewOwnedNodeLocked(c, repo::EntryType::kDirectory, dir, name, mode);
   n->loaded = true;
-  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
   MarkDirtyLocked(n);
-  TouchLocked(dir);
   return EntryLocked(n);
 }
 
@@ -55,11 +53,32 @@ Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  Node* n = NewNodeLocked(repo::EntryType::kSymlink, dir, name);
-  n->mode = 0777;
+  RETURN_IF_ERROR(CheckAddLocked(c, dir, "symlink"));
+  Node* n = NewOwnedNodeLocked(c, repo::EntryType::kSymlink, dir, name, 0777);
+  n->mode = 0777;  // not the setgid directory's bit: a symlink's mode means nothing
   n->target = target;
-  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
-  TouchLocked(dir);
+  return EntryLocked(n);
+}
+
+Result<EntryOut> FileSystem::Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type,
+                                   uint32_t mode, uint64_t rdev) {
+  const repo::EntryType entry_type = EntryTypeOf(type);
+  if (!repo::IsSpecial(entry_type)) return InvalidArgument("mknod makes FIFOs, sockets and device nodes");
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(ValidateNewName(name));
+  const bool device = type == NodeType::kCharDevice || type == NodeType::kBlockDevice;
+  // As CAP_MKNOD: only root makes device nodes (and the mount's nodev keeps them from opening).
+  if (device && c.uid != 0) return Status(Code::kNotPermitted, "only root may create device nodes");
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mknod"));
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (dir->children.count(name)) return AlreadyExists(name + " exists");
+  RETURN_IF_ERROR(CheckAddLocked(c, dir, "mknod"));
+  Node* n = NewOwnedNodeLocked(c, entry_type, dir, name, mode);
+  n->rdev = device ? rdev : 0;
   return EntryLocked(n);
 }
 
@@ -82,6 +101,7 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, name + " is a directory");
+  RETURN_IF_ERROR(CheckRemoveLocked(c, dir, n, "unlink"));
   const std::optional<ObjectId> still_read = n->open_count > 0 ? n->file_id : std::nullopt;
   dir->children.erase(name);
   n->linked = false;
@@ -107,6 +127,7 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, n));
   ASSIGN_OR_RETURN(n, GetNodeLocked(ino));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(CheckRemoveLocked(c, dir, n, "rmdir"));
   if (!n->children.empty()) return Status(Code::kNotEmpty, name + " is not empty");
   dir->children.erase(name);
   dir->subdirs--;
@@ -141,6 +162,7 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
   for (Node* d = to_dir; d; d = d->parent) {
     if (d == n) return InvalidArgument("cannot move a directory into itself");
   }
+  RETURN_IF_ERROR(CheckRenameLocked(c, from_dir, n, to_dir));
   Node* victim = nullptr;
   if (auto it = to_dir->children.find(new_name); it != to_dir->children.end()) {
     ASSIGN_OR_RETURN(victim, GetNodeLocked(it->second));
@@ -159,6 +181,7 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
       ASSIGN_OR_RETURN(n, GetNodeLocked(src_ino));
       if (!victim->children.empty()) return Status(Code::kNotEmpty, new_name + " is not empty");
     }
+    RETURN_IF_ERROR(CheckRemoveLocked(c, to_dir, victim, "rename"));
   }
   std::optional<ObjectId> still_read;
   if (victim) {
@@ -202,6 +225,7 @@ Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
   if (versions_ && VersionsView::Owns(ino)) return OpenVersionsDir(c, ino);
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
+  RETURN_IF_ERROR(CheckModeLocked(c, dir, kWantRead, "opendir"));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(ino));
   auto h = std::make_unique<DirHandle>();
@@ -292,6 +316,7 @@ Status FileSystem::RefuseInVersions(NodeId parent, const std::string& name) cons
 }
 
 Result<uint64_t> FileSystem::OpenVersionsDir(const Caller& c, NodeId ino) {
+  RETURN_IF_ERROR(CheckMode(c, ino, kWantRead, "opendir"));
   ASSIGN_OR_RETURN(std::vector<DirEntry> entries, versions_->List(ino));
   auto h = std::make_unique<DirHandle>();
   if (options_.access) {

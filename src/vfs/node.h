@@ -7,6 +7,7 @@
 #include <string>
 
 #include "vfs/file_content.h"
+#include "vfs/posix.h"
 #include "vfs/versions.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/vfs/filesystem.h"
@@ -22,6 +23,12 @@ struct FileSystem::Node {
   int64_t ctime_ns = 0;
   int64_t atime_ns = 0;
   std::map<std::string, Bytes> xattrs;
+  // Owner and group; has_owner false: none stored (an entry from before owners were stored, or
+  // imported without them), showing the mounting user, and written back without one.
+  bool has_owner = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;  // device nodes
 
   Node* parent = nullptr;  // nullptr for the root and for unlinked nodes
   std::string name;
@@ -62,6 +69,7 @@ struct FileSystem::Node {
     if (type != repo::EntryType::kFile) return 0;
     return content ? content->hole_bytes() : stored_hole_bytes;
   }
+  Owned owned() const { return Owned{uid, gid, mode, type == repo::EntryType::kDirectory}; }
   std::optional<uint32_t> nlink_subdirs() const {
     if (loaded) return subdirs;
     return unloaded_subdirs;

@@ -56,8 +56,12 @@ struct FsOptions {
   int read_threads = 4;               // workers loading chunks ahead of readers
   double entry_timeout_s = 1.0;
   double attr_timeout_s = 1.0;
-  uint32_t uid = 0;                   // owner shown for every node
+  uint32_t uid = 0;                   // owner shown for nodes that record none (and the root)
   uint32_t gid = 0;
+  // Enforce mode bits (owner/group/other, sticky and setgid directories, chown/chmod/utimens
+  // rules) on every request, together with the policy: both must allow. Off: only the policy
+  // decides (mode bits are stored and shown).
+  bool mode_check = false;
   std::function<Result<StatFsOut>()> statfs;  // space of the storage under the repository
   std::function<void(const std::string&)> log;  // one line per notable event (errors, commits)
   // The .versions/ directory: hidden from the root's listing but reachable by name, listed, or
@@ -95,6 +99,10 @@ class FileSystem {
   Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name, const std::string& target);
   Status Unlink(const Caller& c, NodeId parent, const std::string& name);
   Status Rmdir(const Caller& c, NodeId parent, const std::string& name);
+  // mknod(2) of a FIFO, socket or device node (type one of those; rdev for devices). Device
+  // nodes only for root (kNotPermitted).
+  Result<EntryOut> Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type, uint32_t mode,
+                         uint64_t rdev);
   // flags: kRenameNoReplace; anything else is kInvalidArgument.
   static constexpr uint32_t kRenameNoReplace = 1;
   Status Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
@@ -161,6 +169,10 @@ class FileSystem {
     std::vector<NodeId> nodes;
   };
   KernelNames CachedByKernel() const;
+  // The (parent, name) entry of a live node; nullopt for the root, unlinked or .versions nodes.
+  // A directory whose mode or owner changed is invalidated there, so that the kernel forgets
+  // the names below it that other users looked up (their search permission may have changed).
+  std::optional<std::pair<NodeId, std::string>> EntryNameOf(NodeId ino) const;
 
   // Commits the live tree and records a snapshot of it (tagged unless tag is empty). Data still
   // buffered in files that are open and were not closed or fsynced since their last write is
@@ -182,6 +194,27 @@ class FileSystem {
   Status EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir);
   Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
+  // A node c creates in dir: named, owned by c (the group of a setgid dir, which a new
+  // subdirectory inherits the setgid bit of), mode as asked, times now; dir touched.
+  Node* NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir, const std::string& name, uint32_t mode);
+  // A node loaded from a tree entry (below dir).
+  void LoadNodeLocked(Node* dir, const repo::TreeEntry& e);
+  repo::TreeEntry EntryOfLocked(const std::string& name, const Node* n) const;
+
+  // Mode bits (mode_check.cc); each is Ok when options_.mode_check is off. kPermissionDenied
+  // unless c may search every directory above n and do want (Want bits) on n.
+  Status CheckModeLocked(const Caller& c, const Node* n, uint32_t want, const char* op) const;
+  // The same by node id (.versions nodes: their snapshot's owner and mode).
+  Status CheckMode(const Caller& c, NodeId ino, uint32_t want, const char* op);
+  // Adding an entry to dir: write and search on it.
+  Status CheckAddLocked(const Caller& c, const Node* dir, const char* op) const;
+  // Removing (or replacing) entry n of dir: write and search on dir, and the sticky bit's rule.
+  Status CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n, const char* op) const;
+  // rename of n from from_dir to to_dir: removing from one, adding to the other, and a
+  // directory moving elsewhere needs write on itself (its ".." changes).
+  Status CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n, const Node* to_dir) const;
+  // setattr's ownership, mode and time rules; applies chown's and chmod's effect on the mode.
+  Status ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrRequest& req);
   Attr AttrLocked(const Node* n) const;
   EntryOut EntryLocked(Node* n);
   // Whether the kernel may cache n's entry and attributes (the same for every caller).
