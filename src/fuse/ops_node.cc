@@ -113,11 +113,8 @@ void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* na
   Guard(req, "symlink", [&] { ReplyEntry(req, Fs(req).Symlink(CallerOf(req), parent, name, link)); });
 }
 
-void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char*) {
-  // Hard links are not supported: a tree entry names exactly one path.
-  Guard(req, "link", [&] {
-    fuse_reply_err(req, Fs(req).InVersions(ino) || Fs(req).InVersions(newparent) ? EROFS : EPERM);
-  });
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Guard(req, "link", [&] { ReplyEntry(req, Fs(req).Link(CallerOf(req), ino, newparent, newname)); });
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {

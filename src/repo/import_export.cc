@@ -9,6 +9,7 @@
 #include <boost/filesystem.hpp>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -122,10 +123,29 @@ std::optional<EntryType> SpecialType(mode_t mode) {
   return std::nullopt;
 }
 
+// The files imported so far that have more than one name (hard links), by device and inode.
+using ImportLinks = std::map<std::pair<dev_t, ino_t>, TreeEntry>;
+
+Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path, const struct stat& st,
+                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links);
+
 Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::string& path,
-                            ImportStats* stats, const ProgressFn& progress) {
+                            ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading " + path);
+  if (S_ISDIR(st.st_mode) || st.st_nlink < 2) return ImportStat(repo, pool, path, st, stats, progress, links);
+  // Another name of a file imported already is the same entry, in the same link group. (A file
+  // whose other names lie outside the source gets a group of one, which a mount drops.)
+  const auto key = std::make_pair(st.st_dev, st.st_ino);
+  if (auto it = links->find(key); it != links->end()) return it->second;
+  ASSIGN_OR_RETURN(TreeEntry e, ImportStat(repo, pool, path, st, stats, progress, links));
+  e.link_group = NewLinkGroup();
+  links->emplace(key, e);
+  return e;
+}
+
+Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path, const struct stat& st,
+                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
   if (S_ISREG(st.st_mode)) {
     ASSIGN_OR_RETURN(TreeEntry file, ImportFile(repo, pool, path, st, stats, progress));
     RecordOwner(st, &file);
@@ -165,7 +185,7 @@ Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::strin
   TreeObject tree;
   for (const std::string& name : names) {
     RETURN_IF_ERROR(ValidateName(name).WithContext(path));
-    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, pool, path + "/" + name, stats, progress));
+    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, pool, path + "/" + name, stats, progress, links));
     child.name = name;
     tree.entries.push_back(std::move(child));
   }
@@ -217,7 +237,8 @@ Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, ImportSta
                              const ProgressFn& progress) {
   // Hashing and sealing run on every core while this thread reads.
   ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  return ImportRec(repo, &pool, src, stats, progress);
+  ImportLinks links;
+  return ImportRec(repo, &pool, src, stats, progress, &links);
 }
 
 Result<uint64_t> LocalSize(const std::string& src) {
@@ -256,8 +277,21 @@ Status ExportSpecial(const TreeEntry& entry, const std::string& dest) {
   return Status::Ok();
 }
 
-Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry,
-                  const std::string& dest, const ProgressFn& progress, uint64_t* bytes_done) {
+// Where each link group's first name was exported (hard links).
+using ExportLinks = std::map<uint64_t, std::string>;
+
+Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry, const std::string& dest,
+                  const ProgressFn& progress, uint64_t* bytes_done, ExportLinks* links) {
+  if (entry.link_group != 0) {
+    auto [first, is_first] = links->emplace(entry.link_group, dest);
+    if (!is_first) {
+      ::unlink(dest.c_str());
+      if (::link(first->second.c_str(), dest.c_str()) != 0) {
+        return ErrnoStatus(errno, "linking " + dest + " to " + first->second);
+      }
+      return Status::Ok();
+    }
+  }
   switch (entry.type) {
     case EntryType::kSymlink: {
       ::unlink(dest.c_str());
@@ -275,7 +309,7 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
       ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(entry.id));
       for (const TreeEntry& child : tree.entries) {
         RETURN_IF_ERROR(
-            ExportWith(repo, reader, child, dest + "/" + child.name, progress, bytes_done));
+            ExportWith(repo, reader, child, dest + "/" + child.name, progress, bytes_done, links));
       }
       break;
     }
@@ -313,7 +347,8 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
 Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::string& dest,
                    const ProgressFn& progress, uint64_t* bytes_done) {
   ChunkReader reader(&repo, ChunkReader::Options{kExportCache, kExportThreads, nullptr});
-  return ExportWith(repo, &reader, entry, dest, progress, bytes_done);
+  ExportLinks links;
+  return ExportWith(repo, &reader, entry, dest, progress, bytes_done, &links);
 }
 
 }  // namespace weightfs::repo

@@ -1,6 +1,7 @@
 #include "weightfs/repo/objects.h"
 
 #include <algorithm>
+#include <random>
 
 namespace weightfs::repo {
 namespace {
@@ -136,8 +137,12 @@ namespace {
 constexpr uint8_t kOwnerEncodingVersion = 3;
 constexpr uint8_t kEntryHasOwner = 1;
 constexpr uint8_t kEntryHasRdev = 2;
+constexpr uint8_t kEntryHasLinkGroup = 4;
+constexpr uint8_t kEntryFlags = kEntryHasOwner | kEntryHasRdev | kEntryHasLinkGroup;
 
-bool NeedsOwnerEncoding(const TreeEntry& e) { return e.has_owner || IsSpecial(e.type) || e.rdev != 0; }
+bool NeedsOwnerEncoding(const TreeEntry& e) {
+  return e.has_owner || IsSpecial(e.type) || e.rdev != 0 || e.link_group != 0;
+}
 
 uint8_t TreeEncodingFor(const TreeObject& tree) {
   const auto& es = tree.entries;
@@ -163,18 +168,20 @@ void PutEntry(Bytes* out, const TreeEntry& e, uint8_t version) {
   PutString(out, e.target);
   if (version >= kHoleEncodingVersion) PutU64(out, e.hole_bytes);
   if (version < kOwnerEncodingVersion) return;
-  PutU8(out, (e.has_owner ? kEntryHasOwner : 0) | (e.rdev != 0 ? kEntryHasRdev : 0));
+  PutU8(out, (e.has_owner ? kEntryHasOwner : 0) | (e.rdev != 0 ? kEntryHasRdev : 0) |
+                 (e.link_group != 0 ? kEntryHasLinkGroup : 0));
   if (e.has_owner) {
     PutU32(out, e.uid);
     PutU32(out, e.gid);
   }
   if (e.rdev != 0) PutU64(out, e.rdev);
+  if (e.link_group != 0) PutU64(out, e.link_group);
 }
 
 // The fields v3 adds after hole_bytes.
 Status GetOwnerFields(Reader* r, TreeEntry* e) {
   ASSIGN_OR_RETURN(uint8_t flags, r->U8());
-  if (flags & ~(kEntryHasOwner | kEntryHasRdev)) return Corruption("tree entry has unknown flags");
+  if (flags & ~kEntryFlags) return Corruption("tree entry has unknown flags");
   e->has_owner = flags & kEntryHasOwner;
   if (e->has_owner) {
     ASSIGN_OR_RETURN(e->uid, r->U32());
@@ -184,6 +191,12 @@ Status GetOwnerFields(Reader* r, TreeEntry* e) {
     ASSIGN_OR_RETURN(e->rdev, r->U64());
     const bool device = e->type == EntryType::kCharDevice || e->type == EntryType::kBlockDevice;
     if (e->rdev == 0 || !device) return Corruption("tree entry has a device number but is no device");
+  }
+  if (flags & kEntryHasLinkGroup) {
+    ASSIGN_OR_RETURN(e->link_group, r->U64());
+    if (e->link_group == 0 || e->type == EntryType::kDirectory) {
+      return Corruption("tree entry has a link group but cannot be hard-linked");
+    }
   }
   return Status::Ok();
 }
@@ -231,6 +244,13 @@ const char* EntryTypeName(EntryType type) {
     case EntryType::kBlockDevice: return "block-device";
   }
   return "unknown";
+}
+
+uint64_t NewLinkGroup() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  uint64_t id = 0;
+  while (id == 0) id = random();
+  return id;
 }
 
 bool IsSpecial(EntryType type) {

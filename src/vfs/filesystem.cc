@@ -183,6 +183,28 @@ Status FileSystem::CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId
 }
 
 Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
+  RETURN_IF_ERROR(LoadDirLocked(lock, dir));
+  if (links_seen_ && !all_loaded_) return LoadAllLocked(lock);
+  return Status::Ok();
+}
+
+Status FileSystem::LoadAllLocked(std::unique_lock<std::mutex>& lock) {
+  if (all_loaded_) return Status::Ok();
+  std::vector<NodeId> todo = {kRootNode};
+  while (!todo.empty()) {
+    const NodeId ino = todo.back();
+    todo.pop_back();
+    auto n = GetNodeLocked(ino);
+    if (!n.ok() || (*n)->type != repo::EntryType::kDirectory) continue;
+    RETURN_IF_ERROR(LoadDirLocked(lock, *n));  // may release the lock
+    ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
+    for (const auto& [name, child] : dir->children) todo.push_back(child);
+  }
+  all_loaded_ = true;
+  return Status::Ok();
+}
+
+Status FileSystem::LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
   if (dir->type != repo::EntryType::kDirectory) return Status(Code::kNotDirectory, "not a directory");
   if (dir->loaded) return Status::Ok();
   if (!dir->tree_id) {
@@ -209,7 +231,30 @@ Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* 
 }
 
 void FileSystem::LoadNodeLocked(Node* dir, const repo::TreeEntry& e) {
+  if (e.link_group != 0) {
+    links_seen_ = true;
+    auto it = link_groups_.find(e.link_group);
+    if (it != link_groups_.end() && nodes_.count(it->second)) {
+      // Another name of a file already loaded: one node. Its entry here may predate a change
+      // made through a name loaded before, so this directory is written again.
+      Node* n = nodes_[it->second].get();
+      dir->children[e.name] = n->ino;
+      if (n->linked) {
+        n->more_links.emplace_back(dir, e.name);
+      } else {
+        n->parent = dir;
+        n->name = e.name;
+        n->linked = true;
+      }
+      MarkDirtyLocked(n);
+      return;
+    }
+  }
   Node* n = NewNodeLocked(e.type, dir, e.name);
+  if (e.link_group != 0) {
+    n->link_group = e.link_group;
+    link_groups_[e.link_group] = n->ino;
+  }
   n->mode = e.mode;
   n->mtime_ns = n->ctime_ns = n->atime_ns = e.mtime_ns;
   n->xattrs = e.xattrs;
@@ -274,7 +319,7 @@ Attr FileSystem::AttrLocked(const Node* n) const {
     const std::optional<uint32_t> subdirs = n->nlink_subdirs();
     a.nlink = subdirs ? 2 + *subdirs : 1;
   } else {
-    a.nlink = n->linked ? 1 : 0;
+    a.nlink = n->nlink_names();
   }
   a.uid = n->uid;
   a.gid = n->gid;
@@ -312,9 +357,12 @@ EntryOut FileSystem::EntryLocked(Node* n) {
 }
 
 void FileSystem::MarkDirtyLocked(Node* n) {
-  Node* d = n->type == repo::EntryType::kDirectory ? n : n->parent;
   if (n->type != repo::EntryType::kDirectory && !n->linked) return;
-  for (; d; d = d->parent) d->dirty = true;
+  auto up = [](Node* d) {
+    for (; d; d = d->parent) d->dirty = true;
+  };
+  up(n->type == repo::EntryType::kDirectory ? n : n->parent);
+  for (const auto& [dir, name] : n->more_links) up(dir);  // every name of a hard-linked file
   tree_dirty_ = true;
 }
 
@@ -480,6 +528,7 @@ repo::TreeEntry FileSystem::EntryOfLocked(const std::string& name, const Node* n
   e.uid = n->has_owner ? n->uid : 0;
   e.gid = n->has_owner ? n->gid : 0;
   e.rdev = n->rdev;
+  e.link_group = n->more_links.empty() ? 0 : n->link_group;
   return e;
 }
 

@@ -47,6 +47,18 @@ Status FileSystem::CheckRenameLocked(const Caller& c, const Node* from_dir, cons
   return Status::Ok();
 }
 
+Status FileSystem::CheckLinkSourceLocked(const Caller& c, const Node* n) const {
+  if (!options_.mode_check || c.uid == 0 || c.uid == n->uid) return Status::Ok();
+  const bool privileged = (n->mode & kSetUid) || ((n->mode & kSetGid) && (n->mode & 0010));
+  if (n->type != repo::EntryType::kFile || privileged) {
+    return Status(Code::kNotPermitted, "link: only the owner may link a special or set-id file");
+  }
+  if (!ModeAllows(c, n->owned(), kWantRead | kWantWrite)) {
+    return Status(Code::kNotPermitted, "link: another user's file needs read and write permission");
+  }
+  return Status::Ok();
+}
+
 Status FileSystem::ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrRequest& req) {
   // Ownership follows POSIX whether or not mode bits are enforced (else anybody could give files
   // away); chmod's and utimens' rules only with mode_check (without, the policy alone decides).

@@ -663,7 +663,11 @@ TEST_F(FileSystemTest, SetAttrModeMtimeSize) {
   SetAttrRequest owner;
   owner.set_uid = true;
   owner.uid = 4242;
-  EXPECT_CODE(fs_->SetAttr(c_, f, owner), Code::kNotPermitted);  // EPERM, as chown(2) by a non-owner
+  Caller stranger = c_;
+  stranger.uid = 4242;
+  EXPECT_CODE(fs_->SetAttr(stranger, f, owner), Code::kNotPermitted);  // EPERM, as chown(2) by a non-owner
+  REPO_EXPECT_OK(fs_->SetAttr(c_, f, owner).status());                 // root gives files away
+  EXPECT_EQ(fs_->GetAttr(c_, f)->uid, 4242u);
   const NodeId d = MakeDir(kRootNode, "d");
   EXPECT_CODE(fs_->SetAttr(c_, d, zero), Code::kIsDirectory);
   REPO_ASSERT_OK_AND_ASSIGN(EntryOut l, fs_->Symlink(c_, kRootNode, "l", "t"));

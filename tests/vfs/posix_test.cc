@@ -325,5 +325,94 @@ TEST_F(PosixTest, EntriesWithoutOwnerShowTheMountingUser) {
   EXPECT_TRUE(back.Find("new")->has_owner);
 }
 
+Status WriteAt(FileSystem* fs, const Caller& c, NodeId ino, const std::string& text) {
+  auto h = fs->Open(c, ino, true, false);
+  if (!h.ok()) return h.status();
+  auto w = fs->Write(c, ino, h->handle, 0, AsBytes(text));
+  if (!w.ok()) return w.status();
+  RETURN_IF_ERROR(fs->Flush(c, ino, h->handle));
+  return fs->Release(ino, h->handle);
+}
+
+std::string ReadText(FileSystem* fs, const Caller& c, NodeId ino) {
+  auto h = fs->Open(c, ino, false, false);
+  if (!h.ok()) return "<" + h.status().ToString() + ">";
+  auto data = fs->Read(c, ino, h->handle, 0, 1 << 20);
+  fs->Release(ino, h->handle).IgnoreError();
+  return data.ok() ? std::string(data->begin(), data->end()) : "<" + data.status().ToString() + ">";
+}
+
+TEST_F(PosixTest, HardLinksShareOneNode) {
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut d, fs_->Mkdir(kAlice, work_, "d", 0755));
+  const NodeId f = MakeFile(kAlice, work_, "f", 0644);
+  REPO_ASSERT_OK(WriteAt(fs_.get(), kAlice, f, "first"));
+  const int64_t ctime = AttrOf(f).ctime_ns;
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut l, fs_->Link(kAlice, f, d.attr.ino, "g"));
+  EXPECT_EQ(l.attr.ino, f);
+  EXPECT_EQ(l.attr.nlink, 2u);
+  EXPECT_GE(AttrOf(f).ctime_ns, ctime);
+  EXPECT_EQ(Lookup(d.attr.ino, "g"), f);
+  REPO_ASSERT_OK(WriteAt(fs_.get(), kAlice, Lookup(d.attr.ino, "g"), "SECOND"));
+  EXPECT_EQ(ReadText(fs_.get(), kAlice, Lookup(work_, "f")), "SECOND");
+  EXPECT_CODE(fs_->Link(kAlice, f, d.attr.ino, "g"), Code::kAlreadyExists);
+  EXPECT_CODE(fs_->Link(kAlice, d.attr.ino, work_, "dirlink"), Code::kNotPermitted);
+  // Renaming one name keeps the count; renaming a name over another of the same file does nothing.
+  REPO_ASSERT_OK(fs_->Rename(kAlice, d.attr.ino, "g", d.attr.ino, "h", 0));
+  EXPECT_EQ(AttrOf(f).nlink, 2u);
+  REPO_ASSERT_OK(fs_->Rename(kAlice, d.attr.ino, "h", work_, "f", 0));
+  EXPECT_EQ(AttrOf(f).nlink, 2u);
+  // Committed and mounted again: still one node, reached by either name first.
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  const NodeId w = Lookup(kRootNode, "w");
+  const NodeId dd = Lookup(w, "d");
+  const NodeId h = Lookup(dd, "h");
+  EXPECT_EQ(AttrOf(h).nlink, 2u);
+  EXPECT_EQ(Lookup(w, "f"), h);
+  EXPECT_EQ(ReadText(fs_.get(), kAlice, h), "SECOND");
+  // Unlinking one name keeps the other.
+  REPO_ASSERT_OK(fs_->Unlink(kAlice, w, "f"));
+  EXPECT_EQ(AttrOf(h).nlink, 1u);
+  EXPECT_EQ(ReadText(fs_.get(), kAlice, h), "SECOND");
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  const NodeId h2 = Lookup(Lookup(Lookup(kRootNode, "w"), "d"), "h");
+  EXPECT_EQ(AttrOf(h2).nlink, 1u);
+  EXPECT_EQ(ReadText(fs_.get(), kAlice, h2), "SECOND");
+}
+
+TEST_F(PosixTest, HardLinkReplacedByRenameAndChangedThroughAnUnloadedName) {
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut a, fs_->Mkdir(kRoot, work_, "a", 0777));
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut b, fs_->Mkdir(kRoot, work_, "b", 0777));
+  const NodeId f = MakeFile(kAlice, a.attr.ino, "f", 0644);
+  REPO_ASSERT_OK(WriteAt(fs_.get(), kAlice, f, "v1"));
+  REPO_ASSERT_OK(fs_->Link(kAlice, f, b.attr.ino, "g").status());
+  const NodeId other = MakeFile(kAlice, a.attr.ino, "other", 0644);
+  REPO_ASSERT_OK(fs_->Rename(kAlice, a.attr.ino, "other", b.attr.ino, "g", 0));  // replaces one name
+  EXPECT_EQ(AttrOf(f).nlink, 1u);
+  EXPECT_NE(Lookup(b.attr.ino, "g"), f);
+  (void)other;
+  REPO_ASSERT_OK(fs_->Link(kAlice, f, b.attr.ino, "g2").status());
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  // Only a/ is looked up before the write: b/ holds the other name, and must be written anew.
+  const NodeId w = Lookup(kRootNode, "w");
+  const NodeId f2 = Lookup(Lookup(w, "a"), "f");
+  REPO_ASSERT_OK(WriteAt(fs_.get(), kAlice, f2, "v2 longer"));
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  const NodeId g2 = Lookup(Lookup(Lookup(kRootNode, "w"), "b"), "g2");
+  EXPECT_EQ(ReadText(fs_.get(), kAlice, g2), "v2 longer");
+  EXPECT_EQ(AttrOf(g2).nlink, 2u);
+}
+
+TEST_F(PosixTest, LinkingAnotherUsersFileNeedsReadAndWrite) {
+  const NodeId f = MakeFile(kAlice, work_, "f", 0644);
+  EXPECT_CODE(fs_->Link(kBob, f, work_, "mine"), Code::kNotPermitted);  // protected_hardlinks
+  REPO_ASSERT_OK(Chmod(kAlice, f, 0666));
+  REPO_EXPECT_OK(fs_->Link(kBob, f, work_, "mine").status());
+  REPO_EXPECT_OK(fs_->Link(kAlice, f, work_, "hers").status());
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut fifo, fs_->Mknod(kAlice, work_, "p", NodeType::kFifo, 0666, 0));
+  EXPECT_CODE(fs_->Link(kBob, fifo.attr.ino, work_, "p2"), Code::kNotPermitted);
+  REPO_EXPECT_OK(fs_->Link(kRoot, fifo.attr.ino, work_, "p2").status());
+  EXPECT_EQ(AttrOf(fifo.attr.ino).nlink, 2u);
+}
+
 }  // namespace
 }  // namespace weightfs::vfs

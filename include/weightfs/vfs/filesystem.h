@@ -99,6 +99,10 @@ class FileSystem {
   Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name, const std::string& target);
   Status Unlink(const Caller& c, NodeId parent, const std::string& name);
   Status Rmdir(const Caller& c, NodeId parent, const std::string& name);
+  // link(2): a second name new_parent/new_name for the non-directory ino (kNotPermitted for a
+  // directory). Needs `read` on the file and `create` on the new name, so that a link never
+  // reaches what the policy hides.
+  Result<EntryOut> Link(const Caller& c, NodeId ino, NodeId new_parent, const std::string& new_name);
   // mknod(2) of a FIFO, socket or device node (type one of those; rdev for devices). Device
   // nodes only for root (kNotPermitted).
   Result<EntryOut> Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type, uint32_t mode,
@@ -191,7 +195,17 @@ class FileSystem {
   static uint32_t CountSubdirs(const repo::TreeObject& tree);
   // Counts the subdirectories of a directory not loaded yet, for its link count.
   Status CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId ino);
+  // Loads dir's children; once a hard-linked entry was seen, the whole tree (LoadAllLocked).
   Status EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir);
+  Status LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir);
+  // Loads every directory of the live tree, so that every name of every hard-linked file is a
+  // link of one node (all_loaded_) and new link group ids are unique in the tree.
+  Status LoadAllLocked(std::unique_lock<std::mutex>& lock);
+  // Removes the name (dir, name) from n's links (not from dir's children); n stays linked while
+  // it has another name.
+  void RemoveLinkLocked(Node* n, Node* dir, const std::string& name);
+  // Renames n's link (from, name) to (to, new_name) (not in the directories' children).
+  void MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to, const std::string& new_name);
   Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
   // A node c creates in dir: named, owned by c (the group of a setgid dir, which a new
@@ -213,6 +227,9 @@ class FileSystem {
   // rename of n from from_dir to to_dir: removing from one, adding to the other, and a
   // directory moving elsewhere needs write on itself (its ".." changes).
   Status CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n, const Node* to_dir) const;
+  // Linux's protected_hardlinks: a caller that does not own the file needs read and write on it,
+  // and it must be a regular file without setuid (or executable setgid).
+  Status CheckLinkSourceLocked(const Caller& c, const Node* n) const;
   // setattr's ownership, mode and time rules; applies chown's and chmod's effect on the mode.
   Status ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrRequest& req);
   Attr AttrLocked(const Node* n) const;
@@ -241,6 +258,10 @@ class FileSystem {
   std::optional<std::string> PathLocked(const Node* n) const;
   // A live node's path, or a .versions node's path in its snapshot (nullopt: a listing node).
   Result<std::optional<std::string>> PathOf(NodeId ino) const;
+  // For a hard-linked node: the first of its paths on which the policy allows c list and cap
+  // (a request on a node does not say which name it came through); else path.
+  std::optional<std::string> PathForCaller(const Caller& c, NodeId ino, policy::Capability cap,
+                                           const std::optional<std::string>& path);
   Status AuthorizePath(const Caller& c, const std::optional<std::string>& path, bool in_versions,
                        policy::Capability cap, const char* op);
   // kNotFound when c may not see the node, kPermissionDenied when it may see it but not cap.
@@ -274,6 +295,11 @@ class FileSystem {
   std::unordered_map<NodeId, std::unique_ptr<Node>> nodes_;
   NodeId next_ino_ = 2;
   bool tree_dirty_ = false;
+  // Hard links: link group id -> its node; whether a linked entry was loaded (then the whole
+  // tree is loaded, all_loaded_, so every group of the tree is known).
+  std::unordered_map<uint64_t, NodeId> link_groups_;
+  bool links_seen_ = false;
+  bool all_loaded_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<DirHandle>> dir_handles_;
   uint64_t next_handle_ = 1;
 
