@@ -12,10 +12,14 @@ mount whose policy allows everything, so the mode bits alone decide:
      setgid directories (new entries get the directory's group, new subdirectories setgid);
   4. a FIFO works as a FIFO; device nodes are made only by root, keep st_rdev, cannot be opened
      (nodev), and appear in `.versions/` snapshots (read-only); all survive a remount;
-  5. `rsync -a` and `tar -p` as root of a tree with several owners, a FIFO and a setgid directory
-     into the mount succeed and preserve owners and modes; `import` as root records the source's
-     owners and special files, `export` as root restores them;
-  6. `--no-mode-check`: the policy alone decides (a mode-000 file is readable), chown's rules stay.
+  5. `rsync -aH` and `tar -p` as root of a tree with several owners, a FIFO, a setgid directory
+     and a hard link into the mount succeed and preserve owners, modes and the link (also after a
+     remount); `import` as root records the source's owners, special files and hard links,
+     `export` as root restores them;
+  6. hard links: one inode, link counts and ctime after link/unlink/rename, writes seen through
+     every name, no links of directories or of another user's unwritable file, both names in a
+     `.versions/` snapshot, links kept across a remount;
+  7. `--no-mode-check`: the policy alone decides (a mode-000 file is readable), chown's rules stay.
 
 Run as root: WEIGHTFS_BINARY=build/weightfs /usr/bin/python3 tests/integration/owners_test.py
 """
@@ -283,6 +287,13 @@ def make_source_tree(src):
     os.chown(os.path.join(src, "pipe"), uid(ALICE), gid_of(TEAM))
     os.symlink("a.bin", os.path.join(src, "link"))
     os.lchown(os.path.join(src, "link"), uid(BOB), gid_of(TEAM))
+    os.link(os.path.join(src, "a.bin"), os.path.join(src, "d", "a-link.bin"))
+
+
+def linked(root, what):
+    """a.bin and d/a-link.bin are one file with two names."""
+    a, b = os.lstat(os.path.join(root, "a.bin")), os.lstat(os.path.join(root, "d", "a-link.bin"))
+    eq((a.st_ino == b.st_ino, a.st_nlink, b.st_nlink), (True, 2, 2), "%s: a.bin and d/a-link.bin are hard links" % what)
 
 
 def metadata(root):
@@ -299,20 +310,57 @@ def test_rsync_tar_import_export():
     src = os.path.join(S.work, "src")
     make_source_tree(src)
     want = metadata(src)
-    p = subprocess.run(["rsync", "-a", src + "/", W("rsync") + "/"], capture_output=True, text=True)
-    eq((p.returncode, p.stderr.strip()), (0, ""), "rsync -a as root into the mount")
-    wfs.eq_manifest(metadata(W("rsync")), want, "owners, modes and types after rsync -a")
+    p = subprocess.run(["rsync", "-aH", src + "/", W("rsync") + "/"], capture_output=True, text=True)
+    eq((p.returncode, p.stderr.strip()), (0, ""), "rsync -aH as root into the mount")
+    wfs.eq_manifest(metadata(W("rsync")), want, "owners, modes and types after rsync -aH")
+    linked(W("rsync"), "rsync -H")
     tarball = os.path.join(S.work, "src.tar")
     sh("tar", "-C", src, "-cf", tarball, ".")
     os.mkdir(W("tar"))
     p = subprocess.run(["tar", "-C", W("tar"), "-xpf", tarball], capture_output=True, text=True)
     eq((p.returncode, p.stderr.strip()), (0, ""), "tar -xp as root into the mount")
     wfs.eq_manifest(metadata(W("tar")), want, "owners, modes and types after tar -xp")
-    # Offline: import as root records the owners and the FIFO, export as root restores them.
+    linked(W("tar"), "tar")
+    # Offline (the exported repository path, not the mount, which does not see it until it
+    # remounts): import as root records the owners, the FIFO and the link; export restores them.
     wfs.run("import", S.repo, src, "--to", "/imported", "-m", "owners")
     out = os.path.join(S.work, "exported")
     wfs.run("export", S.repo, out, "--path", "/imported")
     wfs.eq_manifest(metadata(out), want, "owners, modes and types after import and export")
+    linked(out, "import and export")
+    remount()
+    linked(W("rsync"), "rsync -H, after a remount")
+
+
+def test_hard_links():
+    may(ALICE, "os.mkdir(%r); open(%r, 'w').write('one')" % (W("hl"), W("hl", "a")))
+    before = os.stat(W("hl", "a")).st_ctime_ns
+    time.sleep(0.02)
+    may(ALICE, "os.link(%r, %r)" % (W("hl", "a"), W("hl", "b")))
+    a, b = os.stat(W("hl", "a")), os.stat(W("hl", "b"))
+    eq((a.st_ino == b.st_ino, a.st_nlink), (True, 2), "link: one inode, two names")
+    true(a.st_ctime_ns > before, "link moved ctime")
+    with open(W("hl", "b"), "w") as f:
+        f.write("written through b")
+    eq(open(W("hl", "a")).read(), "written through b", "a write through one name, read through the other")
+    may(ALICE, "os.link(%r, %r)" % (W("hl"), W("hl-dir")), "EPERM")
+    may(BOB, "os.link(%r, %r)" % (W("hl", "a"), W("hl-bob")), "EPERM")  # not his, not writable for him
+    os.mkdir(W("hl", "sub"))
+    os.rename(W("hl", "b"), W("hl", "sub", "c"))
+    eq(os.stat(W("hl", "a")).st_nlink, 2, "link count after a rename")
+    os.mkdir(os.path.join(S.mnt, ".versions", "tags", "links"))
+    snap = os.path.join(S.mnt, ".versions", "tags", "links", "w", "hl")
+    eq((open(os.path.join(snap, "a")).read(), open(os.path.join(snap, "sub", "c")).read()),
+       ("written through b",) * 2, "both names in the snapshot")
+    remount()
+    a, c = os.stat(W("hl", "a")), os.stat(W("hl", "sub", "c"))
+    eq((a.st_ino == c.st_ino, a.st_nlink), (True, 2), "hard links after a remount")
+    before = a.st_ctime_ns
+    time.sleep(0.02)
+    os.unlink(W("hl", "a"))
+    c = os.stat(W("hl", "sub", "c"))
+    eq((c.st_nlink, open(W("hl", "sub", "c")).read()), (1, "written through b"), "the other name after unlink")
+    true(c.st_ctime_ns > before, "unlink of a name moved the file's ctime")
 
 
 def test_no_mode_check():
@@ -329,6 +377,7 @@ TESTS = [
     test_sticky_and_setgid,
     test_special_files,
     test_rsync_tar_import_export,
+    test_hard_links,
     test_no_mode_check,
 ]
 
