@@ -24,6 +24,16 @@ Status FileSystem::CheckNameLength(const std::string& name) {
   return Status::Ok();
 }
 
+Result<FileSystem::Node*> FileSystem::DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c,
+                                                           NodeId parent, const std::string& name, const char* op) {
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (dir->children.count(name)) return AlreadyExists(name + " exists");
+  RETURN_IF_ERROR(CheckAddLocked(c, dir, op));
+  return dir;
+}
+
 Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
   if (versions_ && versions_->IsTagsDir(parent)) {
     RETURN_IF_ERROR(AuthorizeTag(c, "mkdir"));
@@ -34,11 +44,7 @@ Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::st
   RETURN_IF_ERROR(ValidateNewName(name));
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mkdir"));
   std::unique_lock lock(tree_mu_);
-  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
-  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
-  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
-  if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  RETURN_IF_ERROR(CheckAddLocked(c, dir, "mkdir"));
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "mkdir"));
   Node* n = NewOwnedNodeLocked(c, repo::EntryType::kDirectory, dir, name, mode);
   n->loaded = true;
   MarkDirtyLocked(n);
@@ -53,11 +59,7 @@ Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::
   if (target.empty() || target.size() > 4095) return InvalidArgument("invalid symlink target");
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "symlink"));
   std::unique_lock lock(tree_mu_);
-  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
-  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
-  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
-  if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  RETURN_IF_ERROR(CheckAddLocked(c, dir, "symlink"));
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "symlink"));
   Node* n = NewOwnedNodeLocked(c, repo::EntryType::kSymlink, dir, name, 0777);
   n->mode = 0777;  // not the setgid directory's bit: a symlink's mode means nothing
   n->target = target;
@@ -101,14 +103,10 @@ Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent
   std::unique_lock lock(tree_mu_);
   // Every name of every linked file is known before a new group id is chosen.
   RETURN_IF_ERROR(LoadAllLocked(lock));
-  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(new_parent));
-  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
-  ASSIGN_OR_RETURN(dir, GetNodeLocked(new_parent));
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, new_parent, new_name, "link"));
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   if (n->type == repo::EntryType::kDirectory) return Status(Code::kNotPermitted, "directories cannot be hard-linked");
   if (!n->linked) return NotFound("the file was removed");
-  if (dir->children.count(new_name)) return AlreadyExists(new_name + " exists");
-  RETURN_IF_ERROR(CheckAddLocked(c, dir, "link"));
   RETURN_IF_ERROR(CheckLinkSourceLocked(c, n));
   if (n->link_group == 0) {
     do {
@@ -136,11 +134,7 @@ Result<EntryOut> FileSystem::Mknod(const Caller& c, NodeId parent, const std::st
   if (device && c.uid != 0) return Status(Code::kNotPermitted, "only root may create device nodes");
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mknod"));
   std::unique_lock lock(tree_mu_);
-  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
-  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
-  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
-  if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  RETURN_IF_ERROR(CheckAddLocked(c, dir, "mknod"));
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "mknod"));
   Node* n = NewOwnedNodeLocked(c, entry_type, dir, name, mode);
   n->rdev = device ? rdev : 0;
   return EntryLocked(n);

@@ -56,14 +56,7 @@ def write(path, text):
         f.write(text)
 
 
-ADMIN_ALL = """\
-version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
-"""
+ADMIN_ALL = wfs.ADMIN_ALL
 ADMIN_NO_SECRET = ADMIN_ALL + """\
       - paths: ["/secret.bin"]
         deny: [read]

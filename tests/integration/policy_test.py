@@ -303,12 +303,7 @@ def remove_users():
 
 POLICY = """\
 # The policy of the test: admins everything, the team writes /team, guests read /public.
-version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
+""" + wfs.ADMIN_ALL + """\
   member:
     rules:
       - paths: ["/**"]
@@ -1334,10 +1329,7 @@ TESTS = [
 
 
 def main():
-    wfs.require_fuse()
-    if os.geteuid() != 0:
-        print("FAIL: policy_test.py creates OS users and must run as root", flush=True)
-        sys.exit(1)
+    wfs.require_root("policy_test.py")
     os.umask(0o022)
     S.bindir = wfs.use_private_binary_copy("wfs-policy-bin-")
     os.chmod(S.bindir, 0o755)  # the test users run it too

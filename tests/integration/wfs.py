@@ -112,7 +112,27 @@ class Mount:
         return False
 
 
+# A policy in which role admin (the role of `init`'s key slot) may do everything.
+ADMIN_ALL = """\
+version: 1
+roles:
+  admin:
+    rules:
+      - paths: ["/**"]
+        allow: [all]
+"""
+
+
 # Running as other OS users (tests of shared mounts; the test itself runs as root).
+
+
+def require_root(script):
+    """Tests that create OS users run as root: fail (not skip) otherwise."""
+    require_fuse()
+    if os.geteuid() != 0:
+        print("FAIL: %s creates OS users and must run as root" % script, flush=True)
+        sys.exit(1)
+
 
 def drop_to(user):
     """preexec_fn that becomes an OS user (with its groups), or a bare numeric uid (gid = uid, no groups)."""

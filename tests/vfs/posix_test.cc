@@ -9,6 +9,7 @@
 #include <string>
 
 #include "repo/repo_test_util.h"
+#include "vfs/vfs_test_util.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::vfs {
@@ -35,18 +36,6 @@ const Caller kRoot = User(0, 0);
 const Caller kAlice = User(1000, 1000, {kStaff});
 const Caller kBob = User(1001, 1001, {kStaff});
 const Caller kCarol = User(1002, 1002, {kOther});
-
-::testing::AssertionResult IsCode(const Status& s, Code want) {
-  if (s.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << CodeName(s.code()) << " (" << s.ToString() << "), want "
-                                       << CodeName(want);
-}
-template <typename T>
-Status StatusOf(const Result<T>& r) {
-  return r.status();
-}
-inline Status StatusOf(const Status& s) { return s; }
-#define EXPECT_CODE(expr, code) EXPECT_TRUE(IsCode(StatusOf(expr), code)) << #expr
 
 class PosixTest : public ::testing::Test {
  protected:

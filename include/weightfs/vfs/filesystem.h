@@ -208,6 +208,9 @@ class FileSystem {
   void MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to, const std::string& new_name);
   Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
+  // The loaded directory parent, in which c may add the entry name (none of that name exists).
+  Result<Node*> DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c, NodeId parent,
+                                     const std::string& name, const char* op);
   // A node c creates in dir: named, owned by c (the group of a setgid dir, which a new
   // subdirectory inherits the setgid bit of), mode as asked, times now; dir touched.
   Node* NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir, const std::string& name, uint32_t mode);
