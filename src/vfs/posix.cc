@@ -87,7 +87,12 @@ uint32_t ModeAfterChown(const Owned& node) {
 Result<uint32_t> ModeAfterChmod(const Caller& c, const Owned& node, uint32_t mode) {
   mode &= 07777;
   if (IsRoot(c)) return mode;
-  if (c.uid != node.uid) return NotPermitted("changing the mode of another user's file");
+  if (c.uid != node.uid) {
+    // Before another user's write the kernel clears setuid/setgid (killpriv): write suffices.
+    const bool kill_priv = mode != node.mode && mode == (node.mode & ~(kSetUid | kSetGid));
+    if (kill_priv && ModeAllows(c, node, kWantWrite)) return mode;
+    return NotPermitted("changing the mode of another user's file");
+  }
   if (!node.directory && (mode & kSetGid) && !InGroup(c, node.gid)) mode &= ~kSetGid;
   return mode;
 }

@@ -49,8 +49,9 @@ Status CheckChown(const Caller& c, const Owned& node, std::optional<uint32_t> ui
 // The mode after a chown of a non-directory by c: setuid and setgid are cleared as Linux does
 // (setgid only when group execute is set: without it, it marks mandatory locking).
 uint32_t ModeAfterChown(const Owned& node);
-// chmod: only the owner or root (kNotPermitted); a non-root caller outside the file's group
-// setting setgid on a non-directory has it cleared.
+// chmod: only the owner or root (kNotPermitted), except that anybody with write permission may
+// clear setuid/setgid alone (the kernel does so before such a caller's write); a non-root caller
+// outside the file's group setting setgid on a non-directory has it cleared.
 Result<uint32_t> ModeAfterChmod(const Caller& c, const Owned& node, uint32_t mode);
 // utimens: explicit times need the owner or root; "now" also anybody with write permission.
 Status CheckSetTimes(const Caller& c, const Owned& node, bool explicit_times);

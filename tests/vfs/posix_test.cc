@@ -179,6 +179,12 @@ TEST_F(PosixTest, ChmodOnlyByOwnerOrRoot) {
   EXPECT_EQ(AttrOf(f).mode, 0755u);
   REPO_EXPECT_OK(Chmod(kRoot, f, 02755));
   EXPECT_EQ(AttrOf(f).mode, 02755u);
+  // Clearing setuid/setgid alone (what the kernel asks before another user's write) needs only
+  // write permission; anything more stays the owner's.
+  REPO_ASSERT_OK(Chmod(kRoot, f, 06776));
+  EXPECT_CODE(Chmod(kBob, f, 0777), Code::kNotPermitted);
+  REPO_EXPECT_OK(Chmod(kBob, f, 0776));
+  EXPECT_EQ(AttrOf(f).mode, 0776u);
 }
 
 TEST_F(PosixTest, ModeBitsDecideOpen) {
