@@ -280,18 +280,22 @@ Status ExportSpecial(const TreeEntry& entry, const std::string& dest) {
 // Where each link group's first name was exported (hard links).
 using ExportLinks = std::map<uint64_t, std::string>;
 
+// A name of a hard-linked file after its first is exported as a link to that one (true).
+Result<bool> ExportedAsLink(const TreeEntry& entry, const std::string& dest, ExportLinks* links) {
+  if (entry.link_group == 0) return false;
+  auto [first, is_first] = links->emplace(entry.link_group, dest);
+  if (is_first) return false;
+  ::unlink(dest.c_str());
+  if (::link(first->second.c_str(), dest.c_str()) != 0) {
+    return ErrnoStatus(errno, "linking " + dest + " to " + first->second);
+  }
+  return true;
+}
+
 Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry, const std::string& dest,
                   const ProgressFn& progress, uint64_t* bytes_done, ExportLinks* links) {
-  if (entry.link_group != 0) {
-    auto [first, is_first] = links->emplace(entry.link_group, dest);
-    if (!is_first) {
-      ::unlink(dest.c_str());
-      if (::link(first->second.c_str(), dest.c_str()) != 0) {
-        return ErrnoStatus(errno, "linking " + dest + " to " + first->second);
-      }
-      return Status::Ok();
-    }
-  }
+  ASSIGN_OR_RETURN(bool linked, ExportedAsLink(entry, dest, links));
+  if (linked) return Status::Ok();
   switch (entry.type) {
     case EntryType::kSymlink: {
       ::unlink(dest.c_str());
