@@ -27,6 +27,8 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
   root->ino = kRootNode;
   root->type = repo::EntryType::kDirectory;
   root->mode = 0755;
+  root->uid = fs->options_.uid;  // the root has no tree entry: it is the mounting user's
+  root->gid = fs->options_.gid;
   root->tree_id = main.value.live_root;
   root->mtime_ns = root->ctime_ns = root->atime_ns = NowNs();
   root->nlookup = 1;  // the kernel holds the root forever

@@ -122,8 +122,10 @@ TEST_F(PosixTest, NewEntriesBelongToTheirCreatorAndSurviveARemount) {
   const Attr da = AttrOf(Lookup(w, "d"));
   EXPECT_EQ(da.uid, 1001u);
   EXPECT_EQ(da.gid, 1001u);
-  // The root's own entry "w" was made by root.
+  // The root's own entry "w" was made by root; the mount root is the mounting user's.
   EXPECT_EQ(AttrOf(w).uid, 0u);
+  EXPECT_EQ(AttrOf(kRootNode).uid, kMounter);
+  EXPECT_EQ(AttrOf(kRootNode).gid, kMounter);
 }
 
 TEST_F(PosixTest, SetgidDirectoryPassesItsGroupOn) {
