@@ -14,6 +14,7 @@ PACKAGES=(
   python3 python3-numpy
   gocryptfs securefs
   attr psmisc util-linux
+  rsync tar
 )
 
 SUDO=""

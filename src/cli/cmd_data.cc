@@ -95,6 +95,10 @@ std::string TypeChar(repo::EntryType t) {
     case repo::EntryType::kDirectory: return "d";
     case repo::EntryType::kSymlink: return "l";
     case repo::EntryType::kFile: return "-";
+    case repo::EntryType::kFifo: return "p";
+    case repo::EntryType::kSocket: return "s";
+    case repo::EntryType::kCharDevice: return "c";
+    case repo::EntryType::kBlockDevice: return "b";
   }
   return "?";
 }
@@ -118,7 +122,7 @@ int RunLs(const DataArgs& a) {
   nlohmann::json json_out = nlohmann::json::array();
   auto print = [&](const std::string& path, const repo::TreeEntry& e) {
     if (a.json) {
-      nlohmann::json j = {{"type", e.type == repo::EntryType::kDirectory ? "dir" : e.type == repo::EntryType::kSymlink ? "symlink" : "file"},
+      nlohmann::json j = {{"type", repo::EntryTypeName(e.type)},
                           {"mode", e.mode}, {"size", e.size}, {"mtime_ns", e.mtime_ns}};
       // Names are bytes: one that is not UTF-8 also comes as path_base64 (cli/json_names.h).
       PutName(&j, "path", path);

@@ -146,12 +146,7 @@ int RunTag(const HistoryArgs& a) {
 
 std::string TypeName(std::optional<repo::EntryType> t) {
   if (!t) return "-";
-  switch (*t) {
-    case repo::EntryType::kFile: return "file";
-    case repo::EntryType::kDirectory: return "dir";
-    case repo::EntryType::kSymlink: return "symlink";
-  }
-  return "?";
+  return repo::EntryTypeName(*t);
 }
 
 std::string Layout(const std::string& dtype, const std::vector<uint64_t>& shape) {

@@ -39,6 +39,7 @@ struct MountArgs {
   bool foreground = false;
   bool read_only = false;
   bool allow_other = false;
+  bool no_mode_check = false;
   int threads = 8;
   std::vector<std::string> fuse_options;
   std::string log_file;
@@ -241,6 +242,7 @@ int RunMount(MountArgs a) {
   fo.read_threads = a.read_threads;
   fo.uid = ::getuid();
   fo.gid = ::getgid();
+  fo.mode_check = !a.no_mode_check;
   fo.log = log;
   fo.statfs = [repo_path]() -> Result<vfs::StatFsOut> {
     struct statvfs st;
@@ -302,7 +304,7 @@ int RunMount(MountArgs a) {
   so.tune_readahead = !a.no_readahead && ::geteuid() == 0;
   so.debug = a.debug;
   so.log = log;
-  so.caller_groups = a.allow_other;
+  so.caller_groups = a.allow_other || !a.no_mode_check;  // group bits need the supplementary groups
   std::atomic<bool> hangup{false};
   so.hangup = &hangup;
   for (const std::string& o : a.fuse_options) {
@@ -461,6 +463,9 @@ void AddMountCommands(CLI::App* app, int* exit_code) {
   mount->add_flag("--allow-other", ma->allow_other,
                   "Let other users access the mount; each request is decided for the calling user by the policy "
                   "(needs bindings or a default_role), never beyond the key slot's role");
+  mount->add_flag("--no-mode-check", ma->no_mode_check,
+                  "Do not enforce mode bits (owner/group/other, sticky, setgid): only the policy decides; owners "
+                  "are still stored and chown still follows POSIX");
   mount->add_option("--policy", ma->policy.policy_file,
                     "Enforce this local policy file instead of the repository's (needs an admin-role slot; "
                     "SIGHUP reloads it)");

@@ -94,11 +94,37 @@ static void ToTimespec(int64_t ns, struct timespec* ts) {
   }
 }
 
+mode_t FileTypeBits(vfs::NodeType type) {
+  switch (type) {
+    case vfs::NodeType::kFile: return S_IFREG;
+    case vfs::NodeType::kDirectory: return S_IFDIR;
+    case vfs::NodeType::kSymlink: return S_IFLNK;
+    case vfs::NodeType::kFifo: return S_IFIFO;
+    case vfs::NodeType::kSocket: return S_IFSOCK;
+    case vfs::NodeType::kCharDevice: return S_IFCHR;
+    case vfs::NodeType::kBlockDevice: return S_IFBLK;
+  }
+  return S_IFREG;
+}
+
+std::optional<vfs::NodeType> NodeTypeOfMode(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return vfs::NodeType::kFile;
+    case S_IFDIR: return vfs::NodeType::kDirectory;
+    case S_IFLNK: return vfs::NodeType::kSymlink;
+    case S_IFIFO: return vfs::NodeType::kFifo;
+    case S_IFSOCK: return vfs::NodeType::kSocket;
+    case S_IFCHR: return vfs::NodeType::kCharDevice;
+    case S_IFBLK: return vfs::NodeType::kBlockDevice;
+  }
+  return std::nullopt;
+}
+
 void FillStat(const vfs::Attr& a, struct stat* st) {
   std::memset(st, 0, sizeof(*st));
   st->st_ino = a.ino;
-  mode_t type = a.type == vfs::NodeType::kDirectory ? S_IFDIR : a.type == vfs::NodeType::kSymlink ? S_IFLNK : S_IFREG;
-  st->st_mode = type | (a.mode & 07777);
+  st->st_mode = FileTypeBits(a.type) | (a.mode & 07777);
+  st->st_rdev = static_cast<dev_t>(a.rdev);
   st->st_nlink = a.nlink;
   st->st_uid = a.uid;
   st->st_gid = a.gid;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "weightfs/core/status.h"
@@ -56,6 +57,9 @@ vfs::Caller CallerOf(fuse_req_t req);
 vfs::Caller HandleCallerOf(fuse_req_t req);
 AdapterContext* ContextOf(fuse_req_t req);
 void FillStat(const vfs::Attr& attr, struct stat* st);
+// S_IFREG, S_IFDIR, ... for a node type, and back (nullopt: a type weightfs does not know).
+mode_t FileTypeBits(vfs::NodeType type);
+std::optional<vfs::NodeType> NodeTypeOfMode(mode_t mode);
 void FillEntry(const vfs::EntryOut& in, fuse_entry_param* out);
 // Replies with the errno for status, logging corruption and internal errors.
 void ReplyError(fuse_req_t req, const Status& status);

@@ -59,12 +59,23 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (to_set & FUSE_SET_ATTR_MTIME_NOW) r.set_mtime = true, r.mtime_ns = NowNs();
     if (to_set & FUSE_SET_ATTR_ATIME) r.set_atime = true, r.atime_ns = ToNs(attr->st_atim);
     if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.set_atime = true, r.atime_ns = NowNs();
+    // Explicit times need the owner; "now" also write permission (utimensat(2)).
+    const bool explicit_mtime = (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
+    const bool explicit_atime = (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
+    r.times_now = !explicit_mtime && !explicit_atime;
     double timeout = 0;
-    auto out = Fs(req).SetAttr(CallerOf(req), ino, r, &timeout);
+    AdapterContext* ctx = ContextOf(req);
+    auto out = ctx->fs->SetAttr(CallerOf(req), ino, r, &timeout);
     if (Failed(req, out)) return;
     struct stat st;
     FillStat(*out, &st);
     fuse_reply_attr(req, &st, timeout);
+    // Names below a directory whose mode or owner changed were looked up under the old search
+    // permission; on a shared mount the kernel must not keep serving them to other users.
+    const bool ownership = r.set_mode || r.set_uid || r.set_gid;
+    if (ownership && out->type == vfs::NodeType::kDirectory && ctx->invalidate_later) {
+      if (auto entry = ctx->fs->EntryNameOf(ino)) ctx->invalidate_later(entry->first, entry->second);
+    }
   });
 }
 
@@ -80,11 +91,13 @@ void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Guard(req, "mkdir", [&] { ReplyEntry(req, Fs(req).Mkdir(CallerOf(req), parent, name, mode)); });
 }
 
-void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   Guard(req, "mknod", [&] {
-    if (Fs(req).InVersions(parent)) return (void)fuse_reply_err(req, EROFS);
-    // Only regular files exist in a repository; devices, FIFOs and sockets do not.
-    if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
+    const std::optional<vfs::NodeType> type = NodeTypeOfMode(mode);
+    if (!type) return (void)fuse_reply_err(req, EINVAL);
+    if (*type != vfs::NodeType::kFile) {
+      return ReplyEntry(req, Fs(req).Mknod(CallerOf(req), parent, name, *type, mode & 07777, rdev));
+    }
     auto r = Fs(req).Create(CallerOf(req), parent, name, mode, true);
     if (Failed(req, r)) return;
     Status s = Fs(req).Flush(CallerOf(req), r->first.attr.ino, 0);
@@ -100,11 +113,8 @@ void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* na
   Guard(req, "symlink", [&] { ReplyEntry(req, Fs(req).Symlink(CallerOf(req), parent, name, link)); });
 }
 
-void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char*) {
-  // Hard links are not supported: a tree entry names exactly one path.
-  Guard(req, "link", [&] {
-    fuse_reply_err(req, Fs(req).InVersions(ino) || Fs(req).InVersions(newparent) ? EROFS : EPERM);
-  });
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Guard(req, "link", [&] { ReplyEntry(req, Fs(req).Link(CallerOf(req), ino, newparent, newname)); });
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {

@@ -160,7 +160,7 @@ class Differ {
     switch (a->type) {
       case EntryType::kDirectory: {
         // A directory's mtime follows every change inside it: only mode and xattrs count.
-        if (a->mode != b->mode || a->xattrs != b->xattrs) out_.push_back(Base(path, ChangeKind::kMetadata, a, b));
+        if (a->mode != b->mode || a->xattrs != b->xattrs || !SameOwner(*a, *b)) out_.push_back(Base(path, ChangeKind::kMetadata, a, b));
         if (a->id == b->id) return Status::Ok();
         return Children(path, a->id, b->id);
       }
@@ -171,8 +171,8 @@ class Differ {
         out_.push_back(std::move(c));
         return Status::Ok();
       }
-      case EntryType::kSymlink: {
-        if (a->target == b->target) return MaybeMetadata(path, *a, *b);
+      default: {  // symlinks, and special files (a device's number is its content)
+        if (a->target == b->target && a->rdev == b->rdev) return MaybeMetadata(path, *a, *b);
         out_.push_back(Base(path, ChangeKind::kModified, a, b));
         return Status::Ok();
       }
@@ -199,8 +199,12 @@ class Differ {
     return c;
   }
 
+  static bool SameOwner(const TreeEntry& a, const TreeEntry& b) {
+    return a.has_owner == b.has_owner && a.uid == b.uid && a.gid == b.gid;
+  }
+
   Status MaybeMetadata(const std::string& path, const TreeEntry& a, const TreeEntry& b) {
-    if (a.mode != b.mode || a.mtime_ns != b.mtime_ns || a.xattrs != b.xattrs) {
+    if (a.mode != b.mode || a.mtime_ns != b.mtime_ns || a.xattrs != b.xattrs || !SameOwner(a, b)) {
       out_.push_back(Base(path, ChangeKind::kMetadata, a, b));
     }
     return Status::Ok();

@@ -9,6 +9,8 @@
 #include <boost/filesystem.hpp>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "weightfs/repo/file_io.h"
@@ -120,14 +122,63 @@ Result<TreeEntry> ImportFile(Repository* repo, ThreadPool* pool, const std::stri
   return e;
 }
 
+// Run as root, an import records each source file's owner and group (as `tar -p` would restore
+// them); run as another user it records none, so the entries show whoever mounts the repository
+// (and the trees keep their old encoding).
+void RecordOwner(const struct stat& st, TreeEntry* e) {
+  if (::geteuid() != 0) return;
+  e->has_owner = true;
+  e->uid = st.st_uid;
+  e->gid = st.st_gid;
+}
+
+std::optional<EntryType> SpecialType(mode_t mode) {
+  if (S_ISFIFO(mode)) return EntryType::kFifo;
+  if (S_ISSOCK(mode)) return EntryType::kSocket;
+  if (S_ISCHR(mode)) return EntryType::kCharDevice;
+  if (S_ISBLK(mode)) return EntryType::kBlockDevice;
+  return std::nullopt;
+}
+
+// The files imported so far that have more than one name (hard links), by device and inode.
+using ImportLinks = std::map<std::pair<dev_t, ino_t>, TreeEntry>;
+
+Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path, const struct stat& st,
+                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links);
+
 Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::string& path,
-                            ImportStats* stats, const ProgressFn& progress) {
+                            ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading " + path);
-  if (S_ISREG(st.st_mode)) return ImportFile(repo, pool, path, st, stats, progress);
+  if (S_ISDIR(st.st_mode) || st.st_nlink < 2) return ImportStat(repo, pool, path, st, stats, progress, links);
+  // Another name of a file imported already is the same entry, in the same link group. (A file
+  // whose other names lie outside the source gets a group of one, which a mount drops.)
+  const auto key = std::make_pair(st.st_dev, st.st_ino);
+  if (auto it = links->find(key); it != links->end()) return it->second;
+  ASSIGN_OR_RETURN(TreeEntry e, ImportStat(repo, pool, path, st, stats, progress, links));
+  e.link_group = NewLinkGroup();
+  links->emplace(key, e);
+  return e;
+}
+
+Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path, const struct stat& st,
+                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
+  if (S_ISREG(st.st_mode)) {
+    ASSIGN_OR_RETURN(TreeEntry file, ImportFile(repo, pool, path, st, stats, progress));
+    RecordOwner(st, &file);
+    return file;
+  }
   TreeEntry e;
   e.mode = st.st_mode & 07777;
   e.mtime_ns = MtimeNs(st);
+  RecordOwner(st, &e);
+  if (std::optional<EntryType> special = SpecialType(st.st_mode)) {
+    // A FIFO, socket or device node is recorded as such (a device with its number); nothing is
+    // read from it.
+    e.type = *special;
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) e.rdev = st.st_rdev;
+    return e;
+  }
   if (S_ISLNK(st.st_mode)) {
     std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
     ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
@@ -138,9 +189,7 @@ Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::strin
     e.target = std::move(target);
     return e;
   }
-  if (!S_ISDIR(st.st_mode)) {
-    return Unsupported(path + " is a device, socket or FIFO; weightfs stores only files, directories and symlinks");
-  }
+  if (!S_ISDIR(st.st_mode)) return Unsupported(path + " has a file type weightfs does not know");
   std::vector<std::string> names;
   try {
     for (const fs::directory_entry& d : fs::directory_iterator(path)) {
@@ -153,7 +202,7 @@ Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::strin
   TreeObject tree;
   for (const std::string& name : names) {
     RETURN_IF_ERROR(ValidateName(name).WithContext(path));
-    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, pool, path + "/" + name, stats, progress));
+    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, pool, path + "/" + name, stats, progress, links));
     child.name = name;
     tree.entries.push_back(std::move(child));
   }
@@ -168,6 +217,11 @@ Status SetMetadata(const TreeEntry& entry, const std::string& dest) {
     if (::lsetxattr(dest.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 && errno != ENOTSUP) {
       return ErrnoStatus(errno, "setting extended attribute " + name + " on " + dest);
     }
+  }
+  // Owners first: chown clears setuid and setgid, which the chmod below sets again. Only root may
+  // give files away; another user's export leaves them its own.
+  if (entry.has_owner && ::geteuid() == 0 && ::lchown(dest.c_str(), entry.uid, entry.gid) != 0) {
+    return ErrnoStatus(errno, "setting the owner of " + dest);
   }
   if (entry.type != EntryType::kSymlink && ::chmod(dest.c_str(), entry.mode) != 0) {
     return ErrnoStatus(errno, "setting the mode of " + dest);
@@ -188,7 +242,8 @@ Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, ImportSta
                              const ProgressFn& progress) {
   // Hashing and sealing run on every core while this thread reads.
   ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  return ImportRec(repo, &pool, src, stats, progress);
+  ImportLinks links;
+  return ImportRec(repo, &pool, src, stats, progress, &links);
 }
 
 Result<uint64_t> LocalSize(const std::string& src) {
@@ -212,20 +267,58 @@ namespace {
 constexpr int64_t kExportCache = 128 << 20;
 constexpr int kExportThreads = 3;
 
-Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry,
-                  const std::string& dest, const ProgressFn& progress, uint64_t* bytes_done) {
+// mknod(2) makes every special file (a socket node too, unbound); only root may make devices.
+Status ExportSpecial(const TreeEntry& entry, const std::string& dest) {
+  const mode_t type = entry.type == EntryType::kFifo         ? S_IFIFO
+                      : entry.type == EntryType::kSocket     ? S_IFSOCK
+                      : entry.type == EntryType::kCharDevice ? S_IFCHR
+                                                             : S_IFBLK;
+  ::unlink(dest.c_str());
+  if (::mknod(dest.c_str(), type | 0600, static_cast<dev_t>(entry.rdev)) != 0) {
+    const bool device = type == S_IFCHR || type == S_IFBLK;
+    return ErrnoStatus(errno, std::string("creating ") + EntryTypeName(entry.type) + " " + dest +
+                                  (device && errno == EPERM ? " (only root may create device nodes)" : ""));
+  }
+  return Status::Ok();
+}
+
+// Where each link group's first name was exported (hard links).
+using ExportLinks = std::map<uint64_t, std::string>;
+
+// A name of a hard-linked file after its first is exported as a link to that one (true).
+Result<bool> ExportedAsLink(const TreeEntry& entry, const std::string& dest, ExportLinks* links) {
+  if (entry.link_group == 0) return false;
+  auto [first, is_first] = links->emplace(entry.link_group, dest);
+  if (is_first) return false;
+  ::unlink(dest.c_str());
+  if (::link(first->second.c_str(), dest.c_str()) != 0) {
+    return ErrnoStatus(errno, "linking " + dest + " to " + first->second);
+  }
+  return true;
+}
+
+Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry, const std::string& dest,
+                  const ProgressFn& progress, uint64_t* bytes_done, ExportLinks* links) {
+  ASSIGN_OR_RETURN(bool linked, ExportedAsLink(entry, dest, links));
+  if (linked) return Status::Ok();
   switch (entry.type) {
     case EntryType::kSymlink: {
       ::unlink(dest.c_str());
       if (::symlink(entry.target.c_str(), dest.c_str()) != 0) return ErrnoStatus(errno, "creating symlink " + dest);
       break;
     }
+    case EntryType::kFifo:
+    case EntryType::kSocket:
+    case EntryType::kCharDevice:
+    case EntryType::kBlockDevice:
+      RETURN_IF_ERROR(ExportSpecial(entry, dest));
+      break;
     case EntryType::kDirectory: {
       if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "creating " + dest);
       ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(entry.id));
       for (const TreeEntry& child : tree.entries) {
         RETURN_IF_ERROR(
-            ExportWith(repo, reader, child, dest + "/" + child.name, progress, bytes_done));
+            ExportWith(repo, reader, child, dest + "/" + child.name, progress, bytes_done, links));
       }
       break;
     }
@@ -261,7 +354,8 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
 Status ExportEntry(const Repository& repo, const TreeEntry& entry, const std::string& dest,
                    const ProgressFn& progress, uint64_t* bytes_done) {
   ChunkReader reader(&repo, ChunkReader::Options{kExportCache, kExportThreads, nullptr});
-  return ExportWith(repo, &reader, entry, dest, progress, bytes_done);
+  ExportLinks links;
+  return ExportWith(repo, &reader, entry, dest, progress, bytes_done, &links);
 }
 
 }  // namespace weightfs::repo

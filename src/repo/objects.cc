@@ -1,6 +1,7 @@
 #include "weightfs/repo/objects.h"
 
 #include <algorithm>
+#include <random>
 
 namespace weightfs::repo {
 namespace {
@@ -130,63 +131,153 @@ Result<FileObject> DecodeFile(ByteView data) {
   return f;
 }
 
-Bytes EncodeTree(const TreeObject& tree) {
-  const bool holes =
-      std::any_of(tree.entries.begin(), tree.entries.end(), [](const TreeEntry& e) { return e.hole_bytes != 0; });
-  Bytes out;
-  PutU8(&out, holes ? kHoleEncodingVersion : kEncodingVersion);
-  PutU64(&out, tree.entries.size());
-  for (const TreeEntry& e : tree.entries) {
-    PutString(&out, e.name);
-    PutU8(&out, static_cast<uint8_t>(e.type));
-    PutU32(&out, e.mode);
-    PutU64(&out, e.size);
-    PutU64(&out, static_cast<uint64_t>(e.mtime_ns));
-    PutU32(&out, static_cast<uint32_t>(e.xattrs.size()));
-    for (const auto& [k, v] : e.xattrs) {
-      PutString(&out, k);
-      PutLengthPrefixed(&out, v);
-    }
-    PutId(&out, e.id);
-    PutString(&out, e.target);
-    if (holes) PutU64(&out, e.hole_bytes);
+namespace {
+
+// Trees naming an owner, a special file or a device number (see TreeEntry).
+constexpr uint8_t kOwnerEncodingVersion = 3;
+constexpr uint8_t kEntryHasOwner = 1;
+constexpr uint8_t kEntryHasRdev = 2;
+constexpr uint8_t kEntryHasLinkGroup = 4;
+constexpr uint8_t kEntryFlags = kEntryHasOwner | kEntryHasRdev | kEntryHasLinkGroup;
+
+bool NeedsOwnerEncoding(const TreeEntry& e) {
+  return e.has_owner || IsSpecial(e.type) || e.rdev != 0 || e.link_group != 0;
+}
+
+uint8_t TreeEncodingFor(const TreeObject& tree) {
+  const auto& es = tree.entries;
+  if (std::any_of(es.begin(), es.end(), NeedsOwnerEncoding)) return kOwnerEncodingVersion;
+  if (std::any_of(es.begin(), es.end(), [](const TreeEntry& e) { return e.hole_bytes != 0; })) {
+    return kHoleEncodingVersion;
   }
+  return kEncodingVersion;
+}
+
+void PutEntry(Bytes* out, const TreeEntry& e, uint8_t version) {
+  PutString(out, e.name);
+  PutU8(out, static_cast<uint8_t>(e.type));
+  PutU32(out, e.mode);
+  PutU64(out, e.size);
+  PutU64(out, static_cast<uint64_t>(e.mtime_ns));
+  PutU32(out, static_cast<uint32_t>(e.xattrs.size()));
+  for (const auto& [k, v] : e.xattrs) {
+    PutString(out, k);
+    PutLengthPrefixed(out, v);
+  }
+  PutId(out, e.id);
+  PutString(out, e.target);
+  if (version >= kHoleEncodingVersion) PutU64(out, e.hole_bytes);
+  if (version < kOwnerEncodingVersion) return;
+  PutU8(out, (e.has_owner ? kEntryHasOwner : 0) | (e.rdev != 0 ? kEntryHasRdev : 0) |
+                 (e.link_group != 0 ? kEntryHasLinkGroup : 0));
+  if (e.has_owner) {
+    PutU32(out, e.uid);
+    PutU32(out, e.gid);
+  }
+  if (e.rdev != 0) PutU64(out, e.rdev);
+  if (e.link_group != 0) PutU64(out, e.link_group);
+}
+
+// The fields v3 adds after hole_bytes.
+Status GetOwnerFields(Reader* r, TreeEntry* e) {
+  ASSIGN_OR_RETURN(uint8_t flags, r->U8());
+  if (flags & ~kEntryFlags) return Corruption("tree entry has unknown flags");
+  e->has_owner = flags & kEntryHasOwner;
+  if (e->has_owner) {
+    ASSIGN_OR_RETURN(e->uid, r->U32());
+    ASSIGN_OR_RETURN(e->gid, r->U32());
+  }
+  if (flags & kEntryHasRdev) {
+    ASSIGN_OR_RETURN(e->rdev, r->U64());
+    const bool device = e->type == EntryType::kCharDevice || e->type == EntryType::kBlockDevice;
+    if (e->rdev == 0 || !device) return Corruption("tree entry has a device number but is no device");
+  }
+  if (flags & kEntryHasLinkGroup) {
+    ASSIGN_OR_RETURN(e->link_group, r->U64());
+    if (e->link_group == 0 || e->type == EntryType::kDirectory) {
+      return Corruption("tree entry has a link group but cannot be hard-linked");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<TreeEntry> GetEntry(Reader* r, uint8_t version) {
+  TreeEntry e;
+  ASSIGN_OR_RETURN(e.name, r->String());
+  if (!ValidateName(e.name).ok()) return Corruption("tree object has an invalid entry name");
+  ASSIGN_OR_RETURN(uint8_t type, r->U8());
+  const uint8_t newest_type = version >= kOwnerEncodingVersion ? 7 : 3;
+  if (type < 1 || type > newest_type) return Corruption("tree entry has unknown type " + std::to_string(type));
+  e.type = static_cast<EntryType>(type);
+  ASSIGN_OR_RETURN(e.mode, r->U32());
+  ASSIGN_OR_RETURN(e.size, r->U64());
+  ASSIGN_OR_RETURN(uint64_t mt, r->U64());
+  e.mtime_ns = static_cast<int64_t>(mt);
+  ASSIGN_OR_RETURN(uint32_t nx, r->U32());
+  for (uint32_t j = 0; j < nx; ++j) {
+    ASSIGN_OR_RETURN(std::string k, r->String());
+    ASSIGN_OR_RETURN(ByteView v, r->LengthPrefixed());
+    e.xattrs.emplace(std::move(k), Bytes(v.begin(), v.end()));
+  }
+  ASSIGN_OR_RETURN(e.id, GetId(r));
+  ASSIGN_OR_RETURN(e.target, r->String());
+  if (version >= kHoleEncodingVersion) {
+    ASSIGN_OR_RETURN(e.hole_bytes, r->U64());
+    if (e.hole_bytes != 0 && (e.type != EntryType::kFile || e.hole_bytes > e.size)) {
+      return Corruption("tree entry has more hole bytes than its file holds");
+    }
+  }
+  if (version >= kOwnerEncodingVersion) RETURN_IF_ERROR(GetOwnerFields(r, &e));
+  return e;
+}
+
+}  // namespace
+
+const char* EntryTypeName(EntryType type) {
+  switch (type) {
+    case EntryType::kFile: return "file";
+    case EntryType::kDirectory: return "dir";
+    case EntryType::kSymlink: return "symlink";
+    case EntryType::kFifo: return "fifo";
+    case EntryType::kSocket: return "socket";
+    case EntryType::kCharDevice: return "char-device";
+    case EntryType::kBlockDevice: return "block-device";
+  }
+  return "unknown";
+}
+
+uint64_t NewLinkGroup() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  uint64_t id = 0;
+  while (id == 0) id = random();
+  return id;
+}
+
+bool IsSpecial(EntryType type) {
+  return type == EntryType::kFifo || type == EntryType::kSocket || type == EntryType::kCharDevice ||
+         type == EntryType::kBlockDevice;
+}
+
+Bytes EncodeTree(const TreeObject& tree) {
+  // Without owners, special files and holes, exactly the bytes (and ids) of v1 trees.
+  const uint8_t version = TreeEncodingFor(tree);
+  Bytes out;
+  PutU8(&out, version);
+  PutU64(&out, tree.entries.size());
+  for (const TreeEntry& e : tree.entries) PutEntry(&out, e, version);
   return out;
 }
 
 Result<TreeObject> DecodeTree(ByteView data) {
   Reader r(data);
-  ASSIGN_OR_RETURN(uint8_t version, CheckVersion(&r, "tree", kHoleEncodingVersion));
+  ASSIGN_OR_RETURN(uint8_t version, CheckVersion(&r, "tree", kOwnerEncodingVersion));
   TreeObject t;
   ASSIGN_OR_RETURN(uint64_t n, r.U64());
   if (n > r.remaining() / 60) return Corruption("tree object lists more entries than it holds");
   t.entries.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
-    TreeEntry e;
-    ASSIGN_OR_RETURN(e.name, r.String());
-    if (!ValidateName(e.name).ok()) return Corruption("tree object has an invalid entry name");
+    ASSIGN_OR_RETURN(TreeEntry e, GetEntry(&r, version));
     if (i > 0 && !(t.entries.back().name < e.name)) return Corruption("tree entries are not sorted");
-    ASSIGN_OR_RETURN(uint8_t type, r.U8());
-    if (type < 1 || type > 3) return Corruption("tree entry has unknown type " + std::to_string(type));
-    e.type = static_cast<EntryType>(type);
-    ASSIGN_OR_RETURN(e.mode, r.U32());
-    ASSIGN_OR_RETURN(e.size, r.U64());
-    ASSIGN_OR_RETURN(uint64_t mt, r.U64());
-    e.mtime_ns = static_cast<int64_t>(mt);
-    ASSIGN_OR_RETURN(uint32_t nx, r.U32());
-    for (uint32_t j = 0; j < nx; ++j) {
-      ASSIGN_OR_RETURN(std::string k, r.String());
-      ASSIGN_OR_RETURN(ByteView v, r.LengthPrefixed());
-      e.xattrs.emplace(std::move(k), Bytes(v.begin(), v.end()));
-    }
-    ASSIGN_OR_RETURN(e.id, GetId(&r));
-    ASSIGN_OR_RETURN(e.target, r.String());
-    if (version == kHoleEncodingVersion) {
-      ASSIGN_OR_RETURN(e.hole_bytes, r.U64());
-      if (e.hole_bytes != 0 && (e.type != EntryType::kFile || e.hole_bytes > e.size)) {
-        return Corruption("tree entry has more hole bytes than its file holds");
-      }
-    }
     t.entries.push_back(std::move(e));
   }
   RETURN_IF_ERROR(CheckDone(r, "tree object"));

@@ -27,6 +27,8 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
   root->ino = kRootNode;
   root->type = repo::EntryType::kDirectory;
   root->mode = 0755;
+  root->uid = fs->options_.uid;  // the root has no tree entry: it is the mounting user's
+  root->gid = fs->options_.gid;
   root->tree_id = main.value.live_root;
   root->mtime_ns = root->ctime_ns = root->atime_ns = NowNs();
   root->nlookup = 1;  // the kernel holds the root forever
@@ -183,6 +185,28 @@ Status FileSystem::CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId
 }
 
 Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
+  RETURN_IF_ERROR(LoadDirLocked(lock, dir));
+  if (links_seen_ && !all_loaded_) return LoadAllLocked(lock);
+  return Status::Ok();
+}
+
+Status FileSystem::LoadAllLocked(std::unique_lock<std::mutex>& lock) {
+  if (all_loaded_) return Status::Ok();
+  std::vector<NodeId> todo = {kRootNode};
+  while (!todo.empty()) {
+    const NodeId ino = todo.back();
+    todo.pop_back();
+    auto n = GetNodeLocked(ino);
+    if (!n.ok() || (*n)->type != repo::EntryType::kDirectory) continue;
+    RETURN_IF_ERROR(LoadDirLocked(lock, *n));  // may release the lock
+    ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
+    for (const auto& [name, child] : dir->children) todo.push_back(child);
+  }
+  all_loaded_ = true;
+  return Status::Ok();
+}
+
+Status FileSystem::LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
   if (dir->type != repo::EntryType::kDirectory) return Status(Code::kNotDirectory, "not a directory");
   if (dir->loaded) return Status::Ok();
   if (!dir->tree_id) {
@@ -203,27 +227,78 @@ Status FileSystem::EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* 
   if (it == nodes_.end()) return NotFound("directory was removed");
   dir = it->second.get();
   if (dir->loaded) return Status::Ok();
-  for (const repo::TreeEntry& e : tree->entries) {
-    Node* n = NewNodeLocked(e.type, dir, e.name);
-    n->mode = e.mode;
-    n->mtime_ns = n->ctime_ns = n->atime_ns = e.mtime_ns;
-    n->xattrs = e.xattrs;
-    switch (e.type) {
-      case repo::EntryType::kDirectory:
-        n->tree_id = e.id;
-        break;
-      case repo::EntryType::kSymlink:
-        n->target = e.target;
-        break;
-      case repo::EntryType::kFile:
-        n->file_id = e.id;
-        n->stored_size = n->committed_size = e.size;
-        n->stored_hole_bytes = n->committed_hole_bytes = e.hole_bytes;
-        break;
-    }
-  }
+  for (const repo::TreeEntry& e : tree->entries) LoadNodeLocked(dir, e);
   dir->loaded = true;
   return Status::Ok();
+}
+
+void FileSystem::LoadNodeLocked(Node* dir, const repo::TreeEntry& e) {
+  if (e.link_group != 0) {
+    links_seen_ = true;
+    auto it = link_groups_.find(e.link_group);
+    if (it != link_groups_.end() && nodes_.count(it->second)) {
+      // Another name of a file already loaded: one node. Its entry here may predate a change
+      // made through a name loaded before, so this directory is written again.
+      Node* n = nodes_[it->second].get();
+      dir->children[e.name] = n->ino;
+      if (n->linked) {
+        n->more_links.emplace_back(dir, e.name);
+      } else {
+        n->parent = dir;
+        n->name = e.name;
+        n->linked = true;
+      }
+      MarkDirtyLocked(n);
+      return;
+    }
+  }
+  Node* n = NewNodeLocked(e.type, dir, e.name);
+  if (e.link_group != 0) {
+    n->link_group = e.link_group;
+    link_groups_[e.link_group] = n->ino;
+  }
+  n->mode = e.mode;
+  n->mtime_ns = n->ctime_ns = n->atime_ns = e.mtime_ns;
+  n->xattrs = e.xattrs;
+  n->has_owner = e.has_owner;
+  n->uid = e.has_owner ? e.uid : options_.uid;
+  n->gid = e.has_owner ? e.gid : options_.gid;
+  n->rdev = e.rdev;
+  switch (e.type) {
+    case repo::EntryType::kDirectory:
+      n->tree_id = e.id;
+      break;
+    case repo::EntryType::kSymlink:
+      n->target = e.target;
+      break;
+    case repo::EntryType::kFile:
+      n->file_id = e.id;
+      n->stored_size = n->committed_size = e.size;
+      n->stored_hole_bytes = n->committed_hole_bytes = e.hole_bytes;
+      break;
+    default:  // special files have no content
+      break;
+  }
+}
+
+FileSystem::Node* FileSystem::NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir,
+                                                 const std::string& name, uint32_t mode) {
+  Node* n = NewNodeLocked(type, dir, name);
+  n->has_owner = true;
+  n->uid = c.uid;
+  n->gid = c.gid;
+  n->mode = mode & 07777;
+  if (dir->mode & kSetGid) {
+    // BSD group semantics in a setgid directory, which new subdirectories pass on.
+    n->gid = dir->gid;
+    if (type == repo::EntryType::kDirectory) n->mode |= kSetGid;
+  } else if (type != repo::EntryType::kDirectory && (n->mode & kSetGid) && (n->mode & 0010) && c.uid != 0 &&
+             !InGroup(c, n->gid)) {
+    n->mode &= ~kSetGid;
+  }
+  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
+  TouchLocked(dir);
+  return n;
 }
 
 Result<FileSystem::Node*> FileSystem::ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir,
@@ -239,19 +314,18 @@ Result<FileSystem::Node*> FileSystem::ChildLocked(std::unique_lock<std::mutex>& 
 Attr FileSystem::AttrLocked(const Node* n) const {
   Attr a;
   a.ino = n->ino;
-  a.type = n->type == repo::EntryType::kDirectory ? NodeType::kDirectory
-           : n->type == repo::EntryType::kSymlink ? NodeType::kSymlink
-                                                  : NodeType::kFile;
+  a.type = NodeTypeOf(n->type);
   a.mode = n->mode;
   if (n->type == repo::EntryType::kDirectory) {
     // 2 + subdirectories; 1 ("not counted", as btrfs and find(1) understand it) until counted.
     const std::optional<uint32_t> subdirs = n->nlink_subdirs();
     a.nlink = subdirs ? 2 + *subdirs : 1;
   } else {
-    a.nlink = n->linked ? 1 : 0;
+    a.nlink = n->nlink_names();
   }
-  a.uid = options_.uid;
-  a.gid = options_.gid;
+  a.uid = n->uid;
+  a.gid = n->gid;
+  a.rdev = n->rdev;
   a.size = n->size();
   a.blocks = (a.size - std::min(n->hole_bytes(), a.size) + 511) / 512;
   a.mtime_ns = n->mtime_ns;
@@ -261,6 +335,13 @@ Attr FileSystem::AttrLocked(const Node* n) const {
 }
 
 bool FileSystem::CacheableLocked(const Node* n) const {
+  if (options_.mode_check) {
+    // Below a directory that not everybody may search, each lookup must reach the daemon: the
+    // kernel would otherwise let anybody walk the names some user looked up.
+    for (const Node* d = n->parent; d; d = d->parent) {
+      if ((d->mode & 0111) != 0111) return false;
+    }
+  }
   if (!options_.access || !options_.access->options().per_caller) return true;
   if (n->ino == kRootNode) return true;  // always there, the same attributes for everybody
   const std::optional<std::string> path = PathLocked(n);
@@ -278,9 +359,12 @@ EntryOut FileSystem::EntryLocked(Node* n) {
 }
 
 void FileSystem::MarkDirtyLocked(Node* n) {
-  Node* d = n->type == repo::EntryType::kDirectory ? n : n->parent;
   if (n->type != repo::EntryType::kDirectory && !n->linked) return;
-  for (; d; d = d->parent) d->dirty = true;
+  auto up = [](Node* d) {
+    for (; d; d = d->parent) d->dirty = true;
+  };
+  up(n->type == repo::EntryType::kDirectory ? n : n->parent);
+  for (const auto& [dir, name] : n->more_links) up(dir);  // every name of a hard-linked file
   tree_dirty_ = true;
 }
 
@@ -308,10 +392,14 @@ Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::s
   // No such name can exist; saying so first reveals nothing to a caller the policy hides things from.
   RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kList, "lookup"));
-  if (versions_ && VersionsView::Owns(parent)) return versions_->Lookup(parent, name);
+  if (versions_ && VersionsView::Owns(parent)) {
+    RETURN_IF_ERROR(CheckMode(c, parent, kWantExec, "lookup"));
+    return versions_->Lookup(parent, name);
+  }
   if (versions_ && parent == kRootNode && name == VersionsView::kName) return versions_->LookupTop();
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(CheckModeLocked(c, dir, kWantExec, "lookup"));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
   const NodeId ino = n->ino;
   RETURN_IF_ERROR(CountSubdirsLocked(lock, ino));
@@ -353,20 +441,18 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
   {
     std::unique_lock lock(tree_mu_);
     ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
-    if ((req.set_uid && req.uid != options_.uid) || (req.set_gid && req.gid != options_.gid)) {
-      return Status(Code::kNotPermitted, "weightfs does not store file owners");
-    }
     if (req.set_size) {
       if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, "cannot truncate a directory");
-      if (n->type != repo::EntryType::kFile) return InvalidArgument("cannot truncate a symlink");
+      if (n->type != repo::EntryType::kFile) return InvalidArgument("cannot truncate a symlink or special file");
+      RETURN_IF_ERROR(CheckModeLocked(c, n, kWantWrite, "truncate"));
     }
-    if (req.set_mode) n->mode = req.mode & 07777;
+    RETURN_IF_ERROR(ApplyOwnershipLocked(c, n, req));
     if (req.set_mtime) n->mtime_ns = req.mtime_ns;
     if (req.set_atime) n->atime_ns = req.atime_ns;
     // A truncate changes the times only if it changes the size (below), as on ext4 and as POSIX
     // says; open(O_TRUNC) asks for the new mtime itself.
     if (req.set_mode || req.set_mtime || req.set_atime || req.set_uid || req.set_gid) n->ctime_ns = NowNs();
-    if (req.set_mode || req.set_mtime) MarkDirtyLocked(n);
+    if (req.set_mode || req.set_mtime || req.set_uid || req.set_gid) MarkDirtyLocked(n);
     if (req.set_size) {
       lock.unlock();
       ASSIGN_OR_RETURN(content, LoadContent(ino));
@@ -405,12 +491,7 @@ Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
   tree.entries.reserve(dir->children.size());
   for (const auto& [name, ino] : dir->children) {
     ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
-    repo::TreeEntry e;
-    e.name = name;
-    e.type = n->type;
-    e.mode = n->mode;
-    e.mtime_ns = n->mtime_ns;
-    e.xattrs = n->xattrs;
+    repo::TreeEntry e = EntryOfLocked(name, n);
     switch (n->type) {
       case repo::EntryType::kFile:
         if (!n->file_id) continue;  // created but never closed: not committed yet
@@ -426,6 +507,8 @@ Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
         e.target = n->target;
         e.size = n->target.size();
         break;
+      default:  // special files: everything is in the entry
+        break;
     }
     tree.entries.push_back(std::move(e));
   }
@@ -434,6 +517,21 @@ Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
   dir->tree_id = id;
   dir->dirty = false;
   return id;
+}
+
+repo::TreeEntry FileSystem::EntryOfLocked(const std::string& name, const Node* n) const {
+  repo::TreeEntry e;
+  e.name = name;
+  e.type = n->type;
+  e.mode = n->mode;
+  e.mtime_ns = n->mtime_ns;
+  e.xattrs = n->xattrs;
+  e.has_owner = n->has_owner;
+  e.uid = n->has_owner ? n->uid : 0;
+  e.gid = n->has_owner ? n->gid : 0;
+  e.rdev = n->rdev;
+  e.link_group = n->more_links.empty() ? 0 : n->link_group;
+  return e;
 }
 
 Status FileSystem::Commit() {

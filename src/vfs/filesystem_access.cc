@@ -71,7 +71,27 @@ Status FileSystem::Authorize(const Caller& c, NodeId ino, Capability cap, const 
   // The mount root is always there; what may be done with it is decided like any path.
   if (ino == kRootNode && cap == Capability::kList) return Status::Ok();
   ASSIGN_OR_RETURN(std::optional<std::string> path, PathOf(ino));
-  return AuthorizePath(c, path, versions_ && VersionsView::Owns(ino), cap, op);
+  const bool in_versions = versions_ && VersionsView::Owns(ino);
+  return AuthorizePath(c, in_versions ? path : PathForCaller(c, ino, cap, path), in_versions, cap, op);
+}
+
+std::optional<std::string> FileSystem::PathForCaller(const Caller& c, NodeId ino, Capability cap,
+                                                     const std::optional<std::string>& path) {
+  std::vector<std::string> others;
+  {
+    std::lock_guard lock(tree_mu_);
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end() || it->second->more_links.empty()) return path;
+    for (const auto& [dir, name] : it->second->more_links) {
+      if (std::optional<std::string> d = PathLocked(dir)) others.push_back(ChildPath(*d, name));
+    }
+  }
+  // Decided outside the table lock (names may resolve through NSS).
+  if (path && options_.access->Peek(c, Capability::kList, *path) && options_.access->Peek(c, cap, *path)) return path;
+  for (const std::string& p : others) {
+    if (options_.access->Peek(c, Capability::kList, p) && options_.access->Peek(c, cap, p)) return p;
+  }
+  return path;
 }
 
 Status FileSystem::AuthorizeChild(const Caller& c, NodeId parent, const std::string& name, Capability cap,
@@ -210,7 +230,14 @@ Status FileSystem::Access(const Caller& c, NodeId ino, bool read, bool write, bo
   }
   if ((read || exec) && !dir) RETURN_IF_ERROR(Authorize(c, ino, Capability::kRead, "access"));
   if (write) RETURN_IF_ERROR(Authorize(c, ino, dir ? Capability::kCreate : Capability::kUpdate, "access"));
-  return Status::Ok();
+  return CheckMode(c, ino, (read ? kWantRead : 0) | (write ? kWantWrite : 0) | (exec ? kWantExec : 0), "access");
+}
+
+std::optional<std::pair<NodeId, std::string>> FileSystem::EntryNameOf(NodeId ino) const {
+  std::lock_guard lock(tree_mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end() || !it->second->linked || !it->second->parent) return std::nullopt;
+  return std::make_pair(it->second->parent->ino, it->second->name);
 }
 
 FileSystem::KernelNames FileSystem::CachedByKernel() const {
@@ -230,6 +257,7 @@ FileSystem::KernelNames FileSystem::CachedByKernel() const {
       if (n->nlookup == 0 || ino == kRootNode) continue;
       out.nodes.push_back(ino);
       if (n->linked && n->parent && n->parent->ino != kRootNode) out.entries.emplace_back(n->parent->ino, n->name);
+      for (const auto& [dir, name] : n->more_links) out.entries.emplace_back(dir->ino, name);
     }
   }
   return out;

@@ -55,15 +55,13 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
     ASSIGN_OR_RETURN(existing, GetNodeLocked(ino));
     return std::make_pair(EntryLocked(existing), out);
   }
-  Node* n = NewNodeLocked(repo::EntryType::kFile, dir, name);
-  n->mode = mode & 07777;
-  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
+  RETURN_IF_ERROR(CheckAddLocked(c, dir, "create"));
+  Node* n = NewOwnedNodeLocked(c, repo::EntryType::kFile, dir, name, mode);
   n->content = std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_, write_pool_.get());
   n->content->SetReader(reader_.get(), repo::IsWeightFileName(name));
   // Never sealed: the first close seals it even if nothing was written.
   n->sealed_version = n->content->version();
   n->open_count++;
-  TouchLocked(dir);
   OpenOut out;
   out.keep_cache = true;
   return std::make_pair(EntryLocked(n), out);
@@ -73,11 +71,13 @@ Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool t
   if (versions_ && VersionsView::Owns(ino)) {
     if (write || truncate) return Status(Code::kReadOnly, "everything below .versions is read-only");
     RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
+    RETURN_IF_ERROR(CheckMode(c, ino, kWantRead, "open"));
     return versions_->Open(ino);
   }
   if (write || truncate) RETURN_IF_ERROR(CheckWritable());
   if (read || !(write || truncate)) RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
   if (write || truncate) RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "open"));
+  RETURN_IF_ERROR(CheckMode(c, ino, (read ? kWantRead : 0) | (write || truncate ? kWantWrite : 0), "open"));
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   if (truncate && content->size() > 0) RETURN_IF_ERROR(content->Truncate(0));
   std::lock_guard lock(tree_mu_);
@@ -223,6 +223,7 @@ Result<Bytes> FileSystem::GetXattr(const Caller& c, NodeId ino, const std::strin
   if (versions_ && VersionsView::Owns(ino)) return versions_->GetXattr(ino, name);
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  RETURN_IF_ERROR(CheckModeLocked(c, n, kWantRead, "getxattr"));
   auto it = n->xattrs.find(name);
   if (it == n->xattrs.end()) return NotFound("no attribute " + name);
   return it->second;
@@ -252,6 +253,7 @@ Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name
   if (value.size() > 64 * 1024) return Status(Code::kNoSpace, "attribute value larger than 64 KiB");
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  RETURN_IF_ERROR(CheckModeLocked(c, n, kWantWrite, "setxattr"));
   const bool exists = n->xattrs.count(name) > 0;
   if (create_only && exists) return AlreadyExists("attribute " + name + " exists");
   if (replace_only && !exists) return NotFound("no attribute " + name);
@@ -277,6 +279,7 @@ Status FileSystem::RemoveXattr(const Caller& c, NodeId ino, const std::string& n
   RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "removexattr"));
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  RETURN_IF_ERROR(CheckModeLocked(c, n, kWantWrite, "removexattr"));
   if (n->xattrs.erase(name) == 0) return NotFound("no attribute " + name);
   n->ctime_ns = NowNs();
   MarkDirtyLocked(n);

@@ -1,4 +1,8 @@
-// FileSystem namespace operations: mkdir, symlink, unlink, rmdir, rename, directories.
+// FileSystem namespace operations: mkdir, symlink, mknod, link, unlink, rmdir, rename,
+// directories.
+#include <algorithm>
+#include <tuple>
+
 #include "vfs/node.h"
 #include "weightfs/core/clock.h"
 #include "weightfs/repo/history.h"
@@ -20,6 +24,16 @@ Status FileSystem::CheckNameLength(const std::string& name) {
   return Status::Ok();
 }
 
+Result<FileSystem::Node*> FileSystem::DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c,
+                                                           NodeId parent, const std::string& name, const char* op) {
+  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
+  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  if (dir->children.count(name)) return AlreadyExists(name + " exists");
+  RETURN_IF_ERROR(CheckAddLocked(c, dir, op));
+  return dir;
+}
+
 Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
   if (versions_ && versions_->IsTagsDir(parent)) {
     RETURN_IF_ERROR(AuthorizeTag(c, "mkdir"));
@@ -30,16 +44,10 @@ Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::st
   RETURN_IF_ERROR(ValidateNewName(name));
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mkdir"));
   std::unique_lock lock(tree_mu_);
-  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
-  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
-  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
-  if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  Node* n = NewNodeLocked(repo::EntryType::kDirectory, dir, name);
-  n->mode = mode & 07777;
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "mkdir"));
+  Node* n = NewOwnedNodeLocked(c, repo::EntryType::kDirectory, dir, name, mode);
   n->loaded = true;
-  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
   MarkDirtyLocked(n);
-  TouchLocked(dir);
   return EntryLocked(n);
 }
 
@@ -51,15 +59,84 @@ Result<EntryOut> FileSystem::Symlink(const Caller& c, NodeId parent, const std::
   if (target.empty() || target.size() > 4095) return InvalidArgument("invalid symlink target");
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "symlink"));
   std::unique_lock lock(tree_mu_);
-  ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
-  RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
-  ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
-  if (dir->children.count(name)) return AlreadyExists(name + " exists");
-  Node* n = NewNodeLocked(repo::EntryType::kSymlink, dir, name);
-  n->mode = 0777;
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "symlink"));
+  Node* n = NewOwnedNodeLocked(c, repo::EntryType::kSymlink, dir, name, 0777);
+  n->mode = 0777;  // not the setgid directory's bit: a symlink's mode means nothing
   n->target = target;
-  n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
+  return EntryLocked(n);
+}
+
+void FileSystem::RemoveLinkLocked(Node* n, Node* dir, const std::string& name) {
+  auto& more = n->more_links;
+  if (n->parent == dir && n->name == name) {
+    if (more.empty()) {
+      n->linked = false;
+      n->parent = nullptr;
+      return;
+    }
+    std::tie(n->parent, n->name) = more.back();  // another name becomes the first
+    more.pop_back();
+    return;
+  }
+  more.erase(std::remove(more.begin(), more.end(), std::make_pair(dir, name)), more.end());
+}
+
+void FileSystem::MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to,
+                                const std::string& new_name) {
+  if (n->parent == from && n->name == name) {
+    n->parent = to;
+    n->name = new_name;
+    return;
+  }
+  for (auto& link : n->more_links) {
+    if (link.first == from && link.second == name) link = {to, new_name};
+  }
+}
+
+Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent, const std::string& new_name) {
+  RETURN_IF_ERROR(RefuseInVersions(ino));
+  RETURN_IF_ERROR(RefuseInVersions(new_parent, new_name));
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(ValidateNewName(new_name));
+  RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "link"));
+  RETURN_IF_ERROR(AuthorizeChild(c, new_parent, new_name, policy::Capability::kCreate, "link"));
+  std::unique_lock lock(tree_mu_);
+  // Every name of every linked file is known before a new group id is chosen.
+  RETURN_IF_ERROR(LoadAllLocked(lock));
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, new_parent, new_name, "link"));
+  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
+  if (n->type == repo::EntryType::kDirectory) return Status(Code::kNotPermitted, "directories cannot be hard-linked");
+  if (!n->linked) return NotFound("the file was removed");
+  RETURN_IF_ERROR(CheckLinkSourceLocked(c, n));
+  if (n->link_group == 0) {
+    do {
+      n->link_group = repo::NewLinkGroup();
+    } while (link_groups_.count(n->link_group));
+    link_groups_[n->link_group] = n->ino;
+  }
+  dir->children[new_name] = n->ino;
+  n->more_links.emplace_back(dir, new_name);
+  n->ctime_ns = NowNs();
   TouchLocked(dir);
+  MarkDirtyLocked(n);
+  return EntryLocked(n);
+}
+
+Result<EntryOut> FileSystem::Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type,
+                                   uint32_t mode, uint64_t rdev) {
+  const repo::EntryType entry_type = EntryTypeOf(type);
+  if (!repo::IsSpecial(entry_type)) return InvalidArgument("mknod makes FIFOs, sockets and device nodes");
+  RETURN_IF_ERROR(RefuseInVersions(parent, name));
+  RETURN_IF_ERROR(CheckWritable());
+  RETURN_IF_ERROR(ValidateNewName(name));
+  const bool device = type == NodeType::kCharDevice || type == NodeType::kBlockDevice;
+  // As CAP_MKNOD: only root makes device nodes (and the mount's nodev keeps them from opening).
+  if (device && c.uid != 0) return Status(Code::kNotPermitted, "only root may create device nodes");
+  RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mknod"));
+  std::unique_lock lock(tree_mu_);
+  ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "mknod"));
+  Node* n = NewOwnedNodeLocked(c, entry_type, dir, name, mode);
+  n->rdev = device ? rdev : 0;
   return EntryLocked(n);
 }
 
@@ -82,12 +159,13 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, name + " is a directory");
-  const std::optional<ObjectId> still_read = n->open_count > 0 ? n->file_id : std::nullopt;
+  RETURN_IF_ERROR(CheckRemoveLocked(c, dir, n, "unlink"));
   dir->children.erase(name);
-  n->linked = false;
-  n->parent = nullptr;
+  RemoveLinkLocked(n, dir, name);
+  const std::optional<ObjectId> still_read = n->open_count > 0 && !n->linked ? n->file_id : std::nullopt;
   n->ctime_ns = NowNs();
   TouchLocked(dir);
+  MarkDirtyLocked(n);  // its other names (a link group of one is written as none)
   MaybeDropLocked(n);
   lock.unlock();
   KeepChunksForOpenHandles(still_read);
@@ -107,6 +185,7 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, n));
   ASSIGN_OR_RETURN(n, GetNodeLocked(ino));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
+  RETURN_IF_ERROR(CheckRemoveLocked(c, dir, n, "rmdir"));
   if (!n->children.empty()) return Status(Code::kNotEmpty, name + " is not empty");
   dir->children.erase(name);
   dir->subdirs--;
@@ -136,11 +215,12 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
   ASSIGN_OR_RETURN(from_dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(to_dir, GetNodeLocked(new_parent));
   ASSIGN_OR_RETURN(n, GetNodeLocked(src_ino));
-  if (!n->linked || n->parent != from_dir) return NotFound(name + ": no such file or directory");
+  if (!n->HasLink(from_dir, name)) return NotFound(name + ": no such file or directory");
   // A directory cannot move below itself.
   for (Node* d = to_dir; d; d = d->parent) {
     if (d == n) return InvalidArgument("cannot move a directory into itself");
   }
+  RETURN_IF_ERROR(CheckRenameLocked(c, from_dir, n, to_dir));
   Node* victim = nullptr;
   if (auto it = to_dir->children.find(new_name); it != to_dir->children.end()) {
     ASSIGN_OR_RETURN(victim, GetNodeLocked(it->second));
@@ -159,14 +239,16 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
       ASSIGN_OR_RETURN(n, GetNodeLocked(src_ino));
       if (!victim->children.empty()) return Status(Code::kNotEmpty, new_name + " is not empty");
     }
+    RETURN_IF_ERROR(CheckRemoveLocked(c, to_dir, victim, "rename"));
   }
   std::optional<ObjectId> still_read;
   if (victim) {
     to_dir->children.erase(new_name);
     if (victim->type == repo::EntryType::kDirectory) to_dir->subdirs--;
-    victim->linked = false;
-    victim->parent = nullptr;
-    if (victim->open_count > 0) still_read = victim->file_id;
+    RemoveLinkLocked(victim, to_dir, new_name);
+    victim->ctime_ns = NowNs();
+    MarkDirtyLocked(victim);
+    if (victim->open_count > 0 && !victim->linked) still_read = victim->file_id;
   }
   from_dir->children.erase(name);
   to_dir->children[new_name] = n->ino;
@@ -174,8 +256,7 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
     from_dir->subdirs--;
     to_dir->subdirs++;
   }
-  n->parent = to_dir;
-  n->name = new_name;
+  MoveLinkLocked(n, from_dir, name, to_dir, new_name);
   n->ctime_ns = NowNs();
   TouchLocked(from_dir);
   TouchLocked(to_dir);
@@ -202,6 +283,7 @@ Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
   if (versions_ && VersionsView::Owns(ino)) return OpenVersionsDir(c, ino);
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
+  RETURN_IF_ERROR(CheckModeLocked(c, dir, kWantRead, "opendir"));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(ino));
   auto h = std::make_unique<DirHandle>();
@@ -255,7 +337,9 @@ Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, u
     }
     auto n = nodes_.find(entries[i].second);
     if (n == nodes_.end()) continue;  // removed since opendir
-    if (i >= 2 && (!n->second->linked || n->second->name != entries[i].first)) continue;
+    auto dir = nodes_.find(ino);
+    const Node* d = dir == nodes_.end() ? nullptr : dir->second.get();
+    if (i >= 2 && !n->second->HasLink(d, entries[i].first)) continue;
     out.push_back(DirEntry{entries[i].first, AttrLocked(n->second.get()), i + 1});
   }
   return out;
@@ -292,6 +376,7 @@ Status FileSystem::RefuseInVersions(NodeId parent, const std::string& name) cons
 }
 
 Result<uint64_t> FileSystem::OpenVersionsDir(const Caller& c, NodeId ino) {
+  RETURN_IF_ERROR(CheckMode(c, ino, kWantRead, "opendir"));
   ASSIGN_OR_RETURN(std::vector<DirEntry> entries, versions_->List(ino));
   auto h = std::make_unique<DirHandle>();
   if (options_.access) {

@@ -5,8 +5,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "vfs/file_content.h"
+#include "vfs/posix.h"
 #include "vfs/versions.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/vfs/filesystem.h"
@@ -22,10 +25,20 @@ struct FileSystem::Node {
   int64_t ctime_ns = 0;
   int64_t atime_ns = 0;
   std::map<std::string, Bytes> xattrs;
+  // Owner and group; has_owner false: none stored (an entry from before owners were stored, or
+  // imported without them), showing the mounting user, and written back without one.
+  bool has_owner = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;  // device nodes
 
   Node* parent = nullptr;  // nullptr for the root and for unlinked nodes
   std::string name;
   bool linked = true;
+  // Hard links (non-directories): the names beside (parent, name), and the group id its names
+  // share in the tree (repo::TreeEntry::link_group; 0 until it first gets a second name).
+  std::vector<std::pair<Node*, std::string>> more_links;
+  uint64_t link_group = 0;
   uint64_t nlookup = 0;    // the kernel's references
   int open_count = 0;
 
@@ -61,6 +74,16 @@ struct FileSystem::Node {
   uint64_t hole_bytes() const {
     if (type != repo::EntryType::kFile) return 0;
     return content ? content->hole_bytes() : stored_hole_bytes;
+  }
+  Owned owned() const { return Owned{uid, gid, mode, type == repo::EntryType::kDirectory}; }
+  uint32_t nlink_names() const { return linked ? 1 + static_cast<uint32_t>(more_links.size()) : 0; }
+  bool HasLink(const Node* dir, const std::string& n) const {
+    if (!linked) return false;
+    if (parent == dir && name == n) return true;
+    for (const auto& [d, other] : more_links) {
+      if (d == dir && other == n) return true;
+    }
+    return false;
   }
   std::optional<uint32_t> nlink_subdirs() const {
     if (loaded) return subdirs;

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "vfs/file_content.h"
+#include "vfs/posix.h"
 #include "weightfs/core/clock.h"
 
 namespace weightfs::vfs {
@@ -103,8 +104,9 @@ Attr VersionsView::AttrOf(NodeId ino, const Node& n) const {
       a.mode = n.entry.mode;
       a.nlink = 2;
       break;
-    case Kind::kFile:
-      a.type = NodeType::kFile;
+    case Kind::kFile:  // and special files
+      a.type = NodeTypeOf(n.entry.type);
+      a.rdev = n.entry.rdev;
       a.mode = n.entry.mode;
       a.size = n.entry.size;
       break;
@@ -115,6 +117,10 @@ Attr VersionsView::AttrOf(NodeId ino, const Node& n) const {
       break;
   }
   a.mtime_ns = a.ctime_ns = a.atime_ns = n.entry.mtime_ns;
+  if (n.kind != Kind::kFixedDir && n.kind != Kind::kLink && n.entry.has_owner) {
+    a.uid = n.entry.uid;
+    a.gid = n.entry.gid;
+  }
   // Holes hold no blocks.
   const uint64_t holes = n.kind == Kind::kFile ? std::min(n.entry.hole_bytes, a.size) : 0;
   a.blocks = (a.size - holes + 511) / 512;
@@ -315,7 +321,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return NotFound("stale node");
-    if (it->second.kind != Kind::kFile) return Status(Code::kIsDirectory, "not a regular file");
+    if (it->second.kind != Kind::kFile || it->second.entry.type != repo::EntryType::kFile) return Status(Code::kIsDirectory, "not a regular file");
     if (!it->second.content) id = it->second.entry.id;
     name = it->second.entry.name;
   }

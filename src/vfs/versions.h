@@ -80,7 +80,8 @@ class VersionsView {
   struct Node {
     Kind kind = Kind::kFixedDir;
     NodeId parent = kTop;
-    repo::TreeEntry entry;  // kTreeDir/kFile/kSymlink: the stored entry (root: a directory)
+    repo::TreeEntry entry;  // kTreeDir/kFile/kSymlink: the stored entry (root: a directory); kFile
+                            // also stands for special files (entry.type says which)
     std::string link;       // kLink target
     std::map<std::string, NodeId> children;  // lookups below kTreeDir nodes, kept stable
     std::shared_ptr<FileContent> content;

@@ -56,14 +56,7 @@ def write(path, text):
         f.write(text)
 
 
-ADMIN_ALL = """\
-version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
-"""
+ADMIN_ALL = wfs.ADMIN_ALL
 ADMIN_NO_SECRET = ADMIN_ALL + """\
       - paths: ["/secret.bin"]
         deny: [read]
@@ -180,6 +173,31 @@ def as_user(args, xdg=None, timeout=120):
                           preexec_fn=drop, timeout=timeout, cwd=S.home)
 
 
+# As the user on its own private mount: the mount root and new files are the user's, and mode bits
+# are enforced there too (only the user reaches the mount; root cannot even look).
+PROBE = """\
+import errno, os, sys
+mnt = sys.argv[1]
+p = os.path.join(mnt, "mine")
+open(p, "w").write("x")
+os.chmod(p, 0)
+try:
+    open(p).read()
+    denied = "read"
+except OSError as e:
+    denied = errno.errorcode[e.errno]
+os.unlink(p)
+print(os.stat(mnt).st_uid, os.lstat(mnt).st_mode & 0o777, denied)
+"""
+
+
+def private_mount_owners(mnt, uid):
+    p = subprocess.run([sys.executable, "-c", PROBE, mnt], capture_output=True, text=True, cwd="/",
+                       preexec_fn=wfs.drop_to(USER), env=wfs.user_env(), timeout=60)
+    eq(p.stdout.split(), [str(uid), str(0o755), "EACCES"],
+       "a user's private mount: root owned by the user (0755), a mode-000 file unreadable (%s)" % p.stderr[-300:])
+
+
 def test_non_root_pid_record():
     pw = pwd.getpwnam(USER)
     uid = pw.pw_uid
@@ -245,6 +263,7 @@ def test_non_root_pid_record():
              "the user's daemon is not dumpable (/proc/PID/environ owned by root)")
         with open("/proc/%d/status" % pid) as f:
             true(any(l.startswith("Uid:") and l.split()[1] == str(uid) for l in f), "... and runs as the user")
+        private_mount_owners(mnt, uid)
         p = as_user(["umount", mnt])
         eq(p.returncode, 0, "umount as %s: %s" % (USER, p.stderr[-300:]))
         gone, _ = poll(lambda: not os.path.exists("/proc/%d" % pid), 5)

@@ -52,7 +52,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wfs  # noqa: E402
-from wfs import describe, eq, errno_of, fail, poll, true  # noqa: E402
+from wfs import describe, drop_to, eq, errno_of, fail, poll, true, user_env  # noqa: E402
 
 ALICE, BOB, GUEST = "wfs_pol_alice", "wfs_pol_bob", "wfs_pol_guest"
 TEAM_GROUP = "wfs-pol-team"
@@ -180,27 +180,6 @@ for line in sys.stdin:
 '''
 
 
-def drop_to(user):
-    """preexec_fn that becomes an OS user (with its groups), or a bare numeric uid (gid = uid, no groups)."""
-    if isinstance(user, int):
-        def preexec_numeric():
-            os.setgroups([])
-            os.setgid(user)
-            os.setuid(user)
-        return preexec_numeric
-    pw = pwd.getpwnam(user)
-
-    def preexec():
-        os.initgroups(user, pw.pw_gid)
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    return preexec
-
-
-def user_env():
-    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
-
-
 class Worker:
     """A Python process running as an OS user; does syscalls on request (one JSON line each way)."""
 
@@ -324,12 +303,7 @@ def remove_users():
 
 POLICY = """\
 # The policy of the test: admins everything, the team writes /team, guests read /public.
-version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
+""" + wfs.ADMIN_ALL + """\
   member:
     rules:
       - paths: ["/**"]
@@ -393,7 +367,9 @@ def policy_seqs():
 
 
 def mount(mnt, *extra):
-    m = wfs.Mount(S.repo, mnt, *extra)
+    # The policy alone is under test here: the tree was imported by root (root-owned, 0755), so
+    # mode bits would refuse the users' writes first (owners_test.py tests them together).
+    m = wfs.Mount(S.repo, mnt, "--no-mode-check", *extra)
     m.__enter__()
     S.mounts.append(m)
     try:
@@ -1353,10 +1329,7 @@ TESTS = [
 
 
 def main():
-    wfs.require_fuse()
-    if os.geteuid() != 0:
-        print("FAIL: policy_test.py creates OS users and must run as root", flush=True)
-        sys.exit(1)
+    wfs.require_root("policy_test.py")
     os.umask(0o022)
     S.bindir = wfs.use_private_binary_copy("wfs-policy-bin-")
     os.chmod(S.bindir, 0o755)  # the test users run it too

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -109,6 +110,49 @@ class Mount:
     def __exit__(self, *exc):
         self.unmount()
         return False
+
+
+# A policy in which role admin (the role of `init`'s key slot) may do everything.
+ADMIN_ALL = """\
+version: 1
+roles:
+  admin:
+    rules:
+      - paths: ["/**"]
+        allow: [all]
+"""
+
+
+# Running as other OS users (tests of shared mounts; the test itself runs as root).
+
+
+def require_root(script):
+    """Tests that create OS users run as root: fail (not skip) otherwise."""
+    require_fuse()
+    if os.geteuid() != 0:
+        print("FAIL: %s creates OS users and must run as root" % script, flush=True)
+        sys.exit(1)
+
+
+def drop_to(user):
+    """preexec_fn that becomes an OS user (with its groups), or a bare numeric uid (gid = uid, no groups)."""
+    if isinstance(user, int):
+        def preexec_numeric():
+            os.setgroups([])
+            os.setgid(user)
+            os.setuid(user)
+        return preexec_numeric
+    pw = pwd.getpwnam(user)
+
+    def preexec():
+        os.initgroups(user, pw.pw_gid)
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return preexec
+
+
+def user_env():
+    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
 
 
 def peak_rss_mib(pid):

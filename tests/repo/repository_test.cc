@@ -809,12 +809,16 @@ TEST_F(RepoTest, ImportExportRoundTrip) {
   REPO_ASSERT_OK(ExportEntry(*repo_, single, tmp.Sub("exec-copy.sh"), nullptr, &done));
   EXPECT_EQ(testing::ReadLocalFile(tmp.Sub("exec-copy.sh")), ToBytes("#!/bin/sh\necho hi\n"));
 
-  // Special files are refused with a message naming them.
-  ASSERT_EQ(::mkfifo(tmp.Sub("fifo").c_str(), 0600), 0);
-  auto fifo = ImportPath(repo_.get(), tmp.Sub("fifo"), &stats, nullptr);
-  EXPECT_EQ(fifo.status().code(), Code::kUnsupported);
-  EXPECT_NE(fifo.status().message().find(tmp.Sub("fifo")), std::string::npos)
-      << fifo.status().ToString();
+  // A FIFO imports as a FIFO entry (nothing is read from it) and exports as a FIFO again.
+  ASSERT_EQ(::mkfifo(tmp.Sub("fifo").c_str(), 0640), 0);
+  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry fifo, ImportPath(repo_.get(), tmp.Sub("fifo"), &stats, nullptr));
+  EXPECT_EQ(fifo.type, EntryType::kFifo);
+  EXPECT_EQ(fifo.mode, 0640u);
+  REPO_ASSERT_OK(ExportEntry(*repo_, fifo, tmp.Sub("fifo-copy"), nullptr, &done));
+  struct stat st;
+  ASSERT_EQ(::lstat(tmp.Sub("fifo-copy").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
 }
 
 // --- stats and check ---

@@ -296,6 +296,24 @@ TEST_F(AccessTest, OperationsAreDecidedPerCaller) {
   }
 }
 
+// A hard link is a new way to reach a file: it needs `read` on the file and `create` on the new
+// name, so that nobody links what the policy hides from them into a place they may read.
+TEST_F(AccessTest, HardLinksCannotEscapeThePolicy) {
+  ASSERT_NO_FATAL_FAILURE(Seed());
+  ASSERT_NO_FATAL_FAILURE(Mount(Access("admin")));
+  const NodeId secret = Ino("/public/secret.bin");  // gus may list it but not read it
+  const NodeId hidden = Ino("/private/p.bin");      // bob may not even see it
+  EXPECT_EQ(CodeOf(fs_->Link(kGus, secret, Ino("/inbox"), "s.bin")), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Link(kBob, hidden, Ino("/team"), "stolen.bin")), Code::kNotFound);
+  EXPECT_FALSE(Sees(kAlice, "/team/stolen.bin"));
+  EXPECT_EQ(CodeOf(fs_->Link(kGus, Ino("/public/model.bin"), Ino("/inbox"), "m.bin")), Code::kOk);
+  EXPECT_EQ(CodeOf(fs_->Link(kBob, Ino("/team/a.bin"), Ino("/public"), "a.bin")), Code::kPermissionDenied);
+  // A link the admin made is read through the name the caller may read; the other stays hidden.
+  ASSERT_EQ(CodeOf(fs_->Link(kAlice, hidden, Ino("/team"), "shared.bin")), Code::kOk);
+  EXPECT_EQ(CodeOf(fs_->Open(kBob, Ino("/team/shared.bin"), false, false)), Code::kOk);
+  EXPECT_FALSE(Sees(kBob, "/private/p.bin"));
+}
+
 // A caller allowed to create in a directory it may not list must not learn which names exist
 // there: Create(exclusive)/Mkdir/Symlink over an existing entry it may not list are refused
 // (kPermissionDenied), never kAlreadyExists (through FUSE: LOOKUP answers ENOENT, so EEXIST from

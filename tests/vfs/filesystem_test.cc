@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "repo/repo_test_util.h"
+#include "vfs/vfs_test_util.h"
 #include "weightfs/repo/tree_ops.h"
 #include "weightfs/storage/fault_store.h"
 #include "vfs/versions.h"
@@ -38,19 +39,6 @@ using repo::testing::TestSeed;
 constexpr char kPass[] = "filesystem test";
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * 1024;
-
-::testing::AssertionResult IsCode(const Status& s, Code want) {
-  if (s.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << CodeName(s.code()) << " (" << s.ToString() << "), want "
-                                       << CodeName(want);
-}
-template <typename T>
-Status StatusOf(const Result<T>& r) {
-  return r.status();
-}
-inline Status StatusOf(const Status& s) { return s; }
-#define EXPECT_CODE(expr, code) EXPECT_TRUE(IsCode(StatusOf(expr), code)) << #expr
-#define ASSERT_CODE(expr, code) ASSERT_TRUE(IsCode(StatusOf(expr), code)) << #expr
 
 // What a path looks like, from a mounted FileSystem or from the committed tree.
 struct Snap {
@@ -663,7 +651,11 @@ TEST_F(FileSystemTest, SetAttrModeMtimeSize) {
   SetAttrRequest owner;
   owner.set_uid = true;
   owner.uid = 4242;
-  EXPECT_CODE(fs_->SetAttr(c_, f, owner), Code::kNotPermitted);  // EPERM, as chown(2) by a non-owner
+  Caller stranger = c_;
+  stranger.uid = 4242;
+  EXPECT_CODE(fs_->SetAttr(stranger, f, owner), Code::kNotPermitted);  // EPERM, as chown(2) by a non-owner
+  REPO_EXPECT_OK(fs_->SetAttr(c_, f, owner).status());                 // root gives files away
+  EXPECT_EQ(fs_->GetAttr(c_, f)->uid, 4242u);
   const NodeId d = MakeDir(kRootNode, "d");
   EXPECT_CODE(fs_->SetAttr(c_, d, zero), Code::kIsDirectory);
   REPO_ASSERT_OK_AND_ASSIGN(EntryOut l, fs_->Symlink(c_, kRootNode, "l", "t"));

@@ -43,7 +43,22 @@ struct FileObject {
   uint64_t HoleBytes() const;
 };
 
-enum class EntryType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+// Special files (FIFOs, sockets, devices) are entries without content; devices carry rdev.
+enum class EntryType : uint8_t {
+  kFile = 1,
+  kDirectory = 2,
+  kSymlink = 3,
+  kFifo = 4,
+  kSocket = 5,
+  kCharDevice = 6,
+  kBlockDevice = 7,
+};
+bool IsSpecial(EntryType type);
+// A new random link group id (TreeEntry::link_group): random, so that groups made by different
+// writers (an import into a tree, a mount) never collide. Never 0.
+uint64_t NewLinkGroup();
+// "file", "dir", "symlink", "fifo", "socket", "char-device", "block-device".
+const char* EntryTypeName(EntryType type);
 
 struct TreeEntry {
   std::string name;
@@ -58,6 +73,22 @@ struct TreeEntry {
   // A tree in which every entry has 0 is encoded as tree encoding v1, as before holes existed;
   // otherwise as v2, whose entries end with this field.
   uint64_t hole_bytes = 0;
+  // Owner and group, when the entry records them (has_owner); entries without (written before
+  // owners were stored, or imported without them) show the mounting user. rdev: a device's
+  // number (major/minor as the kernel's dev_t). A tree in which no entry has an owner, a special
+  // type or an rdev is encoded as v1 or v2 as before; otherwise as v3, whose entries end, after
+  // hole_bytes, with a flags byte (bit 0: uid and gid follow, 32 bits each; bit 1: rdev follows,
+  // 64 bits; bit 2: link_group follows, 64 bits). Special types appear only in v3 trees (older
+  // builds refuse v3 as unsupported).
+  bool has_owner = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t rdev = 0;
+  // Hard links: the entries of one tree (the whole tree below a root, e.g. a snapshot) that are
+  // names of one file share a non-zero link_group; 0: the entry is the file's only name. Each
+  // entry of a group carries the same content and metadata, so a reader of one path needs no
+  // other. Never on directories.
+  uint64_t link_group = 0;
   bool operator==(const TreeEntry&) const = default;
 };
 

@@ -56,8 +56,12 @@ struct FsOptions {
   int read_threads = 4;               // workers loading chunks ahead of readers
   double entry_timeout_s = 1.0;
   double attr_timeout_s = 1.0;
-  uint32_t uid = 0;                   // owner shown for every node
+  uint32_t uid = 0;                   // owner shown for nodes that record none (and the root)
   uint32_t gid = 0;
+  // Enforce mode bits (owner/group/other, sticky and setgid directories, chown/chmod/utimens
+  // rules) on every request, together with the policy: both must allow. Off: only the policy
+  // decides (mode bits are stored and shown).
+  bool mode_check = false;
   std::function<Result<StatFsOut>()> statfs;  // space of the storage under the repository
   std::function<void(const std::string&)> log;  // one line per notable event (errors, commits)
   // The .versions/ directory: hidden from the root's listing but reachable by name, listed, or
@@ -95,6 +99,14 @@ class FileSystem {
   Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name, const std::string& target);
   Status Unlink(const Caller& c, NodeId parent, const std::string& name);
   Status Rmdir(const Caller& c, NodeId parent, const std::string& name);
+  // link(2): a second name new_parent/new_name for the non-directory ino (kNotPermitted for a
+  // directory). Needs `read` on the file and `create` on the new name, so that a link never
+  // reaches what the policy hides.
+  Result<EntryOut> Link(const Caller& c, NodeId ino, NodeId new_parent, const std::string& new_name);
+  // mknod(2) of a FIFO, socket or device node (type one of those; rdev for devices). Device
+  // nodes only for root (kNotPermitted).
+  Result<EntryOut> Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type, uint32_t mode,
+                         uint64_t rdev);
   // flags: kRenameNoReplace; anything else is kInvalidArgument.
   static constexpr uint32_t kRenameNoReplace = 1;
   Status Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
@@ -161,6 +173,10 @@ class FileSystem {
     std::vector<NodeId> nodes;
   };
   KernelNames CachedByKernel() const;
+  // The (parent, name) entry of a live node; nullopt for the root, unlinked or .versions nodes.
+  // A directory whose mode or owner changed is invalidated there, so that the kernel forgets
+  // the names below it that other users looked up (their search permission may have changed).
+  std::optional<std::pair<NodeId, std::string>> EntryNameOf(NodeId ino) const;
 
   // Commits the live tree and records a snapshot of it (tagged unless tag is empty). Data still
   // buffered in files that are open and were not closed or fsynced since their last write is
@@ -179,9 +195,46 @@ class FileSystem {
   static uint32_t CountSubdirs(const repo::TreeObject& tree);
   // Counts the subdirectories of a directory not loaded yet, for its link count.
   Status CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId ino);
+  // Loads dir's children; once a hard-linked entry was seen, the whole tree (LoadAllLocked).
   Status EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir);
+  Status LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir);
+  // Loads every directory of the live tree, so that every name of every hard-linked file is a
+  // link of one node (all_loaded_) and new link group ids are unique in the tree.
+  Status LoadAllLocked(std::unique_lock<std::mutex>& lock);
+  // Removes the name (dir, name) from n's links (not from dir's children); n stays linked while
+  // it has another name.
+  void RemoveLinkLocked(Node* n, Node* dir, const std::string& name);
+  // Renames n's link (from, name) to (to, new_name) (not in the directories' children).
+  void MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to, const std::string& new_name);
   Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
+  // The loaded directory parent, in which c may add the entry name (none of that name exists).
+  Result<Node*> DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c, NodeId parent,
+                                     const std::string& name, const char* op);
+  // A node c creates in dir: named, owned by c (the group of a setgid dir, which a new
+  // subdirectory inherits the setgid bit of), mode as asked, times now; dir touched.
+  Node* NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir, const std::string& name, uint32_t mode);
+  // A node loaded from a tree entry (below dir).
+  void LoadNodeLocked(Node* dir, const repo::TreeEntry& e);
+  repo::TreeEntry EntryOfLocked(const std::string& name, const Node* n) const;
+
+  // Mode bits (mode_check.cc); each is Ok when options_.mode_check is off. kPermissionDenied
+  // unless c may search every directory above n and do want (Want bits) on n.
+  Status CheckModeLocked(const Caller& c, const Node* n, uint32_t want, const char* op) const;
+  // The same by node id (.versions nodes: their snapshot's owner and mode).
+  Status CheckMode(const Caller& c, NodeId ino, uint32_t want, const char* op);
+  // Adding an entry to dir: write and search on it.
+  Status CheckAddLocked(const Caller& c, const Node* dir, const char* op) const;
+  // Removing (or replacing) entry n of dir: write and search on dir, and the sticky bit's rule.
+  Status CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n, const char* op) const;
+  // rename of n from from_dir to to_dir: removing from one, adding to the other, and a
+  // directory moving elsewhere needs write on itself (its ".." changes).
+  Status CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n, const Node* to_dir) const;
+  // Linux's protected_hardlinks: a caller that does not own the file needs read and write on it,
+  // and it must be a regular file without setuid (or executable setgid).
+  Status CheckLinkSourceLocked(const Caller& c, const Node* n) const;
+  // setattr's ownership, mode and time rules; applies chown's and chmod's effect on the mode.
+  Status ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrRequest& req);
   Attr AttrLocked(const Node* n) const;
   EntryOut EntryLocked(Node* n);
   // Whether the kernel may cache n's entry and attributes (the same for every caller).
@@ -208,6 +261,10 @@ class FileSystem {
   std::optional<std::string> PathLocked(const Node* n) const;
   // A live node's path, or a .versions node's path in its snapshot (nullopt: a listing node).
   Result<std::optional<std::string>> PathOf(NodeId ino) const;
+  // For a hard-linked node: the first of its paths on which the policy allows c list and cap
+  // (a request on a node does not say which name it came through); else path.
+  std::optional<std::string> PathForCaller(const Caller& c, NodeId ino, policy::Capability cap,
+                                           const std::optional<std::string>& path);
   Status AuthorizePath(const Caller& c, const std::optional<std::string>& path, bool in_versions,
                        policy::Capability cap, const char* op);
   // kNotFound when c may not see the node, kPermissionDenied when it may see it but not cap.
@@ -241,6 +298,11 @@ class FileSystem {
   std::unordered_map<NodeId, std::unique_ptr<Node>> nodes_;
   NodeId next_ino_ = 2;
   bool tree_dirty_ = false;
+  // Hard links: link group id -> its node; whether a linked entry was loaded (then the whole
+  // tree is loaded, all_loaded_, so every group of the tree is known).
+  std::unordered_map<uint64_t, NodeId> link_groups_;
+  bool links_seen_ = false;
+  bool all_loaded_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<DirHandle>> dir_handles_;
   uint64_t next_handle_ = 1;
 

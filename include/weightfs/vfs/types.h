@@ -20,7 +20,7 @@ struct Caller {
   std::vector<uint32_t> groups;  // supplementary groups; filled only where a policy decides per caller
 };
 
-enum class NodeType { kFile, kDirectory, kSymlink };
+enum class NodeType { kFile, kDirectory, kSymlink, kFifo, kSocket, kCharDevice, kBlockDevice };
 
 struct Attr {
   NodeId ino = 0;
@@ -31,6 +31,7 @@ struct Attr {
   uint32_t gid = 0;
   uint64_t size = 0;
   uint64_t blocks = 0;  // 512-byte blocks of data (st_blocks): holes hold none
+  uint64_t rdev = 0;    // a device node's number (st_rdev, the kernel's dev_t)
   int64_t atime_ns = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
@@ -58,6 +59,7 @@ struct SetAttrRequest {
   int64_t mtime_ns = 0;  // "now" is resolved by the adapter
   bool set_atime = false;
   int64_t atime_ns = 0;
+  bool times_now = false;  // the times set are "now" (utimensat with NULL or UTIME_NOW), not given
   bool set_uid = false;
   uint32_t uid = 0;
   bool set_gid = false;
