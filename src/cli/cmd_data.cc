@@ -70,6 +70,9 @@ int RunImport(const DataArgs& a) {
                                 "hidden there); rename it, or import with --to a directory below the root"));
   }
 
+  auto lock = LockLiveTree(repo->get(), "import",
+                           "Import into a mounted repository by copying into the mount (cp -a SRC MNT/PATH)");
+  if (!lock.ok()) return Fail(lock.status());
   auto total = repo::LocalSize(a.src);
   if (!total.ok()) return Fail(total.status());
   Progress progress("importing", *total);
@@ -84,6 +87,7 @@ int RunImport(const DataArgs& a) {
       [&](const repo::MainRef& main) { return repo::PutAtPath(repo->get(), main.live_root, *parts, *entry); },
       message);
   if (!snap.ok()) return Fail(snap.status());
+  if (Status released = (*lock)->Release(); !released.ok()) return Fail(released);
   std::cout << "imported " << stats.files << " files, " << HumanBytes(stats.bytes) << " ("
             << HumanBytes(stats.new_bytes) << " new) to " << repo::JoinPath(*parts) << "; snapshot "
             << snap->id.Hex().substr(0, 16) << "\n";

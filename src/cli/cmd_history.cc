@@ -250,15 +250,9 @@ int RunRestore(const HistoryArgs& a) {
   if (!repo.ok()) return Fail(repo.status());
   const std::string path = a.path.empty() ? "/" : a.path;
   if (a.to.empty()) {
-    // A read-write mount would overwrite the live tree with its own on its next commit.
-    std::string note;
-    auto lock = repo::WriterLock::Acquire((*repo)->store(), "weightfs restore", static_cast<int>(::getpid()), &note);
-    if (!lock.ok()) {
-      if (lock.status().code() != Code::kBusy) return Fail(lock.status());
-      return Fail(Status(Code::kBusy, lock.status().message() + ". Restore into a mounted repository by copying from "
-                                      "MNT/.versions/, or export with --to DEST"));
-    }
-    if (!note.empty()) std::cerr << "weightfs: " << note << "\n";
+    auto lock = LockLiveTree(repo->get(), "restore",
+                             "Restore into a mounted repository by copying from MNT/.versions/, or export with --to DEST");
+    if (!lock.ok()) return Fail(lock.status());
     auto snap = repo::RestoreToLive(repo->get(), a.v1, path);
     Status released = (*lock)->Release();
     if (!snap.ok()) return Fail(snap.status());

@@ -175,6 +175,18 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
   return repo;
 }
 
+Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, const std::string& command,
+                                                       const std::string& advice) {
+  std::string note;
+  auto lock = repo::WriterLock::Acquire(repo->store(), "weightfs " + command, static_cast<int>(::getpid()), &note);
+  if (!lock.ok()) {
+    if (lock.status().code() != Code::kBusy) return lock.status();
+    return Status(Code::kBusy, lock.status().message() + ". " + advice);
+  }
+  if (!note.empty()) std::cerr << "weightfs: " << note << "\n";
+  return lock;
+}
+
 crypto::ScryptParams NewSlotScrypt(bool insecure_fast_kdf, bool* allow_weak) {
   const char* env = std::getenv("WEIGHTFS_INSECURE_FAST_KDF");
   bool weak = insecure_fast_kdf || (env && std::string(env) == "1");

@@ -10,6 +10,7 @@
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/keys.h"
 #include "weightfs/repo/repository.h"
+#include "weightfs/repo/writer_lock.h"
 
 namespace weightfs::cli {
 
@@ -47,6 +48,13 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
                                            const std::string& new_key_file, bool use_env);
 
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path, const UnlockOptions& options);
+
+// Takes the writer lock for an offline command that changes the live tree (import, restore): a
+// read-write mount would replace the live tree with its own on its next commit, silently
+// dropping the change. kBusy (naming the holder, then advice: what to do instead) while a mount
+// or another such command holds it; a stale lock is taken over, saying so on stderr.
+Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, const std::string& command,
+                                                       const std::string& advice);
 
 // Scrypt parameters for a new slot: production defaults, or the unsafe test preset when
 // --insecure-fast-kdf is given or WEIGHTFS_INSECURE_FAST_KDF=1.
