@@ -107,7 +107,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
     if (!master.ok()) {
       if (master.status().code() == Code::kWrongKey) continue;
       if (master.status().code() == Code::kCorruption) {
-        const std::string& m = master.status().message();
+        // A copy: status() returns a temporary (a reference to its message dangled).
+        const std::string m = master.status().message();
         damaged.push_back(m.rfind("key slot '", 0) == 0 ? m + " (" + file + ")"
                                                         : "key slot '" + file_slot + "' (" + file + ") is damaged: " + m);
         continue;
