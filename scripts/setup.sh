@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
+  clang libclang-rt-dev llvm  # sanitizer builds and libFuzzer (clang 14); llvm-symbolizer for reports
   libfuse3-dev fuse3
   libssl-dev openssl
   libyaml-cpp-dev

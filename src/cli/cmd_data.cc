@@ -70,9 +70,13 @@ int RunImport(const DataArgs& a) {
                                 "hidden there); rename it, or import with --to a directory below the root"));
   }
 
-  auto lock = LockLiveTree(repo->get(), "import",
-                           "Import into a mounted repository by copying into the mount (cp -a SRC MNT/PATH)");
-  if (!lock.ok()) return Fail(lock.status());
+  // The live tree changes only under the writer lock, which a read-write mount holds (it would
+  // replace the live tree with its own on its next commit): checked now, so that a mounted
+  // repository is refused before the work, and held for the commit.
+  const std::string advice = "Import into a mounted repository by copying into the mount (cp -a SRC MNT/PATH)";
+  auto check = LockLiveTree(repo->get(), "import", advice);
+  if (!check.ok()) return Fail(check.status());
+  if (Status released = (*check)->Release(); !released.ok()) return Fail(released);
   auto total = repo::LocalSize(a.src);
   if (!total.ok()) return Fail(total.status());
   Progress progress("importing", *total);
@@ -83,6 +87,8 @@ int RunImport(const DataArgs& a) {
 
   // Graft onto the live tree and record a snapshot (regrafted if a concurrent writer moves it).
   std::string message = a.message.empty() ? "import " + a.src + " to " + repo::JoinPath(*parts) : a.message;
+  auto lock = LockLiveTree(repo->get(), "import", advice);
+  if (!lock.ok()) return Fail(lock.status());
   auto snap = (*repo)->CommitSnapshot(
       [&](const repo::MainRef& main) { return repo::PutAtPath(repo->get(), main.live_root, *parts, *entry); },
       message);

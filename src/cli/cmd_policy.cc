@@ -242,11 +242,10 @@ int RunSet(const PolicyArgs& a) {
   // only on top of the one that decided (a concurrent change is not overwritten).
   auto ref = (*repo)->ReadPolicy();
   std::optional<std::optional<ObjectId>> decided_on;
-  Result<std::shared_ptr<const policy::Policy>> current = ref.status();
-  if (ref.ok()) {
-    current = vfs::LoadStoredPolicy(ref->value);
-    decided_on = ref->value ? std::optional<ObjectId>(ref->value->id) : std::nullopt;
-  }
+  // (A Result made from an ok Status breaks its invariant: status.h asserts it is an error.)
+  Result<std::shared_ptr<const policy::Policy>> current =
+      ref.ok() ? vfs::LoadStoredPolicy(ref->value) : Result<std::shared_ptr<const policy::Policy>>(ref.status());
+  if (ref.ok()) decided_on = ref->value ? std::optional<ObjectId>(ref->value->id) : std::nullopt;
   if (current.ok()) {
     if (Status s = RequireAdminUnder(**current, **repo, "policy set"); !s.ok()) return Fail(s);
   } else if ((*repo)->role() != "admin") {

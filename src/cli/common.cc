@@ -10,8 +10,10 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "weightfs/core/clock.h"
+#include "weightfs/repo/leases.h"
 #include "weightfs/repo/local_state.h"
 #include "weightfs/storage/local_store.h"
 
@@ -177,14 +179,23 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
 
 Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, const std::string& command,
                                                        const std::string& advice) {
-  std::string note;
-  auto lock = repo::WriterLock::Acquire(repo->store(), "weightfs " + command, static_cast<int>(::getpid()), &note);
-  if (!lock.ok()) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(repo::kLeaseWaitForGcSeconds);
+  for (;;) {
+    std::string note;
+    auto lock = repo::WriterLock::Acquire(repo->store(), "weightfs " + command, static_cast<int>(::getpid()), &note);
+    if (lock.ok()) {
+      if (!note.empty()) std::cerr << "weightfs: " << note << "\n";
+      return lock;
+    }
     if (lock.status().code() != Code::kBusy) return lock.status();
-    return Status(Code::kBusy, lock.status().message() + ". " + advice);
+    // gc or another import or restore ends by itself: wait for it (as leases wait for gc). A
+    // mount holds the lock until it is unmounted: refuse at once.
+    ASSIGN_OR_RETURN(bool mount_holds, repo::WriterLock::HeldByMount(repo->store()));
+    if (mount_holds || std::chrono::steady_clock::now() > deadline) {
+      return Status(Code::kBusy, lock.status().message() + ". " + advice);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!note.empty()) std::cerr << "weightfs: " << note << "\n";
-  return lock;
 }
 
 crypto::ScryptParams NewSlotScrypt(bool insecure_fast_kdf, bool* allow_weak) {

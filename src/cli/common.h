@@ -52,7 +52,8 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
 // Takes the writer lock for an offline command that changes the live tree (import, restore): a
 // read-write mount would replace the live tree with its own on its next commit, silently
 // dropping the change. kBusy (naming the holder, then advice: what to do instead) while a mount
-// or another such command holds it; a stale lock is taken over, saying so on stderr.
+// holds it; waits (up to kLeaseWaitForGcSeconds) while gc or another such command does; a stale
+// lock is taken over, saying so on stderr.
 Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, const std::string& command,
                                                        const std::string& advice);
 

@@ -60,20 +60,42 @@ std::string KindName(const YAML::Node& n) {
 // Finds the first alias (`*name`) in a YAML text from the parser's events, which never expand
 // anything: a node tree would share an aliased node, but walking it visits it once per alias, so
 // a 243 KB file of 20,000 aliases to a rule of 2,000 patterns costs 40 million patterns.
+// It also notes where each document starts: on a token it cannot place (a "," outside brackets),
+// yaml-cpp 0.7 neither fails nor moves on but returns an empty document at the same place again,
+// forever (so YAML::LoadAll never returns); two documents starting at one place mean that.
 class AliasFinder : public YAML::EventHandler {
  public:
   std::optional<YAML::Mark> first_alias;
+  std::vector<YAML::Mark> document_starts;
+  std::optional<YAML::Mark> second_document;  // its first node, where a "---" part begins
+  std::optional<YAML::Mark> Stuck() const {
+    const size_t n = document_starts.size();
+    if (n >= 2 && document_starts[n - 1].pos == document_starts[n - 2].pos) return document_starts[n - 1];
+    return std::nullopt;
+  }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
     if (!first_alias) first_alias = mark;
   }
-  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentStart(const YAML::Mark& mark) override { document_starts.push_back(mark); }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    Node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
   void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
   void OnMapEnd() override {}
+
+ private:
+  void Node(const YAML::Mark& mark) {
+    if (document_starts.size() == 2 && !second_document) second_document = mark;
+  }
 };
 
 }  // namespace
@@ -164,24 +186,29 @@ class PolicyLoader {
       std::istringstream in(p_->text_);
       YAML::Parser parser(in);
       AliasFinder finder;
-      while (!finder.first_alias && parser.HandleNextDocument(finder)) {
+      // A policy is one document: three are enough to tell one from several, or a stuck parser.
+      while (!finder.first_alias && finder.document_starts.size() < 3 && !finder.Stuck() &&
+             parser.HandleNextDocument(finder)) {
       }
       if (finder.first_alias) {
         return Error(*finder.first_alias,
                      "YAML aliases (*name) are not accepted in a policy: a few bytes of them can expand to "
                      "gigabytes; write the rules out (or generate the file)");
       }
+      if (std::optional<YAML::Mark> stuck = finder.Stuck()) {
+        return Error(*stuck, "YAML syntax error: unexpected token (a \",\" outside brackets?)");
+      }
+      if (finder.document_starts.size() > 1) {
+        return Error(finder.second_document.value_or(finder.document_starts[1]),
+                     "a policy file holds one YAML document; remove the second \"---\" part");
+      }
     }
-    std::vector<YAML::Node> docs = YAML::LoadAll(p_->text_);
-    if (docs.size() > 1) {
-      return Error(docs[1].Mark(),
-                   "a policy file holds one YAML document; remove the second \"---\" part");
-    }
-    if (docs.empty() || docs[0].IsNull()) {
+    // The first (and only) document: YAML::Load stops after it.
+    const YAML::Node root = YAML::Load(p_->text_);
+    if (root.IsNull()) {
       return Error(YAML::Mark(),
                    "the policy is empty; it needs at least \"version: 1\" and \"roles\"");
     }
-    const YAML::Node& root = docs[0];
     ASSIGN_OR_RETURN(
         Fields top,
         Map(root, YAML::Mark(), {"version", "roles", "bindings", "default_role"}, "the policy"));

@@ -9,6 +9,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
+
+#include "repo/json_util.h"
 
 namespace weightfs::repo {
 namespace {
@@ -39,10 +42,17 @@ Result<json> ParseJson(ByteView data, const std::string& what) {
 
 template <typename T>
 Result<T> Field(const json& j, const char* key, const std::string& what) {
+  const auto wrong = [&] { return Corruption(what + ": field '" + key + "' missing or of the wrong type"); };
   try {
-    return j.at(key).get<T>();
+    if constexpr (std::is_integral_v<T>) {
+      std::optional<T> v = json_util::IntegerIn<T>(j.at(key));
+      if (!v) return wrong();
+      return *v;
+    } else {
+      return j.at(key).get<T>();
+    }
   } catch (const json::exception& e) {
-    return Corruption(what + ": field '" + key + "' missing or of the wrong type");
+    return wrong();
   }
 }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "repo/lock_util.h"
+#include "repo/records.h"
 #include "weightfs/crypto/primitives.h"
 
 namespace weightfs::repo {
@@ -16,38 +17,6 @@ constexpr char kLeasePrefix[] = "locks/lease-";
 constexpr char kGcLock[] = "locks/gc";
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
-
-Bytes Encode(const LeaseInfo& info) {
-  nlohmann::json roots = nlohmann::json::array();
-  for (const ObjectId& r : info.roots) roots.push_back(r.Hex());
-  nlohmann::json j = {{"kind", info.kind == LeaseKind::kRead ? "read" : "write"},
-                      {"host", info.host},
-                      {"pid", info.pid},
-                      {"since", info.since},
-                      {"what", info.what},
-                      {"roots", roots}};
-  return ToBytes(j.dump() + "\n");
-}
-
-Result<LeaseInfo> Decode(const std::string& name, const Bytes& data) {
-  LeaseInfo info;
-  info.name = name;
-  try {
-    nlohmann::json j = nlohmann::json::parse(AsString(data));
-    info.kind = j.at("kind").get<std::string>() == "read" ? LeaseKind::kRead : LeaseKind::kWrite;
-    info.host = j.at("host").get<std::string>();
-    info.pid = j.at("pid").get<int>();
-    info.since = j.at("since").get<int64_t>();
-    info.what = j.value("what", std::string());
-    for (const auto& r : j.at("roots")) {
-      ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromHex(r.get<std::string>()));
-      info.roots.push_back(id);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return Corruption(name + " is not a lease record: " + e.what());
-  }
-  return info;
-}
 
 }  // namespace
 
@@ -90,7 +59,7 @@ Result<std::unique_ptr<Lease>> Lease::Register(storage::ObjectStore* store, Leas
   } else if (l.status().code() != Code::kUnsupported) {
     return l.status().WithContext("taking a lease");
   }
-  Status s = store->CreateFileExclusive(info.name, Encode(info));
+  Status s = store->CreateFileExclusive(info.name, EncodeLeaseRecord(info));
   if (!s.ok()) {
     if (kernel) kernel->RemoveFile().IgnoreError();
     return s.WithContext("writing the lease " + info.name);
@@ -131,13 +100,9 @@ Result<std::unique_ptr<GcLock>> GcLock::Acquire(storage::ObjectStore* store) {
     }
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kGcLock));
     std::string who = "another gc";
-    if (held) {
-      try {
-        auto j = nlohmann::json::parse(AsString(*held));
-        who += " (pid " + std::to_string(j.value("pid", 0)) + " on host " + j.value("host", std::string("?")) +
-               " since " + lock_util::UtcTime(j.value("time", int64_t{0})) + ")";
-      } catch (const nlohmann::json::exception&) {
-      }
+    if (const LockRecord r = ParseLockRecord(held); r.parsed) {
+      who += " (pid " + std::to_string(r.pid) + " on host " + (r.host.empty() ? "?" : r.host) + " since " +
+             lock_util::UtcTime(r.time) + ")";
     }
     return Status(Code::kBusy, who + " is running on this repository; wait for it to finish");
   }
@@ -156,7 +121,7 @@ Result<std::vector<LeaseInfo>> LiveLeases(storage::ObjectStore* store, int* remo
     if (name.rfind(kLeasePrefix, 0) != 0) continue;
     ASSIGN_OR_RETURN(std::optional<Bytes> data, store->ReadFile(name));
     if (!data) continue;  // released meanwhile
-    auto info = Decode(name, *data);
+    auto info = DecodeLeaseRecord(name, *data);
     auto probe = store->TryLock(name, /*shared=*/false);
     if (probe.ok()) {
       // Its owner is gone (an owner takes the lock before writing the record).

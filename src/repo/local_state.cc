@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "repo/records.h"
+
 namespace weightfs::repo {
 
 std::string DefaultStateDir() {
@@ -68,35 +70,23 @@ Status ReadSeqStateFile(const std::string& path, const char* key, uint64_t* seq,
   const int err = errno;
   ::close(fd);
   if (n < 0) return ErrnoStatus(err, "reading the local state file " + path);
-  const std::string text(buf, got);
-  const std::string prefix = std::string("\n") + key + " ";
-  const size_t nl = text.find(prefix);
-  const auto damaged = [&] {
+  std::optional<SeqState> state;
+  if (got < sizeof(buf)) state = ParseSeqState(std::string_view(buf, got), key);
+  if (!state) {
     return Corruption("the local state file " + path + " is damaged (it is not what weightfs writes); remove it "
                       "to forget what this machine has seen of the repository");
-  };
-  if (got == sizeof(buf) || text.rfind("seq ", 0) != 0 || nl == std::string::npos || text.back() != '\n') {
-    return damaged();
   }
-  const std::string digits = text.substr(4, nl - 4);
-  *value = text.substr(nl + prefix.size(), text.size() - 1 - nl - prefix.size());
-  const bool hex = value->size() == 64 && value->find_first_not_of("0123456789abcdef") == std::string::npos;
-  if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos ||
-      !(hex || *value == "-")) {
-    return damaged();
-  }
-  *seq = std::stoull(digits);
-  if (*value == "-") value->clear();
+  *seq = state->seq;
+  *value = std::move(state->value);
   return Status::Ok();
 }
 
 // The "key value" pairs of a state file (the tags record); repeated keys keep every value.
 std::multimap<std::string, std::string> ReadStateFile(const std::string& path) {
-  std::multimap<std::string, std::string> out;
   std::ifstream in(path);
-  std::string key, value;
-  while (in >> key >> value) out.emplace(key, value);
-  return out;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseStateLines(text.str());
 }
 
 uint64_t SeqOf(const std::multimap<std::string, std::string>& kv, const std::string& key) {

@@ -3,6 +3,7 @@
 // names the policy in force when it was recorded).
 #include "weightfs/core/clock.h"
 #include "weightfs/repo/repository.h"
+#include "repo/records.h"
 
 namespace weightfs::repo {
 namespace {
@@ -66,12 +67,7 @@ Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPoli
   Versioned<std::optional<PolicyVersion>> out;
   if (!raw) return out;
   ASSIGN_OR_RETURN(Bytes plain, OpenRef(kPolicyRef, *raw));
-  Reader r(plain);
-  ASSIGN_OR_RETURN(uint8_t v, r.U8());
-  if (v != 1) return Corruption("refs/policy has unknown encoding " + std::to_string(v));
-  ASSIGN_OR_RETURN(ByteView idb, r.Raw(ObjectId::kSize));
-  if (!r.done()) return Corruption("refs/policy has trailing bytes");
-  ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromBytes(idb));
+  ASSIGN_OR_RETURN(ObjectId id, DecodePolicyRef(plain));
   ASSIGN_OR_RETURN(PolicyObject policy, LoadPolicy(id));
   out.value = PolicyVersion{id, std::move(policy)};
   out.raw = std::move(raw);
@@ -119,10 +115,7 @@ Result<Repository::PolicyVersion> Repository::SetPolicyOn(const std::string& tex
     next.text = text;
     ASSIGN_OR_RETURN(ObjectId id, PutObject(ObjectType::kPolicy, EncodePolicy(next)));
     RETURN_IF_ERROR(Sync());
-    Bytes ref;
-    PutU8(&ref, 1);
-    PutBytes(&ref, id.bytes());
-    ASSIGN_OR_RETURN(Bytes sealed, SealRef(kPolicyRef, ref));
+    ASSIGN_OR_RETURN(Bytes sealed, SealRef(kPolicyRef, EncodePolicyRef(id)));
     Status s = store_->CompareAndSwapFile(kPolicyRef, current.raw, sealed);
     if (s.ok()) return PolicyVersion{id, std::move(next)};
     if (s.code() != Code::kConflict) return s;

@@ -7,6 +7,7 @@
 #include "weightfs/core/clock.h"
 #include "weightfs/crypto/primitives.h"
 #include "weightfs/repo/leases.h"
+#include "repo/records.h"
 
 namespace weightfs::repo {
 namespace {
@@ -18,70 +19,6 @@ constexpr char kTagsRef[] = "refs/tags";
 constexpr uint32_t kContentKeyId = 1;
 // Objects at least this large (chunks; not trees or snapshots) are sealed into pooled buffers.
 constexpr size_t kPooledSealSize = 64 << 10;
-
-Bytes EncodeMain(const MainRef& m) {
-  Bytes out;
-  PutU8(&out, 1);
-  PutU8(&out, m.head.has_value());
-  PutBytes(&out, m.head ? m.head->bytes() : ObjectId().bytes());
-  PutU64(&out, m.head_seq);
-  PutBytes(&out, m.live_root.bytes());
-  PutU64(&out, m.generation);
-  return out;
-}
-
-Result<MainRef> DecodeMain(ByteView data) {
-  Reader r(data);
-  ASSIGN_OR_RETURN(uint8_t v, r.U8());
-  if (v != 1) return Corruption("refs/main has unknown encoding " + std::to_string(v));
-  MainRef m;
-  ASSIGN_OR_RETURN(uint8_t has_head, r.U8());
-  ASSIGN_OR_RETURN(ByteView head, r.Raw(ObjectId::kSize));
-  if (has_head) {
-    ASSIGN_OR_RETURN(ObjectId h, ObjectId::FromBytes(head));
-    m.head = h;
-  }
-  ASSIGN_OR_RETURN(m.head_seq, r.U64());
-  ASSIGN_OR_RETURN(ByteView live, r.Raw(ObjectId::kSize));
-  ASSIGN_OR_RETURN(m.live_root, ObjectId::FromBytes(live));
-  ASSIGN_OR_RETURN(m.generation, r.U64());
-  if (!r.done()) return Corruption("refs/main has trailing bytes");
-  return m;
-}
-
-// Encoding 2 adds the generation; encoding 1 (generation 0) is still read.
-Bytes EncodeTags(const std::map<std::string, ObjectId>& tags, uint64_t generation) {
-  Bytes out;
-  PutU8(&out, 2);
-  PutU64(&out, generation);
-  PutU32(&out, static_cast<uint32_t>(tags.size()));
-  for (const auto& [name, id] : tags) {
-    PutLengthPrefixed(&out, AsBytes(name));
-    PutBytes(&out, id.bytes());
-  }
-  return out;
-}
-
-Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data, uint64_t* generation) {
-  Reader r(data);
-  ASSIGN_OR_RETURN(uint8_t v, r.U8());
-  if (v != 1 && v != 2) return Corruption("refs/tags has unknown encoding");
-  *generation = 0;
-  if (v == 2) {
-    ASSIGN_OR_RETURN(*generation, r.U64());
-  }
-  ASSIGN_OR_RETURN(uint32_t n, r.U32());
-  std::map<std::string, ObjectId> tags;
-  for (uint32_t i = 0; i < n; ++i) {
-    ASSIGN_OR_RETURN(std::string name, r.String());
-    ASSIGN_OR_RETURN(ByteView id, r.Raw(ObjectId::kSize));
-    // EncodeTags writes each name once, in order: anything else was not written by weightfs.
-    if (!tags.empty() && !(tags.rbegin()->first < name)) return Corruption("refs/tags has repeated or unsorted tags");
-    ASSIGN_OR_RETURN(tags[name], ObjectId::FromBytes(id));
-  }
-  if (!r.done()) return Corruption("refs/tags has trailing bytes");
-  return tags;
-}
 
 // The authenticated config fixes the format of every object in the repository, so an object whose
 // header claims another format was tampered with: corruption (EIO), not "unsupported".
@@ -172,7 +109,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
     if (!master.ok()) {
       if (master.status().code() == Code::kWrongKey) continue;
       if (master.status().code() == Code::kCorruption) {
-        const std::string& m = master.status().message();
+        // A copy: status() returns a temporary (a reference to its message dangled).
+        const std::string m = master.status().message();
         damaged.push_back(m.rfind("key slot '", 0) == 0 ? m + " (" + file + ")"
                                                         : "key slot '" + file_slot + "' (" + file + ") is damaged: " + m);
         continue;

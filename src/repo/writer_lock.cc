@@ -6,11 +6,14 @@
 #include <thread>
 
 #include "repo/lock_util.h"
+#include "repo/records.h"
 
 namespace weightfs::repo {
 namespace {
 
 constexpr char kLockFile[] = "locks/writer";
+// Offline commands name themselves "weightfs COMMAND" where a mount records its mountpoint.
+constexpr char kCommandPrefix[] = "weightfs ";
 
 Bytes LockContent(int pid, const std::string& mountpoint) {
   nlohmann::json j = {{"host", lock_util::HostName()}, {"pid", pid},
@@ -18,30 +21,26 @@ Bytes LockContent(int pid, const std::string& mountpoint) {
   return ToBytes(j.dump() + "\n");
 }
 
-nlohmann::json ParseRecord(const std::optional<Bytes>& held) {
-  if (!held) return nlohmann::json::object();
-  try {
-    nlohmann::json j = nlohmann::json::parse(AsString(*held));
-    if (j.is_object()) return j;
-  } catch (const nlohmann::json::exception&) {
-  }
-  return nlohmann::json::object();
-}
-
-std::string Describe(const nlohmann::json& j) {
-  if (j.empty()) return "another process (its lock record is missing or unreadable)";
-  std::string out = "pid " + std::to_string(j.value("pid", 0)) + " on host " + j.value("host", std::string("?"));
-  out += " since " + lock_util::UtcTime(j.value("time", int64_t{0}));
-  if (j.contains("mountpoint")) out += " (mounted on " + j.value("mountpoint", std::string()) + ")";
+std::string Describe(const LockRecord& r) {
+  if (!r.parsed) return "another process (its lock record is missing or unreadable)";
+  std::string out = "pid " + std::to_string(r.pid) + " on host " + (r.host.empty() ? "?" : r.host);
+  out += " since " + lock_util::UtcTime(r.time);
+  if (r.mountpoint) out += " (mounted on " + *r.mountpoint + ")";
   return out;
 }
 
-Status Busy(const nlohmann::json& j) {
-  return Status(Code::kBusy, "the repository is already mounted read-write by " + Describe(j) +
+Status Busy(const LockRecord& r) {
+  return Status(Code::kBusy, "the repository is already mounted read-write by " + Describe(r) +
                                  "; unmount it first, or mount with --read-only");
 }
 
 }  // namespace
+
+Result<bool> WriterLock::HeldByMount(storage::ObjectStore* store) {
+  ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
+  const LockRecord r = ParseLockRecord(held);
+  return r.parsed && r.mountpoint && !r.mountpoint->starts_with(kCommandPrefix);
+}
 
 Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* store, const std::string& mountpoint,
                                                         int pid, std::string* note) {
@@ -51,8 +50,8 @@ Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* st
   // the kernel drops its lock when it has: wait for that (briefly) rather than refuse.
   for (int wait = 0; wait < 100 && kernel.status().code() == Code::kBusy; ++wait) {
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
-    nlohmann::json j = ParseRecord(held);
-    if (j.value("host", std::string()) != lock_util::HostName() || lock_util::ProcessAlive(j.value("pid", 0))) break;
+    const LockRecord r = ParseLockRecord(held);
+    if (r.host != lock_util::HostName() || lock_util::ProcessAlive(r.pid)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     kernel = store->TryLock(kLockFile, /*shared=*/false);
   }
@@ -60,7 +59,7 @@ Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* st
     // Whoever wrote a record we find now has exited: the kernel released its lock.
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
     if (held) {
-      *note = "took over a stale writer lock left by " + Describe(ParseRecord(held)) +
+      *note = "took over a stale writer lock left by " + Describe(ParseLockRecord(held)) +
               " (that process no longer holds it)";
     }
     RETURN_IF_ERROR(store->WriteFile(kLockFile, content).WithContext("taking the writer lock"));
@@ -68,7 +67,7 @@ Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* st
   }
   if (kernel.status().code() == Code::kBusy) {
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
-    return Busy(ParseRecord(held));
+    return Busy(ParseLockRecord(held));
   }
   if (kernel.status().code() != Code::kUnsupported) return kernel.status().WithContext("taking the writer lock");
 
@@ -79,10 +78,9 @@ Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* st
     if (s.code() != Code::kAlreadyExists) return s.WithContext("taking the writer lock");
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
     if (!held) continue;  // released meanwhile
-    nlohmann::json j = ParseRecord(held);
-    const bool same_host = j.value("host", std::string()) == lock_util::HostName();
-    if (!same_host || lock_util::ProcessAlive(j.value("pid", 0))) return Busy(j);
-    *note = "took over a stale writer lock left by " + Describe(j) + " (that process no longer exists)";
+    const LockRecord r = ParseLockRecord(held);
+    if (r.host != lock_util::HostName() || lock_util::ProcessAlive(r.pid)) return Busy(r);
+    *note = "took over a stale writer lock left by " + Describe(r) + " (that process no longer exists)";
     // Only replace the exact stale lock we read, so two takers cannot both win.
     Status cas = store->CompareAndSwapFile(kLockFile, held, content);
     if (cas.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));

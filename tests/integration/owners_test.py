@@ -313,15 +313,17 @@ def test_rsync_tar_import_export():
     eq((p.returncode, p.stderr.strip()), (0, ""), "tar -xp as root into the mount")
     wfs.eq_manifest(metadata(W("tar")), want, "owners, modes and types after tar -xp")
     linked(W("tar"), "tar")
-    # Offline (the exported repository path, not the mount, which does not see it until it
-    # remounts): import as root records the owners, the FIFO and the link; export restores them.
+    # Offline, with the mount down (import is refused beside a read-write mount): import as root
+    # records the owners, the FIFO and the link; export restores them.
+    S.mount.unmount()
     wfs.run("import", S.repo, src, "--to", "/imported", "-m", "owners")
     out = os.path.join(S.work, "exported")
     wfs.run("export", S.repo, out, "--path", "/imported")
     wfs.eq_manifest(metadata(out), want, "owners, modes and types after import and export")
     linked(out, "import and export")
-    remount()
+    mount()
     linked(W("rsync"), "rsync -H, after a remount")
+    linked(os.path.join(S.mnt, "imported"), "import, seen through the mount")
 
 
 def test_hard_links():

@@ -163,8 +163,9 @@ TEST_F(ReadAheadTest, CacheStaysWithinItsBoundWhileAReaderStalls) {
   repo::ChunkReader reader(repo_.get(), repo::ChunkReader::Options{kCache, 4, nullptr});
   // Several files' streams at once, each reading a little and then stalling while the workers
   // load ahead of it.
-  std::vector<std::unique_ptr<FileContent>> readers;
+  // The counter outlives the readers, whose destructors update it.
   std::atomic<int64_t> counter{0};
+  std::vector<std::unique_ptr<FileContent>> readers;
   for (int i = 0; i < 4; ++i) {
     readers.push_back(std::make_unique<FileContent>(repo_.get(), file, &counter, nullptr));
     readers.back()->SetReader(&reader, true);
