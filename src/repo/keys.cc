@@ -275,9 +275,10 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
   }
   if (info.kind == "passphrase") {
     // Refuse absurd stored parameters before spending memory on them (a tampered slot).
-    if (info.scrypt.n < 2 || (info.scrypt.n & (info.scrypt.n - 1)) != 0 || info.scrypt.n > (uint64_t{1} << 24) ||
-        info.scrypt.r == 0 || info.scrypt.r > 64 || info.scrypt.p == 0 || info.scrypt.p > 64) {
-      return Corruption("key slot '" + info.name + "' has invalid scrypt parameters");
+    if (info.scrypt.n < 2 || (info.scrypt.n & (info.scrypt.n - 1)) != 0 || !ScryptWithinLimits(info.scrypt)) {
+      return Corruption("key slot '" + info.name + "' has invalid scrypt parameters (n " + std::to_string(info.scrypt.n) +
+                        ", r " + std::to_string(info.scrypt.r) + ", p " + std::to_string(info.scrypt.p) +
+                        "; weightfs writes at most 1 GiB of memory and 64x the default work)");
     }
   }
   crypto::ScryptParams p = info.kind == "passphrase" ? info.scrypt : crypto::ScryptParams{0, 0, 0};
@@ -312,6 +313,12 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
 
 Status VerifyKeySlot(ByteView data, const SecretBytes& mac_key) {
   return VerifyMac(data, mac_key, "key slot");
+}
+
+bool ScryptWithinLimits(const crypto::ScryptParams& params) {
+  const uint64_t n = params.n, r = params.r, p = params.p;
+  if (n > (uint64_t{1} << 24) || r == 0 || r > 64 || p == 0 || p > 64) return false;
+  return 128 * n * r <= kMaxScryptMemory && n * r * p <= kMaxScryptWork;  // no overflow at these sizes
 }
 
 }  // namespace weightfs::repo

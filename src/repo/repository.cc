@@ -38,6 +38,10 @@ Status ValidateNewScrypt(const crypto::ScryptParams& p, bool allow_weak) {
   if (p.n < 2 || (p.n & (p.n - 1)) != 0 || p.r == 0 || p.p == 0) {
     return InvalidArgument("scrypt n must be a power of two >= 2, r and p >= 1");
   }
+  if (!ScryptWithinLimits(p)) {
+    return InvalidArgument("scrypt n=" + std::to_string(p.n) + " r=" + std::to_string(p.r) + " p=" + std::to_string(p.p) +
+                           " costs more than a slot may (1 GiB of memory, 64x the default work)");
+  }
   if (p.n < kMinScryptN && !allow_weak) {
     return InvalidArgument("scrypt n=" + std::to_string(p.n) + " is below the safe minimum 2^17; "
                            "weak parameters are for tests only (--insecure-fast-kdf)");

@@ -122,5 +122,29 @@ TEST(KeySlotNumbersTest, ScryptParametersOutOfRangeAreCorruption) {
   }
 }
 
+// Well-formed parameters that ask for more than any slot weightfs writes (2 GiB of memory with n
+// 2^24 and r 8, 128 GiB with r 64, 128x the default work) are damage, refused when the slot is
+// opened before anything is allocated (the test would run out of memory otherwise).
+TEST(KeySlotNumbersTest, CostlyScryptParametersAreRefusedBeforeUse) {
+  const Bytes master(kMasterSize, 3);
+  const Bytes repo_id(kRepoIdSize, 1);
+  auto slot = WrapKeySlot("admin", "admin", testing::Passphrase("p"), kTestScrypt, repo_id, master,
+                          SecretBytes(Bytes(32, 2)));
+  ASSERT_TRUE(slot.ok());
+  const std::string good(AsString(*slot));
+  ASSERT_TRUE(UnwrapKeySlot(AsBytes(good), testing::Passphrase("p"), repo_id).ok());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"\"n\": 1024", "\"n\": 16777216"},
+           {"\"r\": 8", "\"r\": 64"},
+           {"\"p\": 1", "\"p\": 64"}}) {
+    std::string bad = Replace(good, from, to);
+    if (to == "\"r\": 64") bad = Replace(bad, "\"n\": 1024", "\"n\": 16777216");
+    if (to == "\"p\": 64") bad = Replace(bad, "\"n\": 1024", "\"n\": 2097152");
+    auto opened = UnwrapKeySlot(AsBytes(bad), testing::Passphrase("p"), repo_id);
+    EXPECT_EQ(opened.status().code(), Code::kCorruption) << bad;
+    EXPECT_NE(opened.status().message().find("scrypt"), std::string::npos) << opened.status().ToString();
+  }
+}
+
 }  // namespace
 }  // namespace weightfs::repo

@@ -108,6 +108,10 @@ TEST(RepositoryInitTest, InitRefusesWeakScryptWithoutOptIn) {
   EXPECT_FALSE(ValidateNewScrypt(kTestScrypt, false).ok());
   EXPECT_TRUE(ValidateNewScrypt(kTestScrypt, true).ok());
   EXPECT_TRUE(ValidateNewScrypt(crypto::ScryptParams{}, false).ok());
+  // No slot is written that opening would refuse as too costly.
+  EXPECT_FALSE(ValidateNewScrypt(crypto::ScryptParams{uint64_t{1} << 24, 64, 1}, false).ok());
+  EXPECT_FALSE(ValidateNewScrypt(crypto::ScryptParams{uint64_t{1} << 20, 8, 16}, false).ok());
+  EXPECT_TRUE(ValidateNewScrypt(crypto::ScryptParams{uint64_t{1} << 20, 8, 1}, false).ok());
 }
 
 TEST(RepositoryInitTest, InitRefusesExistingRepositoryAndBadNames) {

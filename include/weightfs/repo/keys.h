@@ -37,6 +37,13 @@ constexpr size_t kMaxTagsRefBytes = 16 << 20;    // refs/tags
 
 // The weakest scrypt parameters accepted without an explicit opt-in (allow_weak_kdf).
 constexpr uint64_t kMinScryptN = uint64_t{1} << 17;
+// The most a slot's scrypt may cost (about 128 * n * r bytes of memory; n * r * p block mixes):
+// 8x the default's memory and 64x its work. A slot asking for more is refused as damaged before
+// anything is allocated (a tampered slot could otherwise ask for 128 GiB), and none is written.
+constexpr uint64_t kMaxScryptMemory = uint64_t{1} << 30;
+constexpr uint64_t kMaxScryptWork = uint64_t{1} << 26;
+// Whether params stay within kMaxScryptMemory and kMaxScryptWork (n, r, p at most 2^24, 64, 64).
+bool ScryptWithinLimits(const crypto::ScryptParams& params);
 // The cheap preset for tests; unsafe for real passphrases.
 constexpr crypto::ScryptParams kTestScrypt{uint64_t{1} << 10, 8, 1};
 
