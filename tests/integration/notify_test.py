@@ -29,13 +29,7 @@ from wfs import eq, true  # noqa: E402
 
 GUEST_UID = 54329  # no passwd entry: the policy's default role
 
-POLICY = """\
-version: 1
-roles:
-  admin:
-    rules:
-      - paths: ["/**"]
-        allow: [all]
+POLICY = wfs.ADMIN_ALL + """\
   guest:
     rules:
       - paths: ["/", "/public/**"]
