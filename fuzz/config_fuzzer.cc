@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto serialized = repo::SerializeConfig(*config, mac_key);
   if (!serialized.ok()) std::abort();
   auto again = repo::ParseConfig(*serialized);
-  if (!again.ok() || again->repo_id != config->repo_id || !repo::VerifyConfig(*serialized, mac_key).ok()) {
+  if (!again.ok() || again->repo_id != config->repo_id ||
+      !repo::VerifyConfig(*serialized, mac_key).ok()) {
     std::abort();
   }
   // A config that verified is the one SerializeConfig writes for what it holds.

@@ -8,8 +8,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto info = repo::DecodeLeaseRecord("locks/lease-fuzz", ByteView(data, size));
   if (!info.ok()) return 0;
   auto again = repo::DecodeLeaseRecord("locks/lease-fuzz", repo::EncodeLeaseRecord(*info));
-  if (!again.ok() || again->pid != info->pid || again->since != info->since || again->roots != info->roots ||
-      again->host != info->host || again->kind != info->kind) {
+  if (!again.ok() || again->pid != info->pid || again->since != info->since ||
+      again->roots != info->roots || again->host != info->host || again->kind != info->kind) {
     std::abort();
   }
   return 0;

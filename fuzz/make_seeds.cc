@@ -44,7 +44,8 @@ ObjectId Id(uint8_t fill) { return *ObjectId::FromBytes(FixedBytes(ObjectId::kSi
 
 void Objects() {
   const crypto::ObjectCipher cipher = MakeCipher();
-  const auto both = [&](const std::string& target, const std::string& name, repo::ObjectType type, const Bytes& plain) {
+  const auto both = [&](const std::string& target, const std::string& name, repo::ObjectType type,
+                        const Bytes& plain) {
     Seed(target, name, plain);
     Bytes sealed{static_cast<uint8_t>(type)};
     PutBytes(&sealed, Must(cipher.Seal(static_cast<uint8_t>(type), FixedObjectId(), plain)));
@@ -58,10 +59,19 @@ void Objects() {
   both("file_object", "empty", repo::ObjectType::kFile, repo::EncodeFile(repo::FileObject{}));
 
   repo::TreeObject tree;
-  repo::TreeEntry dir{.name = "models", .type = repo::EntryType::kDirectory, .mode = 0755, .id = Id(3)};
-  repo::TreeEntry link{.name = "latest", .type = repo::EntryType::kSymlink, .mode = 0777, .size = 6, .target = "models"};
-  repo::TreeEntry weights{.name = "w.safetensors", .type = repo::EntryType::kFile, .mode = 0644, .size = 1 << 20,
-                          .mtime_ns = 1700000000000000000, .id = Id(4)};
+  repo::TreeEntry dir{
+      .name = "models", .type = repo::EntryType::kDirectory, .mode = 0755, .id = Id(3)};
+  repo::TreeEntry link{.name = "latest",
+                       .type = repo::EntryType::kSymlink,
+                       .mode = 0777,
+                       .size = 6,
+                       .target = "models"};
+  repo::TreeEntry weights{.name = "w.safetensors",
+                          .type = repo::EntryType::kFile,
+                          .mode = 0644,
+                          .size = 1 << 20,
+                          .mtime_ns = 1700000000000000000,
+                          .id = Id(4)};
   weights.xattrs["user.origin"] = ToBytes("hub");
   tree.entries = {link, dir, weights};
   both("tree_object", "v1", repo::ObjectType::kTree, repo::EncodeTree(tree));
@@ -69,7 +79,10 @@ void Objects() {
   both("tree_object", "v2-holes", repo::ObjectType::kTree, repo::EncodeTree(tree));
   both("tree_object", "empty", repo::ObjectType::kTree, repo::EncodeTree(repo::TreeObject{}));
 
-  repo::SnapshotObject snap{.root = Id(5), .seq = 1, .time_ns = 1700000000000000000, .author = "admin",
+  repo::SnapshotObject snap{.root = Id(5),
+                            .seq = 1,
+                            .time_ns = 1700000000000000000,
+                            .author = "admin",
                             .message = "first"};
   both("snapshot_object", "first", repo::ObjectType::kSnapshot, repo::EncodeSnapshot(snap));
   snap.parent = Id(6);
@@ -77,7 +90,10 @@ void Objects() {
   snap.seq = 2;
   both("snapshot_object", "second", repo::ObjectType::kSnapshot, repo::EncodeSnapshot(snap));
 
-  repo::PolicyObject pol{.seq = 1, .time_ns = 1700000000000000000, .author = "admin", .author_role = "admin",
+  repo::PolicyObject pol{.seq = 1,
+                         .time_ns = 1700000000000000000,
+                         .author = "admin",
+                         .author_role = "admin",
                          .text = "version: 1\n"};
   both("policy_object", "first", repo::ObjectType::kPolicy, repo::EncodePolicy(pol));
   pol.parent = Id(8);
@@ -86,7 +102,8 @@ void Objects() {
 
   // A chunk of two frames (the second short), for the frame-by-frame opener.
   Bytes chunk{static_cast<uint8_t>(repo::ObjectType::kChunk)};
-  PutBytes(&chunk, Must(cipher.Seal(chunk[0], FixedObjectId(), FixedBytes(crypto::kFrameSize + 100, 9))));
+  PutBytes(&chunk,
+           Must(cipher.Seal(chunk[0], FixedObjectId(), FixedBytes(crypto::kFrameSize + 100, 9))));
   Seed("sealed_object", "chunk-two-frames", chunk);
 }
 
@@ -105,13 +122,19 @@ void Refs() {
 }
 
 void Records() {
-  repo::LeaseInfo lease{.name = "locks/lease-x", .kind = repo::LeaseKind::kRead, .host = "host", .pid = 4242,
-                        .since = 1700000000, .what = "mount /mnt", .roots = {Id(1), Id(2)}};
+  repo::LeaseInfo lease{.name = "locks/lease-x",
+                        .kind = repo::LeaseKind::kRead,
+                        .host = "host",
+                        .pid = 4242,
+                        .since = 1700000000,
+                        .what = "mount /mnt",
+                        .roots = {Id(1), Id(2)}};
   Seed("lease_record", "read", repo::EncodeLeaseRecord(lease));
   lease.kind = repo::LeaseKind::kWrite;
   lease.roots.clear();
   Seed("lease_record", "write", repo::EncodeLeaseRecord(lease));
-  Seed("lock_record", "writer", "{\"host\":\"host\",\"mountpoint\":\"/mnt\",\"pid\":4242,\"time\":1700000000}\n");
+  Seed("lock_record", "writer",
+       "{\"host\":\"host\",\"mountpoint\":\"/mnt\",\"pid\":4242,\"time\":1700000000}\n");
   Seed("lock_record", "gc", "{\"host\":\"host\",\"pid\":4242,\"time\":1700000000}\n");
   Seed("state_file", "head", "seq 12\nhead " + Id(1).Hex() + "\n");
   Seed("state_file", "policy", "seq 3\nid " + Id(2).Hex() + "\n");
@@ -123,24 +146,28 @@ void Keys() {
   repo::RepoConfig config{.repo_id = RepoId(), .created = "2026-01-01T00:00:00Z"};
   Seed("config", "config", Must(repo::SerializeConfig(config, MacKey())));
   const Bytes master = FixedBytes(repo::kMasterSize, 0x66);
-  Seed("key_slot", "keyfile",
-       Must(repo::WrapKeySlot("ci", "reader", KeyFileCredential(), {}, RepoId(), master, MacKey())));
+  Seed(
+      "key_slot", "keyfile",
+      Must(repo::WrapKeySlot("ci", "reader", KeyFileCredential(), {}, RepoId(), master, MacKey())));
   repo::Credential pass{repo::Credential::Kind::kPassphrase, SecretBytes(AsBytes("passphrase"))};
   Seed("key_slot", "passphrase",
-       Must(repo::WrapKeySlot("admin", "admin", pass, repo::kTestScrypt, RepoId(), master, MacKey())));
+       Must(repo::WrapKeySlot("admin", "admin", pass, repo::kTestScrypt, RepoId(), master,
+                              MacKey())));
 }
 
 void Safetensors() {
   using testgen::GenTensor;
   Seed("safetensors", "two",
-       testgen::MakeSafetensors({GenTensor{"a", "F32", {2, 2}, Bytes(16, 1)}, GenTensor{"b", "BF16", {3}, Bytes(6, 2)}},
-                                {{"format", "pt"}}));
+       testgen::MakeSafetensors(
+           {GenTensor{"a", "F32", {2, 2}, Bytes(16, 1)}, GenTensor{"b", "BF16", {3}, Bytes(6, 2)}},
+           {{"format", "pt"}}));
   Seed("safetensors", "scalar", testgen::MakeSafetensors({GenTensor{"s", "U8", {}, Bytes(1, 3)}}));
   Seed("safetensors", "empty", testgen::MakeSafetensors({}));
 }
 
 void Policies() {
-  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(WEIGHTFS_SOURCE_DIR) / "config")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(WEIGHTFS_SOURCE_DIR) / "config")) {
     if (entry.path().extension() != ".yaml") continue;
     std::ifstream in(entry.path(), std::ios::binary);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -18,12 +18,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!op.ok()) std::abort();  // not done, so one byte is there
     bool ok = true;
     switch (*op % 6) {
-      case 0: ok = r.U8().ok(); break;
-      case 1: ok = r.U32().ok(); break;
-      case 2: ok = r.U64().ok(); break;
-      case 3: ok = r.Raw(*op / 6).ok(); break;
-      case 4: ok = r.LengthPrefixed().ok(); break;
-      case 5: ok = r.String().ok(); break;
+      case 0:
+        ok = r.U8().ok();
+        break;
+      case 1:
+        ok = r.U32().ok();
+        break;
+      case 2:
+        ok = r.U64().ok();
+        break;
+      case 3:
+        ok = r.Raw(*op / 6).ok();
+        break;
+      case 4:
+        ok = r.LengthPrefixed().ok();
+        break;
+      case 5:
+        ok = r.String().ok();
+        break;
     }
     if (r.remaining() > before) std::abort();
     if (!ok) break;

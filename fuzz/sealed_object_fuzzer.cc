@@ -1,7 +1,7 @@
 // Fuzzes the object cipher's framing as the store hands it over: the first input byte picks the
 // object type, the rest is the sealed object. Open (whole object), OpenFramesInPlace (a damaged
-// store's short or corrupt frames) and PlaintextSize, under fixed keys and object id. Seeds are real
-// objects sealed under those keys, so a plaintext that authenticates goes on to its decoder.
+// store's short or corrupt frames) and PlaintextSize, under fixed keys and object id. Seeds are
+// real objects sealed under those keys, so a plaintext that authenticates goes on to its decoder.
 #include <algorithm>
 
 #include "fuzz/fixed_keys.h"
@@ -18,18 +18,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)crypto::ObjectCipher::PlaintextSize(sealed.size());
   if (auto plain = cipher.Open(type, id, sealed); plain.ok()) {
     switch (static_cast<repo::ObjectType>(type)) {
-      case repo::ObjectType::kFile: (void)repo::DecodeFile(*plain); break;
-      case repo::ObjectType::kTree: (void)repo::DecodeTree(*plain); break;
-      case repo::ObjectType::kSnapshot: (void)repo::DecodeSnapshot(*plain); break;
-      case repo::ObjectType::kPolicy: (void)repo::DecodePolicy(*plain); break;
-      default: break;
+      case repo::ObjectType::kFile:
+        (void)repo::DecodeFile(*plain);
+        break;
+      case repo::ObjectType::kTree:
+        (void)repo::DecodeTree(*plain);
+        break;
+      case repo::ObjectType::kSnapshot:
+        (void)repo::DecodeSnapshot(*plain);
+        break;
+      case repo::ObjectType::kPolicy:
+        (void)repo::DecodePolicy(*plain);
+        break;
+      default:
+        break;
     }
   }
   if (sealed.size() < crypto::kObjectHeaderSize) return 0;
   // The frames the store returned for a read from frame 0, possibly cut short.
   const ByteView header = sealed.first(crypto::kObjectHeaderSize);
   Bytes frames(sealed.begin() + crypto::kObjectHeaderSize, sealed.end());
-  const uint64_t n = std::max<uint64_t>(1, (frames.size() + crypto::kSealedFrameSize - 1) / crypto::kSealedFrameSize);
+  const uint64_t n = std::max<uint64_t>(
+      1, (frames.size() + crypto::kSealedFrameSize - 1) / crypto::kSealedFrameSize);
   std::vector<uint64_t> bad;
   (void)cipher.OpenFramesInPlace(type, id, header, sealed.size(), 0, n, frames, &bad);
   Bytes out;

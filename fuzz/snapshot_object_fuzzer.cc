@@ -1,4 +1,5 @@
-// Fuzzes DecodeSnapshot: the plaintext of a snapshot object, as an authenticated object decrypts to.
+// Fuzzes DecodeSnapshot: the plaintext of a snapshot object, as an authenticated object decrypts
+// to.
 #include "fuzz/round_trip.h"
 #include "weightfs/repo/objects.h"
 

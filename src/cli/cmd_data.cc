@@ -48,7 +48,8 @@ Result<Located> Locate(const DataArgs& a, const std::string& path) {
 int RunImport(const DataArgs& a) {
   namespace fs = boost::filesystem;
   boost::system::error_code ec;
-  if (!fs::exists(fs::symlink_status(a.src, ec))) return Fail(NotFound(a.src + ": no such file or directory"));
+  if (!fs::exists(fs::symlink_status(a.src, ec)))
+    return Fail(NotFound(a.src + ": no such file or directory"));
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
   const bool src_is_dir = fs::is_directory(fs::symlink_status(a.src, ec));
@@ -56,24 +57,28 @@ int RunImport(const DataArgs& a) {
   if (to.empty() && !src_is_dir) to = fs::path(a.src).filename().string();
   auto parts = repo::SplitPath(to);
   if (!parts.ok()) return Fail(parts.status());
-  if (parts->empty() && !src_is_dir) return Fail(InvalidArgument("a file cannot replace the repository root; use --to PATH"));
+  if (parts->empty() && !src_is_dir)
+    return Fail(InvalidArgument("a file cannot replace the repository root; use --to PATH"));
   // A mount shows its snapshots as .versions at its root (hidden from listings, and in the way of
   // any entry of that name, which would be hidden or unreachable there): refused, not stored.
   if (!parts->empty() && (*parts)[0] == kVersionsName) {
-    return Fail(InvalidArgument("cannot import to " + repo::JoinPath(*parts) + ": " + kVersionsName +
-                                " at the repository root is reserved for the snapshots a mount shows there; "
-                                "choose another --to"));
+    return Fail(InvalidArgument(
+        "cannot import to " + repo::JoinPath(*parts) + ": " + kVersionsName +
+        " at the repository root is reserved for the snapshots a mount shows there; "
+        "choose another --to"));
   }
   if (parts->empty() && fs::exists(fs::symlink_status(fs::path(a.src) / kVersionsName, ec))) {
-    return Fail(InvalidArgument((fs::path(a.src) / kVersionsName).string() + " would become /" + kVersionsName +
-                                ", which is reserved for the snapshots a mount shows at its root (it would be "
-                                "hidden there); rename it, or import with --to a directory below the root"));
+    return Fail(InvalidArgument(
+        (fs::path(a.src) / kVersionsName).string() + " would become /" + kVersionsName +
+        ", which is reserved for the snapshots a mount shows at its root (it would be "
+        "hidden there); rename it, or import with --to a directory below the root"));
   }
 
   // The live tree changes only under the writer lock, which a read-write mount holds (it would
   // replace the live tree with its own on its next commit): checked now, so that a mounted
   // repository is refused before the work, and held for the commit.
-  const std::string advice = "Import into a mounted repository by copying into the mount (cp -a SRC MNT/PATH)";
+  const std::string advice =
+      "Import into a mounted repository by copying into the mount (cp -a SRC MNT/PATH)";
   auto check = LockLiveTree(repo->get(), "import", advice);
   if (!check.ok()) return Fail(check.status());
   if (Status released = (*check)->Release(); !released.ok()) return Fail(released);
@@ -81,16 +86,20 @@ int RunImport(const DataArgs& a) {
   if (!total.ok()) return Fail(total.status());
   Progress progress("importing", *total);
   repo::ImportStats stats;
-  auto entry = repo::ImportPath(repo->get(), a.src, &stats, [&](uint64_t done) { progress.Update(done); });
+  auto entry =
+      repo::ImportPath(repo->get(), a.src, &stats, [&](uint64_t done) { progress.Update(done); });
   progress.Done();
   if (!entry.ok()) return Fail(entry.status());
 
   // Graft onto the live tree and record a snapshot (regrafted if a concurrent writer moves it).
-  std::string message = a.message.empty() ? "import " + a.src + " to " + repo::JoinPath(*parts) : a.message;
+  std::string message =
+      a.message.empty() ? "import " + a.src + " to " + repo::JoinPath(*parts) : a.message;
   auto lock = LockLiveTree(repo->get(), "import", advice);
   if (!lock.ok()) return Fail(lock.status());
   auto snap = (*repo)->CommitSnapshot(
-      [&](const repo::MainRef& main) { return repo::PutAtPath(repo->get(), main.live_root, *parts, *entry); },
+      [&](const repo::MainRef& main) {
+        return repo::PutAtPath(repo->get(), main.live_root, *parts, *entry);
+      },
       message);
   if (!snap.ok()) return Fail(snap.status());
   if (Status released = (*lock)->Release(); !released.ok()) return Fail(released);
@@ -102,13 +111,20 @@ int RunImport(const DataArgs& a) {
 
 std::string TypeChar(repo::EntryType t) {
   switch (t) {
-    case repo::EntryType::kDirectory: return "d";
-    case repo::EntryType::kSymlink: return "l";
-    case repo::EntryType::kFile: return "-";
-    case repo::EntryType::kFifo: return "p";
-    case repo::EntryType::kSocket: return "s";
-    case repo::EntryType::kCharDevice: return "c";
-    case repo::EntryType::kBlockDevice: return "b";
+    case repo::EntryType::kDirectory:
+      return "d";
+    case repo::EntryType::kSymlink:
+      return "l";
+    case repo::EntryType::kFile:
+      return "-";
+    case repo::EntryType::kFifo:
+      return "p";
+    case repo::EntryType::kSocket:
+      return "s";
+    case repo::EntryType::kCharDevice:
+      return "c";
+    case repo::EntryType::kBlockDevice:
+      return "b";
   }
   return "?";
 }
@@ -133,7 +149,9 @@ int RunLs(const DataArgs& a) {
   auto print = [&](const std::string& path, const repo::TreeEntry& e) {
     if (a.json) {
       nlohmann::json j = {{"type", repo::EntryTypeName(e.type)},
-                          {"mode", e.mode}, {"size", e.size}, {"mtime_ns", e.mtime_ns}};
+                          {"mode", e.mode},
+                          {"size", e.size},
+                          {"mtime_ns", e.mtime_ns}};
       // Names are bytes: one that is not UTF-8 also comes as path_base64 (cli/json_names.h).
       PutName(&j, "path", path);
       if (e.type == repo::EntryType::kSymlink) PutName(&j, "target", e.target);
@@ -155,10 +173,11 @@ int RunLs(const DataArgs& a) {
   if (entry->type != repo::EntryType::kDirectory) {
     print(base, *entry);
   } else if (a.recursive) {
-    s = repo::WalkTree(**repo, entry->id, base, [&](const std::string& p, const repo::TreeEntry& e) {
-      print(p, e);
-      return Status::Ok();
-    });
+    s = repo::WalkTree(**repo, entry->id, base,
+                       [&](const std::string& p, const repo::TreeEntry& e) {
+                         print(p, e);
+                         return Status::Ok();
+                       });
   } else {
     auto tree = (*repo)->LoadTree(entry->id);
     if (!tree.ok()) return Fail(tree.status().WithContext(base));
@@ -174,7 +193,8 @@ int RunCat(const DataArgs& a) {
   if (!located.ok()) return Fail(located.status());
   auto* repo = &located->repo;
   auto* entry = &located->entry;
-  if (entry->type == repo::EntryType::kDirectory) return Fail(Status(Code::kIsDirectory, a.path + " is a directory"));
+  if (entry->type == repo::EntryType::kDirectory)
+    return Fail(IsDirectory(a.path + " is a directory"));
   if (entry->type == repo::EntryType::kSymlink) {
     std::cout << entry->target;
     return kExitOk;
@@ -196,10 +216,11 @@ int RunExport(const DataArgs& a) {
   auto* entry = &located->entry;
   uint64_t total = 0;
   if (entry->type == repo::EntryType::kDirectory) {
-    Status s = repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
-      if (e.type == repo::EntryType::kFile) total += e.size;
-      return Status::Ok();
-    });
+    Status s =
+        repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
+          if (e.type == repo::EntryType::kFile) total += e.size;
+          return Status::Ok();
+        });
     if (!s.ok()) return Fail(s);
     boost::system::error_code ec;
     boost::filesystem::create_directories(a.dest, ec);
@@ -209,7 +230,8 @@ int RunExport(const DataArgs& a) {
   }
   Progress progress("exporting", total);
   uint64_t done = 0;
-  Status s = repo::ExportEntry(**repo, *entry, a.dest, [&](uint64_t d) { progress.Update(d); }, &done);
+  Status s = repo::ExportEntry(
+      **repo, *entry, a.dest, [&](uint64_t d) { progress.Update(d); }, &done);
   progress.Done();
   if (!s.ok()) return Fail(s);
   std::cout << "exported " << HumanBytes(done) << " to " << a.dest << "\n";
@@ -220,45 +242,51 @@ int RunExport(const DataArgs& a) {
 
 void AddDataCommands(CLI::App* app, int* exit_code) {
   auto version_opt = [](CLI::App* cmd, DataArgs* a) {
-    cmd->add_option("--version", a->version,
-                    "Snapshot id (or unique prefix of >= 8 hex digits), tag, 'latest' (default) or 'live'");
+    cmd->add_option(
+        "--version", a->version,
+        "Snapshot id (or unique prefix of >= 8 hex digits), tag, 'latest' (default) or 'live'");
   };
   auto ia = std::make_shared<DataArgs>();
-  CLI::App* import = app->add_subcommand("import", "Encrypt a local file or directory into the repository and record a snapshot");
+  CLI::App* import = app->add_subcommand(
+      "import", "Encrypt a local file or directory into the repository and record a snapshot");
   import->add_option("REPO", ia->repo, "Repository directory")->required();
   import->add_option("SRC", ia->src, "Local file or directory")->required();
-  import->add_option("--to", ia->to, "Repository path to replace (default: the root for a directory, /NAME for a file)");
+  import->add_option(
+      "--to", ia->to,
+      "Repository path to replace (default: the root for a directory, /NAME for a file)");
   import->add_option("-m,--message", ia->message, "Snapshot message");
   ia->unlock.AddTo(import);
-  import->callback([=] { *exit_code = RunImport(*ia); });
+  import->callback([=] { *exit_code = RunImport(*ia);
+});
 
-  auto la = std::make_shared<DataArgs>();
-  CLI::App* ls = app->add_subcommand("ls", "List a directory of the repository");
-  ls->add_option("REPO", la->repo, "Repository directory")->required();
-  ls->add_option("PATH", la->path, "Repository path (default /)");
-  ls->add_flag("-l", la->long_format, "Long format: type, mode, size, time");
-  ls->add_flag("-r,--recursive", la->recursive, "List everything below PATH");
-  ls->add_flag("--json", la->json, "Print JSON");
-  version_opt(ls, la.get());
-  la->unlock.AddTo(ls);
-  ls->callback([=] { *exit_code = RunLs(*la); });
+auto la = std::make_shared<DataArgs>();
+CLI::App* ls = app->add_subcommand("ls", "List a directory of the repository");
+ls->add_option("REPO", la->repo, "Repository directory")->required();
+ls->add_option("PATH", la->path, "Repository path (default /)");
+ls->add_flag("-l", la->long_format, "Long format: type, mode, size, time");
+ls->add_flag("-r,--recursive", la->recursive, "List everything below PATH");
+ls->add_flag("--json", la->json, "Print JSON");
+version_opt(ls, la.get());
+la->unlock.AddTo(ls);
+ls->callback([=] { *exit_code = RunLs(*la); });
 
-  auto ca = std::make_shared<DataArgs>();
-  CLI::App* cat = app->add_subcommand("cat", "Write a file of the repository to standard output");
-  cat->add_option("REPO", ca->repo, "Repository directory")->required();
-  cat->add_option("PATH", ca->path, "Repository path")->required();
-  version_opt(cat, ca.get());
-  ca->unlock.AddTo(cat);
-  cat->callback([=] { *exit_code = RunCat(*ca); });
+auto ca = std::make_shared<DataArgs>();
+CLI::App* cat = app->add_subcommand("cat", "Write a file of the repository to standard output");
+cat->add_option("REPO", ca->repo, "Repository directory")->required();
+cat->add_option("PATH", ca->path, "Repository path")->required();
+version_opt(cat, ca.get());
+ca->unlock.AddTo(cat);
+cat->callback([=] { *exit_code = RunCat(*ca); });
 
-  auto ea = std::make_shared<DataArgs>();
-  CLI::App* exp = app->add_subcommand("export", "Decrypt the repository (or --path) into a local directory");
-  exp->add_option("REPO", ea->repo, "Repository directory")->required();
-  exp->add_option("DEST", ea->dest, "Local destination (created when missing)")->required();
-  exp->add_option("--path", ea->path, "Repository path to export (default /)");
-  version_opt(exp, ea.get());
-  ea->unlock.AddTo(exp);
-  exp->callback([=] { *exit_code = RunExport(*ea); });
-}
+auto ea = std::make_shared<DataArgs>();
+CLI::App* exp =
+    app->add_subcommand("export", "Decrypt the repository (or --path) into a local directory");
+exp->add_option("REPO", ea->repo, "Repository directory")->required();
+exp->add_option("DEST", ea->dest, "Local destination (created when missing)")->required();
+exp->add_option("--path", ea->path, "Repository path to export (default /)");
+version_opt(exp, ea.get());
+ea->unlock.AddTo(exp);
+exp->callback([=] { *exit_code = RunExport(*ea); });
+}  // namespace weightfs::cli
 
 }  // namespace weightfs::cli

@@ -55,14 +55,16 @@ bool IsWeightfsMount(const std::string& path) {
     if (type != "fuse.weightfs") continue;
     const std::string mp = UnescapeMountField(mountpoint);
     const std::string c = canonical.string();
-    if (c == mp || (c.size() > mp.size() && c.compare(0, mp.size(), mp) == 0 && c[mp.size()] == '/')) return true;
+    if (c == mp ||
+        (c.size() > mp.size() && c.compare(0, mp.size(), mp) == 0 && c[mp.size()] == '/'))
+      return true;
   }
   return false;
 }
 
 std::string Describe(const repo::SnapshotInfo& s) {
-  return Short(s.id) + "  #" + std::to_string(s.snapshot.seq) + "  " + FormatTimeNs(s.snapshot.time_ns) + "  " +
-         s.snapshot.message;
+  return Short(s.id) + "  #" + std::to_string(s.snapshot.seq) + "  " +
+         FormatTimeNs(s.snapshot.time_ns) + "  " + s.snapshot.message;
 }
 
 int RunSnapshot(const HistoryArgs& a) {
@@ -77,19 +79,21 @@ int RunSnapshot(const HistoryArgs& a) {
     if (::setxattr(target.c_str(), "user.weightfs.snapshot", value.data(), value.size(), 0) != 0) {
       const int err = errno;
       if (err == EACCES) {
-        return Fail(Status(Code::kPermissionDenied,
-                           "the mount's policy does not allow you to record a snapshot from " + a.repo +
-                               (a.tag.empty() ? "" : " with a tag (naming a snapshot needs `snapshot` on /)") +
-                               " (`weightfs policy explain REPO --user $USER --op snapshot PATH` shows why)"));
+        return Fail(Status(
+            Code::kPermissionDenied,
+            "the mount's policy does not allow you to record a snapshot from " + a.repo +
+                (a.tag.empty() ? "" : " with a tag (naming a snapshot needs `snapshot` on /)") +
+                " (`weightfs policy explain REPO --user $USER --op snapshot PATH` shows why)"));
       }
       if (err == EROFS) {
-        return Fail(Status(Code::kReadOnly, "the mount at " + a.repo + " is read-only (mounted --read-only, or its "
-                                            "key slot's role may write nowhere)"));
+        return Fail(ReadOnly("the mount at " + a.repo +
+                             " is read-only (mounted --read-only, or its "
+                             "key slot's role may write nowhere)"));
       }
       return Fail(ErrnoStatus(err, "asking the mount at " + a.repo + " for a snapshot"));
     }
-    std::cout << "snapshot of the mount " << a.repo << " recorded" << (a.tag.empty() ? "" : " tagged " + a.tag)
-              << " (see weightfs log)\n";
+    std::cout << "snapshot of the mount " << a.repo << " recorded"
+              << (a.tag.empty() ? "" : " tagged " + a.tag) << " (see weightfs log)\n";
     return kExitOk;
   }
   auto repo = OpenRepository(a.repo, a.unlock);
@@ -97,7 +101,10 @@ int RunSnapshot(const HistoryArgs& a) {
   auto snap = repo::SnapshotLive(repo->get(), {a.message, a.tag, a.force});
   if (!snap.ok()) return Fail(snap.status());
   if (a.json) {
-    std::cout << nlohmann::json({{"id", snap->id.Hex()}, {"seq", snap->snapshot.seq}, {"tag", a.tag}}).dump(2) << "\n";
+    std::cout << nlohmann::json(
+                     {{"id", snap->id.Hex()}, {"seq", snap->snapshot.seq}, {"tag", a.tag}})
+                     .dump(2)
+              << "\n";
   } else {
     std::cout << "snapshot " << snap->id.Hex() << " (#" << snap->snapshot.seq << ")"
               << (a.tag.empty() ? "" : " tagged " + a.tag) << "\n";
@@ -108,7 +115,8 @@ int RunSnapshot(const HistoryArgs& a) {
 int RunTag(const HistoryArgs& a) {
   const size_t want = a.list ? 1 : a.del ? 2 : 3;
   if (a.list + a.del > 1 || a.args.size() != want) {
-    return Fail(InvalidArgument("usage: weightfs tag REPO VERSION NAME | tag --delete REPO NAME | tag --list REPO"));
+    return Fail(InvalidArgument(
+        "usage: weightfs tag REPO VERSION NAME | tag --delete REPO NAME | tag --list REPO"));
   }
   auto repo = OpenRepository(a.args[0], a.unlock);
   if (!repo.ok()) return Fail(repo.status());
@@ -120,7 +128,10 @@ int RunTag(const HistoryArgs& a) {
       auto snap = (*repo)->LoadSnapshot(id);
       if (!snap.ok()) return Fail(snap.status().WithContext("tag " + name));
       if (a.json) {
-        out.push_back({{"name", name}, {"id", id.Hex()}, {"seq", snap->seq}, {"time", FormatTimeNs(snap->time_ns)},
+        out.push_back({{"name", name},
+                       {"id", id.Hex()},
+                       {"seq", snap->seq},
+                       {"time", FormatTimeNs(snap->time_ns)},
                        {"message", snap->message}});
       } else {
         std::cout << name << "  " << Describe({id, *snap}) << "\n";
@@ -160,17 +171,21 @@ void PrintChange(const repo::FileChange& c) {
   switch (c.kind) {
     case ChangeKind::kAdded:
       std::cout << "+ " << c.path << "  " << TypeName(c.new_type)
-                << (c.new_type == repo::EntryType::kFile ? " " + HumanBytes(c.new_size) : "") << "\n";
+                << (c.new_type == repo::EntryType::kFile ? " " + HumanBytes(c.new_size) : "")
+                << "\n";
       break;
     case ChangeKind::kRemoved:
       std::cout << "- " << c.path << "  " << TypeName(c.old_type)
-                << (c.old_type == repo::EntryType::kFile ? " " + HumanBytes(c.old_size) : "") << "\n";
+                << (c.old_type == repo::EntryType::kFile ? " " + HumanBytes(c.old_size) : "")
+                << "\n";
       break;
     case ChangeKind::kModified:
-      std::cout << "M " << c.path << "  " << HumanBytes(c.old_size) << " -> " << HumanBytes(c.new_size) << "\n";
+      std::cout << "M " << c.path << "  " << HumanBytes(c.old_size) << " -> "
+                << HumanBytes(c.new_size) << "\n";
       break;
     case ChangeKind::kTypeChanged:
-      std::cout << "T " << c.path << "  " << TypeName(c.old_type) << " -> " << TypeName(c.new_type) << "\n";
+      std::cout << "T " << c.path << "  " << TypeName(c.old_type) << " -> " << TypeName(c.new_type)
+                << "\n";
       break;
     case ChangeKind::kMetadata:
       std::cout << "U " << c.path << "  (mode, time or attributes)\n";
@@ -189,12 +204,14 @@ void PrintChange(const repo::FileChange& c) {
                   << Layout(t.new_dtype, t.new_shape) << "\n";
         break;
       case repo::TensorChangeKind::kContent:
-        std::cout << "    M tensor " << t.name << "  content changed (" << HumanBytes(t.new_bytes) << ")\n";
+        std::cout << "    M tensor " << t.name << "  content changed (" << HumanBytes(t.new_bytes)
+                  << ")\n";
         break;
     }
   }
   if (c.safetensors && c.tensors.empty()) {
-    std::cout << (c.header_changed ? "    header changed, every tensor unchanged\n" : "    every tensor unchanged\n");
+    std::cout << (c.header_changed ? "    header changed, every tensor unchanged\n"
+                                   : "    every tensor unchanged\n");
   }
 }
 
@@ -207,22 +224,29 @@ int RunDiff(const HistoryArgs& a) {
   if (!v2.ok()) return Fail(v2.status());
   repo::DiffOptions options;
   options.tensors = !a.no_tensors;
-  auto changes = repo::DiffTrees(**repo, v1->root, v2->root, a.path.empty() ? "/" : a.path, options);
+  auto changes =
+      repo::DiffTrees(**repo, v1->root, v2->root, a.path.empty() ? "/" : a.path, options);
   if (!changes.ok()) return Fail(changes.status());
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& c : *changes) {
       nlohmann::json j = {{"change", repo::ChangeKindName(c.kind)},
-                          {"old_type", TypeName(c.old_type)}, {"new_type", TypeName(c.new_type)},
-                          {"old_size", c.old_size}, {"new_size", c.new_size}};
+                          {"old_type", TypeName(c.old_type)},
+                          {"new_type", TypeName(c.new_type)},
+                          {"old_size", c.old_size},
+                          {"new_size", c.new_size}};
       // Names are bytes: one that is not UTF-8 also comes as path_base64 (cli/json_names.h).
       PutName(&j, "path", c.path);
       if (c.safetensors) {
         nlohmann::json tensors = nlohmann::json::array();
         for (const auto& t : c.tensors) {
           nlohmann::json tj = {{"change", repo::TensorChangeKindName(t.kind)},
-                               {"old_dtype", t.old_dtype}, {"old_shape", t.old_shape}, {"old_bytes", t.old_bytes},
-                               {"new_dtype", t.new_dtype}, {"new_shape", t.new_shape}, {"new_bytes", t.new_bytes}};
+                               {"old_dtype", t.old_dtype},
+                               {"old_shape", t.old_shape},
+                               {"old_bytes", t.old_bytes},
+                               {"new_dtype", t.new_dtype},
+                               {"new_shape", t.new_shape},
+                               {"new_bytes", t.new_bytes}};
           PutName(&tj, "name", t.name);
           tensors.push_back(std::move(tj));
         }
@@ -230,7 +254,8 @@ int RunDiff(const HistoryArgs& a) {
       }
       out.push_back(std::move(j));
     }
-    std::cout << nlohmann::json({{"from", v1->label}, {"to", v2->label}, {"changes", out}}).dump(2) << "\n";
+    std::cout << nlohmann::json({{"from", v1->label}, {"to", v2->label}, {"changes", out}}).dump(2)
+              << "\n";
     return kExitOk;
   }
   size_t counts[5] = {0, 0, 0, 0, 0}, tensors = 0;
@@ -239,9 +264,9 @@ int RunDiff(const HistoryArgs& a) {
     counts[static_cast<size_t>(c.kind)]++;
     tensors += c.tensors.size();
   }
-  std::cout << counts[0] << " added, " << counts[1] << " removed, " << counts[2] << " modified, " << counts[3]
-            << " type changes, " << counts[4] << " metadata changes; " << tensors << " tensors changed ("
-            << v1->label << " -> " << v2->label << ")\n";
+  std::cout << counts[0] << " added, " << counts[1] << " removed, " << counts[2] << " modified, "
+            << counts[3] << " type changes, " << counts[4] << " metadata changes; " << tensors
+            << " tensors changed (" << v1->label << " -> " << v2->label << ")\n";
   return kExitOk;
 }
 
@@ -251,7 +276,8 @@ int RunRestore(const HistoryArgs& a) {
   const std::string path = a.path.empty() ? "/" : a.path;
   if (a.to.empty()) {
     auto lock = LockLiveTree(repo->get(), "restore",
-                             "Restore into a mounted repository by copying from MNT/.versions/, or export with --to DEST");
+                             "Restore into a mounted repository by copying from MNT/.versions/, or "
+                             "export with --to DEST");
     if (!lock.ok()) return Fail(lock.status());
     auto snap = repo::RestoreToLive(repo->get(), a.v1, path);
     Status released = (*lock)->Release();
@@ -271,10 +297,11 @@ int RunRestore(const HistoryArgs& a) {
   uint64_t total = entry->size;
   if (entry->type == repo::EntryType::kDirectory) {
     total = 0;
-    Status s = repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
-      if (e.type == repo::EntryType::kFile) total += e.size;
-      return Status::Ok();
-    });
+    Status s =
+        repo::WalkTree(**repo, entry->id, "/", [&](const std::string&, const repo::TreeEntry& e) {
+          if (e.type == repo::EntryType::kFile) total += e.size;
+          return Status::Ok();
+        });
     if (!s.ok()) return Fail(s);
     fs::create_directories(dest, ec);
     if (ec) return Fail(IoError("creating " + dest + ": " + ec.message()));
@@ -283,10 +310,12 @@ int RunRestore(const HistoryArgs& a) {
   }
   Progress progress("restoring", total);
   uint64_t done = 0;
-  Status s = repo::ExportEntry(**repo, *entry, dest, [&](uint64_t d) { progress.Update(d); }, &done);
+  Status s = repo::ExportEntry(
+      **repo, *entry, dest, [&](uint64_t d) { progress.Update(d); }, &done);
   progress.Done();
   if (!s.ok()) return Fail(s);
-  std::cout << "restored " << path << " of " << version->label << " to " << dest << " (" << HumanBytes(done) << ")\n";
+  std::cout << "restored " << path << " of " << version->label << " to " << dest << " ("
+            << HumanBytes(done) << ")\n";
   return kExitOk;
 }
 
@@ -298,12 +327,20 @@ int RunForget(const HistoryArgs& a) {
   if (a.json) {
     nlohmann::json d = nlohmann::json::array();
     for (const auto& x : result->decisions) {
-      d.push_back({{"id", x.snapshot.id.Hex()}, {"seq", x.snapshot.snapshot.seq}, {"keep", x.keep},
-                   {"reasons", x.reasons}, {"tags", x.tags},
-                   {"new_id", result->renamed.count(x.snapshot.id) ? result->renamed.at(x.snapshot.id).Hex() : ""}});
+      d.push_back(
+          {{"id", x.snapshot.id.Hex()},
+           {"seq", x.snapshot.snapshot.seq},
+           {"keep", x.keep},
+           {"reasons", x.reasons},
+           {"tags", x.tags},
+           {"new_id",
+            result->renamed.count(x.snapshot.id) ? result->renamed.at(x.snapshot.id).Hex() : ""}});
     }
-    std::cout << nlohmann::json({{"dry_run", a.dry_run}, {"kept", result->kept()}, {"forgotten", result->forgotten()},
-                                 {"removed_tags", result->removed_tags}, {"snapshots", d},
+    std::cout << nlohmann::json({{"dry_run", a.dry_run},
+                                 {"kept", result->kept()},
+                                 {"forgotten", result->forgotten()},
+                                 {"removed_tags", result->removed_tags},
+                                 {"snapshots", d},
                                  {"new_head", result->new_head ? result->new_head->id.Hex() : ""}})
                      .dump(2)
               << "\n";
@@ -323,16 +360,17 @@ int RunForget(const HistoryArgs& a) {
     }
     std::cout << "\n";
   }
-  std::cout << "kept " << result->kept() << " snapshots, " << (a.dry_run ? "would forget " : "forgot ")
-            << result->forgotten() << "\n";
+  std::cout << "kept " << result->kept() << " snapshots, "
+            << (a.dry_run ? "would forget " : "forgot ") << result->forgotten() << "\n";
   if (!result->removed_tags.empty()) {
     std::cout << "removed tags:";
     for (const auto& t : result->removed_tags) std::cout << " " << t;
     std::cout << "\n";
   }
   if (result->new_head) {
-    std::cout << "new head " << Short(result->new_head->id) << " (#" << result->new_head->snapshot.seq
-              << "); run `weightfs gc " << a.repo << "` to free the space\n";
+    std::cout << "new head " << Short(result->new_head->id) << " (#"
+              << result->new_head->snapshot.seq << "); run `weightfs gc " << a.repo
+              << "` to free the space\n";
   } else if (a.dry_run) {
     std::cout << "dry run: nothing was changed\n";
   }
@@ -353,35 +391,49 @@ int RunGc(const HistoryArgs& a) {
   if (!r.ok()) return Fail(r.status());
   if (!r->note.empty()) std::cerr << "weightfs: " << r->note << "\n";
   if (r->kept_snapshots > 0) {
-    std::cerr << "weightfs: kept " << r->kept_snapshots << " snapshot(s) (and their history) that tags named before "
-              << "refs/tags was lost or rolled back on this machine's record; tag them again to keep them for good, "
-              << "or remove " << repo::DefaultStateDir() << "/<repository id>.tags to let gc free them\n";
+    std::cerr << "weightfs: kept " << r->kept_snapshots
+              << " snapshot(s) (and their history) that tags named before "
+              << "refs/tags was lost or rolled back on this machine's record; tag them again to "
+                 "keep them for good, "
+              << "or remove " << repo::DefaultStateDir()
+              << "/<repository id>.tags to let gc free them\n";
   }
   if (r->leased_objects > 0) {
-    std::cerr << "weightfs: kept " << r->leased_objects << " unreachable object(s) that running writers (" << r->leases
+    std::cerr << "weightfs: kept " << r->leased_objects
+              << " unreachable object(s) that running writers (" << r->leases
               << " lease(s): mounts or commands) may still publish\n";
   }
   if (a.json) {
-    std::cout << nlohmann::json({{"dry_run", a.dry_run}, {"grace_seconds", *grace}, {"objects", r->objects},
-                                 {"bytes", r->bytes}, {"reachable_objects", r->reachable_objects},
-                                 {"reachable_bytes", r->reachable_bytes}, {"unreachable_objects", r->unreachable_objects},
-                                 {"unreachable_bytes", r->unreachable_bytes}, {"young_objects", r->young_objects},
-                                 {"young_bytes", r->young_bytes}, {"deleted_objects", r->deleted_objects},
-                                 {"deleted_bytes", r->deleted_bytes}, {"leases", r->leases},
-                                 {"leased_objects", r->leased_objects}, {"kept_snapshots", r->kept_snapshots}})
+    std::cout << nlohmann::json({{"dry_run", a.dry_run},
+                                 {"grace_seconds", *grace},
+                                 {"objects", r->objects},
+                                 {"bytes", r->bytes},
+                                 {"reachable_objects", r->reachable_objects},
+                                 {"reachable_bytes", r->reachable_bytes},
+                                 {"unreachable_objects", r->unreachable_objects},
+                                 {"unreachable_bytes", r->unreachable_bytes},
+                                 {"young_objects", r->young_objects},
+                                 {"young_bytes", r->young_bytes},
+                                 {"deleted_objects", r->deleted_objects},
+                                 {"deleted_bytes", r->deleted_bytes},
+                                 {"leases", r->leases},
+                                 {"leased_objects", r->leased_objects},
+                                 {"kept_snapshots", r->kept_snapshots}})
                      .dump(2)
               << "\n";
     return kExitOk;
   }
-  std::cout << r->objects << " objects (" << HumanBytes(r->bytes) << "): " << r->reachable_objects << " reachable, "
-            << r->unreachable_objects << " unreachable (" << HumanBytes(r->unreachable_bytes) << ")";
+  std::cout << r->objects << " objects (" << HumanBytes(r->bytes) << "): " << r->reachable_objects
+            << " reachable, " << r->unreachable_objects << " unreachable ("
+            << HumanBytes(r->unreachable_bytes) << ")";
   if (r->young_objects) {
     std::cout << ", of which " << r->young_objects << " (" << HumanBytes(r->young_bytes)
               << ") are younger than the grace period of " << a.grace << " and kept";
   }
   std::cout << "\n"
-            << (a.dry_run ? "dry run: would delete " : "deleted ") << r->deleted_objects << " objects, "
-            << (a.dry_run ? "freeing " : "freed ") << HumanBytes(r->deleted_bytes) << "\n";
+            << (a.dry_run ? "dry run: would delete " : "deleted ") << r->deleted_objects
+            << " objects, " << (a.dry_run ? "freeing " : "freed ") << HumanBytes(r->deleted_bytes)
+            << "\n";
   return kExitOk;
 }
 
@@ -391,7 +443,8 @@ void AddHistoryCommands(CLI::App* app, int* exit_code) {
   auto repo_arg = [](CLI::App* cmd, HistoryArgs* a) {
     cmd->add_option("REPO", a->repo, "Repository directory")->required();
   };
-  auto finish = [&](CLI::App* cmd, const std::shared_ptr<HistoryArgs>& a, int (*run)(const HistoryArgs&)) {
+  auto finish = [&](CLI::App* cmd, const std::shared_ptr<HistoryArgs>& a,
+                    int (*run)(const HistoryArgs&)) {
     a->unlock.AddTo(cmd);
     cmd->callback([=] { *exit_code = run(*a); });
   };
@@ -406,8 +459,11 @@ void AddHistoryCommands(CLI::App* app, int* exit_code) {
   finish(snap, sa, RunSnapshot);
 
   auto ta = std::make_shared<HistoryArgs>();
-  CLI::App* tag = app->add_subcommand("tag", "Tag a snapshot: tag REPO VERSION NAME, tag --delete REPO NAME, tag --list REPO");
-  tag->add_option("ARGS", ta->args, "REPO VERSION NAME | REPO NAME (--delete) | REPO (--list)")->required()->expected(1, 3);
+  CLI::App* tag = app->add_subcommand(
+      "tag", "Tag a snapshot: tag REPO VERSION NAME, tag --delete REPO NAME, tag --list REPO");
+  tag->add_option("ARGS", ta->args, "REPO VERSION NAME | REPO NAME (--delete) | REPO (--list)")
+      ->required()
+      ->expected(1, 3);
   tag->add_flag("-d,--delete", ta->del, "Delete tag NAME");
   tag->add_flag("-l,--list", ta->list, "List the tags");
   tag->add_flag("-f,--force", ta->force, "Move an existing tag");
@@ -415,9 +471,11 @@ void AddHistoryCommands(CLI::App* app, int* exit_code) {
   finish(tag, ta, RunTag);
 
   auto da = std::make_shared<HistoryArgs>();
-  CLI::App* diff = app->add_subcommand("diff", "Files (and safetensors tensors) that differ between two versions");
+  CLI::App* diff = app->add_subcommand(
+      "diff", "Files (and safetensors tensors) that differ between two versions");
   repo_arg(diff, da.get());
-  diff->add_option("V1", da->v1, "Version: snapshot id (prefix), tag, 'latest' or 'live'")->required();
+  diff->add_option("V1", da->v1, "Version: snapshot id (prefix), tag, 'latest' or 'live'")
+      ->required();
   diff->add_option("V2", da->v2, "Version to compare with")->required();
   diff->add_option("PATH", da->path, "Only below this repository path");
   diff->add_flag("--no-tensors", da->no_tensors, "Do not look into safetensors headers");
@@ -425,35 +483,48 @@ void AddHistoryCommands(CLI::App* app, int* exit_code) {
   finish(diff, da, RunDiff);
 
   auto ra = std::make_shared<HistoryArgs>();
-  CLI::App* restore = app->add_subcommand(
-      "restore", "Bring PATH (default everything) of VERSION back into the live tree as a new snapshot, or export it --to DEST");
+  CLI::App* restore =
+      app->add_subcommand("restore",
+                          "Bring PATH (default everything) of VERSION back into the live tree as a "
+                          "new snapshot, or export it --to DEST");
   repo_arg(restore, ra.get());
   restore->add_option("VERSION", ra->v1, "Snapshot id (prefix), tag or 'latest'")->required();
   restore->add_option("PATH", ra->path, "Repository path (default /)");
-  restore->add_option("--to", ra->to, "Export to this local path instead of changing the live tree");
+  restore->add_option("--to", ra->to,
+                      "Export to this local path instead of changing the live tree");
   finish(restore, ra, RunRestore);
 
   auto fa = std::make_shared<HistoryArgs>();
-  CLI::App* forget = app->add_subcommand("forget", "Drop snapshots not selected by a retention policy (then run gc)");
+  CLI::App* forget = app->add_subcommand(
+      "forget", "Drop snapshots not selected by a retention policy (then run gc)");
   repo_arg(forget, fa.get());
-  forget->add_option("--keep-last", fa->policy.keep_last, "Keep the newest N snapshots")->check(CLI::NonNegativeNumber);
-  forget->add_option("--keep-daily", fa->policy.keep_daily, "Keep the newest snapshot of each of the last N days (UTC)")
+  forget->add_option("--keep-last", fa->policy.keep_last, "Keep the newest N snapshots")
       ->check(CLI::NonNegativeNumber);
-  forget->add_option("--keep-weekly", fa->policy.keep_weekly, "Keep the newest snapshot of each of the last N weeks (UTC)")
+  forget
+      ->add_option("--keep-daily", fa->policy.keep_daily,
+                   "Keep the newest snapshot of each of the last N days (UTC)")
       ->check(CLI::NonNegativeNumber);
-  forget->add_flag("--keep-tagged", fa->policy.keep_tagged, "Keep tagged snapshots (otherwise their tags are removed)");
+  forget
+      ->add_option("--keep-weekly", fa->policy.keep_weekly,
+                   "Keep the newest snapshot of each of the last N weeks (UTC)")
+      ->check(CLI::NonNegativeNumber);
+  forget->add_flag("--keep-tagged", fa->policy.keep_tagged,
+                   "Keep tagged snapshots (otherwise their tags are removed)");
   forget->add_flag("-n,--dry-run", fa->dry_run, "Only print what would be kept and forgotten");
   forget->add_flag("--json", fa->json, "Print JSON");
   finish(forget, fa, RunForget);
 
   auto ga = std::make_shared<HistoryArgs>();
-  CLI::App* gc = app->add_subcommand("gc", "Delete objects no ref reaches (older than the grace period, default 24h)");
+  CLI::App* gc = app->add_subcommand(
+      "gc", "Delete objects no ref reaches (older than the grace period, default 24h)");
   repo_arg(gc, ga.get());
   gc->add_flag("-n,--dry-run", ga->dry_run, "Only count what would be freed");
-  gc->add_option("--grace", ga->grace,
-                 "Keep unreachable objects younger than this (30m, 2h, 7d; default 24h; 0 deletes everything "
-                 "unreachable)");
-  gc->add_flag("--force", ga->force, "Run with a grace below 1h although a read-write mount holds the writer lock");
+  gc->add_option(
+      "--grace", ga->grace,
+      "Keep unreachable objects younger than this (30m, 2h, 7d; default 24h; 0 deletes everything "
+      "unreachable)");
+  gc->add_flag("--force", ga->force,
+               "Run with a grace below 1h although a read-write mount holds the writer lock");
   gc->add_flag("--json", ga->json, "Print JSON");
   finish(gc, ga, RunGc);
 }

@@ -30,9 +30,13 @@ int RunLog(const InfoArgs& a) {
   for (const auto& s : *snaps) {
     const auto& t = tags_of[s.id];
     if (a.json) {
-      out.push_back({{"id", s.id.Hex()}, {"seq", s.snapshot.seq}, {"time", FormatTimeNs(s.snapshot.time_ns)},
-                     {"time_ns", s.snapshot.time_ns}, {"author", s.snapshot.author},
-                     {"message", s.snapshot.message}, {"tags", t},
+      out.push_back({{"id", s.id.Hex()},
+                     {"seq", s.snapshot.seq},
+                     {"time", FormatTimeNs(s.snapshot.time_ns)},
+                     {"time_ns", s.snapshot.time_ns},
+                     {"author", s.snapshot.author},
+                     {"message", s.snapshot.message},
+                     {"tags", t},
                      {"parent", s.snapshot.parent ? s.snapshot.parent->Hex() : ""}});
       continue;
     }
@@ -42,8 +46,8 @@ int RunLog(const InfoArgs& a) {
       for (const auto& n : t) std::cout << " " << n;
       std::cout << ")";
     }
-    std::cout << "\n  #" << s.snapshot.seq << "  " << FormatTimeNs(s.snapshot.time_ns) << " UTC  by "
-              << s.snapshot.author << "\n  " << s.snapshot.message << "\n\n";
+    std::cout << "\n  #" << s.snapshot.seq << "  " << FormatTimeNs(s.snapshot.time_ns)
+              << " UTC  by " << s.snapshot.author << "\n  " << s.snapshot.message << "\n\n";
   }
   if (a.json) std::cout << out.dump(2) << "\n";
   return kExitOk;
@@ -66,17 +70,26 @@ int RunCheck(const InfoArgs& a) {
   if (progress) progress->Done();
   if (!report.ok()) return Fail(report.status());
   if (a.json) {
-    nlohmann::json j = {{"ok", report->problems.empty()}, {"problems", report->problems},
-                        {"snapshots", report->snapshots}, {"trees", report->trees}, {"files", report->files},
-                        {"chunks", report->chunks}, {"chunk_bytes", report->chunk_bytes},
+    nlohmann::json j = {{"ok", report->problems.empty()},
+                        {"problems", report->problems},
+                        {"snapshots", report->snapshots},
+                        {"trees", report->trees},
+                        {"files", report->files},
+                        {"chunks", report->chunks},
+                        {"chunk_bytes", report->chunk_bytes},
                         {"read_data", a.read_data}};
     std::cout << j.dump(2) << "\n";
   } else {
     for (const auto& p : report->problems) std::cout << "error: " << p << "\n";
-    std::cout << "checked " << report->snapshots << " snapshots, " << report->trees << " directories, "
-              << report->files << " files, " << report->chunks << " chunks (" << HumanBytes(report->chunk_bytes)
-              << (a.read_data ? ", contents authenticated" : ", presence and sizes only; --read-data authenticates contents")
-              << "): " << (report->problems.empty() ? "no problems found" : std::to_string(report->problems.size()) + " problems") << "\n";
+    std::cout << "checked " << report->snapshots << " snapshots, " << report->trees
+              << " directories, " << report->files << " files, " << report->chunks << " chunks ("
+              << HumanBytes(report->chunk_bytes)
+              << (a.read_data ? ", contents authenticated"
+                              : ", presence and sizes only; --read-data authenticates contents")
+              << "): "
+              << (report->problems.empty() ? "no problems found"
+                                           : std::to_string(report->problems.size()) + " problems")
+              << "\n";
   }
   return report->problems.empty() ? kExitOk : kExitCorruption;
 }
@@ -87,17 +100,21 @@ int RunStats(const InfoArgs& a) {
   auto s = repo::ComputeStats(**repo);
   if (!s.ok()) return Fail(s.status());
   if (a.json) {
-    nlohmann::json j = {{"snapshots", s->snapshots}, {"live_files", s->live_files}, {"live_bytes", s->live_bytes},
-                        {"logical_bytes", s->logical_bytes}, {"unique_bytes", s->unique_bytes},
-                        {"stored_bytes", s->stored_bytes}, {"objects", s->objects}, {"dedup_ratio", s->dedup_ratio}};
+    nlohmann::json j = {{"snapshots", s->snapshots},       {"live_files", s->live_files},
+                        {"live_bytes", s->live_bytes},     {"logical_bytes", s->logical_bytes},
+                        {"unique_bytes", s->unique_bytes}, {"stored_bytes", s->stored_bytes},
+                        {"objects", s->objects},           {"dedup_ratio", s->dedup_ratio}};
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
   std::printf("snapshots:      %llu\n", static_cast<unsigned long long>(s->snapshots));
-  std::printf("live files:     %llu (%s)\n", static_cast<unsigned long long>(s->live_files), HumanBytes(s->live_bytes).c_str());
-  std::printf("logical bytes:  %s (every snapshot, without dedup)\n", HumanBytes(s->logical_bytes).c_str());
+  std::printf("live files:     %llu (%s)\n", static_cast<unsigned long long>(s->live_files),
+              HumanBytes(s->live_bytes).c_str());
+  std::printf("logical bytes:  %s (every snapshot, without dedup)\n",
+              HumanBytes(s->logical_bytes).c_str());
   std::printf("unique bytes:   %s (distinct chunks)\n", HumanBytes(s->unique_bytes).c_str());
-  std::printf("stored bytes:   %s in %llu objects\n", HumanBytes(s->stored_bytes).c_str(), static_cast<unsigned long long>(s->objects));
+  std::printf("stored bytes:   %s in %llu objects\n", HumanBytes(s->stored_bytes).c_str(),
+              static_cast<unsigned long long>(s->objects));
   std::printf("dedup ratio:    %.2f\n", s->dedup_ratio);
   return kExitOk;
 }
@@ -109,14 +126,17 @@ void AddInfoCommands(CLI::App* app, int* exit_code) {
     auto args = std::make_shared<InfoArgs>();
     CLI::App* cmd = app->add_subcommand(name, help);
     cmd->add_option("REPO", args->repo, "Repository directory")->required();
-    if (std::string(name) == "log") cmd->add_option("PATH", args->path, "Only snapshots in which this path changed");
+    if (std::string(name) == "log")
+      cmd->add_option("PATH", args->path, "Only snapshots in which this path changed");
     cmd->add_flag("--json", args->json, "Print JSON");
-    if (read_data) cmd->add_flag("--read-data", args->read_data, "Also decrypt and authenticate every chunk");
+    if (read_data)
+      cmd->add_flag("--read-data", args->read_data, "Also decrypt and authenticate every chunk");
     args->unlock.AddTo(cmd);
     cmd->callback([=] { *exit_code = run(*args); });
   };
   add("log", "List snapshots, newest first", RunLog, false);
-  add("check", "Verify the repository's structure (and with --read-data its contents)", RunCheck, true);
+  add("check", "Verify the repository's structure (and with --read-data its contents)", RunCheck,
+      true);
   add("stats", "Logical and stored sizes, dedup ratio, object count", RunStats, false);
 }
 

@@ -203,7 +203,8 @@ int RunMount(MountArgs a) {
     struct rlimit rl {};
     ::getrlimit(RLIMIT_MEMLOCK, &rl);
     log("key material is not locked in memory (it could reach swap; RLIMIT_MEMLOCK is " +
-        (rl.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(rl.rlim_cur) + " bytes") +
+        (rl.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                      : std::to_string(rl.rlim_cur) + " bytes") +
         "): " + s.message());
   }
 
@@ -218,7 +219,8 @@ int RunMount(MountArgs a) {
       if (a.foreground) std::cerr << "weightfs: " << note << "\n";
     }
     // Now, not on the first write: registering waits while a gc sweeps (leases.h).
-    if (Status s = (*repo)->EnsureWriteLease(); !s.ok()) return fail(s.WithContext("registering the mount with gc"));
+    if (Status s = (*repo)->EnsureWriteLease(); !s.ok())
+      return fail(s.WithContext("registering the mount with gc"));
   }
 
   vfs::FsOptions fo;
@@ -259,7 +261,7 @@ int RunMount(MountArgs a) {
   // A read-only mount serves the live tree as it was when it mounted, which the next commit of
   // another writer may leave unreachable: its read lease names that tree, so gc keeps it. The
   // tree is read and the lease written with no gc sweeping in between (Lease::Register).
-  Result<std::unique_ptr<vfs::FileSystem>> fs = Status(Code::kInternal, "the file system was not created");
+  Result<std::unique_ptr<vfs::FileSystem>> fs = Internal("the file system was not created");
   std::unique_ptr<repo::Lease> read_lease;
   if (a.read_only) {
     auto make_roots = [&]() -> Result<std::vector<ObjectId>> {
@@ -272,13 +274,14 @@ int RunMount(MountArgs a) {
         ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> after, (*repo)->ReadMain());
         if (before.value.live_root == after.value.live_root || attempt == 20) {
           std::vector<ObjectId> roots = {before.value.live_root};
-          if (after.value.live_root != before.value.live_root) roots.push_back(after.value.live_root);
+          if (after.value.live_root != before.value.live_root)
+            roots.push_back(after.value.live_root);
           return roots;
         }
       }
     };
-    auto lease = repo::Lease::Register((*repo)->store(), repo::LeaseKind::kRead, "read-only mount on " + a.mountpoint,
-                                       make_roots);
+    auto lease = repo::Lease::Register((*repo)->store(), repo::LeaseKind::kRead,
+                                       "read-only mount on " + a.mountpoint, make_roots);
     const Code code = lease.status().code();
     if (code == Code::kPermissionDenied || code == Code::kReadOnly || code == Code::kNotPermitted) {
       // A repository this user may only read: mount, but say what is not protected.
@@ -313,9 +316,11 @@ int RunMount(MountArgs a) {
   auto session = fuse::Session::Mount(fs->get(), so);
   if (!session.ok()) return fail(session.status());
 
-  if (Status s = WritePidRecord(*pid_file, ::getpid()); !s.ok()) log(s.message() + " (`weightfs umount` will not wait)");
-  log("mounted " + repo_path + " on " + a.mountpoint + (a.read_only ? " (read-only)" : " (read-write)") +
-      " with key slot '" + (*repo)->slot_name() + "' (role " + (*repo)->role() + ")" +
+  if (Status s = WritePidRecord(*pid_file, ::getpid()); !s.ok())
+    log(s.message() + " (`weightfs umount` will not wait)");
+  log("mounted " + repo_path + " on " + a.mountpoint +
+      (a.read_only ? " (read-only)" : " (read-write)") + " with key slot '" + (*repo)->slot_name() +
+      "' (role " + (*repo)->role() + ")" +
       (a.allow_other ? ", shared: each caller's own role decides" : ""));
   if (report_fd >= 0) {
     Report(report_fd, 0, "");
@@ -328,8 +333,8 @@ int RunMount(MountArgs a) {
     }
   }
   (*fs)->Start();
-  auto watcher = std::make_unique<PolicyWatcher>(repo->get(), a.policy, &*mount_policy, session->get(), fs->get(),
-                                                 &hangup, log);
+  auto watcher = std::make_unique<PolicyWatcher>(repo->get(), a.policy, &*mount_policy,
+                                                 session->get(), fs->get(), &hangup, log);
   Status loop = (*session)->Loop();
   // Unmount before stopping the watcher: a cache invalidation it is sending waits for locks that
   // requests no longer served may hold, and ending the connection releases them.
@@ -341,7 +346,8 @@ int RunMount(MountArgs a) {
     // them, and the writer lock, and retries until the commit succeeds (e.g. once space is
     // freed); `weightfs umount` reports the failure with its exit code meanwhile.
     const std::string failed_file = FailedCommitFileFor(*pid_file);
-    log("final commit failed: " + shut.message() + "; the daemon (pid " + std::to_string(::getpid()) +
+    log("final commit failed: " + shut.message() + "; the daemon (pid " +
+        std::to_string(::getpid()) +
         ") keeps the uncommitted changes and retries until the commit succeeds (free space on the "
         "repository's file system); SIGTERM is ignored meanwhile, SIGKILL loses them");
     WriteFailedCommit(failed_file, shut);
@@ -353,7 +359,8 @@ int RunMount(MountArgs a) {
       if (shut.ok()) {
         log("final commit succeeded on retry " + std::to_string(attempt));
       } else if (attempt % 60 == 0) {
-        log("final commit still failing (retry " + std::to_string(attempt) + "): " + shut.message());
+        log("final commit still failing (retry " + std::to_string(attempt) +
+            "): " + shut.message());
       }
     }
     ::unlink(failed_file.c_str());
@@ -422,11 +429,13 @@ int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
     int status = 0;
     ::waitpid(child, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      return Fail(Status(Code::kBusy, "could not unmount " + mountpoint + " (is it busy? close the programs using it)"));
+      return Fail(
+          Busy("could not unmount " + mountpoint + " (is it busy? close the programs using it)"));
     }
   }
   if (pid <= 0) {
-    std::cerr << "weightfs: unmounted " << mountpoint << ", but no daemon pid was recorded; not waiting for it\n";
+    std::cerr << "weightfs: unmounted " << mountpoint
+              << ", but no daemon pid was recorded; not waiting for it\n";
     return kExitOk;
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
@@ -434,16 +443,18 @@ int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
   while (ProcessAlive(pid)) {
     if (auto failed = ReadFailedCommit(failed_file, pid)) {
       // Never exit 0 while what was written is not committed.
-      std::cerr << "weightfs: unmounted " << mountpoint << ", but the final commit failed: " << failed->second
+      std::cerr << "weightfs: unmounted " << mountpoint
+                << ", but the final commit failed: " << failed->second
                 << "\nweightfs: the daemon (pid " << pid
-                << ") keeps the changes and retries until the commit succeeds (free space on the repository's "
+                << ") keeps the changes and retries until the commit succeeds (free space on the "
+                   "repository's "
                    "file system); `weightfs umount "
                 << mountpoint << "` again waits for it\n";
       return failed->first != kExitOk ? failed->first : kExitFailure;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return Fail(Status(Code::kBusy, "the daemon (pid " + std::to_string(pid) + ") is still committing after " +
-                                          std::to_string(static_cast<int>(timeout_s)) + " s"));
+      return Fail(Busy("the daemon (pid " + std::to_string(pid) + ") is still committing after " +
+                       std::to_string(static_cast<int>(timeout_s)) + " s"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -454,44 +465,63 @@ int RunUmount(const std::string& mountpoint_arg, double timeout_s) {
 
 void AddMountCommands(CLI::App* app, int* exit_code) {
   auto ma = std::make_shared<MountArgs>();
-  CLI::App* mount = app->add_subcommand("mount", "Mount a repository as a live, read-write (or read-only) directory");
+  CLI::App* mount = app->add_subcommand(
+      "mount", "Mount a repository as a live, read-write (or read-only) directory");
   mount->add_option("REPO", ma->repo, "Repository directory")->required();
   mount->add_option("MOUNTPOINT", ma->mountpoint, "Existing empty directory")->required();
   ma->unlock.AddTo(mount);
   mount->add_flag("-f,--foreground", ma->foreground, "Stay in the foreground (logs go to stderr)");
   mount->add_flag("--read-only", ma->read_only, "Mount read-only (takes no writer lock)");
   mount->add_flag("--allow-other", ma->allow_other,
-                  "Let other users access the mount; each request is decided for the calling user by the policy "
+                  "Let other users access the mount; each request is decided for the calling user "
+                  "by the policy "
                   "(needs bindings or a default_role), never beyond the key slot's role");
   mount->add_flag("--no-mode-check", ma->no_mode_check,
-                  "Do not enforce mode bits (owner/group/other, sticky, setgid): only the policy decides; owners "
+                  "Do not enforce mode bits (owner/group/other, sticky, setgid): only the policy "
+                  "decides; owners "
                   "are still stored and chown still follows POSIX");
-  mount->add_option("--policy", ma->policy.policy_file,
-                    "Enforce this local policy file instead of the repository's (needs an admin-role slot; "
-                    "SIGHUP reloads it)");
-  mount->add_option("--audit-log", ma->policy.audit_log,
-                    "Append one JSON line per denied request (and allowed ones with --audit-all) to FILE");
+  mount->add_option(
+      "--policy", ma->policy.policy_file,
+      "Enforce this local policy file instead of the repository's (needs an admin-role slot; "
+      "SIGHUP reloads it)");
+  mount->add_option(
+      "--audit-log", ma->policy.audit_log,
+      "Append one JSON line per denied request (and allowed ones with --audit-all) to FILE");
   mount->add_flag("--audit-all", ma->policy.audit_all, "Audit allowed requests too");
-  mount->add_option("--threads", ma->threads, "Maximum FUSE worker threads")->check(CLI::Range(1, 256));
-  mount->add_option("-o", ma->fuse_options, "FUSE mount option (repeatable; comma lists allowed)")->delimiter(',');
-  mount->add_option("--log-file", ma->log_file, "Append the daemon's log to FILE (default: syslog)");
-  mount->add_option("--commit-interval", ma->commit_interval, "Seconds between batched commits")->check(CLI::Range(0.05, 3600.0));
-  mount->add_option("--cache-size", ma->cache_mib,
-                    "MiB of memory for file data: decrypted chunks read ahead and cached, and unsealed writes")
+  mount->add_option("--threads", ma->threads, "Maximum FUSE worker threads")
+      ->check(CLI::Range(1, 256));
+  mount->add_option("-o", ma->fuse_options, "FUSE mount option (repeatable; comma lists allowed)")
+      ->delimiter(',');
+  mount->add_option("--log-file", ma->log_file,
+                    "Append the daemon's log to FILE (default: syslog)");
+  mount->add_option("--commit-interval", ma->commit_interval, "Seconds between batched commits")
+      ->check(CLI::Range(0.05, 3600.0));
+  mount
+      ->add_option("--cache-size", ma->cache_mib,
+                   "MiB of memory for file data: decrypted chunks read ahead and cached, and "
+                   "unsealed writes")
       ->check(CLI::Range(16, 1 << 20));
-  mount->add_option("--read-threads", ma->read_threads, "Workers that read and decrypt chunks ahead of readers")
+  mount
+      ->add_option("--read-threads", ma->read_threads,
+                   "Workers that read and decrypt chunks ahead of readers")
       ->check(CLI::Range(1, 64));
-  mount->add_flag("--no-readahead-tweak", ma->no_readahead, "Do not raise the mount's read_ahead_kb");
+  mount->add_flag("--no-readahead-tweak", ma->no_readahead,
+                  "Do not raise the mount's read_ahead_kb");
   mount->add_flag("--debug-fuse", ma->debug, "Print every FUSE request (with -f)");
-  mount->add_option("--versions-dir", ma->versions_dir, "The .versions/ snapshot tree: hidden (default; reachable by name), visible or disabled")
+  mount
+      ->add_option(
+          "--versions-dir", ma->versions_dir,
+          "The .versions/ snapshot tree: hidden (default; reachable by name), visible or disabled")
       ->check(CLI::IsMember({"hidden", "visible", "disabled"}));
-  mount->add_option("--snapshot-interval", ma->snapshot_interval,
-                    "Take a snapshot every DURATION (e.g. 30m, 6h) when something changed; default none");
+  mount->add_option(
+      "--snapshot-interval", ma->snapshot_interval,
+      "Take a snapshot every DURATION (e.g. 30m, 6h) when something changed; default none");
   mount->callback([=] { *exit_code = RunMount(*ma); });
 
   auto mountpoint = std::make_shared<std::string>();
   auto timeout = std::make_shared<double>(300);
-  CLI::App* umount = app->add_subcommand("umount", "Unmount and wait until the daemon has committed and exited");
+  CLI::App* umount =
+      app->add_subcommand("umount", "Unmount and wait until the daemon has committed and exited");
   umount->add_option("MOUNTPOINT", *mountpoint, "Mounted directory")->required();
   umount->add_option("--timeout", *timeout, "Seconds to wait for the daemon");
   umount->callback([=] { *exit_code = RunUmount(*mountpoint, *timeout); });

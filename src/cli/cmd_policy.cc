@@ -17,7 +17,8 @@ namespace weightfs::cli {
 
 Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& path) {
   boost::system::error_code ec;
-  if (!boost::filesystem::is_regular_file(path, ec)) return NotFound(path + ": no such policy file");
+  if (!boost::filesystem::is_regular_file(path, ec))
+    return NotFound(path + ": no such policy file");
   std::ifstream in(path, std::ios::binary);
   // At most one byte more than a policy may have, so a huge file is refused without reading it.
   std::string text(policy::kMaxPolicyBytes + 1, '\0');
@@ -33,11 +34,13 @@ void PrintPolicyWarnings(const policy::Policy& p) {
 
 namespace {
 
-Status RequireAdminUnder(const policy::Policy& current, const repo::Repository& repo, const std::string& action) {
+Status RequireAdminUnder(const policy::Policy& current, const repo::Repository& repo,
+                         const std::string& action) {
   if (current.Decide({repo.role()}, policy::Capability::kAdmin, "/").allowed) return Status::Ok();
-  return Status(Code::kPermissionDenied, action + " needs a key slot whose role may administer (`admin` on /); key slot '" +
-                                             repo.slot_name() + "' has role '" + repo.role() +
-                                             "'. Unlock with an admin slot (--slot NAME)");
+  return PermissionDenied(action +
+                          " needs a key slot whose role may administer (`admin` on /); key slot '" +
+                          repo.slot_name() + "' has role '" + repo.role() +
+                          "'. Unlock with an admin slot (--slot NAME)");
 }
 
 }  // namespace
@@ -50,7 +53,8 @@ Status RequireAdmin(const repo::Repository& repo, const std::string& action) {
 bool SomeSlotMayAdmin(const policy::Policy& p, const std::vector<repo::KeySlotInfo>& slots,
                       const std::string& except_slot) {
   for (const auto& s : slots) {
-    if (s.name != except_slot && p.Decide({s.role}, policy::Capability::kAdmin, "/").allowed) return true;
+    if (s.name != except_slot && p.Decide({s.role}, policy::Capability::kAdmin, "/").allowed)
+      return true;
   }
   return false;
 }
@@ -79,7 +83,8 @@ std::string CapsText(policy::CapabilitySet caps) {
   std::string out;
   for (int i = 0; i < policy::kCapabilityCount; ++i) {
     if (caps & (policy::CapabilitySet{1} << i)) {
-      out += (out.empty() ? "" : ", ") + std::string(policy::CapabilityName(static_cast<Capability>(i)));
+      out += (out.empty() ? "" : ", ") +
+             std::string(policy::CapabilityName(static_cast<Capability>(i)));
     }
   }
   return out;
@@ -88,7 +93,8 @@ std::string CapsText(policy::CapabilitySet caps) {
 std::string RuleText(const policy::Rule& r) {
   std::string paths;
   for (const auto& p : r.paths) paths += (paths.empty() ? "" : ", ") + p.text();
-  return r.Label() + ": [" + paths + "] " + (r.deny ? "deny" : "allow") + " [" + CapsText(r.caps) + "]";
+  return r.Label() + ": [" + paths + "] " + (r.deny ? "deny" : "allow") + " [" + CapsText(r.caps) +
+         "]";
 }
 
 // A policy file, or the policy of the repository at source.
@@ -106,9 +112,9 @@ int RunCheck(const PolicyArgs& a) {
   const auto roles = (*p)->RoleNames();
   std::string names;
   for (const auto& r : roles) names += (names.empty() ? "" : ", ") + r;
-  std::cout << a.source << ": ok: " << roles.size() << " role(s) (" << names << "), " << (*p)->bindings().size()
-            << " binding(s), default role " << ((*p)->default_role() ? *(*p)->default_role() : "none (no access)")
-            << "\n";
+  std::cout << a.source << ": ok: " << roles.size() << " role(s) (" << names << "), "
+            << (*p)->bindings().size() << " binding(s), default role "
+            << ((*p)->default_role() ? *(*p)->default_role() : "none (no access)") << "\n";
   return kExitOk;
 }
 
@@ -150,8 +156,9 @@ Result<std::vector<policy::RoleGrant>> GrantsFor(const PolicyArgs& a, const poli
 int RunExplain(const PolicyArgs& a) {
   auto cap = policy::ParseCapability(a.op);
   if (!cap) {
-    return Fail(InvalidArgument("unknown capability \"" + a.op +
-                                "\" (expected list, read, create, update, delete, history, snapshot or admin)"));
+    return Fail(InvalidArgument(
+        "unknown capability \"" + a.op +
+        "\" (expected list, read, create, update, delete, history, snapshot or admin)"));
   }
   auto path = policy::NormalizePath(a.path);
   if (!path.ok()) return Fail(path.status().WithContext("PATH"));
@@ -166,13 +173,15 @@ int RunExplain(const PolicyArgs& a) {
   std::optional<policy::Decision> cap_d;
   if (!a.mount_role.empty()) {
     if (!(*p)->HasRole(a.mount_role)) {
-      return Fail(InvalidArgument("the policy defines no role \"" + a.mount_role + "\" (--mount-role)"));
+      return Fail(
+          InvalidArgument("the policy defines no role \"" + a.mount_role + "\" (--mount-role)"));
     }
     cap_d = (*p)->Decide({a.mount_role}, *cap, *path);
   }
   const bool allowed = d.allowed && (!cap_d || cap_d->allowed);
-  const std::string reason =
-      d.allowed && cap_d && !cap_d->allowed ? "mount role " + a.mount_role + ": " + cap_d->Reason() : d.Reason();
+  const std::string reason = d.allowed && cap_d && !cap_d->allowed
+                                 ? "mount role " + a.mount_role + ": " + cap_d->Reason()
+                                 : d.Reason();
   if (a.json) {
     nlohmann::json j;
     j["decision"] = allowed ? "allow" : "deny";
@@ -197,8 +206,8 @@ int RunExplain(const PolicyArgs& a) {
   for (const auto* r : d.denies) std::cout << "  deny rule:  " << RuleText(*r) << "\n";
   for (const auto* r : d.allows) std::cout << "  allow rule: " << RuleText(*r) << "\n";
   if (cap_d) {
-    std::cout << "  capped by the mount role " << a.mount_role << ": " << (cap_d->allowed ? "allows" : "denies")
-              << " (" << cap_d->Reason() << ")\n";
+    std::cout << "  capped by the mount role " << a.mount_role << ": "
+              << (cap_d->allowed ? "allows" : "denies") << " (" << cap_d->Reason() << ")\n";
   }
   std::cout << "  decided by: " << reason << "\n";
   return allowed ? kExitOk : kExitFailure;
@@ -213,19 +222,20 @@ int RunShow(const PolicyArgs& a) {
     if (versions->empty()) std::cout << "no policy was ever set: the built-in policy applies\n";
     for (const auto& v : *versions) {
       std::cout << "policy #" << v.policy.seq << "  " << v.id.Hex().substr(0, 16) << "  "
-                << FormatTimeNs(v.policy.time_ns) << "  set by slot '" << v.policy.author << "' (role "
-                << v.policy.author_role << ")\n";
+                << FormatTimeNs(v.policy.time_ns) << "  set by slot '" << v.policy.author
+                << "' (role " << v.policy.author_role << ")\n";
     }
     return kExitOk;
   }
   if (versions->empty()) {
-    std::cout << "# No policy set: the built-in policy applies (role admin may do everything, other roles nothing).\n"
+    std::cout << "# No policy set: the built-in policy applies (role admin may do everything, "
+                 "other roles nothing).\n"
               << policy::Policy::BuiltIn()->text();
     return kExitOk;
   }
   const auto& v = versions->front();
-  std::cout << "# policy #" << v.policy.seq << ", set " << FormatTimeNs(v.policy.time_ns) << " by key slot '"
-            << v.policy.author << "' (role " << v.policy.author_role << ")\n"
+  std::cout << "# policy #" << v.policy.seq << ", set " << FormatTimeNs(v.policy.time_ns)
+            << " by key slot '" << v.policy.author << "' (role " << v.policy.author_role << ")\n"
             << v.policy.text;
   if (!v.policy.text.empty() && v.policy.text.back() != '\n') std::cout << "\n";
   return kExitOk;
@@ -244,36 +254,42 @@ int RunSet(const PolicyArgs& a) {
   std::optional<std::optional<ObjectId>> decided_on;
   // (A Result made from an ok Status breaks its invariant: status.h asserts it is an error.)
   Result<std::shared_ptr<const policy::Policy>> current =
-      ref.ok() ? vfs::LoadStoredPolicy(ref->value) : Result<std::shared_ptr<const policy::Policy>>(ref.status());
+      ref.ok() ? vfs::LoadStoredPolicy(ref->value)
+               : Result<std::shared_ptr<const policy::Policy>>(ref.status());
   if (ref.ok()) decided_on = ref->value ? std::optional<ObjectId>(ref->value->id) : std::nullopt;
   if (current.ok()) {
     if (Status s = RequireAdminUnder(**current, **repo, "policy set"); !s.ok()) return Fail(s);
   } else if ((*repo)->role() != "admin") {
-    return Fail(current.status().WithContext("the stored policy cannot be checked, so only a slot with role admin "
-                                             "may replace it"));
+    return Fail(current.status().WithContext(
+        "the stored policy cannot be checked, so only a slot with role admin "
+        "may replace it"));
   } else {
-    std::cerr << "weightfs: warning: replacing a stored policy that does not load: " << current.status().message()
-              << "\n";
+    std::cerr << "weightfs: warning: replacing a stored policy that does not load: "
+              << current.status().message() << "\n";
   }
   auto slots = (*repo)->ListKeySlots();
   if (!slots.ok()) return Fail(slots.status());
   for (const auto& s : *slots) {
     if (!(*next)->HasRole(s.role)) {
-      std::cerr << "weightfs: warning: key slot '" << s.name << "' has role '" << s.role
-                << "', which this policy does not define: mounts unlocked with it will see nothing\n";
+      std::cerr
+          << "weightfs: warning: key slot '" << s.name << "' has role '" << s.role
+          << "', which this policy does not define: mounts unlocked with it will see nothing\n";
     }
   }
   if (!SomeSlotMayAdmin(**next, *slots) && !a.force) {
-    return Fail(Status(Code::kPermissionDenied,
-                       "with this policy no key slot's role may administer (`admin` on /), so the policy could "
-                       "never be changed again; add such a role or pass --force"));
+    return Fail(Status(
+        Code::kPermissionDenied,
+        "with this policy no key slot's role may administer (`admin` on /), so the policy could "
+        "never be changed again; add such a role or pass --force"));
   }
   auto stored = current.ok() ? (*repo)->SetPolicyIfCurrent((*next)->text(), *decided_on)
                              : (*repo)->SetPolicy((*next)->text());
   if (!stored.ok()) return Fail(stored.status());
-  if (Status s = repo::RecordPolicy(**repo, stored->policy.seq, stored->id, repo::DefaultStateDir()); !s.ok()) {
-    std::cerr << "weightfs: warning: could not record the policy version for rollback detection: " << s.message()
-              << "\n";
+  if (Status s =
+          repo::RecordPolicy(**repo, stored->policy.seq, stored->id, repo::DefaultStateDir());
+      !s.ok()) {
+    std::cerr << "weightfs: warning: could not record the policy version for rollback detection: "
+              << s.message() << "\n";
   }
   std::cout << "policy #" << stored->policy.seq << " set (" << stored->id.Hex().substr(0, 16)
             << "); running mounts apply it within 2 seconds\n";
@@ -283,14 +299,17 @@ int RunSet(const PolicyArgs& a) {
 }  // namespace
 
 void AddPolicyCommands(CLI::App* app, int* exit_code) {
-  CLI::App* policy = app->add_subcommand("policy", "Check, explain, show and set the repository's access policy");
+  CLI::App* policy =
+      app->add_subcommand("policy", "Check, explain, show and set the repository's access policy");
   policy->require_subcommand(1);
-  auto finish = [exit_code](CLI::App* cmd, std::shared_ptr<PolicyArgs> args, int (*run)(const PolicyArgs&)) {
+  auto finish = [exit_code](CLI::App* cmd, std::shared_ptr<PolicyArgs> args,
+                            int (*run)(const PolicyArgs&)) {
     cmd->callback([exit_code, args, run] { *exit_code = run(*args); });
   };
 
   auto ca = std::make_shared<PolicyArgs>();
-  CLI::App* check = policy->add_subcommand("check", "Validate a policy file (errors as FILE:LINE:COLUMN)");
+  CLI::App* check =
+      policy->add_subcommand("check", "Validate a policy file (errors as FILE:LINE:COLUMN)");
   check->add_option("FILE", ca->source, "Policy YAML")->required();
   finish(check, ca, RunCheck);
 
@@ -298,31 +317,39 @@ void AddPolicyCommands(CLI::App* app, int* exit_code) {
   CLI::App* explain = policy->add_subcommand(
       "explain", "Decide one request and show the rules behind it (exit 0: allowed, 1: denied)");
   explain->add_option("SOURCE", ea->source, "Repository directory or policy file")->required();
-  explain->add_option("PATH", ea->path, "Path below the mount root, e.g. /team/model.safetensors")->required();
+  explain->add_option("PATH", ea->path, "Path below the mount root, e.g. /team/model.safetensors")
+      ->required();
   explain->add_option("--user", ea->user, "Decide for this OS user (with its groups)");
-  explain->add_option("--uid", ea->uid, "Decide for this numeric user id")->check(CLI::NonNegativeNumber);
+  explain->add_option("--uid", ea->uid, "Decide for this numeric user id")
+      ->check(CLI::NonNegativeNumber);
   explain->add_option("--role", ea->role, "Decide for this role");
-  explain->add_option("--mount-role", ea->mount_role,
-                      "Cap the decision by this role, as a shared (--allow-other) mount of a slot with it does");
-  explain->add_option("--op", ea->op, "Capability: list, read, create, update, delete, history, snapshot, admin")
+  explain->add_option(
+      "--mount-role", ea->mount_role,
+      "Cap the decision by this role, as a shared (--allow-other) mount of a slot with it does");
+  explain
+      ->add_option("--op", ea->op,
+                   "Capability: list, read, create, update, delete, history, snapshot, admin")
       ->required();
   explain->add_flag("--json", ea->json, "Print JSON");
   ea->unlock.AddTo(explain);
   finish(explain, ea, RunExplain);
 
   auto sa = std::make_shared<PolicyArgs>();
-  CLI::App* show = policy->add_subcommand("show", "Print the repository's policy (or the built-in one)");
+  CLI::App* show =
+      policy->add_subcommand("show", "Print the repository's policy (or the built-in one)");
   show->add_option("REPO", sa->source, "Repository directory")->required();
   show->add_flag("--history", sa->history, "List every policy version instead");
   sa->unlock.AddTo(show);
   finish(show, sa, RunShow);
 
   auto ta = std::make_shared<PolicyArgs>();
-  CLI::App* set = policy->add_subcommand(
-      "set", "Store FILE as the repository's policy (needs a key slot whose role has admin; mounted or not)");
+  CLI::App* set = policy->add_subcommand("set",
+                                         "Store FILE as the repository's policy (needs a key slot "
+                                         "whose role has admin; mounted or not)");
   set->add_option("REPO", ta->source, "Repository directory")->required();
   set->add_option("FILE", ta->file, "Policy YAML")->required();
-  set->add_flag("--force", ta->force, "Store it even if no key slot could change the policy afterwards");
+  set->add_flag("--force", ta->force,
+                "Store it even if no key slot could change the policy afterwards");
   ta->unlock.AddTo(set);
   finish(set, ta, RunSet);
 }

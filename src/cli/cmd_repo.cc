@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "weightfs/vfs/access.h"
 #include "weightfs/storage/local_store.h"
+#include "weightfs/vfs/access.h"
 
 namespace weightfs::cli {
 namespace {
@@ -25,7 +25,9 @@ Status CreateEmptyDir(const std::string& path) {
   try {
     if (fs::exists(path)) {
       if (!fs::is_directory(path)) return AlreadyExists(path + " exists and is not a directory");
-      if (!fs::is_empty(path)) return AlreadyExists(path + " is not empty; weightfs init needs a missing or empty directory");
+      if (!fs::is_empty(path))
+        return AlreadyExists(path +
+                             " is not empty; weightfs init needs a missing or empty directory");
       return Status::Ok();
     }
     fs::create_directories(path);
@@ -40,7 +42,7 @@ int RunInit(const InitArgs& a) {
   if (Status s = CreateEmptyDir(a.repo); !s.ok()) return Fail(s);
   repo::InitOptions options;
   options.scrypt = NewSlotScrypt(a.insecure_fast_kdf, &options.allow_weak_kdf);
-  Result<repo::Credential> cred = Status(Code::kInternal, "unset");
+  Result<repo::Credential> cred = Internal("unset");
   if (!a.key_file.empty()) {
     cred = repo::LoadKeyFile(a.key_file);
   } else {
@@ -56,8 +58,9 @@ int RunInit(const InitArgs& a) {
   std::cout << "created repository " << a.repo << " (id " << ToHex((*repo)->config().repo_id)
             << "), key slot 'admin' with role admin\n";
   if (options.allow_weak_kdf) {
-    std::cerr << "weightfs: warning: --insecure-fast-kdf: the passphrase is protected by weak scrypt "
-                 "parameters; use this only for tests\n";
+    std::cerr
+        << "weightfs: warning: --insecure-fast-kdf: the passphrase is protected by weak scrypt "
+           "parameters; use this only for tests\n";
   }
   return kExitOk;
 }
@@ -104,7 +107,8 @@ int RunKeyList(const KeyArgs& a) {
   if (!slots.ok()) return Fail(slots.status());
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : *slots) out.push_back({{"name", s.name}, {"role", s.role}, {"kind", s.kind}});
+    for (const auto& s : *slots)
+      out.push_back({{"name", s.name}, {"role", s.role}, {"kind", s.kind}});
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
@@ -127,9 +131,9 @@ int RunKeyRemove(const KeyArgs& a) {
   if (!policy.ok()) return Fail(policy.status());
   if (!slots.ok()) return Fail(slots.status());
   if (!SomeSlotMayAdmin(**policy, *slots, a.name)) {
-    return Fail(Status(Code::kPermissionDenied, "refusing to remove '" + a.name +
-                                                    "': it is the last key slot whose role may administer, so "
-                                                    "nobody could change the policy or the key slots afterwards"));
+    return Fail(PermissionDenied("refusing to remove '" + a.name +
+                                 "': it is the last key slot whose role may administer, so "
+                                 "nobody could change the policy or the key slots afterwards"));
   }
   if (Status s = (*repo)->RemoveKeySlot(a.name); !s.ok()) return Fail(s);
   std::cout << "removed key slot '" << a.name << "'\n";
@@ -159,11 +163,15 @@ int RunKeyPasswd(const KeyArgs& a) {
 
 void AddRepoCommands(CLI::App* app, int* exit_code) {
   auto init_args = std::make_shared<InitArgs>();
-  CLI::App* init = app->add_subcommand("init", "Create a new repository in a missing or empty directory");
+  CLI::App* init =
+      app->add_subcommand("init", "Create a new repository in a missing or empty directory");
   init->add_option("REPO", init_args->repo, "Repository directory")->required();
-  init->add_option("--passphrase-file", init_args->passphrase_file, "Read the new passphrase from FILE");
-  init->add_option("--key-file", init_args->key_file, "Protect the first slot with this existing key file");
-  init->add_option("--new-key-file", init_args->new_key_file, "Generate a key file for the first slot at FILE");
+  init->add_option("--passphrase-file", init_args->passphrase_file,
+                   "Read the new passphrase from FILE");
+  init->add_option("--key-file", init_args->key_file,
+                   "Protect the first slot with this existing key file");
+  init->add_option("--new-key-file", init_args->new_key_file,
+                   "Generate a key file for the first slot at FILE");
   init->add_flag("--insecure-fast-kdf", init_args->insecure_fast_kdf,
                  "UNSAFE: cheap scrypt parameters, for tests only");
   init->callback([=] { *exit_code = RunInit(*init_args); });
@@ -175,9 +183,12 @@ void AddRepoCommands(CLI::App* app, int* exit_code) {
     a->unlock.AddTo(cmd);
   };
   auto add_new_secret = [](CLI::App* cmd, KeyArgs* a) {
-    cmd->add_option("--new-passphrase-file", a->new_passphrase_file, "Read the new passphrase from FILE");
-    cmd->add_option("--new-key-file", a->new_key_file, "Generate a key file at FILE instead of a passphrase");
-    cmd->add_flag("--insecure-fast-kdf", a->insecure_fast_kdf, "UNSAFE: cheap scrypt parameters, for tests only");
+    cmd->add_option("--new-passphrase-file", a->new_passphrase_file,
+                    "Read the new passphrase from FILE");
+    cmd->add_option("--new-key-file", a->new_key_file,
+                    "Generate a key file at FILE instead of a passphrase");
+    cmd->add_flag("--insecure-fast-kdf", a->insecure_fast_kdf,
+                  "UNSAFE: cheap scrypt parameters, for tests only");
   };
 
   auto add_args = std::make_shared<KeyArgs>();

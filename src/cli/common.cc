@@ -31,8 +31,9 @@ int64_t MonotonicNs() {
 Result<SecretBytes> PromptNoEcho(const std::string& prompt) {
   int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
-    return InvalidArgument("no passphrase given and no terminal to ask on: use --passphrase-file FILE, "
-                           "--key-file FILE or the WEIGHTFS_PASSPHRASE variable");
+    return InvalidArgument(
+        "no passphrase given and no terminal to ask on: use --passphrase-file FILE, "
+        "--key-file FILE or the WEIGHTFS_PASSPHRASE variable");
   }
   struct termios old {};
   bool have_termios = ::tcgetattr(fd, &old) == 0;
@@ -77,21 +78,32 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
 }
 
 // "Not a repository" shares exit code 4 with "format newer than this build".
-Status NotARepository(std::string message) { return Status(Code::kUnsupported, std::move(message)); }
+Status NotARepository(std::string message) { return Unsupported(std::move(message)); }
 
 }  // namespace
 
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {
-    case Code::kOk: return kExitOk;
-    case Code::kInvalidArgument: return kExitUsage;
-    case Code::kWrongKey: return kExitWrongKey;
-    case Code::kUnsupported: return kExitNotRepo;
-    case Code::kCorruption: return kExitCorruption;
-    case Code::kNoSpace: return kExitNoSpace;
-    case Code::kBusy: return kExitBusy;
-    case Code::kNotFound: case Code::kNotDirectory: case Code::kIsDirectory: return kExitNotFound;
-    default: return kExitFailure;
+    case Code::kOk:
+      return kExitOk;
+    case Code::kInvalidArgument:
+      return kExitUsage;
+    case Code::kWrongKey:
+      return kExitWrongKey;
+    case Code::kUnsupported:
+      return kExitNotRepo;
+    case Code::kCorruption:
+      return kExitCorruption;
+    case Code::kNoSpace:
+      return kExitNoSpace;
+    case Code::kBusy:
+      return kExitBusy;
+    case Code::kNotFound:
+    case Code::kNotDirectory:
+    case Code::kIsDirectory:
+      return kExitNotFound;
+    default:
+      return kExitFailure;
   }
 }
 
@@ -101,11 +113,13 @@ int Fail(const Status& s) {
 }
 
 void UnlockOptions::AddTo(CLI::App* cmd) {
-  cmd->add_option("--passphrase-file", passphrase_file, "Read the passphrase from the first line of FILE");
+  cmd->add_option("--passphrase-file", passphrase_file,
+                  "Read the passphrase from the first line of FILE");
   cmd->add_option("--key-file", key_file, "Unlock with a key file instead of a passphrase");
   cmd->add_option("--slot", slot, "Try only the key slot with this name");
-  cmd->add_flag("--accept-rollback", accept_rollback,
-                "Accept a repository whose newest snapshot is older than one this machine has seen");
+  cmd->add_flag(
+      "--accept-rollback", accept_rollback,
+      "Accept a repository whose newest snapshot is older than one this machine has seen");
 }
 
 Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std::string& prompt) {
@@ -139,50 +153,62 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
   ASSIGN_OR_RETURN(SecretBytes first, PromptNoEcho("New passphrase: "));
   ASSIGN_OR_RETURN(SecretBytes second, PromptNoEcho("Repeat the new passphrase: "));
   if (first.empty()) return InvalidArgument("the passphrase is empty");
-  if (AsString(first.view()) != AsString(second.view())) return InvalidArgument("the passphrases do not match");
+  if (AsString(first.view()) != AsString(second.view()))
+    return InvalidArgument("the passphrases do not match");
   c.secret = std::move(first);
   return c;
 }
 
-Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path, const UnlockOptions& options) {
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
+                                                         const UnlockOptions& options) {
   auto store = storage::OpenLocalStore(path);
   if (!store.ok()) {
-    if (store.status().code() == Code::kNotFound) return NotARepository(path + " is not a weightfs repository (no such directory)");
+    if (store.status().code() == Code::kNotFound)
+      return NotARepository(path + " is not a weightfs repository (no such directory)");
     return store.status();
   }
-  ASSIGN_OR_RETURN(std::optional<Bytes> config, (*store)->ReadFileAtMost("config", repo::kMaxConfigBytes));
+  ASSIGN_OR_RETURN(std::optional<Bytes> config,
+                   (*store)->ReadFileAtMost("config", repo::kMaxConfigBytes));
   if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
-  ASSIGN_OR_RETURN(repo::Credential credential, ReadCredential(options, "Passphrase for " + path + ": "));
+  ASSIGN_OR_RETURN(repo::Credential credential,
+                   ReadCredential(options, "Passphrase for " + path + ": "));
   auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);
   if (!repo.ok()) return repo.status().WithContext(path);
   std::string note;
-  RETURN_IF_ERROR(repo::CheckAndRecordHead(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-                      .WithContext(path));
+  RETURN_IF_ERROR(
+      repo::CheckAndRecordHead(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
+          .WithContext(path));
   if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
   note.clear();
-  RETURN_IF_ERROR(repo::CheckAndRecordPolicy(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-                      .WithContext(path));
+  RETURN_IF_ERROR(
+      repo::CheckAndRecordPolicy(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
+          .WithContext(path));
   if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
   note.clear();
-  RETURN_IF_ERROR(repo::CheckAndRecordTags(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-                      .WithContext(path));
+  RETURN_IF_ERROR(
+      repo::CheckAndRecordTags(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
+          .WithContext(path));
   if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
   repo::Repository* raw = repo->get();
   raw->SetMainObserver([raw](const repo::MainRef& head) {
     if (Status s = repo::RecordHead(*raw, head, repo::DefaultStateDir()); !s.ok()) {
-      std::cerr << "weightfs: warning: could not record the repository's head for rollback detection: "
-                << s.message() << "\n";
+      std::cerr
+          << "weightfs: warning: could not record the repository's head for rollback detection: "
+          << s.message() << "\n";
     }
   });
   return repo;
 }
 
-Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, const std::string& command,
+Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo,
+                                                       const std::string& command,
                                                        const std::string& advice) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(repo::kLeaseWaitForGcSeconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(repo::kLeaseWaitForGcSeconds);
   for (;;) {
     std::string note;
-    auto lock = repo::WriterLock::Acquire(repo->store(), "weightfs " + command, static_cast<int>(::getpid()), &note);
+    auto lock = repo::WriterLock::Acquire(repo->store(), "weightfs " + command,
+                                          static_cast<int>(::getpid()), &note);
     if (lock.ok()) {
       if (!note.empty()) std::cerr << "weightfs: " << note << "\n";
       return lock;
@@ -192,7 +218,7 @@ Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, c
     // mount holds the lock until it is unmounted: refuse at once.
     ASSIGN_OR_RETURN(bool mount_holds, repo::WriterLock::HeldByMount(repo->store()));
     if (mount_holds || std::chrono::steady_clock::now() > deadline) {
-      return Status(Code::kBusy, lock.status().message() + ". " + advice);
+      return Busy(lock.status().message() + ". " + advice);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -218,8 +244,9 @@ void Progress::Update(uint64_t done) {
   double secs = (now - start_ns_) / 1e9;
   double rate = secs > 0 ? done / secs : 0;
   int pct = total_ ? static_cast<int>(100.0 * done / total_) : 100;
-  std::fprintf(stderr, "\r%s %3d%%  %s / %s  %s/s   ", label_.c_str(), pct, HumanBytes(done).c_str(),
-               HumanBytes(total_).c_str(), HumanBytes(static_cast<uint64_t>(rate)).c_str());
+  std::fprintf(stderr, "\r%s %3d%%  %s / %s  %s/s   ", label_.c_str(), pct,
+               HumanBytes(done).c_str(), HumanBytes(total_).c_str(),
+               HumanBytes(static_cast<uint64_t>(rate)).c_str());
   std::fflush(stderr);
 }
 

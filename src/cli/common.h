@@ -17,14 +17,14 @@ namespace weightfs::cli {
 // Documented in the README; stable.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailure = 1,       // anything not listed below (I/O errors, ...)
-  kExitUsage = 2,         // bad command line or argument
-  kExitWrongKey = 3,      // wrong passphrase or key file
-  kExitNotRepo = 4,       // not a repository, or a format newer than this build
-  kExitCorruption = 5,    // corruption or tampering detected
-  kExitNoSpace = 6,       // no space left on device
-  kExitBusy = 7,          // the repository is locked by another writer
-  kExitNotFound = 8,      // a path or version that does not exist
+  kExitFailure = 1,     // anything not listed below (I/O errors, ...)
+  kExitUsage = 2,       // bad command line or argument
+  kExitWrongKey = 3,    // wrong passphrase or key file
+  kExitNotRepo = 4,     // not a repository, or a format newer than this build
+  kExitCorruption = 5,  // corruption or tampering detected
+  kExitNoSpace = 6,     // no space left on device
+  kExitBusy = 7,        // the repository is locked by another writer
+  kExitNotFound = 8,    // a path or version that does not exist
 };
 
 int ExitCodeFor(const Status& status);
@@ -47,14 +47,16 @@ Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std:
 Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_file,
                                            const std::string& new_key_file, bool use_env);
 
-Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path, const UnlockOptions& options);
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
+                                                         const UnlockOptions& options);
 
 // Takes the writer lock for an offline command that changes the live tree (import, restore): a
 // read-write mount would replace the live tree with its own on its next commit, silently
 // dropping the change. kBusy (naming the holder, then advice: what to do instead) while a mount
 // holds it; waits (up to kLeaseWaitForGcSeconds) while gc or another such command does; a stale
 // lock is taken over, saying so on stderr.
-Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo, const std::string& command,
+Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo,
+                                                       const std::string& command,
                                                        const std::string& advice);
 
 // Scrypt parameters for a new slot: production defaults, or the unsafe test preset when
@@ -82,10 +84,10 @@ std::string HumanBytes(uint64_t n);
 std::string FormatTimeNs(int64_t ns);  // UTC "2026-11-29 13:05:01"
 
 // Command registration, one per file family.
-void AddRepoCommands(CLI::App* app, int* exit_code);   // init, key
-void AddDataCommands(CLI::App* app, int* exit_code);   // import, export, ls, cat
-void AddInfoCommands(CLI::App* app, int* exit_code);   // log, check, stats
-void AddMountCommands(CLI::App* app, int* exit_code);  // mount, umount
+void AddRepoCommands(CLI::App* app, int* exit_code);    // init, key
+void AddDataCommands(CLI::App* app, int* exit_code);    // import, export, ls, cat
+void AddInfoCommands(CLI::App* app, int* exit_code);    // log, check, stats
+void AddMountCommands(CLI::App* app, int* exit_code);   // mount, umount
 void AddPolicyCommands(CLI::App* app, int* exit_code);  // policy check|explain|show|set
 
 // Reads and validates a policy file (errors read FILE:LINE:COLUMN: message).

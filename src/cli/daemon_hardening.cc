@@ -5,10 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <string.h>  // explicit_bzero
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <string.h>  // explicit_bzero
 
 namespace weightfs::cli {
 namespace {
@@ -17,18 +17,20 @@ namespace {
 Status CheckPrivateDir(const std::string& dir) {
   struct stat st;
   if (::lstat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, "checking " + dir);
-  const std::string why = !S_ISDIR(st.st_mode)            ? "is not a directory (a symlink?)"
-                          : st.st_uid != ::geteuid()       ? "belongs to uid " + std::to_string(st.st_uid)
-                          : (st.st_mode & 077) != 0        ? "is accessible to group or others"
-                                                           : "";
+  const std::string why = !S_ISDIR(st.st_mode)       ? "is not a directory (a symlink?)"
+                          : st.st_uid != ::geteuid() ? "belongs to uid " + std::to_string(st.st_uid)
+                          : (st.st_mode & 077) != 0  ? "is accessible to group or others"
+                                                     : "";
   if (why.empty()) return Status::Ok();
-  return Status(Code::kPermissionDenied,
-                dir + " " + why + ": another user could redirect or forge the daemon's pid record there; "
-                                  "remove it (or set XDG_RUNTIME_DIR to a private directory) and try again");
+  return PermissionDenied(
+      dir + " " + why +
+      ": another user could redirect or forge the daemon's pid record there; "
+      "remove it (or set XDG_RUNTIME_DIR to a private directory) and try again");
 }
 
 Result<std::string> EnsurePrivateDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "creating " + dir);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return ErrnoStatus(errno, "creating " + dir);
   RETURN_IF_ERROR(CheckPrivateDir(dir));
   return dir;
 }
@@ -36,7 +38,8 @@ Result<std::string> EnsurePrivateDir(const std::string& dir) {
 }  // namespace
 
 Status MakeNonDumpable() {
-  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ErrnoStatus(errno, "prctl(PR_SET_DUMPABLE, 0)");
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    return ErrnoStatus(errno, "prctl(PR_SET_DUMPABLE, 0)");
   return Status::Ok();
 }
 
@@ -101,9 +104,10 @@ Result<pid_t> ReadPidRecord(const std::string& path) {
   struct stat st;
   char buf[32] = {0};
   ssize_t n = -1;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid()) n = ::read(fd, buf, sizeof(buf) - 1);
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid())
+    n = ::read(fd, buf, sizeof(buf) - 1);
   ::close(fd);
-  if (n < 0) return Status(Code::kPermissionDenied, path + " is not a pid record of this user");
+  if (n < 0) return PermissionDenied(path + " is not a pid record of this user");
   char* end = nullptr;
   const long pid = std::strtol(buf, &end, 10);
   if (end == buf || (*end != '\n' && *end != '\0') || pid <= 0 || pid > (1L << 22)) return pid_t{0};

@@ -42,7 +42,8 @@ class AuditFile {
 // Whether st (of what path names) could be changed by someone other than root and this user:
 // empty when not, else why.
 std::string OthersMayChange(const struct stat& st, bool directory) {
-  if (st.st_uid != 0 && st.st_uid != ::geteuid()) return "belongs to uid " + std::to_string(st.st_uid);
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return "belongs to uid " + std::to_string(st.st_uid);
   // In a sticky directory (/tmp) others may add entries but not replace ours, and every entry
   // on the way must be ours or root's anyway.
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(directory && (st.st_mode & S_ISVTX))) {
@@ -60,9 +61,10 @@ Status CheckDirectoriesAbove(const std::string& path, const std::string& file) {
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, "checking " + dir);
     if (std::string why = OthersMayChange(st, true); !why.empty()) {
-      return Status(Code::kPermissionDenied, "the directory " + dir + " above the policy file " + file + " " + why +
-                                                 ": whoever can change it could replace the policy; chmod go-w it "
-                                                 "or keep the policy elsewhere");
+      return PermissionDenied("the directory " + dir + " above the policy file " + file + " " +
+                              why +
+                              ": whoever can change it could replace the policy; chmod go-w it "
+                              "or keep the policy elsewhere");
     }
   }
   return Status::Ok();
@@ -114,12 +116,14 @@ Result<std::shared_ptr<const policy::Policy>> LoadPrivatePolicyFile(const std::s
   }
   ::close(fd);
   if (!why.empty()) {
-    return Status(Code::kPermissionDenied,
-                  "policy file " + path + " " + why +
-                      (why.find("writable") != std::string::npos || why.find("uid") != std::string::npos
-                           ? ": whoever can change it could give themselves any role; chmod go-w it (owned by root "
-                             "or the mounting user)"
-                           : ""));
+    return Status(
+        Code::kPermissionDenied,
+        "policy file " + path + " " + why +
+            (why.find("writable") != std::string::npos || why.find("uid") != std::string::npos
+                 ? ": whoever can change it could give themselves any role; chmod go-w it (owned "
+                   "by root "
+                   "or the mounting user)"
+                 : ""));
   }
   return policy::Policy::Load(text, path);
 }
@@ -135,29 +139,35 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
   const std::string& role = repo.role();
   if (!args.policy_file.empty()) {
     if (!stored->Decide({role}, Capability::kAdmin, "/").allowed) {
-      return Status(Code::kPermissionDenied, "--policy needs a key slot whose role may administer; key slot '" +
-                                                 repo.slot_name() + "' has role '" + role +
-                                                 "'. Unlock with an admin slot (--slot NAME)");
+      return PermissionDenied("--policy needs a key slot whose role may administer; key slot '" +
+                              repo.slot_name() + "' has role '" + role +
+                              "'. Unlock with an admin slot (--slot NAME)");
     }
     ASSIGN_OR_RETURN(effective, LoadPrivatePolicyFile(args.policy_file));
-    out.notes.push_back("using the local policy " + args.policy_file + " instead of the repository's (SIGHUP reloads it)");
+    out.notes.push_back("using the local policy " + args.policy_file +
+                        " instead of the repository's (SIGHUP reloads it)");
   }
   for (const std::string& w : effective->Warnings(policy::SystemResolver())) out.notes.push_back(w);
   if (!effective->HasRole(role)) {
-    return Status(Code::kPermissionDenied,
-                  "key slot '" + repo.slot_name() + "' has role '" + role +
-                      "', which the policy does not define: the mount could do nothing. Define the role "
-                      "(weightfs policy set) or use another slot (--slot)");
+    return Status(
+        Code::kPermissionDenied,
+        "key slot '" + repo.slot_name() + "' has role '" + role +
+            "', which the policy does not define: the mount could do nothing. Define the role "
+            "(weightfs policy set) or use another slot (--slot)");
   }
   if (args.allow_other && effective->bindings().empty() && !effective->default_role()) {
     return InvalidArgument(
-        "--allow-other needs a policy that says what other users may do (bindings or a default_role); "
-        "the " + std::string(effective->built_in() ? "built-in policy" : "policy") +
+        "--allow-other needs a policy that says what other users may do (bindings or a "
+        "default_role); "
+        "the " +
+        std::string(effective->built_in() ? "built-in policy" : "policy") +
         " has none. Set one with `weightfs policy set`, or mount without --allow-other");
   }
   // Recording a snapshot writes to the repository too.
-  out.read_only = !effective->MayEverAllow(role, policy::kWriteCapabilities | policy::Bit(Capability::kSnapshot));
-  if (out.read_only) out.notes.push_back("role '" + role + "' may write nowhere: mounted read-only");
+  out.read_only = !effective->MayEverAllow(
+      role, policy::kWriteCapabilities | policy::Bit(Capability::kSnapshot));
+  if (out.read_only)
+    out.notes.push_back("role '" + role + "' may write nowhere: mounted read-only");
 
   vfs::AccessControl::Options ao;
   ao.mount_role = role;
@@ -177,9 +187,9 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
   return out;
 }
 
-PolicyWatcher::PolicyWatcher(const repo::Repository* repo, MountPolicyArgs args, MountPolicy* policy,
-                             fuse::Session* session, vfs::FileSystem* fs, std::atomic<bool>* hangup,
-                             std::function<void(const std::string&)> log)
+PolicyWatcher::PolicyWatcher(const repo::Repository* repo, MountPolicyArgs args,
+                             MountPolicy* policy, fuse::Session* session, vfs::FileSystem* fs,
+                             std::atomic<bool>* hangup, std::function<void(const std::string&)> log)
     : repo_(repo),
       args_(std::move(args)),
       policy_(policy),
@@ -215,7 +225,8 @@ void PolicyWatcher::Apply(std::shared_ptr<const policy::Policy> next, const std:
 void PolicyWatcher::PollRepository() {
   auto ref = repo_->ReadPolicy();
   if (!ref.ok()) {
-    const std::string error = "reading refs/policy failed (keeping the current policy): " + ref.status().message();
+    const std::string error =
+        "reading refs/policy failed (keeping the current policy): " + ref.status().message();
     if (error != last_error_) log_(error);
     last_error_ = error;
     return;
@@ -226,7 +237,8 @@ void PolicyWatcher::PollRepository() {
   if (seq <= applied_seq_) {
     // Versions only grow: an older or missing one was rolled back or deleted.
     policy_->policy_ref = ref->raw;  // said once
-    log_("refs/policy now holds " + (seq ? "policy #" + std::to_string(seq) : std::string("no policy")) +
+    log_("refs/policy now holds " +
+         (seq ? "policy #" + std::to_string(seq) : std::string("no policy")) +
          ", not newer than the applied #" + std::to_string(applied_seq_) +
          ": keeping the current policy (someone may have rolled the repository's files back)");
     return;
@@ -236,9 +248,10 @@ void PolicyWatcher::PollRepository() {
     // The newer version may revoke access, so enforcing the one it replaced would fail open:
     // deny everything until it loads (tried again on every poll).
     if (!denying_) {
-      log_("policy #" + std::to_string(seq) + " does not load, denying every request until it does: " +
-           next.status().message());
-      auto deny_all = policy::Policy::Load("version: 1\nroles:\n  none:\n    rules: []\n", "deny-all");
+      log_("policy #" + std::to_string(seq) +
+           " does not load, denying every request until it does: " + next.status().message());
+      auto deny_all =
+          policy::Policy::Load("version: 1\nroles:\n  none:\n    rules: []\n", "deny-all");
       if (deny_all.ok()) Apply(*deny_all, "a deny-all policy");
       denying_ = true;
     }

@@ -28,7 +28,7 @@ struct MountPolicyArgs {
 
 struct MountPolicy {
   std::shared_ptr<vfs::AccessControl> access;
-  bool read_only = false;  // the slot's role can write nowhere
+  bool read_only = false;           // the slot's role can write nowhere
   std::optional<Bytes> policy_ref;  // refs/policy as loaded (to notice changes)
   uint64_t policy_seq = 0;          // its version (0: none set)
   std::vector<std::string> notes;   // to log once the daemon runs
@@ -50,8 +50,9 @@ Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const Mount
 // kernel's cached entries. A policy that fails to load is logged and the old one stays.
 class PolicyWatcher {
  public:
-  PolicyWatcher(const repo::Repository* repo, MountPolicyArgs args, MountPolicy* policy, fuse::Session* session,
-                vfs::FileSystem* fs, std::atomic<bool>* hangup, std::function<void(const std::string&)> log);
+  PolicyWatcher(const repo::Repository* repo, MountPolicyArgs args, MountPolicy* policy,
+                fuse::Session* session, vfs::FileSystem* fs, std::atomic<bool>* hangup,
+                std::function<void(const std::string&)> log);
   ~PolicyWatcher();
 
  private:

@@ -1,9 +1,9 @@
 #include "weightfs/crypto/object_cipher.h"
 
+#include <string.h>  // explicit_bzero
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <string.h>  // explicit_bzero
 #include <string>
 #include <string_view>
 
@@ -275,8 +275,8 @@ Status ObjectCipher::OpenFramesInPlace(uint8_t type, const ObjectId& id, ByteVie
   const uint64_t frames = FrameCount(*plaintext_size);
   if (n == 0 || first_frame >= frames || n > frames - first_frame) {
     return Corruption(Describe(id) + ": frames " + std::to_string(first_frame) + "+" +
-                      std::to_string(n) + " are past the end of a " +
-                      std::to_string(sealed_size) + "-byte object");
+                      std::to_string(n) + " are past the end of a " + std::to_string(sealed_size) +
+                      "-byte object");
   }
   Result<SecretBytes> key = ObjectKey(key_id, id);
   if (!key.ok()) return key.status().WithContext(Describe(id));

@@ -10,30 +10,51 @@ namespace weightfs::fuse {
 
 int ErrnoFor(const Status& s) {
   switch (s.code()) {
-    case Code::kOk: return 0;
-    case Code::kNotFound: return ENOENT;
-    case Code::kAlreadyExists: return EEXIST;
-    case Code::kNotDirectory: return ENOTDIR;
-    case Code::kIsDirectory: return EISDIR;
-    case Code::kNotEmpty: return ENOTEMPTY;
-    case Code::kInvalidArgument: return EINVAL;
-    case Code::kPermissionDenied: return EACCES;
-    case Code::kReadOnly: return EROFS;
-    case Code::kNoSpace: return ENOSPC;
-    case Code::kCorruption: return EIO;
-    case Code::kIoError: return EIO;
-    case Code::kUnsupported: return EOPNOTSUPP;
-    case Code::kConflict: return EIO;
-    case Code::kBusy: return EBUSY;
-    case Code::kWrongKey: return EACCES;
-    case Code::kNameTooLong: return ENAMETOOLONG;
-    case Code::kNotPermitted: return EPERM;
-    case Code::kInternal: return EIO;
+    case Code::kOk:
+      return 0;
+    case Code::kNotFound:
+      return ENOENT;
+    case Code::kAlreadyExists:
+      return EEXIST;
+    case Code::kNotDirectory:
+      return ENOTDIR;
+    case Code::kIsDirectory:
+      return EISDIR;
+    case Code::kNotEmpty:
+      return ENOTEMPTY;
+    case Code::kInvalidArgument:
+      return EINVAL;
+    case Code::kPermissionDenied:
+      return EACCES;
+    case Code::kReadOnly:
+      return EROFS;
+    case Code::kNoSpace:
+      return ENOSPC;
+    case Code::kCorruption:
+      return EIO;
+    case Code::kIoError:
+      return EIO;
+    case Code::kUnsupported:
+      return EOPNOTSUPP;
+    case Code::kConflict:
+      return EIO;
+    case Code::kBusy:
+      return EBUSY;
+    case Code::kWrongKey:
+      return EACCES;
+    case Code::kNameTooLong:
+      return ENAMETOOLONG;
+    case Code::kNotPermitted:
+      return EPERM;
+    case Code::kInternal:
+      return EIO;
   }
   return EIO;
 }
 
-AdapterContext* ContextOf(fuse_req_t req) { return static_cast<AdapterContext*>(fuse_req_userdata(req)); }
+AdapterContext* ContextOf(fuse_req_t req) {
+  return static_cast<AdapterContext*>(fuse_req_userdata(req));
+}
 
 vfs::Caller HandleCallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -49,7 +70,8 @@ std::vector<uint32_t> GroupCache::Get(fuse_req_t req, const fuse_ctx& ctx) {
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(ctx.pid);
-    if (it != entries_.end() && it->second.expires > now && it->second.uid == ctx.uid && it->second.gid == ctx.gid) {
+    if (it != entries_.end() && it->second.expires > now && it->second.uid == ctx.uid &&
+        it->second.gid == ctx.gid) {
       return it->second.groups;
     }
   }
@@ -96,26 +118,40 @@ static void ToTimespec(int64_t ns, struct timespec* ts) {
 
 mode_t FileTypeBits(vfs::NodeType type) {
   switch (type) {
-    case vfs::NodeType::kFile: return S_IFREG;
-    case vfs::NodeType::kDirectory: return S_IFDIR;
-    case vfs::NodeType::kSymlink: return S_IFLNK;
-    case vfs::NodeType::kFifo: return S_IFIFO;
-    case vfs::NodeType::kSocket: return S_IFSOCK;
-    case vfs::NodeType::kCharDevice: return S_IFCHR;
-    case vfs::NodeType::kBlockDevice: return S_IFBLK;
+    case vfs::NodeType::kFile:
+      return S_IFREG;
+    case vfs::NodeType::kDirectory:
+      return S_IFDIR;
+    case vfs::NodeType::kSymlink:
+      return S_IFLNK;
+    case vfs::NodeType::kFifo:
+      return S_IFIFO;
+    case vfs::NodeType::kSocket:
+      return S_IFSOCK;
+    case vfs::NodeType::kCharDevice:
+      return S_IFCHR;
+    case vfs::NodeType::kBlockDevice:
+      return S_IFBLK;
   }
   return S_IFREG;
 }
 
 std::optional<vfs::NodeType> NodeTypeOfMode(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: return vfs::NodeType::kFile;
-    case S_IFDIR: return vfs::NodeType::kDirectory;
-    case S_IFLNK: return vfs::NodeType::kSymlink;
-    case S_IFIFO: return vfs::NodeType::kFifo;
-    case S_IFSOCK: return vfs::NodeType::kSocket;
-    case S_IFCHR: return vfs::NodeType::kCharDevice;
-    case S_IFBLK: return vfs::NodeType::kBlockDevice;
+    case S_IFREG:
+      return vfs::NodeType::kFile;
+    case S_IFDIR:
+      return vfs::NodeType::kDirectory;
+    case S_IFLNK:
+      return vfs::NodeType::kSymlink;
+    case S_IFIFO:
+      return vfs::NodeType::kFifo;
+    case S_IFSOCK:
+      return vfs::NodeType::kSocket;
+    case S_IFCHR:
+      return vfs::NodeType::kCharDevice;
+    case S_IFBLK:
+      return vfs::NodeType::kBlockDevice;
   }
   return std::nullopt;
 }

@@ -7,12 +7,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "weightfs/core/status.h"
 #include "weightfs/vfs/filesystem.h"
@@ -90,10 +90,12 @@ void Guard(fuse_req_t req, const char* op, Fn&& fn) noexcept {
   try {
     fn();
   } catch (const std::exception& e) {
-    if (auto* ctx = ContextOf(req); ctx && ctx->log) ctx->log(std::string(op) + ": unexpected exception: " + e.what());
+    if (auto* ctx = ContextOf(req); ctx && ctx->log)
+      ctx->log(std::string(op) + ": unexpected exception: " + e.what());
     fuse_reply_err(req, EIO);
   } catch (...) {
-    if (auto* ctx = ContextOf(req); ctx && ctx->log) ctx->log(std::string(op) + ": unexpected exception");
+    if (auto* ctx = ContextOf(req); ctx && ctx->log)
+      ctx->log(std::string(op) + ": unexpected exception");
     fuse_reply_err(req, EIO);
   }
 }

@@ -15,11 +15,13 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   });
 }
 
-void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                   bool plus) {
   // At most as many entries as fit in size with one-character names (a dirent takes at least 32
   // bytes, a direntplus 160): enough to fill the buffer, without building the whole rest each time.
   const size_t max_entries = size / (plus ? 160 : 32) + 1;
-  auto r = Fs(req).ReadDir(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), max_entries);
+  auto r =
+      Fs(req).ReadDir(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), max_entries);
   if (Failed(req, r)) return;
   std::vector<char> buf(size);
   size_t used = 0;

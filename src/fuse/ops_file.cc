@@ -46,17 +46,20 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, "read", [&] {
     PieceList pieces;
-    Status s = Fs(req).Read(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), size, &pieces);
+    Status s =
+        Fs(req).Read(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), size, &pieces);
     if (!s.ok()) return ReplyStatus(req, s);
     // Sent straight from the buffers the chunks were decrypted into (one writev).
     std::vector<iovec> iov;
     iov.reserve(pieces.pieces().size());
-    for (ByteView p : pieces.pieces()) iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.size()});
+    for (ByteView p : pieces.pieces())
+      iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.size()});
     fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
   });
 }
 
-void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+           fuse_file_info* fi) {
   Guard(req, "write", [&] {
     auto r = Fs(req).Write(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off),
                            ByteView(reinterpret_cast<const uint8_t*>(buf), size));
@@ -77,11 +80,13 @@ void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   Guard(req, "fsync", [&] { ReplyStatus(req, Fs(req).Fsync(HandleCallerOf(req), ino)); });
 }
 
-void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, fuse_file_info*) {
+void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+               fuse_file_info*) {
   Guard(req, "fallocate", [&] {
     if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
     if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
-    ReplyStatus(req, Fs(req).Fallocate(HandleCallerOf(req), ino, static_cast<uint64_t>(offset), static_cast<uint64_t>(length)));
+    ReplyStatus(req, Fs(req).Fallocate(HandleCallerOf(req), ino, static_cast<uint64_t>(offset),
+                                       static_cast<uint64_t>(length)));
   });
 }
 
@@ -89,8 +94,10 @@ void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t len
 // op the kernel would treat the whole file as data).
 void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) {
   Guard(req, "lseek", [&] {
-    if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) return (void)fuse_reply_err(req, EINVAL);
-    auto r = Fs(req).SeekDataOrHole(HandleCallerOf(req), ino, static_cast<uint64_t>(off), whence == SEEK_HOLE);
+    if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0)
+      return (void)fuse_reply_err(req, EINVAL);
+    auto r = Fs(req).SeekDataOrHole(HandleCallerOf(req), ino, static_cast<uint64_t>(off),
+                                    whence == SEEK_HOLE);
     if (Failed(req, r)) return;
     if (!*r) return (void)fuse_reply_err(req, ENXIO);
     fuse_reply_lseek(req, static_cast<off_t>(**r));

@@ -46,13 +46,16 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   });
 }
 
-int64_t ToNs(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
+int64_t ToNs(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   Guard(req, "setattr", [&] {
     vfs::SetAttrRequest r;
     if (to_set & FUSE_SET_ATTR_MODE) r.set_mode = true, r.mode = attr->st_mode & 07777;
-    if (to_set & FUSE_SET_ATTR_SIZE) r.set_size = true, r.size = static_cast<uint64_t>(attr->st_size);
+    if (to_set & FUSE_SET_ATTR_SIZE)
+      r.set_size = true, r.size = static_cast<uint64_t>(attr->st_size);
     if (to_set & FUSE_SET_ATTR_UID) r.set_uid = true, r.uid = attr->st_uid;
     if (to_set & FUSE_SET_ATTR_GID) r.set_gid = true, r.gid = attr->st_gid;
     if (to_set & FUSE_SET_ATTR_MTIME) r.set_mtime = true, r.mtime_ns = ToNs(attr->st_mtim);
@@ -60,8 +63,10 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (to_set & FUSE_SET_ATTR_ATIME) r.set_atime = true, r.atime_ns = ToNs(attr->st_atim);
     if (to_set & FUSE_SET_ATTR_ATIME_NOW) r.set_atime = true, r.atime_ns = NowNs();
     // Explicit times need the owner; "now" also write permission (utimensat(2)).
-    const bool explicit_mtime = (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
-    const bool explicit_atime = (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
+    const bool explicit_mtime =
+        (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
+    const bool explicit_atime =
+        (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
     r.times_now = !explicit_mtime && !explicit_atime;
     double timeout = 0;
     AdapterContext* ctx = ContextOf(req);
@@ -74,7 +79,8 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     // permission; on a shared mount the kernel must not keep serving them to other users.
     const bool ownership = r.set_mode || r.set_uid || r.set_gid;
     if (ownership && out->type == vfs::NodeType::kDirectory && ctx->invalidate_later) {
-      if (auto entry = ctx->fs->EntryNameOf(ino)) ctx->invalidate_later(entry->first, entry->second);
+      if (auto entry = ctx->fs->EntryNameOf(ino))
+        ctx->invalidate_later(entry->first, entry->second);
     }
   });
 }
@@ -110,11 +116,13 @@ void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
 }
 
 void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  Guard(req, "symlink", [&] { ReplyEntry(req, Fs(req).Symlink(CallerOf(req), parent, name, link)); });
+  Guard(req, "symlink",
+        [&] { ReplyEntry(req, Fs(req).Symlink(CallerOf(req), parent, name, link)); });
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
-  Guard(req, "link", [&] { ReplyEntry(req, Fs(req).Link(CallerOf(req), ino, newparent, newname)); });
+  Guard(req, "link",
+        [&] { ReplyEntry(req, Fs(req).Link(CallerOf(req), ino, newparent, newname)); });
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -125,12 +133,13 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Guard(req, "rmdir", [&] { ReplyStatus(req, Fs(req).Rmdir(CallerOf(req), parent, name)); });
 }
 
-void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
-            unsigned int flags) {
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+            const char* newname, unsigned int flags) {
   Guard(req, "rename", [&] {
     uint32_t f = 0;
     if (flags & RENAME_NOREPLACE) f |= vfs::FileSystem::kRenameNoReplace;
-    if (flags & ~static_cast<unsigned int>(RENAME_NOREPLACE)) return (void)fuse_reply_err(req, EINVAL);
+    if (flags & ~static_cast<unsigned int>(RENAME_NOREPLACE))
+      return (void)fuse_reply_err(req, EINVAL);
     AdapterContext* ctx = ContextOf(req);  // req (and what it points to) is gone once answered
     const std::string moved_to = newname;
     Status s = ctx->fs->Rename(CallerOf(req), parent, name, newparent, newname, f);
@@ -168,9 +177,11 @@ void ReplyBuffer(fuse_req_t req, const void* data, size_t len, size_t size) {
   fuse_reply_buf(req, static_cast<const char*>(data), len);
 }
 
-void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+              int flags) {
   Guard(req, "setxattr", [&] {
-    Status s = Fs(req).SetXattr(CallerOf(req), ino, name, ByteView(reinterpret_cast<const uint8_t*>(value), size),
+    Status s = Fs(req).SetXattr(CallerOf(req), ino, name,
+                                ByteView(reinterpret_cast<const uint8_t*>(value), size),
                                 flags & XATTR_CREATE, flags & XATTR_REPLACE);
     if (s.code() == Code::kNotFound) return (void)fuse_reply_err(req, ENODATA);
     ReplyStatus(req, s);

@@ -2,17 +2,17 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <pthread.h>
-#include <condition_variable>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "fuse/adapter.h"
@@ -33,7 +33,7 @@ struct Session::Impl {
   std::mutex later_mu;
   std::condition_variable later_cv;
   std::vector<std::pair<fuse_ino_t, std::string>> later;  // guarded by later_mu
-  bool later_stop = false;                                 // guarded by later_mu
+  bool later_stop = false;                                // guarded by later_mu
   // Sends them; joined after the unmount (ending the connection frees an invalidation that waits
   // for a kernel lock held by a request nobody will answer any more).
   std::thread invalidator;
@@ -153,7 +153,8 @@ Session::~Session() {
   if (impl_->se) fuse_session_destroy(impl_->se);
 }
 
-Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const SessionOptions& options) {
+Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs,
+                                                const SessionOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->ctx.fs = fs;
@@ -193,8 +194,9 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs, const Sessi
   signal(SIGPIPE, SIG_IGN);
   impl->signals = true;
   if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
-    return IoError("mounting on " + options.mountpoint +
-                   " failed (is /dev/fuse available, and the mountpoint an existing, unmounted directory?)");
+    return IoError(
+        "mounting on " + options.mountpoint +
+        " failed (is /dev/fuse available, and the mountpoint an existing, unmounted directory?)");
   }
   impl->mounted = true;
   return std::unique_ptr<Session>(new Session(std::move(impl)));
@@ -206,7 +208,8 @@ Status Session::Loop() {
   std::thread tuner;
   if (impl_->options.tune_readahead) {
     tuner = std::thread([impl = impl_.get()] {
-      for (int i = 0; i < 500 && !impl->init_done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      for (int i = 0; i < 500 && !impl->init_done.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       TuneReadahead(impl->options);
     });
@@ -228,29 +231,31 @@ Status Session::Loop() {
         fuse_session_exit(impl_->se);
         exiting = true;
       }
-      // Wakes the loop's wait (again, in case it was not waiting yet); the handler only sets a flag.
+      // Wakes the loop's wait (again, in case it was not waiting yet); the handler only sets a
+      // flag.
       if (exiting) pthread_kill(loop_thread, SIGTERM);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  if (!impl_->invalidator.joinable()) impl_->invalidator = std::thread([impl = impl_.get()] {
-    std::unique_lock lock(impl->later_mu);
-    while (true) {
-      impl->later_cv.wait(lock, [&] { return impl->later_stop || !impl->later.empty(); });
-      if (impl->later_stop) return;
-      std::vector<std::pair<fuse_ino_t, std::string>> todo;
-      todo.swap(impl->later);
-      lock.unlock();
-      {
-        std::lock_guard mount_lock(impl->mount_mu);
-        for (const auto& [parent, name] : todo) {
-          if (impl->stopping || !impl->mounted || fuse_session_exited(impl->se)) break;
-          fuse_lowlevel_notify_inval_entry(impl->se, parent, name.c_str(), name.size());
+  if (!impl_->invalidator.joinable())
+    impl_->invalidator = std::thread([impl = impl_.get()] {
+      std::unique_lock lock(impl->later_mu);
+      while (true) {
+        impl->later_cv.wait(lock, [&] { return impl->later_stop || !impl->later.empty(); });
+        if (impl->later_stop) return;
+        std::vector<std::pair<fuse_ino_t, std::string>> todo;
+        todo.swap(impl->later);
+        lock.unlock();
+        {
+          std::lock_guard mount_lock(impl->mount_mu);
+          for (const auto& [parent, name] : todo) {
+            if (impl->stopping || !impl->mounted || fuse_session_exited(impl->se)) break;
+            fuse_lowlevel_notify_inval_entry(impl->se, parent, name.c_str(), name.size());
+          }
         }
+        lock.lock();
       }
-      lock.lock();
-    }
-  });
+    });
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(1, impl_->options.threads)));
   fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -260,7 +265,8 @@ Status Session::Loop() {
   stopper.join();
   if (tuner.joinable()) tuner.join();
   if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
-    return IoError("the FUSE session loop failed: " + std::string(std::strerror(rc < 0 ? -rc : rc)));
+    return IoError("the FUSE session loop failed: " +
+                   std::string(std::strerror(rc < 0 ? -rc : rc)));
   }
   return Status::Ok();
 }

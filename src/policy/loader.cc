@@ -70,7 +70,8 @@ class AliasFinder : public YAML::EventHandler {
   std::optional<YAML::Mark> second_document;  // its first node, where a "---" part begins
   std::optional<YAML::Mark> Stuck() const {
     const size_t n = document_starts.size();
-    if (n >= 2 && document_starts[n - 1].pos == document_starts[n - 2].pos) return document_starts[n - 1];
+    if (n >= 2 && document_starts[n - 1].pos == document_starts[n - 2].pos)
+      return document_starts[n - 1];
     return std::nullopt;
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
@@ -79,7 +80,8 @@ class AliasFinder : public YAML::EventHandler {
   void OnDocumentStart(const YAML::Mark& mark) override { document_starts.push_back(mark); }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
     Node(mark);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
@@ -87,7 +89,8 @@ class AliasFinder : public YAML::EventHandler {
     Node(mark);
   }
   void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
     Node(mark);
   }
   void OnMapEnd() override {}
@@ -179,8 +182,9 @@ class PolicyLoader {
 
   Status LoadDocument() {
     if (p_->text_.size() > kMaxPolicyBytes) {
-      return Error(YAML::Mark(), "the policy is " + std::to_string(p_->text_.size()) + " bytes, more than the " +
-                                     std::to_string(kMaxPolicyBytes) + " a policy may have");
+      return Error(YAML::Mark(), "the policy is " + std::to_string(p_->text_.size()) +
+                                     " bytes, more than the " + std::to_string(kMaxPolicyBytes) +
+                                     " a policy may have");
     }
     {
       std::istringstream in(p_->text_);
@@ -191,9 +195,10 @@ class PolicyLoader {
              parser.HandleNextDocument(finder)) {
       }
       if (finder.first_alias) {
-        return Error(*finder.first_alias,
-                     "YAML aliases (*name) are not accepted in a policy: a few bytes of them can expand to "
-                     "gigabytes; write the rules out (or generate the file)");
+        return Error(
+            *finder.first_alias,
+            "YAML aliases (*name) are not accepted in a policy: a few bytes of them can expand to "
+            "gigabytes; write the rules out (or generate the file)");
       }
       if (std::optional<YAML::Mark> stuck = finder.Stuck()) {
         return Error(*stuck, "YAML syntax error: unexpected token (a \",\" outside brackets?)");

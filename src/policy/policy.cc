@@ -225,10 +225,12 @@ void Policy::Finish() {
   for (const Binding& b : bindings_) reachable_roles_.push_back(b.role);
   if (default_role_) reachable_roles_.push_back(*default_role_);
   std::sort(reachable_roles_.begin(), reachable_roles_.end());
-  reachable_roles_.erase(std::unique(reachable_roles_.begin(), reachable_roles_.end()), reachable_roles_.end());
+  reachable_roles_.erase(std::unique(reachable_roles_.begin(), reachable_roles_.end()),
+                         reachable_roles_.end());
 }
 
-bool Policy::UniformFor(const std::string& mount_role, CapabilitySet caps, std::string_view path) const {
+bool Policy::UniformFor(const std::string& mount_role, CapabilitySet caps,
+                        std::string_view path) const {
   for (int i = 0; i < kCapabilityCount; ++i) {
     const auto cap = static_cast<Capability>(i);
     if ((caps & Bit(cap)) == 0) continue;
@@ -238,7 +240,8 @@ bool Policy::UniformFor(const std::string& mount_role, CapabilitySet caps, std::
       for (const Rule& rule : rules_) {
         if ((rule.caps & Bit(cap)) == 0 || rule.role != role) continue;
         if (!rule.deny && allow) continue;  // another allow adds nothing
-        if (!std::any_of(rule.paths.begin(), rule.paths.end(), [&](const Pattern& p) { return p.Matches(path); })) {
+        if (!std::any_of(rule.paths.begin(), rule.paths.end(),
+                         [&](const Pattern& p) { return p.Matches(path); })) {
           continue;
         }
         if (rule.deny) return false;

@@ -19,13 +19,14 @@ class Checker {
     while (next) {
       auto snap = repo_.LoadSnapshot(*next);
       if (!snap.ok()) {
-        Problem(snap.status().message() + " (snapshot chain, sequence " + std::to_string(expect) + ")");
+        Problem(snap.status().message() + " (snapshot chain, sequence " + std::to_string(expect) +
+                ")");
         return;
       }
       report_.snapshots++;
       if (snap->seq != expect) {
-        Problem("snapshot " + next->Hex() + " has sequence " + std::to_string(snap->seq) + ", expected " +
-                std::to_string(expect));
+        Problem("snapshot " + next->Hex() + " has sequence " + std::to_string(snap->seq) +
+                ", expected " + std::to_string(expect));
       }
       CheckTree(snap->root, "snapshot " + next->Hex().substr(0, 12) + ":/");
       --expect;
@@ -66,8 +67,9 @@ class Checker {
     }
     report_.files++;
     if (file->size != e.size) {
-      Problem("file " + path + ": its object " + e.id.Hex() + " holds " + std::to_string(file->size) +
-              " bytes, its directory entry says " + std::to_string(e.size));
+      Problem("file " + path + ": its object " + e.id.Hex() + " holds " +
+              std::to_string(file->size) + " bytes, its directory entry says " +
+              std::to_string(e.size));
     }
     for (const ChunkRef& c : file->chunks) {
       if (!c.hole) CheckChunk(c, path);  // a hole is no object
@@ -83,8 +85,8 @@ class Checker {
       if (!plain.ok()) {
         Problem(plain.status().message() + " (file " + path + ")");
       } else if (plain->size() != c.size) {
-        Problem("chunk object " + c.id.Hex() + " holds " + std::to_string(plain->size()) + " bytes, expected " +
-                std::to_string(c.size) + " (file " + path + ")");
+        Problem("chunk object " + c.id.Hex() + " holds " + std::to_string(plain->size()) +
+                " bytes, expected " + std::to_string(c.size) + " (file " + path + ")");
       }
       bytes_done_ += c.size;
       if (options_.progress) options_.progress(bytes_done_);
@@ -92,10 +94,13 @@ class Checker {
     }
     auto size = repo_.store()->Size(c.id);
     if (!size.ok()) {
-      Problem("chunk object " + c.id.Hex() + (size.status().code() == Code::kNotFound ? " is missing" : ": " + size.status().message()) +
+      Problem("chunk object " + c.id.Hex() +
+              (size.status().code() == Code::kNotFound ? " is missing"
+                                                       : ": " + size.status().message()) +
               " (file " + path + ")");
     } else if (*size != crypto::ObjectCipher::SealedSize(c.size)) {
-      Problem("chunk object " + c.id.Hex() + " has the wrong size " + std::to_string(*size) + " (file " + path + ")");
+      Problem("chunk object " + c.id.Hex() + " has the wrong size " + std::to_string(*size) +
+              " (file " + path + ")");
     }
   }
 
@@ -170,8 +175,8 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
   std::unordered_map<ObjectId, uint32_t, ObjectIdHash> chunks;
   std::unordered_set<ObjectId, ObjectIdHash> seen_files;
   ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.ReadMain());
-  RETURN_IF_ERROR(SumTree(repo, main.value.live_root, &stats.live_bytes, &stats.live_files, &tree_sizes,
-                          &chunks, &seen_files));
+  RETURN_IF_ERROR(SumTree(repo, main.value.live_root, &stats.live_bytes, &stats.live_files,
+                          &tree_sizes, &chunks, &seen_files));
   ASSIGN_OR_RETURN(std::vector<SnapshotInfo> snaps, repo.ListSnapshots());
   stats.snapshots = snaps.size();
   // The live tree counts on its own only where it differs from the latest snapshot.
@@ -179,7 +184,8 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
     stats.logical_bytes = stats.live_bytes;
   }
   for (const SnapshotInfo& s : snaps) {
-    RETURN_IF_ERROR(SumTree(repo, s.snapshot.root, &stats.logical_bytes, nullptr, &tree_sizes, &chunks, &seen_files));
+    RETURN_IF_ERROR(SumTree(repo, s.snapshot.root, &stats.logical_bytes, nullptr, &tree_sizes,
+                            &chunks, &seen_files));
   }
   for (const auto& [id, size] : chunks) stats.unique_bytes += size;
   RETURN_IF_ERROR(repo.store()->ForEach([&](const ObjectId&, uint64_t size) {
@@ -187,7 +193,8 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
     stats.stored_bytes += size;
     return Status::Ok();
   }));
-  stats.dedup_ratio = stats.stored_bytes ? static_cast<double>(stats.logical_bytes) / stats.stored_bytes : 0;
+  stats.dedup_ratio =
+      stats.stored_bytes ? static_cast<double>(stats.logical_bytes) / stats.stored_bytes : 0;
   return stats;
 }
 

@@ -278,7 +278,8 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId&
     return std::shared_ptr<const ChunkFrames>(std::move(f));
   }
   lru_.push_front(id);
-  auto [it, inserted] = entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
+  auto [it, inserted] = entries_.emplace(
+      id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
   used_ += bytes;
   MarkReadLocked(&it->second);
   lock.unlock();
@@ -293,7 +294,8 @@ bool ChunkReader::Prefetch(const ObjectId& id, uint64_t chunk_size) {
     if (entries_.contains(id)) return true;
     if (!MakeRoomLocked(bytes, false)) return false;
     lru_.push_front(id);
-    entries_.emplace(id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
+    entries_.emplace(
+        id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
     used_ += bytes;
     ++in_flight_;
   }
@@ -328,7 +330,8 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
   // windows fit the cache.
   int active = 1;
   for (const Stream& st : streams_) active += st.window > 0 && &st != s ? 1 : 0;
-  if (shared_) active = std::max(active, shared_->load() + (s != nullptr && s->window == 0 ? 1 : 0));
+  if (shared_)
+    active = std::max(active, shared_->load() + (s != nullptr && s->window == 0 ? 1 : 0));
   const uint64_t cap = std::max<uint64_t>(max_window_ / std::max(active, 1), kInitialWindow);
   if (s != nullptr) {
     s->window = s->window == 0 ? kInitialWindow : std::min(s->window * 2, cap);
@@ -338,9 +341,9 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
       streams_.emplace_back();
       s = &streams_.back();
     } else {
-      s = &*std::min_element(streams_.begin(), streams_.end(), [](const Stream& a, const Stream& b) {
-        return a.last_use < b.last_use;
-      });
+      s = &*std::min_element(
+          streams_.begin(), streams_.end(),
+          [](const Stream& a, const Stream& b) { return a.last_use < b.last_use; });
     }
     *s = Stream{};
     s->id = ++next_id_;
@@ -382,8 +385,8 @@ void ReadAhead::CountLocked() {
 }
 
 bool IsWeightFileName(std::string_view name) {
-  static constexpr std::string_view kExtensions[] = {".safetensors", ".gguf", ".bin", ".pt",
-                                                     ".pth", ".onnx", ".h5", ".npy", ".msgpack"};
+  static constexpr std::string_view kExtensions[] = {
+      ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".onnx", ".h5", ".npy", ".msgpack"};
   for (std::string_view ext : kExtensions) {
     if (name.size() > ext.size() && name.substr(name.size() - ext.size()) == ext) return true;
   }

@@ -55,7 +55,8 @@ void ChunkSink::Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> ow
     // A reused chunk counts as just written, so gc's grace period and this process's lease
     // protect it too (best effort: an object file this user may not touch is still a valid
     // object); one that gc deleted between the check and the touch is stored again.
-    if (exists.ok() && *exists && repo_->store()->Touch(id).code() == Code::kNotFound) exists = false;
+    if (exists.ok() && *exists && repo_->store()->Touch(id).code() == Code::kNotFound)
+      exists = false;
     if (!exists.ok()) {
       s = exists.status();
     } else if (!*exists) {

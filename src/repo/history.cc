@@ -51,15 +51,18 @@ Status ValidateTagName(const std::string& name) {
   const std::string quoted = "tag name '" + name + "'";
   if (name.empty()) return InvalidArgument("a tag name cannot be empty");
   if (name.size() > kMaxTagLength) {
-    return InvalidArgument("tag name is longer than " + std::to_string(kMaxTagLength) + " characters");
+    return InvalidArgument("tag name is longer than " + std::to_string(kMaxTagLength) +
+                           " characters");
   }
   for (char c : name) {
-    const bool allowed = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+    const bool allowed =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
     if (!allowed || static_cast<unsigned char>(c) >= 0x80) {
       return InvalidArgument(quoted + ": only letters, digits, '.', '_' and '-' are allowed");
     }
   }
-  if (name[0] == '.' || name[0] == '-') return InvalidArgument(quoted + " must not start with '.' or '-'");
+  if (name[0] == '.' || name[0] == '-')
+    return InvalidArgument(quoted + " must not start with '.' or '-'");
   if (name.size() >= 8 && std::all_of(name.begin(), name.end(), IsHexDigit)) {
     return InvalidArgument(quoted + " looks like a snapshot id (8 or more hex digits)");
   }
@@ -77,15 +80,15 @@ Status SetTag(Repository* repo, const std::string& name, const ObjectId& snapsho
     if (it != tags.value.end()) {
       if (it->second == snapshot) return Status::Ok();
       if (!force) {
-        return AlreadyExists("tag '" + name + "' already points to snapshot " + it->second.Hex().substr(0, 16) +
-                             " (use --force to move it)");
+        return AlreadyExists("tag '" + name + "' already points to snapshot " +
+                             it->second.Hex().substr(0, 16) + " (use --force to move it)");
       }
     }
     tags.value[name] = snapshot;
     Status s = repo->WriteTags(tags.value, tags.raw);
     if (s.code() != Code::kConflict) return s;
   }
-  return Status(Code::kConflict, "could not write refs/tags: it keeps changing");
+  return Conflict("could not write refs/tags: it keeps changing");
 }
 
 Status DeleteTag(Repository* repo, const std::string& name) {
@@ -95,7 +98,7 @@ Status DeleteTag(Repository* repo, const std::string& name) {
     Status s = repo->WriteTags(tags.value, tags.raw);
     if (s.code() != Code::kConflict) return s;
   }
-  return Status(Code::kConflict, "could not write refs/tags: it keeps changing");
+  return Conflict("could not write refs/tags: it keeps changing");
 }
 
 Result<SnapshotInfo> SnapshotLive(Repository* repo, const SnapshotOptions& options) {
@@ -107,17 +110,21 @@ Result<SnapshotInfo> SnapshotLive(Repository* repo, const SnapshotOptions& optio
     }
   }
   const std::string message = options.message.empty() ? "snapshot" : options.message;
-  ASSIGN_OR_RETURN(SnapshotInfo snap,
-                   repo->CommitSnapshot([](const MainRef& main) -> Result<ObjectId> { return main.live_root; },
-                                        message));
+  ASSIGN_OR_RETURN(
+      SnapshotInfo snap,
+      repo->CommitSnapshot([](const MainRef& main) -> Result<ObjectId> { return main.live_root; },
+                           message));
   if (!options.tag.empty()) {
     Status s = SetTag(repo, options.tag, snap.id, options.force_tag);
-    if (!s.ok()) return s.WithContext("snapshot " + snap.id.Hex().substr(0, 16) + " was recorded but not tagged");
+    if (!s.ok())
+      return s.WithContext("snapshot " + snap.id.Hex().substr(0, 16) +
+                           " was recorded but not tagged");
   }
   return snap;
 }
 
-Result<std::vector<SnapshotInfo>> SnapshotsTouching(const Repository& repo, const std::string& path) {
+Result<std::vector<SnapshotInfo>> SnapshotsTouching(const Repository& repo,
+                                                    const std::string& path) {
   ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
   const std::string normalized = JoinPath(parts);
   ASSIGN_OR_RETURN(std::vector<SnapshotInfo> chain, repo.ListSnapshots());
@@ -143,12 +150,15 @@ Result<std::vector<SnapshotInfo>> SnapshotsTouching(const Repository& repo, cons
   return out;
 }
 
-Result<SnapshotInfo> RestoreToLive(Repository* repo, const std::string& version, const std::string& path) {
-  if (version == "live") return InvalidArgument("restore needs a snapshot or tag, not the live tree");
+Result<SnapshotInfo> RestoreToLive(Repository* repo, const std::string& version,
+                                   const std::string& path) {
+  if (version == "live")
+    return InvalidArgument("restore needs a snapshot or tag, not the live tree");
   ASSIGN_OR_RETURN(SnapshotInfo from, repo->ResolveVersion(version));
   ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
   const std::string normalized = JoinPath(parts);
-  ASSIGN_OR_RETURN(std::optional<TreeEntry> entry, FindEntry(*repo, from.snapshot.root, normalized));
+  ASSIGN_OR_RETURN(std::optional<TreeEntry> entry,
+                   FindEntry(*repo, from.snapshot.root, normalized));
   if (!entry) {
     return NotFound(normalized + " does not exist in snapshot " + from.id.Hex().substr(0, 16));
   }
@@ -162,48 +172,71 @@ Result<SnapshotInfo> RestoreToLive(Repository* repo, const std::string& version,
 }
 
 Result<int64_t> ParseDurationSeconds(const std::string& text) {
-  const std::string bad = "bad duration '" + text + "': use a number with a unit s, m, h, d or w (30m, 2h, 7d) or 0";
+  const std::string bad =
+      "bad duration '" + text + "': use a number with a unit s, m, h, d or w (30m, 2h, 7d) or 0";
   if (text == "0") return int64_t{0};
   if (text.size() < 2) return InvalidArgument(bad);
   const std::string digits = text.substr(0, text.size() - 1);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) || digits.size() > 12) {
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      digits.size() > 12) {
     return InvalidArgument(bad);
   }
   int64_t unit = 0;
   switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    case 'w': unit = 7 * 86400; break;
-    default: return InvalidArgument(bad);
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    case 'w':
+      unit = 7 * 86400;
+      break;
+    default:
+      return InvalidArgument(bad);
   }
   return static_cast<int64_t>(std::stoll(digits)) * unit;
 }
 
 const char* ChangeKindName(ChangeKind kind) {
   switch (kind) {
-    case ChangeKind::kAdded: return "added";
-    case ChangeKind::kRemoved: return "removed";
-    case ChangeKind::kModified: return "modified";
-    case ChangeKind::kTypeChanged: return "type_changed";
-    case ChangeKind::kMetadata: return "metadata";
+    case ChangeKind::kAdded:
+      return "added";
+    case ChangeKind::kRemoved:
+      return "removed";
+    case ChangeKind::kModified:
+      return "modified";
+    case ChangeKind::kTypeChanged:
+      return "type_changed";
+    case ChangeKind::kMetadata:
+      return "metadata";
   }
   return "?";
 }
 
 const char* TensorChangeKindName(TensorChangeKind kind) {
   switch (kind) {
-    case TensorChangeKind::kAdded: return "added";
-    case TensorChangeKind::kRemoved: return "removed";
-    case TensorChangeKind::kLayout: return "layout";
-    case TensorChangeKind::kContent: return "content";
+    case TensorChangeKind::kAdded:
+      return "added";
+    case TensorChangeKind::kRemoved:
+      return "removed";
+    case TensorChangeKind::kLayout:
+      return "layout";
+    case TensorChangeKind::kContent:
+      return "content";
   }
   return "?";
 }
 
 size_t ForgetResult::kept() const {
-  return static_cast<size_t>(std::count_if(decisions.begin(), decisions.end(), [](const auto& d) { return d.keep; }));
+  return static_cast<size_t>(
+      std::count_if(decisions.begin(), decisions.end(), [](const auto& d) { return d.keep; }));
 }
 size_t ForgetResult::forgotten() const { return decisions.size() - kept(); }
 

@@ -71,11 +71,12 @@ Coverage Cover(const ParsedFile& p, uint64_t begin, uint64_t end) {
 
 // Whether two equally long byte ranges of two files hold the same bytes: by chunk ids where
 // that decides, else by reading both.
-Result<bool> SameRange(const Repository& repo, const ParsedFile& a, const TensorInfo& ta, const ParsedFile& b,
-                       const TensorInfo& tb) {
+Result<bool> SameRange(const Repository& repo, const ParsedFile& a, const TensorInfo& ta,
+                       const ParsedFile& b, const TensorInfo& tb) {
   const Coverage ca = Cover(a, ta.begin, ta.end), cb = Cover(b, tb.begin, tb.end);
   if (ca.skip == cb.skip && ca.chunks == cb.chunks) return true;
-  if (ca.aligned && cb.aligned && !ca.holes && !cb.holes) return false;  // content-addressed chunks: different ids, different bytes
+  if (ca.aligned && cb.aligned && !ca.holes && !cb.holes)
+    return false;  // content-addressed chunks: different ids, different bytes
   FileReader ra(&repo, a.file), rb(&repo, b.file);
   Bytes xa, xb;
   for (uint64_t off = 0; off < ta.end - ta.begin; off += kComparePiece) {
@@ -87,7 +88,8 @@ Result<bool> SameRange(const Repository& repo, const ParsedFile& a, const Tensor
   return true;
 }
 
-Status DiffTensors(const Repository& repo, const ObjectId& old_id, const ObjectId& new_id, FileChange* change) {
+Status DiffTensors(const Repository& repo, const ObjectId& old_id, const ObjectId& new_id,
+                   FileChange* change) {
   ASSIGN_OR_RETURN(ParsedFile a, LoadParsed(repo, old_id));
   ASSIGN_OR_RETURN(ParsedFile b, LoadParsed(repo, new_id));
   if (!a.header || !b.header) return Status::Ok();
@@ -146,7 +148,8 @@ class Differ {
  public:
   Differ(const Repository& repo, const DiffOptions& options) : repo_(repo), options_(options) {}
 
-  Status Entry(const std::string& path, const std::optional<TreeEntry>& a, const std::optional<TreeEntry>& b) {
+  Status Entry(const std::string& path, const std::optional<TreeEntry>& a,
+               const std::optional<TreeEntry>& b) {
     if (!a && !b) return Status::Ok();
     if (!b) return Whole(path, *a, ChangeKind::kRemoved);
     if (!a) return Whole(path, *b, ChangeKind::kAdded);
@@ -160,14 +163,16 @@ class Differ {
     switch (a->type) {
       case EntryType::kDirectory: {
         // A directory's mtime follows every change inside it: only mode and xattrs count.
-        if (a->mode != b->mode || a->xattrs != b->xattrs || !SameOwner(*a, *b)) out_.push_back(Base(path, ChangeKind::kMetadata, a, b));
+        if (a->mode != b->mode || a->xattrs != b->xattrs || !SameOwner(*a, *b))
+          out_.push_back(Base(path, ChangeKind::kMetadata, a, b));
         if (a->id == b->id) return Status::Ok();
         return Children(path, a->id, b->id);
       }
       case EntryType::kFile: {
         if (a->id == b->id) return MaybeMetadata(path, *a, *b);
         FileChange c = Base(path, ChangeKind::kModified, a, b);
-        if (options_.tensors) RETURN_IF_ERROR(DiffTensors(repo_, a->id, b->id, &c).WithContext(path));
+        if (options_.tensors)
+          RETURN_IF_ERROR(DiffTensors(repo_, a->id, b->id, &c).WithContext(path));
         out_.push_back(std::move(c));
         return Status::Ok();
       }
@@ -183,8 +188,8 @@ class Differ {
   std::vector<FileChange>& changes() { return out_; }
 
  private:
-  static FileChange Base(const std::string& path, ChangeKind kind, const std::optional<TreeEntry>& a,
-                         const std::optional<TreeEntry>& b) {
+  static FileChange Base(const std::string& path, ChangeKind kind,
+                         const std::optional<TreeEntry>& a, const std::optional<TreeEntry>& b) {
     FileChange c;
     c.path = path;
     c.kind = kind;
@@ -212,14 +217,16 @@ class Differ {
 
   // An entry (and for a directory, everything below it) added or removed.
   Status Whole(const std::string& path, const TreeEntry& e, ChangeKind kind) {
-    out_.push_back(kind == ChangeKind::kAdded ? Base(path, kind, std::nullopt, e) : Base(path, kind, e, std::nullopt));
+    out_.push_back(kind == ChangeKind::kAdded ? Base(path, kind, std::nullopt, e)
+                                              : Base(path, kind, e, std::nullopt));
     if (e.type == EntryType::kDirectory) return Below(path, e, kind);
     return Status::Ok();
   }
 
   Status Below(const std::string& path, const TreeEntry& dir, ChangeKind kind) {
     return WalkTree(repo_, dir.id, path, [&](const std::string& p, const TreeEntry& e) {
-      out_.push_back(kind == ChangeKind::kAdded ? Base(p, kind, std::nullopt, e) : Base(p, kind, e, std::nullopt));
+      out_.push_back(kind == ChangeKind::kAdded ? Base(p, kind, std::nullopt, e)
+                                                : Base(p, kind, e, std::nullopt));
       return Status::Ok();
     });
   }
@@ -232,7 +239,8 @@ class Differ {
     size_t i = 0, j = 0;
     while (i < ta.entries.size() || j < tb.entries.size()) {
       std::optional<TreeEntry> ea, eb;
-      if (j == tb.entries.size() || (i < ta.entries.size() && ta.entries[i].name < tb.entries[j].name)) {
+      if (j == tb.entries.size() ||
+          (i < ta.entries.size() && ta.entries[i].name < tb.entries[j].name)) {
         ea = ta.entries[i++];
       } else if (i == ta.entries.size() || tb.entries[j].name < ta.entries[i].name) {
         eb = tb.entries[j++];
@@ -253,8 +261,9 @@ class Differ {
 
 }  // namespace
 
-Result<std::vector<FileChange>> DiffTrees(const Repository& repo, const ObjectId& a, const ObjectId& b,
-                                          const std::string& path, const DiffOptions& options) {
+Result<std::vector<FileChange>> DiffTrees(const Repository& repo, const ObjectId& a,
+                                          const ObjectId& b, const std::string& path,
+                                          const DiffOptions& options) {
   ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
   const std::string normalized = JoinPath(parts);
   ASSIGN_OR_RETURN(std::optional<TreeEntry> ea, history_internal::FindEntry(repo, a, normalized));

@@ -21,8 +21,8 @@ Result<std::vector<SnapshotInfo>> Chain(const Repository& repo, const MainRef& m
   while (next) {
     ASSIGN_OR_RETURN(SnapshotObject s, repo.LoadSnapshot(*next));
     if (s.seq != expect || expect == 0) {
-      return Corruption("snapshot " + next->Hex() + " has sequence number " + std::to_string(s.seq) +
-                        ", expected " + std::to_string(expect));
+      return Corruption("snapshot " + next->Hex() + " has sequence number " +
+                        std::to_string(s.seq) + ", expected " + std::to_string(expect));
     }
     --expect;
     std::optional<ObjectId> parent = s.parent;
@@ -42,7 +42,8 @@ std::string UtcFormat(int64_t time_ns, const char* format) {
 }
 
 // Fills decisions (newest first) for chain under policy.
-std::vector<ForgetDecision> Decide(const std::vector<SnapshotInfo>& chain, const ForgetPolicy& policy,
+std::vector<ForgetDecision> Decide(const std::vector<SnapshotInfo>& chain,
+                                   const ForgetPolicy& policy,
                                    const std::map<std::string, ObjectId>& tags) {
   std::map<ObjectId, std::vector<std::string>> tags_of;
   for (const auto& [name, id] : tags) tags_of[id].push_back(name);
@@ -76,8 +77,9 @@ std::vector<ForgetDecision> Decide(const std::vector<SnapshotInfo>& chain, const
 
 // Remaps tags of rewritten snapshots and removes those of forgotten ones (unless keep_tagged:
 // then a tag that appeared meanwhile on a forgotten snapshot stays, and gc keeps its objects).
-Status RewriteTags(Repository* repo, const std::map<ObjectId, ObjectId>& renamed, const std::set<ObjectId>& forgotten,
-                   bool keep_tagged, std::vector<std::string>* removed) {
+Status RewriteTags(Repository* repo, const std::map<ObjectId, ObjectId>& renamed,
+                   const std::set<ObjectId>& forgotten, bool keep_tagged,
+                   std::vector<std::string>* removed) {
   for (int attempt = 0; attempt < kTagAttempts; ++attempt) {
     removed->clear();
     ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
@@ -95,7 +97,7 @@ Status RewriteTags(Repository* repo, const std::map<ObjectId, ObjectId>& renamed
     Status s = repo->WriteTags(next, tags.raw);
     if (s.code() != Code::kConflict) return s;
   }
-  return Status(Code::kConflict, "could not rewrite refs/tags: it keeps changing");
+  return Conflict("could not rewrite refs/tags: it keeps changing");
 }
 
 }  // namespace
@@ -105,8 +107,9 @@ Result<ForgetResult> Forget(Repository* repo, const ForgetPolicy& policy, bool d
     return InvalidArgument("keep counts cannot be negative");
   }
   if (policy.Empty()) {
-    return InvalidArgument("no policy given (--keep-last, --keep-daily, --keep-weekly or --keep-tagged): "
-                           "refusing to forget every snapshot but the head");
+    return InvalidArgument(
+        "no policy given (--keep-last, --keep-daily, --keep-weekly or --keep-tagged): "
+        "refusing to forget every snapshot but the head");
   }
   for (int attempt = 0; attempt < kForgetAttempts; ++attempt) {
     ASSIGN_OR_RETURN(Versioned<MainRef> main, repo->ReadMain());
@@ -150,12 +153,13 @@ Result<ForgetResult> Forget(Repository* repo, const ForgetPolicy& policy, bool d
     RETURN_IF_ERROR(s);
     // refs/main is published; tags still naming old snapshot objects stay readable until this
     // finishes (gc marks from refs/tags too).
-    RETURN_IF_ERROR(RewriteTags(repo, result.renamed, forgotten, policy.keep_tagged, &result.removed_tags)
-                        .WithContext("the snapshots were forgotten but the tags were not updated"));
+    RETURN_IF_ERROR(
+        RewriteTags(repo, result.renamed, forgotten, policy.keep_tagged, &result.removed_tags)
+            .WithContext("the snapshots were forgotten but the tags were not updated"));
     result.new_head = std::move(head);
     return result;
   }
-  return Status(Code::kConflict, "could not forget: refs/main keeps changing");
+  return Conflict("could not forget: refs/main keeps changing");
 }
 
 }  // namespace weightfs::repo

@@ -31,7 +31,8 @@ class Marker {
   Status MarkRefs(const MainRef& main, const std::map<std::string, ObjectId>& tags) {
     RETURN_IF_ERROR(MarkTree(main.live_root).WithContext("marking the live tree"));
     RETURN_IF_ERROR(MarkChain(main.head).WithContext("marking the snapshot chain"));
-    for (const auto& [name, id] : tags) RETURN_IF_ERROR(MarkChain(id).WithContext("marking tag '" + name + "'"));
+    for (const auto& [name, id] : tags)
+      RETURN_IF_ERROR(MarkChain(id).WithContext("marking tag '" + name + "'"));
     return Status::Ok();
   }
 
@@ -104,22 +105,27 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
   if (options.dry_run) {
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kWriterLockFile));
     if (held && short_grace) {
-      report.note = "a writer lock exists (a read-write mount may be running): a real run with a grace below 1h "
-                    "would refuse without --force";
+      report.note =
+          "a writer lock exists (a read-write mount may be running): a real run with a grace below "
+          "1h "
+          "would refuse without --force";
     }
   } else {
-    auto acquired = WriterLock::Acquire(store, "weightfs gc", static_cast<int>(::getpid()), &report.note);
+    auto acquired =
+        WriterLock::Acquire(store, "weightfs gc", static_cast<int>(::getpid()), &report.note);
     if (acquired.ok()) {
       lock = std::move(acquired).value();
     } else if (acquired.status().code() != Code::kBusy) {
       return acquired.status();
     } else if (short_grace && !options.force) {
-      return Status(Code::kBusy, acquired.status().message() + ". A live mount may be writing objects that no ref "
-                                 "names yet: gc with --grace " + GraceText(options.grace_seconds) +
-                                 " could delete them. Unmount first, use --grace 1h or more, or --force");
+      return Busy(acquired.status().message() +
+                  ". A live mount may be writing objects that no ref "
+                  "names yet: gc with --grace " +
+                  GraceText(options.grace_seconds) +
+                  " could delete them. Unmount first, use --grace 1h or more, or --force");
     } else {
-      report.note = "a read-write mount is running; objects younger than " + GraceText(options.grace_seconds) +
-                    " are kept";
+      report.note = "a read-write mount is running; objects younger than " +
+                    GraceText(options.grace_seconds) + " are kept";
     }
   }
 
@@ -160,9 +166,9 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
     if (lease.name == own_lease) continue;
     report.leases++;
     for (const ObjectId& root : lease.roots) {
-      RETURN_IF_ERROR(marker.MarkRoot(root).WithContext("marking the tree " + root.Hex().substr(0, 16) +
-                                                        " a read-only mount serves (pid " +
-                                                        std::to_string(lease.pid) + " on " + lease.host + ")"));
+      RETURN_IF_ERROR(marker.MarkRoot(root).WithContext(
+          "marking the tree " + root.Hex().substr(0, 16) + " a read-only mount serves (pid " +
+          std::to_string(lease.pid) + " on " + lease.host + ")"));
     }
     if (lease.kind == LeaseKind::kWrite) {
       const int64_t from = lease.since - kLeaseClockSlackSeconds;
@@ -175,7 +181,8 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
     RETURN_IF_ERROR(marker.MarkSnapshot(id).WithContext("marking a snapshot a lost tag named"));
     report.kept_snapshots++;
   }
-  const int64_t now = options.now_seconds ? *options.now_seconds : static_cast<int64_t>(std::time(nullptr));
+  const int64_t now =
+      options.now_seconds ? *options.now_seconds : static_cast<int64_t>(std::time(nullptr));
   ASSIGN_OR_RETURN(Versioned<MainRef> main_now, repo->ReadMain());
   ASSIGN_OR_RETURN(auto tags_now, repo->ReadTags());
   if (main_now.raw != main.raw || tags_now.raw != tags.raw) {
@@ -219,8 +226,8 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
     report.deleted_bytes += c.size;
   }
   if (stale_leases > 0) {
-    report.note += std::string(report.note.empty() ? "" : "; ") + "removed " + std::to_string(stale_leases) +
-                   " lease(s) left by processes that no longer run";
+    report.note += std::string(report.note.empty() ? "" : "; ") + "removed " +
+                   std::to_string(stale_leases) + " lease(s) left by processes that no longer run";
   }
   gc_lock.reset();
   if (lock) RETURN_IF_ERROR(lock->Release());

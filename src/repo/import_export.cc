@@ -75,7 +75,8 @@ Result<std::map<std::string, Bytes>> ReadUserXattrs(const std::string& path) {
 }
 
 Result<TreeEntry> ImportFile(Repository* repo, ThreadPool* pool, const std::string& path,
-                             const struct stat& st, ImportStats* stats, const ProgressFn& progress) {
+                             const struct stat& st, ImportStats* stats,
+                             const ProgressFn& progress) {
   // The file is read once, with O_DIRECT where its filesystem allows: a buffered read copies
   // every byte out of page-cache pages the kernel must first allocate (a quarter of an import's
   // CPU). A filesystem or a request O_DIRECT refuses falls back to buffered reads.
@@ -90,7 +91,8 @@ Result<TreeEntry> ImportFile(Repository* repo, ThreadPool* pool, const std::stri
     // Read straight into the writer's buffer: chunks are cut and sealed from there.
     std::span<uint8_t> space = writer.Space();
     size_t want = std::min(space.size(), kIoBlock);
-    if (direct && (reinterpret_cast<uintptr_t>(space.data()) % kDirectAlign != 0 || want < kDirectAlign)) {
+    if (direct &&
+        (reinterpret_cast<uintptr_t>(space.data()) % kDirectAlign != 0 || want < kDirectAlign)) {
       direct = ::fcntl(fd.get(), F_SETFL, 0) != 0;  // not aligned: buffered from here on
     }
     if (direct) want = want / kDirectAlign * kDirectAlign;
@@ -143,14 +145,16 @@ std::optional<EntryType> SpecialType(mode_t mode) {
 // The files imported so far that have more than one name (hard links), by device and inode.
 using ImportLinks = std::map<std::pair<dev_t, ino_t>, TreeEntry>;
 
-Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path, const struct stat& st,
-                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links);
+Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path,
+                             const struct stat& st, ImportStats* stats, const ProgressFn& progress,
+                             ImportLinks* links);
 
 Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::string& path,
                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading " + path);
-  if (S_ISDIR(st.st_mode) || st.st_nlink < 2) return ImportStat(repo, pool, path, st, stats, progress, links);
+  if (S_ISDIR(st.st_mode) || st.st_nlink < 2)
+    return ImportStat(repo, pool, path, st, stats, progress, links);
   // Another name of a file imported already is the same entry, in the same link group. (A file
   // whose other names lie outside the source gets a group of one, which a mount drops.)
   const auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -161,8 +165,9 @@ Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::strin
   return e;
 }
 
-Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path, const struct stat& st,
-                             ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
+Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path,
+                             const struct stat& st, ImportStats* stats, const ProgressFn& progress,
+                             ImportLinks* links) {
   if (S_ISREG(st.st_mode)) {
     ASSIGN_OR_RETURN(TreeEntry file, ImportFile(repo, pool, path, st, stats, progress));
     RecordOwner(st, &file);
@@ -202,7 +207,8 @@ Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::stri
   TreeObject tree;
   for (const std::string& name : names) {
     RETURN_IF_ERROR(ValidateName(name).WithContext(path));
-    ASSIGN_OR_RETURN(TreeEntry child, ImportRec(repo, pool, path + "/" + name, stats, progress, links));
+    ASSIGN_OR_RETURN(TreeEntry child,
+                     ImportRec(repo, pool, path + "/" + name, stats, progress, links));
     child.name = name;
     tree.entries.push_back(std::move(child));
   }
@@ -214,7 +220,8 @@ Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::stri
 
 Status SetMetadata(const TreeEntry& entry, const std::string& dest) {
   for (const auto& [name, value] : entry.xattrs) {
-    if (::lsetxattr(dest.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 && errno != ENOTSUP) {
+    if (::lsetxattr(dest.c_str(), name.c_str(), value.data(), value.size(), 0) != 0 &&
+        errno != ENOTSUP) {
       return ErrnoStatus(errno, "setting extended attribute " + name + " on " + dest);
     }
   }
@@ -276,8 +283,9 @@ Status ExportSpecial(const TreeEntry& entry, const std::string& dest) {
   ::unlink(dest.c_str());
   if (::mknod(dest.c_str(), type | 0600, static_cast<dev_t>(entry.rdev)) != 0) {
     const bool device = type == S_IFCHR || type == S_IFBLK;
-    return ErrnoStatus(errno, std::string("creating ") + EntryTypeName(entry.type) + " " + dest +
-                                  (device && errno == EPERM ? " (only root may create device nodes)" : ""));
+    return ErrnoStatus(
+        errno, std::string("creating ") + EntryTypeName(entry.type) + " " + dest +
+                   (device && errno == EPERM ? " (only root may create device nodes)" : ""));
   }
   return Status::Ok();
 }
@@ -297,14 +305,16 @@ Result<bool> ExportedAsLink(const TreeEntry& entry, const std::string& dest, Exp
   return true;
 }
 
-Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry, const std::string& dest,
-                  const ProgressFn& progress, uint64_t* bytes_done, ExportLinks* links) {
+Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& entry,
+                  const std::string& dest, const ProgressFn& progress, uint64_t* bytes_done,
+                  ExportLinks* links) {
   ASSIGN_OR_RETURN(bool linked, ExportedAsLink(entry, dest, links));
   if (linked) return Status::Ok();
   switch (entry.type) {
     case EntryType::kSymlink: {
       ::unlink(dest.c_str());
-      if (::symlink(entry.target.c_str(), dest.c_str()) != 0) return ErrnoStatus(errno, "creating symlink " + dest);
+      if (::symlink(entry.target.c_str(), dest.c_str()) != 0)
+        return ErrnoStatus(errno, "creating symlink " + dest);
       break;
     }
     case EntryType::kFifo:
@@ -314,7 +324,8 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
       RETURN_IF_ERROR(ExportSpecial(entry, dest));
       break;
     case EntryType::kDirectory: {
-      if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "creating " + dest);
+      if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)
+        return ErrnoStatus(errno, "creating " + dest);
       ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(entry.id));
       for (const TreeEntry& child : tree.entries) {
         RETURN_IF_ERROR(
@@ -325,8 +336,9 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
     case EntryType::kFile: {
       ASSIGN_OR_RETURN(FileObject file, repo.LoadFile(entry.id));
       if (file.size != entry.size) {
-        return Corruption("file object " + entry.id.Hex() + " has size " + std::to_string(file.size) +
-                          " but its directory entry says " + std::to_string(entry.size));
+        return Corruption("file object " + entry.id.Hex() + " has size " +
+                          std::to_string(file.size) + " but its directory entry says " +
+                          std::to_string(entry.size));
       }
       // Write to a temporary name so a failed export never leaves a torn file under the real name.
       const std::string tmp = dest + ".weightfs-partial";
@@ -338,7 +350,8 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
         if (progress) progress(*bytes_done);
       });
       if (s.ok()) s = fd.Close(tmp);
-      if (s.ok() && ::rename(tmp.c_str(), dest.c_str()) != 0) s = ErrnoStatus(errno, "renaming " + tmp);
+      if (s.ok() && ::rename(tmp.c_str(), dest.c_str()) != 0)
+        s = ErrnoStatus(errno, "renaming " + tmp);
       if (!s.ok()) {
         ::unlink(tmp.c_str());
         return s.WithContext(dest);

@@ -26,7 +26,8 @@ constexpr char kKeyFileMagic[] = "weightfs-key-v1";
 // trailing NULs, repeated keys or padding would pass unnoticed.
 Result<json> ParseJson(ByteView data, const std::string& what) {
   const std::string_view text = AsString(data);
-  if (text.find('\0') != std::string_view::npos) return Corruption(what + " is damaged: it holds NUL bytes");
+  if (text.find('\0') != std::string_view::npos)
+    return Corruption(what + " is damaged: it holds NUL bytes");
   json j;
   try {
     j = json::parse(text.begin(), text.end());
@@ -34,15 +35,19 @@ Result<json> ParseJson(ByteView data, const std::string& what) {
     return Corruption(what + " is not valid JSON: " + e.what());
   }
   if (!j.is_object() || j.dump(2) + "\n" != text) {
-    return Corruption(what + " is damaged: it is not in the form weightfs writes (extra bytes, repeated keys or "
-                             "edited layout)");
+    return Corruption(
+        what +
+        " is damaged: it is not in the form weightfs writes (extra bytes, repeated keys or "
+        "edited layout)");
   }
   return j;
 }
 
 template <typename T>
 Result<T> Field(const json& j, const char* key, const std::string& what) {
-  const auto wrong = [&] { return Corruption(what + ": field '" + key + "' missing or of the wrong type"); };
+  const auto wrong = [&] {
+    return Corruption(what + ": field '" + key + "' missing or of the wrong type");
+  };
   try {
     if constexpr (std::is_integral_v<T>) {
       std::optional<T> v = json_util::IntegerIn<T>(j.at(key));
@@ -91,7 +96,8 @@ Result<SecretBytes> DeriveKek(const Credential& c, const crypto::ScryptParams& p
   if (c.kind == Credential::Kind::kPassphrase) {
     return crypto::Scrypt(c.secret.view(), salt, p, crypto::kAesKeySize);
   }
-  return crypto::Hkdf(c.secret.view(), salt, AsBytes("weightfs keyfile kek v1"), crypto::kAesKeySize);
+  return crypto::Hkdf(c.secret.view(), salt, AsBytes("weightfs keyfile kek v1"),
+                      crypto::kAesKeySize);
 }
 
 const char* KindName(Credential::Kind k) {
@@ -120,11 +126,13 @@ Status VerifyMac(ByteView data, const SecretBytes& mac_key, const std::string& w
 
 Status ValidateSlotName(const std::string& name) {
   if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') {
-    return InvalidArgument("invalid name '" + name + "': use 1-64 letters, digits, '.', '_' or '-'");
+    return InvalidArgument("invalid name '" + name +
+                           "': use 1-64 letters, digits, '.', '_' or '-'");
   }
   for (char c : name) {
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
-      return InvalidArgument("invalid name '" + name + "': use 1-64 letters, digits, '.', '_' or '-'");
+      return InvalidArgument("invalid name '" + name +
+                             "': use 1-64 letters, digits, '.', '_' or '-'");
     }
   }
   return Status::Ok();
@@ -169,10 +177,13 @@ Result<Credential> CreateKeyFile(const std::string& path) {
 
 Result<DerivedKeys> DeriveKeys(ByteView master, ByteView repo_id) {
   DerivedKeys k;
-  ASSIGN_OR_RETURN(k.content, crypto::Hkdf(master, repo_id, AsBytes("weightfs content key v1"), 32));
+  ASSIGN_OR_RETURN(k.content,
+                   crypto::Hkdf(master, repo_id, AsBytes("weightfs content key v1"), 32));
   ASSIGN_OR_RETURN(k.id, crypto::Hkdf(master, repo_id, AsBytes("weightfs id key v1"), 32));
-  ASSIGN_OR_RETURN(k.chunker, crypto::Hkdf(master, repo_id, AsBytes("weightfs chunker seed v1"), 32));
-  ASSIGN_OR_RETURN(k.config_mac, crypto::Hkdf(master, repo_id, AsBytes("weightfs config mac v1"), 32));
+  ASSIGN_OR_RETURN(k.chunker,
+                   crypto::Hkdf(master, repo_id, AsBytes("weightfs chunker seed v1"), 32));
+  ASSIGN_OR_RETURN(k.config_mac,
+                   crypto::Hkdf(master, repo_id, AsBytes("weightfs config mac v1"), 32));
   ASSIGN_OR_RETURN(k.refs, crypto::Hkdf(master, repo_id, AsBytes("weightfs refs key v1"), 32));
   return k;
 }
@@ -199,7 +210,8 @@ Result<RepoConfig> ParseConfig(ByteView data) {
   ASSIGN_OR_RETURN(c.frame_size, Field<uint32_t>(j, "frame_size", what));
   if (c.frame_size != 64 * 1024) return Corruption("config has an unsupported frame size");
   ASSIGN_OR_RETURN(c.created, Field<std::string>(j, "created", what));
-  if (Status s = ValidateChunkerParams(c.chunker); !s.ok()) return Corruption("config: " + s.message());
+  if (Status s = ValidateChunkerParams(c.chunker); !s.ok())
+    return Corruption("config: " + s.message());
   return c;
 }
 
@@ -208,7 +220,8 @@ Result<Bytes> SerializeConfig(const RepoConfig& c, const SecretBytes& mac_key) {
   j["format"] = "weightfs";
   j["version"] = c.format_version;
   j["repo_id"] = ToHex(c.repo_id);
-  j["chunker"] = {{"min", c.chunker.min_size}, {"avg", c.chunker.avg_size}, {"max", c.chunker.max_size}};
+  j["chunker"] = {
+      {"min", c.chunker.min_size}, {"avg", c.chunker.avg_size}, {"max", c.chunker.max_size}};
   j["frame_size"] = c.frame_size;
   j["created"] = c.created;
   ASSIGN_OR_RETURN(j["mac"], MacHex(j, mac_key));
@@ -224,7 +237,8 @@ Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
                           ByteView repo_id, ByteView master, const SecretBytes& mac_key) {
   RETURN_IF_ERROR(ValidateSlotName(name));
   RETURN_IF_ERROR(ValidateSlotName(role));
-  crypto::ScryptParams p = credential.kind == Credential::Kind::kPassphrase ? scrypt : crypto::ScryptParams{0, 0, 0};
+  crypto::ScryptParams p =
+      credential.kind == Credential::Kind::kPassphrase ? scrypt : crypto::ScryptParams{0, 0, 0};
   ASSIGN_OR_RETURN(Bytes salt, crypto::RandomBytes(32));
   ASSIGN_OR_RETURN(Bytes nonce, crypto::RandomBytes(crypto::kGcmNonceSize));
   ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(credential, p, salt));
@@ -236,8 +250,12 @@ Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
   j["name"] = name;
   j["role"] = role;
   j["kind"] = kind;
-  j["kdf"] = {{"algorithm", credential.kind == Credential::Kind::kPassphrase ? "scrypt" : "hkdf-sha256"},
-              {"n", p.n}, {"r", p.r}, {"p", p.p}, {"salt", ToHex(salt)}};
+  j["kdf"] = {
+      {"algorithm", credential.kind == Credential::Kind::kPassphrase ? "scrypt" : "hkdf-sha256"},
+      {"n", p.n},
+      {"r", p.r},
+      {"p", p.p},
+      {"salt", ToHex(salt)}};
   j["nonce"] = ToHex(nonce);
   j["wrapped"] = ToHex(wrapped);
   ASSIGN_OR_RETURN(j["check"], KekCheck(kek));
@@ -252,7 +270,8 @@ Result<KeySlotInfo> ParseKeySlot(ByteView data) {
   ASSIGN_OR_RETURN(info.name, Field<std::string>(j, "name", what));
   ASSIGN_OR_RETURN(info.role, Field<std::string>(j, "role", what));
   ASSIGN_OR_RETURN(info.kind, Field<std::string>(j, "kind", what));
-  if (info.kind != "passphrase" && info.kind != "keyfile") return Corruption("key slot has unknown kind");
+  if (info.kind != "passphrase" && info.kind != "keyfile")
+    return Corruption("key slot has unknown kind");
   if (!j.contains("kdf")) return Corruption("key slot has no kdf");
   ASSIGN_OR_RETURN(info.scrypt.n, Field<uint64_t>(j["kdf"], "n", what));
   ASSIGN_OR_RETURN(info.scrypt.r, Field<uint32_t>(j["kdf"], "r", what));
@@ -263,21 +282,24 @@ Result<KeySlotInfo> ParseKeySlot(ByteView data) {
 Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, ByteView repo_id) {
   ASSIGN_OR_RETURN(KeySlotInfo info, ParseKeySlot(data));
   if (info.kind != KindName(credential.kind)) {
-    return Status(Code::kWrongKey, "slot '" + info.name + "' is opened by a " + info.kind);
+    return WrongKey("slot '" + info.name + "' is opened by a " + info.kind);
   }
   ASSIGN_OR_RETURN(json j, ParseJson(data, "key slot"));
   if (!j.contains("kdf")) return Corruption("key slot has no kdf");
   ASSIGN_OR_RETURN(Bytes salt, HexField(j["kdf"], "salt", "key slot"));
   ASSIGN_OR_RETURN(Bytes nonce, HexField(j, "nonce", "key slot"));
   ASSIGN_OR_RETURN(Bytes wrapped, HexField(j, "wrapped", "key slot"));
-  if (nonce.size() != crypto::kGcmNonceSize || wrapped.size() != kMasterSize + crypto::kGcmTagSize) {
+  if (nonce.size() != crypto::kGcmNonceSize ||
+      wrapped.size() != kMasterSize + crypto::kGcmTagSize) {
     return Corruption("key slot '" + info.name + "' is malformed");
   }
   if (info.kind == "passphrase") {
     // Refuse absurd stored parameters before spending memory on them (a tampered slot).
-    if (info.scrypt.n < 2 || (info.scrypt.n & (info.scrypt.n - 1)) != 0 || !ScryptWithinLimits(info.scrypt)) {
-      return Corruption("key slot '" + info.name + "' has invalid scrypt parameters (n " + std::to_string(info.scrypt.n) +
-                        ", r " + std::to_string(info.scrypt.r) + ", p " + std::to_string(info.scrypt.p) +
+    if (info.scrypt.n < 2 || (info.scrypt.n & (info.scrypt.n - 1)) != 0 ||
+        !ScryptWithinLimits(info.scrypt)) {
+      return Corruption("key slot '" + info.name + "' has invalid scrypt parameters (n " +
+                        std::to_string(info.scrypt.n) + ", r " + std::to_string(info.scrypt.r) +
+                        ", p " + std::to_string(info.scrypt.p) +
                         "; weightfs writes at most 1 GiB of memory and 64x the default work)");
     }
   }
@@ -292,7 +314,7 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
   if (check) {
     ASSIGN_OR_RETURN(std::string want, KekCheck(kek));
     if (!crypto::ConstantTimeEqual(AsBytes(*check), AsBytes(want))) {
-      return Status(Code::kWrongKey, "slot '" + info.name + "' does not open with this " + info.kind);
+      return WrongKey("slot '" + info.name + "' does not open with this " + info.kind);
     }
   }
   Bytes aad = SlotAad(info.name, info.role, info.kind, p, salt, repo_id);
@@ -300,11 +322,12 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
   Status s = crypto::AesGcmOpenInto(kek.view(), nonce, aad, wrapped, master.data());
   if (!s.ok()) {
     if (s.code() == Code::kCorruption && check) {
-      return Corruption("key slot '" + info.name + "' is damaged: the " + info.kind +
-                        " is right, but the slot's name, role, kind, KDF parameters or wrapped key were changed");
+      return Corruption(
+          "key slot '" + info.name + "' is damaged: the " + info.kind +
+          " is right, but the slot's name, role, kind, KDF parameters or wrapped key were changed");
     }
     if (s.code() == Code::kCorruption) {
-      return Status(Code::kWrongKey, "slot '" + info.name + "' does not open with this " + info.kind);
+      return WrongKey("slot '" + info.name + "' does not open with this " + info.kind);
     }
     return s;
   }
@@ -318,7 +341,8 @@ Status VerifyKeySlot(ByteView data, const SecretBytes& mac_key) {
 bool ScryptWithinLimits(const crypto::ScryptParams& params) {
   const uint64_t n = params.n, r = params.r, p = params.p;
   if (n > (uint64_t{1} << 24) || r == 0 || r > 64 || p == 0 || p > 64) return false;
-  return 128 * n * r <= kMaxScryptMemory && n * r * p <= kMaxScryptWork;  // no overflow at these sizes
+  return 128 * n * r <= kMaxScryptMemory &&
+         n * r * p <= kMaxScryptWork;  // no overflow at these sizes
 }
 
 }  // namespace weightfs::repo

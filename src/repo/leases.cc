@@ -20,11 +20,13 @@ int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 }  // namespace
 
-Result<std::unique_ptr<Lease>> Lease::Register(storage::ObjectStore* store, LeaseKind kind, std::string what,
-                                               const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
+Result<std::unique_ptr<Lease>> Lease::Register(
+    storage::ObjectStore* store, LeaseKind kind, std::string what,
+    const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
   // Shared hold of the gc lock: no sweep runs until the record is written.
   std::unique_ptr<storage::FileLock> gc_shared;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLeaseWaitForGcSeconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(kLeaseWaitForGcSeconds);
   for (;;) {
     auto l = store->TryLock(kGcLock, /*shared=*/true);
     if (l.ok()) {
@@ -34,8 +36,8 @@ Result<std::unique_ptr<Lease>> Lease::Register(storage::ObjectStore* store, Leas
     if (l.status().code() == Code::kUnsupported) break;
     if (l.status().code() != Code::kBusy) return l.status().WithContext("registering with gc");
     if (std::chrono::steady_clock::now() > deadline) {
-      return Status(Code::kBusy, "a gc of this repository has been deleting objects for more than " +
-                                     std::to_string(kLeaseWaitForGcSeconds) + " s; try again when it is done");
+      return Busy("a gc of this repository has been deleting objects for more than " +
+                  std::to_string(kLeaseWaitForGcSeconds) + " s; try again when it is done");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -87,11 +89,13 @@ Result<std::unique_ptr<GcLock>> GcLock::Acquire(storage::ObjectStore* store) {
   for (int attempt = 0;; ++attempt) {
     auto l = store->TryLock(kGcLock, /*shared=*/false);
     if (l.ok()) {
-      nlohmann::json j = {{"host", lock_util::HostName()}, {"pid", static_cast<int>(::getpid())}, {"time", Now()}};
+      nlohmann::json j = {
+          {"host", lock_util::HostName()}, {"pid", static_cast<int>(::getpid())}, {"time", Now()}};
       RETURN_IF_ERROR(store->WriteFile(kGcLock, ToBytes(j.dump() + "\n")));
       return std::unique_ptr<GcLock>(new GcLock(store, std::move(l).value()));
     }
-    if (l.status().code() == Code::kUnsupported) return std::unique_ptr<GcLock>(new GcLock(store, nullptr));
+    if (l.status().code() == Code::kUnsupported)
+      return std::unique_ptr<GcLock>(new GcLock(store, nullptr));
     if (l.status().code() != Code::kBusy) return l.status().WithContext("taking the gc lock");
     // Writers hold it shared for the moment it takes to register a lease.
     if (attempt < 200) {
@@ -101,10 +105,10 @@ Result<std::unique_ptr<GcLock>> GcLock::Acquire(storage::ObjectStore* store) {
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kGcLock));
     std::string who = "another gc";
     if (const LockRecord r = ParseLockRecord(held); r.parsed) {
-      who += " (pid " + std::to_string(r.pid) + " on host " + (r.host.empty() ? "?" : r.host) + " since " +
-             lock_util::UtcTime(r.time) + ")";
+      who += " (pid " + std::to_string(r.pid) + " on host " + (r.host.empty() ? "?" : r.host) +
+             " since " + lock_util::UtcTime(r.time) + ")";
     }
-    return Status(Code::kBusy, who + " is running on this repository; wait for it to finish");
+    return Busy(who + " is running on this repository; wait for it to finish");
   }
 }
 

@@ -19,13 +19,16 @@ namespace weightfs::repo {
 std::string DefaultStateDir() {
   if (const char* dir = std::getenv("WEIGHTFS_STATE_DIR"); dir && *dir) return dir;
   if (::geteuid() == 0) return "/var/lib/weightfs/state";
-  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::string(xdg) + "/weightfs";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/state/weightfs";
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/weightfs";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.local/state/weightfs";
   return "/tmp/weightfs-state-" + std::to_string(::geteuid());
 }
 
 namespace {
-Status WriteStateFile(const std::string& state_dir, const std::string& path, const std::string& text);
+Status WriteStateFile(const std::string& state_dir, const std::string& path,
+                      const std::string& text);
 
 // Serializes the read-compare-write of one repository's state between the commands of this
 // machine (several may run at once); released when destroyed. Best effort: without the lock
@@ -55,7 +58,8 @@ class StateLock {
 // Read with a bound (it is a few dozen bytes), never as a whole file of unknown size. Missing:
 // seq 0 and an empty value. Anything else is kCorruption naming the file: someone edited this
 // machine's record of what it has seen.
-Status ReadSeqStateFile(const std::string& path, const char* key, uint64_t* seq, std::string* value) {
+Status ReadSeqStateFile(const std::string& path, const char* key, uint64_t* seq,
+                        std::string* value) {
   *seq = 0;
   value->clear();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -66,14 +70,16 @@ Status ReadSeqStateFile(const std::string& path, const char* key, uint64_t* seq,
   char buf[256];
   size_t got = 0;
   ssize_t n = 0;
-  while (got < sizeof(buf) && (n = ::read(fd, buf + got, sizeof(buf) - got)) > 0) got += static_cast<size_t>(n);
+  while (got < sizeof(buf) && (n = ::read(fd, buf + got, sizeof(buf) - got)) > 0)
+    got += static_cast<size_t>(n);
   const int err = errno;
   ::close(fd);
   if (n < 0) return ErrnoStatus(err, "reading the local state file " + path);
   std::optional<SeqState> state;
   if (got < sizeof(buf)) state = ParseSeqState(std::string_view(buf, got), key);
   if (!state) {
-    return Corruption("the local state file " + path + " is damaged (it is not what weightfs writes); remove it "
+    return Corruption("the local state file " + path +
+                      " is damaged (it is not what weightfs writes); remove it "
                       "to forget what this machine has seen of the repository");
   }
   *seq = state->seq;
@@ -95,8 +101,8 @@ uint64_t SeqOf(const std::multimap<std::string, std::string>& kv, const std::str
 }
 }  // namespace
 
-Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, bool accept_rollback,
-                          std::string* note) {
+Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir,
+                          bool accept_rollback, std::string* note) {
   ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.ReadMain());
   const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
   uint64_t seen_seq = 0;
@@ -106,16 +112,20 @@ Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, 
   const std::string head = main.value.head ? main.value.head->Hex() : "";
   const bool backwards = seq < seen_seq || (seq == seen_seq && seen_seq > 0 && head != seen_head);
   if (backwards && !accept_rollback) {
-    return Corruption("the repository's history went backwards: this machine has seen snapshot #" +
-                      std::to_string(seen_seq) + " (" + seen_head.substr(0, 16) + "), but its newest is #" +
-                      std::to_string(seq) + (head.empty() ? "" : " (" + head.substr(0, 16) + ")") +
-                      ". Someone may have rolled refs/main back, or the repository was restored from an "
-                      "older copy; if that is intended, run again with --accept-rollback");
+    return Corruption(
+        "the repository's history went backwards: this machine has seen snapshot #" +
+        std::to_string(seen_seq) + " (" + seen_head.substr(0, 16) + "), but its newest is #" +
+        std::to_string(seq) + (head.empty() ? "" : " (" + head.substr(0, 16) + ")") +
+        ". Someone may have rolled refs/main back, or the repository was restored from an "
+        "older copy; if that is intended, run again with --accept-rollback");
   }
   if (backwards) {
-    *note = "accepted a rollback from snapshot #" + std::to_string(seen_seq) + " to #" + std::to_string(seq);
+    *note = "accepted a rollback from snapshot #" + std::to_string(seen_seq) + " to #" +
+            std::to_string(seq);
     StateLock lock(state_dir, path);
-    return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
+    return WriteStateFile(
+        state_dir, path,
+        "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
   }
   if (seq == seen_seq) return Status::Ok();
   return RecordHead(repo, main.value, state_dir);
@@ -131,12 +141,15 @@ Status RecordHead(const Repository& repo, const MainRef& main, const std::string
   if (recorded > main.head_seq) return Status::Ok();
   const uint64_t seq = main.head_seq;
   const std::string head = main.head ? main.head->Hex() : "";
-  return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
+  return WriteStateFile(
+      state_dir, path,
+      "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
 }
 
 namespace {
 
-Status WriteStateFile(const std::string& state_dir, const std::string& path, const std::string& text) {
+Status WriteStateFile(const std::string& state_dir, const std::string& path,
+                      const std::string& text) {
   boost::system::error_code ec;
   boost::filesystem::create_directories(state_dir, ec);
   if (ec) return IoError("creating the state directory " + state_dir + ": " + ec.message());
@@ -171,8 +184,8 @@ std::string PolicyStatePath(const Repository& repo, const std::string& state_dir
 
 }  // namespace
 
-Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir, bool accept_rollback,
-                            std::string* note) {
+Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir,
+                            bool accept_rollback, std::string* note) {
   // A refs/policy that does not authenticate or contradicts the snapshot chain is reported by
   // whoever uses the policy (mounts, policy commands, check); commands that do not need it work.
   auto current = repo.ReadPolicy();
@@ -185,21 +198,25 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
   const std::string id = current->value ? current->value->id.Hex() : "";
   const bool backwards = seq < seen_seq || (seq == seen_seq && seen_seq > 0 && id != seen_id);
   if (backwards && !accept_rollback) {
-    return Corruption("the repository's policy went backwards: this machine has seen policy #" +
-                      std::to_string(seen_seq) + " (" + seen_id.substr(0, 16) + "), but refs/policy holds " +
-                      (seq == 0 ? std::string("none") : "#" + std::to_string(seq) + " (" + id.substr(0, 16) + ")") +
-                      ". Someone may have rolled refs/policy back or deleted it. If the older state is intended, "
-                      "run again with --accept-rollback; an admin can also store the intended policy again with "
-                      "`weightfs policy set --accept-rollback`");
+    return Corruption(
+        "the repository's policy went backwards: this machine has seen policy #" +
+        std::to_string(seen_seq) + " (" + seen_id.substr(0, 16) + "), but refs/policy holds " +
+        (seq == 0 ? std::string("none")
+                  : "#" + std::to_string(seq) + " (" + id.substr(0, 16) + ")") +
+        ". Someone may have rolled refs/policy back or deleted it. If the older state is intended, "
+        "run again with --accept-rollback; an admin can also store the intended policy again with "
+        "`weightfs policy set --accept-rollback`");
   }
   if (backwards) {
-    *note = "accepted a policy rollback from #" + std::to_string(seen_seq) + " to #" + std::to_string(seq);
+    *note = "accepted a policy rollback from #" + std::to_string(seen_seq) + " to #" +
+            std::to_string(seq);
   }
   if ((!backwards && seq == seen_seq) || !current->value) return Status::Ok();
   return RecordPolicy(repo, seq, current->value->id, state_dir);
 }
 
-Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id, const std::string& state_dir) {
+Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id,
+                    const std::string& state_dir) {
   const std::string path = PolicyStatePath(repo, state_dir);
   StateLock lock(state_dir, path);
   uint64_t recorded = 0;
@@ -215,7 +232,8 @@ std::string TagsStatePath(const Repository& repo, const std::string& state_dir) 
   return state_dir + "/" + ToHex(repo.config().repo_id) + ".tags";
 }
 
-std::set<std::string> ValuesOf(const std::multimap<std::string, std::string>& kv, const std::string& key) {
+std::set<std::string> ValuesOf(const std::multimap<std::string, std::string>& kv,
+                               const std::string& key) {
   std::set<std::string> out;
   auto [begin, end] = kv.equal_range(key);
   for (auto it = begin; it != end; ++it) out.insert(it->second);
@@ -224,8 +242,8 @@ std::set<std::string> ValuesOf(const std::multimap<std::string, std::string>& kv
 
 }  // namespace
 
-Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, bool accept_rollback,
-                          std::string* note) {
+Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir,
+                          bool accept_rollback, std::string* note) {
   // A refs/tags that does not authenticate is reported by whoever reads it.
   uint64_t gen = 0;
   auto tags = repo.ReadTags(&gen);
@@ -247,13 +265,16 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, 
                 (gen == seen_gen && seen_gen > 0 && named != seen_named);
   }
   if (backwards && !accept_rollback) {
-    return Corruption(std::string("the repository's tags went backwards: this machine has seen refs/tags #") +
-                      std::to_string(seen_gen) + " naming " + std::to_string(seen_named.size()) +
-                      " snapshot(s), but refs/tags " +
-                      (exists ? "holds #" + std::to_string(gen) : std::string("is missing")) +
-                      ". Someone may have deleted or rolled back refs/tags (gc would then delete the snapshots only "
-                      "those tags kept). If that is intended, run again with --accept-rollback: gc then keeps the "
-                      "snapshots the lost tags named");
+    return Corruption(
+        std::string("the repository's tags went backwards: this machine has seen refs/tags #") +
+        std::to_string(seen_gen) + " naming " + std::to_string(seen_named.size()) +
+        " snapshot(s), but refs/tags " +
+        (exists ? "holds #" + std::to_string(gen) : std::string("is missing")) +
+        ". Someone may have deleted or rolled back refs/tags (gc would then delete the snapshots "
+        "only "
+        "those tags kept). If that is intended, run again with --accept-rollback: gc then keeps "
+        "the "
+        "snapshots the lost tags named");
   }
   if (backwards) {
     for (const std::string& id : seen_named) {

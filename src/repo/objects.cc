@@ -39,18 +39,24 @@ Status CheckDone(const Reader& r, const char* what) {
 
 const char* ObjectTypeName(ObjectType type) {
   switch (type) {
-    case ObjectType::kChunk: return "chunk";
-    case ObjectType::kFile: return "file";
-    case ObjectType::kTree: return "tree";
-    case ObjectType::kSnapshot: return "snapshot";
-    case ObjectType::kPolicy: return "policy";
+    case ObjectType::kChunk:
+      return "chunk";
+    case ObjectType::kFile:
+      return "file";
+    case ObjectType::kTree:
+      return "tree";
+    case ObjectType::kSnapshot:
+      return "snapshot";
+    case ObjectType::kPolicy:
+      return "policy";
   }
   return "unknown";
 }
 
 Status ValidateName(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return InvalidArgument("invalid name '" + name + "'");
-  if (name.size() > 255) return Status(Code::kNameTooLong, "name longer than 255 bytes: '" + name + "'");
+  if (name.empty() || name == "." || name == "..")
+    return InvalidArgument("invalid name '" + name + "'");
+  if (name.size() > 255) return NameTooLong("name longer than 255 bytes: '" + name + "'");
   if (name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
     return InvalidArgument("name contains '/' or NUL: '" + name + "'");
   }
@@ -73,7 +79,8 @@ uint64_t FileObject::HoleBytes() const {
 }
 
 Bytes EncodeFile(const FileObject& file) {
-  const bool holes = std::any_of(file.chunks.begin(), file.chunks.end(), [](const ChunkRef& c) { return c.hole; });
+  const bool holes =
+      std::any_of(file.chunks.begin(), file.chunks.end(), [](const ChunkRef& c) { return c.hole; });
   Bytes out;
   out.reserve(16 + file.chunks.size() * 37);
   // Without holes, exactly the bytes (and so the ids) of the files written before holes existed.
@@ -101,7 +108,8 @@ Result<FileObject> DecodeFile(ByteView data) {
   ASSIGN_OR_RETURN(f.size, r.U64());
   ASSIGN_OR_RETURN(uint64_t n, r.U64());
   // The smallest piece: a hole (tag + size) in v2, a chunk (id + size) in v1.
-  if (n > r.remaining() / (tagged ? 9 : 36)) return Corruption("file object lists more chunks than it holds");
+  if (n > r.remaining() / (tagged ? 9 : 36))
+    return Corruption("file object lists more chunks than it holds");
   f.chunks.reserve(n);
   uint64_t total = 0;
   for (uint64_t i = 0; i < n; ++i) {
@@ -190,7 +198,8 @@ Status GetOwnerFields(Reader* r, TreeEntry* e) {
   if (flags & kEntryHasRdev) {
     ASSIGN_OR_RETURN(e->rdev, r->U64());
     const bool device = e->type == EntryType::kCharDevice || e->type == EntryType::kBlockDevice;
-    if (e->rdev == 0 || !device) return Corruption("tree entry has a device number but is no device");
+    if (e->rdev == 0 || !device)
+      return Corruption("tree entry has a device number but is no device");
   }
   if (flags & kEntryHasLinkGroup) {
     ASSIGN_OR_RETURN(e->link_group, r->U64());
@@ -207,7 +216,8 @@ Result<TreeEntry> GetEntry(Reader* r, uint8_t version) {
   if (!ValidateName(e.name).ok()) return Corruption("tree object has an invalid entry name");
   ASSIGN_OR_RETURN(uint8_t type, r->U8());
   const uint8_t newest_type = version >= kOwnerEncodingVersion ? 7 : 3;
-  if (type < 1 || type > newest_type) return Corruption("tree entry has unknown type " + std::to_string(type));
+  if (type < 1 || type > newest_type)
+    return Corruption("tree entry has unknown type " + std::to_string(type));
   e.type = static_cast<EntryType>(type);
   ASSIGN_OR_RETURN(e.mode, r->U32());
   ASSIGN_OR_RETURN(e.size, r->U64());
@@ -235,13 +245,20 @@ Result<TreeEntry> GetEntry(Reader* r, uint8_t version) {
 
 const char* EntryTypeName(EntryType type) {
   switch (type) {
-    case EntryType::kFile: return "file";
-    case EntryType::kDirectory: return "dir";
-    case EntryType::kSymlink: return "symlink";
-    case EntryType::kFifo: return "fifo";
-    case EntryType::kSocket: return "socket";
-    case EntryType::kCharDevice: return "char-device";
-    case EntryType::kBlockDevice: return "block-device";
+    case EntryType::kFile:
+      return "file";
+    case EntryType::kDirectory:
+      return "dir";
+    case EntryType::kSymlink:
+      return "symlink";
+    case EntryType::kFifo:
+      return "fifo";
+    case EntryType::kSocket:
+      return "socket";
+    case EntryType::kCharDevice:
+      return "char-device";
+    case EntryType::kBlockDevice:
+      return "block-device";
   }
   return "unknown";
 }
@@ -277,7 +294,8 @@ Result<TreeObject> DecodeTree(ByteView data) {
   t.entries.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
     ASSIGN_OR_RETURN(TreeEntry e, GetEntry(&r, version));
-    if (i > 0 && !(t.entries.back().name < e.name)) return Corruption("tree entries are not sorted");
+    if (i > 0 && !(t.entries.back().name < e.name))
+      return Corruption("tree entries are not sorted");
     t.entries.push_back(std::move(e));
   }
   RETURN_IF_ERROR(CheckDone(r, "tree object"));

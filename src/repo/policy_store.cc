@@ -1,9 +1,9 @@
 // The repository's policy versions (issue #5): policy objects chained by parent, published through
 // the sealed refs/policy with compare-and-swap and anchored in the snapshot chain (every snapshot
 // names the policy in force when it was recorded).
+#include "repo/records.h"
 #include "weightfs/core/clock.h"
 #include "weightfs/repo/repository.h"
-#include "repo/records.h"
 
 namespace weightfs::repo {
 namespace {
@@ -32,17 +32,18 @@ Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPoli
   ASSIGN_OR_RETURN(auto current, ReadPolicyRef());
   ASSIGN_OR_RETURN(std::optional<PolicyVersion> anchor, PolicyAnchor());
   if (!anchor) return current;
-  const std::string fix = ". If that was not an administrator, someone changed the repository's files; an admin "
-                          "can store the intended policy again with `weightfs policy set`";
+  const std::string fix =
+      ". If that was not an administrator, someone changed the repository's files; an admin "
+      "can store the intended policy again with `weightfs policy set`";
   const std::string anchored = "policy #" + std::to_string(anchor->policy.seq);
   if (!current.value) {
-    return Corruption("refs/policy is missing, but the newest snapshot was recorded under " + anchored +
-                      ": the policy was deleted" + fix);
+    return Corruption("refs/policy is missing, but the newest snapshot was recorded under " +
+                      anchored + ": the policy was deleted" + fix);
   }
   if (current.value->policy.seq < anchor->policy.seq) {
     return Corruption("refs/policy holds policy #" + std::to_string(current.value->policy.seq) +
-                      ", older than " + anchored + " under which the newest snapshot was recorded: it was rolled back" +
-                      fix);
+                      ", older than " + anchored +
+                      " under which the newest snapshot was recorded: it was rolled back" + fix);
   }
   // The anchored version must be in the current one's history.
   PolicyVersion at = *current.value;
@@ -50,8 +51,9 @@ Result<Versioned<std::optional<Repository::PolicyVersion>>> Repository::ReadPoli
     ObjectId parent = *at.policy.parent;
     ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(parent));
     if (p.seq >= at.policy.seq) {
-      return Corruption("policy " + parent.Hex() + " does not precede its successor (sequence " + std::to_string(p.seq) +
-                        " after " + std::to_string(at.policy.seq) + "); run `weightfs check`");
+      return Corruption("policy " + parent.Hex() + " does not precede its successor (sequence " +
+                        std::to_string(p.seq) + " after " + std::to_string(at.policy.seq) +
+                        "); run `weightfs check`");
     }
     at = PolicyVersion{parent, std::move(p)};
   }
@@ -78,30 +80,33 @@ Result<Repository::PolicyVersion> Repository::SetPolicy(const std::string& text)
   return SetPolicyOn(text, std::nullopt);
 }
 
-Result<Repository::PolicyVersion> Repository::SetPolicyIfCurrent(const std::string& text,
-                                                                 const std::optional<ObjectId>& expected_current) {
+Result<Repository::PolicyVersion> Repository::SetPolicyIfCurrent(
+    const std::string& text, const std::optional<ObjectId>& expected_current) {
   return SetPolicyOn(text, std::optional<std::optional<ObjectId>>(expected_current));
 }
 
-Result<Repository::PolicyVersion> Repository::SetPolicyOn(const std::string& text,
-                                                          const std::optional<std::optional<ObjectId>>& expected) {
+Result<Repository::PolicyVersion> Repository::SetPolicyOn(
+    const std::string& text, const std::optional<std::optional<ObjectId>>& expected) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     ASSIGN_OR_RETURN(auto current, ReadPolicyRef());
     if (expected) {
-      const std::optional<ObjectId> now = current.value ? std::optional<ObjectId>(current.value->id) : std::nullopt;
+      const std::optional<ObjectId> now =
+          current.value ? std::optional<ObjectId>(current.value->id) : std::nullopt;
       if (now != *expected) {
-        return Status(Code::kConflict,
-                      "the policy changed while this command ran (now " +
-                          (current.value ? "#" + std::to_string(current.value->policy.seq) + ", set by key slot '" +
-                                               current.value->policy.author + "'"
-                                         : std::string("none")) +
-                          "); check it with `weightfs policy show` and run the command again");
+        return Status(
+            Code::kConflict,
+            "the policy changed while this command ran (now " +
+                (current.value ? "#" + std::to_string(current.value->policy.seq) +
+                                     ", set by key slot '" + current.value->policy.author + "'"
+                               : std::string("none")) +
+                "); check it with `weightfs policy show` and run the command again");
       }
     }
     ASSIGN_OR_RETURN(std::optional<PolicyVersion> anchor, PolicyAnchor());
     // A lost or rolled-back refs/policy continues from the version the head snapshot names.
     std::optional<PolicyVersion> base = current.value;
-    if (anchor && (!base || (base->policy.seq <= anchor->policy.seq && base->id != anchor->id))) base = anchor;
+    if (anchor && (!base || (base->policy.seq <= anchor->policy.seq && base->id != anchor->id)))
+      base = anchor;
     PolicyObject next;
     if (base) {
       next.parent = base->id;
@@ -120,7 +125,9 @@ Result<Repository::PolicyVersion> Repository::SetPolicyOn(const std::string& tex
     if (s.ok()) return PolicyVersion{id, std::move(next)};
     if (s.code() != Code::kConflict) return s;
   }
-  return Status(Code::kConflict, "could not write refs/policy: other writers kept changing it; run the command again");
+  return Status(
+      Code::kConflict,
+      "could not write refs/policy: other writers kept changing it; run the command again");
 }
 
 Result<std::vector<Repository::PolicyVersion>> Repository::ListPolicies() const {
@@ -133,14 +140,15 @@ Result<std::vector<Repository::PolicyVersion>> Repository::ListPolicies() const 
     ObjectId id = *out.back().policy.parent;
     ASSIGN_OR_RETURN(PolicyObject p, LoadPolicy(id));
     if (p.seq + 1 != out.back().policy.seq) {
-      return Corruption("policy " + id.Hex() + " has sequence number " + std::to_string(p.seq) + ", expected " +
-                        std::to_string(out.back().policy.seq - 1));
+      return Corruption("policy " + id.Hex() + " has sequence number " + std::to_string(p.seq) +
+                        ", expected " + std::to_string(out.back().policy.seq - 1));
     }
     out.push_back(PolicyVersion{id, std::move(p)});
   }
   if (out.back().policy.seq != 1) {
-    return Corruption("the policy history ends at #" + std::to_string(out.back().policy.seq) + " (" +
-                      out.back().id.Hex() + "), which names no predecessor; it should start at #1");
+    return Corruption("the policy history ends at #" + std::to_string(out.back().policy.seq) +
+                      " (" + out.back().id.Hex() +
+                      "), which names no predecessor; it should start at #1");
   }
   return out;
 }

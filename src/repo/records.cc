@@ -64,7 +64,8 @@ Result<std::map<std::string, ObjectId>> DecodeTags(ByteView data, uint64_t* gene
     ASSIGN_OR_RETURN(std::string name, r.String());
     ASSIGN_OR_RETURN(ByteView id, r.Raw(ObjectId::kSize));
     // EncodeTags writes each name once, in order: anything else was not written by weightfs.
-    if (!tags.empty() && !(tags.rbegin()->first < name)) return Corruption("refs/tags has repeated or unsorted tags");
+    if (!tags.empty() && !(tags.rbegin()->first < name))
+      return Corruption("refs/tags has repeated or unsorted tags");
     ASSIGN_OR_RETURN(tags[name], ObjectId::FromBytes(id));
   }
   if (!r.done()) return Corruption("refs/tags has trailing bytes");
@@ -102,7 +103,9 @@ Bytes EncodeLeaseRecord(const LeaseInfo& info) {
 Result<LeaseInfo> DecodeLeaseRecord(const std::string& name, ByteView data) {
   LeaseInfo info;
   info.name = name;
-  const auto bad = [&](const std::string& why) { return Corruption(name + " is not a lease record: " + why); };
+  const auto bad = [&](const std::string& why) {
+    return Corruption(name + " is not a lease record: " + why);
+  };
   try {
     nlohmann::json j = nlohmann::json::parse(AsString(data));
     info.kind = j.at("kind").get<std::string>() == "read" ? LeaseKind::kRead : LeaseKind::kWrite;
@@ -146,18 +149,21 @@ LockRecord ParseLockRecord(const std::optional<Bytes>& data) {
 std::optional<SeqState> ParseSeqState(std::string_view text, std::string_view key) {
   const std::string prefix = "\n" + std::string(key) + " ";
   const size_t nl = text.find(prefix);
-  if (!text.starts_with("seq ") || nl == std::string_view::npos || !text.ends_with('\n')) return std::nullopt;
+  if (!text.starts_with("seq ") || nl == std::string_view::npos || !text.ends_with('\n'))
+    return std::nullopt;
   const std::string_view digits = text.substr(4, nl - 4);
   const size_t value_at = nl + prefix.size();
   if (value_at >= text.size()) return std::nullopt;
   std::string_view value = text.substr(value_at, text.size() - 1 - value_at);
-  const bool hex = value.size() == 64 && value.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-  if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string_view::npos ||
-      !(hex || value == "-")) {
+  const bool hex =
+      value.size() == 64 && value.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  if (digits.empty() || digits.size() > 19 ||
+      digits.find_first_not_of("0123456789") != std::string_view::npos || !(hex || value == "-")) {
     return std::nullopt;
   }
   SeqState out;
-  for (char c : digits) out.seq = out.seq * 10 + static_cast<uint64_t>(c - '0');  // 19 digits fit 64 bits
+  for (char c : digits)
+    out.seq = out.seq * 10 + static_cast<uint64_t>(c - '0');  // 19 digits fit 64 bits
   if (value != "-") out.value = std::string(value);
   return out;
 }

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 
+#include "repo/records.h"
 #include "weightfs/core/clock.h"
 #include "weightfs/crypto/primitives.h"
 #include "weightfs/repo/leases.h"
-#include "repo/records.h"
 
 namespace weightfs::repo {
 namespace {
@@ -23,7 +23,7 @@ constexpr size_t kPooledSealSize = 64 << 10;
 // The authenticated config fixes the format of every object in the repository, so an object whose
 // header claims another format was tampered with: corruption (EIO), not "unsupported".
 Status ObjectOpenError(const Status& s) {
-  return s.code() == Code::kUnsupported ? Status(Code::kCorruption, s.message()) : s;
+  return s.code() == Code::kUnsupported ? Corruption(s.message()) : s;
 }
 
 Result<Bytes> ReadRequired(storage::ObjectStore* store, const std::string& name, size_t max_size) {
@@ -39,11 +39,13 @@ Status ValidateNewScrypt(const crypto::ScryptParams& p, bool allow_weak) {
     return InvalidArgument("scrypt n must be a power of two >= 2, r and p >= 1");
   }
   if (!ScryptWithinLimits(p)) {
-    return InvalidArgument("scrypt n=" + std::to_string(p.n) + " r=" + std::to_string(p.r) + " p=" + std::to_string(p.p) +
+    return InvalidArgument("scrypt n=" + std::to_string(p.n) + " r=" + std::to_string(p.r) +
+                           " p=" + std::to_string(p.p) +
                            " costs more than a slot may (1 GiB of memory, 64x the default work)");
   }
   if (p.n < kMinScryptN && !allow_weak) {
-    return InvalidArgument("scrypt n=" + std::to_string(p.n) + " is below the safe minimum 2^17; "
+    return InvalidArgument("scrypt n=" + std::to_string(p.n) +
+                           " is below the safe minimum 2^17; "
                            "weak parameters are for tests only (--insecure-fast-kdf)");
   }
   return Status::Ok();
@@ -58,7 +60,8 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
     RETURN_IF_ERROR(ValidateNewScrypt(options.scrypt, options.allow_weak_kdf));
     if (credential.secret.empty()) return InvalidArgument("the passphrase is empty");
   }
-  ASSIGN_OR_RETURN(std::optional<Bytes> existing, store->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
+  ASSIGN_OR_RETURN(std::optional<Bytes> existing,
+                   store->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
   if (existing) return AlreadyExists("a repository already exists here");
 
   RepoConfig config;
@@ -68,8 +71,9 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
   ASSIGN_OR_RETURN(SecretBytes master, crypto::RandomSecret(kMasterSize));
   ASSIGN_OR_RETURN(DerivedKeys keys, DeriveKeys(master.view(), config.repo_id));
 
-  ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(options.slot_name, options.role, credential, options.scrypt,
-                                           config.repo_id, master.view(), keys.config_mac));
+  ASSIGN_OR_RETURN(Bytes slot,
+                   WrapKeySlot(options.slot_name, options.role, credential, options.scrypt,
+                               config.repo_id, master.view(), keys.config_mac));
   ASSIGN_OR_RETURN(Bytes config_bytes, SerializeConfig(config, keys.config_mac));
   // Slots first, config last: a store with a config is a repository.
   RETURN_IF_ERROR(store->WriteFile(std::string(kKeysDir) + "/" + options.slot_name, slot));
@@ -81,7 +85,8 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::ObjectStore> store,
                                                      const Credential& credential,
                                                      const std::string& slot_name) {
-  ASSIGN_OR_RETURN(std::optional<Bytes> config_bytes, store->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
+  ASSIGN_OR_RETURN(std::optional<Bytes> config_bytes,
+                   store->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
   if (!config_bytes) return NotFound("not a weightfs repository (no config file)");
   ASSIGN_OR_RETURN(RepoConfig config, ParseConfig(*config_bytes));
 
@@ -99,14 +104,16 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
     if (!read.ok() && read.status().code() != Code::kCorruption) return read.status();
     if (read.ok() && !*read) continue;  // removed meanwhile
     auto info = read.ok() ? ParseKeySlot(**read) : Result<KeySlotInfo>(read.status());
-    if (!slot_name.empty() && file_slot != slot_name && (!info.ok() || info->name != slot_name)) continue;
+    if (!slot_name.empty() && file_slot != slot_name && (!info.ok() || info->name != slot_name))
+      continue;
     if (!info.ok()) {
-      damaged.push_back("key slot '" + file_slot + "' (" + file + ") is damaged: " + info.status().message());
+      damaged.push_back("key slot '" + file_slot + "' (" + file +
+                        ") is damaged: " + info.status().message());
       continue;
     }
     if (file != prefix + info->name) {
-      damaged.push_back("key slot file " + file + " is damaged: it holds the slot named '" + info->name +
-                        "' (a renamed or copied slot file)");
+      damaged.push_back("key slot file " + file + " is damaged: it holds the slot named '" +
+                        info->name + "' (a renamed or copied slot file)");
       continue;
     }
     auto master = UnwrapKeySlot(**read, credential, config.repo_id);
@@ -115,8 +122,9 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
       if (master.status().code() == Code::kCorruption) {
         // A copy: status() returns a temporary (a reference to its message dangled).
         const std::string m = master.status().message();
-        damaged.push_back(m.rfind("key slot '", 0) == 0 ? m + " (" + file + ")"
-                                                        : "key slot '" + file_slot + "' (" + file + ") is damaged: " + m);
+        damaged.push_back(m.rfind("key slot '", 0) == 0
+                              ? m + " (" + file + ")"
+                              : "key slot '" + file_slot + "' (" + file + ") is damaged: " + m);
         continue;
       }
       return master.status();
@@ -130,21 +138,26 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
   if (!found && !damaged.empty()) {
     std::string list;
     for (const std::string& d : damaged) list += (list.empty() ? "" : "; ") + d;
-    return Corruption(list + ". No intact key slot opens with this secret; restore the damaged slot from a backup, "
-                             "or unlock with another slot");
+    return Corruption(
+        list +
+        ". No intact key slot opens with this secret; restore the damaged slot from a backup, "
+        "or unlock with another slot");
   }
   if (!found) {
     const char* what = credential.kind == Credential::Kind::kPassphrase ? "passphrase" : "key file";
     if (!slot_name.empty()) {
-      return Status(Code::kWrongKey, std::string("wrong ") + what + " for key slot '" + slot_name + "' (or no such slot)");
+      return WrongKey(std::string("wrong ") + what + " for key slot '" + slot_name +
+                      "' (or no such slot)");
     }
-    return Status(Code::kWrongKey, std::string("wrong ") + what + ": no key slot of this repository opens with it");
+    return WrongKey(std::string("wrong ") + what +
+                    ": no key slot of this repository opens with it");
   }
   ASSIGN_OR_RETURN(repo->keys_, DeriveKeys(repo->master_.view(), config.repo_id));
   RETURN_IF_ERROR(VerifyConfig(*config_bytes, repo->keys_.config_mac));
   std::map<uint32_t, SecretBytes> content_keys;
   content_keys.emplace(kContentKeyId, repo->keys_.content.Clone());
-  repo->cipher_ = std::make_unique<crypto::ObjectCipher>(config.repo_id, std::move(content_keys), kContentKeyId);
+  repo->cipher_ = std::make_unique<crypto::ObjectCipher>(config.repo_id, std::move(content_keys),
+                                                         kContentKeyId);
   repo->gear_ = MakeGearTable(repo->keys_.chunker.view());
   repo->config_ = std::move(config);
   repo->store_ = std::move(store);
@@ -174,8 +187,9 @@ Status Repository::EnsureWriteLease() {
   if (lease_ && lease_->info().pid == pid) return Status::Ok();
   // None yet, or one registered by the parent of this forked process (a mount's daemon), which
   // releases it when it exits: this process needs its own.
-  ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease,
-                   Lease::Register(store_.get(), LeaseKind::kWrite, "writer (slot " + slot_name_ + ")"));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Lease> lease,
+      Lease::Register(store_.get(), LeaseKind::kWrite, "writer (slot " + slot_name_ + ")"));
   if (lease_) (void)lease_.release();  // the parent's: not ours to release (nor to free twice)
   lease_ = std::move(lease);
   lease_pid_.store(pid, std::memory_order_release);
@@ -188,7 +202,8 @@ std::string Repository::WriteLeaseName() const {
 }
 
 Status Repository::LockKeyMaterial() const {
-  for (const SecretBytes* k : {&master_, &keys_.content, &keys_.id, &keys_.chunker, &keys_.config_mac, &keys_.refs}) {
+  for (const SecretBytes* k :
+       {&master_, &keys_.content, &keys_.id, &keys_.chunker, &keys_.config_mac, &keys_.refs}) {
     RETURN_IF_ERROR(LockInMemory(k->data(), k->size()));
   }
   // The gear table is derived from a key and would let someone who reads it find cut points.
@@ -246,7 +261,8 @@ Result<Bytes> Repository::GetObject(ObjectType type, const ObjectId& id) const {
   auto plain = cipher_->Open(static_cast<uint8_t>(type), id, *sealed);
   if (!plain.ok()) {
     return ObjectOpenError(plain.status())
-        .WithContext(std::string(ObjectTypeName(type)) + " object " + id.Hex() + " failed verification");
+        .WithContext(std::string(ObjectTypeName(type)) + " object " + id.Hex() +
+                     " failed verification");
   }
   return plain;
 }
@@ -282,7 +298,9 @@ Result<ObjectId> Repository::PutFile(const FileObject& file) {
 
 Status Repository::Sync() { return store_->Sync(); }
 
-ObjectId Repository::EmptyTreeId() const { return ComputeId(ObjectType::kTree, EncodeTree(TreeObject{})); }
+ObjectId Repository::EmptyTreeId() const {
+  return ComputeId(ObjectType::kTree, EncodeTree(TreeObject{}));
+}
 
 Result<Bytes> Repository::SealRef(const std::string& name, ByteView plaintext) const {
   ASSIGN_OR_RETURN(Bytes nonce, crypto::RandomBytes(crypto::kGcmNonceSize));
@@ -297,7 +315,8 @@ Result<Bytes> Repository::SealRef(const std::string& name, ByteView plaintext) c
 }
 
 Result<Bytes> Repository::OpenRef(const std::string& name, ByteView sealed) const {
-  if (sealed.size() < 4 + crypto::kGcmNonceSize + crypto::kGcmTagSize || AsString(sealed.subspan(0, 4)) != "WFR1") {
+  if (sealed.size() < 4 + crypto::kGcmNonceSize + crypto::kGcmTagSize ||
+      AsString(sealed.subspan(0, 4)) != "WFR1") {
     return Corruption(name + " is malformed");
   }
   Bytes aad = ToBytes("weightfs ref v1");
@@ -305,7 +324,8 @@ Result<Bytes> Repository::OpenRef(const std::string& name, ByteView sealed) cons
   PutLengthPrefixed(&aad, AsBytes(name));
   auto plain = crypto::AesGcmOpen(keys_.refs.view(), sealed.subspan(4, crypto::kGcmNonceSize), aad,
                                   sealed.subspan(4 + crypto::kGcmNonceSize));
-  if (!plain.ok()) return Corruption(name + " failed authentication (modified or from another repository)");
+  if (!plain.ok())
+    return Corruption(name + " failed authentication (modified or from another repository)");
   return plain;
 }
 
@@ -327,7 +347,8 @@ Status Repository::WriteMain(const MainRef& value, const std::optional<Bytes>& e
   return Status::Ok();
 }
 
-Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags(uint64_t* generation) const {
+Result<Versioned<std::map<std::string, ObjectId>>> Repository::ReadTags(
+    uint64_t* generation) const {
   uint64_t unused = 0;
   if (generation == nullptr) generation = &unused;
   *generation = 0;
@@ -358,7 +379,8 @@ Status Repository::WriteTags(const std::map<std::string, ObjectId>& tags,
   return store_->CompareAndSwapFile(kTagsRef, expected_raw, sealed);
 }
 
-Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root, const std::string& message) {
+Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root,
+                                                const std::string& message) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     ASSIGN_OR_RETURN(Versioned<MainRef> main, ReadMain());
     ASSIGN_OR_RETURN(ObjectId root, make_root(main.value));
@@ -382,7 +404,7 @@ Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root, con
     if (s.ok()) return SnapshotInfo{id, std::move(snap)};
     if (s.code() != Code::kConflict) return s;
   }
-  return Status(Code::kConflict, "could not record the snapshot: refs/main keeps changing");
+  return Conflict("could not record the snapshot: refs/main keeps changing");
 }
 
 Result<std::vector<SnapshotInfo>> Repository::ListSnapshots() const {
@@ -393,15 +415,16 @@ Result<std::vector<SnapshotInfo>> Repository::ListSnapshots() const {
   while (next) {
     ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(*next));
     if (s.seq != expect_seq) {
-      return Corruption("snapshot " + next->Hex() + " has sequence number " + std::to_string(s.seq) +
-                        ", expected " + std::to_string(expect_seq));
+      return Corruption("snapshot " + next->Hex() + " has sequence number " +
+                        std::to_string(s.seq) + ", expected " + std::to_string(expect_seq));
     }
     --expect_seq;
     std::optional<ObjectId> parent = s.parent;
     out.push_back(SnapshotInfo{*next, std::move(s)});
     next = parent;
   }
-  // The oldest snapshot is #1 unless `forget` dropped older ones: numbers never go back (history.h).
+  // The oldest snapshot is #1 unless `forget` dropped older ones: numbers never go back
+  // (history.h).
   return out;
 }
 
@@ -417,10 +440,12 @@ Result<SnapshotInfo> Repository::ResolveVersion(const std::string& version) cons
     ASSIGN_OR_RETURN(SnapshotObject s, LoadSnapshot(it->second));
     return SnapshotInfo{it->second, std::move(s)};
   }
-  const bool is_hex = std::all_of(version.begin(), version.end(),
-                                  [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  const bool is_hex = std::all_of(version.begin(), version.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
   if (!is_hex) return NotFound("no tag or snapshot named '" + version + "'");
-  if (version.size() < 8) return InvalidArgument("a snapshot id prefix needs at least 8 hex digits: '" + version + "'");
+  if (version.size() < 8)
+    return InvalidArgument("a snapshot id prefix needs at least 8 hex digits: '" + version + "'");
   ASSIGN_OR_RETURN(std::vector<SnapshotInfo> all, ListSnapshots());
   std::optional<SnapshotInfo> match;
   for (SnapshotInfo& s : all) {
@@ -460,16 +485,19 @@ Status Repository::AddKeySlot(const std::string& name, const std::string& role,
   ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(name, role, credential, scrypt, config_.repo_id,
                                            master_.view(), keys_.config_mac));
   Status s = store_->CreateFileExclusive(std::string(kKeysDir) + "/" + name, slot);
-  if (s.code() == Code::kAlreadyExists) return AlreadyExists("a key slot named '" + name + "' already exists");
+  if (s.code() == Code::kAlreadyExists)
+    return AlreadyExists("a key slot named '" + name + "' already exists");
   return s;
 }
 
 Status Repository::RemoveKeySlot(const std::string& name) {
   RETURN_IF_ERROR(ValidateSlotName(name));
   ASSIGN_OR_RETURN(std::vector<KeySlotInfo> slots, ListKeySlots());
-  bool exists = std::any_of(slots.begin(), slots.end(), [&](const KeySlotInfo& s) { return s.name == name; });
+  bool exists =
+      std::any_of(slots.begin(), slots.end(), [&](const KeySlotInfo& s) { return s.name == name; });
   if (!exists) return NotFound("no key slot named '" + name + "'");
-  if (slots.size() == 1) return InvalidArgument("refusing to remove the last key slot: the repository would be lost");
+  if (slots.size() == 1)
+    return InvalidArgument("refusing to remove the last key slot: the repository would be lost");
   return store_->DeleteFile(std::string(kKeysDir) + "/" + name);
 }
 
@@ -490,7 +518,8 @@ std::vector<std::string> Repository::VerifyMetadata() const {
   std::vector<std::string> problems;
   auto config = store_->ReadFileAtMost(kConfigFile, kMaxConfigBytes);
   if (!config.ok() || !*config) {
-    problems.push_back(config.ok() ? "config cannot be read" : "config cannot be read: " + config.status().message());
+    problems.push_back(config.ok() ? "config cannot be read"
+                                   : "config cannot be read: " + config.status().message());
   } else if (Status s = VerifyConfig(**config, keys_.config_mac); !s.ok()) {
     problems.push_back(s.message());
   }

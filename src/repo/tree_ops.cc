@@ -12,7 +12,8 @@ Result<std::vector<std::string>> SplitPath(const std::string& path) {
     if (next == std::string::npos) next = path.size();
     std::string part = path.substr(pos, next - pos);
     if (!part.empty()) {
-      if (part == "." || part == "..") return InvalidArgument("path '" + path + "' contains '.' or '..'");
+      if (part == "." || part == "..")
+        return InvalidArgument("path '" + path + "' contains '.' or '..'");
       RETURN_IF_ERROR(ValidateName(part));
       out.push_back(std::move(part));
     }
@@ -28,7 +29,8 @@ std::string JoinPath(const std::vector<std::string>& components) {
   return out;
 }
 
-Result<TreeEntry> LookupPath(const Repository& repo, const ObjectId& root, const std::string& path) {
+Result<TreeEntry> LookupPath(const Repository& repo, const ObjectId& root,
+                             const std::string& path) {
   ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
   TreeEntry cur;
   cur.type = EntryType::kDirectory;
@@ -36,7 +38,7 @@ Result<TreeEntry> LookupPath(const Repository& repo, const ObjectId& root, const
   cur.id = root;
   std::string walked;
   for (const std::string& name : parts) {
-    if (cur.type != EntryType::kDirectory) return Status(Code::kNotDirectory, walked + " is not a directory");
+    if (cur.type != EntryType::kDirectory) return NotDirectory(walked + " is not a directory");
     ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(cur.id));
     walked += "/" + name;
     const TreeEntry* e = tree.Find(name);
@@ -69,7 +71,8 @@ Result<ObjectId> PutRec(Repository* repo, const std::optional<ObjectId>& dir,
     std::optional<ObjectId> child;
     if (exists) {
       if (it->type != EntryType::kDirectory) {
-        return Status(Code::kNotDirectory, JoinPath({path.begin(), path.begin() + depth + 1}) + " is not a directory");
+        return NotDirectory(JoinPath({path.begin(), path.begin() + depth + 1}) +
+                            " is not a directory");
       }
       child = it->id;
     }
@@ -91,10 +94,11 @@ Result<ObjectId> PutRec(Repository* repo, const std::optional<ObjectId>& dir,
 
 }  // namespace
 
-Result<ObjectId> PutAtPath(Repository* repo, const ObjectId& root, const std::vector<std::string>& path,
-                           TreeEntry entry) {
+Result<ObjectId> PutAtPath(Repository* repo, const ObjectId& root,
+                           const std::vector<std::string>& path, TreeEntry entry) {
   if (path.empty()) {
-    if (entry.type != EntryType::kDirectory) return Status(Code::kIsDirectory, "cannot replace the root with a file");
+    if (entry.type != EntryType::kDirectory)
+      return IsDirectory("cannot replace the root with a file");
     return entry.id;
   }
   return PutRec(repo, root, path, 0, entry);

@@ -16,8 +16,10 @@ constexpr char kLockFile[] = "locks/writer";
 constexpr char kCommandPrefix[] = "weightfs ";
 
 Bytes LockContent(int pid, const std::string& mountpoint) {
-  nlohmann::json j = {{"host", lock_util::HostName()}, {"pid", pid},
-                      {"time", static_cast<int64_t>(std::time(nullptr))}, {"mountpoint", mountpoint}};
+  nlohmann::json j = {{"host", lock_util::HostName()},
+                      {"pid", pid},
+                      {"time", static_cast<int64_t>(std::time(nullptr))},
+                      {"mountpoint", mountpoint}};
   return ToBytes(j.dump() + "\n");
 }
 
@@ -29,9 +31,9 @@ std::string Describe(const LockRecord& r) {
   return out;
 }
 
-Status Busy(const LockRecord& r) {
-  return Status(Code::kBusy, "the repository is already mounted read-write by " + Describe(r) +
-                                 "; unmount it first, or mount with --read-only");
+Status HeldBy(const LockRecord& r) {
+  return ::weightfs::Busy("the repository is already mounted read-write by " + Describe(r) +
+                          "; unmount it first, or mount with --read-only");
 }
 
 }  // namespace
@@ -42,8 +44,9 @@ Result<bool> WriterLock::HeldByMount(storage::ObjectStore* store) {
   return r.parsed && r.mountpoint && !r.mountpoint->starts_with(kCommandPrefix);
 }
 
-Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* store, const std::string& mountpoint,
-                                                        int pid, std::string* note) {
+Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* store,
+                                                        const std::string& mountpoint, int pid,
+                                                        std::string* note) {
   Bytes content = LockContent(pid, mountpoint);
   auto kernel = store->TryLock(kLockFile, /*shared=*/false);
   // A holder killed a moment ago (its pid gone or a zombie) may not have finished exiting, and
@@ -63,30 +66,35 @@ Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* st
               " (that process no longer holds it)";
     }
     RETURN_IF_ERROR(store->WriteFile(kLockFile, content).WithContext("taking the writer lock"));
-    return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, std::move(kernel).value()));
+    return std::unique_ptr<WriterLock>(
+        new WriterLock(store, content, mountpoint, std::move(kernel).value()));
   }
   if (kernel.status().code() == Code::kBusy) {
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
-    return Busy(ParseLockRecord(held));
+    return HeldBy(ParseLockRecord(held));
   }
-  if (kernel.status().code() != Code::kUnsupported) return kernel.status().WithContext("taking the writer lock");
+  if (kernel.status().code() != Code::kUnsupported)
+    return kernel.status().WithContext("taking the writer lock");
 
   // No kernel locks: the record alone, with the holder's liveness judged by its pid.
   for (int attempt = 0; attempt < 3; ++attempt) {
     Status s = store->CreateFileExclusive(kLockFile, content);
-    if (s.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));
+    if (s.ok())
+      return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));
     if (s.code() != Code::kAlreadyExists) return s.WithContext("taking the writer lock");
     ASSIGN_OR_RETURN(std::optional<Bytes> held, store->ReadFile(kLockFile));
     if (!held) continue;  // released meanwhile
     const LockRecord r = ParseLockRecord(held);
-    if (r.host != lock_util::HostName() || lock_util::ProcessAlive(r.pid)) return Busy(r);
-    *note = "took over a stale writer lock left by " + Describe(r) + " (that process no longer exists)";
+    if (r.host != lock_util::HostName() || lock_util::ProcessAlive(r.pid)) return HeldBy(r);
+    *note =
+        "took over a stale writer lock left by " + Describe(r) + " (that process no longer exists)";
     // Only replace the exact stale lock we read, so two takers cannot both win.
     Status cas = store->CompareAndSwapFile(kLockFile, held, content);
-    if (cas.ok()) return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));
+    if (cas.ok())
+      return std::unique_ptr<WriterLock>(new WriterLock(store, content, mountpoint, nullptr));
     if (cas.code() != Code::kConflict) return cas;
   }
-  return Status(Code::kBusy, "the writer lock keeps changing; another mount is starting");
+  return ::weightfs::Busy("the writer lock keeps changing; another mount is starting");
 }
 
 Status WriterLock::SetPid(int pid) {

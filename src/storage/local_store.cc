@@ -72,7 +72,7 @@ Result<std::unique_ptr<ObjectStore>> OpenLocalStore(const std::string& root) {
   struct stat st;
   if (::stat(abs.c_str(), &st) != 0) return ErrnoStatus(errno, "opening local store at " + abs);
   if (!S_ISDIR(st.st_mode)) {
-    return Status(Code::kNotDirectory, "opening local store at " + abs + ": not a directory");
+    return NotDirectory("opening local store at " + abs + ": not a directory");
   }
   return std::unique_ptr<ObjectStore>(std::make_unique<LocalStore>(abs));
 }
@@ -236,8 +236,8 @@ Result<size_t> LocalStore::ReadInto(const ObjectId& id, uint64_t offset, std::sp
   if (fds->direct.valid() && IsDirectAligned(offset, dest)) fd = fds->direct.get();
   size_t done = 0;
   while (done < dest.size()) {
-    ssize_t n = ::pread(fd, dest.data() + done, dest.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, dest.data() + done, dest.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EINVAL && fd != fds->buffered.get()) {
@@ -282,7 +282,8 @@ Result<int64_t> LocalStore::MTime(const ObjectId& id) {
 
 Status LocalStore::Touch(const ObjectId& id) {
   const std::string path = ObjectPath(id);
-  if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) != 0) return ErrnoStatus(errno, "touching " + path);
+  if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) != 0)
+    return ErrnoStatus(errno, "touching " + path);
   return Status::Ok();
 }
 

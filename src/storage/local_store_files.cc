@@ -36,7 +36,8 @@ class LocalFileLock : public FileLock {
  public:
   LocalFileLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
   Status RemoveFile() override {
-    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "removing " + path_);
+    if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
+      return ErrnoStatus(errno, "removing " + path_);
     return Status::Ok();
   }
 
@@ -59,7 +60,7 @@ Result<std::unique_ptr<FileLock>> LocalStore::TryLock(const std::string& name, b
       rc = ::flock(fd.get(), (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
     } while (rc != 0 && errno == EINTR);
     if (rc != 0) {
-      if (errno == EWOULDBLOCK) return Status(Code::kBusy, path + " is locked by another process");
+      if (errno == EWOULDBLOCK) return Busy(path + " is locked by another process");
       if (errno == ENOLCK || errno == EINVAL || errno == EOPNOTSUPP) {
         return Unsupported("the filesystem of " + path + " has no flock");
       }
@@ -68,12 +69,12 @@ Result<std::unique_ptr<FileLock>> LocalStore::TryLock(const std::string& name, b
     // A holder may have removed the file between our open and our flock: a lock on a removed
     // file excludes nobody, so lock the file that is there now.
     struct stat held, now;
-    if (::fstat(fd.get(), &held) == 0 && ::stat(path.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
-        held.st_dev == now.st_dev) {
+    if (::fstat(fd.get(), &held) == 0 && ::stat(path.c_str(), &now) == 0 &&
+        held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
       return std::unique_ptr<FileLock>(std::make_unique<LocalFileLock>(std::move(fd), path));
     }
   }
-  return Status(Code::kBusy, path + " keeps being replaced");
+  return Busy(path + " keeps being replaced");
 }
 
 Result<LocalStore::FilesLock> LocalStore::LockFiles() {
@@ -176,11 +177,11 @@ Status LocalStore::CompareAndSwapFile(const std::string& name, const std::option
     const char* why = !expected  ? "it already exists"
                       : !current ? "it does not exist"
                                  : "its content changed";
-    return Status(Code::kConflict, "compare-and-swap of " + FilePath(name) + ": " + why);
+    return Conflict("compare-and-swap of " + FilePath(name) + ": " + why);
   }
   Status s = Publish(name, data, /*exclusive=*/!expected.has_value());
   if (s.code() == Code::kAlreadyExists) {
-    return Status(Code::kConflict, "compare-and-swap of " + FilePath(name) + ": " + s.message());
+    return Conflict("compare-and-swap of " + FilePath(name) + ": " + s.message());
   }
   return s;
 }

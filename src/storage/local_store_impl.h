@@ -11,10 +11,10 @@
 #include <list>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -98,9 +98,10 @@ class LocalStore : public ObjectStore {
   // an open and a close too. A kept descriptor whose file is gone (nlink 0) is reopened.
   static constexpr size_t kMaxOpenObjects = 256;
   std::atomic<bool> direct_io_{true};  // false once the filesystem refused O_DIRECT
-  std::mutex fds_mu_;  // a leaf lock, never held across I/O
+  std::mutex fds_mu_;                  // a leaf lock, never held across I/O
   std::list<std::pair<ObjectId, std::shared_ptr<const ObjectFds>>> fd_lru_;  // guarded by fds_mu_
-  std::unordered_map<ObjectId, decltype(fd_lru_)::iterator, ObjectIdHash> fds_;  // guarded by fds_mu_
+  std::unordered_map<ObjectId, decltype(fd_lru_)::iterator, ObjectIdHash>
+      fds_;  // guarded by fds_mu_
 
   std::mutex pending_mu_;
   std::set<std::string> pending_files_;  // guarded by pending_mu_

@@ -108,7 +108,7 @@ class MemoryStore : public ObjectStore {
       const char* why = !expected  ? "it already exists"
                         : !current ? "it does not exist"
                                    : "its content changed";
-      return Status(Code::kConflict, "compare-and-swap of " + name + ": " + why);
+      return Conflict("compare-and-swap of " + name + ": " + why);
     }
     RETURN_IF_ERROR(CheckWritable(name));
     files_[name] = Bytes(data.begin(), data.end());
@@ -130,8 +130,7 @@ class MemoryStore : public ObjectStore {
   Status DeleteFile(const std::string& name) override {
     RETURN_IF_ERROR(ValidateFileName(name));
     std::lock_guard<std::mutex> lock(mu_);
-    if (IsDirLocked(name))
-      return Status(Code::kIsDirectory, "deleting " + name + ": Is a directory");
+    if (IsDirLocked(name)) return IsDirectory("deleting " + name + ": Is a directory");
     if (files_.erase(name) == 0) return NotFound("deleting " + name + ": No such file");
     return Status::Ok();
   }
@@ -172,8 +171,7 @@ class MemoryStore : public ObjectStore {
   }
 
   Result<std::optional<Bytes>> ReadLocked(const std::string& name) const {
-    if (IsDirLocked(name))
-      return Status(Code::kIsDirectory, "reading " + name + ": Is a directory");
+    if (IsDirLocked(name)) return IsDirectory("reading " + name + ": Is a directory");
     auto it = files_.find(name);
     if (it == files_.end()) return std::optional<Bytes>();
     return std::optional<Bytes>(it->second);
@@ -181,13 +179,12 @@ class MemoryStore : public ObjectStore {
 
   // A name can be written unless it is a directory or one of its parents is a file.
   Status CheckWritable(const std::string& name) const {
-    if (IsDirLocked(name))
-      return Status(Code::kIsDirectory, "writing " + name + ": Is a directory");
+    if (IsDirLocked(name)) return IsDirectory("writing " + name + ": Is a directory");
     for (size_t slash = name.find('/'); slash != std::string::npos;
          slash = name.find('/', slash + 1)) {
       if (files_.count(name.substr(0, slash))) {
-        return Status(Code::kNotDirectory, "writing " + name + ": " + name.substr(0, slash) +
-                                               " is a file, not a directory");
+        return NotDirectory("writing " + name + ": " + name.substr(0, slash) +
+                            " is a file, not a directory");
       }
     }
     return Status::Ok();

@@ -37,8 +37,8 @@ Result<std::optional<Bytes>> ObjectStore::ReadFileAtMost(const std::string& name
 }
 
 Status FileTooLarge(const std::string& name, uint64_t size, size_t max_size) {
-  return Corruption(name + " is damaged: it is " + std::to_string(size) + " bytes, and an intact one is at most " +
-                    std::to_string(max_size));
+  return Corruption(name + " is damaged: it is " + std::to_string(size) +
+                    " bytes, and an intact one is at most " + std::to_string(max_size));
 }
 
 Status ValidateFileName(const std::string& name) {
@@ -54,8 +54,8 @@ Status ValidateFileName(const std::string& name) {
     if (seg.empty()) return bad("empty path segment");
     if (seg == "." || seg == "..") return bad("'.' and '..' segments are not allowed");
     if (seg.size() > kMaxSegment) {
-      return Status(Code::kNameTooLong,
-                    "invalid store file name '" + name + "': a segment is longer than 255 bytes");
+      return NameTooLong("invalid store file name '" + name +
+                         "': a segment is longer than 255 bytes");
     }
     for (char c : seg) {
       if (!ValidSegmentChar(c)) return bad("segments may contain only [A-Za-z0-9._-]");

@@ -49,7 +49,8 @@ std::vector<std::string> AccessControl::RolesOf(const Caller& c, const policy::P
   {
     std::lock_guard lock(mu_);
     auto it = roles_cache_.find(key);
-    if (it != roles_cache_.end() && it->second.policy == &p && it->second.expires > now) return it->second.roles;
+    if (it != roles_cache_.end() && it->second.policy == &p && it->second.expires > now)
+      return it->second.roles;
   }
   // Name lookups (NSS) happen outside the lock.
   policy::Identity who{c.uid, c.gid, c.groups};
@@ -57,12 +58,14 @@ std::vector<std::string> AccessControl::RolesOf(const Caller& c, const policy::P
   for (const auto& g : p.RolesFor(who, *options_.resolver)) roles.push_back(g.role);
   std::lock_guard lock(mu_);
   if (roles_cache_.size() > 4096) roles_cache_.clear();
-  roles_cache_[key] = CachedRoles{&p, roles,
-                                  now + std::chrono::milliseconds(static_cast<int64_t>(options_.role_cache_s * 1000))};
+  roles_cache_[key] = CachedRoles{
+      &p, roles,
+      now + std::chrono::milliseconds(static_cast<int64_t>(options_.role_cache_s * 1000))};
   return roles;
 }
 
-AccessControl::Verdict AccessControl::Decide(const Caller& c, Capability cap, const std::string& path) {
+AccessControl::Verdict AccessControl::Decide(const Caller& c, Capability cap,
+                                             const std::string& path) {
   std::shared_ptr<const policy::Policy> p = policy();
   Verdict v;
   const std::vector<std::string> roles = RolesOf(c, *p);
@@ -88,7 +91,8 @@ AccessControl::Verdict AccessControl::Decide(const Caller& c, Capability cap, co
   return v;
 }
 
-bool AccessControl::Check(const Caller& c, Capability cap, const std::string& path, const char* op) {
+bool AccessControl::Check(const Caller& c, Capability cap, const std::string& path,
+                          const char* op) {
   Verdict v = Decide(c, cap, path);
   if (options_.audit && (!v.allowed || options_.audit_all)) Audit(c, v, cap, path, op);
   return v.allowed;
@@ -108,7 +112,8 @@ bool AccessControl::MayEver(const Caller& c, policy::CapabilitySet caps) {
   return false;
 }
 
-bool AccessControl::CheckEver(const Caller& c, Capability cap, const std::string& path, const char* op) {
+bool AccessControl::CheckEver(const Caller& c, Capability cap, const std::string& path,
+                              const char* op) {
   const bool allowed = MayEver(c, policy::Bit(cap));
   if (options_.audit && (!allowed || options_.audit_all)) {
     Verdict v;
@@ -116,9 +121,12 @@ bool AccessControl::CheckEver(const Caller& c, Capability cap, const std::string
     std::shared_ptr<const policy::Policy> p = policy();
     const std::vector<std::string> roles = RolesOf(c, *p);
     v.roles = roles.empty() ? "(none)" : Join(roles);
-    v.rule = allowed ? std::string("some rule allows ") + policy::CapabilityName(cap)
-                     : std::string("no rule of the caller's roles allows ") + policy::CapabilityName(cap) +
-                           (options_.per_caller ? " (or of the mount role " + options_.mount_role + ")" : "");
+    v.rule = allowed
+                 ? std::string("some rule allows ") + policy::CapabilityName(cap)
+                 : std::string("no rule of the caller's roles allows ") +
+                       policy::CapabilityName(cap) +
+                       (options_.per_caller ? " (or of the mount role " + options_.mount_role + ")"
+                                            : "");
     Audit(c, v, cap, path, op);
   }
   return allowed;
@@ -126,20 +134,21 @@ bool AccessControl::CheckEver(const Caller& c, Capability cap, const std::string
 
 bool AccessControl::SameForEveryCaller(const std::string& path) const {
   if (!options_.per_caller) return true;
-  return policy()->UniformFor(options_.mount_role, policy::Bit(Capability::kList) | policy::Bit(Capability::kRead),
-                              path);
+  return policy()->UniformFor(
+      options_.mount_role, policy::Bit(Capability::kList) | policy::Bit(Capability::kRead), path);
 }
 
-void AccessControl::Audit(const Caller& c, const Verdict& v, Capability cap, const std::string& path,
-                          const char* op) {
+void AccessControl::Audit(const Caller& c, const Verdict& v, Capability cap,
+                          const std::string& path, const char* op) {
   std::string user;
   if (auto name = options_.resolver->UserName(c.uid)) user = *name;
-  options_.audit(AuditLine(NowNs(), c.uid, user, v.roles, op, policy::CapabilityName(cap), path, v.allowed, v.rule));
+  options_.audit(AuditLine(NowNs(), c.uid, user, v.roles, op, policy::CapabilityName(cap), path,
+                           v.allowed, v.rule));
 }
 
-std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user, const std::string& role,
-                      const std::string& op, const std::string& capability, const std::string& path,
-                      bool allowed, const std::string& rule) {
+std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user,
+                      const std::string& role, const std::string& op, const std::string& capability,
+                      const std::string& path, bool allowed, const std::string& rule) {
   nlohmann::ordered_json j;
   j["time"] = IsoTime(time_ns);
   j["uid"] = uid;
@@ -165,9 +174,9 @@ Result<std::shared_ptr<const policy::Policy>> LoadStoredPolicy(
   const std::string source = "repository policy #" + std::to_string(version->policy.seq);
   auto loaded = policy::Policy::Load(version->policy.text, source);
   if (!loaded.ok()) {
-    return Status(Code::kCorruption, loaded.status().message() +
-                                         " (the stored policy does not load with this build; set a valid one with "
-                                         "`weightfs policy set`)");
+    return Corruption(loaded.status().message() +
+                      " (the stored policy does not load with this build; set a valid one with "
+                      "`weightfs policy set`)");
   }
   return loaded;
 }

@@ -25,11 +25,12 @@ const Bytes& ZeroBlock() {
 
 }  // namespace
 
-FileContent::FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter,
-                         ThreadPool* pool)
+FileContent::FileContent(repo::Repository* repo, repo::FileObject base,
+                         std::atomic<int64_t>* dirty_counter, ThreadPool* pool)
     : repo_(repo),
       dirty_counter_(dirty_counter),
-      own_reader_(std::make_unique<repo::ChunkReader>(repo, repo::ChunkReader::Options{0, 0, nullptr})),
+      own_reader_(
+          std::make_unique<repo::ChunkReader>(repo, repo::ChunkReader::Options{0, 0, nullptr})),
       reader_(own_reader_.get()),
       pool_(pool) {
   segs_.reserve(base.chunks.size());
@@ -84,7 +85,8 @@ std::optional<uint64_t> FileContent::Seek(uint64_t offset, bool hole) const {
 bool FileContent::dirty() const {
   std::shared_lock lock(mu_);
   // Holes are stored as holes: only unsealed data is dirty.
-  return std::any_of(segs_.begin(), segs_.end(), [](const Segment& s) { return s.kind == Segment::Kind::kDirty; });
+  return std::any_of(segs_.begin(), segs_.end(),
+                     [](const Segment& s) { return s.kind == Segment::Kind::kDirty; });
 }
 
 int64_t FileContent::dirty_bytes() const {
@@ -103,15 +105,16 @@ void FileContent::SetReader(repo::ChunkReader* reader, bool weight_file) {
   own_reader_.reset();
   // A window of at most a quarter of the cache, so a few streams at once still fit.
   const auto max_window = static_cast<uint64_t>(std::max<int64_t>(reader->capacity() / 4, 1 << 20));
-  read_ahead_ = std::make_unique<repo::ReadAhead>(std::min<uint64_t>(max_window, 64 << 20), weight_file,
-                                                 reader->stream_count());
+  read_ahead_ = std::make_unique<repo::ReadAhead>(std::min<uint64_t>(max_window, 64 << 20),
+                                                  weight_file, reader->stream_count());
 }
 
-Status FileContent::ReadSegmentPieces(const Segment& s, uint64_t start, uint64_t len, bool whole_chunks,
-                                      PieceList* out) const {
+Status FileContent::ReadSegmentPieces(const Segment& s, uint64_t start, uint64_t len,
+                                      bool whole_chunks, PieceList* out) const {
   switch (s.kind) {
     case Segment::Kind::kStored: {
-      auto frames = whole_chunks ? reader_->GetChunk(s.id, s.size) : reader_->ReadFrames(s.id, s.size, start, len);
+      auto frames = whole_chunks ? reader_->GetChunk(s.id, s.size)
+                                 : reader_->ReadFrames(s.id, s.size, start, len);
       if (!frames.ok()) return frames.status();
       RETURN_IF_ERROR((*frames)->Check(start, len));
       repo::ChunkFrames::AppendTo(*frames, start, len, out);
@@ -120,7 +123,8 @@ Status FileContent::ReadSegmentPieces(const Segment& s, uint64_t start, uint64_t
     case Segment::Kind::kDirty: {
       // Copied: the pending chunk's buffer is appended to in place after the lock is released,
       // and an append may move it. (Unsealed data is read rarely; loads read stored chunks.)
-      auto copy = std::make_shared<const Bytes>(s.data->begin() + start, s.data->begin() + start + len);
+      auto copy =
+          std::make_shared<const Bytes>(s.data->begin() + start, s.data->begin() + start + len);
       out->Add(ByteView(*copy), copy);
       return Status::Ok();
     }
@@ -203,8 +207,10 @@ Status FileContent::SplitAt(uint64_t offset, size_t* index) {
     // A stored chunk cannot be cut: its plaintext becomes two dirty pieces.
     Bytes plain;
     RETURN_IF_ERROR(ReadSegment(s, 0, s.size, &plain));
-    first = Segment{Segment::Kind::kDirty, cut, ObjectId(), std::make_shared<Bytes>(plain.begin(), plain.begin() + cut)};
-    second = Segment{Segment::Kind::kDirty, s.size - cut, ObjectId(), std::make_shared<Bytes>(plain.begin() + cut, plain.end())};
+    first = Segment{Segment::Kind::kDirty, cut, ObjectId(),
+                    std::make_shared<Bytes>(plain.begin(), plain.begin() + cut)};
+    second = Segment{Segment::Kind::kDirty, s.size - cut, ObjectId(),
+                     std::make_shared<Bytes>(plain.begin() + cut, plain.end())};
     AddDirty(static_cast<int64_t>(s.size));
   } else if (s.kind == Segment::Kind::kDirty) {
     first.data = std::make_shared<Bytes>(s.data->begin(), s.data->begin() + cut);
@@ -257,16 +263,17 @@ Status FileContent::WriteLocked(uint64_t offset, ByteView data) {
     }
     const uint64_t n = overlap_end - offset;
     segs_.erase(segs_.begin() + a, segs_.begin() + b);
-    segs_.insert(segs_.begin() + a, Segment{Segment::Kind::kDirty, n, ObjectId(),
-                                            std::make_shared<Bytes>(data.begin(), data.begin() + n)});
+    segs_.insert(segs_.begin() + a,
+                 Segment{Segment::Kind::kDirty, n, ObjectId(),
+                         std::make_shared<Bytes>(data.begin(), data.begin() + n)});
     AddDirty(static_cast<int64_t>(n) - removed);
     data = data.subspan(n);
   }
   // Appends grow the last dirty segment (sole owner of its buffer) or start new ones.
   while (!data.empty()) {
     Segment* last = segs_.empty() ? nullptr : &segs_.back();
-    if (last && last->kind == Segment::Kind::kDirty && last->tag == 0 && last->size < kMaxDirtySegment &&
-        last->data.use_count() == 1) {
+    if (last && last->kind == Segment::Kind::kDirty && last->tag == 0 &&
+        last->size < kMaxDirtySegment && last->data.use_count() == 1) {
       uint64_t n = std::min<uint64_t>(data.size(), kMaxDirtySegment - last->size);
       last->data->insert(last->data->end(), data.begin(), data.begin() + n);
       last->size += n;
@@ -274,7 +281,8 @@ Status FileContent::WriteLocked(uint64_t offset, ByteView data) {
       data = data.subspan(n);
     } else {
       auto buf = std::make_shared<Bytes>();
-      buf->reserve(std::min<uint64_t>(kMaxDirtySegment, std::max<uint64_t>(data.size(), 64 * 1024)));
+      buf->reserve(
+          std::min<uint64_t>(kMaxDirtySegment, std::max<uint64_t>(data.size(), 64 * 1024)));
       segs_.push_back(Segment{Segment::Kind::kDirty, 0, ObjectId(), buf});
     }
   }
@@ -320,7 +328,9 @@ void FileContent::DetectForcedCuts() {
     Bytes head;
     head.reserve(want);
     for (size_t i = 0; head.size() < want && i < segs_.size(); ++i) {
-      if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(want - head.size(), segs_[i].size), &head).ok()) return;
+      if (!ReadSegment(segs_[i], 0, std::min<uint64_t>(want - head.size(), segs_[i].size), &head)
+               .ok())
+        return;
     }
     repo::SafetensorsCutProbe probe = repo::ProbeSafetensorsCuts(head, /*at_end=*/false);
     if (probe.decided) {
@@ -487,12 +497,13 @@ Status FileContent::SealLocked(bool keep_tail, std::vector<Submission>* subs) {
     }
     std::vector<Segment> sealed;
     uint64_t emitted = 0;
-    repo::Chunker chunker(repo_->config().chunker, repo_->gear(), false, [&](ByteView chunk) -> Status {
-      sealed.push_back(Segment{Segment::Kind::kDirty, chunk.size(), ObjectId(),
-                               std::make_shared<Bytes>(chunk.begin(), chunk.end())});
-      emitted += chunk.size();
-      return Status::Ok();
-    });
+    repo::Chunker chunker(
+        repo_->config().chunker, repo_->gear(), false, [&](ByteView chunk) -> Status {
+          sealed.push_back(Segment{Segment::Kind::kDirty, chunk.size(), ObjectId(),
+                                   std::make_shared<Bytes>(chunk.begin(), chunk.end())});
+          emitted += chunk.size();
+          return Status::Ok();
+        });
     for (uint64_t cut : forced_cuts_) {
       if (cut > run_start && cut < run_end) chunker.AddForcedCut(cut - run_start);
     }
@@ -517,7 +528,8 @@ Status FileContent::SealLocked(bool keep_tail, std::vector<Submission>* subs) {
         RETURN_IF_ERROR(ReadSegment(segs_[k], from, segs_[k].size - from, &tail));
       }
       uint64_t n = tail.size();
-      out.push_back(Segment{Segment::Kind::kDirty, n, ObjectId(), std::make_shared<Bytes>(std::move(tail))});
+      out.push_back(
+          Segment{Segment::Kind::kDirty, n, ObjectId(), std::make_shared<Bytes>(std::move(tail))});
     }
     i = j;
   }
@@ -556,7 +568,8 @@ Result<std::pair<ObjectId, repo::FileObject>> FileContent::Seal() {
         }
         continue;
       }
-      if (s.kind != Segment::Kind::kStored) return Internal("a sealed file still has unstored data");
+      if (s.kind != Segment::Kind::kStored)
+        return Internal("a sealed file still has unstored data");
       file.chunks.push_back(repo::ChunkRef{s.id, s.size});
     }
     ResumeStreamLocked();

@@ -29,8 +29,8 @@
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
-#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/core/thread_pool.h"
+#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/chunk_sink.h"
 #include "weightfs/repo/chunker.h"
 #include "weightfs/repo/objects.h"
@@ -104,8 +104,8 @@ class FileContent {
   Status ReadSegment(const Segment& s, uint64_t start_in_seg, uint64_t len, Bytes* out) const;
   // whole_chunks: read a stored chunk whole through the reader's cache (a sequential reader
   // will want the rest), else only the frames the range touches.
-  Status ReadSegmentPieces(const Segment& s, uint64_t start_in_seg, uint64_t len,
-                           bool whole_chunks, PieceList* out) const;
+  Status ReadSegmentPieces(const Segment& s, uint64_t start_in_seg, uint64_t len, bool whole_chunks,
+                           PieceList* out) const;
   // Asks the reader to load the stored chunks in [from, to) ahead of the reader. Returns how
   // far it got: to, or the start of the first chunk the cache had no room for.
   uint64_t PrefetchLocked(uint64_t from, uint64_t to) const;
@@ -141,9 +141,9 @@ class FileContent {
   std::unique_ptr<repo::ChunkSink> sink_;  // created on first use; guarded by write_mu_
   mutable std::shared_mutex mu_;
   std::vector<Segment> segs_;
-  std::vector<uint64_t> starts_;  // starts_[i] = offset of segs_[i]; one extra entry = size
-  int64_t dirty_bytes_ = 0;       // bytes held in kDirty segments
-  std::atomic<uint64_t> size_{0};     // starts_.back(), readable without mu_
+  std::vector<uint64_t> starts_;         // starts_[i] = offset of segs_[i]; one extra entry = size
+  int64_t dirty_bytes_ = 0;              // bytes held in kDirty segments
+  std::atomic<uint64_t> size_{0};        // starts_.back(), readable without mu_
   std::atomic<uint64_t> hole_bytes_{0};  // bytes in kZero segments, readable without mu_
   std::atomic<uint64_t> version_{0};
   enum class CutState { kUnknown, kNone, kFound } cut_state_ = CutState::kUnknown;

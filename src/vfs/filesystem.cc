@@ -13,9 +13,11 @@ namespace weightfs::vfs {
 FileSystem::FileSystem(repo::Repository* repo, FsOptions options)
     : repo_(repo),
       options_(std::move(options)),
-      write_pool_(std::make_unique<ThreadPool>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))),
+      write_pool_(std::make_unique<ThreadPool>(
+          static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))),
       reader_(std::make_unique<repo::ChunkReader>(
-          repo, repo::ChunkReader::Options{options_.read_cache, options_.read_threads, &dirty_bytes_})) {}
+          repo,
+          repo::ChunkReader::Options{options_.read_cache, options_.read_threads, &dirty_bytes_})) {}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, FsOptions options) {
   ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->ReadMain());
@@ -83,7 +85,8 @@ void FileSystem::CommitLoop() {
 void FileSystem::MaybePeriodicSnapshot() {
   if (options_.snapshot_interval_s <= 0) return;
   auto now = std::chrono::steady_clock::now();
-  if (now - last_snapshot_check_ < std::chrono::duration<double>(options_.snapshot_interval_s)) return;
+  if (now - last_snapshot_check_ < std::chrono::duration<double>(options_.snapshot_interval_s))
+    return;
   last_snapshot_check_ = now;
   // Skip intervals in which nothing changed: the live tree is still the newest snapshot's.
   auto main = repo_->ReadMain();
@@ -135,7 +138,7 @@ Status FileSystem::Shutdown() {
 }
 
 Status FileSystem::CheckWritable() const {
-  if (options_.read_only) return Status(Code::kReadOnly, "the mount is read-only");
+  if (options_.read_only) return ReadOnly("the mount is read-only");
   return Status::Ok();
 }
 
@@ -145,7 +148,8 @@ Result<FileSystem::Node*> FileSystem::GetNodeLocked(NodeId ino) {
   return it->second.get();
 }
 
-FileSystem::Node* FileSystem::NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name) {
+FileSystem::Node* FileSystem::NewNodeLocked(repo::EntryType type, Node* parent,
+                                            const std::string& name) {
   auto n = std::make_unique<Node>();
   n->ino = next_ino_++;
   n->type = type;
@@ -161,14 +165,15 @@ FileSystem::Node* FileSystem::NewNodeLocked(repo::EntryType type, Node* parent, 
 }
 
 uint32_t FileSystem::CountSubdirs(const repo::TreeObject& tree) {
-  return static_cast<uint32_t>(std::count_if(tree.entries.begin(), tree.entries.end(), [](const repo::TreeEntry& e) {
-    return e.type == repo::EntryType::kDirectory;
-  }));
+  return static_cast<uint32_t>(std::count_if(
+      tree.entries.begin(), tree.entries.end(),
+      [](const repo::TreeEntry& e) { return e.type == repo::EntryType::kDirectory; }));
 }
 
 Status FileSystem::CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId ino) {
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(ino));
-  if (dir->type != repo::EntryType::kDirectory || dir->nlink_subdirs() || !dir->tree_id) return Status::Ok();
+  if (dir->type != repo::EntryType::kDirectory || dir->nlink_subdirs() || !dir->tree_id)
+    return Status::Ok();
   const ObjectId id = *dir->tree_id;
   // Counted without the table lock, like a load; the tree objects of directories are small.
   lock.unlock();
@@ -207,7 +212,7 @@ Status FileSystem::LoadAllLocked(std::unique_lock<std::mutex>& lock) {
 }
 
 Status FileSystem::LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir) {
-  if (dir->type != repo::EntryType::kDirectory) return Status(Code::kNotDirectory, "not a directory");
+  if (dir->type != repo::EntryType::kDirectory) return NotDirectory("not a directory");
   if (dir->loaded) return Status::Ok();
   if (!dir->tree_id) {
     dir->loaded = true;
@@ -292,8 +297,8 @@ FileSystem::Node* FileSystem::NewOwnedNodeLocked(const Caller& c, repo::EntryTyp
     // BSD group semantics in a setgid directory, which new subdirectories pass on.
     n->gid = dir->gid;
     if (type == repo::EntryType::kDirectory) n->mode |= kSetGid;
-  } else if (type != repo::EntryType::kDirectory && (n->mode & kSetGid) && (n->mode & 0010) && c.uid != 0 &&
-             !InGroup(c, n->gid)) {
+  } else if (type != repo::EntryType::kDirectory && (n->mode & kSetGid) && (n->mode & 0010) &&
+             c.uid != 0 && !InGroup(c, n->gid)) {
     n->mode &= ~kSetGid;
   }
   n->mtime_ns = n->ctime_ns = n->atime_ns = NowNs();
@@ -389,14 +394,16 @@ void FileSystem::MaybeDropLocked(Node* n) {
 }
 
 Result<EntryOut> FileSystem::Lookup(const Caller& c, NodeId parent, const std::string& name) {
-  // No such name can exist; saying so first reveals nothing to a caller the policy hides things from.
+  // No such name can exist; saying so first reveals nothing to a caller the policy hides things
+  // from.
   RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kList, "lookup"));
   if (versions_ && VersionsView::Owns(parent)) {
     RETURN_IF_ERROR(CheckMode(c, parent, kWantExec, "lookup"));
     return versions_->Lookup(parent, name);
   }
-  if (versions_ && parent == kRootNode && name == VersionsView::kName) return versions_->LookupTop();
+  if (versions_ && parent == kRootNode && name == VersionsView::kName)
+    return versions_->LookupTop();
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   RETURN_IF_ERROR(CheckModeLocked(c, dir, kWantExec, "lookup"));
@@ -433,7 +440,8 @@ Result<Attr> FileSystem::GetAttr(const Caller& c, NodeId ino, double* attr_timeo
   return AttrLocked(n);
 }
 
-Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req, double* attr_timeout) {
+Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req,
+                                 double* attr_timeout) {
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "setattr"));
@@ -442,8 +450,9 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
     std::unique_lock lock(tree_mu_);
     ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
     if (req.set_size) {
-      if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, "cannot truncate a directory");
-      if (n->type != repo::EntryType::kFile) return InvalidArgument("cannot truncate a symlink or special file");
+      if (n->type == repo::EntryType::kDirectory) return IsDirectory("cannot truncate a directory");
+      if (n->type != repo::EntryType::kFile)
+        return InvalidArgument("cannot truncate a symlink or special file");
       RETURN_IF_ERROR(CheckModeLocked(c, n, kWantWrite, "truncate"));
     }
     RETURN_IF_ERROR(ApplyOwnershipLocked(c, n, req));
@@ -451,7 +460,8 @@ Result<Attr> FileSystem::SetAttr(const Caller& c, NodeId ino, const SetAttrReque
     if (req.set_atime) n->atime_ns = req.atime_ns;
     // A truncate changes the times only if it changes the size (below), as on ext4 and as POSIX
     // says; open(O_TRUNC) asks for the new mtime itself.
-    if (req.set_mode || req.set_mtime || req.set_atime || req.set_uid || req.set_gid) n->ctime_ns = NowNs();
+    if (req.set_mode || req.set_mtime || req.set_atime || req.set_uid || req.set_gid)
+      n->ctime_ns = NowNs();
     if (req.set_mode || req.set_mtime || req.set_uid || req.set_gid) MarkDirtyLocked(n);
     if (req.set_size) {
       lock.unlock();
@@ -558,7 +568,7 @@ Status FileSystem::Commit() {
       Status s = repo_->WriteMain(next, main.raw);
       if (s.code() != Code::kConflict) return s;
     }
-    return Status(Code::kConflict, "refs/main keeps changing under the mount");
+    return Conflict("refs/main keeps changing under the mount");
   };
   Status s = publish();
   if (!s.ok()) {

@@ -19,8 +19,8 @@ std::string ChildPath(const std::string& dir, const std::string& name) {
 Status Hidden(const std::string& path) { return NotFound(path + ": no such file or directory"); }
 
 Status Denied(const std::string& path, Capability cap) {
-  return Status(Code::kPermissionDenied,
-                path + ": the policy does not allow " + std::string(policy::CapabilityName(cap)) + " here");
+  return PermissionDenied(path + ": the policy does not allow " +
+                          std::string(policy::CapabilityName(cap)) + " here");
 }
 
 }  // namespace
@@ -43,8 +43,8 @@ Result<std::optional<std::string>> FileSystem::PathOf(NodeId ino) const {
   return PathLocked(it->second.get());
 }
 
-Status FileSystem::AuthorizePath(const Caller& c, const std::optional<std::string>& path, bool in_versions,
-                                 Capability cap, const char* op) {
+Status FileSystem::AuthorizePath(const Caller& c, const std::optional<std::string>& path,
+                                 bool in_versions, Capability cap, const char* op) {
   AccessControl* ac = options_.access.get();
   if (in_versions) {
     // A snapshot's root is shown like the listings above it, as the mount root always is.
@@ -53,7 +53,8 @@ Status FileSystem::AuthorizePath(const Caller& c, const std::optional<std::strin
       if (!ac->CheckEver(c, Capability::kHistory, "/.versions", op)) return Hidden("/.versions");
       return Status::Ok();
     }
-    if (!ac->Check(c, Capability::kHistory, *path, op) || !ac->Check(c, Capability::kList, *path, op)) {
+    if (!ac->Check(c, Capability::kHistory, *path, op) ||
+        !ac->Check(c, Capability::kList, *path, op)) {
       return Hidden(*path);
     }
   } else {
@@ -72,7 +73,8 @@ Status FileSystem::Authorize(const Caller& c, NodeId ino, Capability cap, const 
   if (ino == kRootNode && cap == Capability::kList) return Status::Ok();
   ASSIGN_OR_RETURN(std::optional<std::string> path, PathOf(ino));
   const bool in_versions = versions_ && VersionsView::Owns(ino);
-  return AuthorizePath(c, in_versions ? path : PathForCaller(c, ino, cap, path), in_versions, cap, op);
+  return AuthorizePath(c, in_versions ? path : PathForCaller(c, ino, cap, path), in_versions, cap,
+                       op);
 }
 
 std::optional<std::string> FileSystem::PathForCaller(const Caller& c, NodeId ino, Capability cap,
@@ -87,15 +89,18 @@ std::optional<std::string> FileSystem::PathForCaller(const Caller& c, NodeId ino
     }
   }
   // Decided outside the table lock (names may resolve through NSS).
-  if (path && options_.access->Peek(c, Capability::kList, *path) && options_.access->Peek(c, cap, *path)) return path;
+  if (path && options_.access->Peek(c, Capability::kList, *path) &&
+      options_.access->Peek(c, cap, *path))
+    return path;
   for (const std::string& p : others) {
-    if (options_.access->Peek(c, Capability::kList, p) && options_.access->Peek(c, cap, p)) return p;
+    if (options_.access->Peek(c, Capability::kList, p) && options_.access->Peek(c, cap, p))
+      return p;
   }
   return path;
 }
 
-Status FileSystem::AuthorizeChild(const Caller& c, NodeId parent, const std::string& name, Capability cap,
-                                  const char* op) {
+Status FileSystem::AuthorizeChild(const Caller& c, NodeId parent, const std::string& name,
+                                  Capability cap, const char* op) {
   if (!options_.access) return Status::Ok();
   if (versions_ && parent == kRootNode && name == VersionsView::kName) {
     return AuthorizePath(c, std::nullopt, true, cap, op);
@@ -120,8 +125,8 @@ Status FileSystem::AuthorizeChild(const Caller& c, NodeId parent, const std::str
   return AuthorizePath(c, path, in_versions, cap, op);
 }
 
-bool FileSystem::VisibleChild(const Caller& c, const std::optional<std::string>& dir, bool in_versions,
-                              const std::string& name) {
+bool FileSystem::VisibleChild(const Caller& c, const std::optional<std::string>& dir,
+                              bool in_versions, const std::string& name) {
   if (!options_.access) return true;
   if (!dir) return !in_versions || options_.access->MayEver(c, policy::Bit(Capability::kHistory));
   const std::string path = ChildPath(*dir, name);
@@ -129,8 +134,8 @@ bool FileSystem::VisibleChild(const Caller& c, const std::optional<std::string>&
   return options_.access->Peek(c, Capability::kList, path);
 }
 
-Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
-                                 const std::string& new_name) {
+Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::string& name,
+                                 NodeId new_parent, const std::string& new_name) {
   if (!options_.access) return Status::Ok();
   AccessControl* ac = options_.access.get();
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, Capability::kDelete, "rename"));
@@ -144,7 +149,8 @@ Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::stri
   // Everything below a moved directory changes its path too: each old path needs delete and
   // each new one create. A replaced destination is deleted.
   std::vector<std::string> below;
-  std::vector<std::pair<std::string, ObjectId>> stored;  // unloaded directories, read outside the lock
+  std::vector<std::pair<std::string, ObjectId>>
+      stored;  // unloaded directories, read outside the lock
   bool dest_exists = false;
   {
     std::unique_lock lock(tree_mu_);
@@ -189,8 +195,10 @@ Status FileSystem::AuthorizeMove(const Caller& c, NodeId parent, const std::stri
     if (!ac->Check(c, Capability::kDelete, to, "rename")) return Denied(to, Capability::kDelete);
   }
   for (const std::string& rel : below) {
-    if (!ac->Check(c, Capability::kDelete, from + rel, "rename")) return Denied(from + rel, Capability::kDelete);
-    if (!ac->Check(c, Capability::kCreate, to + rel, "rename")) return Denied(to + rel, Capability::kCreate);
+    if (!ac->Check(c, Capability::kDelete, from + rel, "rename"))
+      return Denied(from + rel, Capability::kDelete);
+    if (!ac->Check(c, Capability::kCreate, to + rel, "rename"))
+      return Denied(to + rel, Capability::kCreate);
   }
   return Status::Ok();
 }
@@ -202,7 +210,8 @@ Status FileSystem::AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op
     ASSIGN_OR_RETURN(path, PathOf(ino));
     if (!path) return NotFound("stale node");
   }
-  if (!options_.access->Check(c, Capability::kSnapshot, *path, op)) return Denied(*path, Capability::kSnapshot);
+  if (!options_.access->Check(c, Capability::kSnapshot, *path, op))
+    return Denied(*path, Capability::kSnapshot);
   return Status::Ok();
 }
 
@@ -212,7 +221,8 @@ Status FileSystem::AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op
 // claim them (tag squatting).
 Status FileSystem::AuthorizeTag(const Caller& c, const char* op) {
   if (!options_.access) return Status::Ok();
-  if (!options_.access->Check(c, Capability::kSnapshot, "/", op)) return Denied("/", Capability::kSnapshot);
+  if (!options_.access->Check(c, Capability::kSnapshot, "/", op))
+    return Denied("/", Capability::kSnapshot);
   return Status::Ok();
 }
 
@@ -229,8 +239,10 @@ Status FileSystem::Access(const Caller& c, NodeId ino, bool read, bool write, bo
     dir = n->type == repo::EntryType::kDirectory;
   }
   if ((read || exec) && !dir) RETURN_IF_ERROR(Authorize(c, ino, Capability::kRead, "access"));
-  if (write) RETURN_IF_ERROR(Authorize(c, ino, dir ? Capability::kCreate : Capability::kUpdate, "access"));
-  return CheckMode(c, ino, (read ? kWantRead : 0) | (write ? kWantWrite : 0) | (exec ? kWantExec : 0), "access");
+  if (write)
+    RETURN_IF_ERROR(Authorize(c, ino, dir ? Capability::kCreate : Capability::kUpdate, "access"));
+  return CheckMode(
+      c, ino, (read ? kWantRead : 0) | (write ? kWantWrite : 0) | (exec ? kWantExec : 0), "access");
 }
 
 std::optional<std::pair<NodeId, std::string>> FileSystem::EntryNameOf(NodeId ino) const {
@@ -256,7 +268,8 @@ FileSystem::KernelNames FileSystem::CachedByKernel() const {
     for (const auto& [ino, n] : nodes_) {
       if (n->nlookup == 0 || ino == kRootNode) continue;
       out.nodes.push_back(ino);
-      if (n->linked && n->parent && n->parent->ino != kRootNode) out.entries.emplace_back(n->parent->ino, n->name);
+      if (n->linked && n->parent && n->parent->ino != kRootNode)
+        out.entries.emplace_back(n->parent->ino, n->name);
       for (const auto& [dir, name] : n->more_links) out.entries.emplace_back(dir->ino, name);
     }
   }

@@ -10,7 +10,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
   {
     std::lock_guard lock(tree_mu_);
     ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
-    if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, "is a directory");
+    if (n->type == repo::EntryType::kDirectory) return IsDirectory("is a directory");
     if (n->type != repo::EntryType::kFile) return InvalidArgument("not a regular file");
     if (n->content) return n->content;
     file_id = n->file_id;
@@ -24,7 +24,8 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
     }
     file = std::move(loaded).value();
   }
-  auto content = std::make_shared<FileContent>(repo_, std::move(file), &dirty_bytes_, write_pool_.get());
+  auto content =
+      std::make_shared<FileContent>(repo_, std::move(file), &dirty_bytes_, write_pool_.get());
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   content->SetReader(reader_.get(), repo::IsWeightFileName(n->name));
@@ -35,8 +36,9 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
   return n->content;
 }
 
-Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId parent, const std::string& name,
-                                                        uint32_t mode, bool exclusive, bool read) {
+Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId parent,
+                                                        const std::string& name, uint32_t mode,
+                                                        bool exclusive, bool read) {
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(repo::ValidateName(name));
@@ -57,7 +59,8 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
   }
   RETURN_IF_ERROR(CheckAddLocked(c, dir, "create"));
   Node* n = NewOwnedNodeLocked(c, repo::EntryType::kFile, dir, name, mode);
-  n->content = std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_, write_pool_.get());
+  n->content =
+      std::make_shared<FileContent>(repo_, repo::FileObject{}, &dirty_bytes_, write_pool_.get());
   n->content->SetReader(reader_.get(), repo::IsWeightFileName(name));
   // Never sealed: the first close seals it even if nothing was written.
   n->sealed_version = n->content->version();
@@ -67,17 +70,20 @@ Result<std::pair<EntryOut, OpenOut>> FileSystem::Create(const Caller& c, NodeId 
   return std::make_pair(EntryLocked(n), out);
 }
 
-Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool truncate, bool read) {
+Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool truncate,
+                                 bool read) {
   if (versions_ && VersionsView::Owns(ino)) {
-    if (write || truncate) return Status(Code::kReadOnly, "everything below .versions is read-only");
+    if (write || truncate) return ReadOnly("everything below .versions is read-only");
     RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
     RETURN_IF_ERROR(CheckMode(c, ino, kWantRead, "open"));
     return versions_->Open(ino);
   }
   if (write || truncate) RETURN_IF_ERROR(CheckWritable());
-  if (read || !(write || truncate)) RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
+  if (read || !(write || truncate))
+    RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kRead, "open"));
   if (write || truncate) RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "open"));
-  RETURN_IF_ERROR(CheckMode(c, ino, (read ? kWantRead : 0) | (write || truncate ? kWantWrite : 0), "open"));
+  RETURN_IF_ERROR(
+      CheckMode(c, ino, (read ? kWantRead : 0) | (write || truncate ? kWantWrite : 0), "open"));
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
   if (truncate && content->size() > 0) RETURN_IF_ERROR(content->Truncate(0));
   std::lock_guard lock(tree_mu_);
@@ -91,8 +97,8 @@ Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool t
   return out;
 }
 
-Status FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size,
-                        PieceList* out) {
+Status FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                        uint64_t size, PieceList* out) {
   Status s;
   if (versions_ && VersionsView::Owns(ino)) {
     s = versions_->Read(ino, offset, size, out);
@@ -107,13 +113,15 @@ Status FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t o
   return s;
 }
 
-Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size) {
+Result<Bytes> FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                               uint64_t size) {
   PieceList pieces;
   RETURN_IF_ERROR(Read(c, ino, handle, offset, size, &pieces));
   return pieces.Gather();
 }
 
-Result<uint64_t> FileSystem::Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data) {
+Result<uint64_t> FileSystem::Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                                   ByteView data) {
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
@@ -127,7 +135,8 @@ Result<uint64_t> FileSystem::Write(const Caller& c, NodeId ino, uint64_t handle,
     if (auto n = GetNodeLocked(ino); n.ok()) (*n)->mtime_ns = (*n)->ctime_ns = NowNs();
   }
   // Keep memory bounded: past the budget, this file's decided chunks are sealed now.
-  if (dirty_bytes_.load() > options_.dirty_budget || content->dirty_bytes() > options_.dirty_budget / 4) {
+  if (dirty_bytes_.load() > options_.dirty_budget ||
+      content->dirty_bytes() > options_.dirty_budget / 4) {
     RETURN_IF_ERROR(content->SealIdle());
   }
   return data.size();
@@ -198,7 +207,8 @@ Status FileSystem::Fallocate(const Caller& c, NodeId ino, uint64_t offset, uint6
   return Status::Ok();
 }
 
-Result<std::optional<uint64_t>> FileSystem::SeekDataOrHole(const Caller& c, NodeId ino, uint64_t offset, bool hole) {
+Result<std::optional<uint64_t>> FileSystem::SeekDataOrHole(const Caller& c, NodeId ino,
+                                                           uint64_t offset, bool hole) {
   std::shared_ptr<FileContent> content;
   if (versions_ && VersionsView::Owns(ino)) {
     ASSIGN_OR_RETURN(content, versions_->Content(ino));
@@ -211,8 +221,9 @@ Result<std::optional<uint64_t>> FileSystem::SeekDataOrHole(const Caller& c, Node
 namespace {
 
 Status CheckXattrName(const std::string& name) {
-  if (name.rfind("user.", 0) != 0) return Unsupported("only user.* extended attributes are supported");
-  if (name.size() > 255) return Status(Code::kNameTooLong, "attribute name too long");
+  if (name.rfind("user.", 0) != 0)
+    return Unsupported("only user.* extended attributes are supported");
+  if (name.size() > 255) return NameTooLong("attribute name too long");
   return Status::Ok();
 }
 
@@ -243,14 +254,15 @@ Status FileSystem::SetXattr(const Caller& c, NodeId ino, const std::string& name
     const size_t nl = v.find('\n');
     // The tag comes first; "\nMESSAGE" or a value without a newline names none.
     if (nl != std::string::npos && nl > 0) RETURN_IF_ERROR(AuthorizeTag(c, "snapshot --tag"));
-    return MakeSnapshot(nl == std::string::npos ? v : v.substr(nl + 1), nl == std::string::npos ? "" : v.substr(0, nl))
+    return MakeSnapshot(nl == std::string::npos ? v : v.substr(nl + 1),
+                        nl == std::string::npos ? "" : v.substr(0, nl))
         .status();
   }
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(CheckXattrName(name));
   RETURN_IF_ERROR(Authorize(c, ino, policy::Capability::kUpdate, "setxattr"));
-  if (value.size() > 64 * 1024) return Status(Code::kNoSpace, "attribute value larger than 64 KiB");
+  if (value.size() > 64 * 1024) return NoSpace("attribute value larger than 64 KiB");
   std::lock_guard lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
   RETURN_IF_ERROR(CheckModeLocked(c, n, kWantWrite, "setxattr"));

@@ -13,19 +13,21 @@ namespace weightfs::vfs {
 namespace {
 
 Status ValidateNewName(const std::string& name) {
-  if (name.size() > 255) return Status(Code::kNameTooLong, "name longer than 255 bytes");
+  if (name.size() > 255) return NameTooLong("name longer than 255 bytes");
   return repo::ValidateName(name);
 }
 
 }  // namespace
 
 Status FileSystem::CheckNameLength(const std::string& name) {
-  if (name.size() > 255) return Status(Code::kNameTooLong, "name longer than 255 bytes");
+  if (name.size() > 255) return NameTooLong("name longer than 255 bytes");
   return Status::Ok();
 }
 
-Result<FileSystem::Node*> FileSystem::DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c,
-                                                           NodeId parent, const std::string& name, const char* op) {
+Result<FileSystem::Node*> FileSystem::DirForNewEntryLocked(std::unique_lock<std::mutex>& lock,
+                                                           const Caller& c, NodeId parent,
+                                                           const std::string& name,
+                                                           const char* op) {
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, dir));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
@@ -34,7 +36,8 @@ Result<FileSystem::Node*> FileSystem::DirForNewEntryLocked(std::unique_lock<std:
   return dir;
 }
 
-Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode) {
+Result<EntryOut> FileSystem::Mkdir(const Caller& c, NodeId parent, const std::string& name,
+                                   uint32_t mode) {
   if (versions_ && versions_->IsTagsDir(parent)) {
     RETURN_IF_ERROR(AuthorizeTag(c, "mkdir"));
     return MakeTaggedSnapshot(name);
@@ -93,7 +96,8 @@ void FileSystem::MoveLinkLocked(Node* n, Node* from, const std::string& name, No
   }
 }
 
-Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent, const std::string& new_name) {
+Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent,
+                                  const std::string& new_name) {
   RETURN_IF_ERROR(RefuseInVersions(ino));
   RETURN_IF_ERROR(RefuseInVersions(new_parent, new_name));
   RETURN_IF_ERROR(CheckWritable());
@@ -105,7 +109,8 @@ Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent
   RETURN_IF_ERROR(LoadAllLocked(lock));
   ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, new_parent, new_name, "link"));
   ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
-  if (n->type == repo::EntryType::kDirectory) return Status(Code::kNotPermitted, "directories cannot be hard-linked");
+  if (n->type == repo::EntryType::kDirectory)
+    return NotPermitted("directories cannot be hard-linked");
   if (!n->linked) return NotFound("the file was removed");
   RETURN_IF_ERROR(CheckLinkSourceLocked(c, n));
   if (n->link_group == 0) {
@@ -122,16 +127,17 @@ Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent
   return EntryLocked(n);
 }
 
-Result<EntryOut> FileSystem::Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type,
-                                   uint32_t mode, uint64_t rdev) {
+Result<EntryOut> FileSystem::Mknod(const Caller& c, NodeId parent, const std::string& name,
+                                   NodeType type, uint32_t mode, uint64_t rdev) {
   const repo::EntryType entry_type = EntryTypeOf(type);
-  if (!repo::IsSpecial(entry_type)) return InvalidArgument("mknod makes FIFOs, sockets and device nodes");
+  if (!repo::IsSpecial(entry_type))
+    return InvalidArgument("mknod makes FIFOs, sockets and device nodes");
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(CheckWritable());
   RETURN_IF_ERROR(ValidateNewName(name));
   const bool device = type == NodeType::kCharDevice || type == NodeType::kBlockDevice;
   // As CAP_MKNOD: only root makes device nodes (and the mount's nodev keeps them from opening).
-  if (device && c.uid != 0) return Status(Code::kNotPermitted, "only root may create device nodes");
+  if (device && c.uid != 0) return NotPermitted("only root may create device nodes");
   RETURN_IF_ERROR(AuthorizeChild(c, parent, name, policy::Capability::kCreate, "mknod"));
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, DirForNewEntryLocked(lock, c, parent, name, "mknod"));
@@ -158,11 +164,12 @@ Status FileSystem::Unlink(const Caller& c, NodeId parent, const std::string& nam
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
-  if (n->type == repo::EntryType::kDirectory) return Status(Code::kIsDirectory, name + " is a directory");
+  if (n->type == repo::EntryType::kDirectory) return IsDirectory(name + " is a directory");
   RETURN_IF_ERROR(CheckRemoveLocked(c, dir, n, "unlink"));
   dir->children.erase(name);
   RemoveLinkLocked(n, dir, name);
-  const std::optional<ObjectId> still_read = n->open_count > 0 && !n->linked ? n->file_id : std::nullopt;
+  const std::optional<ObjectId> still_read =
+      n->open_count > 0 && !n->linked ? n->file_id : std::nullopt;
   n->ctime_ns = NowNs();
   TouchLocked(dir);
   MarkDirtyLocked(n);  // its other names (a link group of one is written as none)
@@ -180,13 +187,13 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
   std::unique_lock lock(tree_mu_);
   ASSIGN_OR_RETURN(Node * dir, GetNodeLocked(parent));
   ASSIGN_OR_RETURN(Node * n, ChildLocked(lock, dir, name));
-  if (n->type != repo::EntryType::kDirectory) return Status(Code::kNotDirectory, name + " is not a directory");
+  if (n->type != repo::EntryType::kDirectory) return NotDirectory(name + " is not a directory");
   const NodeId ino = n->ino;
   RETURN_IF_ERROR(EnsureLoadedLocked(lock, n));
   ASSIGN_OR_RETURN(n, GetNodeLocked(ino));
   ASSIGN_OR_RETURN(dir, GetNodeLocked(parent));
   RETURN_IF_ERROR(CheckRemoveLocked(c, dir, n, "rmdir"));
-  if (!n->children.empty()) return Status(Code::kNotEmpty, name + " is not empty");
+  if (!n->children.empty()) return NotEmpty(name + " is not empty");
   dir->children.erase(name);
   dir->subdirs--;
   n->linked = false;
@@ -196,13 +203,14 @@ Status FileSystem::Rmdir(const Caller& c, NodeId parent, const std::string& name
   return Status::Ok();
 }
 
-Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
-                          const std::string& new_name, uint32_t flags) {
+Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& name,
+                          NodeId new_parent, const std::string& new_name, uint32_t flags) {
   RETURN_IF_ERROR(CheckNameLength(name));
   RETURN_IF_ERROR(RefuseInVersions(parent, name));
   RETURN_IF_ERROR(RefuseInVersions(new_parent, new_name));
   RETURN_IF_ERROR(CheckWritable());
-  if (flags & ~kRenameNoReplace) return InvalidArgument("rename flags other than RENAME_NOREPLACE are not supported");
+  if (flags & ~kRenameNoReplace)
+    return InvalidArgument("rename flags other than RENAME_NOREPLACE are not supported");
   RETURN_IF_ERROR(ValidateNewName(new_name));
   RETURN_IF_ERROR(AuthorizeMove(c, parent, name, new_parent, new_name));
   std::unique_lock lock(tree_mu_);
@@ -228,8 +236,8 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
     if (flags & kRenameNoReplace) return AlreadyExists(new_name + " exists");
     const bool src_dir = n->type == repo::EntryType::kDirectory;
     const bool dst_dir = victim->type == repo::EntryType::kDirectory;
-    if (src_dir && !dst_dir) return Status(Code::kNotDirectory, new_name + " is not a directory");
-    if (!src_dir && dst_dir) return Status(Code::kIsDirectory, new_name + " is a directory");
+    if (src_dir && !dst_dir) return NotDirectory(new_name + " is not a directory");
+    if (!src_dir && dst_dir) return IsDirectory(new_name + " is a directory");
     if (dst_dir) {
       const NodeId victim_ino = victim->ino;
       RETURN_IF_ERROR(EnsureLoadedLocked(lock, victim));
@@ -237,7 +245,7 @@ Status FileSystem::Rename(const Caller& c, NodeId parent, const std::string& nam
       ASSIGN_OR_RETURN(from_dir, GetNodeLocked(parent));
       ASSIGN_OR_RETURN(to_dir, GetNodeLocked(new_parent));
       ASSIGN_OR_RETURN(n, GetNodeLocked(src_ino));
-      if (!victim->children.empty()) return Status(Code::kNotEmpty, new_name + " is not empty");
+      if (!victim->children.empty()) return NotEmpty(new_name + " is not empty");
     }
     RETURN_IF_ERROR(CheckRemoveLocked(c, to_dir, victim, "rename"));
   }
@@ -315,15 +323,16 @@ Result<uint64_t> FileSystem::OpenDir(const Caller& c, NodeId ino) {
   return handle;
 }
 
-Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
-                                                  size_t max_entries) {
+Result<std::vector<DirEntry>> FileSystem::ReadDir(const Caller& c, NodeId ino, uint64_t handle,
+                                                  uint64_t offset, size_t max_entries) {
   std::lock_guard lock(tree_mu_);
   auto it = dir_handles_.find(handle);
   if (it == dir_handles_.end()) return InvalidArgument("bad directory handle");
   std::vector<DirEntry> out;
   if (!it->second->fixed.empty()) {
     const auto& fixed = it->second->fixed;
-    for (uint64_t i = offset; i < fixed.size() && out.size() < max_entries; ++i) out.push_back(fixed[i]);
+    for (uint64_t i = offset; i < fixed.size() && out.size() < max_entries; ++i)
+      out.push_back(fixed[i]);
     return out;
   }
   const auto& entries = it->second->entries;
@@ -363,14 +372,15 @@ namespace weightfs::vfs {
 bool FileSystem::InVersions(NodeId ino) const { return versions_ && VersionsView::Owns(ino); }
 
 Status FileSystem::RefuseInVersions(NodeId ino) const {
-  if (versions_ && VersionsView::Owns(ino)) return Status(Code::kReadOnly, "everything below .versions is read-only");
+  if (versions_ && VersionsView::Owns(ino))
+    return ReadOnly("everything below .versions is read-only");
   return Status::Ok();
 }
 
 Status FileSystem::RefuseInVersions(NodeId parent, const std::string& name) const {
   RETURN_IF_ERROR(RefuseInVersions(parent));
   if (versions_ && parent == kRootNode && name == VersionsView::kName) {
-    return Status(Code::kReadOnly, ".versions is reserved for the read-only snapshot tree");
+    return ReadOnly(".versions is reserved for the read-only snapshot tree");
   }
   return Status::Ok();
 }
@@ -382,7 +392,8 @@ Result<uint64_t> FileSystem::OpenVersionsDir(const Caller& c, NodeId ino) {
   if (options_.access) {
     const std::optional<std::string> path = versions_->PathInVersion(ino);
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (i < 2 || VisibleChild(c, path, true, entries[i].name)) h->fixed.push_back(std::move(entries[i]));
+      if (i < 2 || VisibleChild(c, path, true, entries[i].name))
+        h->fixed.push_back(std::move(entries[i]));
     }
     for (size_t i = 0; i < h->fixed.size(); ++i) h->fixed[i].next_offset = i + 1;
   } else {
@@ -394,7 +405,8 @@ Result<uint64_t> FileSystem::OpenVersionsDir(const Caller& c, NodeId ino) {
   return handle;
 }
 
-Result<repo::SnapshotInfo> FileSystem::MakeSnapshot(const std::string& message, const std::string& tag) {
+Result<repo::SnapshotInfo> FileSystem::MakeSnapshot(const std::string& message,
+                                                    const std::string& tag) {
   RETURN_IF_ERROR(CheckWritable());
   if (!tag.empty()) RETURN_IF_ERROR(repo::ValidateTagName(tag));
   RETURN_IF_ERROR(Commit());

@@ -7,9 +7,11 @@
 
 namespace weightfs::vfs {
 
-Status FileSystem::CheckModeLocked(const Caller& c, const Node* n, uint32_t want, const char* op) const {
+Status FileSystem::CheckModeLocked(const Caller& c, const Node* n, uint32_t want,
+                                   const char* op) const {
   if (!options_.mode_check) return Status::Ok();
-  for (const Node* d = n->parent; d; d = d->parent) RETURN_IF_ERROR(vfs::CheckMode(c, d->owned(), kWantExec, op));
+  for (const Node* d = n->parent; d; d = d->parent)
+    RETURN_IF_ERROR(vfs::CheckMode(c, d->owned(), kWantExec, op));
   return vfs::CheckMode(c, n->owned(), want, op);
 }
 
@@ -30,7 +32,8 @@ Status FileSystem::CheckAddLocked(const Caller& c, const Node* dir, const char* 
   return CheckModeLocked(c, dir, kWantWrite | kWantExec, op);
 }
 
-Status FileSystem::CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n, const char* op) const {
+Status FileSystem::CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n,
+                                     const char* op) const {
   if (!options_.mode_check) return Status::Ok();
   RETURN_IF_ERROR(CheckAddLocked(c, dir, op));
   return CheckSticky(c, dir->owned(), n->owned());
@@ -51,10 +54,10 @@ Status FileSystem::CheckLinkSourceLocked(const Caller& c, const Node* n) const {
   if (!options_.mode_check || c.uid == 0 || c.uid == n->uid) return Status::Ok();
   const bool privileged = (n->mode & kSetUid) || ((n->mode & kSetGid) && (n->mode & 0010));
   if (n->type != repo::EntryType::kFile || privileged) {
-    return Status(Code::kNotPermitted, "link: only the owner may link a special or set-id file");
+    return NotPermitted("link: only the owner may link a special or set-id file");
   }
   if (!ModeAllows(c, n->owned(), kWantRead | kWantWrite)) {
-    return Status(Code::kNotPermitted, "link: another user's file needs read and write permission");
+    return NotPermitted("link: another user's file needs read and write permission");
   }
   return Status::Ok();
 }

@@ -39,12 +39,12 @@ struct FileSystem::Node {
   // share in the tree (repo::TreeEntry::link_group; 0 until it first gets a second name).
   std::vector<std::pair<Node*, std::string>> more_links;
   uint64_t link_group = 0;
-  uint64_t nlookup = 0;    // the kernel's references
+  uint64_t nlookup = 0;  // the kernel's references
   int open_count = 0;
 
   // Directory: children load lazily from tree_id.
   bool loaded = false;
-  bool dirty = false;      // its tree object must be rebuilt
+  bool dirty = false;  // its tree object must be rebuilt
   std::optional<ObjectId> tree_id;
   std::map<std::string, NodeId> children;
   // The link count is 2 + the subdirectories: counted in children once loaded (kept up to date

@@ -45,7 +45,8 @@ Status CheckMode(const Caller& c, const Owned& node, uint32_t want, const char* 
 Status CheckSticky(const Caller& c, const Owned& dir, const Owned& entry);
 // chown/chgrp: root changes anything; the owner may change the group to one it is in (and set
 // the owner to itself); everybody else kNotPermitted. Unchanged values are always allowed.
-Status CheckChown(const Caller& c, const Owned& node, std::optional<uint32_t> uid, std::optional<uint32_t> gid);
+Status CheckChown(const Caller& c, const Owned& node, std::optional<uint32_t> uid,
+                  std::optional<uint32_t> gid);
 // The mode after a chown of a non-directory by c: setuid and setgid are cleared as Linux does
 // (setgid only when group execute is set: without it, it marks mandatory locking).
 uint32_t ModeAfterChown(const Owned& node);

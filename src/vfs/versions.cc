@@ -16,10 +16,10 @@ bool IsLowerHex(const std::string& s) {
   return !s.empty();
 }
 
-
 }  // namespace
 
-VersionsView::VersionsView(repo::Repository* repo, Options options) : repo_(repo), options_(options) {
+VersionsView::VersionsView(repo::Repository* repo, Options options)
+    : repo_(repo), options_(options) {
   nodes_[kTop] = Node{Kind::kFixedDir, kTop};
   nodes_[kIds] = Node{Kind::kFixedDir, kTop};
   nodes_[kTags] = Node{Kind::kFixedDir, kTop};
@@ -39,7 +39,8 @@ void VersionsView::Invalidate() {
 Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() {
   {
     std::lock_guard lock(mu_);
-    if (lists_ && std::chrono::steady_clock::now() - lists_->loaded < std::chrono::duration<double>(options_.refresh_s)) {
+    if (lists_ && std::chrono::steady_clock::now() - lists_->loaded <
+                      std::chrono::duration<double>(options_.refresh_s)) {
       return lists_;
     }
   }
@@ -53,8 +54,10 @@ Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() 
   return std::shared_ptr<const Lists>(lists);
 }
 
-Result<const repo::SnapshotInfo*> VersionsView::FindSnapshot(const Lists& lists, const std::string& name) const {
-  if (name.size() < 8 || name.size() > 64 || !IsLowerHex(name)) return NotFound(name + ": no such snapshot");
+Result<const repo::SnapshotInfo*> VersionsView::FindSnapshot(const Lists& lists,
+                                                             const std::string& name) const {
+  if (name.size() < 8 || name.size() > 64 || !IsLowerHex(name))
+    return NotFound(name + ": no such snapshot");
   const repo::SnapshotInfo* match = nullptr;
   for (const repo::SnapshotInfo& s : lists.snapshots) {
     if (s.id.Hex().compare(0, name.size(), name) == 0) {
@@ -192,7 +195,8 @@ Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
       }
     } else {
       for (const auto& s : lists->snapshots) {
-        if (TimeName(s.snapshot.time_ns) == name || TimeName(s.snapshot.time_ns) + "_" + s.id.Hex().substr(0, 8) == name) {
+        if (TimeName(s.snapshot.time_ns) == name ||
+            TimeName(s.snapshot.time_ns) + "_" + s.id.Hex().substr(0, 8) == name) {
           Node node{Kind::kLink};
           node.link = "../ids/" + s.id.Hex();
           node.entry.mtime_ns = s.snapshot.time_ns;
@@ -212,7 +216,7 @@ Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
     NodeId ino = ChildLocked(parent, name, std::move(node));
     return EntryOf(ino, nodes_[ino], false);
   }
-  if (parent_node.kind != Kind::kTreeDir) return Status(Code::kNotDirectory, "not a directory");
+  if (parent_node.kind != Kind::kTreeDir) return NotDirectory("not a directory");
   {
     std::lock_guard lock(mu_);
     auto it = by_name_.find({parent, name});
@@ -238,7 +242,8 @@ std::optional<std::string> VersionsView::PathInVersion(NodeId ino) const {
     if (it == nodes_.end()) return std::nullopt;
     const Node& n = it->second;
     if (n.kind == Kind::kLink || ino < kBase + 16) return std::nullopt;  // a listing node
-    if (n.parent == kIds || n.parent == kTags) return path.empty() ? "/" : path;  // a snapshot's root
+    if (n.parent == kIds || n.parent == kTags)
+      return path.empty() ? "/" : path;  // a snapshot's root
     path = "/" + n.entry.name + path;
     ino = n.parent;
   }
@@ -295,7 +300,7 @@ Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
     ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(dir.entry.id));
     for (const auto& e : tree.entries) names.push_back(e.name);
   } else {
-    return Status(Code::kNotDirectory, "not a directory");
+    return NotDirectory("not a directory");
   }
   std::vector<DirEntry> out;
   out.reserve(names.size() + 2);
@@ -321,7 +326,8 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return NotFound("stale node");
-    if (it->second.kind != Kind::kFile || it->second.entry.type != repo::EntryType::kFile) return Status(Code::kIsDirectory, "not a regular file");
+    if (it->second.kind != Kind::kFile || it->second.entry.type != repo::EntryType::kFile)
+      return IsDirectory("not a regular file");
     if (!it->second.content) id = it->second.entry.id;
     name = it->second.entry.name;
   }

@@ -23,9 +23,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "weightfs/repo/objects.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/repo/chunk_reader.h"
+#include "weightfs/repo/objects.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/vfs/types.h"
 

@@ -37,7 +37,8 @@ TEST(ThreadPoolTest, TasksRunConcurrently) {
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return arrived == 2; }));
   lock.unlock();
-  for (int i = 0; i < 1000 && done.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 1000 && done.load() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(done.load(), 2);
 }
 

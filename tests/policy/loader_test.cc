@@ -182,7 +182,8 @@ TEST(LoaderTest, RefusesYamlAliasesWithLineAndColumn) {
   auto p = Policy::Load(small, "p.yaml");
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), Code::kInvalidArgument);
-  EXPECT_THAT(p.status().message(), StartsWith("p.yaml:7:13: YAML aliases (*name) are not accepted"));
+  EXPECT_THAT(p.status().message(),
+              StartsWith("p.yaml:7:13: YAML aliases (*name) are not accepted"));
 
   std::string bomb = "version: 1\nroles:\n  a:\n    rules:\n      - &r\n        paths:\n";
   for (int i = 0; i < 2000; ++i) bomb += "          - /p" + std::to_string(i) + "\n";
@@ -190,14 +191,16 @@ TEST(LoaderTest, RefusesYamlAliasesWithLineAndColumn) {
   for (int i = 0; i < 20000; ++i) bomb += "      - *r\n";
   const auto start = std::chrono::steady_clock::now();
   p = Policy::Load(bomb, "bomb.yaml");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_FALSE(p.ok());
   EXPECT_THAT(p.status().message(), StartsWith("bomb.yaml:2010:9: YAML aliases"));
   EXPECT_LT(seconds, 5.0);  // refused while parsing, not after expanding 40 million patterns
 
   // An anchor nobody refers to expands nothing and stays allowed.
   auto anchored = Policy::Load(
-      "version: 1\nroles:\n  a:\n    rules:\n      - &r {paths: [\"/x\"], allow: [read]}\n", "p.yaml");
+      "version: 1\nroles:\n  a:\n    rules:\n      - &r {paths: [\"/x\"], allow: [read]}\n",
+      "p.yaml");
   EXPECT_TRUE(anchored.ok()) << anchored.status().message();
 }
 
@@ -217,7 +220,8 @@ TEST(LoaderTest, StrayCommaIsAnErrorNotAHang) {
            {",", "p.yaml:1:1: YAML syntax error"},
            {", a", "p.yaml:1:1: YAML syntax error"},
            {"- a\n,\n", "p.yaml:2:1: YAML syntax error"},
-           {"version: 1\nroles: {r: {rules: []}}\n---\n- a\n,\n", "p.yaml:4:1: a policy file holds one YAML document"}}) {
+           {"version: 1\nroles: {r: {rules: []}}\n---\n- a\n,\n",
+            "p.yaml:4:1: a policy file holds one YAML document"}}) {
     auto p = Policy::Load(yaml, "p.yaml");
     ASSERT_FALSE(p.ok()) << yaml;
     EXPECT_EQ(p.status().code(), Code::kInvalidArgument);

@@ -37,9 +37,9 @@ TEST(UniformTest, IssueExample) {
   EXPECT_TRUE(p->UniformFor("admin", kSee, "/"));
   EXPECT_TRUE(p->UniformFor("admin", kSee, "/public"));
   EXPECT_TRUE(p->UniformFor("admin", kSee, "/public/a/b.safetensors"));
-  EXPECT_FALSE(p->UniformFor("admin", kSee, "/publicity"));        // guest: no
-  EXPECT_FALSE(p->UniformFor("admin", kSee, "/team/x"));           // guest: no
-  EXPECT_FALSE(p->UniformFor("admin", kSee, "/private/plan"));     // member: deny, admin: allow
+  EXPECT_FALSE(p->UniformFor("admin", kSee, "/publicity"));     // guest: no
+  EXPECT_FALSE(p->UniformFor("admin", kSee, "/team/x"));        // guest: no
+  EXPECT_FALSE(p->UniformFor("admin", kSee, "/private/plan"));  // member: deny, admin: allow
   EXPECT_FALSE(p->UniformFor("admin", kSee, "/private"));
   // A member slot caps everybody: /private is denied to all, so it is the same for all.
   EXPECT_TRUE(p->UniformFor("member", kSee, "/private/plan"));
@@ -115,8 +115,8 @@ default_role: b
 }
 
 // Effective decision of a caller holding roles on a shared mount (as vfs::AccessControl decides).
-bool Effective(const Policy& p, const std::vector<std::string>& roles, const std::string& mount_role,
-               Capability cap, const std::string& path) {
+bool Effective(const Policy& p, const std::vector<std::string>& roles,
+               const std::string& mount_role, Capability cap, const std::string& path) {
   if (roles.empty()) return false;
   return p.Decide(roles, cap, path).allowed && p.Decide({mount_role}, cap, path).allowed;
 }
@@ -126,9 +126,10 @@ TEST(UniformTest, AgreesWithBruteForceOverEveryRoleSet) {
   std::printf("seed %u\n", seed);
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  const std::vector<std::string> patterns = {"/", "/**", "/a", "/a/**", "/a/*", "/*", "/*/b", "/a/b*",
-                                             "/**/b", "/c/**", "/a/b/**"};
-  const std::vector<std::string> paths = {"/", "/a", "/a/b", "/a/bc", "/a/b/c", "/c", "/c/b", "/d/e/b"};
+  const std::vector<std::string> patterns = {"/",    "/**",   "/a",    "/a/**", "/a/*",   "/*",
+                                             "/*/b", "/a/b*", "/**/b", "/c/**", "/a/b/**"};
+  const std::vector<std::string> paths = {"/",      "/a", "/a/b", "/a/bc",
+                                          "/a/b/c", "/c", "/c/b", "/d/e/b"};
   const std::vector<std::string> roles = {"r0", "r1", "r2", "r3"};
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
   int uniform_seen = 0, differing_seen = 0;
@@ -158,7 +159,8 @@ TEST(UniformTest, AgreesWithBruteForceOverEveryRoleSet) {
     if (with_default) {
       const std::string& d = roles[pick(roles.size())];
       text += "default_role: " + d + "\n";
-      if (std::find(reachable.begin(), reachable.end(), d) == reachable.end()) reachable.push_back(d);
+      if (std::find(reachable.begin(), reachable.end(), d) == reachable.end())
+        reachable.push_back(d);
     }
     auto p = MustLoad(text);
     // Every role set a caller can hold: any non-empty subset of the reachable roles, and the
@@ -177,10 +179,12 @@ TEST(UniformTest, AgreesWithBruteForceOverEveryRoleSet) {
         for (Capability cap : {Capability::kList, Capability::kRead}) {
           if ((caps & Bit(cap)) == 0) continue;
           for (const auto& s : sets) {
-            same = same && Effective(*p, s, "r0", cap, path) == Effective(*p, sets.front(), "r0", cap, path);
+            same = same && Effective(*p, s, "r0", cap, path) ==
+                               Effective(*p, sets.front(), "r0", cap, path);
           }
         }
-        ASSERT_EQ(p->UniformFor("r0", caps, path), same) << text << "path " << path << " caps " << caps;
+        ASSERT_EQ(p->UniformFor("r0", caps, path), same)
+            << text << "path " << path << " caps " << caps;
         (same ? uniform_seen : differing_seen)++;
       }
     }

@@ -29,7 +29,8 @@ class SlowPublishStore : public storage::FaultStore {
  public:
   explicit SlowPublishStore(std::unique_ptr<storage::ObjectStore> target)
       : FaultStore(target.get(), storage::FaultPlan{}), target_(std::move(target)) {}
-  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected, ByteView data) override {
+  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
+                            ByteView data) override {
     if (name == "refs/main") std::this_thread::sleep_for(std::chrono::milliseconds(15));
     return FaultStore::CompareAndSwapFile(name, expected, data);
   }
@@ -46,12 +47,15 @@ TEST(GcRaceTest, GcWithGraceZeroNeverDeletesWhatAConcurrentWriterPublishes) {
     REPO_ASSERT_OK(Repository::Init(store.get(), Passphrase(kPass), FastInit()));
   }
   REPO_ASSERT_OK_AND_ASSIGN(
-      auto writer, Repository::Open(std::make_unique<SlowPublishStore>(testing::LocalStoreAt(dir.path())),
-                                    Passphrase(kPass)));
-  REPO_ASSERT_OK_AND_ASSIGN(auto collector, Repository::Open(testing::LocalStoreAt(dir.path()), Passphrase(kPass)));
+      auto writer,
+      Repository::Open(std::make_unique<SlowPublishStore>(testing::LocalStoreAt(dir.path())),
+                       Passphrase(kPass)));
+  REPO_ASSERT_OK_AND_ASSIGN(auto collector,
+                            Repository::Open(testing::LocalStoreAt(dir.path()), Passphrase(kPass)));
   REPO_ASSERT_OK(CommitFile(writer.get(), "/base", AsBytes("base content"), "base").status());
   // Old garbage, which gc must still free while the writer runs.
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId garbage, collector->PutObject(ObjectType::kChunk, AsBytes("old garbage")));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId garbage,
+                            collector->PutObject(ObjectType::kChunk, AsBytes("old garbage")));
   {
     const std::string hex = garbage.Hex();
     const std::string path = dir.path() + "/objects/" + hex.substr(0, 2) + "/" + hex;
@@ -67,9 +71,11 @@ TEST(GcRaceTest, GcWithGraceZeroNeverDeletesWhatAConcurrentWriterPublishes) {
       if (i % 4 == 0) {
         // An import: new chunks, file and tree objects, then the snapshot.
         writer_status = CommitFile(writer.get(), "/f" + std::to_string(i),
-                                   AsBytes("content of file " + std::to_string(i)), "import").status();
+                                   AsBytes("content of file " + std::to_string(i)), "import")
+                            .status();
       } else {
-        writer_status = SnapshotLive(writer.get(), {"snapshot " + std::to_string(i), "", false}).status();
+        writer_status =
+            SnapshotLive(writer.get(), {"snapshot " + std::to_string(i), "", false}).status();
       }
     }
     done = true;
@@ -99,7 +105,8 @@ TEST(GcRaceTest, GcWithGraceZeroNeverDeletesWhatAConcurrentWriterPublishes) {
   CheckOptions deep;
   deep.read_data = true;
   REPO_ASSERT_OK_AND_ASSIGN(CheckReport report, CheckRepository(*collector, deep));
-  EXPECT_TRUE(report.problems.empty()) << report.problems.size() << " problems, first: " << report.problems.front();
+  EXPECT_TRUE(report.problems.empty())
+      << report.problems.size() << " problems, first: " << report.problems.front();
 }
 
 }  // namespace

@@ -54,7 +54,8 @@ CheckOptions DeepCheck() {
 }
 
 int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -66,7 +67,8 @@ class HistoryTest : public ::testing::Test {
   }
 
   // Commits data at path and returns the snapshot.
-  SnapshotInfo Commit(const std::string& path, const std::string& data, const std::string& message = "c") {
+  SnapshotInfo Commit(const std::string& path, const std::string& data,
+                      const std::string& message = "c") {
     auto s = CommitFile(repo_.get(), path, AsBytes(data), message);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? *s : SnapshotInfo{};
@@ -99,11 +101,13 @@ class HistoryTest : public ::testing::Test {
 
   // A snapshot at time_ns in which /f<i> holds content unique to it.
   SnapshotInfo CommitUniqueAt(int64_t time_ns, int i) {
-    return CommitAt(time_ns, "s" + std::to_string(i), [&](const ObjectId& root) -> Result<ObjectId> {
-      const std::string data = "content of snapshot " + std::to_string(i);
-      ASSIGN_OR_RETURN(ObjectId id, WriteContent(repo_.get(), AsBytes(data)));
-      return PutAtPath(repo_.get(), root, {"f" + std::to_string(i)}, FileEntry(id, data.size()));
-    });
+    return CommitAt(time_ns, "s" + std::to_string(i),
+                    [&](const ObjectId& root) -> Result<ObjectId> {
+                      const std::string data = "content of snapshot " + std::to_string(i);
+                      ASSIGN_OR_RETURN(ObjectId id, WriteContent(repo_.get(), AsBytes(data)));
+                      return PutAtPath(repo_.get(), root, {"f" + std::to_string(i)},
+                                       FileEntry(id, data.size()));
+                    });
   }
 
   // A new root without top-level entry name.
@@ -141,13 +145,15 @@ class HistoryTest : public ::testing::Test {
 // --- tags and snapshots ---
 
 TEST(TagNameTest, Validation) {
-  for (const char* good : {"v1", "release-2026.11", "a", "A_b.c-d", "deadbee", "v0123456789abcdef", "cafebabeX"}) {
+  for (const char* good :
+       {"v1", "release-2026.11", "a", "A_b.c-d", "deadbee", "v0123456789abcdef", "cafebabeX"}) {
     EXPECT_TRUE(ValidateTagName(good).ok()) << good;
   }
-  for (const std::string& bad : {std::string(""), std::string(".hidden"), std::string("-x"), std::string("a/b"),
-                                std::string("a b"), std::string("deadbeef"), std::string("DEADBEEF01"),
-                                std::string("latest"), std::string("live"), std::string(129, 'a'),
-                                std::string("t\xc3\xa4g"), std::string("x\n")}) {
+  for (const std::string& bad :
+       {std::string(""), std::string(".hidden"), std::string("-x"), std::string("a/b"),
+        std::string("a b"), std::string("deadbeef"), std::string("DEADBEEF01"),
+        std::string("latest"), std::string("live"), std::string(129, 'a'),
+        std::string("t\xc3\xa4g"), std::string("x\n")}) {
     Status s = ValidateTagName(bad);
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << "'" << bad << "'";
   }
@@ -201,7 +207,8 @@ TEST_F(HistoryTest, ResolveVersionOrLive) {
   REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion live, ResolveVersionOrLive(*repo_, "live"));
   EXPECT_EQ(live.root, repo_->EmptyTreeId());
   EXPECT_FALSE(live.snapshot.has_value());
-  REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion latest, ResolveVersionOrLive(*repo_, s1.id.Hex().substr(0, 8)));
+  REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion latest,
+                            ResolveVersionOrLive(*repo_, s1.id.Hex().substr(0, 8)));
   EXPECT_EQ(latest.root, s1.snapshot.root);
   EXPECT_EQ(latest.label, s1.id.Hex().substr(0, 16));
   EXPECT_EQ(ResolveVersionOrLive(*repo_, "nope").status().code(), Code::kNotFound);
@@ -271,9 +278,9 @@ TEST_F(HistoryTest, DiffFilesDirectoriesAndTypes) {
   std::vector<std::string> paths;
   for (const auto& c : d) paths.push_back(std::string(ChangeKindName(c.kind)) + " " + c.path);
   EXPECT_EQ(paths, (std::vector<std::string>{
-                       "type_changed /becomes_dir", "added /becomes_dir/inner", "removed /gone", "metadata /meta",
-                       "modified /mod", "added /new", "added /new/deep", "added /new/deep/n", "removed /old",
-                       "removed /old/x"}));
+                       "type_changed /becomes_dir", "added /becomes_dir/inner", "removed /gone",
+                       "metadata /meta", "modified /mod", "added /new", "added /new/deep",
+                       "added /new/deep/n", "removed /old", "removed /old/x"}));
   const FileChange* mod = Find(d, "/mod");
   ASSERT_NE(mod, nullptr);
   EXPECT_EQ(mod->old_size, 6u);
@@ -286,11 +293,13 @@ TEST_F(HistoryTest, DiffFilesDirectoriesAndTypes) {
   EXPECT_EQ(Find(d, "/keep"), nullptr);
 
   // Restricted to a path; the reverse direction swaps added and removed.
-  REPO_ASSERT_OK_AND_ASSIGN(auto sub, DiffTrees(*repo_, v2.snapshot.root, v1.snapshot.root, "/new"));
+  REPO_ASSERT_OK_AND_ASSIGN(auto sub,
+                            DiffTrees(*repo_, v2.snapshot.root, v1.snapshot.root, "/new"));
   ASSERT_EQ(sub.size(), 3u);
   EXPECT_EQ(sub[0].kind, ChangeKind::kRemoved);
   EXPECT_EQ(sub[2].path, "/new/deep/n");
-  EXPECT_EQ(DiffTrees(*repo_, v1.snapshot.root, v2.snapshot.root, "/nowhere").status().code(), Code::kNotFound);
+  EXPECT_EQ(DiffTrees(*repo_, v1.snapshot.root, v2.snapshot.root, "/nowhere").status().code(),
+            Code::kNotFound);
   REPO_ASSERT_OK_AND_ASSIGN(auto same, DiffTrees(*repo_, v1.snapshot.root, v1.snapshot.root, "/"));
   EXPECT_TRUE(same.empty());
 }
@@ -324,16 +333,18 @@ void CheckTensorDiff(Repository* repo, bool safetensors_cuts) {
   std::mt19937_64 rng(seed);
   std::vector<GenTensor> base = BaseModel(rng);
   std::vector<GenTensor> next = base;
-  next[1].data[12345] ^= 1;                                      // layer.0: content
-  next[2].dtype = "F16";                                         // layer.1: dtype (same bytes)
+  next[1].data[12345] ^= 1;  // layer.0: content
+  next[2].dtype = "F16";     // layer.1: dtype (same bytes)
   next[2].shape = {256, 256};
-  next.erase(next.begin() + 3);                                  // old.bias: removed
+  next.erase(next.begin() + 3);                                                // old.bias: removed
   next.push_back(GenTensor{"new.bias", "F32", {128}, RandomBytes(rng, 512)});  // added
   const Bytes a = MakeSafetensors(base, {{"format", "pt"}});
   const Bytes b = MakeSafetensors(next, {{"format", "pt"}});
   ObjectId fa = StoreFile(repo, a, safetensors_cuts), fb = StoreFile(repo, b, safetensors_cuts);
-  auto ra = PutAtPath(repo, repo->EmptyTreeId(), {"m", "model.safetensors"}, FileEntry(fa, a.size()));
-  auto rb = PutAtPath(repo, repo->EmptyTreeId(), {"m", "model.safetensors"}, FileEntry(fb, b.size()));
+  auto ra =
+      PutAtPath(repo, repo->EmptyTreeId(), {"m", "model.safetensors"}, FileEntry(fa, a.size()));
+  auto rb =
+      PutAtPath(repo, repo->EmptyTreeId(), {"m", "model.safetensors"}, FileEntry(fb, b.size()));
   ASSERT_TRUE(ra.ok() && rb.ok());
   REPO_ASSERT_OK_AND_ASSIGN(auto d, DiffTrees(*repo, *ra, *rb, "/"));
   ASSERT_EQ(d.size(), 1u);
@@ -341,11 +352,11 @@ void CheckTensorDiff(Repository* repo, bool safetensors_cuts) {
   EXPECT_EQ(d[0].kind, ChangeKind::kModified);
   EXPECT_TRUE(d[0].safetensors);
   EXPECT_TRUE(d[0].header_changed);
-  EXPECT_EQ(TensorKinds(d[0]), (std::map<std::string, TensorChangeKind>{
-                                   {"layer.0.weight", TensorChangeKind::kContent},
-                                   {"layer.1.weight", TensorChangeKind::kLayout},
-                                   {"new.bias", TensorChangeKind::kAdded},
-                                   {"old.bias", TensorChangeKind::kRemoved}}));
+  EXPECT_EQ(TensorKinds(d[0]),
+            (std::map<std::string, TensorChangeKind>{{"layer.0.weight", TensorChangeKind::kContent},
+                                                     {"layer.1.weight", TensorChangeKind::kLayout},
+                                                     {"new.bias", TensorChangeKind::kAdded},
+                                                     {"old.bias", TensorChangeKind::kRemoved}}));
   for (const auto& tc : d[0].tensors) {
     if (tc.name == "layer.1.weight") {
       EXPECT_EQ(tc.old_dtype, "F32");
@@ -354,7 +365,8 @@ void CheckTensorDiff(Repository* repo, bool safetensors_cuts) {
     }
   }
   // Without tensors: only the file.
-  REPO_ASSERT_OK_AND_ASSIGN(auto plain, DiffTrees(*repo, *ra, *rb, "/m/model.safetensors", {.tensors = false}));
+  REPO_ASSERT_OK_AND_ASSIGN(auto plain,
+                            DiffTrees(*repo, *ra, *rb, "/m/model.safetensors", {.tensors = false}));
   ASSERT_EQ(plain.size(), 1u);
   EXPECT_FALSE(plain[0].safetensors);
 }
@@ -363,7 +375,9 @@ TEST_F(HistoryTest, DiffNamesChangedTensorsByChunkIds) { CheckTensorDiff(repo_.g
 
 // Chunks cut by content only (as a file written through a mount at random offsets could be):
 // the covering chunks differ for unchanged tensors too, and the bytes decide.
-TEST_F(HistoryTest, DiffNamesChangedTensorsWithoutTensorCuts) { CheckTensorDiff(repo_.get(), false); }
+TEST_F(HistoryTest, DiffNamesChangedTensorsWithoutTensorCuts) {
+  CheckTensorDiff(repo_.get(), false);
+}
 
 TEST_F(HistoryTest, DiffOfAHeaderOnlyChangeNamesNoTensor) {
   std::mt19937_64 rng(7);
@@ -391,7 +405,8 @@ TEST_F(HistoryTest, DiffAgainstTheLiveTree) {
   REPO_ASSERT_OK_AND_ASSIGN(ObjectId f, WriteContent(repo_.get(), AsBytes("two!")));
   REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
   MainRef next = main.value;
-  REPO_ASSERT_OK_AND_ASSIGN(next.live_root, PutAtPath(repo_.get(), main.value.live_root, {"a"}, FileEntry(f, 4)));
+  REPO_ASSERT_OK_AND_ASSIGN(next.live_root,
+                            PutAtPath(repo_.get(), main.value.live_root, {"a"}, FileEntry(f, 4)));
   REPO_ASSERT_OK(repo_->WriteMain(next, main.raw));
   REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion live, ResolveVersionOrLive(*repo_, "live"));
   REPO_ASSERT_OK_AND_ASSIGN(auto d, DiffTrees(*repo_, s1.snapshot.root, live.root, "/"));
@@ -423,7 +438,8 @@ TEST_F(HistoryTest, RestoreIsANewSnapshot) {
   EXPECT_TRUE(LookupPath(*repo_, main.value.live_root, "/dir/b").ok());
 
   // Everything: the root of v1 (b disappears).
-  REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo all, RestoreToLive(repo_.get(), v1.id.Hex().substr(0, 10), "/"));
+  REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo all,
+                            RestoreToLive(repo_.get(), v1.id.Hex().substr(0, 10), "/"));
   EXPECT_EQ(all.snapshot.root, v1.snapshot.root);
   EXPECT_EQ(Chain().size(), 5u);
 
@@ -473,7 +489,8 @@ TEST_F(HistoryTest, ForgetKeepLastRelinksAndKeepsNumbersGrowing) {
   REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
   EXPECT_EQ(tags.value, (std::map<std::string, ObjectId>{{"kept", chain[1].id}}));
   // Id prefixes of the new snapshots resolve; the repository checks clean.
-  REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo by_prefix, repo_->ResolveVersion(chain[1].id.Hex().substr(0, 8)));
+  REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo by_prefix,
+                            repo_->ResolveVersion(chain[1].id.Hex().substr(0, 8)));
   EXPECT_EQ(by_prefix.id, chain[1].id);
   REPO_ASSERT_OK_AND_ASSIGN(CheckReport report, CheckRepository(*repo_, {}));
   EXPECT_TRUE(report.problems.empty()) << report.problems.front();
@@ -490,15 +507,16 @@ TEST_F(HistoryTest, ForgetKeepLastRelinksAndKeepsNumbersGrowing) {
 TEST_F(HistoryTest, ForgetKeepDailyAndWeekly) {
   // Newest first in the chain: two per day on some days, across three weeks.
   const std::vector<int64_t> times = {
-      kMondayNs + 8 * 3600LL * 1000000000LL,                   // week 2, Mon 08:00
-      kMondayNs + 20 * 3600LL * 1000000000LL,                  // week 2, Mon 20:00
-      kMondayNs + kDayNs + 9 * 3600LL * 1000000000LL,          // week 2, Tue
-      kMondayNs + 7 * kDayNs + 10 * 3600LL * 1000000000LL,     // week 3, Mon 10:00
-      kMondayNs + 7 * kDayNs + 11 * 3600LL * 1000000000LL,     // week 3, Mon 11:00
-      kMondayNs + 15 * kDayNs,                                 // week 4, Tue 00:00
+      kMondayNs + 8 * 3600LL * 1000000000LL,                // week 2, Mon 08:00
+      kMondayNs + 20 * 3600LL * 1000000000LL,               // week 2, Mon 20:00
+      kMondayNs + kDayNs + 9 * 3600LL * 1000000000LL,       // week 2, Tue
+      kMondayNs + 7 * kDayNs + 10 * 3600LL * 1000000000LL,  // week 3, Mon 10:00
+      kMondayNs + 7 * kDayNs + 11 * 3600LL * 1000000000LL,  // week 3, Mon 11:00
+      kMondayNs + 15 * kDayNs,                              // week 4, Tue 00:00
   };
   std::vector<SnapshotInfo> s;
-  for (size_t i = 0; i < times.size(); ++i) s.push_back(CommitUniqueAt(times[i], static_cast<int>(i)));
+  for (size_t i = 0; i < times.size(); ++i)
+    s.push_back(CommitUniqueAt(times[i], static_cast<int>(i)));
 
   REPO_ASSERT_OK_AND_ASSIGN(ForgetResult daily, Forget(repo_.get(), Policy(0, 3, 0, false), true));
   std::vector<bool> keep;
@@ -534,7 +552,8 @@ TEST_F(HistoryTest, ForgetKeepTaggedKeepsAndRemapsTags) {
   EXPECT_EQ(first.snapshot.root, s[0].snapshot.root);
 
   EXPECT_EQ(Forget(repo_.get(), {}, false).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(Forget(repo_.get(), Policy(-1, 0, 0, false), false).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(Forget(repo_.get(), Policy(-1, 0, 0, false), false).status().code(),
+            Code::kInvalidArgument);
 }
 
 // --- gc ---
@@ -603,7 +622,8 @@ TEST_F(HistoryTest, GcAfterForgetFreesExactlyWhatOnlyForgottenSnapshotsUsed) {
   const Bytes shared = RandomBytes(rng, 300000);
   ASSERT_TRUE(CommitFile(repo_.get(), "/shared.bin", shared, "shared").ok());
   for (int i = 0; i < 5; ++i) {
-    auto snap = CommitFile(repo_.get(), "/scratch.bin", RandomBytes(rng, 200000 + i), "v" + std::to_string(i));
+    auto snap = CommitFile(repo_.get(), "/scratch.bin", RandomBytes(rng, 200000 + i),
+                           "v" + std::to_string(i));
     ASSERT_TRUE(snap.ok());
     s.push_back(*snap);
   }
@@ -646,7 +666,7 @@ TEST_F(HistoryTest, GcAfterForgetFreesExactlyWhatOnlyForgottenSnapshotsUsed) {
   for (const ObjectId& c : forgotten_only) EXPECT_EQ(after.count(c), 0u) << c.Hex();
   for (const ObjectId& c : kept_chunks) EXPECT_EQ(after.count(c), 1u) << c.Hex();
   for (const SnapshotInfo& old : s) EXPECT_EQ(after.count(old.id), 0u);  // replaced or forgotten
-  EXPECT_FALSE(store_.get()->ReadFile("locks/writer")->has_value());  // the lock was released
+  EXPECT_FALSE(store_.get()->ReadFile("locks/writer")->has_value());     // the lock was released
 
   // Every kept version reads back; the repository checks clean with its data authenticated.
   CheckOptions deep;
@@ -728,13 +748,15 @@ TEST_F(HistoryTest, GcNextToALiveWriterNeedsALongGraceOrForce) {
   REPO_ASSERT_OK(Forget(repo_.get(), Policy(1, 0, 0, false), false).status());
   std::string note;
   // This process stands in for a running read-write mount.
-  REPO_ASSERT_OK_AND_ASSIGN(auto mount_lock, WriterLock::Acquire(store_.get(), "/mnt/w", ::getpid(), &note));
+  REPO_ASSERT_OK_AND_ASSIGN(auto mount_lock,
+                            WriterLock::Acquire(store_.get(), "/mnt/w", ::getpid(), &note));
   const auto before = AllObjects(store_.get());
   GcOptions options;
   options.grace_seconds = 0;
   auto refused = CollectGarbage(repo_.get(), options);
   EXPECT_EQ(refused.status().code(), Code::kBusy);
-  EXPECT_NE(refused.status().message().find("--force"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("--force"), std::string::npos)
+      << refused.status().message();
   EXPECT_EQ(AllObjects(store_.get()), before);
   // A dry run only warns.
   options.dry_run = true;
@@ -783,7 +805,8 @@ TEST_F(HistoryTest, GcKeepsWhatOnlyATagReaches) {
   side.message = "side";
   side.parent.reset();
   side.seq = 1;
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId side_id, repo_->PutObject(ObjectType::kSnapshot, EncodeSnapshot(side)));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId side_id,
+                            repo_->PutObject(ObjectType::kSnapshot, EncodeSnapshot(side)));
   REPO_ASSERT_OK(SetTag(repo_.get(), "side", side_id, false));
   REPO_ASSERT_OK(Forget(repo_.get(), Policy(1, 0, 0, false), false).status());
   GcOptions options;

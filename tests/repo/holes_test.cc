@@ -50,7 +50,8 @@ TEST(HoleEncodingTest, FileWithHolesRoundTrips) {
   constexpr uint64_t kHuge = uint64_t{1} << 50;  // far beyond any chunk size (32 bits)
   FileObject f;
   f.size = 4 + kHuge + 6 + 100;
-  f.chunks = {ChunkRef{SomeId(1), 4}, ChunkRef::Hole(kHuge), ChunkRef{SomeId(2), 6}, ChunkRef::Hole(100)};
+  f.chunks = {ChunkRef{SomeId(1), 4}, ChunkRef::Hole(kHuge), ChunkRef{SomeId(2), 6},
+              ChunkRef::Hole(100)};
   const Bytes enc = EncodeFile(f);
   EXPECT_EQ(enc[0], 2);
   EXPECT_LT(enc.size(), 200u);  // O(1) per hole, whatever its size
@@ -148,9 +149,11 @@ TEST_F(HoleRepoTest, ReadersCheckAndStatsTreatHolesAsZeros) {
 
   TreeEntry e = FileEntry(fid, f.size);
   e.hole_bytes = kHole;
-  REPO_ASSERT_OK_AND_ASSIGN(auto snap, repo_->CommitSnapshot(
-                                           [&](const MainRef& m) { return PutAtPath(repo_.get(), m.live_root, {"sparse"}, e); },
-                                           "sparse file"));
+  REPO_ASSERT_OK_AND_ASSIGN(
+      auto snap,
+      repo_->CommitSnapshot(
+          [&](const MainRef& m) { return PutAtPath(repo_.get(), m.live_root, {"sparse"}, e); },
+          "sparse file"));
   (void)snap;
   // A hole is no object: check finds nothing missing, and reads only the two chunks.
   CheckOptions opts;

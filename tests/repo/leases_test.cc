@@ -73,7 +73,8 @@ TEST_F(LeasesTest, WriterLockOfADeadProcessIsTakenOverAtOnce) {
   REPO_ASSERT_OK_AND_ASSIGN(auto record, store->ReadFile("locks/writer"));
   ASSERT_TRUE(record.has_value());
   std::string note;
-  REPO_ASSERT_OK_AND_ASSIGN(auto lock, WriterLock::Acquire(store.get(), "/mnt/next", ::getpid(), &note));
+  REPO_ASSERT_OK_AND_ASSIGN(auto lock,
+                            WriterLock::Acquire(store.get(), "/mnt/next", ::getpid(), &note));
   EXPECT_NE(note.find("stale"), std::string::npos) << note;
   EXPECT_NE(note.find("/mnt/dead"), std::string::npos) << note;
   // A live holder (this process, through another open of the lock file) is refused, naming it.
@@ -81,9 +82,11 @@ TEST_F(LeasesTest, WriterLockOfADeadProcessIsTakenOverAtOnce) {
   std::string note2;
   auto refused = WriterLock::Acquire(other.get(), "/mnt/third", ::getpid(), &note2);
   EXPECT_EQ(refused.status().code(), Code::kBusy);
-  EXPECT_NE(refused.status().message().find("/mnt/next"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("/mnt/next"), std::string::npos)
+      << refused.status().message();
   REPO_EXPECT_OK(lock->Release());
-  REPO_ASSERT_OK_AND_ASSIGN(auto again, WriterLock::Acquire(other.get(), "/mnt/third", ::getpid(), &note2));
+  REPO_ASSERT_OK_AND_ASSIGN(auto again,
+                            WriterLock::Acquire(other.get(), "/mnt/third", ::getpid(), &note2));
   EXPECT_TRUE(note2.empty()) << note2;  // a released lock is not "stale"
 }
 
@@ -96,9 +99,10 @@ TEST_F(LeasesTest, LeasesOfDeadProcessesAreRemovedAndLiveOnesListed) {
               return 0;
             }),
             0);
-  REPO_ASSERT_OK_AND_ASSIGN(auto live, Lease::Register(store.get(), LeaseKind::kRead, "reader", [&] {
-    return Result<std::vector<ObjectId>>(std::vector<ObjectId>{ObjectId()});
-  }));
+  REPO_ASSERT_OK_AND_ASSIGN(
+      auto live, Lease::Register(store.get(), LeaseKind::kRead, "reader", [&] {
+        return Result<std::vector<ObjectId>>(std::vector<ObjectId>{ObjectId()});
+      }));
   int removed = 0;
   REPO_ASSERT_OK_AND_ASSIGN(auto leases, LiveLeases(store.get(), &removed));
   EXPECT_EQ(removed, 1);
@@ -120,9 +124,10 @@ TEST_F(LeasesTest, GcKeepsTheTreeOfAReadLeaseAndFreesItOnceReleased) {
   REPO_ASSERT_OK_AND_ASSIGN(auto main, writer->ReadMain());
   const ObjectId served = main.value.live_root;
   auto reader_store = testing::LocalStoreAt(dir_.path());
-  REPO_ASSERT_OK_AND_ASSIGN(auto lease, Lease::Register(reader_store.get(), LeaseKind::kRead, "ro mount", [&] {
-    return Result<std::vector<ObjectId>>(std::vector<ObjectId>{served});
-  }));
+  REPO_ASSERT_OK_AND_ASSIGN(auto lease,
+                            Lease::Register(reader_store.get(), LeaseKind::kRead, "ro mount", [&] {
+                              return Result<std::vector<ObjectId>>(std::vector<ObjectId>{served});
+                            }));
   REPO_ASSERT_OK(CommitFile(writer.get(), "/model", AsBytes("new weights"), "v2").status());
   REPO_ASSERT_OK(Forget(writer.get(), ForgetPolicy{1, 0, 0, false}, false).status());
   writer.reset();  // its write lease goes with it
@@ -144,8 +149,10 @@ TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   auto writer = Open();
   REPO_ASSERT_OK(CommitFile(writer.get(), "/a", AsBytes("first"), "1").status());
   // Garbage from before the writer's lease (aged), and garbage the writer wrote (not aged).
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId old_garbage, writer->PutObject(ObjectType::kChunk, AsBytes("old garbage")));
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId new_garbage, writer->PutObject(ObjectType::kChunk, AsBytes("new garbage")));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId old_garbage,
+                            writer->PutObject(ObjectType::kChunk, AsBytes("old garbage")));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId new_garbage,
+                            writer->PutObject(ObjectType::kChunk, AsBytes("new garbage")));
   AgeObject(dir_.path(), old_garbage, 3600);
   auto collector = Open();
   GcOptions options;
@@ -172,7 +179,8 @@ TEST_F(LeasesTest, TwoGcsAtOnceAndAWriterWaitingForGc) {
   auto other = testing::LocalStoreAt(dir_.path());
   auto second = GcLock::Acquire(other.get());
   EXPECT_EQ(second.status().code(), Code::kBusy);
-  EXPECT_NE(second.status().message().find("another gc"), std::string::npos) << second.status().message();
+  EXPECT_NE(second.status().message().find("another gc"), std::string::npos)
+      << second.status().message();
   // A writer registering now waits until gc lets go.
   std::atomic<bool> registered{false};
   std::thread w([&] {
@@ -218,7 +226,8 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   EXPECT_NE(note.find("accepted"), std::string::npos) << note;
   const auto lost = LostTaggedSnapshots(*repo, state.path());
   EXPECT_EQ(std::set<ObjectId>(lost.begin(), lost.end()), (std::set<ObjectId>{s1.id, s2.id}));
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));  // the new state is the norm now
+  REPO_ASSERT_OK(
+      CheckAndRecordTags(*repo, state.path(), false, &note));  // the new state is the norm now
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s3, CommitFile(repo.get(), "/a", AsBytes("3"), "3"));
   REPO_ASSERT_OK(Forget(repo.get(), ForgetPolicy{1, 0, 0, false}, false).status());
   GcOptions options;

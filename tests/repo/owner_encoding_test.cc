@@ -67,8 +67,9 @@ TEST(OwnerEncodingTest, OwnersRoundTripInV3) {
 
 TEST(OwnerEncodingTest, SpecialFilesRoundTripInV3) {
   TreeObject t;
-  t.entries = {Special("blk", EntryType::kBlockDevice, (8u << 8) | 1), Special("chr", EntryType::kCharDevice, 0x0103),
-               Special("fifo", EntryType::kFifo), Special("sock", EntryType::kSocket)};
+  t.entries = {Special("blk", EntryType::kBlockDevice, (8u << 8) | 1),
+               Special("chr", EntryType::kCharDevice, 0x0103), Special("fifo", EntryType::kFifo),
+               Special("sock", EntryType::kSocket)};
   const Bytes v3 = EncodeTree(t);
   EXPECT_EQ(v3[0], 3);  // a special type alone needs v3: older builds must not misread it
   REPO_ASSERT_OK_AND_ASSIGN(TreeObject back, DecodeTree(v3));

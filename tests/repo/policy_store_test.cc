@@ -20,7 +20,9 @@
 #include "weightfs/repo/objects.h"
 
 namespace weightfs {
-static void PrintTo(Code c, std::ostream* os) { *os << CodeName(c); }  // readable EXPECT_EQ failures
+static void PrintTo(Code c, std::ostream* os) {
+  *os << CodeName(c);
+}  // readable EXPECT_EQ failures
 }  // namespace weightfs
 
 namespace weightfs::repo {
@@ -190,7 +192,7 @@ TEST_F(PolicyStoreTest, AuthorIsTheKeySlotAndItsRole) {
 TEST_F(PolicyStoreTest, LoadPolicyAuthenticatesTypeAndPresence) {
   REPO_ASSERT_OK_AND_ASSIGN(auto v1, repo_->SetPolicy("version: 1\n"));
   EXPECT_EQ(repo_->LoadPolicy(repo_->EmptyTreeId()).status().code(), Code::kCorruption);  // a tree
-  EXPECT_EQ(repo_->LoadTree(v1.id).status().code(), Code::kCorruption);                  // not a tree
+  EXPECT_EQ(repo_->LoadTree(v1.id).status().code(), Code::kCorruption);  // not a tree
   const ObjectId absent = ObjectId::FromBytes(Bytes(ObjectId::kSize, 0x42)).value();
   EXPECT_EQ(repo_->LoadPolicy(absent).status().code(), Code::kCorruption);
 }
@@ -208,7 +210,8 @@ TEST_F(PolicyStoreTest, TamperedRefIsCorruption) {
   // A writer does not paper over a damaged ref.
   EXPECT_EQ(repo_->SetPolicy("version: 1\n").status().code(), Code::kCorruption);
   EXPECT_NE(Ref(), std::optional<Bytes>(good));
-  for (const Bytes& bad : {Bytes{}, Bytes(good.begin(), good.begin() + 10), Bytes(good.size(), 0)}) {
+  for (const Bytes& bad :
+       {Bytes{}, Bytes(good.begin(), good.begin() + 10), Bytes(good.size(), 0)}) {
     PutRef(bad);
     EXPECT_EQ(repo_->ReadPolicy().status().code(), Code::kCorruption) << bad.size();
   }
@@ -256,7 +259,8 @@ TEST_F(PolicyStoreTest, RolledBackRefIsAcceptedKnownLimit) {
 // SetPolicy continues from the anchored version (repairing the ref).
 TEST_F(PolicyStoreTest, SnapshotAnchorsThePolicy) {
   auto snapshot = [&] {
-    auto s = repo_->CommitSnapshot([](const MainRef& m) -> Result<ObjectId> { return m.live_root; }, "anchor");
+    auto s = repo_->CommitSnapshot([](const MainRef& m) -> Result<ObjectId> { return m.live_root; },
+                                   "anchor");
     ASSERT_TRUE(s.ok()) << s.status().ToString();
   };
   SetMany(1);
@@ -270,13 +274,15 @@ TEST_F(PolicyStoreTest, SnapshotAnchorsThePolicy) {
   PutRef(first);
   auto rolled_back = repo_->ReadPolicy();
   EXPECT_EQ(rolled_back.status().code(), Code::kCorruption);
-  EXPECT_NE(rolled_back.status().message().find("rolled back"), std::string::npos) << rolled_back.status().ToString();
+  EXPECT_NE(rolled_back.status().message().find("rolled back"), std::string::npos)
+      << rolled_back.status().ToString();
   EXPECT_EQ(repo_->ListPolicies().status().code(), Code::kCorruption);
 
   REPO_ASSERT_OK(store_.get()->DeleteFile("refs/policy"));
   auto deleted = repo_->ReadPolicy();
   EXPECT_EQ(deleted.status().code(), Code::kCorruption);
-  EXPECT_NE(deleted.status().message().find("missing"), std::string::npos) << deleted.status().ToString();
+  EXPECT_NE(deleted.status().message().find("missing"), std::string::npos)
+      << deleted.status().ToString();
 
   REPO_ASSERT_OK_AND_ASSIGN(auto repaired, repo_->SetPolicy("version: 1\n"));
   EXPECT_EQ(repaired.policy.seq, 3u);
@@ -290,7 +296,8 @@ TEST_F(PolicyStoreTest, SnapshotAnchorsThePolicy) {
 TEST_F(PolicyStoreTest, SetIfCurrentRefusesAConcurrentChange) {
   REPO_ASSERT_OK_AND_ASSIGN(auto none_yet, repo_->SetPolicyIfCurrent("version: 1\n", std::nullopt));
   EXPECT_EQ(none_yet.policy.seq, 1u);
-  REPO_ASSERT_OK_AND_ASSIGN(auto second, repo_->SetPolicyIfCurrent("version: 1\n# 2\n", none_yet.id));
+  REPO_ASSERT_OK_AND_ASSIGN(auto second,
+                            repo_->SetPolicyIfCurrent("version: 1\n# 2\n", none_yet.id));
   EXPECT_EQ(second.policy.seq, 2u);
   auto stale = repo_->SetPolicyIfCurrent("version: 1\n# stale\n", none_yet.id);
   EXPECT_EQ(stale.status().code(), Code::kConflict);
@@ -312,8 +319,10 @@ TEST_F(PolicyStoreTest, BrokenChainIsReportedByListPoliciesAndCheck) {
   EXPECT_EQ(current.value->id, v[2].id);
   auto all = repo_->ListPolicies();
   EXPECT_EQ(all.status().code(), Code::kCorruption);
-  EXPECT_NE(all.status().message().find(v[0].id.Hex()), std::string::npos) << all.status().ToString();
-  EXPECT_NE(all.status().message().find("sequence number 7"), std::string::npos) << all.status().ToString();
+  EXPECT_NE(all.status().message().find(v[0].id.Hex()), std::string::npos)
+      << all.status().ToString();
+  EXPECT_NE(all.status().message().find("sequence number 7"), std::string::npos)
+      << all.status().ToString();
   auto problems = Problems();
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].rfind("policy history: ", 0), 0u) << problems[0];
@@ -346,7 +355,8 @@ class RacingStore : public storage::FaultStore {
  public:
   RacingStore(storage::ObjectStore* target, std::function<void()> race)
       : FaultStore(target, storage::FaultPlan{}), race_(std::move(race)) {}
-  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected, ByteView data) override {
+  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
+                            ByteView data) override {
     if (name == kRef && race_) std::exchange(race_, nullptr)();
     return FaultStore::CompareAndSwapFile(name, expected, data);
   }

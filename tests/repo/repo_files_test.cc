@@ -33,7 +33,8 @@ class RepoFilesTest : public ::testing::Test {
     REPO_ASSERT_OK_AND_ASSIGN(auto repo, Open());  // writes refs/main
     REPO_ASSERT_OK(repo->AddKeySlot("guest", "guest", Passphrase("guest pass"), kTestScrypt));
   }
-  Result<std::unique_ptr<Repository>> Open(const std::string& pass = kPass, const std::string& slot = "") {
+  Result<std::unique_ptr<Repository>> Open(const std::string& pass = kPass,
+                                           const std::string& slot = "") {
     return Repository::Open(LocalStoreAt(dir_.path()), Passphrase(pass), slot);
   }
   std::string Path(const std::string& name) const { return dir_.Sub(name); }
@@ -81,9 +82,11 @@ TEST_F(RepoFilesTest, HugeSparseFilesAreRefusedWithoutReadingThem) {
       ASSERT_FALSE(r.ok());
       EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
       EXPECT_NE(r.status().message().find(name), std::string::npos) << r.status().ToString();
-      EXPECT_NE(r.status().message().find("4294967296 bytes"), std::string::npos) << r.status().ToString();
+      EXPECT_NE(r.status().message().find("4294967296 bytes"), std::string::npos)
+          << r.status().ToString();
     });
-    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+              10.0);
     WriteLocalFile(Path(name), saved);
     REPO_EXPECT_OK(Open().status());
   }
@@ -125,7 +128,8 @@ TEST_F(RepoFilesTest, DamagedKeySlotIsCorruptionNamingIt) {
       auto r = Open(kPass, slot);
       ASSERT_FALSE(r.ok());
       EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
-      EXPECT_NE(r.status().message().find("key slot 'admin'"), std::string::npos) << r.status().ToString();
+      EXPECT_NE(r.status().message().find("key slot 'admin'"), std::string::npos)
+          << r.status().ToString();
       EXPECT_NE(r.status().message().find("damaged"), std::string::npos) << r.status().ToString();
     }
     // The intact slot still opens, and names only itself.

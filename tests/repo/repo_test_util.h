@@ -6,16 +6,16 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <condition_variable>
-#include <mutex>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 

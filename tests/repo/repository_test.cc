@@ -1,8 +1,8 @@
 // Repository layer: init/open and key slots, objects and chunk ranges, refs and snapshots,
 // streaming file I/O, tree operations, import/export, stats and check. In-memory stores and the
 // cheap test KDF keep it fast; randomness is seeded and the seed printed.
-#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/repository.h"
+#include "weightfs/repo/chunk_reader.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -309,9 +309,11 @@ TEST_F(RepoTest, ChunkReaderRangeEqualsSlice) {
   options.threads = 0;
   ChunkReader reader(repo_.get(), options);
   // Reads [off, off+len) of chunk id, clamped to its end, as the mount does.
-  auto read = [&](const ObjectId& id, uint64_t chunk_size, uint64_t off, uint64_t len) -> Result<Bytes> {
+  auto read = [&](const ObjectId& id, uint64_t chunk_size, uint64_t off,
+                  uint64_t len) -> Result<Bytes> {
     len = off >= chunk_size ? 0 : std::min<uint64_t>(len, chunk_size - off);
-    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames, reader.ReadFrames(id, chunk_size, off, len));
+    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkFrames> frames,
+                     reader.ReadFrames(id, chunk_size, off, len));
     RETURN_IF_ERROR(frames->Check(off, len));
     PieceList pieces;
     ChunkFrames::AppendTo(frames, off, len, &pieces);
@@ -372,8 +374,10 @@ TEST_F(RepoTest, ChunkReaderMidChunkReadsReportTheDamagedFrameOnly) {
     REPO_ASSERT_OK_AND_ASSIGN(std::shared_ptr<const ChunkFrames> f,
                               reader.ReadFrames(id, data.size(), off, len));
     for (uint64_t fr = start_frame; fr <= 5; ++fr) {
-      const uint64_t b = std::max(off, fr * frame), e = std::min<uint64_t>((fr + 1) * frame, data.size());
-      SCOPED_TRACE("read from frame " + std::to_string(start_frame) + ", frame " + std::to_string(fr));
+      const uint64_t b = std::max(off, fr * frame),
+                     e = std::min<uint64_t>((fr + 1) * frame, data.size());
+      SCOPED_TRACE("read from frame " + std::to_string(start_frame) + ", frame " +
+                   std::to_string(fr));
       if (fr == 3) {
         EXPECT_EQ(f->Check(b, e - b).code(), Code::kCorruption);
         continue;
@@ -815,7 +819,8 @@ TEST_F(RepoTest, ImportExportRoundTrip) {
 
   // A FIFO imports as a FIFO entry (nothing is read from it) and exports as a FIFO again.
   ASSERT_EQ(::mkfifo(tmp.Sub("fifo").c_str(), 0640), 0);
-  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry fifo, ImportPath(repo_.get(), tmp.Sub("fifo"), &stats, nullptr));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry fifo,
+                            ImportPath(repo_.get(), tmp.Sub("fifo"), &stats, nullptr));
   EXPECT_EQ(fifo.type, EntryType::kFifo);
   EXPECT_EQ(fifo.mode, 0640u);
   REPO_ASSERT_OK(ExportEntry(*repo_, fifo, tmp.Sub("fifo-copy"), nullptr, &done));

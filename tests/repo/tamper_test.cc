@@ -394,7 +394,8 @@ TEST_F(TamperTest, EditedSecondSlotRole) {
   auto r = Repository::Open(testing::LocalStoreAt(repo_dir_), Passphrase("second pass"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("key slot 'second'"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("key slot 'second'"), std::string::npos)
+      << r.status().ToString();
   // The data is unaffected.
   for (const auto& [p, d] : content_) ExpectReadable(p);
 }

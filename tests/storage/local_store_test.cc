@@ -1,8 +1,8 @@
 // Local-store behaviour beyond the shared contract: on-disk layout, temp-file hygiene, locking
 // across separately opened stores and processes, and error messages.
+#include "weightfs/storage/local_store.h"
 #include <fcntl.h>
 #include <sys/stat.h>
-#include "weightfs/storage/local_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -189,9 +189,8 @@ TEST_P(StoreContractTest, ForEachListsExactlyWhatWasPut) {
 TEST_P(StoreContractTest, ForEachStopsAtTheFirstError) {
   for (uint32_t i = 0; i < 10; ++i) WFS_ASSERT_OK(store_->Put(TestId(0x10, i), TestData(10, i)));
   int calls = 0;
-  Status s = store_->ForEach([&](const ObjectId&, uint64_t) {
-    return ++calls == 3 ? Status(Code::kBusy, "stop here") : Status::Ok();
-  });
+  Status s = store_->ForEach(
+      [&](const ObjectId&, uint64_t) { return ++calls == 3 ? Busy("stop here") : Status::Ok(); });
   EXPECT_EQ(s.code(), Code::kBusy);
   EXPECT_EQ(s.message(), "stop here");
   EXPECT_EQ(calls, 3);

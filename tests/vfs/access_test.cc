@@ -22,7 +22,9 @@
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs {
-static void PrintTo(Code c, std::ostream* os) { *os << CodeName(c); }  // readable EXPECT_EQ failures
+static void PrintTo(Code c, std::ostream* os) {
+  *os << CodeName(c);
+}  // readable EXPECT_EQ failures
 }  // namespace weightfs
 
 namespace weightfs::vfs {
@@ -149,15 +151,19 @@ class AccessTest : public ::testing::Test {
   // Mounts as admin and lays out the tree (as alice).
   void Seed() {
     ASSERT_NO_FATAL_FAILURE(Mount(Access("admin")));
-    for (const char* d : {"/public", "/public/empty", "/team", "/team/emptydir", "/team/tree", "/team/tree/frozen",
-                          "/team/mv", "/team/frozen", "/private", "/inbox"}) {
+    for (const char* d : {"/public", "/public/empty", "/team", "/team/emptydir", "/team/tree",
+                          "/team/tree/frozen", "/team/mv", "/team/frozen", "/private", "/inbox"}) {
       REPO_ASSERT_OK(fs_->Mkdir(kAlice, Ino(Parent(d)), Name(d), 0755).status());
     }
-    for (const char* f : {"/public/model.bin", "/public/secret.bin", "/team/a.bin", "/team/del1", "/team/r1",
-                          "/team/r2", "/team/r3", "/team/tree/frozen/w.bin", "/team/mv/x.lock", "/team/frozen/t.bin",
-                          "/private/p.bin", "/private/p2", "/inbox/taken"}) {
-      REPO_ASSERT_OK_AND_ASSIGN(auto created, fs_->Create(kAlice, Ino(Parent(f)), Name(f), 0644, true));
-      REPO_ASSERT_OK(fs_->Write(kAlice, created.first.attr.ino, created.second.handle, 0, AsBytes(f)).status());
+    for (const char* f :
+         {"/public/model.bin", "/public/secret.bin", "/team/a.bin", "/team/del1", "/team/r1",
+          "/team/r2", "/team/r3", "/team/tree/frozen/w.bin", "/team/mv/x.lock",
+          "/team/frozen/t.bin", "/private/p.bin", "/private/p2", "/inbox/taken"}) {
+      REPO_ASSERT_OK_AND_ASSIGN(auto created,
+                                fs_->Create(kAlice, Ino(Parent(f)), Name(f), 0644, true));
+      REPO_ASSERT_OK(
+          fs_->Write(kAlice, created.first.attr.ino, created.second.handle, 0, AsBytes(f))
+              .status());
       REPO_ASSERT_OK(fs_->Flush(kAlice, created.first.attr.ino, created.second.handle));
       REPO_ASSERT_OK(fs_->Release(created.first.attr.ino, created.second.handle));
     }
@@ -187,7 +193,9 @@ class AccessTest : public ::testing::Test {
     }
     return ino;
   }
-  bool Sees(const Caller& c, const std::string& path) { return fs_->Lookup(c, Ino(Parent(path)), Name(path)).ok(); }
+  bool Sees(const Caller& c, const std::string& path) {
+    return fs_->Lookup(c, Ino(Parent(path)), Name(path)).ok();
+  }
   // Names in a directory's listing for c (without "." and ".."); kNotFound etc. as a name.
   std::set<std::string> Names(const Caller& c, NodeId dir) {
     auto h = fs_->OpenDir(c, dir);
@@ -215,8 +223,12 @@ struct OpDef {
   bool child;
   std::function<Status(FileSystem*, const Caller&, NodeId, const std::string&)> run;
 };
-#define WFS_OP(child, ...) \
-  OpDef { child, [](FileSystem* fs, const Caller& c, NodeId ino, const std::string& name) -> Status { __VA_ARGS__; } }
+#define WFS_OP(child, ...)                                                                      \
+  OpDef {                                                                                       \
+    child, [](FileSystem* fs, const Caller& c, NodeId ino, const std::string& name) -> Status { \
+      __VA_ARGS__;                                                                              \
+    }                                                                                           \
+  }
 Status Closed(FileSystem* fs, NodeId ino, const Result<OpenOut>& h) {
   return h.ok() ? fs->Release(ino, h->handle) : h.status();
 }
@@ -233,9 +245,11 @@ const std::map<std::string, OpDef> kOps = {
     {"chmod", WFS_OP(false, SetAttrRequest r; r.set_mode = true; r.mode = 0600;
                      return fs->SetAttr(c, ino, r).status())},
     {"readlink", WFS_OP(false, return fs->ReadLink(c, ino).status())},
-    {"opendir", WFS_OP(false, auto h = fs->OpenDir(c, ino); return h.ok() ? fs->ReleaseDir(ino, *h) : h.status())},
-    {"create", WFS_OP(true, auto r = fs->Create(c, ino, name, 0644, true);
-                      return r.ok() ? fs->Release(r->first.attr.ino, r->second.handle) : r.status())},
+    {"opendir", WFS_OP(false, auto h = fs->OpenDir(c, ino);
+                       return h.ok() ? fs->ReleaseDir(ino, *h) : h.status())},
+    {"create",
+     WFS_OP(true, auto r = fs->Create(c, ino, name, 0644, true);
+            return r.ok() ? fs->Release(r->first.attr.ino, r->second.handle) : r.status())},
     {"mkdir", WFS_OP(true, return fs->Mkdir(c, ino, name, 0755).status())},
     {"symlink", WFS_OP(true, return fs->Symlink(c, ino, name, "target").status())},
     {"unlink", WFS_OP(true, return fs->Unlink(c, ino, name))},
@@ -253,38 +267,65 @@ struct OpCase {
 TEST_F(AccessTest, OperationsAreDecidedPerCaller) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   constexpr Code OK = Code::kOk, HID = Code::kNotFound, DEN = Code::kPermissionDenied;
-  const std::map<std::string, Caller> callers{{"alice", kAlice}, {"bob", kBob}, {"carol", kCarol},
+  const std::map<std::string, Caller> callers{{"alice", kAlice}, {"bob", kBob},   {"carol", kCarol},
                                               {"gus", kGus},     {"dave", kDave}, {"1005", kNum}};
   const OpCase cases[] = {
-      {"gus", "lookup", "/public/model.bin", OK}, {"gus", "lookup", "/team", HID},
-      {"gus", "lookup", "/private/p.bin", HID}, {"gus", "getattr", "/private/p.bin", HID},
-      {"gus", "getattr", "/public/secret.bin", OK}, {"gus", "open-r", "/public/model.bin", OK},
-      {"gus", "open-r", "/public/secret.bin", DEN}, {"gus", "open-r", "/private/p.bin", HID},
-      {"gus", "open-w", "/public/model.bin", DEN}, {"gus", "open-trunc", "/public/model.bin", DEN},
-      {"gus", "getxattr", "/public/model.bin", OK}, {"gus", "getxattr", "/public/secret.bin", DEN},
-      {"gus", "listxattr", "/public/model.bin", OK}, {"gus", "listxattr", "/private/p.bin", HID},
-      {"gus", "setxattr", "/public/model.bin", DEN}, {"gus", "removexattr", "/public/model.bin", DEN},
-      {"gus", "chmod", "/public/model.bin", DEN}, {"gus", "chmod", "/private/p.bin", HID},
-      {"gus", "readlink", "/public/link", OK}, {"gus", "opendir", "/public", OK},
-      {"gus", "opendir", "/private", HID}, {"gus", "create", "/public/new", DEN},
+      {"gus", "lookup", "/public/model.bin", OK},
+      {"gus", "lookup", "/team", HID},
+      {"gus", "lookup", "/private/p.bin", HID},
+      {"gus", "getattr", "/private/p.bin", HID},
+      {"gus", "getattr", "/public/secret.bin", OK},
+      {"gus", "open-r", "/public/model.bin", OK},
+      {"gus", "open-r", "/public/secret.bin", DEN},
+      {"gus", "open-r", "/private/p.bin", HID},
+      {"gus", "open-w", "/public/model.bin", DEN},
+      {"gus", "open-trunc", "/public/model.bin", DEN},
+      {"gus", "getxattr", "/public/model.bin", OK},
+      {"gus", "getxattr", "/public/secret.bin", DEN},
+      {"gus", "listxattr", "/public/model.bin", OK},
+      {"gus", "listxattr", "/private/p.bin", HID},
+      {"gus", "setxattr", "/public/model.bin", DEN},
+      {"gus", "removexattr", "/public/model.bin", DEN},
+      {"gus", "chmod", "/public/model.bin", DEN},
+      {"gus", "chmod", "/private/p.bin", HID},
+      {"gus", "readlink", "/public/link", OK},
+      {"gus", "opendir", "/public", OK},
+      {"gus", "opendir", "/private", HID},
+      {"gus", "create", "/public/new", DEN},
       {"gus", "create", "/private/new", DEN},  // nothing to hide for a new name
-      {"gus", "mkdir", "/public/d", DEN}, {"gus", "symlink", "/public/s", DEN},
-      {"gus", "unlink", "/public/model.bin", DEN}, {"gus", "unlink", "/private/p.bin", HID},
-      {"gus", "rmdir", "/public/empty", DEN}, {"gus", "rmdir", "/team/emptydir", HID},
+      {"gus", "mkdir", "/public/d", DEN},
+      {"gus", "symlink", "/public/s", DEN},
+      {"gus", "unlink", "/public/model.bin", DEN},
+      {"gus", "unlink", "/private/p.bin", HID},
+      {"gus", "rmdir", "/public/empty", DEN},
+      {"gus", "rmdir", "/team/emptydir", HID},
       {"gus", "create", "/inbox/drop.bin", OK},  // create without list (a drop box)
-      {"bob", "lookup", "/team/a.bin", OK}, {"bob", "lookup", "/private", HID},
-      {"bob", "open-r", "/public/secret.bin", OK}, {"bob", "open-trunc", "/public/model.bin", DEN},
-      {"bob", "open-w", "/team/a.bin", OK}, {"bob", "chmod", "/team/a.bin", OK},
-      {"bob", "setxattr", "/team/a.bin", OK}, {"bob", "getxattr", "/team/a.bin", OK},
-      {"bob", "removexattr", "/team/a.bin", OK}, {"bob", "getxattr", "/private/p.bin", HID},
-      {"bob", "create", "/team/new.bin", OK}, {"bob", "create", "/team/new.lock", DEN},
-      {"bob", "mkdir", "/team/newdir", OK}, {"bob", "symlink", "/team/ln", OK},
-      {"bob", "unlink", "/team/del1", OK}, {"bob", "unlink", "/team/tree/frozen/w.bin", DEN},
-      {"bob", "unlink", "/public/model.bin", DEN}, {"bob", "rmdir", "/team/emptydir", OK},
-      {"carol", "open-w", "/team/a.bin", OK}, {"carol", "lookup", "/private", HID},
-      {"1005", "create", "/team/num.bin", OK}, {"dave", "lookup", "/private/p.bin", OK},
-      {"dave", "open-w", "/private/p.bin", DEN}, {"alice", "open-w", "/private/p.bin", OK},
-      {"alice", "unlink", "/private/p2", OK}, {"alice", "mkdir", "/private/d", OK},
+      {"bob", "lookup", "/team/a.bin", OK},
+      {"bob", "lookup", "/private", HID},
+      {"bob", "open-r", "/public/secret.bin", OK},
+      {"bob", "open-trunc", "/public/model.bin", DEN},
+      {"bob", "open-w", "/team/a.bin", OK},
+      {"bob", "chmod", "/team/a.bin", OK},
+      {"bob", "setxattr", "/team/a.bin", OK},
+      {"bob", "getxattr", "/team/a.bin", OK},
+      {"bob", "removexattr", "/team/a.bin", OK},
+      {"bob", "getxattr", "/private/p.bin", HID},
+      {"bob", "create", "/team/new.bin", OK},
+      {"bob", "create", "/team/new.lock", DEN},
+      {"bob", "mkdir", "/team/newdir", OK},
+      {"bob", "symlink", "/team/ln", OK},
+      {"bob", "unlink", "/team/del1", OK},
+      {"bob", "unlink", "/team/tree/frozen/w.bin", DEN},
+      {"bob", "unlink", "/public/model.bin", DEN},
+      {"bob", "rmdir", "/team/emptydir", OK},
+      {"carol", "open-w", "/team/a.bin", OK},
+      {"carol", "lookup", "/private", HID},
+      {"1005", "create", "/team/num.bin", OK},
+      {"dave", "lookup", "/private/p.bin", OK},
+      {"dave", "open-w", "/private/p.bin", DEN},
+      {"alice", "open-w", "/private/p.bin", OK},
+      {"alice", "unlink", "/private/p2", OK},
+      {"alice", "mkdir", "/private/d", OK},
   };
   for (const OpCase& k : cases) {
     SCOPED_TRACE(std::string(k.who) + " " + k.op + " " + k.path);
@@ -307,7 +348,8 @@ TEST_F(AccessTest, HardLinksCannotEscapeThePolicy) {
   EXPECT_EQ(CodeOf(fs_->Link(kBob, hidden, Ino("/team"), "stolen.bin")), Code::kNotFound);
   EXPECT_FALSE(Sees(kAlice, "/team/stolen.bin"));
   EXPECT_EQ(CodeOf(fs_->Link(kGus, Ino("/public/model.bin"), Ino("/inbox"), "m.bin")), Code::kOk);
-  EXPECT_EQ(CodeOf(fs_->Link(kBob, Ino("/team/a.bin"), Ino("/public"), "a.bin")), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Link(kBob, Ino("/team/a.bin"), Ino("/public"), "a.bin")),
+            Code::kPermissionDenied);
   // A link the admin made is read through the name the caller may read; the other stays hidden.
   ASSERT_EQ(CodeOf(fs_->Link(kAlice, hidden, Ino("/team"), "shared.bin")), Code::kOk);
   EXPECT_EQ(CodeOf(fs_->Open(kBob, Ino("/team/shared.bin"), false, false)), Code::kOk);
@@ -336,8 +378,8 @@ TEST_F(AccessTest, RenameOntoHiddenNameDoesNotRevealOrReplaceIt) {
   const std::string drop_box =
       "{paths: [\"/inbox/*\"], allow: [create, delete]}\n"
       "      - {paths: [\"/inbox/mine\", \"/inbox/mydir\", \"/inbox/renamed\"], allow: [list]}";
-  ASSERT_NO_FATAL_FAILURE(
-      Mount(Access("admin", true, Replace(kPolicy, "{paths: [\"/inbox/*\"], allow: [create]}", drop_box))));
+  ASSERT_NO_FATAL_FAILURE(Mount(Access(
+      "admin", true, Replace(kPolicy, "{paths: [\"/inbox/*\"], allow: [create]}", drop_box))));
   const NodeId inbox = Ino("/inbox");
   REPO_ASSERT_OK(fs_->Create(kGus, inbox, "mine", 0644, true).status());
   REPO_ASSERT_OK(fs_->Mkdir(kGus, inbox, "mydir", 0755).status());
@@ -367,7 +409,8 @@ TEST_F(AccessTest, ListingsLeaveOutWhatTheCallerMayNotList) {
 
 TEST_F(AccessTest, VersionsNeedHistoryOnThePathAsItWas) {
   ASSERT_NO_FATAL_FAILURE(Seed());
-  REPO_ASSERT_OK(fs_->SetXattr(kAlice, kRootNode, kSnapshotXattr, AsBytes("v1\nfirst"), false, false));
+  REPO_ASSERT_OK(
+      fs_->SetXattr(kAlice, kRootNode, kSnapshotXattr, AsBytes("v1\nfirst"), false, false));
   using S = std::set<std::string>;
   // Guests have no history anywhere: no .versions at all.
   EXPECT_EQ(CodeOf(fs_->Lookup(kGus, kRootNode, ".versions")), Code::kNotFound);
@@ -377,7 +420,8 @@ TEST_F(AccessTest, VersionsNeedHistoryOnThePathAsItWas) {
   const NodeId snap = Ino("/.versions/tags/v1");
   EXPECT_EQ(CodeOf(fs_->Lookup(kGus, Ino("/.versions/tags"), "v1")), Code::kNotFound);
   // Members: history and list on /, /public, /team.
-  for (const char* p : {"/.versions", "/.versions/tags", "/.versions/tags/v1"}) EXPECT_TRUE(Sees(kBob, p)) << p;
+  for (const char* p : {"/.versions", "/.versions/tags", "/.versions/tags/v1"})
+    EXPECT_TRUE(Sees(kBob, p)) << p;
   EXPECT_EQ(Names(kBob, snap), (S{"public", "team"}));
   EXPECT_EQ(CodeOf(fs_->Lookup(kBob, snap, "private")), Code::kNotFound);
   EXPECT_EQ(CodeOf(fs_->GetAttr(kBob, Ino("/private/p.bin", snap))), Code::kNotFound);
@@ -411,10 +455,12 @@ TEST_F(AccessTest, SnapshotsNeedSnapshotOnTheDirectory) {
   const NodeId top = Ino("/.versions"), tags = Ino("/.versions/tags");
   EXPECT_EQ(CodeOf(fs_->SetXattr(kBob, kRootNode, kSnapshotXattr, AsBytes("\nm"), false, false)),
             Code::kPermissionDenied);
-  EXPECT_EQ(CodeOf(fs_->SetXattr(kBob, top, kSnapshotXattr, AsBytes("\nm"), false, false)), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->SetXattr(kBob, top, kSnapshotXattr, AsBytes("\nm"), false, false)),
+            Code::kPermissionDenied);
   EXPECT_EQ(CodeOf(fs_->SetXattr(kGus, Ino("/public"), kSnapshotXattr, AsBytes(""), false, false)),
             Code::kPermissionDenied);
-  REPO_EXPECT_OK(fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("\nteam"), false, false));
+  REPO_EXPECT_OK(
+      fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("\nteam"), false, false));
   EXPECT_EQ(CodeOf(fs_->Mkdir(kBob, tags, "t2", 0755)), Code::kPermissionDenied);  // needs it on /
   REPO_EXPECT_OK(fs_->Mkdir(kAlice, tags, "t3", 0755).status());
   REPO_ASSERT_OK_AND_ASSIGN(auto after, repo_->ListSnapshots());
@@ -429,16 +475,20 @@ TEST_F(AccessTest, SnapshotsNeedSnapshotOnTheDirectory) {
 TEST_F(AccessTest, TagsNeedSnapshotOnRootHoweverAsked) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->ListSnapshots());
-  EXPECT_EQ(CodeOf(fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("release\nsquat"), false, false)),
+  EXPECT_EQ(CodeOf(fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("release\nsquat"),
+                                 false, false)),
             Code::kPermissionDenied);
-  EXPECT_EQ(CodeOf(fs_->Mkdir(kBob, Ino("/.versions/tags"), "release", 0755)), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Mkdir(kBob, Ino("/.versions/tags"), "release", 0755)),
+            Code::kPermissionDenied);
   REPO_ASSERT_OK_AND_ASSIGN(auto tag_map, repo_->ReadTags());
   EXPECT_EQ(tag_map.value.count("release"), 0u);
   REPO_ASSERT_OK_AND_ASSIGN(auto unchanged, repo_->ListSnapshots());
   EXPECT_EQ(unchanged.size(), before.size());  // refused before any snapshot was recorded
   // Untagged snapshots of /team stay allowed; an admin may tag from any directory.
-  REPO_EXPECT_OK(fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("\nteam"), false, false));
-  REPO_EXPECT_OK(fs_->SetXattr(kAlice, Ino("/team"), kSnapshotXattr, AsBytes("release\nby admin"), false, false));
+  REPO_EXPECT_OK(
+      fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("\nteam"), false, false));
+  REPO_EXPECT_OK(fs_->SetXattr(kAlice, Ino("/team"), kSnapshotXattr, AsBytes("release\nby admin"),
+                               false, false));
   REPO_ASSERT_OK_AND_ASSIGN(tag_map, repo_->ReadTags());
   EXPECT_EQ(tag_map.value.count("release"), 1u);
 }
@@ -447,19 +497,23 @@ TEST_F(AccessTest, RenameChecksBothEndsAndEverythingMoved) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   // A fresh mount: /team/tree and /team/mv are not loaded, so their contents come from storage.
   ASSERT_NO_FATAL_FAILURE(Mount(Access("admin")));
-  const NodeId team = Ino("/team"), pub = Ino("/public"), priv = Ino("/private"), frozen = Ino("/team/frozen");
+  const NodeId team = Ino("/team"), pub = Ino("/public"), priv = Ino("/private"),
+               frozen = Ino("/team/frozen");
   auto mv = [&](const Caller& c, NodeId a, const char* n, NodeId b, const char* m) {
     return CodeOf(fs_->Rename(c, a, n, b, m, 0));
   };
-  EXPECT_EQ(mv(kBob, team, "tree", team, "tree2"), Code::kPermissionDenied);  // delete /team/tree/frozen/**
-  EXPECT_EQ(mv(kBob, team, "mv", team, "mv2"), Code::kPermissionDenied);      // create /team/mv2/x.lock
+  EXPECT_EQ(mv(kBob, team, "tree", team, "tree2"),
+            Code::kPermissionDenied);  // delete /team/tree/frozen/**
+  EXPECT_EQ(mv(kBob, team, "mv", team, "mv2"), Code::kPermissionDenied);  // create /team/mv2/x.lock
   Ino("/team/tree/frozen/w.bin");  // loaded now: the same answer from the node table
   EXPECT_EQ(mv(kBob, team, "tree", team, "tree2"), Code::kPermissionDenied);
-  EXPECT_EQ(mv(kBob, team, "r2", pub, "r2"), Code::kPermissionDenied);          // no create in /public
-  EXPECT_EQ(mv(kBob, pub, "model.bin", team, "m"), Code::kPermissionDenied);    // no delete in /public
-  EXPECT_EQ(mv(kBob, priv, "p.bin", team, "p"), Code::kNotFound);               // hidden source
+  EXPECT_EQ(mv(kBob, team, "r2", pub, "r2"), Code::kPermissionDenied);  // no create in /public
+  EXPECT_EQ(mv(kBob, pub, "model.bin", team, "m"),
+            Code::kPermissionDenied);                              // no delete in /public
+  EXPECT_EQ(mv(kBob, priv, "p.bin", team, "p"), Code::kNotFound);  // hidden source
   Ino("/team/frozen/t.bin");  // (see RenameOverAnEntryOfAnUnloadedDirectoryChecksDelete)
-  EXPECT_EQ(mv(kBob, team, "r3", frozen, "t.bin"), Code::kPermissionDenied);    // replaced target is frozen
+  EXPECT_EQ(mv(kBob, team, "r3", frozen, "t.bin"),
+            Code::kPermissionDenied);  // replaced target is frozen
   EXPECT_EQ(mv(kBob, team, "r3", frozen, "new.bin"), Code::kOk);
   EXPECT_EQ(mv(kBob, team, "r1", team, "r1b"), Code::kOk);
   EXPECT_EQ(mv(kAlice, team, "tree", priv, "tree"), Code::kOk);
@@ -473,17 +527,21 @@ TEST_F(AccessTest, RenameChecksBothEndsAndEverythingMoved) {
 TEST_F(AccessTest, RenameOverAnEntryOfAnUnloadedDirectoryChecksDelete) {
   ASSERT_NO_FATAL_FAILURE(Seed());
   ASSERT_NO_FATAL_FAILURE(Mount(Access("admin")));
-  const NodeId team = Ino("/team"), frozen = Ino("/team/frozen");  // frozen's entries are not loaded
+  const NodeId team = Ino("/team"),
+               frozen = Ino("/team/frozen");  // frozen's entries are not loaded
   EXPECT_EQ(CodeOf(fs_->Rename(kBob, team, "r3", frozen, "t.bin", 0)), Code::kPermissionDenied);
-  EXPECT_EQ(CodeOf(fs_->Unlink(kBob, frozen, "t.bin")), Code::kPermissionDenied);  // what rename must match
+  EXPECT_EQ(CodeOf(fs_->Unlink(kBob, frozen, "t.bin")),
+            Code::kPermissionDenied);  // what rename must match
 }
 
 TEST_F(AccessTest, MountRoleCapsEveryCaller) {
   ASSERT_NO_FATAL_FAILURE(Seed());
-  ASSERT_NO_FATAL_FAILURE(Mount(Access("member")));  // alice is bound to admin; the mount is a member's
+  ASSERT_NO_FATAL_FAILURE(
+      Mount(Access("member")));  // alice is bound to admin; the mount is a member's
   TakeAudit();
   EXPECT_EQ(CodeOf(fs_->Lookup(kAlice, kRootNode, "private")), Code::kNotFound);
-  EXPECT_EQ(CodeOf(fs_->Open(kAlice, Ino("/public/model.bin"), true, false)), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(fs_->Open(kAlice, Ino("/public/model.bin"), true, false)),
+            Code::kPermissionDenied);
   EXPECT_EQ(Names(kAlice, kRootNode), (std::set<std::string>{"public", "team", ".versions"}));
   REPO_EXPECT_OK(fs_->Unlink(kAlice, Ino("/team"), "r1"));
   const auto lines = TakeAudit();
@@ -507,10 +565,11 @@ TEST_F(AccessTest, AuditLinesForDenialsAndWithAuditAllForAllows) {
   EXPECT_TRUE(std::regex_match(lines[0]["time"].get<std::string>(),
                                std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
       << lines[0];
-  EXPECT_EQ(lines[0], nlohmann::json::parse(R"({"time":)" + lines[0]["time"].dump() +
-                                            R"(,"uid":1003,"user":"gus","role":"guest","op":"open",)"
-                                            R"("capability":"read","path":"/private/x","decision":"deny",)"
-                                            R"("rule":"no rule allows"})"));
+  EXPECT_EQ(lines[0],
+            nlohmann::json::parse(R"({"time":)" + lines[0]["time"].dump() +
+                                  R"(,"uid":1003,"user":"gus","role":"guest","op":"open",)"
+                                  R"("capability":"read","path":"/private/x","decision":"deny",)"
+                                  R"("rule":"no rule allows"})"));
   EXPECT_EQ(lines[1].size(), 9u);
   EXPECT_EQ(lines[1]["rule"].get<std::string>().rfind("guest rule 2 (line ", 0), 0u) << lines[1];
   EXPECT_TRUE(lines[2]["user"].is_null());  // a uid the resolver does not know
@@ -544,13 +603,16 @@ struct DecisionCase {
 TEST_F(AccessTest, RolesFromBindingsCappedByTheMountRole) {
   const Caller stranger{4242, 4242, 1, {}};
   const DecisionCase cases[] = {
-      {"member", true, true, kAlice, C::kRead, "/private/x", false, "admin", "mount role member: no rule allows"},
+      {"member", true, true, kAlice, C::kRead, "/private/x", false, "admin",
+       "mount role member: no rule allows"},
       {"member", true, true, kAlice, C::kCreate, "/team/x", true},
       {"member", true, true, kCarol, C::kCreate, "/team/x", true},
       {"member", true, true, kNum, C::kCreate, "/team/x", true},
       {"member", true, true, kGus, C::kRead, "/public/model.bin", true},
-      {"member", true, true, kGus, C::kRead, "/public/secret.bin", false, "guest", "guest rule 2 (line "},
-      {"member", true, true, kDave, C::kRead, "/private/x", false, "historian", "mount role member: "},
+      {"member", true, true, kGus, C::kRead, "/public/secret.bin", false, "guest",
+       "guest rule 2 (line "},
+      {"member", true, true, kDave, C::kRead, "/private/x", false, "historian",
+       "mount role member: "},
       {"admin", true, true, stranger, C::kRead, "/public/x", true},
       {"admin", true, false, stranger, C::kList, "/", false, "(none)", "no role"},
       {"admin", true, false, kGus, C::kRead, "/public/model.bin", false, "(none)", "no role"},
@@ -575,7 +637,8 @@ TEST_F(AccessTest, RolesFromBindingsCappedByTheMountRole) {
   EXPECT_TRUE(Access("admin")->MayEver(kAlice, policy::Bit(C::kAdmin)));
   EXPECT_TRUE(Access("member")->MayEver(kBob, policy::Bit(C::kHistory)));
   EXPECT_FALSE(Access("member")->MayEver(kGus, policy::Bit(C::kHistory)));
-  EXPECT_FALSE(Access("admin")->MayEver(kGus, policy::kWriteCapabilities & ~policy::Bit(C::kCreate)));
+  EXPECT_FALSE(
+      Access("admin")->MayEver(kGus, policy::kWriteCapabilities & ~policy::Bit(C::kCreate)));
   EXPECT_TRUE(Access("member", false)->MayEver(kGus, policy::Bit(C::kHistory)));
   EXPECT_FALSE(Access("admin", true, NoDefault())->MayEver(kGus, policy::kAllCapabilities));
 }
@@ -586,12 +649,14 @@ TEST_F(AccessTest, SetPolicyAppliesToTheNextDecision) {
   AccessControl ac(Load(kPolicy), o);
   EXPECT_TRUE(ac.Check(kBob, C::kCreate, "/team/x", "create"));
   EXPECT_FALSE(ac.Check(kBob, C::kRead, "/private/x", "open"));
-  auto fewer = Load(Replace(kPolicy, "allow: [create, update, delete, snapshot]", "allow: [update]"));
+  auto fewer =
+      Load(Replace(kPolicy, "allow: [create, update, delete, snapshot]", "allow: [update]"));
   ac.SetPolicy(fewer);
   EXPECT_EQ(ac.policy(), fewer);
   EXPECT_FALSE(ac.Check(kBob, C::kCreate, "/team/x", "create"));
   EXPECT_TRUE(ac.Check(kBob, C::kUpdate, "/team/x", "open"));
-  ac.SetPolicy(Load(Replace(kPolicy, "users: [alice]}", "users: [alice, bob]}")));  // bob's roles change
+  ac.SetPolicy(
+      Load(Replace(kPolicy, "users: [alice]}", "users: [alice, bob]}")));  // bob's roles change
   EXPECT_TRUE(ac.Check(kBob, C::kRead, "/private/x", "open"));
   ac.SetPolicy(policy::Policy::BuiltIn());  // no bindings, no default role
   EXPECT_FALSE(ac.Check(kBob, C::kList, "/", "lookup"));
@@ -607,7 +672,8 @@ TEST_F(AccessTest, RepositoryPolicyOrTheBuiltInOne) {
   REPO_ASSERT_OK(repo_->SetPolicy("version: 1\nroles: [oops\n").status());
   auto bad = LoadRepositoryPolicy(*repo_);
   EXPECT_EQ(bad.status().code(), Code::kCorruption);
-  EXPECT_NE(bad.status().message().find("repository policy #2"), std::string::npos) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("repository policy #2"), std::string::npos)
+      << bad.status().ToString();
 }
 
 }  // namespace

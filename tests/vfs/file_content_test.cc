@@ -85,7 +85,8 @@ class FileContentTest : public ::testing::Test {
     Bytes all = ReadAll(fresh);
     ASSERT_EQ(all.size(), model.size());
     ASSERT_TRUE(all == model) << "reopened content differs at offset "
-                              << (std::mismatch(all.begin(), all.end(), model.begin()).first - all.begin());
+                              << (std::mismatch(all.begin(), all.end(), model.begin()).first -
+                                  all.begin());
     ASSERT_EQ(counter.load(), 0);
   }
 
@@ -125,7 +126,9 @@ TEST_F(FileContentTest, RandomOpsMatchModel) {
       // Write: mostly small, some medium, a few up to 2 MiB; offsets inside, around the end,
       // or far past it.
       const int sk = static_cast<int>(rng() % 100);
-      const uint64_t len = sk < 60 ? uniform(1, 4 * kKiB) : sk < 90 ? uniform(1, 256 * kKiB) : uniform(1, 2 * kMiB);
+      const uint64_t len = sk < 60   ? uniform(1, 4 * kKiB)
+                           : sk < 90 ? uniform(1, 256 * kKiB)
+                                     : uniform(1, 2 * kMiB);
       const int ok = static_cast<int>(rng() % 100);
       uint64_t off;
       if (ok < 65) {
@@ -149,12 +152,14 @@ TEST_F(FileContentTest, RandomOpsMatchModel) {
       // Read a random range, sometimes past the end.
       const uint64_t off = uniform(0, size + 1 * kMiB);
       const uint64_t len = rng() % 4 == 0 ? uniform(0, 2 * kMiB) : uniform(0, 64 * kKiB);
-      SCOPED_TRACE("op " + std::to_string(op) + ": read off=" + std::to_string(off) + " len=" + std::to_string(len));
+      SCOPED_TRACE("op " + std::to_string(op) + ": read off=" + std::to_string(off) +
+                   " len=" + std::to_string(len));
       Bytes got;
       REPO_ASSERT_OK(fc->Read(off, len, &got));
       const uint64_t want = off >= size ? 0 : std::min(len, size - off);
       ASSERT_EQ(got.size(), want);
-      ASSERT_TRUE(std::equal(got.begin(), got.end(), model.begin() + static_cast<ptrdiff_t>(std::min(off, size))));
+      ASSERT_TRUE(std::equal(got.begin(), got.end(),
+                             model.begin() + static_cast<ptrdiff_t>(std::min(off, size))));
       ASSERT_EQ(fc->version(), version_before) << "a read changed the version";
       ++reads;
     } else if (kind < 85) {
@@ -201,7 +206,8 @@ TEST_F(FileContentTest, RandomOpsMatchModel) {
     // Invariants after every operation.
     ASSERT_EQ(fc->size(), model.size()) << "after op " << op << " " << what;
     ASSERT_GE(fc->dirty_bytes(), 0);
-    ASSERT_LE(static_cast<uint64_t>(fc->dirty_bytes()), model.size()) << "dirty bytes count more than the file";
+    ASSERT_LE(static_cast<uint64_t>(fc->dirty_bytes()), model.size())
+        << "dirty bytes count more than the file";
     ASSERT_EQ(counter.load(), fc->dirty_bytes()) << "the shared dirty counter drifted";
   }
   // Final seal and full comparison.
@@ -210,8 +216,10 @@ TEST_F(FileContentTest, RandomOpsMatchModel) {
   ASSERT_NO_FATAL_FAILURE(CheckSealed(sealed.first, sealed.second, model));
   fc.reset();
   EXPECT_EQ(counter.load(), 0);
-  std::printf("[   INFO   ] writes=%d (far past EOF %d) reads=%d truncates=%d idle seals=%d seals=%d reopens=%d\n",
-              writes, far_writes, reads, truncates, idle_seals, seals, reopens);
+  std::printf(
+      "[   INFO   ] writes=%d (far past EOF %d) reads=%d truncates=%d idle seals=%d seals=%d "
+      "reopens=%d\n",
+      writes, far_writes, reads, truncates, idle_seals, seals, reopens);
   EXPECT_GT(seals, 10);
   EXPECT_GT(far_writes, 10);
 }
@@ -335,8 +343,9 @@ TEST_F(FileContentTest, TerabyteHoleCostsNothing) {
   EXPECT_EQ(fresh.Seek(4, false), std::optional<uint64_t>(kTiB));
   EXPECT_EQ(fresh.Seek(12345, true), std::optional<uint64_t>(12345));
   EXPECT_EQ(fresh.Seek(kTiB + 1, false), std::optional<uint64_t>(kTiB + 1));
-  EXPECT_EQ(fresh.Seek(kTiB + 1, true), std::optional<uint64_t>(kTiB + 4));  // the end counts as a hole
-  EXPECT_EQ(fresh.Seek(kTiB + 4, false), std::nullopt);                     // at the end: ENXIO
+  EXPECT_EQ(fresh.Seek(kTiB + 1, true),
+            std::optional<uint64_t>(kTiB + 4));          // the end counts as a hole
+  EXPECT_EQ(fresh.Seek(kTiB + 4, false), std::nullopt);  // at the end: ENXIO
   EXPECT_EQ(fresh.Seek(kTiB + 4, true), std::nullopt);
 
   // Filling part of the hole splits it; the rest stays a hole.
@@ -369,7 +378,8 @@ TEST_F(FileContentTest, OverwriteInSealedFileOnlyChangesNearbyChunks) {
     uint64_t offset;
     uint64_t len;
   };
-  const Case cases[] = {{8 * kMiB + 12345, 100}, {0, 1}, {model.size() - 1, 1}, {5 * kMiB - 1000, 3000}};
+  const Case cases[] = {
+      {8 * kMiB + 12345, 100}, {0, 1}, {model.size() - 1, 1}, {5 * kMiB - 1000, 3000}};
   std::vector<ObjectId> prev = a;
   for (const Case& k : cases) {
     SCOPED_TRACE("overwrite at " + std::to_string(k.offset) + " len " + std::to_string(k.len));
@@ -418,7 +428,8 @@ class SafetensorsContentTest : public FileContentTest {
   }
 
   // The chunks of f that lie in [begin, end); they must cover it exactly.
-  static std::vector<repo::ChunkRef> ChunksIn(const repo::FileObject& f, uint64_t begin, uint64_t end) {
+  static std::vector<repo::ChunkRef> ChunksIn(const repo::FileObject& f, uint64_t begin,
+                                              uint64_t end) {
     std::vector<repo::ChunkRef> out;
     uint64_t pos = 0, covered = 0;
     bool aligned_start = false;
@@ -473,9 +484,10 @@ TEST_F(SafetensorsContentTest, WrittenInPiecesChunksLikeImport) {
     SCOPED_TRACE(idle ? "1 MiB writes with idle seals" : "1 MiB writes, one seal");
     repo::FileObject written;
     ASSERT_NO_FATAL_FAILURE(WriteThroughContent(file, idle, &written));
-    EXPECT_TRUE(Ids(written) == Ids(imported)) << "a safetensors file written through the mount does not chunk like "
-                                           << "its import (" << written.chunks.size() << " vs "
-                                           << imported.chunks.size() << " chunks)";
+    EXPECT_TRUE(Ids(written) == Ids(imported))
+        << "a safetensors file written through the mount does not chunk like "
+        << "its import (" << written.chunks.size() << " vs " << imported.chunks.size()
+        << " chunks)";
     for (const repo::TensorInfo& t : layout) {
       SCOPED_TRACE("tensor " + t.name);
       auto w = ChunksIn(written, t.begin, t.end);
@@ -523,7 +535,8 @@ TEST_F(SafetensorsContentTest, UnchangedTensorsKeepTheirChunks) {
       EXPECT_FALSE(w == old_chunks);
       EXPECT_TRUE(w == p) << "the changed tensor chunks differently written whole and patched";
     } else {
-      EXPECT_TRUE(w == old_chunks) << "an unchanged tensor written through the mount got new chunks";
+      EXPECT_TRUE(w == old_chunks)
+          << "an unchanged tensor written through the mount got new chunks";
       EXPECT_TRUE(p == old_chunks) << "an unchanged tensor got new chunks from a patch elsewhere";
     }
   }
@@ -545,7 +558,8 @@ TEST_F(SafetensorsContentTest, OutOfOrderPiecesSealedAtCloseChunkLikeImport) {
   std::atomic<int64_t> counter{0};
   FileContent fc(repo_.get(), repo::FileObject{}, &counter);
   for (uint64_t off : offsets) {
-    REPO_ASSERT_OK(fc.Write(off, ByteView(file).subspan(off, std::min<uint64_t>(kMiB, file.size() - off))));
+    REPO_ASSERT_OK(
+        fc.Write(off, ByteView(file).subspan(off, std::min<uint64_t>(kMiB, file.size() - off))));
   }
   REPO_ASSERT_OK_AND_ASSIGN(auto sealed, fc.Seal());
   ASSERT_NO_FATAL_FAILURE(CheckSealed(sealed.first, sealed.second, file));
@@ -573,7 +587,8 @@ TEST_F(SafetensorsContentTest, DISABLED_OutOfOrderPiecesWithIdleSealsKeepTensorC
   std::atomic<int64_t> counter{0};
   FileContent fc(repo_.get(), repo::FileObject{}, &counter);
   for (uint64_t off : offsets) {
-    REPO_ASSERT_OK(fc.Write(off, ByteView(file).subspan(off, std::min<uint64_t>(kMiB, file.size() - off))));
+    REPO_ASSERT_OK(
+        fc.Write(off, ByteView(file).subspan(off, std::min<uint64_t>(kMiB, file.size() - off))));
     REPO_ASSERT_OK(fc.SealIdle());
   }
   REPO_ASSERT_OK_AND_ASSIGN(auto sealed, fc.Seal());
@@ -594,7 +609,8 @@ TEST_F(FileContentTest, ReadsSeeChunksInFlight) {
   std::mt19937_64 rng(seed);
   auto gate_store = std::make_unique<repo::testing::GateStore>(store_.get());
   repo::testing::GateStore* gate = gate_store.get();
-  REPO_ASSERT_OK_AND_ASSIGN(auto gated, repo::Repository::Open(std::move(gate_store), Passphrase(kPass)));
+  REPO_ASSERT_OK_AND_ASSIGN(auto gated,
+                            repo::Repository::Open(std::move(gate_store), Passphrase(kPass)));
   ThreadPool pool(2);
   std::atomic<int64_t> counter{0};
   auto fc = std::make_unique<FileContent>(gated.get(), repo::FileObject{}, &counter, &pool);

@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "repo/repo_test_util.h"
+#include "vfs/versions.h"
 #include "vfs/vfs_test_util.h"
 #include "weightfs/repo/tree_ops.h"
 #include "weightfs/storage/fault_store.h"
-#include "vfs/versions.h"
 
 namespace weightfs::vfs {
 namespace {
@@ -56,7 +56,10 @@ using SnapMap = std::map<std::string, Snap>;
 std::string Describe(const SnapMap& m) {
   std::string out;
   for (const auto& [path, s] : m) {
-    out += path + (s.type == NodeType::kDirectory ? "/" : s.type == NodeType::kSymlink ? " -> " + s.target : "") +
+    out += path +
+           (s.type == NodeType::kDirectory ? "/"
+            : s.type == NodeType::kSymlink ? " -> " + s.target
+                                           : "") +
            " mode " + std::to_string(s.mode) + " size " + std::to_string(s.size) + " xattrs " +
            std::to_string(s.xattrs.size()) + "\n";
   }
@@ -189,22 +192,23 @@ class FileSystemTest : public ::testing::Test {
     auto main = repo_->ReadMain();
     EXPECT_TRUE(main.ok()) << main.status().ToString();
     if (!main.ok()) return out;
-    Status s = repo::WalkTree(*repo_, main->value.live_root, "", [&](const std::string& path, const repo::TreeEntry& e) {
-      Snap snap;
-      snap.type = e.type == repo::EntryType::kDirectory ? NodeType::kDirectory
-                  : e.type == repo::EntryType::kSymlink ? NodeType::kSymlink
-                                                        : NodeType::kFile;
-      snap.mode = e.mode;
-      snap.size = e.type == repo::EntryType::kDirectory ? 0 : e.size;
-      snap.mtime_ns = e.mtime_ns;
-      snap.xattrs = e.xattrs;
-      snap.target = e.target;
-      if (e.type == repo::EntryType::kFile) {
-        ASSIGN_OR_RETURN(snap.content, ReadContent(*repo_, e.id));
-      }
-      out[path] = std::move(snap);
-      return Status::Ok();
-    });
+    Status s = repo::WalkTree(
+        *repo_, main->value.live_root, "", [&](const std::string& path, const repo::TreeEntry& e) {
+          Snap snap;
+          snap.type = e.type == repo::EntryType::kDirectory ? NodeType::kDirectory
+                      : e.type == repo::EntryType::kSymlink ? NodeType::kSymlink
+                                                            : NodeType::kFile;
+          snap.mode = e.mode;
+          snap.size = e.type == repo::EntryType::kDirectory ? 0 : e.size;
+          snap.mtime_ns = e.mtime_ns;
+          snap.xattrs = e.xattrs;
+          snap.target = e.target;
+          if (e.type == repo::EntryType::kFile) {
+            ASSIGN_OR_RETURN(snap.content, ReadContent(*repo_, e.id));
+          }
+          out[path] = std::move(snap);
+          return Status::Ok();
+        });
     EXPECT_TRUE(s.ok()) << s.ToString();
     return out;
   }
@@ -300,7 +304,9 @@ TEST_F(FileSystemTest, LargeFileRandomReadsAndReopen) {
       REPO_ASSERT_OK_AND_ASSIGN(Bytes got, fs_->Read(c_, ino, o.handle, off, len));
       const uint64_t want = off >= data.size() ? 0 : std::min<uint64_t>(len, data.size() - off);
       ASSERT_EQ(got.size(), want);
-      ASSERT_TRUE(std::equal(got.begin(), got.end(), data.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, data.size()))));
+      ASSERT_TRUE(
+          std::equal(got.begin(), got.end(),
+                     data.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(off, data.size()))));
     }
     REPO_ASSERT_OK(fs_->Release(ino, o.handle));
   }
@@ -320,7 +326,9 @@ TEST_F(FileSystemTest, SmallDirtyBudgetSealsEarlyAndStaysCorrect) {
   REPO_ASSERT_OK_AND_ASSIGN(auto created, fs_->Create(c_, kRootNode, "big", 0644, true));
   const NodeId ino = created.first.attr.ino;
   for (uint64_t off = 0; off < data.size(); off += 64 * kKiB) {
-    REPO_ASSERT_OK(fs_->Write(c_, ino, created.second.handle, off, ByteView(data).subspan(off, 64 * kKiB)).status());
+    REPO_ASSERT_OK(
+        fs_->Write(c_, ino, created.second.handle, off, ByteView(data).subspan(off, 64 * kKiB))
+            .status());
   }
   // Past the budget the decided chunks went to the store before any close.
   EXPECT_GT(StoredBytes(store_.get()) - stored_before, 4 * kMiB);
@@ -394,7 +402,8 @@ TEST_F(FileSystemTest, ReadDirOffsets) {
   // Continuing from any entry's next_offset gives exactly the rest.
   for (size_t k = 0; k < all.size(); ++k) {
     SCOPED_TRACE("continuing after entry " + std::to_string(k));
-    REPO_ASSERT_OK_AND_ASSIGN(std::vector<DirEntry> rest, fs_->ReadDir(c_, d, h, all[k].next_offset));
+    REPO_ASSERT_OK_AND_ASSIGN(std::vector<DirEntry> rest,
+                              fs_->ReadDir(c_, d, h, all[k].next_offset));
     ASSERT_EQ(rest.size(), all.size() - k - 1);
     for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i].name, all[k + 1 + i].name);
   }
@@ -473,7 +482,8 @@ TEST_F(FileSystemTest, RenameOverExistingFile) {
 TEST_F(FileSystemTest, RenameNoReplace) {
   MakeFile(kRootNode, "a", "A");
   MakeFile(kRootNode, "b", "B");
-  EXPECT_CODE(fs_->Rename(c_, kRootNode, "a", kRootNode, "b", FileSystem::kRenameNoReplace), Code::kAlreadyExists);
+  EXPECT_CODE(fs_->Rename(c_, kRootNode, "a", kRootNode, "b", FileSystem::kRenameNoReplace),
+              Code::kAlreadyExists);
   EXPECT_EQ(ReadText(Ino(kRootNode, "a")), "A");
   EXPECT_EQ(ReadText(Ino(kRootNode, "b")), "B");
   REPO_ASSERT_OK(fs_->Rename(c_, kRootNode, "a", kRootNode, "c", FileSystem::kRenameNoReplace));
@@ -512,7 +522,8 @@ TEST_F(FileSystemTest, RenameDirectories) {
   SnapMap m = Committed();
   std::vector<std::string> paths;
   for (const auto& [p, s] : m) paths.push_back(p);
-  EXPECT_EQ(paths, (std::vector<std::string>{"/empty", "/file", "/full", "/full/e", "/full/e/f", "/full/x"}))
+  EXPECT_EQ(paths, (std::vector<std::string>{"/empty", "/file", "/full", "/full/e", "/full/e/f",
+                                             "/full/x"}))
       << Describe(m);
   EXPECT_EQ(m["/full/e/f"].content, ToBytes("deep"));
 }
@@ -550,7 +561,8 @@ TEST_F(FileSystemTest, ChangingAnUnloadedDirectoryKeepsItsContent) {
          r.mtime_ns = 42;
          return fs_->SetAttr(c_, ino, r).status();
        }},
-      {"setxattr", [&](NodeId ino) { return fs_->SetXattr(c_, ino, "user.new", AsBytes("1"), false, false); }},
+      {"setxattr",
+       [&](NodeId ino) { return fs_->SetXattr(c_, ino, "user.new", AsBytes("1"), false, false); }},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);
@@ -653,8 +665,9 @@ TEST_F(FileSystemTest, SetAttrModeMtimeSize) {
   owner.uid = 4242;
   Caller stranger = c_;
   stranger.uid = 4242;
-  EXPECT_CODE(fs_->SetAttr(stranger, f, owner), Code::kNotPermitted);  // EPERM, as chown(2) by a non-owner
-  REPO_EXPECT_OK(fs_->SetAttr(c_, f, owner).status());                 // root gives files away
+  EXPECT_CODE(fs_->SetAttr(stranger, f, owner),
+              Code::kNotPermitted);                     // EPERM, as chown(2) by a non-owner
+  REPO_EXPECT_OK(fs_->SetAttr(c_, f, owner).status());  // root gives files away
   EXPECT_EQ(fs_->GetAttr(c_, f)->uid, 4242u);
   const NodeId d = MakeDir(kRootNode, "d");
   EXPECT_CODE(fs_->SetAttr(c_, d, zero), Code::kIsDirectory);
@@ -699,8 +712,10 @@ TEST_F(FileSystemTest, Xattrs) {
   EXPECT_CODE(fs_->SetXattr(c_, f, "user.c", AsBytes("2"), false, true), Code::kNotFound);
   REPO_ASSERT_OK(fs_->SetXattr(c_, f, "user.a", AsBytes("22"), false, true));
   EXPECT_CODE(fs_->SetXattr(c_, f, "trusted.x", AsBytes("1"), false, false), Code::kUnsupported);
-  EXPECT_CODE(fs_->SetXattr(c_, f, "security.selinux", AsBytes("1"), false, false), Code::kUnsupported);
-  EXPECT_CODE(fs_->SetXattr(c_, f, "user.big", Bytes(64 * kKiB + 1, 'v'), false, false), Code::kNoSpace);
+  EXPECT_CODE(fs_->SetXattr(c_, f, "security.selinux", AsBytes("1"), false, false),
+              Code::kUnsupported);
+  EXPECT_CODE(fs_->SetXattr(c_, f, "user.big", Bytes(64 * kKiB + 1, 'v'), false, false),
+              Code::kNoSpace);
   REPO_ASSERT_OK_AND_ASSIGN(Bytes v, fs_->GetXattr(c_, f, "user.a"));
   EXPECT_EQ(v, ToBytes("22"));
   EXPECT_CODE(fs_->GetXattr(c_, f, "user.none"), Code::kNotFound);
@@ -754,7 +769,9 @@ TEST_F(FileSystemTest, CommitThenSecondMountSeesExactlyTheCommittedState) {
   const SnapMap live = WalkFs(fs_.get());
   const SnapMap committed = Committed();
   EXPECT_EQ(committed.size(), 6u) << Describe(committed);
-  EXPECT_TRUE(live == committed) << "live:\n" << Describe(live) << "committed:\n" << Describe(committed);
+  EXPECT_TRUE(live == committed) << "live:\n"
+                                 << Describe(live) << "committed:\n"
+                                 << Describe(committed);
 
   // Changes after the commit are not seen by a second mount until committed.
   MakeFile(kRootNode, "later", AsBytes("later"));
@@ -762,7 +779,9 @@ TEST_F(FileSystemTest, CommitThenSecondMountSeesExactlyTheCommittedState) {
   {
     REPO_ASSERT_OK_AND_ASSIGN(auto fs2, FileSystem::Create(repo2.get(), Options()));
     const SnapMap seen = WalkFs(fs2.get());
-    EXPECT_TRUE(seen == committed) << "second mount:\n" << Describe(seen) << "committed:\n" << Describe(committed);
+    EXPECT_TRUE(seen == committed) << "second mount:\n"
+                                   << Describe(seen) << "committed:\n"
+                                   << Describe(committed);
     REPO_ASSERT_OK(fs2->Shutdown());
   }
   REPO_ASSERT_OK(fs_->Commit());
@@ -846,7 +865,9 @@ TEST_F(FileSystemTest, FsyncCommitsImmediately) {
 
 TEST_F(FileSystemTest, ShutdownSealsOpenFiles) {
   REPO_ASSERT_OK_AND_ASSIGN(auto created, fs_->Create(c_, kRootNode, "open", 0644, true));
-  REPO_ASSERT_OK(fs_->Write(c_, created.first.attr.ino, created.second.handle, 0, AsBytes("at unmount")).status());
+  REPO_ASSERT_OK(
+      fs_->Write(c_, created.first.attr.ino, created.second.handle, 0, AsBytes("at unmount"))
+          .status());
   REPO_ASSERT_OK(fs_->Shutdown());
   EXPECT_EQ(CommittedText("/open"), "at unmount");
   REPO_ASSERT_OK(fs_->Shutdown());  // idempotent
@@ -933,7 +954,8 @@ TEST_F(FileSystemTest, ReadOnlyRefusesEveryChange) {
 // --- node lifetime ---
 
 TEST_F(FileSystemTest, ForgetDropsUnlinkedNodes) {
-  REPO_ASSERT_OK_AND_ASSIGN(auto created, fs_->Create(c_, kRootNode, "f", 0644, true));  // nlookup 1
+  REPO_ASSERT_OK_AND_ASSIGN(auto created,
+                            fs_->Create(c_, kRootNode, "f", 0644, true));  // nlookup 1
   const NodeId f = created.first.attr.ino;
   REPO_ASSERT_OK(fs_->Flush(c_, f, created.second.handle));
   REPO_ASSERT_OK(fs_->Release(f, created.second.handle));
@@ -1052,7 +1074,8 @@ TEST_F(FileSystemTest, ConcurrentWritersAndCommits) {
       if (Status s = fs_->Flush(c_, ino, h); !s.ok()) return fail("flush", s);
       if (Status s = fs_->Release(ino, h); !s.ok()) return fail("release", s);
       if (via_tmp) {
-        if (Status s = fs_->Rename(c_, d, name, d, final_name, 0); !s.ok()) return fail("rename", s);
+        if (Status s = fs_->Rename(c_, d, name, d, final_name, 0); !s.ok())
+          return fail("rename", s);
       }
       // Some are removed again.
       if (i % 5 == 4) {
@@ -1102,7 +1125,9 @@ TEST_F(FileSystemTest, ConcurrentWritersAndCommits) {
   };
   const SnapMap committed = strip(Committed());
   EXPECT_EQ(committed.size(), want.size());
-  EXPECT_TRUE(committed == want) << "committed:\n" << Describe(committed) << "expected:\n" << Describe(want);
+  EXPECT_TRUE(committed == want) << "committed:\n"
+                                 << Describe(committed) << "expected:\n"
+                                 << Describe(want);
   const SnapMap live = strip(WalkFs(fs_.get()));
   EXPECT_TRUE(live == want) << "live:\n" << Describe(live);
   REPO_ASSERT_OK(fs_->Shutdown());
@@ -1120,13 +1145,15 @@ TEST_F(FileSystemTest, ConcurrentWritersAndCommits) {
 TEST_F(FileSystemTest, NamesLongerThan255BytesAreNameTooLongNotNotFound) {
   const std::string long_name(256, 'a');
   MakeFile(kRootNode, "ok", "x");
-  EXPECT_CODE(fs_->Lookup(c_, kRootNode, long_name), Code::kNameTooLong);  // stat, truncate, chmod...
+  EXPECT_CODE(fs_->Lookup(c_, kRootNode, long_name),
+              Code::kNameTooLong);  // stat, truncate, chmod...
   EXPECT_CODE(fs_->Unlink(c_, kRootNode, long_name), Code::kNameTooLong);
   EXPECT_CODE(fs_->Rmdir(c_, kRootNode, long_name), Code::kNameTooLong);
   EXPECT_CODE(fs_->Rename(c_, kRootNode, long_name, kRootNode, "b", 0), Code::kNameTooLong);
   EXPECT_CODE(fs_->Rename(c_, kRootNode, "ok", kRootNode, long_name, 0), Code::kNameTooLong);
   EXPECT_CODE(fs_->Lookup(c_, kRootNode, std::string(255, 'a')), Code::kNotFound);
-  EXPECT_CODE(fs_->Lookup(c_, kRootNode, VersionsView::kName + std::string(250, 'x')), Code::kNameTooLong);
+  EXPECT_CODE(fs_->Lookup(c_, kRootNode, VersionsView::kName + std::string(250, 'x')),
+              Code::kNameTooLong);
 }
 
 TEST_F(FileSystemTest, DirectoryLinkCountIsTwoPlusSubdirectories) {
@@ -1244,9 +1271,11 @@ TEST_F(FileSystemTest, TerabyteTruncateIsAHoleWithoutBlocks) {
 TEST_F(FileSystemTest, FailedFinalCommitIsRetriedNotDropped) {
   auto fault_owned = std::make_unique<storage::FaultStore>(store_.get(), storage::FaultPlan{});
   storage::FaultStore* fault = fault_owned.get();
-  REPO_ASSERT_OK_AND_ASSIGN(auto repo2, repo::Repository::Open(std::move(fault_owned), Passphrase(kPass)));
+  REPO_ASSERT_OK_AND_ASSIGN(auto repo2,
+                            repo::Repository::Open(std::move(fault_owned), Passphrase(kPass)));
   REPO_ASSERT_OK_AND_ASSIGN(auto fs2, FileSystem::Create(repo2.get(), Options()));
-  MakeFile(kRootNode, "closed.bin", AsBytes("written and closed before the disk filled"), 0644, fs2.get());
+  MakeFile(kRootNode, "closed.bin", AsBytes("written and closed before the disk filled"), 0644,
+           fs2.get());
   storage::FaultPlan full;
   full.fail_writes_after = 0;
   full.fail_code = Code::kNoSpace;
@@ -1254,7 +1283,7 @@ TEST_F(FileSystemTest, FailedFinalCommitIsRetriedNotDropped) {
   EXPECT_CODE(fs2->Shutdown(), Code::kNoSpace);
   EXPECT_CODE(CommittedEntry("/closed.bin"), Code::kNotFound);
   EXPECT_CODE(fs2->Shutdown(), Code::kNoSpace);  // still full: still failing, never "done"
-  fault->SetPlan(storage::FaultPlan{});        // space is back
+  fault->SetPlan(storage::FaultPlan{});          // space is back
   REPO_ASSERT_OK(fs2->Shutdown());
   EXPECT_EQ(CommittedText("/closed.bin"), "written and closed before the disk filled");
   REPO_ASSERT_OK(fs2->Shutdown());  // idempotent once done

@@ -89,7 +89,8 @@ class PosixTest : public ::testing::Test {
     r.mode = mode;
     return fs_->SetAttr(c, ino, r).status();
   }
-  Status Chown(const Caller& c, NodeId ino, std::optional<uint32_t> uid, std::optional<uint32_t> gid) {
+  Status Chown(const Caller& c, NodeId ino, std::optional<uint32_t> uid,
+               std::optional<uint32_t> gid) {
     SetAttrRequest r;
     r.set_uid = uid.has_value();
     r.uid = uid.value_or(0);
@@ -193,7 +194,7 @@ TEST_F(PosixTest, ModeBitsDecideOpen) {
   const NodeId f = MakeFile(kAlice, work_, "f", 0640);
   REPO_ASSERT_OK(Chown(kAlice, f, std::nullopt, kStaff));
   REPO_EXPECT_OK(OpenClose(kAlice, f, true));
-  REPO_EXPECT_OK(OpenClose(kBob, f, false));                      // group may read
+  REPO_EXPECT_OK(OpenClose(kBob, f, false));                       // group may read
   EXPECT_CODE(OpenClose(kBob, f, true), Code::kPermissionDenied);  // not write
   EXPECT_CODE(OpenClose(kCarol, f, false), Code::kPermissionDenied);
   // chmod 000: even the owner may not read; root may.
@@ -228,7 +229,8 @@ TEST_F(PosixTest, DirectoriesNeedWriteAndSearch) {
   // A directory moved to another parent needs write on itself (its ".." changes).
   REPO_ASSERT_OK_AND_ASSIGN(EntryOut ro, fs_->Mkdir(kBob, work_, "ro", 0555));
   REPO_ASSERT_OK(fs_->Mkdir(kBob, work_, "to", 0755).status());
-  EXPECT_CODE(fs_->Rename(kBob, work_, "ro", Lookup(work_, "to"), "ro", 0), Code::kPermissionDenied);
+  EXPECT_CODE(fs_->Rename(kBob, work_, "ro", Lookup(work_, "to"), "ro", 0),
+              Code::kPermissionDenied);
   REPO_EXPECT_OK(fs_->Rename(kBob, work_, "ro", work_, "ro2", 0));
   (void)ro;
 }
@@ -265,12 +267,14 @@ TEST_F(PosixTest, TimesByOwnerOrWithWritePermission) {
 }
 
 TEST_F(PosixTest, SpecialFilesAreEntries) {
-  REPO_ASSERT_OK_AND_ASSIGN(EntryOut fifo, fs_->Mknod(kAlice, work_, "fifo", NodeType::kFifo, 0640, 0));
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut fifo,
+                            fs_->Mknod(kAlice, work_, "fifo", NodeType::kFifo, 0640, 0));
   EXPECT_EQ(fifo.attr.type, NodeType::kFifo);
   EXPECT_EQ(fifo.attr.uid, 1000u);
   REPO_ASSERT_OK(fs_->Mknod(kAlice, work_, "sock", NodeType::kSocket, 0755, 0).status());
   const uint64_t kNull = (1u << 8) | 3;  // makedev(1, 3)
-  EXPECT_CODE(fs_->Mknod(kAlice, work_, "null", NodeType::kCharDevice, 0666, kNull), Code::kNotPermitted);
+  EXPECT_CODE(fs_->Mknod(kAlice, work_, "null", NodeType::kCharDevice, 0666, kNull),
+              Code::kNotPermitted);
   REPO_ASSERT_OK(fs_->Mknod(kRoot, work_, "null", NodeType::kCharDevice, 0666, kNull).status());
   REPO_ASSERT_OK(fs_->Mknod(kRoot, work_, "sda", NodeType::kBlockDevice, 0660, (8u << 8)).status());
   EXPECT_CODE(fs_->Mknod(kRoot, work_, "fifo", NodeType::kFifo, 0640, 0), Code::kAlreadyExists);
@@ -383,7 +387,8 @@ TEST_F(PosixTest, HardLinkReplacedByRenameAndChangedThroughAnUnloadedName) {
   REPO_ASSERT_OK(WriteAt(fs_.get(), kAlice, f, "v1"));
   REPO_ASSERT_OK(fs_->Link(kAlice, f, b.attr.ino, "g").status());
   const NodeId other = MakeFile(kAlice, a.attr.ino, "other", 0644);
-  REPO_ASSERT_OK(fs_->Rename(kAlice, a.attr.ino, "other", b.attr.ino, "g", 0));  // replaces one name
+  REPO_ASSERT_OK(
+      fs_->Rename(kAlice, a.attr.ino, "other", b.attr.ino, "g", 0));  // replaces one name
   EXPECT_EQ(AttrOf(f).nlink, 1u);
   EXPECT_NE(Lookup(b.attr.ino, "g"), f);
   (void)other;
@@ -405,7 +410,8 @@ TEST_F(PosixTest, LinkingAnotherUsersFileNeedsReadAndWrite) {
   REPO_ASSERT_OK(Chmod(kAlice, f, 0666));
   REPO_EXPECT_OK(fs_->Link(kBob, f, work_, "mine").status());
   REPO_EXPECT_OK(fs_->Link(kAlice, f, work_, "hers").status());
-  REPO_ASSERT_OK_AND_ASSIGN(EntryOut fifo, fs_->Mknod(kAlice, work_, "p", NodeType::kFifo, 0666, 0));
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut fifo,
+                            fs_->Mknod(kAlice, work_, "p", NodeType::kFifo, 0666, 0));
   EXPECT_CODE(fs_->Link(kBob, fifo.attr.ino, work_, "p2"), Code::kNotPermitted);
   REPO_EXPECT_OK(fs_->Link(kRoot, fifo.attr.ino, work_, "p2").status());
   EXPECT_EQ(AttrOf(fifo.attr.ino).nlink, 2u);

@@ -83,7 +83,8 @@ TEST_F(ReadAheadTest, RandomSeeksAndShortReadsReturnTheRightBytes) {
     const uint64_t want = pos >= data.size() ? 0 : std::min<uint64_t>(len, data.size() - pos);
     if (want < len) ++short_reads;
     ASSERT_EQ(out.size(), want) << "read " << len << " at " << pos;
-    ASSERT_TRUE(std::equal(out.begin(), out.end(), data.begin() + std::min<uint64_t>(pos, data.size())))
+    ASSERT_TRUE(
+        std::equal(out.begin(), out.end(), data.begin() + std::min<uint64_t>(pos, data.size())))
         << "read " << len << " at " << pos;
     ASSERT_LE(reader.cached_bytes(), reader.capacity());
     pos += out.size();
@@ -116,7 +117,8 @@ TEST_F(ReadAheadTest, DamagedFrameInTheWindowFailsOnlyItsRange) {
   content.SetReader(&reader, true);
 
   const uint64_t bad_begin = victim_start + crypto::kFrameSize;
-  const uint64_t bad_end = std::min<uint64_t>(bad_begin + crypto::kFrameSize, victim_start + file.chunks[victim].size);
+  const uint64_t bad_end =
+      std::min<uint64_t>(bad_begin + crypto::kFrameSize, victim_start + file.chunks[victim].size);
   // Sequential 64 KiB reads over the whole file: the damaged frame's range fails with
   // kCorruption, every other range (the same chunk's other frames too) reads right.
   int failed = 0;

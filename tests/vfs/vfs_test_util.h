@@ -10,8 +10,8 @@ namespace weightfs::vfs::testing {
 
 inline ::testing::AssertionResult IsCode(const Status& s, Code want) {
   if (s.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << CodeName(s.code()) << " (" << s.ToString() << "), want "
-                                       << CodeName(want);
+  return ::testing::AssertionFailure()
+         << "got " << CodeName(s.code()) << " (" << s.ToString() << "), want " << CodeName(want);
 }
 template <typename T>
 Status StatusOf(const Result<T>& r) {
@@ -21,7 +21,9 @@ inline Status StatusOf(const Status& s) { return s; }
 
 }  // namespace weightfs::vfs::testing
 
-#define EXPECT_CODE(expr, code) \
-  EXPECT_TRUE(::weightfs::vfs::testing::IsCode(::weightfs::vfs::testing::StatusOf(expr), code)) << #expr
-#define ASSERT_CODE(expr, code) \
-  ASSERT_TRUE(::weightfs::vfs::testing::IsCode(::weightfs::vfs::testing::StatusOf(expr), code)) << #expr
+#define EXPECT_CODE(expr, code)                                                                 \
+  EXPECT_TRUE(::weightfs::vfs::testing::IsCode(::weightfs::vfs::testing::StatusOf(expr), code)) \
+      << #expr
+#define ASSERT_CODE(expr, code)                                                                 \
+  ASSERT_TRUE(::weightfs::vfs::testing::IsCode(::weightfs::vfs::testing::StatusOf(expr), code)) \
+      << #expr

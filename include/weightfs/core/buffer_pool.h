@@ -27,7 +27,7 @@ class BufferPool {
 
  private:
   const size_t max_free_;
-  mutable std::mutex mu_;  // a leaf lock
+  mutable std::mutex mu_;                     // a leaf lock
   std::multimap<size_t, UninitBuffer> free_;  // by capacity; guarded by mu_
   size_t free_bytes_ = 0;                     // guarded by mu_
 };

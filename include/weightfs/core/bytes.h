@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <memory>
 #include <new>
-#include <utility>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "weightfs/core/status.h"

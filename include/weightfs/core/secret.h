@@ -5,10 +5,10 @@
 // Not thread-safe; a value is owned by one thread at a time.
 #pragma once
 
+#include <string.h>  // explicit_bzero
 #include <cstdint>
 #include <cstring>
 #include <span>
-#include <string.h>  // explicit_bzero
 #include <vector>
 
 #include "weightfs/core/bytes.h"

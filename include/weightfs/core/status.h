@@ -66,6 +66,17 @@ inline Status Corruption(std::string m) { return {Code::kCorruption, std::move(m
 inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status NotDirectory(std::string m) { return {Code::kNotDirectory, std::move(m)}; }
+inline Status IsDirectory(std::string m) { return {Code::kIsDirectory, std::move(m)}; }
+inline Status NotEmpty(std::string m) { return {Code::kNotEmpty, std::move(m)}; }
+inline Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
+inline Status NotPermitted(std::string m) { return {Code::kNotPermitted, std::move(m)}; }
+inline Status ReadOnly(std::string m) { return {Code::kReadOnly, std::move(m)}; }
+inline Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
+inline Status Conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
+inline Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
+inline Status WrongKey(std::string m) { return {Code::kWrongKey, std::move(m)}; }
+inline Status NameTooLong(std::string m) { return {Code::kNameTooLong, std::move(m)}; }
 
 // Turns an errno value from a failed system call into a Status: "context: strerror".
 Status ErrnoStatus(int err, const std::string& context);
@@ -74,7 +85,7 @@ Status ErrnoStatus(int err, const std::string& context);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok());
   }
@@ -97,10 +108,10 @@ class [[nodiscard]] Result {
 #define WFS_CONCAT_INNER(a, b) a##b
 #define WFS_CONCAT(a, b) WFS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::weightfs::Status wfs_status_ = (expr);         \
-    if (!wfs_status_.ok()) return wfs_status_;       \
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    ::weightfs::Status wfs_status_ = (expr);   \
+    if (!wfs_status_.ok()) return wfs_status_; \
   } while (0)
 
 #define WFS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -113,8 +124,8 @@ class [[nodiscard]] Result {
 
 // A broken internal invariant: log and abort.
 [[noreturn]] void Die(const char* file, int line, const std::string& what);
-#define WFS_CHECK(cond)                                                 \
-  do {                                                                  \
+#define WFS_CHECK(cond)                                                       \
+  do {                                                                        \
     if (!(cond)) ::weightfs::Die(__FILE__, __LINE__, "check failed: " #cond); \
   } while (0)
 

@@ -17,8 +17,8 @@
 // Thread-safe: immutable after construction but for its key cache, which has its own lock.
 #pragma once
 
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,7 +45,8 @@ class ObjectCipher {
   Result<Bytes> Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const;
   // Seals into out, which must hold exactly SealedSize(plaintext.size()) bytes (an UninitBuffer:
   // every byte is written, so the data path never zero-fills a buffer first).
-  Status SealInto(uint8_t type, const ObjectId& id, ByteView plaintext, std::span<uint8_t> out) const;
+  Status SealInto(uint8_t type, const ObjectId& id, ByteView plaintext,
+                  std::span<uint8_t> out) const;
   // Opens and authenticates a whole sealed object.
   Result<Bytes> Open(uint8_t type, const ObjectId& id, ByteView sealed) const;
 
@@ -102,7 +103,7 @@ class ObjectCipher {
     std::array<uint8_t, 32> key{};
   };
   static constexpr size_t kKeyCacheSlots = 512;
-  mutable std::mutex key_mu_;  // a leaf lock, held only to copy a slot
+  mutable std::mutex key_mu_;                     // a leaf lock, held only to copy a slot
   mutable std::unique_ptr<KeySlot[]> key_cache_;  // guarded by key_mu_
 };
 

@@ -13,15 +13,15 @@ namespace weightfs::fuse {
 
 struct SessionOptions {
   std::string mountpoint;
-  std::string fsname;               // shown in /proc/mounts, e.g. "weightfs:/srv/repo"
+  std::string fsname;  // shown in /proc/mounts, e.g. "weightfs:/srv/repo"
   bool read_only = false;
   bool allow_other = false;
-  int threads = 8;                  // maximum worker threads
-  bool tune_readahead = true;       // raise the bdi's read_ahead_kb after mounting (root only)
+  int threads = 8;             // maximum worker threads
+  bool tune_readahead = true;  // raise the bdi's read_ahead_kb after mounting (root only)
   uint32_t readahead_kb = 4096;
   std::vector<std::string> extra_options;  // -o values passed to the kernel/libfuse as is
   bool debug = false;
-  bool caller_groups = false;       // read each caller's supplementary groups (per-caller policy)
+  bool caller_groups = false;  // read each caller's supplementary groups (per-caller policy)
   // When set, SIGHUP sets this flag (the daemon reloads its policy) instead of ending the session.
   std::atomic<bool>* hangup = nullptr;
   std::function<void(const std::string&)> log;

@@ -19,14 +19,14 @@
 namespace weightfs::policy {
 
 enum class Capability : uint8_t {
-  kList = 0,   // see a path: lookup, getattr, listing it in its parent, opendir/readdir
-  kRead,       // open for reading, read, readlink, getxattr/listxattr
-  kCreate,     // create, mkdir, symlink, the destination of a rename
-  kUpdate,     // open for writing, truncate, setattr, setxattr/removexattr
-  kDelete,     // unlink, rmdir, the source of a rename, a replaced rename destination
-  kHistory,    // anything under .versions/ (with list/read for the path as it was)
-  kSnapshot,   // record a snapshot of the mount
-  kAdmin,      // change the repository's policy
+  kList = 0,  // see a path: lookup, getattr, listing it in its parent, opendir/readdir
+  kRead,      // open for reading, read, readlink, getxattr/listxattr
+  kCreate,    // create, mkdir, symlink, the destination of a rename
+  kUpdate,    // open for writing, truncate, setattr, setxattr/removexattr
+  kDelete,    // unlink, rmdir, the source of a rename, a replaced rename destination
+  kHistory,   // anything under .versions/ (with list/read for the path as it was)
+  kSnapshot,  // record a snapshot of the mount
+  kAdmin,     // change the repository's policy
 };
 inline constexpr int kCapabilityCount = 8;
 
@@ -127,7 +127,8 @@ class Policy {
   // bad patterns, a missing or unsupported version, a role bound twice to the same user or group
   // and malformed YAML are errors. So are YAML aliases (`*name`, which let a small text expand
   // without bound) and a text longer than kMaxPolicyBytes.
-  static Result<std::shared_ptr<const Policy>> Load(std::string_view yaml, const std::string& source);
+  static Result<std::shared_ptr<const Policy>> Load(std::string_view yaml,
+                                                    const std::string& source);
   // The policy of a repository without one: role "admin" may do everything, other roles nothing.
   static std::shared_ptr<const Policy> BuiltIn();
 
@@ -149,7 +150,8 @@ class Policy {
 
   // Decides cap on a normalized path for a caller holding roles (IAM evaluation over the rules of
   // all of them together). Unknown role names contribute no rules.
-  Decision Decide(const std::vector<std::string>& roles, Capability cap, std::string_view path) const;
+  Decision Decide(const std::vector<std::string>& roles, Capability cap,
+                  std::string_view path) const;
 
   // True if some allow rule of role grants a capability in caps on some path (denies ignored):
   // a role for which MayEverAllow(role, kWriteCapabilities) is false can write nowhere.

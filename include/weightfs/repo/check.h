@@ -31,12 +31,12 @@ Result<CheckReport> CheckRepository(const Repository& repo, const CheckOptions& 
 struct RepoStats {
   uint64_t snapshots = 0;
   uint64_t live_files = 0;
-  uint64_t live_bytes = 0;       // logical size of the live tree
-  uint64_t logical_bytes = 0;    // sum over every snapshot (and the live tree), without dedup
-  uint64_t unique_bytes = 0;     // plaintext bytes of distinct chunks reachable
-  uint64_t stored_bytes = 0;     // bytes of every object in the store
-  uint64_t objects = 0;          // objects in the store
-  double dedup_ratio = 0;        // logical_bytes / stored_bytes
+  uint64_t live_bytes = 0;     // logical size of the live tree
+  uint64_t logical_bytes = 0;  // sum over every snapshot (and the live tree), without dedup
+  uint64_t unique_bytes = 0;   // plaintext bytes of distinct chunks reachable
+  uint64_t stored_bytes = 0;   // bytes of every object in the store
+  uint64_t objects = 0;        // objects in the store
+  double dedup_ratio = 0;      // logical_bytes / stored_bytes
 };
 Result<RepoStats> ComputeStats(const Repository& repo);
 

@@ -66,8 +66,8 @@ class ChunkFrames {
   uint64_t first_ = 0;  // first frame held
   uint64_t count_ = 0;  // frames held
   UninitBuffer buf_;
-  size_t base_ = 0;     // frame first_ starts at buf_.data() + base_
-  std::vector<uint64_t> bad_;  // frames that failed, sorted
+  size_t base_ = 0;                      // frame first_ starts at buf_.data() + base_
+  std::vector<uint64_t> bad_;            // frames that failed, sorted
   std::shared_ptr<BufferPool> recycle_;  // where buf_ goes back to (may outlive the reader)
 };
 
@@ -123,8 +123,8 @@ class ChunkReader {
   };
 
   // Reads and opens frames [first, first + count) of a chunk.
-  Result<std::shared_ptr<ChunkFrames>> Load(const ObjectId& id, uint64_t chunk_size,
-                                            uint64_t first, uint64_t count) const;
+  Result<std::shared_ptr<ChunkFrames>> Load(const ObjectId& id, uint64_t chunk_size, uint64_t first,
+                                            uint64_t count) const;
   // Runs a whole-chunk load and publishes it (or drops the entry on failure).
   Result<std::shared_ptr<const ChunkFrames>> LoadAndPublish(const ObjectId& id,
                                                             uint64_t chunk_size);
@@ -147,10 +147,10 @@ class ChunkReader {
 
   mutable std::mutex mu_;
   std::unordered_map<ObjectId, Entry, ObjectIdHash> entries_;  // guarded by mu_
-  std::list<ObjectId> lru_;       // guarded by mu_; most recent first
-  int64_t used_ = 0;              // guarded by mu_: bytes of every entry
-  int64_t read_bytes_ = 0;        // guarded by mu_: bytes of loaded entries a reader has used
-  int in_flight_ = 0;             // guarded by mu_: worker loads not finished
+  std::list<ObjectId> lru_;                                    // guarded by mu_; most recent first
+  int64_t used_ = 0;                 // guarded by mu_: bytes of every entry
+  int64_t read_bytes_ = 0;           // guarded by mu_: bytes of loaded entries a reader has used
+  int in_flight_ = 0;                // guarded by mu_: worker loads not finished
   std::condition_variable idle_cv_;  // in_flight_ reached 0
   std::atomic<int> streams_{0};
 
@@ -196,9 +196,9 @@ class ReadAhead {
 
  private:
   struct Stream {
-    uint64_t next = 0;        // where the stream's next read is expected
-    uint64_t window = 0;      // 0: not (yet) sequential
-    uint64_t ahead_to = 0;    // loads asked for up to here
+    uint64_t next = 0;      // where the stream's next read is expected
+    uint64_t window = 0;    // 0: not (yet) sequential
+    uint64_t ahead_to = 0;  // loads asked for up to here
     uint64_t last_use = 0;
     uint64_t id = 0;
   };

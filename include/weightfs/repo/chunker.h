@@ -57,11 +57,11 @@ class CutFinder {
 
   ChunkerParams params_;
   GearTable gear_;
-  uint64_t mask_small_;  // stricter mask before avg_size (normalized chunking)
-  uint64_t mask_large_;  // looser mask after avg_size
-  uint64_t start_ = 0;   // the pending chunk starts here...
-  uint64_t pos_ = 0;     // ...and is scanned up to here
-  uint64_t hash_ = 0;    // the gear hash of the bytes scanned past min_size
+  uint64_t mask_small_;        // stricter mask before avg_size (normalized chunking)
+  uint64_t mask_large_;        // looser mask after avg_size
+  uint64_t start_ = 0;         // the pending chunk starts here...
+  uint64_t pos_ = 0;           // ...and is scanned up to here
+  uint64_t hash_ = 0;          // the gear hash of the bytes scanned past min_size
   std::set<uint64_t> forced_;  // absolute offsets > start_
 };
 
@@ -99,8 +99,8 @@ class Chunker {
   CutFinder finder_;
   bool detecting_;  // still waiting for enough bytes to decide the safetensors cuts
   EmitFn emit_;
-  Status error_;    // the first error from emit_; sticky
-  Bytes buf_;       // the pending chunk's bytes (stream offsets [chunk_start, position))
+  Status error_;  // the first error from emit_; sticky
+  Bytes buf_;     // the pending chunk's bytes (stream offsets [chunk_start, position))
   uint64_t total_ = 0;
 };
 

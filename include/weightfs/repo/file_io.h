@@ -1,17 +1,18 @@
 // Streaming file content in and out of a repository.
 // FileWriter turns a byte stream into sealed chunks as it arrives (the file is never held whole
-// in memory; chunks are cut in place in its buffer and stored by a ChunkSink) and finally a file object. FileReader reads any range of a stored file, opening
-// only the frames that hold it. Neither is thread-safe; use one per stream.
+// in memory; chunks are cut in place in its buffer and stored by a ChunkSink) and finally a file
+// object. FileReader reads any range of a stored file, opening only the frames that hold it.
+// Neither is thread-safe; use one per stream.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "weightfs/core/bytes.h"
-#include "weightfs/core/status.h"
 #include "weightfs/core/pieces.h"
-#include "weightfs/repo/chunk_reader.h"
+#include "weightfs/core/status.h"
 #include "weightfs/core/thread_pool.h"
+#include "weightfs/repo/chunk_reader.h"
 #include "weightfs/repo/chunk_sink.h"
 #include "weightfs/repo/chunker.h"
 #include "weightfs/repo/objects.h"

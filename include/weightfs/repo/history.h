@@ -73,7 +73,8 @@ Result<SnapshotInfo> SnapshotLive(Repository* repo, const SnapshotOptions& optio
 // snapshot (content, type, mode, mtime, xattrs), including those in which it appeared or
 // disappeared. The oldest snapshot of the chain has nothing to compare with: it counts when the
 // path exists in it. Path "/" gives every snapshot whose root differs from its parent's.
-Result<std::vector<SnapshotInfo>> SnapshotsTouching(const Repository& repo, const std::string& path);
+Result<std::vector<SnapshotInfo>> SnapshotsTouching(const Repository& repo,
+                                                    const std::string& path);
 
 // --- diff ---
 
@@ -97,7 +98,7 @@ const char* TensorChangeKindName(TensorChangeKind kind);  // "added", "removed",
 struct TensorChange {
   std::string name;
   TensorChangeKind kind = TensorChangeKind::kContent;
-  std::string old_dtype, new_dtype;              // empty where the tensor is absent
+  std::string old_dtype, new_dtype;  // empty where the tensor is absent
   std::vector<uint64_t> old_shape, new_shape;
   uint64_t old_bytes = 0, new_bytes = 0;
 };
@@ -109,7 +110,7 @@ struct FileChange {
   uint64_t old_size = 0, new_size = 0;
   // Set for a modified file that is safetensors in both versions.
   bool safetensors = false;
-  bool header_changed = false;   // the header bytes differ (also metadata-only changes)
+  bool header_changed = false;        // the header bytes differ (also metadata-only changes)
   std::vector<TensorChange> tensors;  // in name order
 };
 
@@ -122,8 +123,9 @@ struct DiffOptions {
 // compared by the chunk ids covering each tensor (no chunk is decrypted, only headers), which is
 // exact because chunks are cut at tensor boundaries; where a file was chunked without those cuts
 // the covering chunks are compared and, only if they differ, the bytes.
-Result<std::vector<FileChange>> DiffTrees(const Repository& repo, const ObjectId& a, const ObjectId& b,
-                                          const std::string& path, const DiffOptions& options = {});
+Result<std::vector<FileChange>> DiffTrees(const Repository& repo, const ObjectId& a,
+                                          const ObjectId& b, const std::string& path,
+                                          const DiffOptions& options = {});
 
 // --- restore ---
 
@@ -132,7 +134,8 @@ Result<std::vector<FileChange>> DiffTrees(const Repository& repo, const ObjectId
 // the restore is a new change on top. kNotFound when path does not exist in version.
 // A read-write mount would overwrite the live tree with its own on its next commit: callers
 // hold the writer lock (the CLI does).
-Result<SnapshotInfo> RestoreToLive(Repository* repo, const std::string& version, const std::string& path);
+Result<SnapshotInfo> RestoreToLive(Repository* repo, const std::string& version,
+                                   const std::string& path);
 
 // --- forget ---
 
@@ -141,21 +144,24 @@ struct ForgetPolicy {
   int keep_daily = 0;   // the newest snapshot of each of the last N days (UTC) that have one
   int keep_weekly = 0;  // the newest snapshot of each of the last N ISO weeks (UTC) that have one
   bool keep_tagged = false;  // snapshots a tag points to (else such tags are removed)
-  bool Empty() const { return keep_last == 0 && keep_daily == 0 && keep_weekly == 0 && !keep_tagged; }
+  bool Empty() const {
+    return keep_last == 0 && keep_daily == 0 && keep_weekly == 0 && !keep_tagged;
+  }
 };
 
 struct ForgetDecision {
   SnapshotInfo snapshot;  // as it was before the forget
   bool keep = false;
-  std::vector<std::string> reasons;  // "head", "last", "daily 2026-11-29", "weekly 2026-W48", "tagged v1"
-  std::vector<std::string> tags;     // tags pointing at it
+  std::vector<std::string>
+      reasons;  // "head", "last", "daily 2026-11-29", "weekly 2026-W48", "tagged v1"
+  std::vector<std::string> tags;  // tags pointing at it
 };
 
 struct ForgetResult {
-  std::vector<ForgetDecision> decisions;    // newest first
-  std::map<ObjectId, ObjectId> renamed;     // old snapshot id -> its rewritten copy
-  std::vector<std::string> removed_tags;    // tags of forgotten snapshots
-  std::optional<SnapshotInfo> new_head;     // unset when nothing was forgotten or dry run
+  std::vector<ForgetDecision> decisions;  // newest first
+  std::map<ObjectId, ObjectId> renamed;   // old snapshot id -> its rewritten copy
+  std::vector<std::string> removed_tags;  // tags of forgotten snapshots
+  std::optional<SnapshotInfo> new_head;   // unset when nothing was forgotten or dry run
   size_t kept() const;
   size_t forgotten() const;
 };
@@ -190,7 +196,7 @@ struct GcOptions {
 };
 
 struct GcReport {
-  uint64_t objects = 0, bytes = 0;                  // in the store before gc
+  uint64_t objects = 0, bytes = 0;  // in the store before gc
   uint64_t reachable_objects = 0, reachable_bytes = 0;
   uint64_t unreachable_objects = 0, unreachable_bytes = 0;
   uint64_t young_objects = 0, young_bytes = 0;      // unreachable but within the grace period

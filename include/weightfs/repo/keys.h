@@ -32,8 +32,8 @@ constexpr size_t kKeyFileSecretSize = 32;
 // bytes; refs/tags grows by about 40 bytes a tag). A larger one is damaged and is not read.
 constexpr size_t kMaxConfigBytes = 64 << 10;
 constexpr size_t kMaxKeySlotBytes = 64 << 10;
-constexpr size_t kMaxRefBytes = 64 << 10;        // refs/main, refs/policy
-constexpr size_t kMaxTagsRefBytes = 16 << 20;    // refs/tags
+constexpr size_t kMaxRefBytes = 64 << 10;      // refs/main, refs/policy
+constexpr size_t kMaxTagsRefBytes = 16 << 20;  // refs/tags
 
 // The weakest scrypt parameters accepted without an explicit opt-in (allow_weak_kdf).
 constexpr uint64_t kMinScryptN = uint64_t{1} << 17;
@@ -87,7 +87,7 @@ Status VerifyConfig(ByteView data, const SecretBytes& mac_key);
 struct KeySlotInfo {
   std::string name;
   std::string role;
-  std::string kind;  // "passphrase" or "keyfile"
+  std::string kind;             // "passphrase" or "keyfile"
   crypto::ScryptParams scrypt;  // for passphrase slots
 };
 

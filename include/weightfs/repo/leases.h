@@ -56,8 +56,9 @@ class Lease {
   // while a gc sweeps; kBusy after that). make_roots, when given, runs under the shared gc lock
   // before the record is written and returns the read lease's roots: no sweep can run between
   // the moment it reads refs and the moment the lease names what it read.
-  static Result<std::unique_ptr<Lease>> Register(storage::ObjectStore* store, LeaseKind kind, std::string what,
-                                                 const std::function<Result<std::vector<ObjectId>>()>& make_roots = {});
+  static Result<std::unique_ptr<Lease>> Register(
+      storage::ObjectStore* store, LeaseKind kind, std::string what,
+      const std::function<Result<std::vector<ObjectId>>()>& make_roots = {});
   ~Lease();
   // Deletes the record and drops the kernel lock. In a forked child (another pid than the one
   // that registered) it does nothing: the lease stays with the process that holds its lock.
@@ -72,7 +73,7 @@ class Lease {
   LeaseInfo info_;
   std::mutex mu_;
   std::unique_ptr<storage::FileLock> kernel_lock_;  // guarded by mu_; null without kernel locks
-  bool released_ = false;                          // guarded by mu_
+  bool released_ = false;                           // guarded by mu_
 };
 
 // gc's exclusive hold of locks/gc (with a record naming it); released when destroyed.

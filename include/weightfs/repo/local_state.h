@@ -19,8 +19,8 @@ std::string DefaultStateDir();
 // A head older than the one seen (or a different snapshot with the same sequence number) is
 // kCorruption with a message saying what happened, unless accept_rollback, in which case the
 // older head is recorded and *note says so.
-Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir, bool accept_rollback,
-                          std::string* note);
+Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir,
+                          bool accept_rollback, std::string* note);
 
 // Records head as seen (after this machine published it). Best effort: errors are returned
 // for logging only.
@@ -29,18 +29,19 @@ Status RecordHead(const Repository& repo, const MainRef& head, const std::string
 // The same for refs/policy (which the snapshot chain anchors only as of the newest snapshot): a
 // policy version older than the newest this machine has seen, a different version with the same
 // number, or none after one was seen, is kCorruption unless accept_rollback.
-Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir, bool accept_rollback,
-                            std::string* note);
+Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir,
+                            bool accept_rollback, std::string* note);
 // Records policy version (seq, id) as seen (after this machine set it). Best effort.
-Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id, const std::string& state_dir);
+Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id,
+                    const std::string& state_dir);
 
 // The same for refs/tags: this machine remembers the newest generation of refs/tags it has seen
 // and the snapshots its tags named. A refs/tags that is missing after tags were seen, or whose
 // generation is older (or the same with other tags), was deleted or rolled back: kCorruption
 // unless accept_rollback. When a rollback is accepted, the snapshots the lost tags named are
 // remembered as "lost" (see LostTaggedSnapshots) so that gc keeps them and says so.
-Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir, bool accept_rollback,
-                          std::string* note);
+Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir,
+                          bool accept_rollback, std::string* note);
 // Snapshots that tags named before an accepted rollback of refs/tags and that no tag names now.
 std::vector<ObjectId> LostTaggedSnapshots(const Repository& repo, const std::string& state_dir);
 

@@ -63,12 +63,12 @@ const char* EntryTypeName(EntryType type);
 struct TreeEntry {
   std::string name;
   EntryType type = EntryType::kFile;
-  uint32_t mode = 0;      // permission bits only (07777)
-  uint64_t size = 0;      // file size; symlink target length; 0 for directories
-  int64_t mtime_ns = 0;   // since the epoch, UTC
+  uint32_t mode = 0;     // permission bits only (07777)
+  uint64_t size = 0;     // file size; symlink target length; 0 for directories
+  int64_t mtime_ns = 0;  // since the epoch, UTC
   std::map<std::string, Bytes> xattrs;
-  ObjectId id;            // file or tree object; zero for symlinks
-  std::string target;     // symlink target
+  ObjectId id;         // file or tree object; zero for symlinks
+  std::string target;  // symlink target
   // Files: bytes of size that are holes in the file object (so st_blocks needs no file object).
   // A tree in which every entry has 0 is encoded as tree encoding v1, as before holes existed;
   // otherwise as v2, whose entries end with this field.
@@ -99,25 +99,25 @@ struct TreeObject {
 };
 
 struct SnapshotObject {
-  ObjectId root;                    // tree
-  std::optional<ObjectId> parent;   // snapshot
-  uint64_t seq = 0;                 // 1 for the first snapshot, parent's + 1 after
+  ObjectId root;                   // tree
+  std::optional<ObjectId> parent;  // snapshot
+  uint64_t seq = 0;                // 1 for the first snapshot, parent's + 1 after
   int64_t time_ns = 0;
-  std::string author;               // key slot name
+  std::string author;  // key slot name
   std::string message;
-  std::optional<ObjectId> policy;   // policy object in force (issue #5)
-  Bytes signature;                  // reserved for signed snapshots; empty in phase 1
+  std::optional<ObjectId> policy;  // policy object in force (issue #5)
+  Bytes signature;                 // reserved for signed snapshots; empty in phase 1
 };
 
 // A version of the repository's access policy (issue #5): the YAML text as given to `policy set`,
 // chained to the version it replaced.
 struct PolicyObject {
-  std::optional<ObjectId> parent;   // the policy this one replaced
-  uint64_t seq = 0;                 // 1 for the first policy set, parent's + 1 after
+  std::optional<ObjectId> parent;  // the policy this one replaced
+  uint64_t seq = 0;                // 1 for the first policy set, parent's + 1 after
   int64_t time_ns = 0;
-  std::string author;               // key slot name
-  std::string author_role;          // that slot's role
-  std::string text;                 // YAML
+  std::string author;       // key slot name
+  std::string author_role;  // that slot's role
+  std::string text;         // YAML
 };
 
 Bytes EncodeFile(const FileObject& file);

@@ -36,8 +36,8 @@ class Lease;
 struct MainRef {
   std::optional<ObjectId> head;  // latest snapshot
   uint64_t head_seq = 0;
-  ObjectId live_root;            // working tree of the live filesystem
-  uint64_t generation = 0;       // bumped on every replacement
+  ObjectId live_root;       // working tree of the live filesystem
+  uint64_t generation = 0;  // bumped on every replacement
 };
 
 // A ref value together with the stored bytes it came from, for compare-and-swap.
@@ -51,7 +51,7 @@ struct InitOptions {
   std::string slot_name = "admin";
   std::string role = "admin";
   crypto::ScryptParams scrypt;
-  bool allow_weak_kdf = false;       // needed for scrypt n < kMinScryptN
+  bool allow_weak_kdf = false;  // needed for scrypt n < kMinScryptN
   ChunkerParams chunker;
 };
 
@@ -115,13 +115,16 @@ class Repository {
   Status WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw);
   // Called after every successful WriteMain with the new value (rollback detection records the
   // head this machine has seen). Set once, before the repository is shared between threads.
-  void SetMainObserver(std::function<void(const MainRef&)> observer) { main_observer_ = std::move(observer); }
+  void SetMainObserver(std::function<void(const MainRef&)> observer) {
+    main_observer_ = std::move(observer);
+  }
   // *generation (when given) receives refs/tags' generation, read with the same bytes (0:
   // missing, or written before generations existed).
   Result<Versioned<std::map<std::string, ObjectId>>> ReadTags(uint64_t* generation = nullptr) const;
   // Writes refs/tags with the next generation (every change bumps it, so a machine that
   // remembers the newest generation it saw detects a rolled-back refs/tags; see local_state.h).
-  Status WriteTags(const std::map<std::string, ObjectId>& tags, const std::optional<Bytes>& expected_raw);
+  Status WriteTags(const std::map<std::string, ObjectId>& tags,
+                   const std::optional<Bytes>& expected_raw);
   // The generation of refs/tags alone.
   Result<uint64_t> TagsGeneration() const;
 
@@ -164,7 +167,8 @@ class Repository {
   Result<PolicyVersion> SetPolicy(const std::string& text);
   // The same, but only on top of expected_current (the version the caller decided against;
   // nullopt: none set): kConflict, saying who changed it, if another version came in meanwhile.
-  Result<PolicyVersion> SetPolicyIfCurrent(const std::string& text, const std::optional<ObjectId>& expected_current);
+  Result<PolicyVersion> SetPolicyIfCurrent(const std::string& text,
+                                           const std::optional<ObjectId>& expected_current);
   // Policy versions from the current back to the first, newest first.
   Result<std::vector<PolicyVersion>> ListPolicies() const;
 
@@ -192,7 +196,8 @@ class Repository {
   // The policy the head snapshot was recorded under, if any.
   Result<std::optional<PolicyVersion>> PolicyAnchor() const;
   // expected: nullopt for any base, else the id (or none) refs/policy must still hold.
-  Result<PolicyVersion> SetPolicyOn(const std::string& text, const std::optional<std::optional<ObjectId>>& expected);
+  Result<PolicyVersion> SetPolicyOn(const std::string& text,
+                                    const std::optional<std::optional<ObjectId>>& expected);
 
   std::unique_ptr<storage::ObjectStore> store_;
   RepoConfig config_;
@@ -206,7 +211,7 @@ class Repository {
   BufferPool seal_buffers_{kSealBuffersKept};
   std::function<void(const MainRef&)> main_observer_;
   mutable std::mutex lease_mu_;
-  std::unique_ptr<Lease> lease_;  // guarded by lease_mu_
+  std::unique_ptr<Lease> lease_;   // guarded by lease_mu_
   std::atomic<int> lease_pid_{0};  // the pid lease_ was registered by (0: none)
 };
 

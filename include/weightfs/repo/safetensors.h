@@ -22,7 +22,7 @@ struct TensorInfo {
 };
 
 struct SafetensorsHeader {
-  uint64_t header_end = 0;  // 8 + N: where tensor data starts
+  uint64_t header_end = 0;          // 8 + N: where tensor data starts
   std::vector<TensorInfo> tensors;  // sorted by begin
 };
 
@@ -42,7 +42,7 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(ByteView header_bytes);
 // every tensor's start and end), decided from the stream's first bytes. The one detector that
 // the chunker, FileWriter and the mount's files share, so that all of them cut a file alike.
 struct SafetensorsCutProbe {
-  bool decided = false;        // false: call again once `needed` first bytes exist
+  bool decided = false;  // false: call again once `needed` first bytes exist
   uint64_t needed = 0;
   std::vector<uint64_t> cuts;  // sorted, unique; empty when the stream is not safetensors
 };

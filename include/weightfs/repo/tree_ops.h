@@ -22,8 +22,8 @@ Result<TreeEntry> LookupPath(const Repository& repo, const ObjectId& root, const
 // Returns a new root where path holds entry (entry.name is set from the path). Missing parent
 // directories are created; a non-directory in the way is kNotDirectory. An empty path replaces
 // the root itself (entry must be a directory) and returns entry.id.
-Result<ObjectId> PutAtPath(Repository* repo, const ObjectId& root, const std::vector<std::string>& path,
-                           TreeEntry entry);
+Result<ObjectId> PutAtPath(Repository* repo, const ObjectId& root,
+                           const std::vector<std::string>& path, TreeEntry entry);
 
 // Depth-first, entries in name order; fn gets the path ("/a/b") and entry. Returning an error
 // stops the walk.

@@ -20,8 +20,9 @@ class WriterLock {
  public:
   // Takes the lock for pid (the process that will hold it). *note receives a line to show the
   // user when a stale lock was taken over. kBusy when another live process holds it.
-  static Result<std::unique_ptr<WriterLock>> Acquire(storage::ObjectStore* store, const std::string& mountpoint,
-                                                     int pid, std::string* note);
+  static Result<std::unique_ptr<WriterLock>> Acquire(storage::ObjectStore* store,
+                                                     const std::string& mountpoint, int pid,
+                                                     std::string* note);
   // Whether the lock's record names a mount (which holds the lock until it is unmounted), not an
   // offline command (gc, import, restore, which end by themselves). False when the record is
   // missing or unreadable (e.g. the lock is changing hands).

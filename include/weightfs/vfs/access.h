@@ -29,7 +29,7 @@ class AccessControl {
     std::string mount_role;   // the role of the key slot that unlocked the repository
     bool per_caller = false;  // --allow-other: each caller's own roles, capped by mount_role
     bool audit_all = false;   // audit allows too, not only denials
-    std::function<void(const std::string&)> audit;  // one JSON object per call; null: no audit log
+    std::function<void(const std::string&)> audit;   // one JSON object per call; null: no audit log
     const policy::NameResolver* resolver = nullptr;  // null: the system's users and groups
     double role_cache_s = 1.0;  // how long a caller's roles are reused (names resolve again after)
   };
@@ -61,7 +61,8 @@ class AccessControl {
   };
   Verdict Decide(const Caller& c, policy::Capability cap, const std::string& path);
   std::vector<std::string> RolesOf(const Caller& c, const policy::Policy& p);
-  void Audit(const Caller& c, const Verdict& v, policy::Capability cap, const std::string& path, const char* op);
+  void Audit(const Caller& c, const Verdict& v, policy::Capability cap, const std::string& path,
+             const char* op);
 
   Options options_;
   mutable std::mutex mu_;
@@ -83,8 +84,8 @@ Result<std::shared_ptr<const policy::Policy>> LoadStoredPolicy(
     const std::optional<repo::Repository::PolicyVersion>& version);
 
 // One audit log line (JSON, no newline) for tests and the CLI.
-std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user, const std::string& role,
-                      const std::string& op, const std::string& capability, const std::string& path,
-                      bool allowed, const std::string& rule);
+std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user,
+                      const std::string& role, const std::string& op, const std::string& capability,
+                      const std::string& path, bool allowed, const std::string& rule);
 
 }  // namespace weightfs::vfs

@@ -14,14 +14,14 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -48,27 +48,27 @@ inline constexpr const char* kSnapshotXattr = "user.weightfs.snapshot";
 
 struct FsOptions {
   bool read_only = false;
-  double commit_interval_s = 1.0;     // batch commits of closed files and metadata changes
-  int64_t dirty_budget = 256 << 20;   // dirty bytes held in memory before sealing early
+  double commit_interval_s = 1.0;    // batch commits of closed files and metadata changes
+  int64_t dirty_budget = 256 << 20;  // dirty bytes held in memory before sealing early
   // Decrypted chunks kept for readers and loaded ahead of them; the dirty bytes of writes count
   // against it too (the mount passes --cache-size for both).
   int64_t read_cache = 256 << 20;
-  int read_threads = 4;               // workers loading chunks ahead of readers
+  int read_threads = 4;  // workers loading chunks ahead of readers
   double entry_timeout_s = 1.0;
   double attr_timeout_s = 1.0;
-  uint32_t uid = 0;                   // owner shown for nodes that record none (and the root)
+  uint32_t uid = 0;  // owner shown for nodes that record none (and the root)
   uint32_t gid = 0;
   // Enforce mode bits (owner/group/other, sticky and setgid directories, chown/chmod/utimens
   // rules) on every request, together with the policy: both must allow. Off: only the policy
   // decides (mode bits are stored and shown).
   bool mode_check = false;
-  std::function<Result<StatFsOut>()> statfs;  // space of the storage under the repository
+  std::function<Result<StatFsOut>()> statfs;    // space of the storage under the repository
   std::function<void(const std::string&)> log;  // one line per notable event (errors, commits)
   // The .versions/ directory: hidden from the root's listing but reachable by name, listed, or
   // absent.
   enum class VersionsDir { kHidden, kVisible, kDisabled } versions_dir = VersionsDir::kHidden;
-  double versions_refresh_s = 2.0;   // how soon snapshots made elsewhere appear in .versions/
-  double snapshot_interval_s = 0;    // periodic snapshots of changed trees; 0: none
+  double versions_refresh_s = 2.0;  // how soon snapshots made elsewhere appear in .versions/
+  double snapshot_interval_s = 0;   // periodic snapshots of changed trees; 0: none
   // Decides every request against the policy (issue #5); null: every caller may do everything.
   // On a shared mount (per-caller decisions) a path whose list/read decision differs between
   // callers gets entry and attribute timeouts 0 (the kernel would otherwise reuse one caller's
@@ -93,20 +93,23 @@ class FileSystem {
   void Forget(NodeId ino, uint64_t nlookup);
   // attr_timeout (when not null): how long the kernel may keep the attributes.
   Result<Attr> GetAttr(const Caller& c, NodeId ino, double* attr_timeout = nullptr);
-  Result<Attr> SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req, double* attr_timeout = nullptr);
+  Result<Attr> SetAttr(const Caller& c, NodeId ino, const SetAttrRequest& req,
+                       double* attr_timeout = nullptr);
   Result<std::string> ReadLink(const Caller& c, NodeId ino);
   Result<EntryOut> Mkdir(const Caller& c, NodeId parent, const std::string& name, uint32_t mode);
-  Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name, const std::string& target);
+  Result<EntryOut> Symlink(const Caller& c, NodeId parent, const std::string& name,
+                           const std::string& target);
   Status Unlink(const Caller& c, NodeId parent, const std::string& name);
   Status Rmdir(const Caller& c, NodeId parent, const std::string& name);
   // link(2): a second name new_parent/new_name for the non-directory ino (kNotPermitted for a
   // directory). Needs `read` on the file and `create` on the new name, so that a link never
   // reaches what the policy hides.
-  Result<EntryOut> Link(const Caller& c, NodeId ino, NodeId new_parent, const std::string& new_name);
+  Result<EntryOut> Link(const Caller& c, NodeId ino, NodeId new_parent,
+                        const std::string& new_name);
   // mknod(2) of a FIFO, socket or device node (type one of those; rdev for devices). Device
   // nodes only for root (kNotPermitted).
-  Result<EntryOut> Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type, uint32_t mode,
-                         uint64_t rdev);
+  Result<EntryOut> Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type,
+                         uint32_t mode, uint64_t rdev);
   // flags: kRenameNoReplace; anything else is kInvalidArgument.
   static constexpr uint32_t kRenameNoReplace = 1;
   Status Rename(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
@@ -114,8 +117,9 @@ class FileSystem {
 
   // Files. write: opened for writing; truncate: O_TRUNC.
   // read: opened for reading too (matters when name exists and is opened instead).
-  Result<std::pair<EntryOut, OpenOut>> Create(const Caller& c, NodeId parent, const std::string& name,
-                                              uint32_t mode, bool exclusive, bool read = true);
+  Result<std::pair<EntryOut, OpenOut>> Create(const Caller& c, NodeId parent,
+                                              const std::string& name, uint32_t mode,
+                                              bool exclusive, bool read = true);
   // read: opened for reading too (O_RDONLY or O_RDWR).
   Result<OpenOut> Open(const Caller& c, NodeId ino, bool write, bool truncate, bool read = true);
   // Appends views of the bytes read to *out (short only at end of file): the reply is sent from
@@ -124,7 +128,8 @@ class FileSystem {
               PieceList* out);
   // The same, copied into one buffer.
   Result<Bytes> Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, uint64_t size);
-  Result<uint64_t> Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset, ByteView data);
+  Result<uint64_t> Write(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
+                         ByteView data);
   // Called on every close(): seals the file's dirty data and makes it the committed view.
   Status Flush(const Caller& c, NodeId ino, uint64_t handle);
   Status Release(NodeId ino, uint64_t handle);
@@ -134,20 +139,21 @@ class FileSystem {
   // lseek(2) with SEEK_DATA (hole false) or SEEK_HOLE (hole true) on an open file: the first
   // offset >= offset that is data, or in a hole (the end of the file counts as one); nullopt
   // when there is none (ENXIO).
-  Result<std::optional<uint64_t>> SeekDataOrHole(const Caller& c, NodeId ino, uint64_t offset, bool hole);
+  Result<std::optional<uint64_t>> SeekDataOrHole(const Caller& c, NodeId ino, uint64_t offset,
+                                                 bool hole);
 
   // Directories.
   Result<uint64_t> OpenDir(const Caller& c, NodeId ino);
   // Entries from index offset on (including "." and ".."), at most max_entries.
-  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
-                                        size_t max_entries = SIZE_MAX);
+  Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle,
+                                        uint64_t offset, size_t max_entries = SIZE_MAX);
   Status ReleaseDir(NodeId ino, uint64_t handle);
   Status FsyncDir(const Caller& c, NodeId ino);
 
   // Extended attributes (user.* only).
   Result<Bytes> GetXattr(const Caller& c, NodeId ino, const std::string& name);
-  Status SetXattr(const Caller& c, NodeId ino, const std::string& name, ByteView value, bool create_only,
-                  bool replace_only);
+  Status SetXattr(const Caller& c, NodeId ino, const std::string& name, ByteView value,
+                  bool create_only, bool replace_only);
   Result<std::vector<std::string>> ListXattr(const Caller& c, NodeId ino);
   Status RemoveXattr(const Caller& c, NodeId ino, const std::string& name);
 
@@ -205,15 +211,17 @@ class FileSystem {
   // it has another name.
   void RemoveLinkLocked(Node* n, Node* dir, const std::string& name);
   // Renames n's link (from, name) to (to, new_name) (not in the directories' children).
-  void MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to, const std::string& new_name);
+  void MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to,
+                      const std::string& new_name);
   Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
   Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
   // The loaded directory parent, in which c may add the entry name (none of that name exists).
-  Result<Node*> DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c, NodeId parent,
-                                     const std::string& name, const char* op);
+  Result<Node*> DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c,
+                                     NodeId parent, const std::string& name, const char* op);
   // A node c creates in dir: named, owned by c (the group of a setgid dir, which a new
   // subdirectory inherits the setgid bit of), mode as asked, times now; dir touched.
-  Node* NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir, const std::string& name, uint32_t mode);
+  Node* NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir,
+                           const std::string& name, uint32_t mode);
   // A node loaded from a tree entry (below dir).
   void LoadNodeLocked(Node* dir, const repo::TreeEntry& e);
   repo::TreeEntry EntryOfLocked(const std::string& name, const Node* n) const;
@@ -229,7 +237,8 @@ class FileSystem {
   Status CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n, const char* op) const;
   // rename of n from from_dir to to_dir: removing from one, adding to the other, and a
   // directory moving elsewhere needs write on itself (its ".." changes).
-  Status CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n, const Node* to_dir) const;
+  Status CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n,
+                           const Node* to_dir) const;
   // Linux's protected_hardlinks: a caller that does not own the file needs read and write on it,
   // and it must be a regular file without setuid (or executable setgid).
   Status CheckLinkSourceLocked(const Caller& c, const Node* n) const;
@@ -270,8 +279,8 @@ class FileSystem {
   // kNotFound when c may not see the node, kPermissionDenied when it may see it but not cap.
   Status Authorize(const Caller& c, NodeId ino, policy::Capability cap, const char* op);
   // The same for name in parent; for kCreate (the name may not exist) only kPermissionDenied.
-  Status AuthorizeChild(const Caller& c, NodeId parent, const std::string& name, policy::Capability cap,
-                        const char* op);
+  Status AuthorizeChild(const Caller& c, NodeId parent, const std::string& name,
+                        policy::Capability cap, const char* op);
   // Whether a listing of dir shows name to c.
   bool VisibleChild(const Caller& c, const std::optional<std::string>& dir, bool in_versions,
                     const std::string& name);

@@ -17,7 +17,8 @@ struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint32_t pid = 0;
-  std::vector<uint32_t> groups;  // supplementary groups; filled only where a policy decides per caller
+  std::vector<uint32_t>
+      groups;  // supplementary groups; filled only where a policy decides per caller
 };
 
 enum class NodeType { kFile, kDirectory, kSymlink, kFifo, kSocket, kCharDevice, kBlockDevice };
