@@ -1,4 +1,4 @@
-// The tamper suite: every kind of corruption of a repository's files on disk (DESIGN.md,
+// The tamper suite: every kind of corruption of a repository's files on disk (docs/design.md,
 // guarantee 2) must be detected. For object corruption that means: `check --read-data` names the
 // object, reading the affected file fails with kCorruption (never OK, never zeros), other files
 // still read. Each case gets a fresh copy of a repository in a local store (real files in a temp
