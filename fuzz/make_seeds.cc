@@ -9,7 +9,7 @@
 
 #include "fuzz/fixed_keys.h"
 #include "repo/records.h"
-#include "repo/safetensors_gen.h"
+#include "support/safetensors_gen.h"
 #include "weightfs/repo/keys.h"
 #include "weightfs/repo/objects.h"
 

@@ -30,6 +30,13 @@ Result<uint8_t> CheckVersion(Reader* r, const char* what, uint8_t newest = kEnco
   return v;
 }
 
+// A presence flag: 0 or 1, as the encoders write it.
+Result<bool> GetFlag(Reader* r, const char* what) {
+  ASSIGN_OR_RETURN(uint8_t v, r->U8());
+  if (v > 1) return Corruption(std::string(what) + " has a flag byte of " + std::to_string(v));
+  return v == 1;
+}
+
 Status CheckDone(const Reader& r, const char* what) {
   if (!r.done()) return Corruption(std::string(what) + " has trailing bytes");
   return Status::Ok();
@@ -227,6 +234,8 @@ Result<TreeEntry> GetEntry(Reader* r, uint8_t version) {
   for (uint32_t j = 0; j < nx; ++j) {
     ASSIGN_OR_RETURN(std::string k, r->String());
     ASSIGN_OR_RETURN(ByteView v, r->LengthPrefixed());
+    if (!e.xattrs.empty() && !(e.xattrs.rbegin()->first < k))
+      return Corruption("tree entry has repeated or unsorted xattrs");
     e.xattrs.emplace(std::move(k), Bytes(v.begin(), v.end()));
   }
   ASSIGN_OR_RETURN(e.id, GetId(r));
@@ -323,7 +332,7 @@ Result<SnapshotObject> DecodeSnapshot(ByteView data) {
   RETURN_IF_ERROR(CheckVersion(&r, "snapshot").status());
   SnapshotObject s;
   ASSIGN_OR_RETURN(s.root, GetId(&r));
-  ASSIGN_OR_RETURN(uint8_t has_parent, r.U8());
+  ASSIGN_OR_RETURN(bool has_parent, GetFlag(&r, "snapshot object"));
   if (has_parent) {
     ASSIGN_OR_RETURN(ObjectId p, GetId(&r));
     s.parent = p;
@@ -333,7 +342,7 @@ Result<SnapshotObject> DecodeSnapshot(ByteView data) {
   s.time_ns = static_cast<int64_t>(t);
   ASSIGN_OR_RETURN(s.author, r.String());
   ASSIGN_OR_RETURN(s.message, r.String());
-  ASSIGN_OR_RETURN(uint8_t has_policy, r.U8());
+  ASSIGN_OR_RETURN(bool has_policy, GetFlag(&r, "snapshot object"));
   if (has_policy) {
     ASSIGN_OR_RETURN(ObjectId p, GetId(&r));
     s.policy = p;
@@ -361,7 +370,7 @@ Result<PolicyObject> DecodePolicy(ByteView data) {
   Reader r(data);
   RETURN_IF_ERROR(CheckVersion(&r, "policy").status());
   PolicyObject p;
-  ASSIGN_OR_RETURN(uint8_t has_parent, r.U8());
+  ASSIGN_OR_RETURN(bool has_parent, GetFlag(&r, "policy object"));
   if (has_parent) {
     ASSIGN_OR_RETURN(ObjectId parent, GetId(&r));
     p.parent = parent;

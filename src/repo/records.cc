@@ -26,10 +26,10 @@ Result<MainRef> DecodeMain(ByteView data) {
   MainRef m;
   ASSIGN_OR_RETURN(uint8_t has_head, r.U8());
   ASSIGN_OR_RETURN(ByteView head, r.Raw(ObjectId::kSize));
-  if (has_head) {
-    ASSIGN_OR_RETURN(ObjectId h, ObjectId::FromBytes(head));
-    m.head = h;
-  }
+  ASSIGN_OR_RETURN(ObjectId h, ObjectId::FromBytes(head));
+  // As EncodeMain writes it: the flag is 0 or 1, and without a head the id is zeros.
+  if (has_head > 1 || (!has_head && !h.IsZero())) return Corruption("refs/main has a bad head");
+  if (has_head) m.head = h;
   ASSIGN_OR_RETURN(m.head_seq, r.U64());
   ASSIGN_OR_RETURN(ByteView live, r.Raw(ObjectId::kSize));
   ASSIGN_OR_RETURN(m.live_root, ObjectId::FromBytes(live));
@@ -106,6 +106,8 @@ Result<LeaseInfo> DecodeLeaseRecord(const std::string& name, ByteView data) {
   const auto bad = [&](const std::string& why) {
     return Corruption(name + " is not a lease record: " + why);
   };
+  // nlohmann stops at a NUL byte: what follows one would pass unread.
+  if (AsString(data).find('\0') != std::string_view::npos) return bad("it holds NUL bytes");
   try {
     nlohmann::json j = nlohmann::json::parse(AsString(data));
     info.kind = j.at("kind").get<std::string>() == "read" ? LeaseKind::kRead : LeaseKind::kWrite;
@@ -119,8 +121,9 @@ Result<LeaseInfo> DecodeLeaseRecord(const std::string& name, ByteView data) {
     const nlohmann::json& roots = j.at("roots");
     if (!roots.is_array()) return bad("roots is not a list");
     for (const auto& r : roots) {
-      ASSIGN_OR_RETURN(ObjectId id, ObjectId::FromHex(r.get<std::string>()));
-      info.roots.push_back(id);
+      auto id = ObjectId::FromHex(r.get<std::string>());
+      if (!id.ok()) return bad("a root is not an object id");
+      info.roots.push_back(*id);
     }
   } catch (const nlohmann::json::exception& e) {
     return bad(e.what());

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/storage/fault_store.h"
 
 namespace weightfs::repo {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "repo/repo_test_util.h"
-#include "repo/safetensors_gen.h"
+#include "support/repo_fixtures.h"
+#include "support/safetensors_gen.h"
 #include "weightfs/crypto/object_cipher.h"
 #include "weightfs/repo/file_io.h"
 #include "weightfs/repo/objects.h"

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <thread>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/history.h"
 

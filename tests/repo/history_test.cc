@@ -11,8 +11,8 @@
 #include <chrono>
 #include <set>
 
-#include "repo/repo_test_util.h"
-#include "repo/safetensors_gen.h"
+#include "support/repo_fixtures.h"
+#include "support/safetensors_gen.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/writer_lock.h"
 

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/file_io.h"
 #include "weightfs/repo/objects.h"

@@ -9,7 +9,7 @@
 
 #include <set>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/leases.h"

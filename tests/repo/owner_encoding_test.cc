@@ -4,7 +4,7 @@
 // owner recorded.
 #include <gtest/gtest.h>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/objects.h"
 
 namespace weightfs::repo {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/objects.h"

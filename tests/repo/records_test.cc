@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "repo/records.h"
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/keys.h"
 #include "weightfs/repo/writer_lock.h"
 #include "weightfs/storage/memory_store.h"

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <string>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/repository.h"
 
 namespace weightfs::repo {

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/file_io.h"
 #include "weightfs/repo/import_export.h"

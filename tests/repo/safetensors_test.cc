@@ -11,7 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "repo/safetensors_gen.h"
+#include "support/safetensors_gen.h"
 #include "weightfs/repo/chunker.h"
 
 namespace weightfs::repo {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/crypto/object_cipher.h"
 #include "weightfs/repo/check.h"
 #include "weightfs/repo/file_io.h"

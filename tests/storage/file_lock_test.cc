@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "storage/storage_test_util.h"
 #include "weightfs/storage/local_store.h"
 #include "weightfs/storage/memory_store.h"

@@ -1,42 +1,18 @@
-// Helpers shared by the storage tests: a scratch directory and deterministic object ids.
+// Helpers of the storage tests: deterministic object ids and data (a scratch directory and the
+// status assertions come from the shared test support library).
 #pragma once
 
-#include <gtest/gtest.h>
-#include <stdlib.h>
-
 #include <cstdint>
-#include <filesystem>
-#include <string>
 
+#include "support/files.h"
+#include "support/status_util.h"
 #include "weightfs/core/bytes.h"
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/status.h"
 
 namespace weightfs::storage::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/weightfs-storage-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed for " << tmpl;
-    }
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::weightfs::testing::TempDir;
 
 // An id whose first byte is `first` and whose remaining bytes derive from `n`, so tests can
 // choose the fan-out directory and still make many distinct ids.
@@ -58,15 +34,3 @@ inline Bytes TestData(size_t size, uint32_t seed) {
 }
 
 }  // namespace weightfs::storage::testing
-
-#define WFS_ASSERT_OK(expr)                                         \
-  do {                                                              \
-    const ::weightfs::Status wfs_s_ = (expr);                       \
-    ASSERT_TRUE(wfs_s_.ok()) << #expr << ": " << wfs_s_.ToString(); \
-  } while (0)
-
-#define WFS_EXPECT_OK(expr)                                         \
-  do {                                                              \
-    const ::weightfs::Status wfs_s_ = (expr);                       \
-    EXPECT_TRUE(wfs_s_.ok()) << #expr << ": " << wfs_s_.ToString(); \
-  } while (0)

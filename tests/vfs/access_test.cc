@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs {

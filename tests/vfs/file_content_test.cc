@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "repo/repo_test_util.h"
-#include "repo/safetensors_gen.h"
+#include "support/repo_fixtures.h"
+#include "support/safetensors_gen.h"
 #include "weightfs/repo/file_io.h"
 #include "weightfs/repo/safetensors.h"
 

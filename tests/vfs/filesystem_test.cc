@@ -19,9 +19,9 @@
 #include <thread>
 #include <vector>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
+#include "support/status_util.h"
 #include "vfs/versions.h"
-#include "vfs/vfs_test_util.h"
 #include "weightfs/repo/tree_ops.h"
 #include "weightfs/storage/fault_store.h"
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "repo/repo_test_util.h"
-#include "vfs/vfs_test_util.h"
+#include "support/repo_fixtures.h"
+#include "support/status_util.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::vfs {

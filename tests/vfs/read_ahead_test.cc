@@ -9,7 +9,7 @@
 #include <random>
 #include <thread>
 
-#include "repo/repo_test_util.h"
+#include "support/repo_fixtures.h"
 #include "vfs/file_content.h"
 #include "weightfs/crypto/object_cipher.h"
 #include "weightfs/repo/chunk_reader.h"
