@@ -3,10 +3,10 @@
 number); see scripts/bench_versions.sh for what it measures and its environment. Run as
 `./scripts/bench_versions.sh`, which execs this file with Debian's /usr/bin/python3.
 
-Here: the data (the snapshot-time repositories' random files, the safetensors model and its
-three variants), the timed steps (weightfs, mkdir, cp and dd run as their own processes) and the
-report with its markdown tables. Mounts, timing and the cleanup come from
-scripts/bench_common.py. Uses numpy and tests/integration/safetensors_writer.py.
+Here: the timed steps (weightfs, mkdir, cp and dd run as their own processes) and the report
+with its markdown tables. The data (random files, the safetensors model and its variants) comes
+from scripts/bench_versions_work.py, run as its own process; mounts, timing and the cleanup
+from scripts/bench_common.py.
 """
 import json
 import os
@@ -17,128 +17,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 import bench_common as bc
-from bench_common import die, step, Timer
+from bench_common import die, step, Timer, PY
 
-sys.path.insert(0, os.path.join(bc.ROOT, "tests", "integration"))
-
-MIB = 1 << 20
-BLOCK = 64 * MIB
-
-
-# ---------------------------------------------------------------------------------------------
-# Data.
-
-def gen_random(path, size_mib, seed):
-    """Writes SIZE_MIB MiB of distinct pseudo-random bytes (Philox, a counter-based generator
-    keyed by SEED: fast, incompressible, nothing for dedup to find) to PATH."""
-    size = int(size_mib) * MIB
-    bg = np.random.Philox(key=int(seed))
-    with open(path, "wb") as f:
-        for start in range(0, size, BLOCK):
-            n = min(BLOCK, size - start)
-            f.write(memoryview(bg.random_raw(n // 8)).cast("B"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def bf16_weights(shape, seed, norm=False):
-    """bfloat16 bits (uint16) of plausible weights: random sign and mantissa, magnitudes
-    2^-7 .. 2^-3 (norm weights: about 1.0). Built from raw Philox output, which is much faster
-    than rounding float32 normals with float32_to_bf16 and just as good for chunking and dedup."""
-    n = int(np.prod(shape))
-    raw = np.random.Philox(key=int(seed)).random_raw((n + 3) // 4).view("<u2")[:n]
-    if norm:
-        bits = (raw & 0x007F) | 0x3F80            # 1.0 .. 2.0
-    else:
-        bits = (raw & 0x81FF) | 0x3C00            # +-[2^-7, 2^-3)
-    return bits.astype("<u2", copy=False).reshape(shape)
-
-
-def model_layout(hidden):
-    """24 tensors of a small Llama-like model (sizes vary from 4 KiB to 128 MiB at hidden=2048,
-    ~514 MiB in all; the proportions do not depend on hidden):
-    embeddings, 3 layers of q/k/v/o + gate/up/down projections, final norm, lm_head."""
-    h = int(hidden)
-    vocab, inter, kv = 16 * h, h * 11 // 4, h // 4
-    names = [("model.embed_tokens.weight", (vocab, h), False)]
-    for layer in range(3):
-        p = "model.layers.%d." % layer
-        names += [
-            (p + "self_attn.q_proj.weight", (h, h), False),
-            (p + "self_attn.k_proj.weight", (kv, h), False),
-            (p + "self_attn.v_proj.weight", (kv, h), False),
-            (p + "self_attn.o_proj.weight", (h, h), False),
-            (p + "mlp.gate_proj.weight", (inter, h), False),
-            (p + "mlp.up_proj.weight", (inter, h), False),
-            (p + "mlp.down_proj.weight", (h, inter), False),
-        ]
-    names += [("model.norm.weight", (h,), True), ("lm_head.weight", (vocab, h), False)]
-    assert len(names) == 24
-    return names
-
-
-# Tensors rewritten in the "one tensor in ten" variant: 3 of the 24 (positions 3, 12, 21,
-# about every eighth to tenth), about 9% of the data at any hidden size.
-CHANGED = (3, 12, 21)
-
-
-def gen_model(outdir, hidden, seed, info_path):
-    """Writes base / resave / meta / tenth .safetensors into OUTDIR and a JSON description
-    (sizes, header lengths, changed tensors) to INFO_PATH."""
-    import safetensors_writer as sw
-    seed = int(seed)
-    layout = model_layout(hidden)
-    tensors = {}
-    for i, (name, shape, norm) in enumerate(layout):
-        tensors[name] = (bf16_weights(shape, seed * 1000 + i, norm), "BF16")
-    meta = {"format": "pt"}
-    files = {}
-
-    def save(tag, tens, md):
-        path = os.path.join(outdir, tag + ".safetensors")
-        sw.save(path, tens, md)
-        header, data_start = sw.read_header(path)
-        files[tag] = {"path": path, "size": os.path.getsize(path), "data_start": data_start}
-
-    save("base", tensors, meta)
-    # Identical re-save: the same tensors and metadata written again (byte-identical file).
-    save("resave", tensors, meta)
-    # Header metadata changed: extra __metadata__ entries, so the header grows and every
-    # tensor's data moves by the same number of bytes.
-    meta2 = dict(meta)
-    meta2.update({"training_step": "12000", "learning_rate": "2e-5",
-                  "base_model": "bench/weightfs-versions-base",
-                  "notes": "metadata-only change: " + "x" * 200})
-    save("meta", tensors, meta2)
-    # One tensor in ten changed: the data of CHANGED tensors rewritten (same shapes, so the
-    # header and every other tensor stay where they were).
-    changed = []
-    tens3 = dict(tensors)
-    for i in CHANGED:
-        name, shape, norm = layout[i]
-        tens3[name] = (bf16_weights(shape, seed * 1000 + 500 + i, norm), "BF16")
-        changed.append({"name": name, "shape": list(shape), "bytes": int(np.prod(shape)) * 2})
-    save("tenth", tens3, meta)
-    with open(os.path.join(outdir, "base.safetensors"), "rb") as a, \
-            open(os.path.join(outdir, "resave.safetensors"), "rb") as b:
-        while True:
-            x, y = a.read(BLOCK), b.read(BLOCK)
-            if x != y:
-                die("the re-saved model differs from the base model")
-            if not x:
-                break
-    sizes = [int(np.prod(shape)) * 2 for _, shape, _ in layout]
-    info = {"tensors": len(layout), "files": files, "changed": changed,
-            "min_tensor": min(sizes), "max_tensor": max(sizes), "hidden": int(hidden),
-            "changed_bytes": sum(c["bytes"] for c in changed),
-            "meta_entries_added": len(meta2) - len(meta),
-            "header_growth": files["meta"]["data_start"] - files["base"]["data_start"]}
-    with open(info_path, "w") as f:
-        json.dump(info, f, indent=1)
-
+WORK = os.path.join(bc.SCRIPTS, "bench_versions_work.py")
 
 # ---------------------------------------------------------------------------------------------
 # Report.
@@ -367,7 +249,8 @@ class VersionsBench:
             import_s = 0.0
             for i in range(nfiles):
                 fm = m // nfiles + (1 if i < m % nfiles else 0)
-                gen_random(self.p("src.bin"), fm, m * 100 + i + 1)
+                step(self.run, [PY, WORK, "gen", self.p("src.bin"), str(fm),
+                                str(m * 100 + i + 1)])
                 import_s += float(self.timed_wfs("import", repo, self.p("src.bin"), "--to",
                                                  "/weights/weights-%d.bin" % i, "-m",
                                                  "weights %d" % i))
@@ -544,7 +427,7 @@ def body(run):
     out()
     tm = Timer()
     os.mkdir(b.p("model"))
-    gen_model(b.p("model"), hidden, 7, b.p("model.json"))
+    step(run, [PY, WORK, "model", b.p("model"), str(hidden), "7", b.p("model.json")])
     out("generated the model and its variants in %.1f s: %d bytes each"
         % (tm.s(), os.stat(b.p("model", "base.safetensors")).st_size))
     b.growth_import()
