@@ -8,9 +8,10 @@
 #   4. random 4 KiB preads and 5. random 1 MiB preads (seeded aligned offsets), cold
 #   6. a numpy.memmap scan of the whole file (uint8 sum in 64 MiB slices), cold
 #   7. a model load of a 2 GiB safetensors file of 201 tensors of mixed sizes and dtypes (written
-#      by bench_mount_work.py gen_model, copied in untimed), cold: (a) every tensor copied into memory
-#      with np.array() of a numpy.memmap slice, (b) as vLLM's prefetch strategy and the Run:ai
-#      streamer read it: 8 threads, each with its own fd, 16 MiB preads over its share of the file
+#      by bench_mount_work.py gen_model, copied in untimed), cold: (a) every tensor copied into
+#      memory with np.array() of a numpy.memmap slice, (b) as vLLM's prefetch strategy and the
+#      Run:ai streamer read it: 8 threads, each with its own fd, 16 MiB preads over its share of
+#      the file
 #   8. four processes each reading its own shard (512 MiB = a quarter of the size) at the same
 #      time, cold; aggregate MiB/s from the first start to the last end
 #   9. create / `ls -l` (cold) / delete of 5,000 files of 4 KiB (also on securefs, which runs

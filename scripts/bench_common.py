@@ -1,28 +1,32 @@
 """Shared helpers of the benchmark drivers (scripts/bench_mount.py, bench_policy.py,
 bench_versions.py, bench_import.py; benchmarks, not tests). Imported by them, never run on its
-own; importing it starts nothing.
-
-Uses only the standard library of Debian's /usr/bin/python3.
+own; importing it starts nothing. Uses only the standard library of Debian's /usr/bin/python3.
+It is longer than 500 lines because it is the one module every driver shares: the cleanup, the
+mounts and the ratio table belong together here rather than in per-driver copies.
 
 Provides:
   log(msg), die(msg)         progress on stderr as "[TAG HH:MM:SS] msg"; die raises BenchError,
                              which stops the run (the cleanup still runs)
   main(tag, body)            runs body(run) with a Run and guarantees its cleanup: on return, on
-                             an error, on Ctrl-C (exit 130), SIGTERM (143) and SIGHUP (129) every
-                             mount still registered is unmounted (its process killed if it stays)
-                             and the registered undo steps run, newest first
-  Run                        the state of one run: the undo stack, STEP_TIMEOUT, the log shown
-                             when an error aborts the run, the results and the notes
-  step(...)                  runs one command, bounded by a timeout (a hang fails the run)
-  env_int, env_str, command_line   the BENCH_* configuration and the report's command line
-  make_run_dir               BENCH_DIR (realpath'd) and its fresh run.XXXXXX directory
-  build_binary               the weightfs binary to measure (WEIGHTFS_BINARY or a build)
+                             an error, on Ctrl-C (exit 130), SIGTERM (143) and SIGHUP (129) the
+                             commands still running are killed, every mount still registered is
+                             unmounted (its process killed if it stays) and the other undo steps
+                             (created users, the run dir) run, newest first
+  Run                        one run's undo stack, step timeout and the log shown on an error
+  step(...), retry(cmd)      one command bounded by a timeout (a hang fails the run); a command
+                             tried up to 10 times
+  env_int, env_str, shell_quote, command_line   the BENCH_* configuration, the command line
+  require_root_fuse, make_run_dir, free_mib, build_binary   preconditions, the run dir, the
+                             weightfs binary to measure (WEIGHTFS_BINARY or a build)
   WeightfsMount              a daemonized `weightfs mount` (pid from its pid file)
   ForegroundMount            a FUSE filesystem running in the foreground as our child
                              (gocryptfs -fg, securefs mount, weightfs mount -f)
-  is_mounted, drop_caches, Timer, cpu_ticks, vm_hwm_mib, loadavg, machine_info
+  mounted, is_mounted, drop_caches, Timer, cpu_ticks, CLK_TCK, vm_hwm_mib, loadavg, nproc,
+  cpu_model, mem_gib, machine_info
   Results                    the measurements: record(round, name, key, value), best(...)
-  speed, fmt_ratio, md_row   the ratio tables' arithmetic and markdown
+  speed, fmt_ratio, md_row, matching_lines, notes_block   report helpers
+  print_ratio_table          the mount benchmark's table: ratios to the plain directory, goals,
+                             the weightfs daemon's CPU s/GiB and peak RSS, every round
 """
 import os
 import shlex

@@ -24,7 +24,8 @@
 #                    built-in policy, the admin key slot
 #   policy       (c) private mount of the repository with the large policy (config/
 #                    policy-team.yaml's roles, root bound to admin, plus BENCH_EXTRA_ROLES (30)
-#                    more roles and extra rules with * and ** patterns; see cmd_policy in bench_policy_work.py)
+#                    more roles and extra rules with * and ** patterns; see cmd_policy in
+#                    scripts/bench_policy_work.py)
 #   shared       (d) the same repository mounted with --allow-other, requests by root
 #   shared-user  (d) the same shared mount, requests by a user this script creates (useradd)
 #                    whose group is bound to the member role (run with setpriv)

@@ -25,8 +25,8 @@
 # which should be on a real disk: about 1.2 x BENCH_LARGE_MIB + 5 GiB are needed), removed at
 # the end. The binary is WEIGHTFS_BIN if set, else build/weightfs after ./scripts/build.sh; it
 # is copied into the work directory first, so a concurrent rebuild cannot change it mid-run.
-# Mounts run in the foreground as children of the driver; its cleanup unmounts them and
-# ends only those children, also on an error, Ctrl-C or SIGTERM. Uses /usr/bin/python3 with numpy.
+# Mounts run in the foreground as children of the driver; its cleanup unmounts them and ends
+# only those children, also on an error, Ctrl-C or SIGTERM. Uses /usr/bin/python3 with numpy.
 #
 # The work is done by scripts/bench_versions.py, with scripts/bench_common.py.
 set -euo pipefail
