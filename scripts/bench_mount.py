@@ -384,38 +384,51 @@ def metrics(c):
     files = "{:,}".format(int(c["files"]))
     tree = "{:,} files in %s dirs" % c["tree_dirs"]
     tree = tree.format(int(c["files"]))
-    R = lambda x: ("ratio", x)
+    def R(x):
+        return ("ratio", x)
     rows = [
-        ("seq_write", "Sequential write, %s (dd bs=1M conv=fsync)" % size(c["size_mib"]), "MiB/s", "rate", R(0.75), 1.2),
+        ("seq_write", "Sequential write, %s (dd bs=1M conv=fsync)" % size(c["size_mib"]),
+         "MiB/s", "rate", R(0.75), 1.2),
         ("remount_write", "umount + mount after the write (FUSE only)", "s", "time", None, None),
         ("seq_read", "Sequential read, cold (dd bs=1M)", "MiB/s", "rate", R(0.85), 0.6),
-        ("seq_read_warm", "Sequential read, warm (dd bs=1M again, no remount)", "MiB/s", "rate", None, None),
+        ("seq_read_warm", "Sequential read, warm (dd bs=1M again, no remount)",
+         "MiB/s", "rate", None, None),
         ("rand4k", "Random 4 KiB pread, cold (%s ops)" % c["rand4k"], "ops/s", "rate", None, None),
         ("rand1m", "Random 1 MiB pread, cold (%s ops)" % c["rand1m"], "MiB/s", "rate", None, None),
-        ("mmap_scan", "numpy.memmap scan, cold (uint8 sum, %s MiB slices)" % c["slice_mib"], "MiB/s", "rate", R(0.90), 0.6),
+        ("mmap_scan", "numpy.memmap scan, cold (uint8 sum, %s MiB slices)" % c["slice_mib"],
+         "MiB/s", "rate", R(0.90), 0.6),
         ("model_mmap", "Model load, numpy.memmap: np.array per tensor, cold (%s, %s tensors)"
          % (size(c["model_mib"]), c["tensors"]), "MiB/s", "rate", R(0.90), 0.6),
-        ("model_pread", "Model load, 8 threads x 16 MiB preads (vLLM prefetch / Run:ai streamer), cold",
-         "MiB/s", "rate", R(0.90), 0.6),
-        ("shards", "4 processes each reading its own %s shard, cold (aggregate)" % size(c["shard_mib"]),
-         "MiB/s", "rate", R(0.80), 0.6),
-        ("create", "Create %s files of %s KiB" % (files, c["file_kib"]), "s", "time", ("fastest",), None),
-        ("remount_create", "umount + mount after the creates (FUSE only)", "s", "time", None, None),
+        ("model_pread", "Model load, 8 threads x 16 MiB preads (vLLM prefetch / Run:ai "
+         "streamer), cold", "MiB/s", "rate", R(0.90), 0.6),
+        ("shards", "4 processes each reading its own %s shard, cold (aggregate)"
+         % size(c["shard_mib"]), "MiB/s", "rate", R(0.80), 0.6),
+        ("create", "Create %s files of %s KiB" % (files, c["file_kib"]),
+         "s", "time", ("fastest",), None),
+        ("remount_create", "umount + mount after the creates (FUSE only)",
+         "s", "time", None, None),
         ("ls", "`ls -l` of the %s files, cold" % files, "s", "time", ("fastest",), None),
         ("delete", "Delete the %s files" % files, "s", "time", ("fastest",), None),
         ("tree_lsr_cold", "`ls -lR` of %s, cold, private mount" % tree, "s", "time", None, None),
-        ("tree_lsr_cold_shared", "`ls -lR` of %s, cold, shared mount" % tree, "s", "time", ("shared", "tree_lsr_cold", 2.0), None),
+        ("tree_lsr_cold_shared", "`ls -lR` of %s, cold, shared mount" % tree,
+         "s", "time", ("shared", "tree_lsr_cold", 2.0), None),
         ("tree_lsr_warm", "`ls -lR` again, warm, private mount", "s", "time", None, None),
-        ("tree_lsr_warm_shared", "`ls -lR` again, warm, shared mount", "s", "time", ("shared", "tree_lsr_warm", 2.0), None),
-        ("tree_stat", "os.stat of every file and dir, warm, private mount", "s", "time", None, None),
-        ("tree_stat_shared", "os.stat of every file and dir, warm, shared mount", "s", "time", ("shared", "tree_stat", None), None),
+        ("tree_lsr_warm_shared", "`ls -lR` again, warm, shared mount",
+         "s", "time", ("shared", "tree_lsr_warm", 2.0), None),
+        ("tree_stat", "os.stat of every file and dir, warm, private mount",
+         "s", "time", None, None),
+        ("tree_stat_shared", "os.stat of every file and dir, warm, shared mount",
+         "s", "time", ("shared", "tree_stat", None), None),
         ("umount_end", "Final umount (FUSE only)", "s", "time", None, None),
-        ("import", "`weightfs import` of a dir with the model, cold (+ sync); plain column: `cp -r` + sync", "MiB/s", "rate", R(0.7), None),
-        ("export", "`weightfs export` of it, cold (+ sync); plain column: `cp -r` + sync", "MiB/s", "rate", R(0.8), None),
+        ("import", "`weightfs import` of a dir with the model, cold (+ sync); plain column: "
+         "`cp -r` + sync", "MiB/s", "rate", R(0.7), None),
+        ("export", "`weightfs export` of it, cold (+ sync); plain column: `cp -r` + sync",
+         "MiB/s", "rate", R(0.8), None),
     ]
     base = {"tree_lsr_cold_shared": "tree_lsr_cold", "tree_lsr_warm_shared": "tree_lsr_warm",
             "tree_stat_shared": "tree_stat", "import": "cp", "export": "cp"}
-    return [(k, label, unit, kind, goal, cpu, base.get(k, k)) for k, label, unit, kind, goal, cpu in rows]
+    return [(k, label, unit, kind, goal, cpu, base.get(k, k))
+            for k, label, unit, kind, goal, cpu in rows]
 
 
 def check_preconditions(cfg):

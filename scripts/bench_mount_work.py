@@ -57,7 +57,8 @@ def cmd_scan(path, expected_sum, slice_mib="64"):
     size = mm.shape[0]
     del mm
     if total != int(expected_sum):
-        die("memmap scan of %s (%d bytes): byte sum %d, expected %d" % (path, size, total, int(expected_sum)))
+        die("memmap scan of %s (%d bytes): byte sum %d, expected %d"
+            % (path, size, total, int(expected_sum)))
     print("%.6f" % dt)
 
 
@@ -89,7 +90,8 @@ def cmd_pread(path, block, count, seed, source):
         for i, off in enumerate(offs):
             want = os.pread(sfd, block, off)
             if zlib.crc32(want) != got[i]:
-                die("pread of %s at offset %d (%d bytes) returned data different from the source" % (path, off, block))
+                die("pread of %s at offset %d (%d bytes) returned data different from the source"
+                    % (path, off, block))
     finally:
         os.close(sfd)
     print("%.6f" % dt)
@@ -97,7 +99,8 @@ def cmd_pread(path, block, count, seed, source):
 
 def small_file_payload(n, size, seed):
     """A distinct pseudo-random payload per file, so that content dedup cannot help."""
-    return np.random.default_rng(int(seed) + 7).integers(0, 256, size=n * size, dtype=np.uint8).tobytes()
+    rng = np.random.default_rng(int(seed) + 7)
+    return rng.integers(0, 256, size=n * size, dtype=np.uint8).tobytes()
 
 
 def cmd_create(directory, n, size, seed):
@@ -120,10 +123,12 @@ def cmd_ls(directory, n, size):
                        env=dict(os.environ, LC_ALL="C"))
     dt = time.perf_counter() - t0
     if p.returncode != 0:
-        die("ls -l %s failed (%d): %s" % (directory, p.returncode, p.stderr.decode(errors="replace")))
+        die("ls -l %s failed (%d): %s"
+            % (directory, p.returncode, p.stderr.decode(errors="replace")))
     files = [line.split() for line in p.stdout.decode().splitlines() if line.startswith("-")]
     if len(files) != n or any(int(f[4]) != size for f in files):
-        die("ls -l %s: expected %d files of %d bytes, got %d entries" % (directory, n, size, len(files)))
+        die("ls -l %s: expected %d files of %d bytes, got %d entries"
+            % (directory, n, size, len(files)))
     print("%.6f" % dt)
 
 
@@ -202,7 +207,8 @@ def cmd_gen_model(path, manifest, size_mib, seed):
             start, end = header[name]["data_offsets"]
             crc = 0
             for piece in range(start, end, 64 * MIB):
-                block = rng.integers(0, 256, size=min(64 * MIB, end - piece), dtype=np.uint8).tobytes()
+                n = min(64 * MIB, end - piece)
+                block = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
                 crc = zlib.crc32(block, crc)
                 f.write(block)
             entries.append([name, len(head) + start, len(head) + end, crc])
@@ -210,7 +216,8 @@ def cmd_gen_model(path, manifest, size_mib, seed):
         os.fsync(f.fileno())
     with open(manifest, "w") as f:
         json.dump({"hidden": hidden, "size": len(head) + off, "entries": entries}, f)
-    print("%d tensors, hidden size %d, %d bytes" % (len(ts), hidden, len(head) + off), file=sys.stderr)
+    print("%d tensors, hidden size %d, %d bytes" % (len(ts), hidden, len(head) + off),
+          file=sys.stderr)
     print(len(ts))
 
 
@@ -226,7 +233,8 @@ def check_ranges(path, buffers, man):
         if name not in buffers:
             die("%s: %s was not read" % (path, name))
         if len(buffers[name]) != end - start or zlib.crc32(buffers[name]) != crc:
-            die("%s: the bytes of %s (offsets %d-%d) differ from what was written" % (path, name, start, end))
+            die("%s: the bytes of %s (offsets %d-%d) differ from what was written"
+                % (path, name, start, end))
 
 
 def cmd_model_mmap(path, manifest):
@@ -333,7 +341,8 @@ def cmd_shards(source, shard_mib, *paths):
     SHARD_MIB MiB) of SOURCE (checked afterwards)."""
     size = int(shard_mib) * MIB
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "shard_reader", p],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for p in paths]
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for p in paths]
     for p in procs:
         if p.stdout.readline().strip() != "ready":
             die("a shard reader did not start")
@@ -352,7 +361,8 @@ def cmd_shards(source, shard_mib, *paths):
             f.seek(i * size)
             want = f.read(size)
             if int(o[2]) != len(want) or int(o[3]) != zlib.crc32(want):
-                die("%s: the shard read (%s bytes) differs from the source's bytes %d-%d" % (path, o[2], i * size, (i + 1) * size))
+                die("%s: the shard read (%s bytes) differs from the source's bytes %d-%d"
+                    % (path, o[2], i * size, (i + 1) * size))
     print("%.6f" % dt)
 
 

@@ -83,13 +83,14 @@ def report_snapshots(meas, sizes, nfiles, rounds):
 
     print("## Snapshot creation time")
     print()
-    print("Median (and minimum) of %d; %d weight files per repository, distinct random data. Offline: the "
-          "whole `weightfs snapshot REPO` process (start, unlock with the test-only fast KDF, "
-          "record), after a 4 KiB write made through a mount and committed at unmount. On a "
-          "mount: `mkdir .versions/tags/NAME` right after a 4 KiB write into one of the files, "
-          "so the time includes committing that change." % (rounds, nfiles))
+    print("Median (and minimum) of %d; %d weight files per repository, distinct random data. "
+          "Offline: the whole `weightfs snapshot REPO` process (start, unlock with the test-only "
+          "fast KDF, record), after a 4 KiB write made through a mount and committed at "
+          "unmount. On a mount: `mkdir .versions/tags/NAME` right after a 4 KiB write into one "
+          "of the files, so the time includes committing that change." % (rounds, nfiles))
     print()
-    print("| Snapshot of a repository of | %s | %s | %s / %s |" % (labels[0], labels[1], labels[1], labels[0]))
+    print("| Snapshot of a repository of | %s | %s | %s / %s |"
+          % (labels[0], labels[1], labels[1], labels[0]))
     print("|---|--:|--:|--:|")
     for key, label in (("offline", "`weightfs snapshot REPO` (offline)"),
                        ("mount", "`mkdir MNT/.versions/tags/NAME` (on a mount)")):
@@ -124,12 +125,15 @@ def report_growth(meas, info):
         ("base", "base model (first version, empty repository)", None),
         ("resave", "identical re-save", "< 1% of the file"),
         ("meta", "header metadata changed (+%d `__metadata__` entries, header +%d B, all tensor "
-                 "data shifted)" % (info["meta_entries_added"], info["header_growth"]), "< 1% of the file"),
-        ("tenth", "one tensor in ten changed (%d of %d tensors rewritten: %s = %.1f%% of the file)" % (
-            len(info["changed"]), info["tensors"], human(changed), 100.0 * changed / fsize),
+                 "data shifted)" % (info["meta_entries_added"], info["header_growth"]),
+         "< 1% of the file"),
+        ("tenth", "one tensor in ten changed (%d of %d tensors rewritten: %s = %.1f%% of the "
+                  "file)" % (len(info["changed"]), info["tensors"], human(changed),
+                             100.0 * changed / fsize),
          "little more than %s" % human(changed)),
     ]
-    paths = [p for p in ("import", "mount") if any(("growth_%s_%s" % (p, r[0])) in res for r in rows)]
+    paths = [p for p in ("import", "mount")
+             if any(("growth_%s_%s" % (p, r[0])) in res for r in rows)]
     head = "| New version of model.safetensors | " + " | ".join(
         "%s: growth | %% of file" % p for p in paths) + " | goal |"
     print(head)
@@ -141,7 +145,7 @@ def report_growth(meas, info):
             if g is None:
                 cells += ["—", "—"]
                 continue
-            pct = "%.3f%%" % (100.0 * g / fsize) if key != "base" else "%.2f%%" % (100.0 * g / fsize)
+            pct = ("%.3f%%" if key != "base" else "%.2f%%") % (100.0 * g / fsize)
             if key == "tenth":
                 pct += " (%.3f× the changed tensors)" % (g / changed)
             cells += [human(g), pct]
@@ -151,7 +155,8 @@ def report_growth(meas, info):
         u = one("unreachable_%s" % p)
         if u is not None:
             print("- %s path: %s of unreachable objects left after the four versions "
-                  "(`weightfs gc --dry-run --grace 0`), included in the growth above." % (p, human(u)))
+                  "(`weightfs gc --dry-run --grace 0`), included in the growth above."
+                  % (p, human(u)))
     print("- exact byte counts: " + "; ".join(
         "%s %s %d B" % (p, k, int(one("growth_%s_%s" % (p, k))))
         for p in paths for k, _, _ in rows if one("growth_%s_%s" % (p, k)) is not None))
