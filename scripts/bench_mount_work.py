@@ -1,15 +1,15 @@
 #!/usr/bin/python3
-"""Python parts of scripts/bench.sh (a benchmark, not a test): data generation (a random file,
-a safetensors model, a tree of small files, the shared-mount policy), the timed workloads (random
-preads, memmap scan, model loads, parallel shard readers, small files, `ls -lR`, os.stat), and
-the final markdown table.
+"""The timed workloads and the data of the mount benchmark (scripts/bench.sh, driven by
+scripts/bench_mount.py; a benchmark, not a test): data generation (a random file, a safetensors
+model, a tree of small files, the shared-mount policy) and the timed workloads (random preads,
+memmap scan, model loads, parallel shard readers, small files, `ls -lR`, os.stat). The driver
+runs each subcommand as its own process: `bench_mount_work.py SUBCOMMAND ARGS...`.
 
 Every timed subcommand prints the elapsed wall-clock seconds of its timed part on stdout (one
 number) and checks what it read or wrote afterwards, outside the timed part; a wrong result
 exits non-zero, so a filesystem that returns bad data cannot produce a number.
 
-Uses Debian's /usr/bin/python3 with numpy. scripts/bench_policy.sh imports read_results from
-here (without needing numpy).
+Uses Debian's /usr/bin/python3 with numpy; self-contained (imports no other script).
 """
 import os
 import random
@@ -18,16 +18,13 @@ import sys
 import time
 import zlib
 
-try:
-    import numpy as np
-except ImportError:  # only the workloads of bench.sh need it (bench.sh checks for it first)
-    np = None
+import numpy as np
 
 MIB = 1 << 20
 
 
 def die(msg):
-    print("bench_lib: " + msg, file=sys.stderr, flush=True)
+    print("bench_mount_work: " + msg, file=sys.stderr, flush=True)
     sys.exit(1)
 
 
@@ -60,7 +57,8 @@ def cmd_scan(path, expected_sum, slice_mib="64"):
     size = mm.shape[0]
     del mm
     if total != int(expected_sum):
-        die("memmap scan of %s (%d bytes): byte sum %d, expected %d" % (path, size, total, int(expected_sum)))
+        die("memmap scan of %s (%d bytes): byte sum %d, expected %d"
+            % (path, size, total, int(expected_sum)))
     print("%.6f" % dt)
 
 
@@ -92,7 +90,8 @@ def cmd_pread(path, block, count, seed, source):
         for i, off in enumerate(offs):
             want = os.pread(sfd, block, off)
             if zlib.crc32(want) != got[i]:
-                die("pread of %s at offset %d (%d bytes) returned data different from the source" % (path, off, block))
+                die("pread of %s at offset %d (%d bytes) returned data different from the source"
+                    % (path, off, block))
     finally:
         os.close(sfd)
     print("%.6f" % dt)
@@ -100,7 +99,8 @@ def cmd_pread(path, block, count, seed, source):
 
 def small_file_payload(n, size, seed):
     """A distinct pseudo-random payload per file, so that content dedup cannot help."""
-    return np.random.default_rng(int(seed) + 7).integers(0, 256, size=n * size, dtype=np.uint8).tobytes()
+    rng = np.random.default_rng(int(seed) + 7)
+    return rng.integers(0, 256, size=n * size, dtype=np.uint8).tobytes()
 
 
 def cmd_create(directory, n, size, seed):
@@ -123,10 +123,12 @@ def cmd_ls(directory, n, size):
                        env=dict(os.environ, LC_ALL="C"))
     dt = time.perf_counter() - t0
     if p.returncode != 0:
-        die("ls -l %s failed (%d): %s" % (directory, p.returncode, p.stderr.decode(errors="replace")))
+        die("ls -l %s failed (%d): %s"
+            % (directory, p.returncode, p.stderr.decode(errors="replace")))
     files = [line.split() for line in p.stdout.decode().splitlines() if line.startswith("-")]
     if len(files) != n or any(int(f[4]) != size for f in files):
-        die("ls -l %s: expected %d files of %d bytes, got %d entries" % (directory, n, size, len(files)))
+        die("ls -l %s: expected %d files of %d bytes, got %d entries"
+            % (directory, n, size, len(files)))
     print("%.6f" % dt)
 
 
@@ -193,7 +195,7 @@ def cmd_gen_model(path, manifest, size_mib, seed):
         n = tensor_bytes(dtype, shape)
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [off, off + n]}
         off += n
-    header["__metadata__"] = {"format": "pt", "generator": "weightfs scripts/bench_lib.py"}
+    header["__metadata__"] = {"format": "pt", "generator": "weightfs scripts/bench.sh"}
     hjson = json.dumps(header, separators=(",", ":")).encode()
     hjson += b" " * (-len(hjson) % 8)  # as the safetensors writer does: data starts 8-aligned
     head = len(hjson).to_bytes(8, "little") + hjson
@@ -205,7 +207,8 @@ def cmd_gen_model(path, manifest, size_mib, seed):
             start, end = header[name]["data_offsets"]
             crc = 0
             for piece in range(start, end, 64 * MIB):
-                block = rng.integers(0, 256, size=min(64 * MIB, end - piece), dtype=np.uint8).tobytes()
+                n = min(64 * MIB, end - piece)
+                block = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
                 crc = zlib.crc32(block, crc)
                 f.write(block)
             entries.append([name, len(head) + start, len(head) + end, crc])
@@ -213,7 +216,8 @@ def cmd_gen_model(path, manifest, size_mib, seed):
         os.fsync(f.fileno())
     with open(manifest, "w") as f:
         json.dump({"hidden": hidden, "size": len(head) + off, "entries": entries}, f)
-    print("%d tensors, hidden size %d, %d bytes" % (len(ts), hidden, len(head) + off), file=sys.stderr)
+    print("%d tensors, hidden size %d, %d bytes" % (len(ts), hidden, len(head) + off),
+          file=sys.stderr)
     print(len(ts))
 
 
@@ -229,7 +233,8 @@ def check_ranges(path, buffers, man):
         if name not in buffers:
             die("%s: %s was not read" % (path, name))
         if len(buffers[name]) != end - start or zlib.crc32(buffers[name]) != crc:
-            die("%s: the bytes of %s (offsets %d-%d) differ from what was written" % (path, name, start, end))
+            die("%s: the bytes of %s (offsets %d-%d) differ from what was written"
+                % (path, name, start, end))
 
 
 def cmd_model_mmap(path, manifest):
@@ -336,7 +341,8 @@ def cmd_shards(source, shard_mib, *paths):
     SHARD_MIB MiB) of SOURCE (checked afterwards)."""
     size = int(shard_mib) * MIB
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "shard_reader", p],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for p in paths]
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for p in paths]
     for p in procs:
         if p.stdout.readline().strip() != "ready":
             die("a shard reader did not start")
@@ -355,7 +361,8 @@ def cmd_shards(source, shard_mib, *paths):
             f.seek(i * size)
             want = f.read(size)
             if int(o[2]) != len(want) or int(o[3]) != zlib.crc32(want):
-                die("%s: the shard read (%s bytes) differs from the source's bytes %d-%d" % (path, o[2], i * size, (i + 1) * size))
+                die("%s: the shard read (%s bytes) differs from the source's bytes %d-%d"
+                    % (path, o[2], i * size, (i + 1) * size))
     print("%.6f" % dt)
 
 
@@ -433,193 +440,6 @@ def cmd_policy(path, subtree):
         f.write(text)
 
 
-# ---------------------------------------------------------------------------------------------
-# The table.
-
-FS_ORDER = ["plain", "weightfs", "gocryptfs", "securefs"]
-OTHERS = ["gocryptfs", "securefs"]  # the small-file rows' goal: as fast as the fastest of these
-
-
-def metrics(c):
-    """The rows of the table, in order. C: the run's configuration (cmd_table's KEY=VALUE).
-    Each row: key, label, unit, kind ("rate": higher is better, "time": lower is better),
-    goal, the weightfs daemon's CPU goal in s/GiB (or None), and the key of the plain
-    directory's value it is compared with (its own key unless given)."""
-    def size(mib):
-        mib = float(mib)
-        return "%g GiB" % (mib / 1024) if mib >= 1024 else "%d MiB" % round(mib)
-    files = "{:,}".format(int(c["files"]))
-    tree = "{:,} files in %s dirs" % c["tree_dirs"]
-    tree = tree.format(int(c["files"]))
-    R = lambda x: ("ratio", x)
-    rows = [
-        ("seq_write", "Sequential write, %s (dd bs=1M conv=fsync)" % size(c["size_mib"]), "MiB/s", "rate", R(0.75), 1.2),
-        ("remount_write", "umount + mount after the write (FUSE only)", "s", "time", None, None),
-        ("seq_read", "Sequential read, cold (dd bs=1M)", "MiB/s", "rate", R(0.85), 0.6),
-        ("seq_read_warm", "Sequential read, warm (dd bs=1M again, no remount)", "MiB/s", "rate", None, None),
-        ("rand4k", "Random 4 KiB pread, cold (%s ops)" % c["rand4k"], "ops/s", "rate", None, None),
-        ("rand1m", "Random 1 MiB pread, cold (%s ops)" % c["rand1m"], "MiB/s", "rate", None, None),
-        ("mmap_scan", "numpy.memmap scan, cold (uint8 sum, %s MiB slices)" % c["slice_mib"], "MiB/s", "rate", R(0.90), 0.6),
-        ("model_mmap", "Model load, numpy.memmap: np.array per tensor, cold (%s, %s tensors)"
-         % (size(c["model_mib"]), c["tensors"]), "MiB/s", "rate", R(0.90), 0.6),
-        ("model_pread", "Model load, 8 threads x 16 MiB preads (vLLM prefetch / Run:ai streamer), cold",
-         "MiB/s", "rate", R(0.90), 0.6),
-        ("shards", "4 processes each reading its own %s shard, cold (aggregate)" % size(c["shard_mib"]),
-         "MiB/s", "rate", R(0.80), 0.6),
-        ("create", "Create %s files of %s KiB" % (files, c["file_kib"]), "s", "time", ("fastest",), None),
-        ("remount_create", "umount + mount after the creates (FUSE only)", "s", "time", None, None),
-        ("ls", "`ls -l` of the %s files, cold" % files, "s", "time", ("fastest",), None),
-        ("delete", "Delete the %s files" % files, "s", "time", ("fastest",), None),
-        ("tree_lsr_cold", "`ls -lR` of %s, cold, private mount" % tree, "s", "time", None, None),
-        ("tree_lsr_cold_shared", "`ls -lR` of %s, cold, shared mount" % tree, "s", "time", ("shared", "tree_lsr_cold", 2.0), None),
-        ("tree_lsr_warm", "`ls -lR` again, warm, private mount", "s", "time", None, None),
-        ("tree_lsr_warm_shared", "`ls -lR` again, warm, shared mount", "s", "time", ("shared", "tree_lsr_warm", 2.0), None),
-        ("tree_stat", "os.stat of every file and dir, warm, private mount", "s", "time", None, None),
-        ("tree_stat_shared", "os.stat of every file and dir, warm, shared mount", "s", "time", ("shared", "tree_stat", None), None),
-        ("umount_end", "Final umount (FUSE only)", "s", "time", None, None),
-        ("import", "`weightfs import` of a dir with the model, cold (+ sync); plain column: `cp -r` + sync", "MiB/s", "rate", R(0.7), None),
-        ("export", "`weightfs export` of it, cold (+ sync); plain column: `cp -r` + sync", "MiB/s", "rate", R(0.8), None),
-    ]
-    base = {"tree_lsr_cold_shared": "tree_lsr_cold", "tree_lsr_warm_shared": "tree_lsr_warm",
-            "tree_stat_shared": "tree_stat", "import": "cp", "export": "cp"}
-    return [(k, label, unit, kind, goal, cpu, base.get(k, k)) for k, label, unit, kind, goal, cpu in rows]
-
-
-def fmt(v, unit):
-    if v is None:
-        return "—"
-    if unit == "s":
-        return ("%.3f s" if v < 1 else "%.2f s" if v < 100 else "%.0f s") % v
-    return ("%.0f " % v if v >= 100 else "%.1f " % v) + unit
-
-
-def speed(a, b, kind):
-    """How many times faster A is than B (throughputs: A/B; times: B/A); None if unknown."""
-    if a is None or b is None or a <= 0 or b <= 0:
-        return None
-    return a / b if kind == "rate" else b / a
-
-
-def fmt_ratio(r):
-    return "—" if r is None else "%.2f×" % r
-
-
-def read_results(results):
-    """The lines ROUND<TAB>NAME<TAB>KEY<TAB>VALUE of the results file (written by `record` in
-    scripts/bench_common.sh) as {(NAME, KEY): [(ROUND, VALUE), ...]} in file order; other lines
-    are skipped."""
-    rows = {}
-    with open(results) as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 4:
-                continue
-            rnd, name, key, value = parts
-            rows.setdefault((name, key), []).append((int(rnd), float(value)))
-    return rows
-
-
-def cmd_table(results, *config):
-    """The markdown table of a run. CONFIG: KEY=VALUE words describing the run (sizes, counts,
-    cache size), used in the labels and for the memory bound."""
-    c = dict(kv.split("=", 1) for kv in config)
-    rows = read_results(results)
-    ms = metrics(c)
-    fses = [fs for fs in FS_ORDER if any(name == fs for name, _ in rows)]
-    others = [fs for fs in fses if fs != "plain"]
-
-    def best(fs, key, kind):
-        vals = [v for _, v in rows.get((fs, key), [])]
-        if not vals:
-            return None
-        return max(vals) if kind == "rate" else min(vals)
-
-    print("Best of each measurement over all rounds. **Ratios are speed ratios: > 1 means faster "
-          "than the plain directory** (fs/plain for throughputs, plain/fs for times); the goals "
-          "are issue #9's, for weightfs. CPU = the weightfs daemon's utime + stime over the timed "
-          "step (/proc/PID/stat) per GiB moved, lowest over the rounds.")
-    print()
-    head = ["Measurement"] + fses + ["%s ÷ plain" % fs for fs in others]
-    if "weightfs" in fses and "gocryptfs" in fses:
-        head.append("weightfs ÷ gocryptfs")
-    head += ["goal (weightfs)", "met?", "weightfs CPU s/GiB (goal)"]
-    print("| " + " | ".join(head) + " |")
-    print("|---" + "|--:" * (len(head) - 4) + "|---|---|--:|")
-    for key, label, unit, kind, goal, cpu_goal, base_key in ms:
-        b = {fs: best(fs, key, kind) for fs in fses}
-        if all(v is None for v in b.values()):
-            continue
-        plain = best("plain", base_key, kind) if "plain" in fses else None
-        cells = [label] + [fmt(best("plain", base_key, kind) if fs == "plain" else b[fs], unit) for fs in fses]
-        cells += [fmt_ratio(speed(b[fs], plain, kind)) for fs in others]
-        if "weightfs" in fses and "gocryptfs" in fses:
-            cells.append(fmt_ratio(speed(b["weightfs"], b["gocryptfs"], kind)))
-        goal_s, met = "", ""
-        w = b.get("weightfs")
-        if goal and goal[0] == "ratio":
-            goal_s = "≥ %.2f× plain" % goal[1]
-            r = speed(w, plain, kind)
-            met = "—" if r is None else ("yes" if r >= goal[1] else "**no**")
-        elif goal and goal[0] == "fastest":
-            goal_s = "≥ fastest of " + ", ".join(OTHERS)
-            rivals = [b.get(fs) for fs in OTHERS if b.get(fs) is not None]
-            if w is not None and rivals:
-                fastest = min(rivals)  # all these rows are times
-                met = "yes" if w <= fastest else "**no**"
-        elif goal and goal[0] == "shared":
-            private = best("weightfs", goal[1], kind)
-            r = None if w is None or not private else w / private
-            if goal[2] is not None:
-                goal_s = "shared ≤ %g× private" % goal[2]
-            if r is not None:
-                met = "%.2f× private" % r
-                if goal[2] is not None:
-                    met += ": " + ("yes" if r <= goal[2] else "**no**")
-        cpu_vals = [v for _, v in rows.get(("weightfs", "cpu:" + key), [])]
-        cpu = ""
-        if cpu_vals:
-            cpu = "%.2f" % min(cpu_vals)
-            if cpu_goal is not None:
-                cpu += " (≤ %g: %s)" % (cpu_goal, "yes" if min(cpu_vals) <= cpu_goal else "**no**")
-        cells += [goal_s, met, cpu]
-        print("| " + " | ".join(cells) + " |")
-    print()
-    rss = [(v, key[4:], rnd) for (fs, key), vals in rows.items() if fs == "weightfs" and key.startswith("rss:")
-           for rnd, v in vals]
-    if rss:
-        v, phase, rnd = max(rss)
-        bound = int(c["cache_mib"]) + 64
-        print("weightfs daemon peak RSS (VmHWM before each of its %d unmounts, max over the run): "
-              "**%.0f MiB** (round %d, mount ending after `%s`); bound `--cache-size` %s MiB + 64 MiB "
-              "= %d MiB: %s." % (len(rss), v, rnd, phase, c["cache_mib"], bound,
-                                 "met" if v <= bound else "**not met**"))
-        print()
-    print("<details><summary>Every round (in run order)</summary>")
-    print()
-    print("| Measurement | " + " | ".join(fses) + " |")
-    print("|---" + "|--:" * len(fses) + "|")
-    for key, label, unit, kind, goal, cpu_goal, base_key in ms:
-        cells = []
-        for fs in fses:
-            vals = [v for _, v in sorted(rows.get((fs, base_key if fs == "plain" else key), []))]
-            cells.append(" / ".join(fmt(v, unit).replace(" " + unit, "") for v in vals) if vals else "—")
-        if all(cl == "—" for cl in cells):
-            continue
-        print("| %s (%s) | %s |" % (label, unit, " | ".join(cells)))
-    def weightfs_only(label, text):  # a row with a value in the weightfs column only
-        print("| %s | %s |" % (label, " | ".join(text if fs == "weightfs" else "" for fs in fses)))
-
-    for key, label, unit, kind, goal, cpu_goal, base_key in ms:
-        vals = [v for _, v in sorted(rows.get(("weightfs", "cpu:" + key), []))]
-        if vals:
-            weightfs_only("weightfs daemon CPU, %s (s/GiB)" % key, " / ".join("%.2f" % v for v in vals))
-    if rss:
-        weightfs_only("weightfs daemon VmHWM per mount, in run order (MiB)", " / ".join(
-            "%.0f (%s)" % (v, phase) for v, phase, _ in sorted(rss, key=lambda x: x[2])))
-    print()
-    print("</details>")
-
-
 COMMANDS = {
     "gen": cmd_gen,
     "scan": cmd_scan,
@@ -636,10 +456,9 @@ COMMANDS = {
     "ls_r": cmd_ls_r,
     "stat_tree": cmd_stat_tree,
     "policy": cmd_policy,
-    "table": cmd_table,
 }
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        die("usage: bench_lib.py {%s} ARGS..." % ",".join(COMMANDS))
+        die("usage: bench_mount_work.py {%s} ARGS..." % ",".join(COMMANDS))
     COMMANDS[sys.argv[1]](*sys.argv[2:])
