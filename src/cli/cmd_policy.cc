@@ -1,4 +1,4 @@
-// weightfs policy check|explain|show|set: the repository's access policy (issue #5).
+// weightfs policy check|explain|show|set: the repository's access policy.
 #include <grp.h>
 #include <pwd.h>
 

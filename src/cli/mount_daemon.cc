@@ -169,7 +169,7 @@ class MountDaemon {
   int Fail(const Status& s);
   void Log(const std::string& line) { logger_->Line(line); }
   Status TakeWriterLock();
-  vfs::FsOptions FileSystemOptions(Status* error);
+  Result<vfs::FsOptions> FileSystemOptions();
   Status CreateFileSystem(const vfs::FsOptions& fo);
   Result<std::vector<ObjectId>> CreateServedTree(const vfs::FsOptions& fo);
   Status MountSession();
@@ -265,15 +265,15 @@ Status MountDaemon::TakeWriterLock() {
   return Status::Ok();
 }
 
-vfs::FsOptions MountDaemon::FileSystemOptions(Status* error) {
+Result<vfs::FsOptions> MountDaemon::FileSystemOptions() {
   vfs::FsOptions fo;
   fo.versions_dir = a_.versions_dir == "visible"    ? vfs::FsOptions::VersionsDir::kVisible
                     : a_.versions_dir == "disabled" ? vfs::FsOptions::VersionsDir::kDisabled
                                                     : vfs::FsOptions::VersionsDir::kHidden;
   if (!a_.snapshot_interval.empty()) {
     auto seconds = repo::ParseDurationSeconds(a_.snapshot_interval);
-    if (!seconds.ok()) *error = seconds.status().WithContext("--snapshot-interval");
-    if (seconds.ok()) fo.snapshot_interval_s = static_cast<double>(*seconds);
+    if (!seconds.ok()) return seconds.status().WithContext("--snapshot-interval");
+    fo.snapshot_interval_s = static_cast<double>(*seconds);
   }
   fo.read_only = a_.read_only;
   // A shared mount (--allow-other): callers may see different trees, so the file system gives
@@ -428,10 +428,9 @@ int MountDaemon::Run() {
   // After the fork: memory locks are not inherited.
   if (Status s = repo_->LockKeyMaterial(); !s.ok()) Log(KeyMaterialNotLocked(s));
   if (Status s = TakeWriterLock(); !s.ok()) return Fail(s);
-  Status options_error;
-  const vfs::FsOptions fo = FileSystemOptions(&options_error);
-  if (!options_error.ok()) return Fail(options_error);
-  if (Status s = CreateFileSystem(fo); !s.ok()) return Fail(s);
+  auto fo = FileSystemOptions();
+  if (!fo.ok()) return Fail(fo.status());
+  if (Status s = CreateFileSystem(*fo); !s.ok()) return Fail(s);
   if (Status s = MountSession(); !s.ok()) return Fail(s);
   Announce();
   Status loop = Serve();
