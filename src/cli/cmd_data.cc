@@ -45,6 +45,30 @@ Result<Located> Locate(const DataArgs& a, const std::string& path) {
   return Located{std::move(repo), std::move(entry)};
 }
 
+// Whether src (a directory when src_is_dir) may be imported to the repository path parts.
+Status CheckImportTarget(const std::string& src, bool src_is_dir,
+                         const std::vector<std::string>& parts) {
+  namespace fs = boost::filesystem;
+  boost::system::error_code ec;
+  if (parts.empty() && !src_is_dir)
+    return InvalidArgument("a file cannot replace the repository root; use --to PATH");
+  // A mount shows its snapshots as .versions at its root (hidden from listings, and in the way of
+  // any entry of that name, which would be hidden or unreachable there): refused, not stored.
+  if (!parts.empty() && parts[0] == kVersionsName) {
+    return InvalidArgument(
+        "cannot import to " + repo::JoinPath(parts) + ": " + kVersionsName +
+        " at the repository root is reserved for the snapshots a mount shows there; "
+        "choose another --to");
+  }
+  if (parts.empty() && fs::exists(fs::symlink_status(fs::path(src) / kVersionsName, ec))) {
+    return InvalidArgument(
+        (fs::path(src) / kVersionsName).string() + " would become /" + kVersionsName +
+        ", which is reserved for the snapshots a mount shows at its root (it would be "
+        "hidden there); rename it, or import with --to a directory below the root");
+  }
+  return Status::Ok();
+}
+
 int RunImport(const DataArgs& a) {
   namespace fs = boost::filesystem;
   boost::system::error_code ec;
@@ -57,22 +81,7 @@ int RunImport(const DataArgs& a) {
   if (to.empty() && !src_is_dir) to = fs::path(a.src).filename().string();
   auto parts = repo::SplitPath(to);
   if (!parts.ok()) return Fail(parts.status());
-  if (parts->empty() && !src_is_dir)
-    return Fail(InvalidArgument("a file cannot replace the repository root; use --to PATH"));
-  // A mount shows its snapshots as .versions at its root (hidden from listings, and in the way of
-  // any entry of that name, which would be hidden or unreachable there): refused, not stored.
-  if (!parts->empty() && (*parts)[0] == kVersionsName) {
-    return Fail(InvalidArgument(
-        "cannot import to " + repo::JoinPath(*parts) + ": " + kVersionsName +
-        " at the repository root is reserved for the snapshots a mount shows there; "
-        "choose another --to"));
-  }
-  if (parts->empty() && fs::exists(fs::symlink_status(fs::path(a.src) / kVersionsName, ec))) {
-    return Fail(InvalidArgument(
-        (fs::path(a.src) / kVersionsName).string() + " would become /" + kVersionsName +
-        ", which is reserved for the snapshots a mount shows at its root (it would be "
-        "hidden there); rename it, or import with --to a directory below the root"));
-  }
+  if (Status s = CheckImportTarget(a.src, src_is_dir, *parts); !s.ok()) return Fail(s);
 
   // The live tree changes only under the writer lock, which a read-write mount holds (it would
   // replace the live tree with its own on its next commit): checked now, so that a mounted
@@ -105,7 +114,7 @@ int RunImport(const DataArgs& a) {
   if (Status released = (*lock)->Release(); !released.ok()) return Fail(released);
   std::cout << "imported " << stats.files << " files, " << HumanBytes(stats.bytes) << " ("
             << HumanBytes(stats.new_bytes) << " new) to " << repo::JoinPath(*parts) << "; snapshot "
-            << snap->id.Hex().substr(0, 16) << "\n";
+            << ShortId(snap->id) << "\n";
   return kExitOk;
 }
 

@@ -1,15 +1,15 @@
-// weightfs snapshot, tag, diff, restore, forget, gc: thin layers over repo/history.h.
+// weightfs snapshot, tag, diff, restore: thin layers over repo/history.h (forget and gc:
+// cmd_retention.cc).
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
-#include <cctype>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
 #include "cli/json_names.h"
+#include "weightfs/fuse/mount_table.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/import_export.h"
 #include "weightfs/repo/local_state.h"
@@ -22,53 +22,13 @@ namespace {
 struct HistoryArgs {
   std::string repo;
   UnlockOptions unlock;
-  std::string message, tag, v1, v2, path, to, grace = "24h";
+  std::string message, tag, v1, v2, path, to;
   std::vector<std::string> args;
-  bool json = false, force = false, dry_run = false, list = false, del = false, no_tensors = false;
-  repo::ForgetPolicy policy;
+  bool json = false, force = false, list = false, del = false, no_tensors = false;
 };
 
-std::string Short(const ObjectId& id) { return id.Hex().substr(0, 16); }
-
-// Undoes the octal escapes of /proc/mounts fields ("\040" for a space).
-std::string UnescapeMountField(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// Whether path is a directory on a running weightfs mount (its root or below).
-bool IsWeightfsMount(const std::string& path) {
-  boost::system::error_code ec;
-  const auto canonical = boost::filesystem::canonical(path, ec);
-  if (ec) return false;
-  std::ifstream mounts("/proc/mounts");
-  std::string device, mountpoint, type, rest;
-  while (mounts >> device >> mountpoint >> type && std::getline(mounts, rest)) {
-    if (type != "fuse.weightfs") continue;
-    const std::string mp = UnescapeMountField(mountpoint);
-    const std::string c = canonical.string();
-    if (c == mp ||
-        (c.size() > mp.size() && c.compare(0, mp.size(), mp) == 0 && c[mp.size()] == '/'))
-      return true;
-  }
-  return false;
-}
-
-std::string Describe(const repo::SnapshotInfo& s) {
-  return Short(s.id) + "  #" + std::to_string(s.snapshot.seq) + "  " +
-         FormatTimeNs(s.snapshot.time_ns) + "  " + s.snapshot.message;
-}
-
 int RunSnapshot(const HistoryArgs& a) {
-  if (IsWeightfsMount(a.repo)) {
+  if (fuse::OnWeightfsMount(a.repo)) {
     // Ask the daemon: it commits and records the snapshot (see vfs::kSnapshotXattr). The policy's
     // `snapshot` capability is checked on the directory named.
     if (!a.tag.empty()) {
@@ -79,11 +39,10 @@ int RunSnapshot(const HistoryArgs& a) {
     if (::setxattr(target.c_str(), "user.weightfs.snapshot", value.data(), value.size(), 0) != 0) {
       const int err = errno;
       if (err == EACCES) {
-        return Fail(Status(
-            Code::kPermissionDenied,
+        return Fail(PermissionDenied(
             "the mount's policy does not allow you to record a snapshot from " + a.repo +
-                (a.tag.empty() ? "" : " with a tag (naming a snapshot needs `snapshot` on /)") +
-                " (`weightfs policy explain REPO --user $USER --op snapshot PATH` shows why)"));
+            (a.tag.empty() ? "" : " with a tag (naming a snapshot needs `snapshot` on /)") +
+            " (`weightfs policy explain REPO --user $USER --op snapshot PATH` shows why)"));
       }
       if (err == EROFS) {
         return Fail(ReadOnly("the mount at " + a.repo +
@@ -134,7 +93,7 @@ int RunTag(const HistoryArgs& a) {
                        {"time", FormatTimeNs(snap->time_ns)},
                        {"message", snap->message}});
       } else {
-        std::cout << name << "  " << Describe({id, *snap}) << "\n";
+        std::cout << name << "  " << DescribeSnapshot({id, *snap}) << "\n";
       }
     }
     if (a.json) std::cout << out.dump(2) << "\n";
@@ -151,7 +110,7 @@ int RunTag(const HistoryArgs& a) {
   auto snap = (*repo)->ResolveVersion(a.args[1]);
   if (!snap.ok()) return Fail(snap.status());
   if (Status s = repo::SetTag(repo->get(), name, snap->id, a.force); !s.ok()) return Fail(s);
-  std::cout << "tagged " << Short(snap->id) << " as " << name << "\n";
+  std::cout << "tagged " << ShortId(snap->id) << " as " << name << "\n";
   return kExitOk;
 }
 
@@ -283,8 +242,8 @@ int RunRestore(const HistoryArgs& a) {
     Status released = (*lock)->Release();
     if (!snap.ok()) return Fail(snap.status());
     if (!released.ok()) return Fail(released);
-    std::cout << "restored " << path << " into the live tree; snapshot " << Short(snap->id) << " (#"
-              << snap->snapshot.seq << "): " << snap->snapshot.message << "\n";
+    std::cout << "restored " << path << " into the live tree; snapshot " << ShortId(snap->id)
+              << " (#" << snap->snapshot.seq << "): " << snap->snapshot.message << "\n";
     return kExitOk;
   }
   auto version = repo::ResolveVersionOrLive(**repo, a.v1);
@@ -316,124 +275,6 @@ int RunRestore(const HistoryArgs& a) {
   if (!s.ok()) return Fail(s);
   std::cout << "restored " << path << " of " << version->label << " to " << dest << " ("
             << HumanBytes(done) << ")\n";
-  return kExitOk;
-}
-
-int RunForget(const HistoryArgs& a) {
-  auto repo = OpenRepository(a.repo, a.unlock);
-  if (!repo.ok()) return Fail(repo.status());
-  auto result = repo::Forget(repo->get(), a.policy, a.dry_run);
-  if (!result.ok()) return Fail(result.status());
-  if (a.json) {
-    nlohmann::json d = nlohmann::json::array();
-    for (const auto& x : result->decisions) {
-      d.push_back(
-          {{"id", x.snapshot.id.Hex()},
-           {"seq", x.snapshot.snapshot.seq},
-           {"keep", x.keep},
-           {"reasons", x.reasons},
-           {"tags", x.tags},
-           {"new_id",
-            result->renamed.count(x.snapshot.id) ? result->renamed.at(x.snapshot.id).Hex() : ""}});
-    }
-    std::cout << nlohmann::json({{"dry_run", a.dry_run},
-                                 {"kept", result->kept()},
-                                 {"forgotten", result->forgotten()},
-                                 {"removed_tags", result->removed_tags},
-                                 {"snapshots", d},
-                                 {"new_head", result->new_head ? result->new_head->id.Hex() : ""}})
-                     .dump(2)
-              << "\n";
-    return kExitOk;
-  }
-  for (const auto& x : result->decisions) {
-    std::cout << (x.keep ? "keep    " : "forget  ") << Describe(x.snapshot);
-    if (!x.tags.empty()) {
-      std::cout << "  [tags:";
-      for (const auto& t : x.tags) std::cout << " " << t;
-      std::cout << "]";
-    }
-    if (x.keep) {
-      std::cout << "  (";
-      for (size_t i = 0; i < x.reasons.size(); ++i) std::cout << (i ? ", " : "") << x.reasons[i];
-      std::cout << ")";
-    }
-    std::cout << "\n";
-  }
-  std::cout << "kept " << result->kept() << " snapshots, "
-            << (a.dry_run ? "would forget " : "forgot ") << result->forgotten() << "\n";
-  if (!result->removed_tags.empty()) {
-    std::cout << "removed tags:";
-    for (const auto& t : result->removed_tags) std::cout << " " << t;
-    std::cout << "\n";
-  }
-  if (result->new_head) {
-    std::cout << "new head " << Short(result->new_head->id) << " (#"
-              << result->new_head->snapshot.seq << "); run `weightfs gc " << a.repo
-              << "` to free the space\n";
-  } else if (a.dry_run) {
-    std::cout << "dry run: nothing was changed\n";
-  }
-  return kExitOk;
-}
-
-int RunGc(const HistoryArgs& a) {
-  auto grace = repo::ParseDurationSeconds(a.grace);
-  if (!grace.ok()) return Fail(grace.status());
-  auto repo = OpenRepository(a.repo, a.unlock);
-  if (!repo.ok()) return Fail(repo.status());
-  repo::GcOptions options;
-  options.grace_seconds = *grace;
-  options.dry_run = a.dry_run;
-  options.force = a.force;
-  options.keep_snapshots = repo::LostTaggedSnapshots(**repo, repo::DefaultStateDir());
-  auto r = repo::CollectGarbage(repo->get(), options);
-  if (!r.ok()) return Fail(r.status());
-  if (!r->note.empty()) std::cerr << "weightfs: " << r->note << "\n";
-  if (r->kept_snapshots > 0) {
-    std::cerr << "weightfs: kept " << r->kept_snapshots
-              << " snapshot(s) (and their history) that tags named before "
-              << "refs/tags was lost or rolled back on this machine's record; tag them again to "
-                 "keep them for good, "
-              << "or remove " << repo::DefaultStateDir()
-              << "/<repository id>.tags to let gc free them\n";
-  }
-  if (r->leased_objects > 0) {
-    std::cerr << "weightfs: kept " << r->leased_objects
-              << " unreachable object(s) that running writers (" << r->leases
-              << " lease(s): mounts or commands) may still publish\n";
-  }
-  if (a.json) {
-    std::cout << nlohmann::json({{"dry_run", a.dry_run},
-                                 {"grace_seconds", *grace},
-                                 {"objects", r->objects},
-                                 {"bytes", r->bytes},
-                                 {"reachable_objects", r->reachable_objects},
-                                 {"reachable_bytes", r->reachable_bytes},
-                                 {"unreachable_objects", r->unreachable_objects},
-                                 {"unreachable_bytes", r->unreachable_bytes},
-                                 {"young_objects", r->young_objects},
-                                 {"young_bytes", r->young_bytes},
-                                 {"deleted_objects", r->deleted_objects},
-                                 {"deleted_bytes", r->deleted_bytes},
-                                 {"leases", r->leases},
-                                 {"leased_objects", r->leased_objects},
-                                 {"kept_snapshots", r->kept_snapshots}})
-                     .dump(2)
-              << "\n";
-    return kExitOk;
-  }
-  std::cout << r->objects << " objects (" << HumanBytes(r->bytes) << "): " << r->reachable_objects
-            << " reachable, " << r->unreachable_objects << " unreachable ("
-            << HumanBytes(r->unreachable_bytes) << ")";
-  if (r->young_objects) {
-    std::cout << ", of which " << r->young_objects << " (" << HumanBytes(r->young_bytes)
-              << ") are younger than the grace period of " << a.grace << " and kept";
-  }
-  std::cout << "\n"
-            << (a.dry_run ? "dry run: would delete " : "deleted ") << r->deleted_objects
-            << " objects, " << (a.dry_run ? "freeing " : "freed ") << HumanBytes(r->deleted_bytes)
-            << "\n";
   return kExitOk;
 }
 
@@ -494,39 +335,7 @@ void AddHistoryCommands(CLI::App* app, int* exit_code) {
                       "Export to this local path instead of changing the live tree");
   finish(restore, ra, RunRestore);
 
-  auto fa = std::make_shared<HistoryArgs>();
-  CLI::App* forget = app->add_subcommand(
-      "forget", "Drop snapshots not selected by a retention policy (then run gc)");
-  repo_arg(forget, fa.get());
-  forget->add_option("--keep-last", fa->policy.keep_last, "Keep the newest N snapshots")
-      ->check(CLI::NonNegativeNumber);
-  forget
-      ->add_option("--keep-daily", fa->policy.keep_daily,
-                   "Keep the newest snapshot of each of the last N days (UTC)")
-      ->check(CLI::NonNegativeNumber);
-  forget
-      ->add_option("--keep-weekly", fa->policy.keep_weekly,
-                   "Keep the newest snapshot of each of the last N weeks (UTC)")
-      ->check(CLI::NonNegativeNumber);
-  forget->add_flag("--keep-tagged", fa->policy.keep_tagged,
-                   "Keep tagged snapshots (otherwise their tags are removed)");
-  forget->add_flag("-n,--dry-run", fa->dry_run, "Only print what would be kept and forgotten");
-  forget->add_flag("--json", fa->json, "Print JSON");
-  finish(forget, fa, RunForget);
-
-  auto ga = std::make_shared<HistoryArgs>();
-  CLI::App* gc = app->add_subcommand(
-      "gc", "Delete objects no ref reaches (older than the grace period, default 24h)");
-  repo_arg(gc, ga.get());
-  gc->add_flag("-n,--dry-run", ga->dry_run, "Only count what would be freed");
-  gc->add_option(
-      "--grace", ga->grace,
-      "Keep unreachable objects younger than this (30m, 2h, 7d; default 24h; 0 deletes everything "
-      "unreachable)");
-  gc->add_flag("--force", ga->force,
-               "Run with a grace below 1h although a read-write mount holds the writer lock");
-  gc->add_flag("--json", ga->json, "Print JSON");
-  finish(gc, ga, RunGc);
+  AddRetentionCommands(app, exit_code);
 }
 
 }  // namespace weightfs::cli

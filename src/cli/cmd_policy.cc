@@ -1,4 +1,4 @@
-// weightfs policy check|explain|show|set: the repository's access policy (issue #5).
+// weightfs policy check|explain|show|set: the repository's access policy.
 #include <grp.h>
 #include <pwd.h>
 
@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/common.h"
+#include "weightfs/policy/key_slot_auth.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/local_state.h"
 #include "weightfs/vfs/access.h"
@@ -32,31 +33,9 @@ void PrintPolicyWarnings(const policy::Policy& p) {
   for (const std::string& w : p.Warnings(policy::SystemResolver())) std::cerr << w << "\n";
 }
 
-namespace {
-
-Status RequireAdminUnder(const policy::Policy& current, const repo::Repository& repo,
-                         const std::string& action) {
-  if (current.Decide({repo.role()}, policy::Capability::kAdmin, "/").allowed) return Status::Ok();
-  return PermissionDenied(action +
-                          " needs a key slot whose role may administer (`admin` on /); key slot '" +
-                          repo.slot_name() + "' has role '" + repo.role() +
-                          "'. Unlock with an admin slot (--slot NAME)");
-}
-
-}  // namespace
-
 Status RequireAdmin(const repo::Repository& repo, const std::string& action) {
   ASSIGN_OR_RETURN(auto current, vfs::LoadRepositoryPolicy(repo));
-  return RequireAdminUnder(*current, repo, action);
-}
-
-bool SomeSlotMayAdmin(const policy::Policy& p, const std::vector<repo::KeySlotInfo>& slots,
-                      const std::string& except_slot) {
-  for (const auto& s : slots) {
-    if (s.name != except_slot && p.Decide({s.role}, policy::Capability::kAdmin, "/").allowed)
-      return true;
-  }
-  return false;
+  return policy::RequireAdmin(*current, repo, action);
 }
 
 namespace {
@@ -221,7 +200,7 @@ int RunShow(const PolicyArgs& a) {
   if (a.history) {
     if (versions->empty()) std::cout << "no policy was ever set: the built-in policy applies\n";
     for (const auto& v : *versions) {
-      std::cout << "policy #" << v.policy.seq << "  " << v.id.Hex().substr(0, 16) << "  "
+      std::cout << "policy #" << v.policy.seq << "  " << ShortId(v.id) << "  "
                 << FormatTimeNs(v.policy.time_ns) << "  set by slot '" << v.policy.author
                 << "' (role " << v.policy.author_role << ")\n";
     }
@@ -258,7 +237,7 @@ int RunSet(const PolicyArgs& a) {
                : Result<std::shared_ptr<const policy::Policy>>(ref.status());
   if (ref.ok()) decided_on = ref->value ? std::optional<ObjectId>(ref->value->id) : std::nullopt;
   if (current.ok()) {
-    if (Status s = RequireAdminUnder(**current, **repo, "policy set"); !s.ok()) return Fail(s);
+    if (Status s = policy::RequireAdmin(**current, **repo, "policy set"); !s.ok()) return Fail(s);
   } else if ((*repo)->role() != "admin") {
     return Fail(current.status().WithContext(
         "the stored policy cannot be checked, so only a slot with role admin "
@@ -276,9 +255,8 @@ int RunSet(const PolicyArgs& a) {
           << "', which this policy does not define: mounts unlocked with it will see nothing\n";
     }
   }
-  if (!SomeSlotMayAdmin(**next, *slots) && !a.force) {
-    return Fail(Status(
-        Code::kPermissionDenied,
+  if (!policy::SomeSlotMayAdmin(**next, *slots) && !a.force) {
+    return Fail(PermissionDenied(
         "with this policy no key slot's role may administer (`admin` on /), so the policy could "
         "never be changed again; add such a role or pass --force"));
   }
@@ -291,7 +269,7 @@ int RunSet(const PolicyArgs& a) {
     std::cerr << "weightfs: warning: could not record the policy version for rollback detection: "
               << s.message() << "\n";
   }
-  std::cout << "policy #" << stored->policy.seq << " set (" << stored->id.Hex().substr(0, 16)
+  std::cout << "policy #" << stored->policy.seq << " set (" << ShortId(stored->id)
             << "); running mounts apply it within 2 seconds\n";
   return kExitOk;
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "weightfs/policy/key_slot_auth.h"
 #include "weightfs/storage/local_store.h"
 #include "weightfs/vfs/access.h"
 
@@ -130,7 +131,7 @@ int RunKeyRemove(const KeyArgs& a) {
   auto slots = (*repo)->ListKeySlots();
   if (!policy.ok()) return Fail(policy.status());
   if (!slots.ok()) return Fail(slots.status());
-  if (!SomeSlotMayAdmin(**policy, *slots, a.name)) {
+  if (!policy::SomeSlotMayAdmin(**policy, *slots, a.name)) {
     return Fail(PermissionDenied("refusing to remove '" + a.name +
                                  "': it is the last key slot whose role may administer, so "
                                  "nobody could change the policy or the key slots afterwards"));

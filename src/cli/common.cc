@@ -270,4 +270,11 @@ std::string HumanBytes(uint64_t n) {
 
 std::string FormatTimeNs(int64_t ns) { return FormatUtc(ns, "%Y-%m-%d %H:%M:%S"); }
 
+std::string ShortId(const ObjectId& id) { return id.Hex().substr(0, 16); }
+
+std::string DescribeSnapshot(const repo::SnapshotInfo& s) {
+  return ShortId(s.id) + "  #" + std::to_string(s.snapshot.seq) + "  " +
+         FormatTimeNs(s.snapshot.time_ns) + "  " + s.snapshot.message;
+}
+
 }  // namespace weightfs::cli

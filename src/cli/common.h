@@ -81,6 +81,10 @@ class Progress {
 };
 
 std::string HumanBytes(uint64_t n);
+// The first 16 hex digits of an id (how ids are shown).
+std::string ShortId(const ObjectId& id);
+// "ID  #SEQ  TIME  MESSAGE" of a snapshot (one line of a listing).
+std::string DescribeSnapshot(const repo::SnapshotInfo& s);
 std::string FormatTimeNs(int64_t ns);  // UTC "2026-11-29 13:05:01"
 
 // Command registration, one per file family.
@@ -94,12 +98,10 @@ void AddPolicyCommands(CLI::App* app, int* exit_code);  // policy check|explain|
 Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& path);
 // Prints the policy's load-time warnings (unknown user and group names) to stderr.
 void PrintPolicyWarnings(const policy::Policy& p);
-// kPermissionDenied unless the unlocking slot's role has `admin` on / under the repository's
-// policy (what changing the policy or the key slots needs).
+// policy::RequireAdmin under the repository's policy (what changing the policy or the key
+// slots needs).
 Status RequireAdmin(const repo::Repository& repo, const std::string& action);
-// Whether some key slot other than except_slot has a role that may administer under p.
-bool SomeSlotMayAdmin(const policy::Policy& p, const std::vector<repo::KeySlotInfo>& slots,
-                      const std::string& except_slot = "");
-void AddHistoryCommands(CLI::App* app, int* exit_code);
+void AddHistoryCommands(CLI::App* app, int* exit_code);    // snapshot, tag, diff, restore
+void AddRetentionCommands(CLI::App* app, int* exit_code);  // forget, gc (after the above)
 
 }  // namespace weightfs::cli

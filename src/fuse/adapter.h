@@ -1,5 +1,6 @@
-// The libfuse low-level adapter: trampolines that turn each request into one vfs::FileSystem
-// call and the result into exactly one reply. Status -> errno happens only in ErrnoFor.
+// The libfuse low-level adapter: trampolines that turn each request into one call of an Answer*
+// function (answers.h), which makes the vfs::FileSystem call and returns the reply as a value,
+// and send that reply exactly once (reply.h). Errnos are chosen only in errno_map.h.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -8,13 +9,15 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "fuse/errno_map.h"
+#include "fuse/reply.h"
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::fuse {
@@ -24,7 +27,7 @@ namespace weightfs::fuse {
 // cache, so a changed group membership counts within a second. Thread-safe.
 class GroupCache {
  public:
-  std::vector<uint32_t> Get(fuse_req_t req, const fuse_ctx& ctx);
+  std::vector<uint32_t> Get(fuse_req_t req, const fuse_ctx& ctx) EXCLUDES(mu_);
 
  private:
   struct Entry {
@@ -32,13 +35,13 @@ class GroupCache {
     std::vector<uint32_t> groups;
     std::chrono::steady_clock::time_point expires;
   };
-  std::mutex mu_;
-  std::unordered_map<pid_t, Entry> entries_;
+  Mutex mu_;
+  std::unordered_map<pid_t, Entry> entries_ GUARDED_BY(mu_);
 };
 
+// What every request of a session shares. Set up before the session starts; read-only after.
 struct AdapterContext {
   vfs::FileSystem* fs = nullptr;
-  bool read_only = false;
   bool caller_groups = false;  // fill Caller::groups (the policy decides per caller)
   // Drops the kernel's entry (parent, name) soon after the current request was answered (a
   // request handler cannot: the kernel holds the directory's lock until the reply). Null: never.
@@ -48,7 +51,6 @@ struct AdapterContext {
   std::function<void(const std::string&)> log;
 };
 
-int ErrnoFor(const Status& status);
 // The caller of a request that is decided by the policy (with its supplementary groups on a
 // shared mount).
 vfs::Caller CallerOf(fuse_req_t req);
@@ -56,27 +58,18 @@ vfs::Caller CallerOf(fuse_req_t req);
 // its groups are not read (that costs a read of /proc per request).
 vfs::Caller HandleCallerOf(fuse_req_t req);
 AdapterContext* ContextOf(fuse_req_t req);
-void FillStat(const vfs::Attr& attr, struct stat* st);
-// S_IFREG, S_IFDIR, ... for a node type, and back (nullopt: a type weightfs does not know).
-mode_t FileTypeBits(vfs::NodeType type);
-std::optional<vfs::NodeType> NodeTypeOfMode(mode_t mode);
-void FillEntry(const vfs::EntryOut& in, fuse_entry_param* out);
-// Replies with the errno for status, logging corruption and internal errors.
-void ReplyError(fuse_req_t req, const Status& status);
 
-inline vfs::FileSystem& Fs(fuse_req_t req) { return *ContextOf(req)->fs; }
-
-// Replies with the error and returns true when r failed.
-template <typename T>
-bool Failed(fuse_req_t req, const Result<T>& r) {
-  if (r.ok()) return false;
-  ReplyError(req, r.status());
-  return true;
-}
-
-inline void ReplyStatus(fuse_req_t req, const Status& s) {
-  if (!s.ok()) return ReplyError(req, s);
-  fuse_reply_err(req, 0);
+// The reply to a request that failed with status: its errno. A failure that answers EIO
+// (corruption, I/O and internal errors) is logged here, where it is answered, with op and detail
+// (e.g. the offset).
+ErrorReply FailureReply(const AdapterContext& ctx, const char* op, const Status& status,
+                        ErrnoContext context = ErrnoContext::kDefault,
+                        const std::string& detail = "");
+// ErrorReply{0} for OK, else FailureReply.
+inline ErrorReply StatusReply(const AdapterContext& ctx, const char* op, const Status& status,
+                              ErrnoContext context = ErrnoContext::kDefault) {
+  if (status.ok()) return ErrorReply{0};
+  return FailureReply(ctx, op, status, context);
 }
 
 // Op tables are filled per family (ops_node.cc, ops_file.cc, ops_dir.cc).
@@ -84,19 +77,18 @@ void AddNodeOps(fuse_lowlevel_ops* ops);
 void AddFileOps(fuse_lowlevel_ops* ops);
 void AddDirOps(fuse_lowlevel_ops* ops);
 
+// Logs an exception that escaped a callback (a bug) and replies EIO.
+void ReplyUnexpected(fuse_req_t req, const char* op, const char* what) noexcept;
+
 // Runs fn, and on an escaping exception logs it and replies EIO (callbacks are noexcept).
 template <typename Fn>
 void Guard(fuse_req_t req, const char* op, Fn&& fn) noexcept {
   try {
     fn();
   } catch (const std::exception& e) {
-    if (auto* ctx = ContextOf(req); ctx && ctx->log)
-      ctx->log(std::string(op) + ": unexpected exception: " + e.what());
-    fuse_reply_err(req, EIO);
+    ReplyUnexpected(req, op, e.what());
   } catch (...) {
-    if (auto* ctx = ContextOf(req); ctx && ctx->log)
-      ctx->log(std::string(op) + ": unexpected exception");
-    fuse_reply_err(req, EIO);
+    ReplyUnexpected(req, op, nullptr);
   }
 }
 

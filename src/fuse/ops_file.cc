@@ -1,107 +1,150 @@
-// File operations: create, open, read, write, flush, release, fsync, fallocate.
+// File operations: create, open, read, write, flush, release, fsync, fallocate, lseek.
 #include <fcntl.h>
-#include <sys/uio.h>
+#include <unistd.h>
 
-#include <vector>
+#include <string>
 
-#include "fuse/adapter.h"
+#include "fuse/answers.h"
 
 namespace weightfs::fuse {
 namespace {
 
-void SetOpenFlags(const vfs::OpenOut& out, fuse_file_info* fi) {
-  fi->fh = out.handle;
-  fi->keep_cache = out.keep_cache;
-  fi->direct_io = 0;  // shared mmap must work (safetensors, llama.cpp)
+OpenReply OpenReplyOf(const vfs::OpenOut& out) { return OpenReply{out.handle, out.keep_cache}; }
+
+std::string AtOffset(off_t offset) { return "at offset " + std::to_string(offset); }
+
+}  // namespace
+
+Reply AnswerCreate(AdapterContext& ctx, const Caller& c, NodeId parent, const char* name,
+                   mode_t mode, int flags) {
+  auto r = ctx.fs->Create(c, parent, name, mode, flags & O_EXCL, (flags & O_ACCMODE) != O_WRONLY);
+  if (!r.ok()) return FailureReply(ctx, "create", r.status());
+  return CreateReply{EntryReplyOf(r->first).entry, OpenReplyOf(r->second)};
 }
+
+// A write on a read-only mount (or below .versions) is refused by the VFS (kReadOnly).
+Reply AnswerOpen(AdapterContext& ctx, const Caller& c, NodeId ino, int flags) {
+  const int acc = flags & O_ACCMODE;
+  const bool write = acc == O_WRONLY || acc == O_RDWR;
+  auto r = ctx.fs->Open(c, ino, write, flags & O_TRUNC, acc != O_WRONLY);
+  if (!r.ok()) return FailureReply(ctx, "open", r.status());
+  return OpenReplyOf(*r);
+}
+
+Reply AnswerRead(AdapterContext& ctx, const Caller& c, NodeId ino, uint64_t handle, size_t size,
+                 off_t offset) {
+  IovReply out;
+  Status s = ctx.fs->Read(c, ino, handle, static_cast<uint64_t>(offset), size, &out.pieces);
+  if (!s.ok()) return FailureReply(ctx, "read", s, ErrnoContext::kDefault, AtOffset(offset));
+  return out;
+}
+
+Reply AnswerWrite(AdapterContext& ctx, const Caller& c, NodeId ino, uint64_t handle,
+                  const char* data, size_t size, off_t offset) {
+  auto r = ctx.fs->Write(c, ino, handle, static_cast<uint64_t>(offset),
+                         ByteView(reinterpret_cast<const uint8_t*>(data), size));
+  if (!r.ok())
+    return FailureReply(ctx, "write", r.status(), ErrnoContext::kDefault, AtOffset(offset));
+  return WriteReply{static_cast<size_t>(*r)};
+}
+
+Reply AnswerFlush(AdapterContext& ctx, const Caller& c, NodeId ino, uint64_t handle) {
+  return StatusReply(ctx, "flush", ctx.fs->Flush(c, ino, handle));
+}
+
+Reply AnswerRelease(AdapterContext& ctx, NodeId ino, uint64_t handle) {
+  return StatusReply(ctx, "release", ctx.fs->Release(ino, handle));
+}
+
+Reply AnswerFsync(AdapterContext& ctx, const Caller& c, NodeId ino) {
+  return StatusReply(ctx, "fsync", ctx.fs->Fsync(c, ino));
+}
+
+Reply AnswerFallocate(AdapterContext& ctx, const Caller& c, NodeId ino, int mode, off_t offset,
+                      off_t length) {
+  if (mode != 0) return FailureReply(ctx, "fallocate", Unsupported("fallocate modes other than 0"));
+  if (offset < 0 || length <= 0)
+    return FailureReply(ctx, "fallocate",
+                        InvalidArgument("fallocate of an empty or negative range"));
+  return StatusReply(
+      ctx, "fallocate",
+      ctx.fs->Fallocate(c, ino, static_cast<uint64_t>(offset), static_cast<uint64_t>(length)));
+}
+
+Reply AnswerLseek(AdapterContext& ctx, const Caller& c, NodeId ino, off_t offset, int whence) {
+  if ((whence != SEEK_DATA && whence != SEEK_HOLE) || offset < 0)
+    return FailureReply(ctx, "lseek", InvalidArgument("lseek: only SEEK_DATA and SEEK_HOLE"));
+  auto r = ctx.fs->SeekDataOrHole(c, ino, static_cast<uint64_t>(offset), whence == SEEK_HOLE);
+  if (!r.ok()) return FailureReply(ctx, "lseek", r.status());
+  if (!*r) return ErrorReply{ErrnoFor(ReplyCondition::kNoDataOrHole)};
+  return LseekReply{static_cast<off_t>(**r)};
+}
+
+namespace {
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   Guard(req, "create", [&] {
-    auto r = Fs(req).Create(CallerOf(req), parent, name, mode, fi->flags & O_EXCL,
-                            (fi->flags & O_ACCMODE) != O_WRONLY);
-    if (Failed(req, r)) return;
-    fuse_entry_param e;
-    FillEntry(r->first, &e);
-    SetOpenFlags(r->second, fi);
-    if (fuse_reply_create(req, &e, fi) != 0) {
+    AdapterContext* ctx = ContextOf(req);
+    Reply reply = AnswerCreate(*ctx, CallerOf(req), parent, name, mode, fi->flags);
+    const auto* created = std::get_if<CreateReply>(&reply);
+    const NodeId ino = created ? created->entry.ino : 0;
+    const uint64_t handle = created ? created->open.handle : 0;
+    if (Send(req, std::move(reply), fi) != 0 && created) {
       // The kernel did not take the reply (the caller was interrupted): undo the open.
-      Fs(req).Release(r->first.attr.ino, r->second.handle).IgnoreError();
-      Fs(req).Forget(r->first.attr.ino, 1);
+      ctx->fs->Release(ino, handle).IgnoreError();
+      ctx->fs->Forget(ino, 1);
     }
   });
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "open", [&] {
-    const int acc = fi->flags & O_ACCMODE;
-    const bool write = acc == O_WRONLY || acc == O_RDWR;
-    if (write && ContextOf(req)->read_only) return (void)fuse_reply_err(req, EROFS);
-    auto r = Fs(req).Open(CallerOf(req), ino, write, fi->flags & O_TRUNC, acc != O_WRONLY);
-    if (Failed(req, r)) return;
-    SetOpenFlags(*r, fi);
-    if (fuse_reply_open(req, fi) != 0) Fs(req).Release(ino, r->handle).IgnoreError();
+    AdapterContext* ctx = ContextOf(req);
+    Reply reply = AnswerOpen(*ctx, CallerOf(req), ino, fi->flags);
+    const auto* opened = std::get_if<OpenReply>(&reply);
+    const uint64_t handle = opened ? opened->handle : 0;
+    if (Send(req, std::move(reply), fi) != 0 && opened) ctx->fs->Release(ino, handle).IgnoreError();
   });
 }
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   Guard(req, "read", [&] {
-    PieceList pieces;
-    Status s =
-        Fs(req).Read(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off), size, &pieces);
-    if (!s.ok()) return ReplyStatus(req, s);
-    // Sent straight from the buffers the chunks were decrypted into (one writev).
-    std::vector<iovec> iov;
-    iov.reserve(pieces.pieces().size());
-    for (ByteView p : pieces.pieces())
-      iov.push_back(iovec{const_cast<uint8_t*>(p.data()), p.size()});
-    fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+    Send(req, AnswerRead(*ContextOf(req), HandleCallerOf(req), ino, fi->fh, size, off));
   });
 }
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
            fuse_file_info* fi) {
   Guard(req, "write", [&] {
-    auto r = Fs(req).Write(HandleCallerOf(req), ino, fi->fh, static_cast<uint64_t>(off),
-                           ByteView(reinterpret_cast<const uint8_t*>(buf), size));
-    if (Failed(req, r)) return;
-    fuse_reply_write(req, *r);
+    Send(req, AnswerWrite(*ContextOf(req), HandleCallerOf(req), ino, fi->fh, buf, size, off));
   });
 }
 
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, "flush", [&] { ReplyStatus(req, Fs(req).Flush(HandleCallerOf(req), ino, fi->fh)); });
+  Guard(req, "flush",
+        [&] { Send(req, AnswerFlush(*ContextOf(req), HandleCallerOf(req), ino, fi->fh)); });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, "release", [&] { ReplyStatus(req, Fs(req).Release(ino, fi->fh)); });
+  Guard(req, "release", [&] { Send(req, AnswerRelease(*ContextOf(req), ino, fi->fh)); });
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  Guard(req, "fsync", [&] { ReplyStatus(req, Fs(req).Fsync(HandleCallerOf(req), ino)); });
+  Guard(req, "fsync", [&] { Send(req, AnswerFsync(*ContextOf(req), HandleCallerOf(req), ino)); });
 }
 
 void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                fuse_file_info*) {
   Guard(req, "fallocate", [&] {
-    if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
-    if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
-    ReplyStatus(req, Fs(req).Fallocate(HandleCallerOf(req), ino, static_cast<uint64_t>(offset),
-                                       static_cast<uint64_t>(length)));
+    Send(req, AnswerFallocate(*ContextOf(req), HandleCallerOf(req), ino, mode, offset, length));
   });
 }
 
 // The kernel answers SEEK_SET/CUR/END itself; SEEK_DATA and SEEK_HOLE come here (without this
 // op the kernel would treat the whole file as data).
 void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) {
-  Guard(req, "lseek", [&] {
-    if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0)
-      return (void)fuse_reply_err(req, EINVAL);
-    auto r = Fs(req).SeekDataOrHole(HandleCallerOf(req), ino, static_cast<uint64_t>(off),
-                                    whence == SEEK_HOLE);
-    if (Failed(req, r)) return;
-    if (!*r) return (void)fuse_reply_err(req, ENXIO);
-    fuse_reply_lseek(req, static_cast<off_t>(**r));
-  });
+  Guard(req, "lseek",
+        [&] { Send(req, AnswerLseek(*ContextOf(req), HandleCallerOf(req), ino, off, whence)); });
 }
 
 }  // namespace

@@ -6,17 +6,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <mutex>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "fuse/adapter.h"
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/fuse/mount.h"
+#include "weightfs/fuse/mount_table.h"
 
 namespace weightfs::fuse {
 
@@ -26,17 +26,28 @@ struct Session::Impl {
   SessionOptions options;
   fuse_session* se = nullptr;
   std::atomic<bool> mounted{false};
-  std::mutex mount_mu;  // held while invalidations are sent
+  Mutex mount_mu;  // held while invalidations are sent
   bool signals = false;
-  bool stopping = false;  // guarded by mount_mu: no invalidation may start any more
-  // Entries to invalidate after the request that changed them was answered (InvalidateLater).
-  std::mutex later_mu;
-  std::condition_variable later_cv;
-  std::vector<std::pair<fuse_ino_t, std::string>> later;  // guarded by later_mu
-  bool later_stop = false;                                // guarded by later_mu
+  bool stopping GUARDED_BY(mount_mu) = false;  // no invalidation may start any more
+  // Entries to invalidate after the request that changed them was answered (invalidate_later).
+  Mutex later_mu;
+  CondVar later_cv{&later_mu};
+  std::vector<std::pair<fuse_ino_t, std::string>> later GUARDED_BY(later_mu);
+  bool later_stop GUARDED_BY(later_mu) = false;
   // Sends them; joined after the unmount (ending the connection frees an invalidation that waits
   // for a kernel lock held by a request nobody will answer any more).
   std::thread invalidator;
+
+  // Queues (parent, name) for the invalidator.
+  void InvalidateLater(fuse_ino_t parent, const std::string& name) EXCLUDES(later_mu);
+  // The invalidator thread's loop: sends queued invalidations until later_stop.
+  void SendLaterInvalidations() EXCLUDES(later_mu, mount_mu);
+  void StopInvalidator() EXCLUDES(later_mu);
+  // Ends the session loop from a normal thread once SIGTERM or SIGINT arrived (see Loop).
+  void StopOnExitSignal(const std::atomic<bool>& loop_done, pthread_t loop_thread)
+      EXCLUDES(mount_mu);
+  // Raises the readahead once the kernel's INIT was answered.
+  void TuneReadaheadAfterInit();
 };
 
 namespace {
@@ -93,34 +104,12 @@ const fuse_lowlevel_ops* Ops() {
   return &ops;
 }
 
-// The "major:minor" of the mount at mountpoint, from /proc/self/mountinfo. (stat() on the
-// mountpoint would be a FUSE request to this very daemon, which is not serving yet.)
-std::string DeviceOf(const std::string& mountpoint) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    fields >> id >> parent >> dev >> root >> point;
-    // mountinfo escapes space, tab, newline and backslash as octal.
-    std::string unescaped;
-    for (size_t i = 0; i < point.size(); ++i) {
-      if (point[i] == '\\' && i + 3 < point.size()) {
-        unescaped.push_back(static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8)));
-        i += 3;
-      } else {
-        unescaped.push_back(point[i]);
-      }
-    }
-    if (unescaped == mountpoint) found = dev;  // the last one is on top
-  }
-  return found;
-}
-
 // Raises the kernel's readahead for this mount: FUSE's init can only lower it below the bdi
 // default of 128 KiB, which caps sequential reads of large weight files.
 void TuneReadahead(const SessionOptions& o) {
-  const std::string dev = DeviceOf(o.mountpoint);
+  // From /proc/self/mountinfo: stat() on the mountpoint would be a FUSE request to this very
+  // daemon, which is not serving yet.
+  const std::string dev = MountedDevice(o.mountpoint);
   if (dev.empty()) return;
   const std::string path = "/sys/class/bdi/" + dev + "/read_ahead_kb";
   std::ofstream f(path);
@@ -135,16 +124,72 @@ void TuneReadahead(const SessionOptions& o) {
 
 }  // namespace
 
+void Session::Impl::InvalidateLater(fuse_ino_t parent, const std::string& name) {
+  {
+    MutexLock lock(&later_mu);
+    later.emplace_back(parent, name);
+  }
+  later_cv.Signal();
+}
+
+void Session::Impl::SendLaterInvalidations() {
+  MutexLock lock(&later_mu);
+  while (true) {
+    while (!later_stop && later.empty()) later_cv.Wait();
+    if (later_stop) return;
+    std::vector<std::pair<fuse_ino_t, std::string>> todo;
+    todo.swap(later);
+    lock.Unlock();
+    {
+      MutexLock mount_lock(&mount_mu);
+      for (const auto& [parent, name] : todo) {
+        if (stopping || !mounted || fuse_session_exited(se)) break;
+        fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+      }
+    }
+    lock.Lock();
+  }
+}
+
+void Session::Impl::StopInvalidator() {
+  {
+    MutexLock lock(&later_mu);
+    later_stop = true;
+  }
+  later_cv.SignalAll();
+  if (invalidator.joinable()) invalidator.join();
+}
+
+void Session::Impl::StopOnExitSignal(const std::atomic<bool>& loop_done, pthread_t loop_thread) {
+  bool exiting = false;
+  while (!loop_done.load()) {
+    if (!exiting && g_exit_requested.load()) {
+      {
+        MutexLock lock(&mount_mu);
+        stopping = true;
+      }
+      fuse_session_exit(se);
+      exiting = true;
+    }
+    // Wakes the loop's wait (again, in case it was not waiting yet); the handler only sets a
+    // flag.
+    if (exiting) pthread_kill(loop_thread, SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void Session::Impl::TuneReadaheadAfterInit() {
+  for (int i = 0; i < 500 && !init_done.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  TuneReadahead(options);
+}
+
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Session::~Session() {
   Unmount();
-  {
-    std::lock_guard lock(impl_->later_mu);
-    impl_->later_stop = true;
-  }
-  impl_->later_cv.notify_all();
-  if (impl_->invalidator.joinable()) impl_->invalidator.join();
+  impl_->StopInvalidator();
   if (impl_->signals) {
     // The hangup flag lives in the caller, which is going away.
     g_hangup = nullptr;
@@ -153,25 +198,10 @@ Session::~Session() {
   if (impl_->se) fuse_session_destroy(impl_->se);
 }
 
-Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs,
-                                                const SessionOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->ctx.fs = fs;
-  impl->ctx.read_only = options.read_only;
-  impl->ctx.log = options.log;
-  impl->ctx.init_done = &impl->init_done;
-  impl->ctx.caller_groups = options.caller_groups;
-  if (options.allow_other) {
-    impl->ctx.invalidate_later = [impl = impl.get()](fuse_ino_t parent, const std::string& name) {
-      {
-        std::lock_guard lock(impl->later_mu);
-        impl->later.emplace_back(parent, name);
-      }
-      impl->later_cv.notify_one();
-    };
-  }
+namespace {
 
+// The -o options and arguments fuse_session_new gets.
+std::vector<std::string> SessionArgs(const SessionOptions& options) {
   std::vector<std::string> args = {"weightfs"};
   std::string opts = "fsname=" + options.fsname + ",subtype=weightfs";
   if (options.read_only) opts += ",ro";
@@ -180,18 +210,42 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs,
   args.push_back("-o");
   args.push_back(opts);
   if (options.debug) args.push_back("-d");
+  return args;
+}
+
+Status InstallSignalHandlers(std::atomic<bool>* hangup) {
+  g_hangup = hangup;
+  g_exit_requested.store(false);
+  RETURN_IF_ERROR(InstallHandler(SIGHUP, OnHangup));
+  RETURN_IF_ERROR(InstallHandler(SIGINT, OnExitSignal));
+  RETURN_IF_ERROR(InstallHandler(SIGTERM, OnExitSignal));
+  signal(SIGPIPE, SIG_IGN);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs,
+                                                const SessionOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->ctx.fs = fs;
+  impl->ctx.log = options.log;
+  impl->ctx.init_done = &impl->init_done;
+  impl->ctx.caller_groups = options.caller_groups;
+  if (options.allow_other) {
+    impl->ctx.invalidate_later = [impl = impl.get()](fuse_ino_t parent, const std::string& name) {
+      impl->InvalidateLater(parent, name);
+    };
+  }
+  std::vector<std::string> args = SessionArgs(options);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   impl->se = fuse_session_new(&fargs, Ops(), sizeof(fuse_lowlevel_ops), &impl->ctx);
   fuse_opt_free_args(&fargs);
   if (!impl->se) return InvalidArgument("could not create the FUSE session (bad -o option?)");
-  g_hangup = options.hangup;
-  g_exit_requested.store(false);
-  RETURN_IF_ERROR(InstallHandler(SIGHUP, OnHangup));
-  RETURN_IF_ERROR(InstallHandler(SIGINT, OnExitSignal));
-  RETURN_IF_ERROR(InstallHandler(SIGTERM, OnExitSignal));
-  signal(SIGPIPE, SIG_IGN);
+  RETURN_IF_ERROR(InstallSignalHandlers(options.hangup));
   impl->signals = true;
   if (fuse_session_mount(impl->se, options.mountpoint.c_str()) != 0) {
     return IoError(
@@ -206,56 +260,17 @@ Status Session::Loop() {
   // The kernel applies FUSE's max_readahead when it processes the INIT reply, which would undo
   // an earlier change; so readahead is raised once INIT has been answered.
   std::thread tuner;
-  if (impl_->options.tune_readahead) {
-    tuner = std::thread([impl = impl_.get()] {
-      for (int i = 0; i < 500 && !impl->init_done.load(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      TuneReadahead(impl->options);
-    });
-  }
+  if (impl_->options.tune_readahead)
+    tuner = std::thread([impl = impl_.get()] { impl->TuneReadaheadAfterInit(); });
   // SIGTERM/SIGINT end the loop from here: first no new cache invalidation may start and the one
   // in flight finishes (requests are still served, so the kernel locks it waits for come free),
   // then the loop is told to stop. libfuse's own handlers would stop serving at once and could
   // leave an invalidation blocked in the kernel forever.
   std::atomic<bool> loop_done{false};
   const pthread_t loop_thread = pthread_self();
-  std::thread stopper([&] {
-    bool exiting = false;
-    while (!loop_done.load()) {
-      if (!exiting && g_exit_requested.load()) {
-        {
-          std::lock_guard lock(impl_->mount_mu);
-          impl_->stopping = true;
-        }
-        fuse_session_exit(impl_->se);
-        exiting = true;
-      }
-      // Wakes the loop's wait (again, in case it was not waiting yet); the handler only sets a
-      // flag.
-      if (exiting) pthread_kill(loop_thread, SIGTERM);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
+  std::thread stopper([&] { impl_->StopOnExitSignal(loop_done, loop_thread); });
   if (!impl_->invalidator.joinable())
-    impl_->invalidator = std::thread([impl = impl_.get()] {
-      std::unique_lock lock(impl->later_mu);
-      while (true) {
-        impl->later_cv.wait(lock, [&] { return impl->later_stop || !impl->later.empty(); });
-        if (impl->later_stop) return;
-        std::vector<std::pair<fuse_ino_t, std::string>> todo;
-        todo.swap(impl->later);
-        lock.unlock();
-        {
-          std::lock_guard mount_lock(impl->mount_mu);
-          for (const auto& [parent, name] : todo) {
-            if (impl->stopping || !impl->mounted || fuse_session_exited(impl->se)) break;
-            fuse_lowlevel_notify_inval_entry(impl->se, parent, name.c_str(), name.size());
-          }
-        }
-        lock.lock();
-      }
-    });
+    impl_->invalidator = std::thread([impl = impl_.get()] { impl->SendLaterInvalidations(); });
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(1, impl_->options.threads)));
   fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -272,7 +287,7 @@ Status Session::Loop() {
 }
 
 void Session::InvalidateCache(const vfs::FileSystem::KernelNames& names) {
-  std::lock_guard lock(impl_->mount_mu);
+  MutexLock lock(&impl_->mount_mu);
   if (impl_->stopping || !impl_->mounted || !impl_->init_done.load()) return;
   for (const auto& [parent, name] : names.entries) {
     // Once the loop has ended nobody answers the requests whose locks an invalidation waits for.
