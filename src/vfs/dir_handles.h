@@ -3,6 +3,7 @@
 // Thread-safe: mu_ is a leaf lock.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,17 @@ struct DirHandle {
   // .versions directory's whole listing, or the .versions entry of the live root.
   std::vector<DirEntry> fixed;
 };
+
+// The entries of h's fixed part from offset on, at most max_entries of them.
+inline std::vector<DirEntry> FixedEntries(const DirHandle& h, uint64_t offset, size_t max_entries) {
+  std::vector<DirEntry> out;
+  const uint64_t base = h.entries.size();
+  for (uint64_t i = std::max(offset, base); i - base < h.fixed.size() && out.size() < max_entries;
+       ++i) {
+    out.push_back(h.fixed[i - base]);
+  }
+  return out;
+}
 
 class DirHandles {
  public:

@@ -17,8 +17,8 @@
 //
 // Thread-safe. Lock order: write_mu_ (serializes the mutators, held while they wait for the
 // sink) before mu_ (the segments: readers share it, and it is never held while waiting for the
-// sink or storing). Callers may hold the FileSystem's node table lock only around the atomic
-// accessors (size, hole_bytes, version).
+// sink or storing). A caller may hold the NodeTable's mutex when it calls in (that mutex comes
+// first in the lock order), but not across Write, Truncate, Seal or SealIdle, which wait for I/O.
 #pragma once
 
 #include <atomic>

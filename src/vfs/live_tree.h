@@ -1,6 +1,7 @@
 // LiveTree: serves the requests routed to the live, read-write tree: namespace changes, file
 // content, attributes and xattrs of the NodeTable's nodes, decided by the policy (Authorizer)
 // and, with FsOptions::mode_check, by mode bits. Closing a file seals it through the Committer.
+// Its public methods are the Tree interface, one per request (more than 25, see tree.h).
 //
 // Thread-safe. Each request takes the NodeTable's mutex (table_->mu()) for its lookups and
 // changes; helpers marked REQUIRES(table_->mu()) need it held. It is never held while file

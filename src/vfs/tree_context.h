@@ -39,8 +39,4 @@ struct TreeContext {
   }
 };
 
-// The entries of a directory handle's fixed part from offset on (see DirHandle), at most
-// max_entries.
-std::vector<DirEntry> FixedEntries(const DirHandle& h, uint64_t offset, size_t max_entries);
-
 }  // namespace weightfs::vfs

@@ -7,16 +7,6 @@ namespace weightfs::vfs {
 
 using policy::Capability;
 
-std::vector<DirEntry> FixedEntries(const DirHandle& h, uint64_t offset, size_t max_entries) {
-  std::vector<DirEntry> out;
-  const uint64_t base = h.entries.size();
-  for (uint64_t i = std::max(offset, base); i - base < h.fixed.size() && out.size() < max_entries;
-       ++i) {
-    out.push_back(h.fixed[i - base]);
-  }
-  return out;
-}
-
 Status VersionsTree::Refuse() { return ReadOnly("everything below .versions is read-only"); }
 
 Status VersionsTree::RefuseEntry(NodeId parent) {

@@ -1,7 +1,8 @@
 // VersionsTree: serves the requests routed to the read-only `.versions/` view (VersionsView):
 // lookups, attributes, reads and listings of snapshots, decided by the policy as paths in their
 // snapshot. Every change is refused (kReadOnly) except the two ways of making a snapshot:
-// `mkdir .versions/tags/NAME` and setting kSnapshotXattr on .versions.
+// `mkdir .versions/tags/NAME` and setting kSnapshotXattr on .versions. Its public methods are
+// the Tree interface, one per request (more than 25, see tree.h).
 // Thread-safe; holds no lock of its own (VersionsView, DirHandles and the Authorizer lock
 // themselves).
 #pragma once

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include "vfs/dir_handles.h"
-#include "vfs/tree_context.h"
 
 namespace weightfs::vfs {
 namespace {
