@@ -32,13 +32,13 @@ AccessControl::AccessControl(std::shared_ptr<const policy::Policy> policy, Optio
 }
 
 void AccessControl::SetPolicy(std::shared_ptr<const policy::Policy> policy) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   policy_ = std::move(policy);
   roles_cache_.clear();
 }
 
 std::shared_ptr<const policy::Policy> AccessControl::policy() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return policy_;
 }
 
@@ -47,7 +47,7 @@ std::vector<std::string> AccessControl::RolesOf(const Caller& c, const policy::P
   CallerKey key{c.uid, c.gid, c.groups};
   const auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = roles_cache_.find(key);
     if (it != roles_cache_.end() && it->second.policy == &p && it->second.expires > now)
       return it->second.roles;
@@ -56,7 +56,7 @@ std::vector<std::string> AccessControl::RolesOf(const Caller& c, const policy::P
   policy::Identity who{c.uid, c.gid, c.groups};
   std::vector<std::string> roles;
   for (const auto& g : p.RolesFor(who, *options_.resolver)) roles.push_back(g.role);
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (roles_cache_.size() > 4096) roles_cache_.clear();
   roles_cache_[key] = CachedRoles{
       &p, roles,

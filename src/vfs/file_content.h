@@ -17,16 +17,18 @@
 //
 // Thread-safe. Lock order: write_mu_ (serializes the mutators, held while they wait for the
 // sink) before mu_ (the segments: readers share it, and it is never held while waiting for the
-// sink or storing).
+// sink or storing). A caller may hold the NodeTable's mutex when it calls in (that mutex comes
+// first in the lock order), but not across Write, Truncate, Seal or SealIdle, which wait for I/O.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <vector>
 
+#include "vfs/shared_mutex.h"
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
 #include "weightfs/core/thread_pool.h"
@@ -51,8 +53,8 @@ class FileContent {
   uint64_t hole_bytes() const { return hole_bytes_.load(); }
   // Bumped by every change; a file whose version moved since its last seal has news to commit.
   uint64_t version() const { return version_.load(); }
-  bool dirty() const;
-  int64_t dirty_bytes() const;
+  bool dirty() const EXCLUDES(mu_);
+  int64_t dirty_bytes() const EXCLUDES(mu_);
 
   // Makes reads go through reader (shared by the mount: its cache and read-ahead workers) with
   // a read-ahead state of this file's own. weight_file: the name says it holds weights, read
@@ -62,22 +64,22 @@ class FileContent {
 
   // Appends views of up to len bytes at offset (short only at end of file) to *out. The views
   // stay valid while *out lives, whatever happens to the file meanwhile.
-  Status Read(uint64_t offset, uint64_t len, PieceList* out) const;
+  Status Read(uint64_t offset, uint64_t len, PieceList* out) const EXCLUDES(mu_);
   // The same bytes, copied into *out (cleared first).
-  Status Read(uint64_t offset, uint64_t len, Bytes* out) const;
-  Status Write(uint64_t offset, ByteView data);
+  Status Read(uint64_t offset, uint64_t len, Bytes* out) const EXCLUDES(mu_);
+  Status Write(uint64_t offset, ByteView data) EXCLUDES(write_mu_, mu_);
   // Growing adds a hole: O(1), whatever the size.
-  Status Truncate(uint64_t size);
+  Status Truncate(uint64_t size) EXCLUDES(write_mu_, mu_);
   // lseek's SEEK_DATA (hole false) and SEEK_HOLE (hole true): the first offset >= offset that is
   // data, or in a hole (the end of the file counts as one). nullopt: none (ENXIO).
-  std::optional<uint64_t> Seek(uint64_t offset, bool hole) const;
+  std::optional<uint64_t> Seek(uint64_t offset, bool hole) const EXCLUDES(mu_);
 
   // Seals everything dirty and stores the file object; returns it and its id. Objects are not
   // synced (the commit syncs once before publishing the tree).
-  Result<std::pair<ObjectId, repo::FileObject>> Seal();
+  Result<std::pair<ObjectId, repo::FileObject>> Seal() EXCLUDES(write_mu_, mu_);
   // Seals the dirty data except an undecided tail shorter than a chunk. Used when the dirty
   // bytes pass a memory budget.
-  Status SealIdle();
+  Status SealIdle() EXCLUDES(write_mu_, mu_);
 
  private:
   struct Segment {
@@ -95,12 +97,12 @@ class FileContent {
     std::shared_ptr<Bytes> data;
   };
 
-  // All private helpers require mu_ held exclusively (or shared for the const ones).
-  size_t SegmentAt(uint64_t offset) const;  // index of the segment holding offset
-  void RecomputeStarts();
+  // The helpers below require mu_: exclusively, or shared for those marked so.
+  size_t SegmentAt(uint64_t offset) const WFS_REQUIRES_SHARED(mu_);  // segment holding offset
+  void RecomputeStarts() REQUIRES(mu_);
   // Appends a hole of n bytes at the end (merged with a hole there).
-  void AppendHoleLocked(uint64_t n);
-  Status SplitAt(uint64_t offset, size_t* index);  // segment boundary at offset
+  void AppendHoleLocked(uint64_t n) REQUIRES(mu_);
+  Status SplitAt(uint64_t offset, size_t* index) REQUIRES(mu_);  // segment boundary at offset
   Status ReadSegment(const Segment& s, uint64_t start_in_seg, uint64_t len, Bytes* out) const;
   // whole_chunks: read a stored chunk whole through the reader's cache (a sequential reader
   // will want the rest), else only the frames the range touches.
@@ -108,27 +110,37 @@ class FileContent {
                            PieceList* out) const;
   // Asks the reader to load the stored chunks in [from, to) ahead of the reader. Returns how
   // far it got: to, or the start of the first chunk the cache had no room for.
-  uint64_t PrefetchLocked(uint64_t from, uint64_t to) const;
-  Status SealLocked(bool keep_tail, std::vector<Submission>* subs);
-  void DetectForcedCuts();
-  void AddDirty(int64_t delta);
+  uint64_t PrefetchLocked(uint64_t from, uint64_t to) const WFS_REQUIRES_SHARED(mu_);
+  Status SealLocked(bool keep_tail, std::vector<Submission>* subs) REQUIRES(mu_);
+  // SealLocked for the undecided run segs_[first, last): its chunks go to *out and *subs, an
+  // undecided tail (keep_tail, at the end of the file) stays dirty.
+  Status RechunkRunLocked(size_t first, size_t last, bool keep_tail, std::vector<Segment>* out,
+                          std::vector<Submission>* subs) REQUIRES(mu_);
+  // The file object of a file whose segments are all stored or holes.
+  Result<repo::FileObject> FileObjectLocked() const WFS_REQUIRES_SHARED(mu_);
+  void DetectForcedCuts() REQUIRES(mu_);
+  void AddDirty(int64_t delta) REQUIRES(mu_);
   // A write anywhere (holes, overwrites, appends) as plain dirty data.
-  Status WriteLocked(uint64_t offset, ByteView data);
+  Status WriteLocked(uint64_t offset, ByteView data) REQUIRES(mu_);
+  // Overwrites the stored part of the file in [offset, overlap_end) with data's first bytes.
+  Status OverwriteLocked(uint64_t offset, uint64_t overlap_end, ByteView data) REQUIRES(mu_);
+  // Appends piece to the pending chunk (the last segment), starting one if there is none.
+  Segment* AppendPendingLocked(ByteView piece) REQUIRES(mu_);
   // The streaming append (see the class comment); data goes at the end of the file.
-  void AppendStreamLocked(ByteView data, std::vector<Submission>* subs);
+  void AppendStreamLocked(ByteView data, std::vector<Submission>* subs) REQUIRES(mu_);
   // Turns a decided dirty segment into a chunk in flight.
-  void DecideLocked(Segment* s, std::vector<Submission>* subs);
+  void DecideLocked(Segment* s, std::vector<Submission>* subs) REQUIRES(mu_);
   // Starts streaming if the file allows it: all segments decided except a dirty tail.
-  void ResumeStreamLocked();
+  void ResumeStreamLocked() REQUIRES(mu_);
   // Makes the segments whose chunks were stored kStored.
-  void ApplyStoredLocked(const std::vector<repo::StoredChunk>& stored);
+  void ApplyStoredLocked(const std::vector<repo::StoredChunk>& stored) REQUIRES(mu_);
   // After a sink error: chunks in flight become plain dirty data again (a later Seal retries).
-  void AbandonInFlightLocked();
+  void AbandonInFlightLocked() REQUIRES(mu_);
 
-  // Require write_mu_ (not mu_).
-  Status Submit(std::vector<Submission>* subs);
+  // Require write_mu_ and take mu_ themselves.
+  Status Submit(std::vector<Submission>* subs) REQUIRES(write_mu_) EXCLUDES(mu_);
   // Applies the finished results without waiting (all: wait for every chunk in flight).
-  Status CollectStored(bool all);
+  Status CollectStored(bool all) REQUIRES(write_mu_) EXCLUDES(mu_);
 
   repo::Repository* repo_;
   std::atomic<int64_t>* dirty_counter_;
@@ -137,23 +149,25 @@ class FileContent {
   repo::ChunkReader* reader_ = nullptr;
   std::unique_ptr<repo::ReadAhead> read_ahead_;  // null: no read-ahead
   ThreadPool* pool_;
-  std::mutex write_mu_;
-  std::unique_ptr<repo::ChunkSink> sink_;  // created on first use; guarded by write_mu_
-  mutable std::shared_mutex mu_;
-  std::vector<Segment> segs_;
-  std::vector<uint64_t> starts_;         // starts_[i] = offset of segs_[i]; one extra entry = size
-  int64_t dirty_bytes_ = 0;              // bytes held in kDirty segments
-  std::atomic<uint64_t> size_{0};        // starts_.back(), readable without mu_
-  std::atomic<uint64_t> hole_bytes_{0};  // bytes in kZero segments, readable without mu_
+  Mutex write_mu_ ACQUIRED_BEFORE(mu_);
+  std::unique_ptr<repo::ChunkSink> sink_ GUARDED_BY(write_mu_);  // created on first use
+  mutable SharedMutex mu_;
+  std::vector<Segment> segs_ GUARDED_BY(mu_);
+  // starts_[i] = offset of segs_[i]; one extra entry = size
+  std::vector<uint64_t> starts_ GUARDED_BY(mu_);
+  int64_t dirty_bytes_ GUARDED_BY(mu_) = 0;  // bytes held in kDirty segments
+  std::atomic<uint64_t> size_{0};            // starts_.back(), readable without mu_
+  std::atomic<uint64_t> hole_bytes_{0};      // bytes in kZero segments, readable without mu_
   std::atomic<uint64_t> version_{0};
-  enum class CutState { kUnknown, kNone, kFound } cut_state_ = CutState::kUnknown;
-  std::vector<uint64_t> forced_cuts_;  // absolute offsets (safetensors boundaries)
-  uint64_t next_tag_ = 1;
+  enum class CutState { kUnknown, kNone, kFound };
+  CutState cut_state_ GUARDED_BY(mu_) = CutState::kUnknown;
+  std::vector<uint64_t> forced_cuts_ GUARDED_BY(mu_);  // absolute offsets (safetensors boundaries)
+  uint64_t next_tag_ GUARDED_BY(mu_) = 1;
   // Streaming: the file is all decided chunks up to finder_->chunk_start(), then at most one
   // dirty segment (the pending chunk). finder_ has scanned all of it once the cut state is
   // decided, none of it before.
-  bool streaming_ = false;
-  std::optional<repo::CutFinder> finder_;
+  bool streaming_ GUARDED_BY(mu_) = false;
+  std::optional<repo::CutFinder> finder_ GUARDED_BY(mu_);
 };
 
 }  // namespace weightfs::vfs

@@ -1,57 +1,49 @@
-// FileSystem mode bits (issue #10): the POSIX permission checks of vfs/posix.h applied to the
-// live tree's nodes and to .versions/, when FsOptions::mode_check is on. The policy is checked
-// separately (filesystem_access.cc); a request needs both.
-#include "vfs/node.h"
+// LiveTree mode bits: the POSIX permission checks of vfs/posix.h applied to the live tree's
+// nodes, when FsOptions::mode_check is on. The policy is checked separately (Authorizer); a
+// request needs both. (VersionsTree::CheckMode does the same for .versions nodes.)
+#include "vfs/live_tree.h"
 #include "vfs/posix.h"
-#include "weightfs/vfs/filesystem.h"
 
 namespace weightfs::vfs {
 
-Status FileSystem::CheckModeLocked(const Caller& c, const Node* n, uint32_t want,
-                                   const char* op) const {
-  if (!options_.mode_check) return Status::Ok();
+Status LiveTree::CheckMode(const Caller& c, const Node* n, uint32_t want, const char* op) const {
+  if (!ctx_->options->mode_check) return Status::Ok();
   for (const Node* d = n->parent; d; d = d->parent)
     RETURN_IF_ERROR(vfs::CheckMode(c, d->owned(), kWantExec, op));
   return vfs::CheckMode(c, n->owned(), want, op);
 }
 
-Status FileSystem::CheckMode(const Caller& c, NodeId ino, uint32_t want, const char* op) {
-  if (!options_.mode_check) return Status::Ok();
-  if (versions_ && VersionsView::Owns(ino)) {
-    // A snapshot's entries keep their owners and modes; its directories above are not checked
-    // again here (a lookup through them was).
-    ASSIGN_OR_RETURN(Attr a, versions_->GetAttr(ino));
-    return vfs::CheckMode(c, Owned{a.uid, a.gid, a.mode, a.type == NodeType::kDirectory}, want, op);
-  }
-  std::lock_guard lock(tree_mu_);
-  ASSIGN_OR_RETURN(Node * n, GetNodeLocked(ino));
-  return CheckModeLocked(c, n, want, op);
+Status LiveTree::CheckMode(const Caller& c, NodeId ino, uint32_t want, const char* op) {
+  if (!ctx_->options->mode_check) return Status::Ok();
+  MutexLock lock(table_->mu());
+  ASSIGN_OR_RETURN(Node * n, table_->Get(ino));
+  return CheckMode(c, n, want, op);
 }
 
-Status FileSystem::CheckAddLocked(const Caller& c, const Node* dir, const char* op) const {
-  return CheckModeLocked(c, dir, kWantWrite | kWantExec, op);
+Status LiveTree::CheckAdd(const Caller& c, const Node* dir, const char* op) const {
+  return CheckMode(c, dir, kWantWrite | kWantExec, op);
 }
 
-Status FileSystem::CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n,
-                                     const char* op) const {
-  if (!options_.mode_check) return Status::Ok();
-  RETURN_IF_ERROR(CheckAddLocked(c, dir, op));
+Status LiveTree::CheckRemove(const Caller& c, const Node* dir, const Node* n,
+                             const char* op) const {
+  if (!ctx_->options->mode_check) return Status::Ok();
+  RETURN_IF_ERROR(CheckAdd(c, dir, op));
   return CheckSticky(c, dir->owned(), n->owned());
 }
 
-Status FileSystem::CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n,
-                                     const Node* to_dir) const {
-  if (!options_.mode_check) return Status::Ok();
-  RETURN_IF_ERROR(CheckRemoveLocked(c, from_dir, n, "rename"));
-  RETURN_IF_ERROR(CheckAddLocked(c, to_dir, "rename"));
+Status LiveTree::CheckRenameMode(const Caller& c, const Node* from_dir, const Node* n,
+                                 const Node* to_dir) const {
+  if (!ctx_->options->mode_check) return Status::Ok();
+  RETURN_IF_ERROR(CheckRemove(c, from_dir, n, "rename"));
+  RETURN_IF_ERROR(CheckAdd(c, to_dir, "rename"));
   if (n->type == repo::EntryType::kDirectory && from_dir != to_dir) {
     RETURN_IF_ERROR(vfs::CheckMode(c, n->owned(), kWantWrite, "rename"));
   }
   return Status::Ok();
 }
 
-Status FileSystem::CheckLinkSourceLocked(const Caller& c, const Node* n) const {
-  if (!options_.mode_check || c.uid == 0 || c.uid == n->uid) return Status::Ok();
+Status LiveTree::CheckLinkSource(const Caller& c, const Node* n) const {
+  if (!ctx_->options->mode_check || c.uid == 0 || c.uid == n->uid) return Status::Ok();
   const bool privileged = (n->mode & kSetUid) || ((n->mode & kSetGid) && (n->mode & 0010));
   if (n->type != repo::EntryType::kFile || privileged) {
     return NotPermitted("link: only the owner may link a special or set-id file");
@@ -62,7 +54,7 @@ Status FileSystem::CheckLinkSourceLocked(const Caller& c, const Node* n) const {
   return Status::Ok();
 }
 
-Status FileSystem::ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrRequest& req) {
+Status LiveTree::ApplyOwnership(const Caller& c, Node* n, const SetAttrRequest& req) const {
   // Ownership follows POSIX whether or not mode bits are enforced (else anybody could give files
   // away); chmod's and utimens' rules only with mode_check (without, the policy alone decides).
   const bool chown = req.set_uid || req.set_gid;
@@ -70,11 +62,11 @@ Status FileSystem::ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrR
     RETURN_IF_ERROR(CheckChown(c, n->owned(), req.set_uid ? std::optional(req.uid) : std::nullopt,
                                req.set_gid ? std::optional(req.gid) : std::nullopt));
   }
-  if (options_.mode_check && (req.set_mtime || req.set_atime)) {
+  if (ctx_->options->mode_check && (req.set_mtime || req.set_atime)) {
     RETURN_IF_ERROR(CheckSetTimes(c, n->owned(), !req.times_now));
   }
   uint32_t mode = req.mode & 07777;
-  if (req.set_mode && options_.mode_check) {
+  if (req.set_mode && ctx_->options->mode_check) {
     ASSIGN_OR_RETURN(mode, ModeAfterChmod(c, n->owned(), mode));
   }
   if (chown) {

@@ -1,4 +1,4 @@
-// The in-memory node of the live tree, shared by the FileSystem's source files.
+// Node: one node of the live tree in memory, owned by the NodeTable (node_table.h).
 #pragma once
 
 #include <map>
@@ -10,14 +10,14 @@
 
 #include "vfs/file_content.h"
 #include "vfs/posix.h"
-#include "vfs/versions.h"
 #include "weightfs/repo/objects.h"
-#include "weightfs/vfs/filesystem.h"
+#include "weightfs/vfs/types.h"
 
 namespace weightfs::vfs {
 
-// Every field is guarded by FileSystem::tree_mu_, except what FileContent guards itself.
-struct FileSystem::Node {
+// Every field is guarded by the NodeTable's mutex (which the analysis cannot name here), except
+// what FileContent guards itself.
+struct Node {
   NodeId ino = 0;
   repo::EntryType type = repo::EntryType::kFile;
   uint32_t mode = 0644;
@@ -89,11 +89,6 @@ struct FileSystem::Node {
     if (loaded) return subdirs;
     return unloaded_subdirs;
   }
-};
-
-struct FileSystem::DirHandle {
-  std::vector<std::pair<std::string, NodeId>> entries;  // ".", "..", then children by name
-  std::vector<DirEntry> fixed;  // a .versions directory: its listing, taken at opendir
 };
 
 }  // namespace weightfs::vfs

@@ -1,4 +1,4 @@
-// POSIX ownership and permission rules (issue #10), shared by the live tree and .versions/: file
+// POSIX ownership and permission rules, shared by the live tree and .versions/: file
 // types, who may read, write or search a node by its mode bits, who may chown, chmod and set
 // times, sticky and setgid directories. Pure functions of the caller and the node's owner, group
 // and mode; the FileSystem decides when to ask (FsOptions::mode_check) and combines the answer

@@ -20,25 +20,38 @@ bool IsLowerHex(const std::string& s) {
 
 VersionsView::VersionsView(repo::Repository* repo, Options options)
     : repo_(repo), options_(options) {
-  nodes_[kTop] = Node{Kind::kFixedDir, kTop};
-  nodes_[kIds] = Node{Kind::kFixedDir, kTop};
-  nodes_[kTags] = Node{Kind::kFixedDir, kTop};
-  nodes_[kByTime] = Node{Kind::kFixedDir, kTop};
-  nodes_[kLatest] = Node{Kind::kLink, kTop};
+  MutexLock lock(&mu_);
+  for (NodeId ino : {kTop, kIds, kTags, kByTime}) nodes_[ino] = NewNode(Kind::kFixedDir);
+  nodes_[kLatest] = NewNode(Kind::kLink);
 }
 
 VersionsView::~VersionsView() = default;
 
+VersionsView::Node VersionsView::NewNode(Kind kind) {
+  Node n;
+  n.kind = kind;
+  return n;
+}
+
+VersionsView::Node VersionsView::SnapshotRootNode(const repo::SnapshotInfo& snap) {
+  Node node = NewNode(Kind::kTreeDir);
+  node.entry.type = repo::EntryType::kDirectory;
+  node.entry.mode = 0555;
+  node.entry.id = snap.snapshot.root;
+  node.entry.mtime_ns = snap.snapshot.time_ns;
+  return node;
+}
+
 std::string VersionsView::TimeName(int64_t ns) { return FormatUtc(ns, "%Y-%m-%dT%H%M%SZ"); }
 
 void VersionsView::Invalidate() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   lists_.reset();
 }
 
 Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (lists_ && std::chrono::steady_clock::now() - lists_->loaded <
                       std::chrono::duration<double>(options_.refresh_s)) {
       return lists_;
@@ -49,7 +62,7 @@ Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() 
   ASSIGN_OR_RETURN(auto tags, repo_->ReadTags());
   lists->tags = std::move(tags.value);
   lists->loaded = std::chrono::steady_clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   lists_ = lists;
   return std::shared_ptr<const Lists>(lists);
 }
@@ -140,102 +153,91 @@ EntryOut VersionsView::EntryOf(NodeId ino, const Node& n, bool listing) const {
 }
 
 Result<EntryOut> VersionsView::LookupTop() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return EntryOf(kTop, nodes_[kTop], true);
 }
 
 Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
+  if (parent == kTop) return LookupFixed(name);
+  if (parent == kIds || parent == kTags) return LookupSnapshotRoot(parent, name);
+  if (parent == kByTime) return LookupByTime(name);
   Node parent_node;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = nodes_.find(parent);
     if (it == nodes_.end()) return NotFound("stale node");
+    if (it->second.kind != Kind::kTreeDir) return NotDirectory("not a directory");
+    auto known = by_name_.find({parent, name});
+    if (known != by_name_.end()) return EntryOf(known->second, nodes_[known->second], false);
     parent_node = it->second;
-  }
-  if (parent == kTop) {
-    static const std::map<std::string, NodeId> kFixed = {
-        {"ids", kIds}, {"tags", kTags}, {"by-time", kByTime}, {"latest", kLatest}};
-    auto f = kFixed.find(name);
-    if (f == kFixed.end()) return NotFound(name + ": no such file or directory");
-    if (f->second == kLatest) {
-      ASSIGN_OR_RETURN(auto lists, CurrentLists());
-      if (lists->snapshots.empty()) return NotFound("latest: the repository has no snapshots yet");
-      std::lock_guard lock(mu_);
-      Node& latest = nodes_[kLatest];
-      latest.link = "ids/" + lists->snapshots.front().id.Hex();
-      latest.entry.mtime_ns = lists->snapshots.front().snapshot.time_ns;
-      return EntryOf(kLatest, latest, true);
-    }
-    std::lock_guard lock(mu_);
-    return EntryOf(f->second, nodes_[f->second], true);
-  }
-  if (parent == kIds || parent == kTags || parent == kByTime) {
-    ASSIGN_OR_RETURN(auto lists, CurrentLists());
-    const repo::SnapshotInfo* snap = nullptr;
-    if (parent == kIds) {
-      ASSIGN_OR_RETURN(snap, FindSnapshot(*lists, name));
-    } else if (parent == kTags) {
-      auto t = lists->tags.find(name);
-      if (t == lists->tags.end()) return NotFound(name + ": no such tag");
-      for (const auto& s : lists->snapshots) {
-        if (s.id == t->second) snap = &s;
-      }
-      if (!snap) {
-        // A tag may name a snapshot outside the chain (kept by `forget --keep-tagged`).
-        ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->LoadSnapshot(t->second));
-        repo::SnapshotInfo info{t->second, std::move(so)};
-        Node node{Kind::kTreeDir};
-        node.entry.type = repo::EntryType::kDirectory;
-        node.entry.mode = 0555;
-        node.entry.id = info.snapshot.root;
-        node.entry.mtime_ns = info.snapshot.time_ns;
-        std::lock_guard lock(mu_);
-        NodeId ino = ChildLocked(parent, name, std::move(node));
-        return EntryOf(ino, nodes_[ino], false);
-      }
-    } else {
-      for (const auto& s : lists->snapshots) {
-        if (TimeName(s.snapshot.time_ns) == name ||
-            TimeName(s.snapshot.time_ns) + "_" + s.id.Hex().substr(0, 8) == name) {
-          Node node{Kind::kLink};
-          node.link = "../ids/" + s.id.Hex();
-          node.entry.mtime_ns = s.snapshot.time_ns;
-          std::lock_guard lock(mu_);
-          NodeId ino = ChildLocked(parent, name, std::move(node));
-          return EntryOf(ino, nodes_[ino], true);
-        }
-      }
-      return NotFound(name + ": no snapshot at that time");
-    }
-    Node node{Kind::kTreeDir};
-    node.entry.type = repo::EntryType::kDirectory;
-    node.entry.mode = 0555;
-    node.entry.id = snap->snapshot.root;
-    node.entry.mtime_ns = snap->snapshot.time_ns;
-    std::lock_guard lock(mu_);
-    NodeId ino = ChildLocked(parent, name, std::move(node));
-    return EntryOf(ino, nodes_[ino], false);
-  }
-  if (parent_node.kind != Kind::kTreeDir) return NotDirectory("not a directory");
-  {
-    std::lock_guard lock(mu_);
-    auto it = by_name_.find({parent, name});
-    if (it != by_name_.end()) return EntryOf(it->second, nodes_[it->second], false);
   }
   ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(parent_node.entry.id));
   const repo::TreeEntry* e = tree.Find(name);
   if (!e) return NotFound(name + ": no such file or directory");
-  Node node{e->type == repo::EntryType::kDirectory ? Kind::kTreeDir
-            : e->type == repo::EntryType::kSymlink ? Kind::kSymlink
-                                                   : Kind::kFile};
+  Node node = NewNode(e->type == repo::EntryType::kDirectory ? Kind::kTreeDir
+                      : e->type == repo::EntryType::kSymlink ? Kind::kSymlink
+                                                             : Kind::kFile);
   node.entry = *e;
-  std::lock_guard lock(mu_);
+  return AddChild(parent, name, std::move(node), false);
+}
+
+EntryOut VersionsView::AddChild(NodeId parent, const std::string& name, Node node, bool listing) {
+  MutexLock lock(&mu_);
   NodeId ino = ChildLocked(parent, name, std::move(node));
-  return EntryOf(ino, nodes_[ino], false);
+  return EntryOf(ino, nodes_[ino], listing);
+}
+
+Result<EntryOut> VersionsView::LookupFixed(const std::string& name) {
+  static const std::map<std::string, NodeId> kFixed = {
+      {"ids", kIds}, {"tags", kTags}, {"by-time", kByTime}, {"latest", kLatest}};
+  auto f = kFixed.find(name);
+  if (f == kFixed.end()) return NotFound(name + ": no such file or directory");
+  if (f->second == kLatest) {
+    ASSIGN_OR_RETURN(auto lists, CurrentLists());
+    if (lists->snapshots.empty()) return NotFound("latest: the repository has no snapshots yet");
+    MutexLock lock(&mu_);
+    Node& latest = nodes_[kLatest];
+    latest.link = "ids/" + lists->snapshots.front().id.Hex();
+    latest.entry.mtime_ns = lists->snapshots.front().snapshot.time_ns;
+    return EntryOf(kLatest, latest, true);
+  }
+  MutexLock lock(&mu_);
+  return EntryOf(f->second, nodes_[f->second], true);
+}
+
+Result<EntryOut> VersionsView::LookupSnapshotRoot(NodeId parent, const std::string& name) {
+  ASSIGN_OR_RETURN(auto lists, CurrentLists());
+  if (parent == kIds) {
+    ASSIGN_OR_RETURN(const repo::SnapshotInfo* snap, FindSnapshot(*lists, name));
+    return AddChild(parent, name, SnapshotRootNode(*snap), false);
+  }
+  auto t = lists->tags.find(name);
+  if (t == lists->tags.end()) return NotFound(name + ": no such tag");
+  for (const auto& s : lists->snapshots) {
+    if (s.id == t->second) return AddChild(parent, name, SnapshotRootNode(s), false);
+  }
+  // A tag may name a snapshot outside the chain (kept by `forget --keep-tagged`).
+  ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->LoadSnapshot(t->second));
+  const repo::SnapshotInfo info{t->second, std::move(so)};
+  return AddChild(parent, name, SnapshotRootNode(info), false);
+}
+
+Result<EntryOut> VersionsView::LookupByTime(const std::string& name) {
+  ASSIGN_OR_RETURN(auto lists, CurrentLists());
+  for (const auto& s : lists->snapshots) {
+    if (TimeName(s.snapshot.time_ns) == name ||
+        TimeName(s.snapshot.time_ns) + "_" + s.id.Hex().substr(0, 8) == name) {
+      Node node = NewNode(Kind::kLink);
+      node.link = "../ids/" + s.id.Hex();
+      node.entry.mtime_ns = s.snapshot.time_ns;
+      return AddChild(kByTime, name, std::move(node), true);
+    }
+  }
+  return NotFound(name + ": no snapshot at that time");
 }
 
 std::optional<std::string> VersionsView::PathInVersion(NodeId ino) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::string path;
   for (int depth = 0; depth < 4096; ++depth) {
     auto it = nodes_.find(ino);
@@ -251,7 +253,7 @@ std::optional<std::string> VersionsView::PathInVersion(NodeId ino) const {
 }
 
 Result<Attr> VersionsView::GetAttr(NodeId ino) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return NotFound("stale node");
   return AttrOf(ino, it->second);
@@ -263,7 +265,7 @@ Result<std::string> VersionsView::ReadLink(NodeId ino) {
     ASSIGN_OR_RETURN(EntryOut e, Lookup(kTop, "latest"));
     (void)e;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return NotFound("stale node");
   if (it->second.kind == Kind::kLink) return it->second.link;
@@ -274,7 +276,7 @@ Result<std::string> VersionsView::ReadLink(NodeId ino) {
 Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
   Node dir;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return NotFound("stale node");
     dir = it->second;
@@ -306,7 +308,7 @@ Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
   out.reserve(names.size() + 2);
   Attr self;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     self = AttrOf(ino, nodes_[ino]);
   }
   out.push_back(DirEntry{".", self, 1});
@@ -323,7 +325,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
   std::optional<ObjectId> id;
   std::string name;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return NotFound("stale node");
     if (it->second.kind != Kind::kFile || it->second.entry.type != repo::EntryType::kFile)
@@ -341,7 +343,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     }
     auto content = std::make_shared<FileContent>(repo_, std::move(file), nullptr);
     if (options_.reader) content->SetReader(options_.reader, repo::IsWeightFileName(name));
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!nodes_[ino].content) nodes_[ino].content = std::move(content);
   }
   OpenOut out;
@@ -357,21 +359,21 @@ Status VersionsView::Read(NodeId ino, uint64_t offset, uint64_t size, PieceList*
 Result<std::shared_ptr<FileContent>> VersionsView::Content(NodeId ino) {
   std::shared_ptr<FileContent> content;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = nodes_.find(ino);
     if (it == nodes_.end()) return NotFound("stale node");
     content = it->second.content;
   }
   if (!content) {
     RETURN_IF_ERROR(Open(ino).status());
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     content = nodes_[ino].content;
   }
   return content;
 }
 
 Result<Bytes> VersionsView::GetXattr(NodeId ino, const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return NotFound("stale node");
   auto x = it->second.entry.xattrs.find(name);
@@ -380,7 +382,7 @@ Result<Bytes> VersionsView::GetXattr(NodeId ino, const std::string& name) {
 }
 
 Result<std::vector<std::string>> VersionsView::ListXattr(NodeId ino) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return NotFound("stale node");
   std::vector<std::string> out;

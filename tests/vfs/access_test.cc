@@ -1,4 +1,4 @@
-// Per-path role policies (issue #5) in the VFS core: AccessControl on its own (roles from
+// Per-path role policies in the VFS core: AccessControl on its own (roles from
 // bindings or default_role, the mount role's ceiling, private mounts, the audit log, policy
 // swaps) and a FileSystem that decides every operation per caller, as an --allow-other mount
 // does: hidden paths are kNotFound, visible but forbidden ones kPermissionDenied, listings are

@@ -1140,7 +1140,7 @@ TEST_F(FileSystemTest, ConcurrentWritersAndCommits) {
   for (const std::string& line : log_) EXPECT_EQ(line.find("failed"), std::string::npos) << line;
 }
 
-// --- issue #10: POSIX details, holes, a final commit that fails ---
+// --- POSIX details, holes, a final commit that fails ---
 
 TEST_F(FileSystemTest, NamesLongerThan255BytesAreNameTooLongNotNotFound) {
   const std::string long_name(256, 'a');

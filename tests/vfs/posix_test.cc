@@ -1,4 +1,4 @@
-// POSIX owners, modes and special files in the FileSystem (issue #10), without FUSE: new
+// POSIX owners, modes and special files in the FileSystem, without FUSE: new
 // entries belong to their creator (the group of a setgid directory), chown/chgrp/chmod/utimens
 // follow POSIX's rules, mode bits are enforced with FsOptions::mode_check (sticky directories,
 // search permission, root's bypass), FIFOs and device nodes are tree entries that survive a

@@ -1,21 +1,22 @@
-// AccessControl: decides every request of a mount against the repository's policy (issue #5)
-// and writes the audit log. Each decision is the policy's IAM evaluation for the caller's roles,
-// capped by the mount's own role: a mount shared with --allow-other decides per calling user
-// (its bindings, or the default role) but never allows what the key slot's role may not do; a
-// private mount decides everything with the slot's role.
+// AccessControl: decides every request of a mount against the repository's policy and writes the
+// audit log. Each decision is the policy's IAM evaluation for the caller's roles, capped by the
+// mount's own role: a mount shared with --allow-other decides per calling user (its bindings, or
+// the default role) but never allows what the key slot's role may not do; a private mount decides
+// everything with the slot's role.
 //
-// Thread-safe: the policy is swapped atomically (SetPolicy) while requests are decided.
+// Thread-safe: the policy is swapped atomically (SetPolicy) while requests are decided. mu_ is
+// a leaf lock (nothing else is taken under it); name lookups (NSS) run without it.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/status.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/repository.h"
@@ -36,8 +37,8 @@ class AccessControl {
 
   AccessControl(std::shared_ptr<const policy::Policy> policy, Options options);
 
-  void SetPolicy(std::shared_ptr<const policy::Policy> policy);
-  std::shared_ptr<const policy::Policy> policy() const;
+  void SetPolicy(std::shared_ptr<const policy::Policy> policy) EXCLUDES(mu_);
+  std::shared_ptr<const policy::Policy> policy() const EXCLUDES(mu_);
   const Options& options() const { return options_; }
 
   // Decides cap on a normalized path for c and audits the decision.
@@ -60,20 +61,20 @@ class AccessControl {
     std::string rule;   // what decided
   };
   Verdict Decide(const Caller& c, policy::Capability cap, const std::string& path);
-  std::vector<std::string> RolesOf(const Caller& c, const policy::Policy& p);
+  std::vector<std::string> RolesOf(const Caller& c, const policy::Policy& p) EXCLUDES(mu_);
   void Audit(const Caller& c, const Verdict& v, policy::Capability cap, const std::string& path,
              const char* op);
 
   Options options_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const policy::Policy> policy_;
+  mutable Mutex mu_;
+  std::shared_ptr<const policy::Policy> policy_ GUARDED_BY(mu_);
   using CallerKey = std::tuple<uint32_t, uint32_t, std::vector<uint32_t>>;
   struct CachedRoles {
     const policy::Policy* policy = nullptr;
     std::vector<std::string> roles;
     std::chrono::steady_clock::time_point expires;
   };
-  std::map<CallerKey, CachedRoles> roles_cache_;
+  std::map<CallerKey, CachedRoles> roles_cache_ GUARDED_BY(mu_);
 };
 
 // The policy a repository's mounts and commands use: the stored one, or the built-in policy when

@@ -1,30 +1,33 @@
-// FileSystem: the live, read-write view of a repository's working tree, in the VFS core's own
-// types (no FUSE). The FUSE adapter calls one method per request.
+// FileSystem: a mounted repository as the VFS core's request interface, in its own types (no
+// FUSE). The FUSE adapter calls one method per request; each hands the request to the tree that
+// serves it (chosen by inode number: the live tree, or the read-only .versions/ view) and the
+// parts below do the work:
+//   NodeTable          the live tree's nodes, loaded lazily from tree objects
+//   LiveTree           requests on the live tree (namespace, files, attributes, xattrs)
+//   VersionsTree       requests on .versions/ (VersionsView: snapshots, read-only)
+//   Committer          sealing closed files and committing the live tree to refs/main
+//   SnapshotScheduler  snapshots on request and periodic ones
+//   Authorizer         the policy's decisions (AccessControl), in terms of paths
+// A file's "committed view" is its content as of its last close or fsync; commits write the
+// committed views and the changed directories as new objects and replace refs/main's live tree
+// atomically, so a file that was being written when the daemon died is either whole (as of its
+// last close/fsync) or absent, never torn.
 //
-// State: a table of nodes (inode number -> node) loaded lazily from tree objects. Files hold a
-// FileContent (stored chunks + dirty data). A file's "committed view" is its content as of its
-// last close or fsync; commits write the committed views and the changed directories as new
-// objects and replace refs/main's live tree atomically, so a file that was being written when
-// the daemon died is either whole (as of its last close/fsync) or absent, never torn.
+// It keeps one public method per FUSE operation (more than 25): that is the contract the adapter
+// is written against; each is a few lines that delegate.
 //
-// Thread-safe. Lock order: tree_mu_ before any FileContent's lock; commit_mu_ before tree_mu_.
-// tree_mu_ is never held while file content is read, written or sealed, nor while the access
-// control decides (the Authorize* helpers take it themselves; AccessControl's lock is taken last
-// and may resolve names through NSS).
+// Thread-safe. Lock order (outermost first): the Committer's commit lock, the NodeTable's
+// mutex, a FileContent's locks; AccessControl's and VersionsView's locks are leaves. The
+// NodeTable's mutex is never held while file content is read, written or sealed, nor while the
+// policy decides (AccessControl may resolve names through NSS).
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "weightfs/core/pieces.h"
@@ -38,7 +41,15 @@
 namespace weightfs::vfs {
 
 class AccessControl;
-class FileContent;
+class Authorizer;
+class Committer;
+class DirHandles;
+class LiveTree;
+class NodeTable;
+class SnapshotScheduler;
+class Tree;
+struct TreeContext;
+class VersionsTree;
 class VersionsView;
 
 // Setting this xattr on .versions or on any directory of the live tree records a snapshot of the
@@ -69,7 +80,7 @@ struct FsOptions {
   enum class VersionsDir { kHidden, kVisible, kDisabled } versions_dir = VersionsDir::kHidden;
   double versions_refresh_s = 2.0;  // how soon snapshots made elsewhere appear in .versions/
   double snapshot_interval_s = 0;   // periodic snapshots of changed trees; 0: none
-  // Decides every request against the policy (issue #5); null: every caller may do everything.
+  // Decides every request against the policy; null: every caller may do everything.
   // On a shared mount (per-caller decisions) a path whose list/read decision differs between
   // callers gets entry and attribute timeouts 0 (the kernel would otherwise reuse one caller's
   // lookup for another); the timeouts above apply to the rest (AccessControl::SameForEveryCaller).
@@ -144,7 +155,8 @@ class FileSystem {
 
   // Directories.
   Result<uint64_t> OpenDir(const Caller& c, NodeId ino);
-  // Entries from index offset on (including "." and ".."), at most max_entries.
+  // The entries from index offset on (offset 0 is "."), at most max_entries of them (the
+  // adapter passes what fits the kernel's buffer).
   Result<std::vector<DirEntry>> ReadDir(const Caller& c, NodeId ino, uint64_t handle,
                                         uint64_t offset, size_t max_entries = SIZE_MAX);
   Status ReleaseDir(NodeId ino, uint64_t handle);
@@ -190,141 +202,31 @@ class FileSystem {
   Result<repo::SnapshotInfo> MakeSnapshot(const std::string& message, const std::string& tag);
 
  private:
-  struct Node;
-  struct DirHandle;
-  FileSystem(repo::Repository* repo, FsOptions options);
-
-  // All helpers named *Locked require tree_mu_.
-  Result<Node*> GetNodeLocked(NodeId ino);
-  // kNameTooLong for a name longer than 255 bytes (no such name can exist).
-  static Status CheckNameLength(const std::string& name);
-  static uint32_t CountSubdirs(const repo::TreeObject& tree);
-  // Counts the subdirectories of a directory not loaded yet, for its link count.
-  Status CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId ino);
-  // Loads dir's children; once a hard-linked entry was seen, the whole tree (LoadAllLocked).
-  Status EnsureLoadedLocked(std::unique_lock<std::mutex>& lock, Node* dir);
-  Status LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir);
-  // Loads every directory of the live tree, so that every name of every hard-linked file is a
-  // link of one node (all_loaded_) and new link group ids are unique in the tree.
-  Status LoadAllLocked(std::unique_lock<std::mutex>& lock);
-  // Removes the name (dir, name) from n's links (not from dir's children); n stays linked while
-  // it has another name.
-  void RemoveLinkLocked(Node* n, Node* dir, const std::string& name);
-  // Renames n's link (from, name) to (to, new_name) (not in the directories' children).
-  void MoveLinkLocked(Node* n, Node* from, const std::string& name, Node* to,
-                      const std::string& new_name);
-  Result<Node*> ChildLocked(std::unique_lock<std::mutex>& lock, Node* dir, const std::string& name);
-  Node* NewNodeLocked(repo::EntryType type, Node* parent, const std::string& name);
-  // The loaded directory parent, in which c may add the entry name (none of that name exists).
-  Result<Node*> DirForNewEntryLocked(std::unique_lock<std::mutex>& lock, const Caller& c,
-                                     NodeId parent, const std::string& name, const char* op);
-  // A node c creates in dir: named, owned by c (the group of a setgid dir, which a new
-  // subdirectory inherits the setgid bit of), mode as asked, times now; dir touched.
-  Node* NewOwnedNodeLocked(const Caller& c, repo::EntryType type, Node* dir,
-                           const std::string& name, uint32_t mode);
-  // A node loaded from a tree entry (below dir).
-  void LoadNodeLocked(Node* dir, const repo::TreeEntry& e);
-  repo::TreeEntry EntryOfLocked(const std::string& name, const Node* n) const;
-
-  // Mode bits (mode_check.cc); each is Ok when options_.mode_check is off. kPermissionDenied
-  // unless c may search every directory above n and do want (Want bits) on n.
-  Status CheckModeLocked(const Caller& c, const Node* n, uint32_t want, const char* op) const;
-  // The same by node id (.versions nodes: their snapshot's owner and mode).
-  Status CheckMode(const Caller& c, NodeId ino, uint32_t want, const char* op);
-  // Adding an entry to dir: write and search on it.
-  Status CheckAddLocked(const Caller& c, const Node* dir, const char* op) const;
-  // Removing (or replacing) entry n of dir: write and search on dir, and the sticky bit's rule.
-  Status CheckRemoveLocked(const Caller& c, const Node* dir, const Node* n, const char* op) const;
-  // rename of n from from_dir to to_dir: removing from one, adding to the other, and a
-  // directory moving elsewhere needs write on itself (its ".." changes).
-  Status CheckRenameLocked(const Caller& c, const Node* from_dir, const Node* n,
-                           const Node* to_dir) const;
-  // Linux's protected_hardlinks: a caller that does not own the file needs read and write on it,
-  // and it must be a regular file without setuid (or executable setgid).
-  Status CheckLinkSourceLocked(const Caller& c, const Node* n) const;
-  // setattr's ownership, mode and time rules; applies chown's and chmod's effect on the mode.
-  Status ApplyOwnershipLocked(const Caller& c, Node* n, const SetAttrRequest& req);
-  Attr AttrLocked(const Node* n) const;
-  EntryOut EntryLocked(Node* n);
-  // Whether the kernel may cache n's entry and attributes (the same for every caller).
-  bool CacheableLocked(const Node* n) const;
-  void MarkDirtyLocked(Node* n);
-  void TouchLocked(Node* dir);
-  void MaybeDropLocked(Node* n);
-  Status CheckWritable() const;
-  Result<ObjectId> BuildTreeLocked(Node* dir);
-  // Seals content and makes it the committed view of node ino (if it still exists).
-  Status SealFile(NodeId ino, const std::shared_ptr<FileContent>& content);
-  // The content of a file node, loading its file object on first use.
-  Result<std::shared_ptr<FileContent>> LoadContent(NodeId ino);
-  void CommitLoop();
-  void MaybePeriodicSnapshot();
-  Status RefuseInVersions(NodeId ino) const;
-  Status RefuseInVersions(NodeId parent, const std::string& name) const;
-  Result<uint64_t> OpenVersionsDir(const Caller& c, NodeId ino);
-  Result<EntryOut> MakeTaggedSnapshot(const std::string& tag);
+  explicit FileSystem(FsOptions options);
+  // Builds the parts below it, for the live tree whose root is root_tree (stored as root_id).
+  void Init(repo::Repository* repo, const ObjectId& root_id, const repo::TreeObject& root_tree);
+  // The tree that serves a request on ino; on the entry name in parent; on both (link, rename:
+  // the .versions view, which refuses, when either is in it).
+  Tree& TreeOf(NodeId ino);
+  Tree& TreeOfChild(NodeId parent, const std::string& name);
+  Tree& TreeOfEither(bool first_in_versions, NodeId parent, const std::string& name);
   void Log(const std::string& line) const;
 
-  // Access control (filesystem_access.cc); every check is a no-op without options_.access.
-  // The path of a live node; nullopt for an unlinked one.
-  std::optional<std::string> PathLocked(const Node* n) const;
-  // A live node's path, or a .versions node's path in its snapshot (nullopt: a listing node).
-  Result<std::optional<std::string>> PathOf(NodeId ino) const;
-  // For a hard-linked node: the first of its paths on which the policy allows c list and cap
-  // (a request on a node does not say which name it came through); else path.
-  std::optional<std::string> PathForCaller(const Caller& c, NodeId ino, policy::Capability cap,
-                                           const std::optional<std::string>& path);
-  Status AuthorizePath(const Caller& c, const std::optional<std::string>& path, bool in_versions,
-                       policy::Capability cap, const char* op);
-  // kNotFound when c may not see the node, kPermissionDenied when it may see it but not cap.
-  Status Authorize(const Caller& c, NodeId ino, policy::Capability cap, const char* op);
-  // The same for name in parent; for kCreate (the name may not exist) only kPermissionDenied.
-  Status AuthorizeChild(const Caller& c, NodeId parent, const std::string& name,
-                        policy::Capability cap, const char* op);
-  // Whether a listing of dir shows name to c.
-  bool VisibleChild(const Caller& c, const std::optional<std::string>& dir, bool in_versions,
-                    const std::string& name);
-  // rename: delete at the source (and everything below it), create at the destination (and
-  // below), delete of a replaced destination.
-  Status AuthorizeMove(const Caller& c, NodeId parent, const std::string& name, NodeId new_parent,
-                       const std::string& new_name);
-  Status AuthorizeSnapshot(const Caller& c, NodeId ino, const char* op);
-  // A tag (a snapshot's name) needs `snapshot` on `/`, whichever way it is asked for.
-  Status AuthorizeTag(const Caller& c, const char* op);
-  // Touches the chunks of a file removed while open (see filesystem_ops.cc).
-  void KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id);
-
-  repo::Repository* repo_;
   FsOptions options_;
-  // Hashes, seals and stores written chunks for every file (the write pipeline). Declared
-  // before the nodes, so it outlives every FileContent that submits to it.
+  std::atomic<int64_t> dirty_bytes_{0};  // dirty bytes of every open file, for the budget
+  // Hashes, seals and stores written chunks for every file (the write pipeline), and the reads'
+  // cache and read-ahead workers. Declared before the nodes, so both outlive every FileContent.
   std::unique_ptr<ThreadPool> write_pool_;
-  // Shared by every file's reads (cache and read-ahead workers); outlives the nodes.
   std::unique_ptr<repo::ChunkReader> reader_;
-
-  std::mutex commit_mu_;  // one commit at a time
-  mutable std::mutex tree_mu_;
-  std::unordered_map<NodeId, std::unique_ptr<Node>> nodes_;
-  NodeId next_ino_ = 2;
-  bool tree_dirty_ = false;
-  // Hard links: link group id -> its node; whether a linked entry was loaded (then the whole
-  // tree is loaded, all_loaded_, so every group of the tree is known).
-  std::unordered_map<uint64_t, NodeId> link_groups_;
-  bool links_seen_ = false;
-  bool all_loaded_ = false;
-  std::unordered_map<uint64_t, std::unique_ptr<DirHandle>> dir_handles_;
-  uint64_t next_handle_ = 1;
-
-  std::atomic<int64_t> dirty_bytes_{0};
+  std::unique_ptr<NodeTable> table_;
   std::unique_ptr<VersionsView> versions_;  // null when disabled
-
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool stop_ = false;
-  bool started_ = false;
-  bool shut_down_ = false;  // the final commit succeeded
-  std::thread commit_thread_;
-  std::chrono::steady_clock::time_point last_snapshot_check_ = std::chrono::steady_clock::now();
+  std::unique_ptr<Committer> committer_;
+  std::unique_ptr<SnapshotScheduler> snapshots_;
+  std::unique_ptr<Authorizer> auth_;
+  std::unique_ptr<DirHandles> dir_handles_;
+  std::unique_ptr<TreeContext> ctx_;
+  std::unique_ptr<LiveTree> live_;
+  std::unique_ptr<VersionsTree> versions_tree_;  // null when disabled
 };
 
 }  // namespace weightfs::vfs
