@@ -1,8 +1,7 @@
 // The adapter's requests, each as a function from the request's arguments to its reply: one
-// vfs::FileSystem call (or, for mknod of a regular file, the few the VFS does not combine yet)
-// and the conversion of its result. No libfuse request is involved, so tests call these with a
-// FileSystem over an in-memory repository; the callbacks in ops_*.cc only build the Caller,
-// call one of these and send the reply.
+// vfs::FileSystem call and the conversion of its result. No libfuse request is involved, so tests
+// call these with a FileSystem over an in-memory repository; the callbacks in ops_*.cc only build
+// the Caller, call one of these and send the reply.
 #pragma once
 
 #include <sys/stat.h>

@@ -80,16 +80,7 @@ Reply AnswerMknod(AdapterContext& ctx, const Caller& c, NodeId parent, const cha
                   mode_t mode, dev_t rdev) {
   const std::optional<vfs::NodeType> type = NodeTypeOfMode(mode);
   if (!type) return FailureReply(ctx, "mknod", InvalidArgument("mknod of an unknown file type"));
-  if (*type != vfs::NodeType::kFile)
-    return EntryAnswer(ctx, "mknod", ctx.fs->Mknod(c, parent, name, *type, mode & 07777, rdev));
-  // vfs::FileSystem::Mknod makes special files only: a regular file is created, made its
-  // committed view and closed.
-  auto r = ctx.fs->Create(c, parent, name, mode, true);
-  if (!r.ok()) return FailureReply(ctx, "mknod", r.status());
-  Status s = ctx.fs->Flush(c, r->first.attr.ino, 0);
-  ctx.fs->Release(r->first.attr.ino, 0).IgnoreError();
-  if (!s.ok()) return FailureReply(ctx, "mknod", s);
-  return EntryReplyOf(r->first);
+  return EntryAnswer(ctx, "mknod", ctx.fs->Mknod(c, parent, name, *type, mode & 07777, rdev));
 }
 
 Reply AnswerSymlink(AdapterContext& ctx, const Caller& c, const char* link, NodeId parent,

@@ -65,8 +65,17 @@ Result<EntryOut> FileSystem::Link(const Caller& c, NodeId ino, NodeId new_parent
 
 Result<EntryOut> FileSystem::Mknod(const Caller& c, NodeId parent, const std::string& name,
                                    NodeType type, uint32_t mode, uint64_t rdev) {
+  if (type == NodeType::kFile) {
+    // An empty regular file, committed at once like a file created and closed.
+    ASSIGN_OR_RETURN(auto created, Create(c, parent, name, mode, /*exclusive=*/true));
+    const NodeId ino = created.first.attr.ino;
+    Status flushed = Flush(c, ino, created.second.handle);
+    Release(ino, created.second.handle).IgnoreError();
+    RETURN_IF_ERROR(flushed);
+    return created.first;
+  }
   if (!repo::IsSpecial(EntryTypeOf(type)))
-    return InvalidArgument("mknod makes FIFOs, sockets and device nodes");
+    return InvalidArgument("mknod makes regular files, FIFOs, sockets and device nodes");
   return TreeOfChild(parent, name).Mknod(c, parent, name, type, mode, rdev);
 }
 
@@ -91,11 +100,9 @@ Result<OpenOut> FileSystem::Open(const Caller& c, NodeId ino, bool write, bool t
 
 Status FileSystem::Read(const Caller& c, NodeId ino, uint64_t handle, uint64_t offset,
                         uint64_t size, PieceList* out) {
+  // A failure is logged where it is answered (the FUSE adapter), not here.
   Status s = TreeOf(ino).Read(c, ino, offset, size, out);
-  if (!s.ok()) {
-    out->Clear();
-    Log("read failed at offset " + std::to_string(offset) + ": " + s.message());
-  }
+  if (!s.ok()) out->Clear();
   return s;
 }
 

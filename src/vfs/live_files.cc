@@ -70,11 +70,9 @@ Status LiveTree::Read(const Caller& c, NodeId ino, uint64_t offset, uint64_t siz
 Result<uint64_t> LiveTree::Write(const Caller& c, NodeId ino, uint64_t offset, ByteView data) {
   RETURN_IF_ERROR(CheckWritable());
   ASSIGN_OR_RETURN(std::shared_ptr<FileContent> content, LoadContent(ino));
+  // A failure is logged where it is answered (the FUSE adapter), not here.
   Status s = content->Write(offset, data);
-  if (!s.ok()) {
-    Log("write failed at offset " + std::to_string(offset) + ": " + s.message());
-    return s;
-  }
+  if (!s.ok()) return s;
   {
     MutexLock lock(table_->mu());
     if (Node* n = table_->Find(ino)) n->mtime_ns = n->ctime_ns = NowNs();

@@ -278,7 +278,12 @@ TEST_F(PosixTest, SpecialFilesAreEntries) {
   REPO_ASSERT_OK(fs_->Mknod(kRoot, work_, "null", NodeType::kCharDevice, 0666, kNull).status());
   REPO_ASSERT_OK(fs_->Mknod(kRoot, work_, "sda", NodeType::kBlockDevice, 0660, (8u << 8)).status());
   EXPECT_CODE(fs_->Mknod(kRoot, work_, "fifo", NodeType::kFifo, 0640, 0), Code::kAlreadyExists);
-  EXPECT_CODE(fs_->Mknod(kRoot, work_, "f", NodeType::kFile, 0640, 0), Code::kInvalidArgument);
+  // A regular file by mknod: empty, owned by the caller, kept like a file created and closed.
+  REPO_ASSERT_OK_AND_ASSIGN(EntryOut plain,
+                            fs_->Mknod(kAlice, work_, "f", NodeType::kFile, 0640, 0));
+  EXPECT_EQ(plain.attr.type, NodeType::kFile);
+  EXPECT_EQ(plain.attr.size, 0u);
+  EXPECT_CODE(fs_->Mknod(kAlice, work_, "f", NodeType::kFile, 0640, 0), Code::kAlreadyExists);
   ASSERT_NO_FATAL_FAILURE(Remount());
   const NodeId w = Lookup(kRootNode, "w");
   EXPECT_EQ(AttrOf(Lookup(w, "fifo")).type, NodeType::kFifo);
@@ -289,6 +294,10 @@ TEST_F(PosixTest, SpecialFilesAreEntries) {
   EXPECT_EQ(null.rdev, kNull);
   EXPECT_EQ(AttrOf(Lookup(w, "sda")).type, NodeType::kBlockDevice);
   EXPECT_EQ(AttrOf(Lookup(w, "sda")).rdev, 8u << 8);
+  const Attr f = AttrOf(Lookup(w, "f"));
+  EXPECT_EQ(f.type, NodeType::kFile);
+  EXPECT_EQ(f.mode, 0640u);
+  EXPECT_EQ(f.uid, 1000u);
   // They are no regular files: nothing to open for content, truncate or read.
   EXPECT_CODE(fs_->Open(kRoot, Lookup(w, "fifo"), false, false), Code::kInvalidArgument);
   REPO_EXPECT_OK(fs_->Unlink(kAlice, w, "fifo"));

@@ -117,8 +117,8 @@ class FileSystem {
   // reaches what the policy hides.
   Result<EntryOut> Link(const Caller& c, NodeId ino, NodeId new_parent,
                         const std::string& new_name);
-  // mknod(2) of a FIFO, socket or device node (type one of those; rdev for devices). Device
-  // nodes only for root (kNotPermitted).
+  // mknod(2) of a regular file (empty, committed like a closed one), FIFO, socket or device
+  // node (rdev for devices). Device nodes only for root (kNotPermitted).
   Result<EntryOut> Mknod(const Caller& c, NodeId parent, const std::string& name, NodeType type,
                          uint32_t mode, uint64_t rdev);
   // flags: kRenameNoReplace; anything else is kInvalidArgument.
