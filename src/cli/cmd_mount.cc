@@ -268,10 +268,10 @@ int RunMount(MountArgs a) {
       // The file system reads refs/main itself: a tree read just before and just after it that
       // is the same is the one it serves (else a writer committed meanwhile: try again).
       for (int attempt = 0;; ++attempt) {
-        ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> before, (*repo)->ReadMain());
+        ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> before, (*repo)->refs().ReadMain());
         fs = vfs::FileSystem::Create(repo->get(), fo);
         if (!fs.ok()) return fs.status().WithContext(a.repo);
-        ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> after, (*repo)->ReadMain());
+        ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> after, (*repo)->refs().ReadMain());
         if (before.value.live_root == after.value.live_root || attempt == 20) {
           std::vector<ObjectId> roots = {before.value.live_root};
           if (after.value.live_root != before.value.live_root)

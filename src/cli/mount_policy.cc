@@ -131,7 +131,7 @@ Result<std::shared_ptr<const policy::Policy>> LoadPrivatePolicyFile(const std::s
 Result<MountPolicy> PrepareMountPolicy(const repo::Repository& repo, const MountPolicyArgs& args) {
   MountPolicy out;
   // One read: the version enforced is the version the watcher compares against.
-  ASSIGN_OR_RETURN(auto ref, repo.ReadPolicy());
+  ASSIGN_OR_RETURN(auto ref, repo.policies().ReadPolicy());
   out.policy_ref = ref.raw;
   out.policy_seq = ref.value ? ref.value->policy.seq : 0;
   ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> stored, vfs::LoadStoredPolicy(ref.value));
@@ -223,7 +223,7 @@ void PolicyWatcher::Apply(std::shared_ptr<const policy::Policy> next, const std:
 }
 
 void PolicyWatcher::PollRepository() {
-  auto ref = repo_->ReadPolicy();
+  auto ref = repo_->policies().ReadPolicy();
   if (!ref.ok()) {
     const std::string error =
         "reading refs/policy failed (keeping the current policy): " + ref.status().message();

@@ -20,10 +20,10 @@ FileSystem::FileSystem(repo::Repository* repo, FsOptions options)
           repo::ChunkReader::Options{options_.read_cache, options_.read_threads, &dirty_bytes_})) {}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, FsOptions options) {
-  ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->ReadMain());
+  ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->refs().ReadMain());
   if (!main.raw) return Corruption("the repository has no refs/main; run `weightfs check`");
   // Fail now, not on the first request, if the live root cannot be read.
-  ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->LoadTree(main.value.live_root));
+  ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->objects().LoadTree(main.value.live_root));
   std::unique_ptr<FileSystem> fs(new FileSystem(repo, std::move(options)));
   auto root = std::make_unique<Node>();
   root->ino = kRootNode;
@@ -89,10 +89,10 @@ void FileSystem::MaybePeriodicSnapshot() {
     return;
   last_snapshot_check_ = now;
   // Skip intervals in which nothing changed: the live tree is still the newest snapshot's.
-  auto main = repo_->ReadMain();
+  auto main = repo_->refs().ReadMain();
   if (!main.ok()) return;
   if (main->value.head) {
-    auto head = repo_->LoadSnapshot(*main->value.head);
+    auto head = repo_->objects().LoadSnapshot(*main->value.head);
     if (head.ok() && head->root == main->value.live_root) return;
   }
   auto info = MakeSnapshot("periodic snapshot", "");
@@ -177,7 +177,7 @@ Status FileSystem::CountSubdirsLocked(std::unique_lock<std::mutex>& lock, NodeId
   const ObjectId id = *dir->tree_id;
   // Counted without the table lock, like a load; the tree objects of directories are small.
   lock.unlock();
-  auto tree = repo_->LoadTree(id);
+  auto tree = repo_->objects().LoadTree(id);
   lock.lock();
   if (!tree.ok()) {
     // The lookup itself stays possible (nlink 1: not counted); listing the directory fails.
@@ -222,7 +222,7 @@ Status FileSystem::LoadDirLocked(std::unique_lock<std::mutex>& lock, Node* dir) 
   const NodeId ino = dir->ino;
   // Load without the table lock; another thread may load the same directory meanwhile.
   lock.unlock();
-  auto tree = repo_->LoadTree(id);
+  auto tree = repo_->objects().LoadTree(id);
   lock.lock();
   if (!tree.ok()) {
     Log("reading directory failed: " + tree.status().message());
@@ -523,7 +523,7 @@ Result<ObjectId> FileSystem::BuildTreeLocked(Node* dir) {
     tree.entries.push_back(std::move(e));
   }
   // Small objects, so sealing them under the table lock keeps the commit consistent cheaply.
-  ASSIGN_OR_RETURN(ObjectId id, repo_->PutTree(tree));
+  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutTree(tree));
   dir->tree_id = id;
   dir->dirty = false;
   return id;
@@ -558,14 +558,14 @@ Status FileSystem::Commit() {
     tree_dirty_ = false;
   }
   auto publish = [&]() -> Status {
-    RETURN_IF_ERROR(repo_->Sync());
+    RETURN_IF_ERROR(repo_->objects().Sync());
     for (int attempt = 0; attempt < 20; ++attempt) {
-      ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo_->ReadMain());
+      ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo_->refs().ReadMain());
       if (main.value.live_root == root) return Status::Ok();
       repo::MainRef next = main.value;
       next.live_root = root;
       next.generation++;
-      Status s = repo_->WriteMain(next, main.raw);
+      Status s = repo_->refs().WriteMain(next, main.raw);
       if (s.code() != Code::kConflict) return s;
     }
     return Conflict("refs/main keeps changing under the mount");

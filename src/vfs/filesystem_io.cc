@@ -17,7 +17,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::LoadContent(NodeId ino) {
   }
   repo::FileObject file;
   if (file_id) {
-    auto loaded = repo_->LoadFile(*file_id);
+    auto loaded = repo_->objects().LoadFile(*file_id);
     if (!loaded.ok()) {
       Log("opening a file failed: " + loaded.status().message());
       return loaded.status();

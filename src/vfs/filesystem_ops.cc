@@ -279,7 +279,7 @@ void FileSystem::KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id
   if (!file_id) return;
   // No ref reaches an unlinked file, so gc would collect its chunks while handles still read
   // them: touched, they look freshly written, and gc's grace period keeps them. Best effort.
-  auto file = repo_->LoadFile(*file_id);
+  auto file = repo_->objects().LoadFile(*file_id);
   if (!file.ok()) return;
   for (const repo::ChunkRef& c : file->chunks) {
     if (!c.hole) repo_->store()->Touch(c.id).IgnoreError();

@@ -46,7 +46,7 @@ Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() 
   }
   auto lists = std::make_shared<Lists>();
   ASSIGN_OR_RETURN(lists->snapshots, repo_->ListSnapshots());
-  ASSIGN_OR_RETURN(auto tags, repo_->ReadTags());
+  ASSIGN_OR_RETURN(auto tags, repo_->refs().ReadTags());
   lists->tags = std::move(tags.value);
   lists->loaded = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
@@ -182,7 +182,7 @@ Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
       }
       if (!snap) {
         // A tag may name a snapshot outside the chain (kept by `forget --keep-tagged`).
-        ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->LoadSnapshot(t->second));
+        ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->objects().LoadSnapshot(t->second));
         repo::SnapshotInfo info{t->second, std::move(so)};
         Node node{Kind::kTreeDir};
         node.entry.type = repo::EntryType::kDirectory;
@@ -222,7 +222,7 @@ Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
     auto it = by_name_.find({parent, name});
     if (it != by_name_.end()) return EntryOf(it->second, nodes_[it->second], false);
   }
-  ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(parent_node.entry.id));
+  ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->objects().LoadTree(parent_node.entry.id));
   const repo::TreeEntry* e = tree.Find(name);
   if (!e) return NotFound(name + ": no such file or directory");
   Node node{e->type == repo::EntryType::kDirectory ? Kind::kTreeDir
@@ -297,7 +297,7 @@ Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
       }
     }
   } else if (dir.kind == Kind::kTreeDir) {
-    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(dir.entry.id));
+    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->objects().LoadTree(dir.entry.id));
     for (const auto& e : tree.entries) names.push_back(e.name);
   } else {
     return NotDirectory("not a directory");
@@ -332,7 +332,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     name = it->second.entry.name;
   }
   if (id) {
-    ASSIGN_OR_RETURN(repo::FileObject file, repo_->LoadFile(*id));
+    ASSIGN_OR_RETURN(repo::FileObject file, repo_->objects().LoadFile(*id));
     // An old version's chunks may become unreachable (forget) while the file is open: touched,
     // they look freshly written to gc, whose grace period then keeps them. Live files need no
     // touch: refs/main reaches them. Best effort; a missing chunk reads as EIO.
