@@ -92,7 +92,10 @@ ChunkReader::ChunkReader(const Repository* repo, Options options)
 
 ChunkReader::~ChunkReader() {
   MutexLock lock(&mu_);
-  idle_cv_.Wait([&]() REQUIRES(mu_) { return in_flight_ == 0; });
+  idle_cv_.Wait([&] {
+    mu_.AssertHeld();
+    return in_flight_ == 0;
+  });
 }
 
 int64_t ChunkReader::capacity() const { return options_.cache_bytes; }
@@ -129,12 +132,9 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint6
   f->buf_ = buffers_->Take(aligned_end - aligned_begin);
   f->recycle_ = buffers_;
   auto got = repo_->store()->ReadInto(id, aligned_begin, f->buf_.span());
-  if (!got.ok()) {
-    if (got.status().code() == Code::kNotFound) {
-      return Corruption("chunk object " + id.Hex() + " is missing");
-    }
-    return got.status();
-  }
+  if (!got.ok() && got.status().code() == Code::kNotFound)
+    return Corruption("chunk object " + id.Hex() + " is missing");
+  if (!got.ok()) return got.status();
   // A short object: its missing frames fail below. Bytes past end (alignment) are dropped.
   f->buf_.Shrink(std::min<uint64_t>(*got, end - aligned_begin));
   const size_t have = f->buf_.size() > slack ? f->buf_.size() - slack : 0;
@@ -163,12 +163,10 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint6
   const size_t opened = static_cast<size_t>(open_first - first) * kSealedFrameSize;
   Status s = cipher.OpenFramesInPlace(kChunkType, id, header, sealed_size, open_first, open_count,
                                       frames.subspan(std::min(opened, frames.size())), &f->bad_);
-  if (!s.ok()) {
-    // The authenticated config fixes every object's format: a header claiming another one was
-    // tampered with (corruption, EIO), not "unsupported".
-    if (s.code() == Code::kUnsupported) return Corruption(s.message());
-    return s;
-  }
+  // The authenticated config fixes every object's format: a header claiming another one was
+  // tampered with (corruption, EIO), not "unsupported".
+  if (s.code() == Code::kUnsupported) return Corruption(s.message());
+  RETURN_IF_ERROR(s);
   return f;
 }
 

@@ -10,7 +10,10 @@ ChunkSink::ChunkSink(Repository* repo, ThreadPool* pool, uint64_t max_bytes_in_f
 ChunkSink::~ChunkSink() {
   // Workers hold pointers into slots_ and to this object.
   MutexLock lock(&mu_);
-  cv_.Wait([&]() REQUIRES(mu_) { return running_ == 0; });
+  cv_.Wait([&] {
+    mu_.AssertHeld();
+    return running_ == 0;
+  });
 }
 
 Status ChunkSink::Add(ByteView chunk, std::shared_ptr<const void> owner, uint64_t tag) {
@@ -19,7 +22,8 @@ Status ChunkSink::Add(ByteView chunk, std::shared_ptr<const void> owner, uint64_
   {
     MutexLock lock(&mu_);
     // Back-pressure: wait until this chunk fits, but always let one chunk through alone.
-    cv_.Wait([&]() REQUIRES(mu_) {
+    cv_.Wait([&] {
+      mu_.AssertHeld();
       return !error_.ok() || in_flight_bytes_ == 0 ||
              in_flight_bytes_ + chunk.size() <= max_in_flight_;
     });
@@ -91,7 +95,10 @@ Status ChunkSink::TakeFinished(std::vector<StoredChunk>* out) {
 
 Status ChunkSink::Drain(std::vector<StoredChunk>* out) {
   MutexLock lock(&mu_);
-  cv_.Wait([&]() REQUIRES(mu_) { return running_ == 0; });
+  cv_.Wait([&] {
+    mu_.AssertHeld();
+    return running_ == 0;
+  });
   if (!error_.ok()) return error_;
   TakeLocked(true, out);
   return Status::Ok();

@@ -151,8 +151,21 @@ Result<std::optional<int64_t>> MarkLeases(Marker* marker, const std::vector<Leas
   return protect_from;
 }
 
+// Marks the snapshots of `ids` that are still stored, with their ancestors.
+Status MarkKeptSnapshots(storage::ObjectStore* store, Marker* marker,
+                         const std::vector<ObjectId>& ids, GcReport* report) {
+  for (const ObjectId& id : ids) {
+    ASSIGN_OR_RETURN(bool present, store->Contains(id));
+    if (!present) continue;
+    RETURN_IF_ERROR(marker->MarkSnapshot(id).WithContext("marking a snapshot a lost tag named"));
+    report->kept_snapshots++;
+  }
+  return Status::Ok();
+}
+
 // The candidates still unmarked that are neither within the grace period nor protected by a
-// write lease (now: the current time in seconds since the epoch); counts all of them in report.
+// write lease (now: the current time in seconds since the epoch); counts all of them, and the
+// reachable objects, in report.
 Result<std::vector<Candidate>> Doomed(storage::ObjectStore* store, const Marker& marker,
                                       const std::vector<Candidate>& candidates,
                                       const GcOptions& options, int64_t now,
@@ -180,6 +193,8 @@ Result<std::vector<Candidate>> Doomed(storage::ObjectStore* store, const Marker&
     }
     doomed.push_back(c);
   }
+  report->reachable_objects = report->objects - report->unreachable_objects;
+  report->reachable_bytes = report->bytes - report->unreachable_bytes;
   return doomed;
 }
 
@@ -234,12 +249,7 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
   ASSIGN_OR_RETURN(std::vector<LeaseInfo> leases, LiveLeases(store, &stale_leases));
   ASSIGN_OR_RETURN(std::optional<int64_t> protect_from,
                    MarkLeases(&marker, leases, repo->WriteLeaseName(), &report));
-  for (const ObjectId& id : options.keep_snapshots) {
-    ASSIGN_OR_RETURN(bool present, store->Contains(id));
-    if (!present) continue;
-    RETURN_IF_ERROR(marker.MarkSnapshot(id).WithContext("marking a snapshot a lost tag named"));
-    report.kept_snapshots++;
-  }
+  RETURN_IF_ERROR(MarkKeptSnapshots(store, &marker, options.keep_snapshots, &report));
   const int64_t now =
       options.now_seconds ? *options.now_seconds : static_cast<int64_t>(std::time(nullptr));
   ASSIGN_OR_RETURN(Versioned<MainRef> main_now, repo->refs().ReadMain());
@@ -251,8 +261,6 @@ Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
 
   ASSIGN_OR_RETURN(std::vector<Candidate> doomed,
                    Doomed(store, marker, candidates, options, now, protect_from, &report));
-  report.reachable_objects = report.objects - report.unreachable_objects;
-  report.reachable_bytes = report.bytes - report.unreachable_bytes;
   RETURN_IF_ERROR(Sweep(store, doomed, options.dry_run, &report));
   if (stale_leases > 0) {
     report.note += std::string(report.note.empty() ? "" : "; ") + "removed " +
