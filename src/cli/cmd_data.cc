@@ -188,7 +188,7 @@ int RunLs(const DataArgs& a) {
                          return Status::Ok();
                        });
   } else {
-    auto tree = (*repo)->LoadTree(entry->id);
+    auto tree = (*repo)->objects().LoadTree(entry->id);
     if (!tree.ok()) return Fail(tree.status().WithContext(base));
     for (const auto& e : tree->entries) print((base == "/" ? "" : base) + "/" + e.name, e);
   }
@@ -208,7 +208,7 @@ int RunCat(const DataArgs& a) {
     std::cout << entry->target;
     return kExitOk;
   }
-  auto file = (*repo)->LoadFile(entry->id);
+  auto file = (*repo)->objects().LoadFile(entry->id);
   if (!file.ok()) return Fail(file.status().WithContext(a.path));
   // Chunks are decrypted ahead of the writes to standard output.
   repo::ChunkReader chunks(repo->get(), repo::ChunkReader::Options{64 << 20, 2, nullptr});

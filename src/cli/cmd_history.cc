@@ -80,11 +80,11 @@ int RunTag(const HistoryArgs& a) {
   auto repo = OpenRepository(a.args[0], a.unlock);
   if (!repo.ok()) return Fail(repo.status());
   if (a.list) {
-    auto tags = (*repo)->ReadTags();
+    auto tags = (*repo)->refs().ReadTags();
     if (!tags.ok()) return Fail(tags.status());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [name, id] : tags->value) {
-      auto snap = (*repo)->LoadSnapshot(id);
+      auto snap = (*repo)->objects().LoadSnapshot(id);
       if (!snap.ok()) return Fail(snap.status().WithContext("tag " + name));
       if (a.json) {
         out.push_back({{"name", name},

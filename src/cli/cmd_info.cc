@@ -22,7 +22,7 @@ int RunLog(const InfoArgs& a) {
   if (!repo.ok()) return Fail(repo.status());
   auto snaps = a.path.empty() ? (*repo)->ListSnapshots() : repo::SnapshotsTouching(**repo, a.path);
   if (!snaps.ok()) return Fail(snaps.status());
-  auto tags = (*repo)->ReadTags();
+  auto tags = (*repo)->refs().ReadTags();
   if (!tags.ok()) return Fail(tags.status());
   std::map<ObjectId, std::vector<std::string>> tags_of;
   for (const auto& [name, id] : tags->value) tags_of[id].push_back(name);

@@ -195,7 +195,7 @@ int RunExplain(const PolicyArgs& a) {
 int RunShow(const PolicyArgs& a) {
   auto repo = OpenRepository(a.source, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
-  auto versions = (*repo)->ListPolicies();
+  auto versions = (*repo)->policies().ListPolicies();
   if (!versions.ok()) return Fail(versions.status());
   if (a.history) {
     if (versions->empty()) std::cout << "no policy was ever set: the built-in policy applies\n";
@@ -229,7 +229,7 @@ int RunSet(const PolicyArgs& a) {
   // A stored policy that no longer loads (or was lost or rolled back) may be replaced by a slot
   // whose role is named admin; otherwise the stored policy decides, and the new version is stored
   // only on top of the one that decided (a concurrent change is not overwritten).
-  auto ref = (*repo)->ReadPolicy();
+  auto ref = (*repo)->policies().ReadPolicy();
   std::optional<std::optional<ObjectId>> decided_on;
   // (A Result made from an ok Status breaks its invariant: status.h asserts it is an error.)
   Result<std::shared_ptr<const policy::Policy>> current =
@@ -246,7 +246,7 @@ int RunSet(const PolicyArgs& a) {
     std::cerr << "weightfs: warning: replacing a stored policy that does not load: "
               << current.status().message() << "\n";
   }
-  auto slots = (*repo)->ListKeySlots();
+  auto slots = (*repo)->key_slots().ListKeySlots();
   if (!slots.ok()) return Fail(slots.status());
   for (const auto& s : *slots) {
     if (!(*next)->HasRole(s.role)) {
@@ -260,8 +260,8 @@ int RunSet(const PolicyArgs& a) {
         "with this policy no key slot's role may administer (`admin` on /), so the policy could "
         "never be changed again; add such a role or pass --force"));
   }
-  auto stored = current.ok() ? (*repo)->SetPolicyIfCurrent((*next)->text(), *decided_on)
-                             : (*repo)->SetPolicy((*next)->text());
+  auto stored = current.ok() ? (*repo)->policies().SetPolicyIfCurrent((*next)->text(), *decided_on)
+                             : (*repo)->policies().SetPolicy((*next)->text());
   if (!stored.ok()) return Fail(stored.status());
   if (Status s =
           repo::RecordPolicy(**repo, stored->policy.seq, stored->id, repo::DefaultStateDir());

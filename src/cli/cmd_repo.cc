@@ -86,12 +86,12 @@ int RunKeyAdd(const KeyArgs& a) {
     if (Status s = repo::ValidateNewScrypt(scrypt, allow_weak); !s.ok()) return Fail(s);
   }
   if (Status s = repo::ValidateSlotName(a.name); !s.ok()) return Fail(s);
-  if (Status s = repo::ValidateSlotName(a.role); !s.ok()) return Fail(s.WithContext("role"));
+  if (Status s = ValidateRoleName(a.role); !s.ok()) return Fail(s.WithContext("role"));
   // A slot may give any role, admin included: adding slots is administration.
   if (Status s = RequireAdmin(**repo, "adding a key slot"); !s.ok()) return Fail(s);
   auto cred = ReadNewCredential(a.new_passphrase_file, a.new_key_file, false);
   if (!cred.ok()) return Fail(cred.status());
-  if (Status s = (*repo)->AddKeySlot(a.name, a.role, *cred, scrypt); !s.ok()) {
+  if (Status s = (*repo)->key_slots().AddKeySlot(a.name, a.role, *cred, scrypt); !s.ok()) {
     if (!a.new_key_file.empty()) ::unlink(a.new_key_file.c_str());
     return Fail(s);
   }
@@ -104,7 +104,7 @@ int RunKeyAdd(const KeyArgs& a) {
 int RunKeyList(const KeyArgs& a) {
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
-  auto slots = (*repo)->ListKeySlots();
+  auto slots = (*repo)->key_slots().ListKeySlots();
   if (!slots.ok()) return Fail(slots.status());
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
@@ -128,7 +128,7 @@ int RunKeyRemove(const KeyArgs& a) {
     if (Status s = RequireAdmin(**repo, "removing another key slot"); !s.ok()) return Fail(s);
   }
   auto policy = vfs::LoadRepositoryPolicy(**repo);
-  auto slots = (*repo)->ListKeySlots();
+  auto slots = (*repo)->key_slots().ListKeySlots();
   if (!policy.ok()) return Fail(policy.status());
   if (!slots.ok()) return Fail(slots.status());
   if (!policy::SomeSlotMayAdmin(**policy, *slots, a.name)) {
@@ -136,7 +136,7 @@ int RunKeyRemove(const KeyArgs& a) {
                                  "': it is the last key slot whose role may administer, so "
                                  "nobody could change the policy or the key slots afterwards"));
   }
-  if (Status s = (*repo)->RemoveKeySlot(a.name); !s.ok()) return Fail(s);
+  if (Status s = (*repo)->key_slots().RemoveKeySlot(a.name); !s.ok()) return Fail(s);
   std::cout << "removed key slot '" << a.name << "'\n";
   return kExitOk;
 }
@@ -155,7 +155,7 @@ int RunKeyPasswd(const KeyArgs& a) {
   }
   auto cred = ReadNewCredential(a.new_passphrase_file, a.new_key_file, false);
   if (!cred.ok()) return Fail(cred.status());
-  if (Status s = (*repo)->ChangeKeySlot(name, *cred, scrypt); !s.ok()) return Fail(s);
+  if (Status s = (*repo)->key_slots().ChangeKeySlot(name, *cred, scrypt); !s.ok()) return Fail(s);
   std::cout << "changed the secret of key slot '" << name << "'\n";
   return kExitOk;
 }

@@ -190,7 +190,7 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
           .WithContext(path));
   if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
   repo::Repository* raw = repo->get();
-  raw->SetMainObserver([raw](const repo::MainRef& head) {
+  raw->refs().SetMainObserver([raw](const repo::MainRef& head) {
     if (Status s = repo::RecordHead(*raw, head, repo::DefaultStateDir()); !s.ok()) {
       std::cerr
           << "weightfs: warning: could not record the repository's head for rollback detection: "

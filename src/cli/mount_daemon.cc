@@ -298,10 +298,10 @@ Result<std::vector<ObjectId>> MountDaemon::CreateServedTree(const vfs::FsOptions
   // The file system reads refs/main itself: a tree read just before and just after it that
   // is the same is the one it serves (else a writer committed meanwhile: try again).
   for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> before, repo_->ReadMain());
+    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> before, repo_->refs().ReadMain());
     fs_ = vfs::FileSystem::Create(repo_.get(), fo);
     if (!fs_.ok()) return fs_.status().WithContext(a_.repo);
-    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> after, repo_->ReadMain());
+    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> after, repo_->refs().ReadMain());
     if (before.value.live_root == after.value.live_root || attempt == 20) {
       std::vector<ObjectId> roots = {before.value.live_root};
       if (after.value.live_root != before.value.live_root) roots.push_back(after.value.live_root);

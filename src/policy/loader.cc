@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "weightfs/core/names.h"
 #include "weightfs/policy/policy.h"
 
 namespace weightfs::policy {
@@ -23,7 +24,6 @@ namespace {
 
 constexpr char kCapabilityList[] =
     "list, read, create, update, delete, history, snapshot, admin, all";
-constexpr size_t kMaxRoleName = 64;
 
 struct Field {
   YAML::Node key;
@@ -41,13 +41,6 @@ std::string Join(const std::vector<std::string>& items) {
 
 bool AllDigits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool ValidRoleName(const std::string& s) {
-  return !s.empty() && s.size() <= kMaxRoleName && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
 }
 
 std::string KindName(const YAML::Node& n) {
@@ -258,7 +251,7 @@ class PolicyLoader {
       const YAML::Node key = it->first, value = it->second;
       if (!key.IsScalar()) return Error(MarkOf(key, at), "expected a role name");
       const std::string& name = key.Scalar();
-      if (!ValidRoleName(name)) {
+      if (!ValidateRoleName(name).ok()) {
         return Error(key.Mark(), "bad role name " + Quote(name) +
                                      ": use 1 to 64 letters, digits, '.', '_' or '-'");
       }

@@ -17,7 +17,7 @@ class Checker {
     std::optional<ObjectId> next = main.head;
     uint64_t expect = main.head_seq;
     while (next) {
-      auto snap = repo_.LoadSnapshot(*next);
+      auto snap = repo_.objects().LoadSnapshot(*next);
       if (!snap.ok()) {
         Problem(snap.status().message() + " (snapshot chain, sequence " + std::to_string(expect) +
                 ")");
@@ -35,7 +35,7 @@ class Checker {
   }
 
   void CheckTagged(const std::string& tag, const ObjectId& id) {
-    auto snap = repo_.LoadSnapshot(id);
+    auto snap = repo_.objects().LoadSnapshot(id);
     if (!snap.ok()) {
       Problem(snap.status().message() + " (tag '" + tag + "')");
       return;
@@ -45,7 +45,7 @@ class Checker {
 
   void CheckTree(const ObjectId& id, const std::string& path) {
     if (!seen_trees_.insert(id).second) return;
-    auto tree = repo_.LoadTree(id);
+    auto tree = repo_.objects().LoadTree(id);
     if (!tree.ok()) {
       Problem(tree.status().message() + " (directory " + path + ")");
       return;
@@ -60,7 +60,7 @@ class Checker {
 
   void CheckFile(const TreeEntry& e, const std::string& path) {
     if (!seen_files_.insert(e.id).second) return;
-    auto file = repo_.LoadFile(e.id);
+    auto file = repo_.objects().LoadFile(e.id);
     if (!file.ok()) {
       Problem(file.status().message() + " (file " + path + ")");
       return;
@@ -81,7 +81,7 @@ class Checker {
     report_.chunks++;
     report_.chunk_bytes += c.size;
     if (options_.read_data) {
-      auto plain = repo_.GetObject(ObjectType::kChunk, c.id);
+      auto plain = repo_.objects().GetObject(ObjectType::kChunk, c.id);
       if (!plain.ok()) {
         Problem(plain.status().message() + " (file " + path + ")");
       } else if (plain->size() != c.size) {
@@ -119,21 +119,21 @@ class Checker {
 
 Result<CheckReport> CheckRepository(const Repository& repo, const CheckOptions& options) {
   Checker checker(repo, options);
-  for (std::string& p : repo.VerifyMetadata()) checker.Problem(std::move(p));
-  auto main = repo.ReadMain();
+  for (std::string& p : repo.key_slots().VerifyMetadata()) checker.Problem(std::move(p));
+  auto main = repo.refs().ReadMain();
   if (!main.ok()) {
     checker.Problem(main.status().message());
   } else {
     checker.CheckTree(main->value.live_root, "/");
     checker.CheckSnapshotChain(main->value);
   }
-  auto tags = repo.ReadTags();
+  auto tags = repo.refs().ReadTags();
   if (!tags.ok()) {
     checker.Problem(tags.status().message());
   } else {
     for (const auto& [name, id] : tags->value) checker.CheckTagged(name, id);
   }
-  auto policies = repo.ListPolicies();
+  auto policies = repo.policies().ListPolicies();
   if (!policies.ok()) checker.Problem("policy history: " + policies.status().message());
   return std::move(checker.report());
 }
@@ -155,7 +155,7 @@ Status SumTree(const Repository& repo, const ObjectId& root, uint64_t* total, ui
     sum += e.size;
     if (files) ++*files;
     if (seen_files->insert(e.id).second) {
-      ASSIGN_OR_RETURN(FileObject f, repo.LoadFile(e.id));
+      ASSIGN_OR_RETURN(FileObject f, repo.objects().LoadFile(e.id));
       for (const ChunkRef& c : f.chunks) {
         if (!c.hole) chunks->emplace(c.id, c.size);
       }
@@ -174,7 +174,7 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
   std::unordered_map<ObjectId, uint64_t, ObjectIdHash> tree_sizes;
   std::unordered_map<ObjectId, uint32_t, ObjectIdHash> chunks;
   std::unordered_set<ObjectId, ObjectIdHash> seen_files;
-  ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.ReadMain());
+  ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.refs().ReadMain());
   RETURN_IF_ERROR(SumTree(repo, main.value.live_root, &stats.live_bytes, &stats.live_files,
                           &tree_sizes, &chunks, &seen_files));
   ASSIGN_OR_RETURN(std::vector<SnapshotInfo> snaps, repo.ListSnapshots());

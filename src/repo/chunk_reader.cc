@@ -18,6 +18,35 @@ constexpr uint8_t kChunkType = static_cast<uint8_t>(ObjectType::kChunk);
 // The cache never shrinks below this, however much the writes of the mount hold.
 constexpr int64_t kMinBudget = 16 << 20;
 
+// For a read from the middle of a chunk: the header every object sealed with the current key has
+// saves a second (often cold) request. The frames' additional data covers the header, so only
+// the right one opens them; the guess is tried out of place on the first frame, since a failed
+// in-place open wipes the frame. Returns the header to open the frames with; *opened_first is
+// true when the guess opened the first frame, whose plaintext is then in place (a copy, not a
+// second decryption; a random 4 KiB read opens just this one frame).
+Result<Bytes> MiddleReadHeader(const ObjectCipher& cipher, storage::ObjectStore* store,
+                               const ObjectId& id, uint64_t sealed_size, uint64_t first,
+                               std::span<uint8_t> frames, bool* opened_first) {
+  Bytes header = cipher.CurrentHeader(kChunkType);
+  const size_t first_len = std::min<size_t>(frames.size(), kSealedFrameSize);
+  Bytes probe;
+  Status guess = first_len == 0 ? Corruption("frame missing")
+                                : cipher.OpenFrames(kChunkType, id, header, sealed_size, first,
+                                                    frames.first(first_len), &probe);
+  if (guess.ok()) {
+    std::memcpy(frames.data(), probe.data(), probe.size());
+    *opened_first = true;
+    return header;
+  }
+  header.resize(kObjectHeaderSize);
+  auto h = store->ReadInto(id, 0, std::span<uint8_t>(header.data(), header.size()));
+  if (!h.ok()) return h.status();
+  if (*h != kObjectHeaderSize) {
+    return Corruption("chunk object " + id.Hex() + " is shorter than its header");
+  }
+  return header;
+}
+
 }  // namespace
 
 ChunkFrames::~ChunkFrames() {
@@ -62,14 +91,17 @@ ChunkReader::ChunkReader(const Repository* repo, Options options)
 }
 
 ChunkReader::~ChunkReader() {
-  std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [&] { return in_flight_ == 0; });
+  MutexLock lock(&mu_);
+  idle_cv_.Wait([&] {
+    mu_.AssertHeld();
+    return in_flight_ == 0;
+  });
 }
 
 int64_t ChunkReader::capacity() const { return options_.cache_bytes; }
 
 int64_t ChunkReader::cached_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return used_;
 }
 
@@ -81,7 +113,7 @@ int64_t ChunkReader::Budget() const {
 
 Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint64_t chunk_size,
                                                        uint64_t first, uint64_t count) const {
-  const ObjectCipher& cipher = repo_->cipher();
+  const ObjectCipher& cipher = repo_->objects().cipher();
   const uint64_t sealed_size = ObjectCipher::SealedSize(chunk_size);
   auto f = std::make_shared<ChunkFrames>();
   f->id_ = id;
@@ -100,12 +132,9 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint6
   f->buf_ = buffers_->Take(aligned_end - aligned_begin);
   f->recycle_ = buffers_;
   auto got = repo_->store()->ReadInto(id, aligned_begin, f->buf_.span());
-  if (!got.ok()) {
-    if (got.status().code() == Code::kNotFound) {
-      return Corruption("chunk object " + id.Hex() + " is missing");
-    }
-    return got.status();
-  }
+  if (!got.ok() && got.status().code() == Code::kNotFound)
+    return Corruption("chunk object " + id.Hex() + " is missing");
+  if (!got.ok()) return got.status();
   // A short object: its missing frames fail below. Bytes past end (alignment) are dropped.
   f->buf_.Shrink(std::min<uint64_t>(*got, end - aligned_begin));
   const size_t have = f->buf_.size() > slack ? f->buf_.size() - slack : 0;
@@ -120,43 +149,24 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint6
     f->base_ = kObjectHeaderSize;
     frames = f->buf_.span().subspan(kObjectHeaderSize);
   } else {
-    // A read from the middle of a chunk: the header every object sealed with the current key
-    // has saves a second (often cold) request. The frames' additional data covers the header,
-    // so only the right one opens them; the guess is tried out of place on the first frame,
-    // since a failed in-place open wipes the frame.
     f->base_ = slack;
     frames = f->buf_.span().subspan(slack, have);
-    header = cipher.CurrentHeader(kChunkType);
-    const size_t first_len = std::min<size_t>(frames.size(), kSealedFrameSize);
-    Bytes probe;
-    Status guess = first_len == 0 ? Corruption("frame missing")
-                                  : cipher.OpenFrames(kChunkType, id, header, sealed_size, first,
-                                                      frames.first(first_len), &probe);
-    if (guess.ok()) {
-      // The guess opened the first frame: its plaintext goes in place (a copy, not a second
-      // decryption; a random 4 KiB read opens just this one frame).
-      std::memcpy(frames.data(), probe.data(), probe.size());
+    bool opened_first = false;
+    ASSIGN_OR_RETURN(header, MiddleReadHeader(cipher, repo_->store(), id, sealed_size, first,
+                                              frames, &opened_first));
+    if (opened_first) {
       ++open_first;
       --open_count;
-    } else {
-      header.resize(kObjectHeaderSize);
-      auto h = repo_->store()->ReadInto(id, 0, std::span<uint8_t>(header.data(), header.size()));
-      if (!h.ok()) return h.status();
-      if (*h != kObjectHeaderSize) {
-        return Corruption("chunk object " + id.Hex() + " is shorter than its header");
-      }
     }
   }
   if (open_count == 0) return f;
   const size_t opened = static_cast<size_t>(open_first - first) * kSealedFrameSize;
   Status s = cipher.OpenFramesInPlace(kChunkType, id, header, sealed_size, open_first, open_count,
                                       frames.subspan(std::min(opened, frames.size())), &f->bad_);
-  if (!s.ok()) {
-    // The authenticated config fixes every object's format: a header claiming another one was
-    // tampered with (corruption, EIO), not "unsupported".
-    if (s.code() == Code::kUnsupported) return Corruption(s.message());
-    return s;
-  }
+  // The authenticated config fixes every object's format: a header claiming another one was
+  // tampered with (corruption, EIO), not "unsupported".
+  if (s.code() == Code::kUnsupported) return Corruption(s.message());
+  RETURN_IF_ERROR(s);
   return f;
 }
 
@@ -167,7 +177,7 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::ReadFrames(const ObjectI
     return Corruption("chunk object " + id.Hex() + " is shorter than its file says");
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (auto it = entries_.find(id); it != entries_.end() && it->second.frames) {
       // One id is one content: a file object that gives its chunk another size is damaged.
       if (it->second.frames->chunk_size() != chunk_size) {
@@ -232,9 +242,9 @@ bool ChunkReader::MakeRoomLocked(int64_t need, bool demand) {
 Result<std::shared_ptr<const ChunkFrames>> ChunkReader::LoadAndPublish(const ObjectId& id,
                                                                        uint64_t chunk_size) {
   auto loaded = Load(id, chunk_size, 0, ObjectCipher::FrameCount(chunk_size));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(id);
-  if (it != entries_.end() && it->second.waiters) it->second.waiters->notify_all();
+  if (it != entries_.end() && it->second.waiters) it->second.waiters->SignalAll();
   if (!loaded.ok()) {
     if (it != entries_.end() && !it->second.frames) EraseLocked(it);
     return loaded.status();
@@ -254,7 +264,7 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::LoadAndPublish(const Obj
 Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId& id,
                                                                  uint64_t chunk_size) {
   const auto bytes = static_cast<int64_t>(ObjectCipher::SealedSize(chunk_size));
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
     auto it = entries_.find(id);
     if (it == entries_.end()) break;
@@ -266,13 +276,13 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId&
       return it->second.frames;
     }
     // A worker is loading it. The condition is held here too: the entry may go meanwhile.
-    if (!it->second.waiters) it->second.waiters = std::make_shared<std::condition_variable>();
-    std::shared_ptr<std::condition_variable> waiters = it->second.waiters;
-    waiters->wait(lock);
+    if (!it->second.waiters) it->second.waiters = std::make_shared<CondVar>(&mu_);
+    std::shared_ptr<CondVar> waiters = it->second.waiters;
+    waiters->Wait();
   }
   if (!MakeRoomLocked(bytes, true)) {
     // Every byte of the cache is in flight: read this one without keeping it.
-    lock.unlock();
+    lock.Unlock();
     ASSIGN_OR_RETURN(std::shared_ptr<ChunkFrames> f,
                      Load(id, chunk_size, 0, ObjectCipher::FrameCount(chunk_size)));
     return std::shared_ptr<const ChunkFrames>(std::move(f));
@@ -282,7 +292,7 @@ Result<std::shared_ptr<const ChunkFrames>> ChunkReader::GetChunk(const ObjectId&
       id, Entry{nullptr, bytes, false, std::chrono::steady_clock::now(), lru_.begin(), nullptr});
   used_ += bytes;
   MarkReadLocked(&it->second);
-  lock.unlock();
+  lock.Unlock();
   return LoadAndPublish(id, chunk_size);
 }
 
@@ -290,7 +300,7 @@ bool ChunkReader::Prefetch(const ObjectId& id, uint64_t chunk_size) {
   if (!pool_) return false;
   const auto bytes = static_cast<int64_t>(ObjectCipher::SealedSize(chunk_size));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (entries_.contains(id)) return true;
     if (!MakeRoomLocked(bytes, false)) return false;
     lru_.push_front(id);
@@ -303,14 +313,14 @@ bool ChunkReader::Prefetch(const ObjectId& id, uint64_t chunk_size) {
     // A failed load drops the entry; the reader that needs the chunk loads it again and gets
     // the error itself.
     LoadAndPublish(id, chunk_size).status().IgnoreError();
-    std::lock_guard lock(mu_);
-    if (--in_flight_ == 0) idle_cv_.notify_all();
+    MutexLock lock(&mu_);
+    if (--in_flight_ == 0) idle_cv_.SignalAll();
   });
   return true;
 }
 
 ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   ++clock_;
   Stream* s = nullptr;
   uint64_t best = UINT64_MAX;
@@ -366,7 +376,7 @@ ReadAhead::Decision ReadAhead::OnRead(uint64_t offset, uint64_t len) {
 }
 
 void ReadAhead::Reached(uint64_t stream, uint64_t reached) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (Stream& st : streams_) {
     if (st.id == stream) st.ahead_to = std::min(st.ahead_to, reached);
   }

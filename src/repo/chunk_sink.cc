@@ -9,17 +9,21 @@ ChunkSink::ChunkSink(Repository* repo, ThreadPool* pool, uint64_t max_bytes_in_f
 
 ChunkSink::~ChunkSink() {
   // Workers hold pointers into slots_ and to this object.
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return running_ == 0; });
+  MutexLock lock(&mu_);
+  cv_.Wait([&] {
+    mu_.AssertHeld();
+    return running_ == 0;
+  });
 }
 
 Status ChunkSink::Add(ByteView chunk, std::shared_ptr<const void> owner, uint64_t tag) {
   WFS_CHECK(chunk.size() <= std::numeric_limits<uint32_t>::max());
   Slot* slot = nullptr;
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(&mu_);
     // Back-pressure: wait until this chunk fits, but always let one chunk through alone.
-    cv_.wait(lock, [&] {
+    cv_.Wait([&] {
+      mu_.AssertHeld();
       return !error_.ok() || in_flight_bytes_ == 0 ||
              in_flight_bytes_ + chunk.size() <= max_in_flight_;
     });
@@ -31,7 +35,7 @@ Status ChunkSink::Add(ByteView chunk, std::shared_ptr<const void> owner, uint64_
   }
   if (pool_ == nullptr) {
     Store(slot, chunk, std::move(owner));
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     return error_;
   }
   pool_->Submit([this, slot, chunk, owner = std::move(owner)]() mutable {
@@ -45,11 +49,11 @@ void ChunkSink::Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> ow
   bool is_new = false;
   ObjectId id;
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(&mu_);
     s = error_;  // after an error nothing more is stored
   }
   if (s.ok()) {
-    id = repo_->ComputeId(ObjectType::kChunk, chunk);
+    id = repo_->objects().ComputeId(ObjectType::kChunk, chunk);
     s = repo_->EnsureWriteLease();  // before the check: gc must see who may reuse its candidates
     Result<bool> exists = s.ok() ? repo_->store()->Contains(id) : Result<bool>(s);
     // A reused chunk counts as just written, so gc's grace period and this process's lease
@@ -60,19 +64,19 @@ void ChunkSink::Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> ow
     if (!exists.ok()) {
       s = exists.status();
     } else if (!*exists) {
-      s = repo_->StoreNewObject(ObjectType::kChunk, id, chunk);
+      s = repo_->objects().StoreNewObject(ObjectType::kChunk, id, chunk);
       is_new = true;
     }
   }
   owner.reset();  // the chunk's memory may go now, before the result is taken
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!s.ok() && error_.ok()) error_ = s.WithContext("storing a chunk");
   slot->done = true;
   slot->result = StoredChunk{slot->tag, ChunkRef{id, slot->size}, is_new};
   (is_new ? new_bytes_ : dedup_bytes_) += s.ok() ? slot->size : 0;
   in_flight_bytes_ -= slot->size;
   running_--;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void ChunkSink::TakeLocked(bool all, std::vector<StoredChunk>* out) {
@@ -83,32 +87,35 @@ void ChunkSink::TakeLocked(bool all, std::vector<StoredChunk>* out) {
 }
 
 Status ChunkSink::TakeFinished(std::vector<StoredChunk>* out) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!error_.ok()) return error_;
   TakeLocked(false, out);
   return Status::Ok();
 }
 
 Status ChunkSink::Drain(std::vector<StoredChunk>* out) {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return running_ == 0; });
+  MutexLock lock(&mu_);
+  cv_.Wait([&] {
+    mu_.AssertHeld();
+    return running_ == 0;
+  });
   if (!error_.ok()) return error_;
   TakeLocked(true, out);
   return Status::Ok();
 }
 
 uint64_t ChunkSink::new_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return new_bytes_;
 }
 
 uint64_t ChunkSink::dedup_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return dedup_bytes_;
 }
 
 uint64_t ChunkSink::bytes_in_flight() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return in_flight_bytes_;
 }
 

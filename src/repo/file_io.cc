@@ -127,7 +127,7 @@ Result<ObjectId> FileWriter::Finish() {
   RETURN_IF_ERROR(sink_.Drain(&done));
   for (const StoredChunk& c : done) file_.chunks.push_back(c.ref);
   buf_.reset();
-  return repo_->PutFile(file_);
+  return repo_->objects().PutFile(file_);
 }
 
 FileReader::FileReader(const Repository* repo, FileObject file, ChunkReader* reader)

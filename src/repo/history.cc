@@ -14,7 +14,6 @@ namespace {
 
 using history_internal::FindEntry;
 
-constexpr int kTagAttempts = 100;
 constexpr size_t kMaxTagLength = 128;
 
 bool IsHexDigit(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
@@ -35,7 +34,7 @@ bool SameEntry(const std::optional<TreeEntry>& a, const std::optional<TreeEntry>
 Result<ResolvedVersion> ResolveVersionOrLive(const Repository& repo, const std::string& version) {
   ResolvedVersion out;
   if (version == "live") {
-    ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.ReadMain());
+    ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.refs().ReadMain());
     out.root = main.value.live_root;
     out.label = "live";
     return out;
@@ -73,38 +72,32 @@ Status ValidateTagName(const std::string& name) {
 Status SetTag(Repository* repo, const std::string& name, const ObjectId& snapshot, bool force) {
   RETURN_IF_ERROR(ValidateTagName(name));
   // A tag must name a snapshot that opens, or every later reader of it fails.
-  RETURN_IF_ERROR(repo->LoadSnapshot(snapshot).status().WithContext("tagging " + name));
-  for (int attempt = 0; attempt < kTagAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
-    auto it = tags.value.find(name);
-    if (it != tags.value.end()) {
-      if (it->second == snapshot) return Status::Ok();
+  RETURN_IF_ERROR(repo->objects().LoadSnapshot(snapshot).status().WithContext("tagging " + name));
+  return repo->refs().UpdateTags([&](TagMap* tags) -> Result<bool> {
+    auto it = tags->find(name);
+    if (it != tags->end()) {
+      if (it->second == snapshot) return false;
       if (!force) {
         return AlreadyExists("tag '" + name + "' already points to snapshot " +
                              it->second.Hex().substr(0, 16) + " (use --force to move it)");
       }
     }
-    tags.value[name] = snapshot;
-    Status s = repo->WriteTags(tags.value, tags.raw);
-    if (s.code() != Code::kConflict) return s;
-  }
-  return Conflict("could not write refs/tags: it keeps changing");
+    (*tags)[name] = snapshot;
+    return true;
+  });
 }
 
 Status DeleteTag(Repository* repo, const std::string& name) {
-  for (int attempt = 0; attempt < kTagAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
-    if (tags.value.erase(name) == 0) return NotFound("no tag named '" + name + "'");
-    Status s = repo->WriteTags(tags.value, tags.raw);
-    if (s.code() != Code::kConflict) return s;
-  }
-  return Conflict("could not write refs/tags: it keeps changing");
+  return repo->refs().UpdateTags([&](TagMap* tags) -> Result<bool> {
+    if (tags->erase(name) == 0) return NotFound("no tag named '" + name + "'");
+    return true;
+  });
 }
 
 Result<SnapshotInfo> SnapshotLive(Repository* repo, const SnapshotOptions& options) {
   if (!options.tag.empty()) {
     RETURN_IF_ERROR(ValidateTagName(options.tag));
-    ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
+    ASSIGN_OR_RETURN(auto tags, repo->refs().ReadTags());
     if (!options.force_tag && tags.value.count(options.tag) > 0) {
       return AlreadyExists("tag '" + options.tag + "' already exists (use --force to move it)");
     }

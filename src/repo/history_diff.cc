@@ -24,7 +24,7 @@ struct ParsedFile {
 // lie inside the file, the header. Only the frames holding the header are decrypted.
 Result<ParsedFile> LoadParsed(const Repository& repo, const ObjectId& id) {
   ParsedFile p;
-  ASSIGN_OR_RETURN(p.file, repo.LoadFile(id));
+  ASSIGN_OR_RETURN(p.file, repo.objects().LoadFile(id));
   uint64_t pos = 0;
   for (const ChunkRef& c : p.file.chunks) {
     p.starts.push_back(pos);
@@ -233,8 +233,8 @@ class Differ {
 
   // Merges two directories' sorted entries.
   Status Children(const std::string& path, const ObjectId& a, const ObjectId& b) {
-    ASSIGN_OR_RETURN(TreeObject ta, repo_.LoadTree(a));
-    ASSIGN_OR_RETURN(TreeObject tb, repo_.LoadTree(b));
+    ASSIGN_OR_RETURN(TreeObject ta, repo_.objects().LoadTree(a));
+    ASSIGN_OR_RETURN(TreeObject tb, repo_.objects().LoadTree(b));
     const std::string prefix = path == "/" ? "" : path;
     size_t i = 0, j = 0;
     while (i < ta.entries.size() || j < tb.entries.size()) {

@@ -8,9 +8,6 @@
 namespace weightfs::repo {
 namespace {
 
-constexpr int kForgetAttempts = 20;
-constexpr int kTagAttempts = 100;
-
 // The chain from main's head back to its oldest snapshot, newest first. Like
 // Repository::ListSnapshots, but read from the given refs/main value so the result belongs to
 // the bytes the caller will compare-and-swap against.
@@ -19,7 +16,7 @@ Result<std::vector<SnapshotInfo>> Chain(const Repository& repo, const MainRef& m
   std::optional<ObjectId> next = main.head;
   uint64_t expect = main.head_seq;
   while (next) {
-    ASSIGN_OR_RETURN(SnapshotObject s, repo.LoadSnapshot(*next));
+    ASSIGN_OR_RETURN(SnapshotObject s, repo.objects().LoadSnapshot(*next));
     if (s.seq != expect || expect == 0) {
       return Corruption("snapshot " + next->Hex() + " has sequence number " +
                         std::to_string(s.seq) + ", expected " + std::to_string(expect));
@@ -80,11 +77,10 @@ std::vector<ForgetDecision> Decide(const std::vector<SnapshotInfo>& chain,
 Status RewriteTags(Repository* repo, const std::map<ObjectId, ObjectId>& renamed,
                    const std::set<ObjectId>& forgotten, bool keep_tagged,
                    std::vector<std::string>* removed) {
-  for (int attempt = 0; attempt < kTagAttempts; ++attempt) {
+  return repo->refs().UpdateTags([&](TagMap* tags) -> Result<bool> {
     removed->clear();
-    ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
-    std::map<std::string, ObjectId> next;
-    for (const auto& [name, id] : tags.value) {
+    TagMap next;
+    for (const auto& [name, id] : *tags) {
       if (auto it = renamed.find(id); it != renamed.end()) {
         next[name] = it->second;
       } else if (forgotten.count(id) > 0 && !keep_tagged) {
@@ -93,11 +89,41 @@ Status RewriteTags(Repository* repo, const std::map<ObjectId, ObjectId>& renamed
         next[name] = id;
       }
     }
-    if (next == tags.value) return Status::Ok();
-    Status s = repo->WriteTags(next, tags.raw);
-    if (s.code() != Code::kConflict) return s;
+    if (next == *tags) return false;
+    *tags = std::move(next);
+    return true;
+  });
+}
+
+// Stores the kept snapshots of result->decisions as a new chain, oldest first, numbered so that
+// the new head gets new_head_seq (see history.h); fills result->renamed and *forgotten and
+// returns the new head. Syncs the new objects.
+Result<SnapshotInfo> RewriteKept(Repository* repo, uint64_t new_head_seq, ForgetResult* result,
+                                 std::set<ObjectId>* forgotten) {
+  std::vector<const ForgetDecision*> kept;
+  for (auto it = result->decisions.rbegin(); it != result->decisions.rend(); ++it) {
+    if (it->keep) {
+      kept.push_back(&*it);
+    } else {
+      forgotten->insert(it->snapshot.id);
+    }
   }
-  return Conflict("could not rewrite refs/tags: it keeps changing");
+  uint64_t seq = new_head_seq - (kept.size() - 1);
+  std::optional<ObjectId> parent;
+  SnapshotInfo head;
+  for (const ForgetDecision* d : kept) {
+    SnapshotObject s = d->snapshot.snapshot;
+    s.parent = parent;
+    s.seq = seq++;
+    s.signature.clear();  // a signature would cover the old parent and number
+    ASSIGN_OR_RETURN(ObjectId id,
+                     repo->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(s)));
+    result->renamed[d->snapshot.id] = id;
+    parent = id;
+    head = SnapshotInfo{id, std::move(s)};
+  }
+  RETURN_IF_ERROR(repo->objects().Sync());
+  return head;
 }
 
 }  // namespace
@@ -111,55 +137,33 @@ Result<ForgetResult> Forget(Repository* repo, const ForgetPolicy& policy, bool d
         "no policy given (--keep-last, --keep-daily, --keep-weekly or --keep-tagged): "
         "refusing to forget every snapshot but the head");
   }
-  for (int attempt = 0; attempt < kForgetAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(Versioned<MainRef> main, repo->ReadMain());
-    ASSIGN_OR_RETURN(std::vector<SnapshotInfo> chain, Chain(*repo, main.value));
-    ASSIGN_OR_RETURN(auto tags, repo->ReadTags());
-    ForgetResult result;
+  ForgetResult result;
+  std::set<ObjectId> forgotten;
+  std::optional<SnapshotInfo> head;
+  // A snapshot or commit that comes in meanwhile makes UpdateMain decide again on the new chain.
+  RETURN_IF_ERROR(repo->refs().UpdateMain([&](MainRef* main) -> Result<bool> {
+    result = ForgetResult{};
+    forgotten.clear();
+    head.reset();
+    ASSIGN_OR_RETURN(std::vector<SnapshotInfo> chain, Chain(*repo, *main));
+    ASSIGN_OR_RETURN(auto tags, repo->refs().ReadTags());
     result.decisions = Decide(chain, policy, tags.value);
-    if (dry_run || result.forgotten() == 0) return result;
-
+    if (dry_run || result.forgotten() == 0) return false;
     // Oldest kept first; the new head gets the old head's number + 1 (see history.h).
-    std::vector<const ForgetDecision*> kept;
-    std::set<ObjectId> forgotten;
-    for (auto it = result.decisions.rbegin(); it != result.decisions.rend(); ++it) {
-      if (it->keep) {
-        kept.push_back(&*it);
-      } else {
-        forgotten.insert(it->snapshot.id);
-      }
-    }
-    const uint64_t new_head_seq = main.value.head_seq + 1;
-    uint64_t seq = new_head_seq - (kept.size() - 1);
-    std::optional<ObjectId> parent;
-    SnapshotInfo head;
-    for (const ForgetDecision* d : kept) {
-      SnapshotObject s = d->snapshot.snapshot;
-      s.parent = parent;
-      s.seq = seq++;
-      s.signature.clear();  // a signature would cover the old parent and number
-      ASSIGN_OR_RETURN(ObjectId id, repo->PutObject(ObjectType::kSnapshot, EncodeSnapshot(s)));
-      result.renamed[d->snapshot.id] = id;
-      parent = id;
-      head = SnapshotInfo{id, std::move(s)};
-    }
-    RETURN_IF_ERROR(repo->Sync());
-    MainRef next = main.value;
-    next.head = head.id;
-    next.head_seq = new_head_seq;
-    next.generation = main.value.generation + 1;
-    Status s = repo->WriteMain(next, main.raw);
-    if (s.code() == Code::kConflict) continue;  // a snapshot or commit came in: decide again
-    RETURN_IF_ERROR(s);
-    // refs/main is published; tags still naming old snapshot objects stay readable until this
-    // finishes (gc marks from refs/tags too).
-    RETURN_IF_ERROR(
-        RewriteTags(repo, result.renamed, forgotten, policy.keep_tagged, &result.removed_tags)
-            .WithContext("the snapshots were forgotten but the tags were not updated"));
-    result.new_head = std::move(head);
-    return result;
-  }
-  return Conflict("could not forget: refs/main keeps changing");
+    const uint64_t new_head_seq = main->head_seq + 1;
+    ASSIGN_OR_RETURN(head, RewriteKept(repo, new_head_seq, &result, &forgotten));
+    main->head = head->id;
+    main->head_seq = new_head_seq;
+    return true;
+  }));
+  if (!head) return result;
+  // refs/main is published; tags still naming old snapshot objects stay readable until this
+  // finishes (gc marks from refs/tags too).
+  RETURN_IF_ERROR(
+      RewriteTags(repo, result.renamed, forgotten, policy.keep_tagged, &result.removed_tags)
+          .WithContext("the snapshots were forgotten but the tags were not updated"));
+  result.new_head = std::move(*head);
+  return result;
 }
 
 }  // namespace weightfs::repo

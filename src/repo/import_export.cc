@@ -212,7 +212,7 @@ Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::stri
     child.name = name;
     tree.entries.push_back(std::move(child));
   }
-  ASSIGN_OR_RETURN(e.id, repo->PutTree(tree));
+  ASSIGN_OR_RETURN(e.id, repo->objects().PutTree(tree));
   ASSIGN_OR_RETURN(e.xattrs, ReadUserXattrs(path));
   e.type = EntryType::kDirectory;
   return e;
@@ -326,7 +326,7 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
     case EntryType::kDirectory: {
       if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)
         return ErrnoStatus(errno, "creating " + dest);
-      ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(entry.id));
+      ASSIGN_OR_RETURN(TreeObject tree, repo.objects().LoadTree(entry.id));
       for (const TreeEntry& child : tree.entries) {
         RETURN_IF_ERROR(
             ExportWith(repo, reader, child, dest + "/" + child.name, progress, bytes_done, links));
@@ -334,7 +334,7 @@ Status ExportWith(const Repository& repo, ChunkReader* reader, const TreeEntry& 
       break;
     }
     case EntryType::kFile: {
-      ASSIGN_OR_RETURN(FileObject file, repo.LoadFile(entry.id));
+      ASSIGN_OR_RETURN(FileObject file, repo.objects().LoadFile(entry.id));
       if (file.size != entry.size) {
         return Corruption("file object " + entry.id.Hex() + " has size " +
                           std::to_string(file.size) + " but its directory entry says " +

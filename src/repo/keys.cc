@@ -236,7 +236,7 @@ Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
                           const Credential& credential, const crypto::ScryptParams& scrypt,
                           ByteView repo_id, ByteView master, const SecretBytes& mac_key) {
   RETURN_IF_ERROR(ValidateSlotName(name));
-  RETURN_IF_ERROR(ValidateSlotName(role));
+  RETURN_IF_ERROR(ValidateRoleName(role));
   crypto::ScryptParams p =
       credential.kind == Credential::Kind::kPassphrase ? scrypt : crypto::ScryptParams{0, 0, 0};
   ASSIGN_OR_RETURN(Bytes salt, crypto::RandomBytes(32));

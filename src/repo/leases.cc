@@ -70,7 +70,7 @@ Result<std::unique_ptr<Lease>> Lease::Register(
 }
 
 Status Lease::Release() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (released_ || info_.pid != static_cast<int>(::getpid())) return Status::Ok();
   released_ = true;
   Status s = store_->DeleteFile(info_.name);

@@ -103,7 +103,7 @@ uint64_t SeqOf(const std::multimap<std::string, std::string>& kv, const std::str
 
 Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir,
                           bool accept_rollback, std::string* note) {
-  ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.ReadMain());
+  ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.refs().ReadMain());
   const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
   uint64_t seen_seq = 0;
   std::string seen_head;
@@ -188,7 +188,7 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
                             bool accept_rollback, std::string* note) {
   // A refs/policy that does not authenticate or contradicts the snapshot chain is reported by
   // whoever uses the policy (mounts, policy commands, check); commands that do not need it work.
-  auto current = repo.ReadPolicy();
+  auto current = repo.policies().ReadPolicy();
   if (!current.ok()) return Status::Ok();
   const std::string path = PolicyStatePath(repo, state_dir);
   uint64_t seen_seq = 0;
@@ -246,7 +246,7 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir,
                           bool accept_rollback, std::string* note) {
   // A refs/tags that does not authenticate is reported by whoever reads it.
   uint64_t gen = 0;
-  auto tags = repo.ReadTags(&gen);
+  auto tags = repo.refs().ReadTags(&gen);
   if (!tags.ok()) return Status::Ok();
   const bool exists = tags->raw.has_value();
   std::set<std::string> named;

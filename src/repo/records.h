@@ -15,7 +15,7 @@
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/status.h"
 #include "weightfs/repo/leases.h"
-#include "weightfs/repo/repository.h"
+#include "weightfs/repo/ref_updater.h"
 
 namespace weightfs::repo {
 

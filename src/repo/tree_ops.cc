@@ -39,7 +39,7 @@ Result<TreeEntry> LookupPath(const Repository& repo, const ObjectId& root,
   std::string walked;
   for (const std::string& name : parts) {
     if (cur.type != EntryType::kDirectory) return NotDirectory(walked + " is not a directory");
-    ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(cur.id));
+    ASSIGN_OR_RETURN(TreeObject tree, repo.objects().LoadTree(cur.id));
     walked += "/" + name;
     const TreeEntry* e = tree.Find(name);
     if (!e) return NotFound(walked + ": no such file or directory");
@@ -54,7 +54,7 @@ Result<ObjectId> PutRec(Repository* repo, const std::optional<ObjectId>& dir,
                         const std::vector<std::string>& path, size_t depth, TreeEntry& entry) {
   TreeObject tree;
   if (dir) {
-    ASSIGN_OR_RETURN(tree, repo->LoadTree(*dir));
+    ASSIGN_OR_RETURN(tree, repo->objects().LoadTree(*dir));
   }
   const std::string& name = path[depth];
   auto it = std::lower_bound(tree.entries.begin(), tree.entries.end(), name,
@@ -89,7 +89,7 @@ Result<ObjectId> PutRec(Repository* repo, const std::optional<ObjectId>& dir,
       tree.entries.insert(it, d);
     }
   }
-  return repo->PutTree(tree);
+  return repo->objects().PutTree(tree);
 }
 
 }  // namespace
@@ -106,7 +106,7 @@ Result<ObjectId> PutAtPath(Repository* repo, const ObjectId& root,
 
 Status WalkTree(const Repository& repo, const ObjectId& root, const std::string& prefix,
                 const std::function<Status(const std::string&, const TreeEntry&)>& fn) {
-  ASSIGN_OR_RETURN(TreeObject tree, repo.LoadTree(root));
+  ASSIGN_OR_RETURN(TreeObject tree, repo.objects().LoadTree(root));
   for (const TreeEntry& e : tree.entries) {
     std::string path = (prefix == "/" ? "" : prefix) + "/" + e.name;
     RETURN_IF_ERROR(fn(path, e));

@@ -11,6 +11,7 @@
 
 #include "storage/boost_status.h"
 #include "storage/local_store_impl.h"
+#include "weightfs/core/names.h"
 
 namespace weightfs::storage {
 namespace {
@@ -30,13 +31,6 @@ constexpr size_t kMinDirectWrite = 64 << 10;
 constexpr mode_t kFileMode = 0644;
 constexpr mode_t kDirMode = 0755;
 constexpr int kTempAttempts = 16;
-
-bool IsLowerHex(const std::string& s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
 
 // An existing directory is fine.
 Status MakeDir(const std::string& path) {

@@ -164,7 +164,7 @@ std::string AuditLine(int64_t time_ns, uint32_t uid, const std::string& user,
 }
 
 Result<std::shared_ptr<const policy::Policy>> LoadRepositoryPolicy(const repo::Repository& repo) {
-  ASSIGN_OR_RETURN(auto current, repo.ReadPolicy());
+  ASSIGN_OR_RETURN(auto current, repo.policies().ReadPolicy());
   return LoadStoredPolicy(current.value);
 }
 

@@ -199,7 +199,7 @@ Status Authorizer::PathsBelow(NodeId parent, const std::string& name, NodeId new
   while (!stored.empty()) {
     auto [rel, id] = stored.back();
     stored.pop_back();
-    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(id));
+    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->objects().LoadTree(id));
     for (const auto& e : tree.entries) {
       below->push_back(rel + "/" + e.name);
       if (e.type == repo::EntryType::kDirectory) stored.emplace_back(rel + "/" + e.name, e.id);

@@ -116,17 +116,13 @@ Status Committer::Commit() {
 }
 
 Status Committer::Publish(const ObjectId& root) {
-  RETURN_IF_ERROR(repo_->Sync());
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo_->ReadMain());
-    if (main.value.live_root == root) return Status::Ok();
-    repo::MainRef next = main.value;
-    next.live_root = root;
-    next.generation++;
-    Status s = repo_->WriteMain(next, main.raw);
-    if (s.code() != Code::kConflict) return s;
-  }
-  return Conflict("refs/main keeps changing under the mount");
+  RETURN_IF_ERROR(repo_->objects().Sync());
+  // Only the live tree changes: a head another writer set meanwhile is kept.
+  return repo_->refs().UpdateMain([&](repo::MainRef* main) -> Result<bool> {
+    if (main->live_root == root) return false;
+    main->live_root = root;
+    return true;
+  });
 }
 
 }  // namespace weightfs::vfs

@@ -263,7 +263,7 @@ Result<std::pair<ObjectId, repo::FileObject>> FileContent::Seal() {
     ASSIGN_OR_RETURN(file, FileObjectLocked());
     ResumeStreamLocked();
   }
-  ASSIGN_OR_RETURN(ObjectId id, repo_->PutFile(file));
+  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutFile(file));
   return std::make_pair(id, std::move(file));
 }
 

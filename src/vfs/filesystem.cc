@@ -38,10 +38,10 @@ VersionsView::Options VersionsOptionsFor(const FsOptions& options, repo::ChunkRe
 FileSystem::FileSystem(FsOptions options) : options_(std::move(options)) {}
 
 Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, FsOptions options) {
-  ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->ReadMain());
+  ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo->refs().ReadMain());
   if (!main.raw) return Corruption("the repository has no refs/main; run `weightfs check`");
   // Fail now, not on the first request, if the live root cannot be read.
-  ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->LoadTree(main.value.live_root));
+  ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->objects().LoadTree(main.value.live_root));
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(options)));
   fs->Init(repo, main.value.live_root, root_tree);
   return fs;

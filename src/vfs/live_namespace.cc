@@ -239,7 +239,7 @@ void LiveTree::KeepChunksForOpenHandles(const std::optional<ObjectId>& file_id) 
   if (!file_id) return;
   // No ref reaches an unlinked file, so gc would collect its chunks while handles still read
   // them: touched, they look freshly written, and gc's grace period keeps them. Best effort.
-  auto file = ctx_->repo->LoadFile(*file_id);
+  auto file = ctx_->repo->objects().LoadFile(*file_id);
   if (!file.ok()) return;
   for (const repo::ChunkRef& c : file->chunks) {
     if (!c.hole) ctx_->repo->store()->Touch(c.id).IgnoreError();

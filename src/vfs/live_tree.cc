@@ -51,7 +51,7 @@ Result<std::shared_ptr<FileContent>> LiveTree::LoadContent(NodeId ino) {
   }
   repo::FileObject file;
   if (file_id) {
-    auto loaded = ctx_->repo->LoadFile(*file_id);
+    auto loaded = ctx_->repo->objects().LoadFile(*file_id);
     if (!loaded.ok()) {
       Log("opening a file failed: " + loaded.status().message());
       return loaded.status();

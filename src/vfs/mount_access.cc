@@ -94,7 +94,7 @@ Result<MountAccess> PrepareMountAccess(const repo::Repository& repo,
                                        const MountAccessOptions& options) {
   MountAccess out;
   // One read: the version enforced is the version the watcher compares against.
-  ASSIGN_OR_RETURN(auto ref, repo.ReadPolicy());
+  ASSIGN_OR_RETURN(auto ref, repo.policies().ReadPolicy());
   out.policy_ref = ref.raw;
   out.policy_seq = ref.value ? ref.value->policy.seq : 0;
   ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> stored, LoadStoredPolicy(ref.value));

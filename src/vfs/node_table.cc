@@ -70,7 +70,7 @@ Status NodeTable::CountSubdirs(NodeId ino) {
   const ObjectId id = *dir->tree_id;
   // Counted without the table lock, like a load; the tree objects of directories are small.
   mu_.Unlock();
-  auto tree = repo_->LoadTree(id);
+  auto tree = repo_->objects().LoadTree(id);
   mu_.Lock();
   if (!tree.ok()) {
     // The lookup itself stays possible (nlink 1: not counted); listing the directory fails.
@@ -115,7 +115,7 @@ Status NodeTable::LoadDir(Node* dir) {
   const NodeId ino = dir->ino;
   // Load without the table lock; another thread may load the same directory meanwhile.
   mu_.Unlock();
-  auto tree = repo_->LoadTree(id);
+  auto tree = repo_->objects().LoadTree(id);
   mu_.Lock();
   if (!tree.ok()) {
     Log("reading directory failed: " + tree.status().message());

@@ -52,7 +52,7 @@ Result<ObjectId> NodeTable::BuildTree(Node* dir) {
     tree.entries.push_back(std::move(e));
   }
   // Small objects, so sealing them under the table lock keeps the commit consistent cheaply.
-  ASSIGN_OR_RETURN(ObjectId id, repo_->PutTree(tree));
+  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutTree(tree));
   dir->tree_id = id;
   dir->dirty = false;
   return id;

@@ -39,7 +39,7 @@ void PolicyWatcher::Apply(std::shared_ptr<const policy::Policy> next, const std:
 }
 
 void PolicyWatcher::PollRepository() {
-  auto ref = repo_->ReadPolicy();
+  auto ref = repo_->policies().ReadPolicy();
   if (!ref.ok()) {
     const std::string error =
         "reading refs/policy failed (keeping the current policy): " + ref.status().message();

@@ -51,10 +51,10 @@ bool SnapshotScheduler::PeriodDue() {
 void SnapshotScheduler::MaybePeriodicSnapshot() {
   if (!PeriodDue()) return;
   // Skip intervals in which nothing changed: the live tree is still the newest snapshot's.
-  auto main = repo_->ReadMain();
+  auto main = repo_->refs().ReadMain();
   if (!main.ok()) return;
   if (main->value.head) {
-    auto head = repo_->LoadSnapshot(*main->value.head);
+    auto head = repo_->objects().LoadSnapshot(*main->value.head);
     if (head.ok() && head->root == main->value.live_root) return;
   }
   auto info = MakeSnapshot("periodic snapshot", "");

@@ -5,18 +5,9 @@
 #include "vfs/file_content.h"
 #include "vfs/posix.h"
 #include "weightfs/core/clock.h"
+#include "weightfs/repo/snapshot_ids.h"
 
 namespace weightfs::vfs {
-namespace {
-
-bool IsLowerHex(const std::string& s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return !s.empty();
-}
-
-}  // namespace
 
 VersionsView::VersionsView(repo::Repository* repo, Options options)
     : repo_(repo), options_(options) {
@@ -59,7 +50,7 @@ Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() 
   }
   auto lists = std::make_shared<Lists>();
   ASSIGN_OR_RETURN(lists->snapshots, repo_->ListSnapshots());
-  ASSIGN_OR_RETURN(auto tags, repo_->ReadTags());
+  ASSIGN_OR_RETURN(auto tags, repo_->refs().ReadTags());
   lists->tags = std::move(tags.value);
   lists->loaded = std::chrono::steady_clock::now();
   MutexLock lock(&mu_);
@@ -69,17 +60,10 @@ Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() 
 
 Result<const repo::SnapshotInfo*> VersionsView::FindSnapshot(const Lists& lists,
                                                              const std::string& name) const {
-  if (name.size() < 8 || name.size() > 64 || !IsLowerHex(name))
-    return NotFound(name + ": no such snapshot");
-  const repo::SnapshotInfo* match = nullptr;
-  for (const repo::SnapshotInfo& s : lists.snapshots) {
-    if (s.id.Hex().compare(0, name.size(), name) == 0) {
-      if (match) return NotFound(name + ": ambiguous snapshot id prefix");
-      match = &s;
-    }
-  }
-  if (!match) return NotFound(name + ": no such snapshot");
-  return match;
+  // Every miss is ENOENT in a directory: a malformed or ambiguous prefix names nothing here.
+  Result<const repo::SnapshotInfo*> match = repo::FindSnapshotByIdPrefix(lists.snapshots, name);
+  if (!match.ok()) return NotFound(name + ": " + match.status().message());
+  return *match;
 }
 
 NodeId VersionsView::ChildLocked(NodeId parent, const std::string& name, Node node) {
@@ -171,7 +155,7 @@ Result<EntryOut> VersionsView::Lookup(NodeId parent, const std::string& name) {
     if (known != by_name_.end()) return EntryOf(known->second, nodes_[known->second], false);
     parent_node = it->second;
   }
-  ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(parent_node.entry.id));
+  ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->objects().LoadTree(parent_node.entry.id));
   const repo::TreeEntry* e = tree.Find(name);
   if (!e) return NotFound(name + ": no such file or directory");
   Node node = NewNode(e->type == repo::EntryType::kDirectory ? Kind::kTreeDir
@@ -217,7 +201,7 @@ Result<EntryOut> VersionsView::LookupSnapshotRoot(NodeId parent, const std::stri
     if (s.id == t->second) return AddChild(parent, name, SnapshotRootNode(s), false);
   }
   // A tag may name a snapshot outside the chain (kept by `forget --keep-tagged`).
-  ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->LoadSnapshot(t->second));
+  ASSIGN_OR_RETURN(repo::SnapshotObject so, repo_->objects().LoadSnapshot(t->second));
   const repo::SnapshotInfo info{t->second, std::move(so)};
   return AddChild(parent, name, SnapshotRootNode(info), false);
 }
@@ -299,7 +283,7 @@ Result<std::vector<DirEntry>> VersionsView::List(NodeId ino) {
       }
     }
   } else if (dir.kind == Kind::kTreeDir) {
-    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->LoadTree(dir.entry.id));
+    ASSIGN_OR_RETURN(repo::TreeObject tree, repo_->objects().LoadTree(dir.entry.id));
     for (const auto& e : tree.entries) names.push_back(e.name);
   } else {
     return NotDirectory("not a directory");
@@ -334,7 +318,7 @@ Result<OpenOut> VersionsView::Open(NodeId ino) {
     name = it->second.entry.name;
   }
   if (id) {
-    ASSIGN_OR_RETURN(repo::FileObject file, repo_->LoadFile(*id));
+    ASSIGN_OR_RETURN(repo::FileObject file, repo_->objects().LoadFile(*id));
     // An old version's chunks may become unreachable (forget) while the file is open: touched,
     // they look freshly written to gc, whose grace period then keeps them. Live files need no
     // touch: refs/main reaches them. Best effort; a missing chunk reads as EIO.

@@ -68,8 +68,9 @@ TEST_F(ChunkSinkTest, ResultsInOrderWithManyInFlight) {
   for (int i = 0; i < kChunks; ++i) {
     ASSERT_EQ(results[i].tag, static_cast<uint64_t>(i));
     EXPECT_EQ(results[i].ref.size, chunks[i]->size());
-    EXPECT_EQ(results[i].ref.id, repo_->ComputeId(ObjectType::kChunk, *chunks[i]));
-    REPO_ASSERT_OK_AND_ASSIGN(Bytes back, repo_->GetObject(ObjectType::kChunk, results[i].ref.id));
+    EXPECT_EQ(results[i].ref.id, repo_->objects().ComputeId(ObjectType::kChunk, *chunks[i]));
+    REPO_ASSERT_OK_AND_ASSIGN(Bytes back,
+                              repo_->objects().GetObject(ObjectType::kChunk, results[i].ref.id));
     EXPECT_TRUE(back == *chunks[i]) << "chunk " << i;
   }
   EXPECT_EQ(sink.bytes_in_flight(), 0u);

@@ -132,11 +132,12 @@ TEST_F(GoldenTest, ConfigAndKeySlots) {
   EXPECT_EQ(repo_->config().frame_size, 64u * 1024);
   EXPECT_EQ(repo_->slot_name(), "admin");
   EXPECT_EQ(repo_->role(), "admin");
-  REPO_ASSERT_OK_AND_ASSIGN(auto slots, repo_->ListKeySlots());
+  REPO_ASSERT_OK_AND_ASSIGN(auto slots, repo_->key_slots().ListKeySlots());
   ASSERT_EQ(slots.size(), 1u);
   EXPECT_EQ(slots[0].kind, "passphrase");
   EXPECT_EQ(slots[0].scrypt.n, kTestScrypt.n);
-  EXPECT_TRUE(repo_->VerifyMetadata().empty()) << ::testing::PrintToString(repo_->VerifyMetadata());
+  EXPECT_TRUE(repo_->key_slots().VerifyMetadata().empty())
+      << ::testing::PrintToString(repo_->key_slots().VerifyMetadata());
   auto wrong = Repository::Open(testing::LocalStoreAt(repo_dir_), Passphrase("not-golden"));
   EXPECT_EQ(wrong.status().code(), Code::kWrongKey);
 }
@@ -154,7 +155,7 @@ TEST_F(GoldenTest, SnapshotsAndContents) {
   EXPECT_FALSE(snaps[1].snapshot.parent.has_value());
   EXPECT_FALSE(snaps[0].snapshot.policy.has_value());
   EXPECT_TRUE(snaps[0].snapshot.signature.empty());
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   EXPECT_EQ(main.value.live_root, snaps[0].snapshot.root);
   EXPECT_EQ(main.value.head_seq, 2u);
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo by_prefix,
@@ -173,7 +174,7 @@ TEST_F(GoldenTest, SnapshotsAndContents) {
   // The safetensors file was cut at its header's end and at each tensor's boundaries.
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry st,
                             LookupPath(*repo_, main.value.live_root, "/model.safetensors"));
-  REPO_ASSERT_OK_AND_ASSIGN(FileObject sf, repo_->LoadFile(st.id));
+  REPO_ASSERT_OK_AND_ASSIGN(FileObject sf, repo_->objects().LoadFile(st.id));
   std::vector<uint32_t> sizes;
   for (const ChunkRef& c : sf.chunks) sizes.push_back(c.size);
   EXPECT_EQ(sizes, (std::vector<uint32_t>{152, 16, 8}));
@@ -184,17 +185,17 @@ TEST_F(GoldenTest, SnapshotsAndContents) {
   // Format v1 trees record no owners, and written again (as a mount does with a directory it
   // did not change) they keep their v1 bytes and so their id (tree encoding v3 is only for
   // trees that use its fields).
-  REPO_ASSERT_OK_AND_ASSIGN(TreeObject root, repo_->LoadTree(snaps[0].snapshot.root));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeObject root, repo_->objects().LoadTree(snaps[0].snapshot.root));
   for (const TreeEntry& e : root.entries) {
     EXPECT_FALSE(e.has_owner) << e.name;
     EXPECT_EQ(e.link_group, 0u) << e.name;
   }
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->PutTree(root));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->objects().PutTree(root));
   EXPECT_EQ(again, snaps[0].snapshot.root);
 }
 
 TEST_F(GoldenTest, ExportsByteExact) {
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   TreeEntry root;
   root.type = EntryType::kDirectory;
   root.mode = 0755;

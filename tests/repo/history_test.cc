@@ -77,7 +77,7 @@ class HistoryTest : public ::testing::Test {
   // Commits a snapshot of a live tree changed by change(root), with the given time.
   SnapshotInfo CommitAt(int64_t time_ns, const std::string& message,
                         const std::function<Result<ObjectId>(const ObjectId&)>& change) {
-    auto main = repo_->ReadMain();
+    auto main = repo_->refs().ReadMain();
     EXPECT_TRUE(main.ok());
     auto root = change(main->value.live_root);
     EXPECT_TRUE(root.ok()) << root.status().ToString();
@@ -88,14 +88,14 @@ class HistoryTest : public ::testing::Test {
     s.time_ns = time_ns;
     s.author = "admin";
     s.message = message;
-    auto id = repo_->PutObject(ObjectType::kSnapshot, EncodeSnapshot(s));
+    auto id = repo_->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(s));
     EXPECT_TRUE(id.ok());
     MainRef next = main->value;
     next.head = *id;
     next.head_seq = s.seq;
     next.live_root = *root;
     next.generation++;
-    EXPECT_TRUE(repo_->WriteMain(next, main->raw).ok());
+    EXPECT_TRUE(repo_->refs().WriteMain(next, main->raw).ok());
     return SnapshotInfo{*id, s};
   }
 
@@ -112,10 +112,10 @@ class HistoryTest : public ::testing::Test {
 
   // A new root without top-level entry name.
   ObjectId RemoveTop(const ObjectId& root, const std::string& name) {
-    auto tree = repo_->LoadTree(root);
+    auto tree = repo_->objects().LoadTree(root);
     EXPECT_TRUE(tree.ok());
     std::erase_if(tree->entries, [&](const TreeEntry& e) { return e.name == name; });
-    auto id = repo_->PutTree(*tree);
+    auto id = repo_->objects().PutTree(*tree);
     EXPECT_TRUE(id.ok());
     return *id;
   }
@@ -172,10 +172,11 @@ TEST_F(HistoryTest, TagsAreSetRefusedMovedAndDeleted) {
   REPO_ASSERT_OK_AND_ASSIGN(r, repo_->ResolveVersion("v1"));
   EXPECT_EQ(r.id, s2.id);
   EXPECT_EQ(SetTag(repo_.get(), "bad/name", s1.id, false).code(), Code::kInvalidArgument);
-  EXPECT_FALSE(SetTag(repo_.get(), "ghost", repo_->EmptyTreeId(), false).ok());  // not a snapshot
+  EXPECT_FALSE(
+      SetTag(repo_.get(), "ghost", repo_->objects().EmptyTreeId(), false).ok());  // not a snapshot
   REPO_ASSERT_OK(DeleteTag(repo_.get(), "v1"));
   EXPECT_EQ(DeleteTag(repo_.get(), "v1").code(), Code::kNotFound);
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->refs().ReadTags());
   EXPECT_TRUE(tags.value.empty());
 }
 
@@ -200,12 +201,12 @@ TEST_F(HistoryTest, SnapshotOfUnchangedTreeRecordsTheSameRoot) {
 
 TEST_F(HistoryTest, ResolveVersionOrLive) {
   SnapshotInfo s1 = Commit("/a", "one");
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   MainRef next = main.value;
-  next.live_root = repo_->EmptyTreeId();
-  REPO_ASSERT_OK(repo_->WriteMain(next, main.raw));
+  next.live_root = repo_->objects().EmptyTreeId();
+  REPO_ASSERT_OK(repo_->refs().WriteMain(next, main.raw));
   REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion live, ResolveVersionOrLive(*repo_, "live"));
-  EXPECT_EQ(live.root, repo_->EmptyTreeId());
+  EXPECT_EQ(live.root, repo_->objects().EmptyTreeId());
   EXPECT_FALSE(live.snapshot.has_value());
   REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion latest,
                             ResolveVersionOrLive(*repo_, s1.id.Hex().substr(0, 8)));
@@ -341,10 +342,10 @@ void CheckTensorDiff(Repository* repo, bool safetensors_cuts) {
   const Bytes a = MakeSafetensors(base, {{"format", "pt"}});
   const Bytes b = MakeSafetensors(next, {{"format", "pt"}});
   ObjectId fa = StoreFile(repo, a, safetensors_cuts), fb = StoreFile(repo, b, safetensors_cuts);
-  auto ra =
-      PutAtPath(repo, repo->EmptyTreeId(), {"m", "model.safetensors"}, FileEntry(fa, a.size()));
-  auto rb =
-      PutAtPath(repo, repo->EmptyTreeId(), {"m", "model.safetensors"}, FileEntry(fb, b.size()));
+  auto ra = PutAtPath(repo, repo->objects().EmptyTreeId(), {"m", "model.safetensors"},
+                      FileEntry(fa, a.size()));
+  auto rb = PutAtPath(repo, repo->objects().EmptyTreeId(), {"m", "model.safetensors"},
+                      FileEntry(fb, b.size()));
   ASSERT_TRUE(ra.ok() && rb.ok());
   REPO_ASSERT_OK_AND_ASSIGN(auto d, DiffTrees(*repo, *ra, *rb, "/"));
   ASSERT_EQ(d.size(), 1u);
@@ -403,11 +404,11 @@ TEST_F(HistoryTest, DiffOfAHeaderOnlyChangeNamesNoTensor) {
 TEST_F(HistoryTest, DiffAgainstTheLiveTree) {
   SnapshotInfo s1 = Commit("/a", "one");
   REPO_ASSERT_OK_AND_ASSIGN(ObjectId f, WriteContent(repo_.get(), AsBytes("two!")));
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   MainRef next = main.value;
   REPO_ASSERT_OK_AND_ASSIGN(next.live_root,
                             PutAtPath(repo_.get(), main.value.live_root, {"a"}, FileEntry(f, 4)));
-  REPO_ASSERT_OK(repo_->WriteMain(next, main.raw));
+  REPO_ASSERT_OK(repo_->refs().WriteMain(next, main.raw));
   REPO_ASSERT_OK_AND_ASSIGN(ResolvedVersion live, ResolveVersionOrLive(*repo_, "live"));
   REPO_ASSERT_OK_AND_ASSIGN(auto d, DiffTrees(*repo_, s1.snapshot.root, live.root, "/"));
   ASSERT_EQ(d.size(), 1u);
@@ -430,7 +431,7 @@ TEST_F(HistoryTest, RestoreIsANewSnapshot) {
   std::vector<SnapshotInfo> chain = Chain();
   ASSERT_EQ(chain.size(), 4u);
   EXPECT_EQ(chain[1].id, s3.id);
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   EXPECT_EQ(main.value.live_root, r.snapshot.root);
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry a, LookupPath(*repo_, main.value.live_root, "/dir/a"));
   REPO_ASSERT_OK_AND_ASSIGN(Bytes content, ReadContent(*repo_, a.id));
@@ -455,12 +456,12 @@ TEST_F(HistoryTest, ForgetKeepLastRelinksAndKeepsNumbersGrowing) {
   for (int i = 0; i < 5; ++i) s.push_back(CommitUniqueAt(kMondayNs + i * 1000, i));
   REPO_ASSERT_OK(SetTag(repo_.get(), "old", s[1].id, false));
   REPO_ASSERT_OK(SetTag(repo_.get(), "kept", s[3].id, false));
-  REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->refs().ReadMain());
 
   REPO_ASSERT_OK_AND_ASSIGN(ForgetResult dry, Forget(repo_.get(), Policy(2, 0, 0, false), true));
   EXPECT_EQ(dry.kept(), 2u);
   EXPECT_EQ(dry.forgotten(), 3u);
-  REPO_ASSERT_OK_AND_ASSIGN(auto unchanged, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto unchanged, repo_->refs().ReadMain());
   EXPECT_EQ(unchanged.raw, before.raw);
 
   REPO_ASSERT_OK_AND_ASSIGN(ForgetResult r, Forget(repo_.get(), Policy(2, 0, 0, false), false));
@@ -483,10 +484,10 @@ TEST_F(HistoryTest, ForgetKeepLastRelinksAndKeepsNumbersGrowing) {
   EXPECT_EQ(r.renamed.at(s[3].id), chain[1].id);
   ASSERT_TRUE(r.new_head.has_value());
   EXPECT_EQ(r.new_head->id, chain[0].id);
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   EXPECT_EQ(main.value.head_seq, 6u);
   EXPECT_EQ(main.value.live_root, before.value.live_root);
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->refs().ReadTags());
   EXPECT_EQ(tags.value, (std::map<std::string, ObjectId>{{"kept", chain[1].id}}));
   // Id prefixes of the new snapshots resolve; the repository checks clean.
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo by_prefix,
@@ -567,14 +568,14 @@ std::set<ObjectId> Reachable(const Repository& repo) {
       if (e.type == EntryType::kSymlink) return Status::Ok();
       out.insert(e.id);
       if (e.type == EntryType::kFile) {
-        ASSIGN_OR_RETURN(FileObject f, repo.LoadFile(e.id));
+        ASSIGN_OR_RETURN(FileObject f, repo.objects().LoadFile(e.id));
         for (const ChunkRef& c : f.chunks) out.insert(c.id);
       }
       return Status::Ok();
     });
     EXPECT_TRUE(s.ok()) << s.ToString();
   };
-  auto main = repo.ReadMain();
+  auto main = repo.refs().ReadMain();
   EXPECT_TRUE(main.ok());
   add_tree(main->value.live_root);
   auto snaps = repo.ListSnapshots();
@@ -583,11 +584,11 @@ std::set<ObjectId> Reachable(const Repository& repo) {
     out.insert(s.id);
     add_tree(s.snapshot.root);
   }
-  auto tags = repo.ReadTags();
+  auto tags = repo.refs().ReadTags();
   EXPECT_TRUE(tags.ok());
   for (const auto& [name, id] : tags->value) {
     out.insert(id);
-    auto snap = repo.LoadSnapshot(id);
+    auto snap = repo.objects().LoadSnapshot(id);
     EXPECT_TRUE(snap.ok());
     add_tree(snap->root);
   }
@@ -605,7 +606,7 @@ std::set<ObjectId> ChunksOf(const Repository& repo, const ObjectId& root) {
   std::set<ObjectId> out;
   Status s = WalkTree(repo, root, "/", [&](const std::string&, const TreeEntry& e) {
     if (e.type != EntryType::kFile) return Status::Ok();
-    ASSIGN_OR_RETURN(FileObject f, repo.LoadFile(e.id));
+    ASSIGN_OR_RETURN(FileObject f, repo.objects().LoadFile(e.id));
     for (const ChunkRef& c : f.chunks) out.insert(c.id);
     return Status::Ok();
   });
@@ -805,8 +806,8 @@ TEST_F(HistoryTest, GcKeepsWhatOnlyATagReaches) {
   side.message = "side";
   side.parent.reset();
   side.seq = 1;
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId side_id,
-                            repo_->PutObject(ObjectType::kSnapshot, EncodeSnapshot(side)));
+  REPO_ASSERT_OK_AND_ASSIGN(
+      ObjectId side_id, repo_->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(side)));
   REPO_ASSERT_OK(SetTag(repo_.get(), "side", side_id, false));
   REPO_ASSERT_OK(Forget(repo_.get(), Policy(1, 0, 0, false), false).status());
   GcOptions options;

@@ -118,13 +118,13 @@ class HoleRepoTest : public ::testing::Test {
 TEST_F(HoleRepoTest, ReadersCheckAndStatsTreatHolesAsZeros) {
   constexpr uint64_t kHole = 3 << 20;
   const Bytes head = ToBytes("head bytes"), tail = ToBytes("tail");
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c1, repo_->PutObject(ObjectType::kChunk, head));
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c2, repo_->PutObject(ObjectType::kChunk, tail));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c1, repo_->objects().PutObject(ObjectType::kChunk, head));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c2, repo_->objects().PutObject(ObjectType::kChunk, tail));
   FileObject f;
   f.chunks = {ChunkRef{c1, head.size()}, ChunkRef::Hole(kHole), ChunkRef{c2, tail.size()}};
   f.size = head.size() + kHole + tail.size();
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->PutFile(f));
-  REPO_ASSERT_OK_AND_ASSIGN(FileObject loaded, repo_->LoadFile(fid));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->objects().PutFile(f));
+  REPO_ASSERT_OK_AND_ASSIGN(FileObject loaded, repo_->objects().LoadFile(fid));
 
   Bytes want = head;
   want.resize(head.size() + kHole, 0);
@@ -165,7 +165,7 @@ TEST_F(HoleRepoTest, ReadersCheckAndStatsTreatHolesAsZeros) {
   REPO_ASSERT_OK_AND_ASSIGN(RepoStats stats, ComputeStats(*repo_));
   EXPECT_EQ(stats.unique_bytes, head.size() + tail.size());
   // The tree entry keeps its hole bytes.
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry back, LookupPath(*repo_, main.value.live_root, "/sparse"));
   EXPECT_EQ(back.hole_bytes, kHole);
 }

@@ -121,7 +121,7 @@ TEST_F(LeasesTest, LeasesOfDeadProcessesAreRemovedAndLiveOnesListed) {
 TEST_F(LeasesTest, GcKeepsTheTreeOfAReadLeaseAndFreesItOnceReleased) {
   auto writer = Open();
   REPO_ASSERT_OK(CommitFile(writer.get(), "/model", AsBytes("old weights"), "v1").status());
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, writer->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, writer->refs().ReadMain());
   const ObjectId served = main.value.live_root;
   auto reader_store = testing::LocalStoreAt(dir_.path());
   REPO_ASSERT_OK_AND_ASSIGN(auto lease,
@@ -142,17 +142,17 @@ TEST_F(LeasesTest, GcKeepsTheTreeOfAReadLeaseAndFreesItOnceReleased) {
   REPO_EXPECT_OK(lease->Release());
   REPO_ASSERT_OK_AND_ASSIGN(GcReport after, CollectGarbage(collector.get(), options));
   EXPECT_GT(after.deleted_objects, 0u);
-  EXPECT_EQ(collector->LoadTree(served).status().code(), Code::kCorruption);  // now gone
+  EXPECT_EQ(collector->objects().LoadTree(served).status().code(), Code::kCorruption);  // now gone
 }
 
 TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   auto writer = Open();
   REPO_ASSERT_OK(CommitFile(writer.get(), "/a", AsBytes("first"), "1").status());
   // Garbage from before the writer's lease (aged), and garbage the writer wrote (not aged).
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId old_garbage,
-                            writer->PutObject(ObjectType::kChunk, AsBytes("old garbage")));
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId new_garbage,
-                            writer->PutObject(ObjectType::kChunk, AsBytes("new garbage")));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId old_garbage, writer->objects().PutObject(
+                                                      ObjectType::kChunk, AsBytes("old garbage")));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId new_garbage, writer->objects().PutObject(
+                                                      ObjectType::kChunk, AsBytes("new garbage")));
   AgeObject(dir_.path(), old_garbage, 3600);
   auto collector = Open();
   GcOptions options;
@@ -169,7 +169,7 @@ TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   EXPECT_EQ(own.leases, 0u);
   EXPECT_FALSE(*collector->store()->Contains(new_garbage));
   // Reusing an object gc deleted stores it again (the touch finds it gone).
-  REPO_ASSERT_OK(writer->PutObject(ObjectType::kChunk, AsBytes("new garbage")).status());
+  REPO_ASSERT_OK(writer->objects().PutObject(ObjectType::kChunk, AsBytes("new garbage")).status());
   EXPECT_TRUE(*collector->store()->Contains(new_garbage));
 }
 
@@ -200,14 +200,14 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   auto repo = Open();
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s1, CommitFile(repo.get(), "/a", AsBytes("1"), "1"));
   REPO_ASSERT_OK(SetTag(repo.get(), "v1", s1.id, false));
-  REPO_ASSERT_OK_AND_ASSIGN(uint64_t g1, repo->TagsGeneration());
+  REPO_ASSERT_OK_AND_ASSIGN(uint64_t g1, repo->refs().TagsGeneration());
   EXPECT_EQ(g1, 1u);
   std::string note;
   REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
   REPO_ASSERT_OK_AND_ASSIGN(auto v1_raw, repo->store()->ReadFile("refs/tags"));
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s2, CommitFile(repo.get(), "/a", AsBytes("2"), "2"));
   REPO_ASSERT_OK(SetTag(repo.get(), "v2", s2.id, false));
-  REPO_ASSERT_OK_AND_ASSIGN(uint64_t g2, repo->TagsGeneration());
+  REPO_ASSERT_OK_AND_ASSIGN(uint64_t g2, repo->refs().TagsGeneration());
   EXPECT_EQ(g2, 2u);
   REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
   // Rolled back to the genuine older refs/tags.
@@ -235,7 +235,7 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   options.keep_snapshots = lost;
   REPO_ASSERT_OK_AND_ASSIGN(GcReport r, CollectGarbage(repo.get(), options));
   EXPECT_EQ(r.kept_snapshots, 2u);
-  REPO_ASSERT_OK_AND_ASSIGN(SnapshotObject kept, repo->LoadSnapshot(s1.id));
+  REPO_ASSERT_OK_AND_ASSIGN(SnapshotObject kept, repo->objects().LoadSnapshot(s1.id));
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry e, LookupPath(*repo, kept.root, "/a"));
   REPO_ASSERT_OK_AND_ASSIGN(Bytes content, testing::ReadContent(*repo, e.id));
   EXPECT_EQ(AsString(content), "1");

@@ -31,7 +31,8 @@ class RepoFilesTest : public ::testing::Test {
     ASSERT_TRUE(store);
     REPO_ASSERT_OK(Repository::Init(store.get(), Passphrase(kPass), FastInit()));
     REPO_ASSERT_OK_AND_ASSIGN(auto repo, Open());  // writes refs/main
-    REPO_ASSERT_OK(repo->AddKeySlot("guest", "guest", Passphrase("guest pass"), kTestScrypt));
+    REPO_ASSERT_OK(
+        repo->key_slots().AddKeySlot("guest", "guest", Passphrase("guest pass"), kTestScrypt));
   }
   Result<std::unique_ptr<Repository>> Open(const std::string& pass = kPass,
                                            const std::string& slot = "") {

@@ -68,9 +68,9 @@ TEST(RepositoryInitTest, InitThenOpenWithPassphrase) {
   EXPECT_EQ(repo->config().repo_id.size(), kRepoIdSize);
   EXPECT_EQ(repo->config().chunker.avg_size, ChunkerParams{}.avg_size);
   // The fresh repository has an empty live tree and no snapshots.
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo->refs().ReadMain());
   ASSERT_TRUE(main.raw.has_value());
-  EXPECT_EQ(main.value.live_root, repo->EmptyTreeId());
+  EXPECT_EQ(main.value.live_root, repo->objects().EmptyTreeId());
   EXPECT_FALSE(main.value.head.has_value());
   REPO_ASSERT_OK_AND_ASSIGN(auto snaps, repo->ListSnapshots());
   EXPECT_TRUE(snaps.empty());
@@ -144,7 +144,7 @@ TEST(RepositoryInitTest, KeyFileSlot) {
   EXPECT_EQ(ToHex(loaded.secret.view()), ToHex(created.secret.view()));
   REPO_ASSERT_OK_AND_ASSIGN(auto repo, store.Open(loaded));
   EXPECT_EQ(repo->slot_name(), "admin");
-  REPO_ASSERT_OK_AND_ASSIGN(auto slots, repo->ListKeySlots());
+  REPO_ASSERT_OK_AND_ASSIGN(auto slots, repo->key_slots().ListKeySlots());
   ASSERT_EQ(slots.size(), 1u);
   EXPECT_EQ(slots[0].kind, "keyfile");
   repo.reset();
@@ -163,12 +163,15 @@ TEST(RepositoryInitTest, KeyFileSlot) {
 }
 
 TEST_F(RepoTest, AddListOpenBySlotName) {
-  REPO_ASSERT_OK(repo_->AddKeySlot("reader-1", "reader", Passphrase("reader pass"), kTestScrypt));
-  EXPECT_EQ(repo_->AddKeySlot("reader-1", "reader", Passphrase("x"), kTestScrypt).code(),
-            Code::kAlreadyExists);
-  EXPECT_EQ(repo_->AddKeySlot("bad/name", "reader", Passphrase("x"), kTestScrypt).code(),
-            Code::kInvalidArgument);
-  REPO_ASSERT_OK_AND_ASSIGN(auto slots, repo_->ListKeySlots());
+  REPO_ASSERT_OK(
+      repo_->key_slots().AddKeySlot("reader-1", "reader", Passphrase("reader pass"), kTestScrypt));
+  EXPECT_EQ(
+      repo_->key_slots().AddKeySlot("reader-1", "reader", Passphrase("x"), kTestScrypt).code(),
+      Code::kAlreadyExists);
+  EXPECT_EQ(
+      repo_->key_slots().AddKeySlot("bad/name", "reader", Passphrase("x"), kTestScrypt).code(),
+      Code::kInvalidArgument);
+  REPO_ASSERT_OK_AND_ASSIGN(auto slots, repo_->key_slots().ListKeySlots());
   std::map<std::string, std::string> roles;
   for (const KeySlotInfo& s : slots) {
     roles[s.name] = s.role;
@@ -188,41 +191,45 @@ TEST_F(RepoTest, AddListOpenBySlotName) {
   EXPECT_EQ(store_.Open(Passphrase(kPass), "no-such-slot").status().code(), Code::kWrongKey);
   REPO_ASSERT_OK_AND_ASSIGN(auto admin, store_.Open(Passphrase(kPass), "admin"));
   EXPECT_EQ(admin->role(), "admin");
-  EXPECT_TRUE(repo_->VerifyMetadata().empty());
+  EXPECT_TRUE(repo_->key_slots().VerifyMetadata().empty());
 }
 
 TEST_F(RepoTest, ChangeKeySlotRewrapsWithoutTouchingData) {
   const Bytes data = ToBytes("weights that must survive a passphrase change");
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo snap, CommitFile(repo_.get(), "/w.bin", data, "before"));
   const std::map<ObjectId, Bytes> before = AllObjects(store_.get());
-  REPO_ASSERT_OK_AND_ASSIGN(auto main_before, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main_before, repo_->refs().ReadMain());
 
-  REPO_ASSERT_OK(repo_->ChangeKeySlot("admin", Passphrase("new passphrase"), kTestScrypt));
-  EXPECT_EQ(repo_->ChangeKeySlot("nobody", Passphrase("x"), kTestScrypt).code(), Code::kNotFound);
+  REPO_ASSERT_OK(
+      repo_->key_slots().ChangeKeySlot("admin", Passphrase("new passphrase"), kTestScrypt));
+  EXPECT_EQ(repo_->key_slots().ChangeKeySlot("nobody", Passphrase("x"), kTestScrypt).code(),
+            Code::kNotFound);
 
   EXPECT_EQ(store_.Open(Passphrase(kPass)).status().code(), Code::kWrongKey);
   REPO_ASSERT_OK_AND_ASSIGN(auto reopened, store_.Open(Passphrase("new passphrase")));
   EXPECT_EQ(reopened->role(), "admin");
   // No object was added, removed or rewritten, and refs/main is the same bytes.
   EXPECT_EQ(AllObjects(store_.get()), before);
-  REPO_ASSERT_OK_AND_ASSIGN(auto main_after, reopened->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main_after, reopened->refs().ReadMain());
   EXPECT_EQ(main_after.raw, main_before.raw);
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry e, LookupPath(*reopened, snap.snapshot.root, "/w.bin"));
   REPO_ASSERT_OK_AND_ASSIGN(Bytes got, ReadContent(*reopened, e.id));
   EXPECT_EQ(got, data);
-  EXPECT_TRUE(reopened->VerifyMetadata().empty());
+  EXPECT_TRUE(reopened->key_slots().VerifyMetadata().empty());
 }
 
 TEST_F(RepoTest, RemoveKeySlot) {
-  EXPECT_EQ(repo_->RemoveKeySlot("admin").code(), Code::kInvalidArgument);  // the last slot
-  EXPECT_EQ(repo_->RemoveKeySlot("ghost").code(), Code::kNotFound);
-  REPO_ASSERT_OK(repo_->AddKeySlot("second", "admin", Passphrase("second pass"), kTestScrypt));
-  REPO_ASSERT_OK(repo_->RemoveKeySlot("admin"));
+  EXPECT_EQ(repo_->key_slots().RemoveKeySlot("admin").code(),
+            Code::kInvalidArgument);  // the last slot
+  EXPECT_EQ(repo_->key_slots().RemoveKeySlot("ghost").code(), Code::kNotFound);
+  REPO_ASSERT_OK(
+      repo_->key_slots().AddKeySlot("second", "admin", Passphrase("second pass"), kTestScrypt));
+  REPO_ASSERT_OK(repo_->key_slots().RemoveKeySlot("admin"));
   EXPECT_EQ(store_.Open(Passphrase(kPass)).status().code(), Code::kWrongKey);
   REPO_ASSERT_OK_AND_ASSIGN(auto second, store_.Open(Passphrase("second pass")));
   EXPECT_EQ(second->slot_name(), "second");
-  EXPECT_EQ(second->RemoveKeySlot("second").code(), Code::kInvalidArgument);
-  REPO_ASSERT_OK_AND_ASSIGN(auto slots, second->ListKeySlots());
+  EXPECT_EQ(second->key_slots().RemoveKeySlot("second").code(), Code::kInvalidArgument);
+  REPO_ASSERT_OK_AND_ASSIGN(auto slots, second->key_slots().ListKeySlots());
   ASSERT_EQ(slots.size(), 1u);
   EXPECT_EQ(slots[0].name, "second");
 }
@@ -252,16 +259,16 @@ TEST_F(RepoTest, PutGetObjectRoundTrip) {
        {size_t{0}, size_t{1}, size_t{65535}, size_t{65536}, size_t{65537}, size_t{300000}}) {
     SCOPED_TRACE("size " + std::to_string(size));
     const Bytes data = RandomBytes(rng, size);
-    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->PutObject(ObjectType::kChunk, data));
-    EXPECT_EQ(id, repo_->ComputeId(ObjectType::kChunk, data));
-    REPO_ASSERT_OK_AND_ASSIGN(Bytes got, repo_->GetObject(ObjectType::kChunk, id));
+    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
+    EXPECT_EQ(id, repo_->objects().ComputeId(ObjectType::kChunk, data));
+    REPO_ASSERT_OK_AND_ASSIGN(Bytes got, repo_->objects().GetObject(ObjectType::kChunk, id));
     EXPECT_EQ(got, data);
     // Idempotent, and the id depends on the type.
-    REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->PutObject(ObjectType::kChunk, data));
+    REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->objects().PutObject(ObjectType::kChunk, data));
     EXPECT_EQ(again, id);
-    EXPECT_NE(repo_->ComputeId(ObjectType::kFile, data), id);
+    EXPECT_NE(repo_->objects().ComputeId(ObjectType::kFile, data), id);
     // Opening it as another type fails authentication: kCorruption, never a wrong answer.
-    EXPECT_EQ(repo_->GetObject(ObjectType::kTree, id).status().code(), Code::kCorruption);
+    EXPECT_EQ(repo_->objects().GetObject(ObjectType::kTree, id).status().code(), Code::kCorruption);
     // Nothing in the store holds the plaintext.
     if (size >= 64) {
       REPO_ASSERT_OK_AND_ASSIGN(Bytes sealed, store_.get()->Get(id));
@@ -271,16 +278,17 @@ TEST_F(RepoTest, PutGetObjectRoundTrip) {
   }
   Bytes missing_bytes(ObjectId::kSize, 0xab);
   REPO_ASSERT_OK_AND_ASSIGN(ObjectId missing, ObjectId::FromBytes(missing_bytes));
-  EXPECT_EQ(repo_->GetObject(ObjectType::kChunk, missing).status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->objects().GetObject(ObjectType::kChunk, missing).status().code(),
+            Code::kCorruption);
 }
 
 TEST_F(RepoTest, StructuredObjectsRoundTrip) {
   FileObject f;
   f.size = 10;
-  f.chunks = {ChunkRef{repo_->ComputeId(ObjectType::kChunk, AsBytes("abcd")), 4},
-              ChunkRef{repo_->ComputeId(ObjectType::kChunk, AsBytes("efghij")), 6}};
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->PutFile(f));
-  REPO_ASSERT_OK_AND_ASSIGN(FileObject f2, repo_->LoadFile(fid));
+  f.chunks = {ChunkRef{repo_->objects().ComputeId(ObjectType::kChunk, AsBytes("abcd")), 4},
+              ChunkRef{repo_->objects().ComputeId(ObjectType::kChunk, AsBytes("efghij")), 6}};
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->objects().PutFile(f));
+  REPO_ASSERT_OK_AND_ASSIGN(FileObject f2, repo_->objects().LoadFile(fid));
   EXPECT_EQ(f2.size, 10u);
   EXPECT_EQ(f2.chunks, f.chunks);
 
@@ -289,14 +297,15 @@ TEST_F(RepoTest, StructuredObjectsRoundTrip) {
   e.name = "x";
   e.xattrs["user.k"] = ToBytes("v");
   t.entries.push_back(e);
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId tid, repo_->PutTree(t));
-  REPO_ASSERT_OK_AND_ASSIGN(TreeObject t2, repo_->LoadTree(tid));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId tid, repo_->objects().PutTree(t));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeObject t2, repo_->objects().LoadTree(tid));
   ASSERT_EQ(t2.entries.size(), 1u);
   EXPECT_EQ(t2.entries[0], e);
-  REPO_ASSERT_OK_AND_ASSIGN(TreeObject empty, repo_->LoadTree(repo_->EmptyTreeId()));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeObject empty,
+                            repo_->objects().LoadTree(repo_->objects().EmptyTreeId()));
   EXPECT_TRUE(empty.entries.empty());
   // A file id is not a tree.
-  EXPECT_EQ(repo_->LoadTree(fid).status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->objects().LoadTree(fid).status().code(), Code::kCorruption);
 }
 
 // A byte range of a chunk read through the one chunk reader (frames only, no cache) equals the
@@ -322,7 +331,7 @@ TEST_F(RepoTest, ChunkReaderRangeEqualsSlice) {
   for (size_t size : {size_t{1}, size_t{65536}, size_t{5 * 65536 + 123}, size_t{1 << 20}}) {
     SCOPED_TRACE("chunk size " + std::to_string(size));
     const Bytes data = RandomBytes(rng, size);
-    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->PutObject(ObjectType::kChunk, data));
+    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
     std::vector<std::pair<uint64_t, uint64_t>> ranges = {
         {0, size}, {0, 1}, {size - 1, 1}, {0, size + 100}, {size - 1, 1000}};
     if (size > 65536) ranges.push_back({65535, 2});  // across a frame boundary
@@ -360,7 +369,7 @@ TEST_F(RepoTest, ChunkReaderMidChunkReadsReportTheDamagedFrameOnly) {
   std::mt19937_64 rng(TestSeed());
   const uint64_t frame = crypto::kFrameSize;
   const Bytes data = RandomBytes(rng, 5 * frame + 321);
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->PutObject(ObjectType::kChunk, data));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
   REPO_ASSERT_OK_AND_ASSIGN(Bytes sealed, store_.get()->Get(id));
   sealed[crypto::ObjectCipher::FrameOffset(3) + 7] ^= 1;  // frame 3
   REPO_ASSERT_OK(store_.get()->Delete(id));
@@ -410,7 +419,7 @@ TEST_F(RepoTest, SnapshotChainAndResolveVersion) {
     }
     made.push_back(s);
   }
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   EXPECT_EQ(main.value.head, made.back().id);
   EXPECT_EQ(main.value.head_seq, 3u);
   EXPECT_EQ(main.value.live_root, made.back().snapshot.root);
@@ -448,31 +457,32 @@ TEST_F(RepoTest, SnapshotChainAndResolveVersion) {
   // here without ~2^16 snapshots, so that branch is not exercised.)
 
   // Tags.
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->refs().ReadTags());
   EXPECT_FALSE(tags.raw.has_value());
-  REPO_ASSERT_OK(repo_->WriteTags({{"v1.0", made[0].id}, {"release", made[1].id}}, tags.raw));
+  REPO_ASSERT_OK(
+      repo_->refs().WriteTags({{"v1.0", made[0].id}, {"release", made[1].id}}, tags.raw));
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo by_tag, repo_->ResolveVersion("v1.0"));
   EXPECT_EQ(by_tag.id, made[0].id);
   REPO_ASSERT_OK_AND_ASSIGN(by_tag, repo_->ResolveVersion("release"));
   EXPECT_EQ(by_tag.id, made[1].id);
   // A stale expectation loses the compare-and-swap.
-  EXPECT_EQ(repo_->WriteTags({}, tags.raw).code(), Code::kConflict);
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags2, repo_->ReadTags());
+  EXPECT_EQ(repo_->refs().WriteTags({}, tags.raw).code(), Code::kConflict);
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags2, repo_->refs().ReadTags());
   EXPECT_EQ(tags2.value.size(), 2u);
 }
 
 TEST_F(RepoTest, WriteMainCompareAndSwap) {
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   MainRef next = main.value;
   next.generation++;
-  REPO_ASSERT_OK(repo_->WriteMain(next, main.raw));
+  REPO_ASSERT_OK(repo_->refs().WriteMain(next, main.raw));
   // Writing against the old bytes again is a lost race.
-  Status s = repo_->WriteMain(next, main.raw);
+  Status s = repo_->refs().WriteMain(next, main.raw);
   EXPECT_EQ(s.code(), Code::kConflict) << s.ToString();
-  EXPECT_EQ(repo_->WriteMain(next, std::nullopt).code(), Code::kConflict);
-  REPO_ASSERT_OK_AND_ASSIGN(auto now, repo_->ReadMain());
+  EXPECT_EQ(repo_->refs().WriteMain(next, std::nullopt).code(), Code::kConflict);
+  REPO_ASSERT_OK_AND_ASSIGN(auto now, repo_->refs().ReadMain());
   EXPECT_EQ(now.value.generation, next.generation);
-  REPO_ASSERT_OK(repo_->WriteMain(now.value, now.raw));
+  REPO_ASSERT_OK(repo_->refs().WriteMain(now.value, now.raw));
 }
 
 TEST_F(RepoTest, CommitSnapshotRetriesOnConcurrentChange) {
@@ -485,13 +495,13 @@ TEST_F(RepoTest, CommitSnapshotRetriesOnConcurrentChange) {
         ++calls;
         if (calls == 1) {
           // Another writer publishes /b meanwhile.
-          auto cur = repo_->ReadMain();
+          auto cur = repo_->refs().ReadMain();
           if (!cur.ok()) return cur.status();
           MainRef other = cur->value;
           ASSIGN_OR_RETURN(other.live_root,
                            PutAtPath(repo_.get(), m.live_root, {"b"}, FileEntry(b, 1)));
           other.generation++;
-          RETURN_IF_ERROR(repo_->WriteMain(other, cur->raw));
+          RETURN_IF_ERROR(repo_->refs().WriteMain(other, cur->raw));
         }
         return PutAtPath(repo_.get(), m.live_root, {"a"}, FileEntry(a, 1));
       },
@@ -528,7 +538,7 @@ TEST_F(RepoTest, FileWriterReaderRoundTrip) {
       EXPECT_GE(file.chunks.size(), 3u);  // max chunk is 4 MiB
     }
 
-    REPO_ASSERT_OK_AND_ASSIGN(FileObject loaded, repo_->LoadFile(id));
+    REPO_ASSERT_OK_AND_ASSIGN(FileObject loaded, repo_->objects().LoadFile(id));
     EXPECT_EQ(loaded.chunks, file.chunks);
     FileReader reader(repo_.get(), loaded);
     EXPECT_EQ(reader.size(), size);
@@ -584,7 +594,7 @@ TEST(TreeOpsTest, SplitPath) {
 
 TEST_F(RepoTest, PutAtPathAndLookupPath) {
   REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, WriteContent(repo_.get(), AsBytes("hello")));
-  const ObjectId empty = repo_->EmptyTreeId();
+  const ObjectId empty = repo_->objects().EmptyTreeId();
   REPO_ASSERT_OK_AND_ASSIGN(ObjectId root,
                             PutAtPath(repo_.get(), empty, {"x", "y", "z.txt"}, FileEntry(fid, 5)));
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry x, LookupPath(*repo_, root, "/x"));
@@ -607,7 +617,7 @@ TEST_F(RepoTest, PutAtPathAndLookupPath) {
   REPO_ASSERT_OK_AND_ASSIGN(ObjectId root2,
                             PutAtPath(repo_.get(), root, {"x", "a.txt"}, FileEntry(fid, 5)));
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry x2, LookupPath(*repo_, root2, "/x"));
-  REPO_ASSERT_OK_AND_ASSIGN(TreeObject xt, repo_->LoadTree(x2.id));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeObject xt, repo_->objects().LoadTree(x2.id));
   ASSERT_EQ(xt.entries.size(), 2u);
   EXPECT_EQ(xt.entries[0].name, "a.txt");
   EXPECT_EQ(xt.entries[1].name, "y");
@@ -706,7 +716,7 @@ TEST_F(RepoTest, ImportedFilesChunkLikeWrittenOnes) {
     testing::WriteLocalFile(src, data);
     ImportStats stats;
     REPO_ASSERT_OK_AND_ASSIGN(TreeEntry entry, ImportPath(repo_.get(), src, &stats, nullptr));
-    REPO_ASSERT_OK_AND_ASSIGN(FileObject imported, repo_->LoadFile(entry.id));
+    REPO_ASSERT_OK_AND_ASSIGN(FileObject imported, repo_->objects().LoadFile(entry.id));
     FileWriter w(repo_.get(), true);
     for (size_t off = 0; off < size; off += 777777) {
       REPO_ASSERT_OK(w.Write(ByteView(data).subspan(off, std::min<size_t>(777777, size - off))));
@@ -876,11 +886,11 @@ TEST_F(RepoTest, ComputeStatsCounts) {
   EXPECT_EQ(s2.unique_bytes, 150u * 1024);
 
   // Live changes not yet in a snapshot count on their own.
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   MainRef m = main.value;
   REPO_ASSERT_OK_AND_ASSIGN(m.live_root,
                             PutAtPath(repo_.get(), m.live_root, {"e"}, FileEntry(yid, y.size())));
-  REPO_ASSERT_OK(repo_->WriteMain(m, main.raw));
+  REPO_ASSERT_OK(repo_->refs().WriteMain(m, main.raw));
   REPO_ASSERT_OK_AND_ASSIGN(RepoStats s3, ComputeStats(*repo_));
   EXPECT_EQ(s3.live_files, 5u);
   EXPECT_EQ(s3.logical_bytes, (350u + 250u + 300u) * 1024);
@@ -893,10 +903,10 @@ TEST_F(RepoTest, CheckHealthyRepository) {
   const Bytes big = RandomBytes(rng, 3 << 20);
   REPO_ASSERT_OK(CommitFile(repo_.get(), "/m/big.bin", big, "one").status());
   REPO_ASSERT_OK(CommitFile(repo_.get(), "/m/small.txt", AsBytes("small"), "two").status());
-  REPO_ASSERT_OK(repo_->AddKeySlot("reader", "reader", Passphrase("r"), kTestScrypt));
+  REPO_ASSERT_OK(repo_->key_slots().AddKeySlot("reader", "reader", Passphrase("r"), kTestScrypt));
   REPO_ASSERT_OK_AND_ASSIGN(auto list, repo_->ListSnapshots());
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
-  REPO_ASSERT_OK(repo_->WriteTags({{"first", list.back().id}}, tags.raw));
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->refs().ReadTags());
+  REPO_ASSERT_OK(repo_->refs().WriteTags({{"first", list.back().id}}, tags.raw));
   for (bool read_data : {false, true}) {
     SCOPED_TRACE(read_data ? "read_data" : "sizes only");
     CheckOptions o;

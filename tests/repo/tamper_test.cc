@@ -80,21 +80,21 @@ class TamperTest : public ::testing::Test {
     ASSERT_NE(repo_, nullptr);
 
     // Find the objects the cases corrupt.
-    REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+    REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
     live_root_ = main.value.live_root;
     head_ = *main.value.head;
     REPO_ASSERT_OK_AND_ASSIGN(TreeEntry models, LookupPath(*repo_, live_root_, "/models"));
     models_tree_ = models.id;
     REPO_ASSERT_OK_AND_ASSIGN(TreeEntry big, LookupPath(*repo_, live_root_, kBig));
     big_file_ = big.id;
-    REPO_ASSERT_OK_AND_ASSIGN(FileObject bf, repo_->LoadFile(big.id));
+    REPO_ASSERT_OK_AND_ASSIGN(FileObject bf, repo_->objects().LoadFile(big.id));
     ASSERT_FALSE(bf.chunks.empty());
     big_chunk_ = bf.chunks[0];
     // The frame cases need a chunk of several frames.
     ASSERT_GE(ObjectCipher::FrameCount(big_chunk_.size), 3u)
         << "chunk of " << big_chunk_.size << " bytes";
     REPO_ASSERT_OK_AND_ASSIGN(TreeEntry second, LookupPath(*repo_, live_root_, kSecond));
-    REPO_ASSERT_OK_AND_ASSIGN(FileObject sf, repo_->LoadFile(second.id));
+    REPO_ASSERT_OK_AND_ASSIGN(FileObject sf, repo_->objects().LoadFile(second.id));
     second_chunk_ = sf.chunks[0].id;
     ASSERT_NE(second_chunk_, big_chunk_.id);
     for (const auto& [path, data] : content_) ExpectReadable(path);
@@ -126,7 +126,7 @@ class TamperTest : public ::testing::Test {
   // The file at path in the live tree, read through FileReader::ReadAt.
   Status ReadLive(const std::string& path, Bytes* out) const {
     ASSIGN_OR_RETURN(TreeEntry e, LookupPath(*repo_, live_root_, path));
-    ASSIGN_OR_RETURN(FileObject f, repo_->LoadFile(e.id));
+    ASSIGN_OR_RETURN(FileObject f, repo_->objects().LoadFile(e.id));
     FileReader r(repo_.get(), std::move(f));
     return r.ReadAt(0, r.size(), out);
   }
@@ -212,7 +212,7 @@ TEST_F(TamperTest, ChunkHeaderBitFlips) {
       Bytes out;
       Status s = ReadLive(kBig, &out);
       EXPECT_EQ(s.code(), Code::kCorruption) << s.ToString();
-      auto whole = repo_->GetObject(ObjectType::kChunk, big_chunk_.id);
+      auto whole = repo_->objects().GetObject(ObjectType::kChunk, big_chunk_.id);
       EXPECT_EQ(whole.status().code(), Code::kCorruption) << whole.status().ToString();
       ExpectCheckReports({big_chunk_.id});
       WriteObjectFile(big_chunk_.id, original);
@@ -228,7 +228,7 @@ TEST_F(TamperTest, ChunkCiphertextBitFlipInFrame1) {
   REPO_TRACE_SEED(seed_);
   FlipBit(big_chunk_.id, ObjectCipher::FrameOffset(1) + 1000, 5);
   ExpectBigChunkDetected({big_chunk_.id});
-  REPO_ASSERT_OK_AND_ASSIGN(FileObject f, repo_->LoadFile(big_file_));
+  REPO_ASSERT_OK_AND_ASSIGN(FileObject f, repo_->objects().LoadFile(big_file_));
   FileReader r(repo_.get(), f);
   Bytes out;
   // Frame 0 is intact and still reads: detection is per frame, EIO for the affected range only.
@@ -251,7 +251,7 @@ TEST_F(TamperTest, FileObjectBitFlip) {
   REPO_TRACE_SEED(seed_);
   FlipBit(big_file_, kObjectHeaderSize + 3, 1);
   ExpectBigChunkDetected({big_file_});
-  EXPECT_EQ(repo_->LoadFile(big_file_).status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->objects().LoadFile(big_file_).status().code(), Code::kCorruption);
 }
 
 // (e) A directory's tree object: everything below it fails, the rest reads.
@@ -259,7 +259,7 @@ TEST_F(TamperTest, TreeObjectBitFlip) {
   REPO_TRACE_SEED(seed_);
   FlipBit(models_tree_, kObjectHeaderSize + 5, 6);
   ExpectBigChunkDetected({models_tree_}, {kBig, kSecond}, {kReadme, kExtra});
-  EXPECT_EQ(repo_->LoadTree(models_tree_).status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->objects().LoadTree(models_tree_).status().code(), Code::kCorruption);
   TreeEntry root;
   root.type = EntryType::kDirectory;
   root.mode = 0755;
@@ -308,7 +308,8 @@ TEST_F(TamperTest, TruncatedChunkByOneFrame) {
   ExpectBigChunkDetected({big_chunk_.id});
   ExpectCheckReports({big_chunk_.id}, /*read_data=*/false);
   // Through the whole-object path too (no size hint there).
-  EXPECT_EQ(repo_->GetObject(ObjectType::kChunk, big_chunk_.id).status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->objects().GetObject(ObjectType::kChunk, big_chunk_.id).status().code(),
+            Code::kCorruption);
 }
 
 // (i) Frames 0 and 1 exchanged within the chunk object.
@@ -372,7 +373,8 @@ TEST_F(TamperTest, EditedConfigIsRefused) {
 // (m) Another slot's role edited: that slot no longer opens, and check (run with the first slot)
 // names it.
 TEST_F(TamperTest, EditedSecondSlotRole) {
-  REPO_ASSERT_OK(repo_->AddKeySlot("second", "reader", Passphrase("second pass"), kTestScrypt));
+  REPO_ASSERT_OK(
+      repo_->key_slots().AddKeySlot("second", "reader", Passphrase("second pass"), kTestScrypt));
   const std::string path = repo_dir_ + "/keys/second";
   std::string text(AsString(testing::ReadLocalFile(path)));
   const std::string from = "\"role\": \"reader\"";
@@ -410,7 +412,7 @@ TEST_F(TamperTest, EditedMainRef) {
     Bytes b = original;
     b[byte] ^= 0x10;
     testing::WriteLocalFile(path, b);
-    auto main = repo_->ReadMain();
+    auto main = repo_->refs().ReadMain();
     ASSERT_FALSE(main.ok());
     EXPECT_EQ(main.status().code(), Code::kCorruption) << main.status().ToString();
     REPO_ASSERT_OK_AND_ASSIGN(CheckReport report, CheckRepository(*repo_, CheckOptions{}));
@@ -422,24 +424,24 @@ TEST_F(TamperTest, EditedMainRef) {
   }
   // Truncated, and the sealed bytes of refs/tags in its place (the name is bound).
   testing::WriteLocalFile(path, ByteView(original).subspan(0, original.size() - 1));
-  EXPECT_EQ(repo_->ReadMain().status().code(), Code::kCorruption);
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
-  REPO_ASSERT_OK(repo_->WriteTags({{"t", head_}}, tags.raw));
+  EXPECT_EQ(repo_->refs().ReadMain().status().code(), Code::kCorruption);
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->refs().ReadTags());
+  REPO_ASSERT_OK(repo_->refs().WriteTags({{"t", head_}}, tags.raw));
   testing::WriteLocalFile(path, testing::ReadLocalFile(repo_dir_ + "/refs/tags"));
-  EXPECT_EQ(repo_->ReadMain().status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->refs().ReadMain().status().code(), Code::kCorruption);
   testing::WriteLocalFile(path, original);
-  REPO_EXPECT_OK(repo_->ReadMain().status());
+  REPO_EXPECT_OK(repo_->refs().ReadMain().status());
 }
 
 // refs/tags edited: reported, tags do not resolve.
 TEST_F(TamperTest, EditedTagsRef) {
-  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->ReadTags());
-  REPO_ASSERT_OK(repo_->WriteTags({{"v1", head_}}, tags.raw));
+  REPO_ASSERT_OK_AND_ASSIGN(auto tags, repo_->refs().ReadTags());
+  REPO_ASSERT_OK(repo_->refs().WriteTags({{"v1", head_}}, tags.raw));
   const std::string path = repo_dir_ + "/refs/tags";
   Bytes b = testing::ReadLocalFile(path);
   b[b.size() / 2] ^= 1;
   testing::WriteLocalFile(path, b);
-  EXPECT_EQ(repo_->ReadTags().status().code(), Code::kCorruption);
+  EXPECT_EQ(repo_->refs().ReadTags().status().code(), Code::kCorruption);
   EXPECT_EQ(repo_->ResolveVersion("v1").status().code(), Code::kCorruption);
   REPO_ASSERT_OK_AND_ASSIGN(CheckReport report, CheckRepository(*repo_, CheckOptions{}));
   bool named = false;

@@ -77,7 +77,7 @@ Result<ObjectId> WriteContent(Repository* repo, ByteView data, size_t piece, Fil
 }
 
 Result<Bytes> ReadContent(const Repository& repo, const ObjectId& file_id) {
-  ASSIGN_OR_RETURN(FileObject f, repo.LoadFile(file_id));
+  ASSIGN_OR_RETURN(FileObject f, repo.objects().LoadFile(file_id));
   FileReader r(&repo, std::move(f));
   Bytes out;
   RETURN_IF_ERROR(r.ReadAt(0, r.size(), &out));

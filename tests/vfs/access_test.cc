@@ -465,7 +465,7 @@ TEST_F(AccessTest, SnapshotsNeedSnapshotOnTheDirectory) {
   REPO_EXPECT_OK(fs_->Mkdir(kAlice, tags, "t3", 0755).status());
   REPO_ASSERT_OK_AND_ASSIGN(auto after, repo_->ListSnapshots());
   EXPECT_EQ(after.size(), before.size() + 2);
-  REPO_ASSERT_OK_AND_ASSIGN(auto tag_map, repo_->ReadTags());
+  REPO_ASSERT_OK_AND_ASSIGN(auto tag_map, repo_->refs().ReadTags());
   EXPECT_EQ(tag_map.value.count("t2"), 0u);
   EXPECT_EQ(tag_map.value.count("t3"), 1u);
 }
@@ -480,7 +480,7 @@ TEST_F(AccessTest, TagsNeedSnapshotOnRootHoweverAsked) {
             Code::kPermissionDenied);
   EXPECT_EQ(CodeOf(fs_->Mkdir(kBob, Ino("/.versions/tags"), "release", 0755)),
             Code::kPermissionDenied);
-  REPO_ASSERT_OK_AND_ASSIGN(auto tag_map, repo_->ReadTags());
+  REPO_ASSERT_OK_AND_ASSIGN(auto tag_map, repo_->refs().ReadTags());
   EXPECT_EQ(tag_map.value.count("release"), 0u);
   REPO_ASSERT_OK_AND_ASSIGN(auto unchanged, repo_->ListSnapshots());
   EXPECT_EQ(unchanged.size(), before.size());  // refused before any snapshot was recorded
@@ -489,7 +489,7 @@ TEST_F(AccessTest, TagsNeedSnapshotOnRootHoweverAsked) {
       fs_->SetXattr(kBob, Ino("/team"), kSnapshotXattr, AsBytes("\nteam"), false, false));
   REPO_EXPECT_OK(fs_->SetXattr(kAlice, Ino("/team"), kSnapshotXattr, AsBytes("release\nby admin"),
                                false, false));
-  REPO_ASSERT_OK_AND_ASSIGN(tag_map, repo_->ReadTags());
+  REPO_ASSERT_OK_AND_ASSIGN(tag_map, repo_->refs().ReadTags());
   EXPECT_EQ(tag_map.value.count("release"), 1u);
 }
 
@@ -665,11 +665,11 @@ TEST_F(AccessTest, SetPolicyAppliesToTheNextDecision) {
 TEST_F(AccessTest, RepositoryPolicyOrTheBuiltInOne) {
   REPO_ASSERT_OK_AND_ASSIGN(auto p, LoadRepositoryPolicy(*repo_));
   EXPECT_TRUE(p->built_in());
-  REPO_ASSERT_OK(repo_->SetPolicy(kPolicy).status());
+  REPO_ASSERT_OK(repo_->policies().SetPolicy(kPolicy).status());
   REPO_ASSERT_OK_AND_ASSIGN(p, LoadRepositoryPolicy(*repo_));
   EXPECT_FALSE(p->built_in());
   EXPECT_EQ(p->text(), kPolicy);
-  REPO_ASSERT_OK(repo_->SetPolicy("version: 1\nroles: [oops\n").status());
+  REPO_ASSERT_OK(repo_->policies().SetPolicy("version: 1\nroles: [oops\n").status());
   auto bad = LoadRepositoryPolicy(*repo_);
   EXPECT_EQ(bad.status().code(), Code::kCorruption);
   EXPECT_NE(bad.status().message().find("repository policy #2"), std::string::npos)

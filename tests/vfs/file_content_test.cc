@@ -74,7 +74,7 @@ class FileContentTest : public ::testing::Test {
       sum += c.size;
     }
     ASSERT_EQ(sum, file.size);
-    REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject loaded, repo_->LoadFile(id));
+    REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject loaded, repo_->objects().LoadFile(id));
     ASSERT_EQ(loaded.size, file.size);
     ASSERT_TRUE(loaded.chunks == file.chunks);
     std::atomic<int64_t> counter{0};
@@ -238,7 +238,7 @@ TEST_F(FileContentTest, EmptyFileSealsToNoChunks) {
   REPO_ASSERT_OK_AND_ASSIGN(auto sealed, fc.Seal());
   EXPECT_EQ(sealed.second.size, 0u);
   EXPECT_TRUE(sealed.second.chunks.empty());
-  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject loaded, repo_->LoadFile(sealed.first));
+  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject loaded, repo_->objects().LoadFile(sealed.first));
   EXPECT_EQ(loaded.size, 0u);
   EXPECT_TRUE(loaded.chunks.empty());
   Bytes out{1, 2, 3};
@@ -323,7 +323,7 @@ TEST_F(FileContentTest, TerabyteHoleCostsNothing) {
   EXPECT_FALSE(sealed.second.chunks[2].hole);
   EXPECT_EQ(fc.hole_bytes(), kTiB - 4);
   // The file object round-trips through the repository (file encoding v2).
-  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject loaded, repo_->LoadFile(sealed.first));
+  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject loaded, repo_->objects().LoadFile(sealed.first));
   EXPECT_TRUE(loaded.chunks == sealed.second.chunks);
 
   std::atomic<int64_t> counter2{0};

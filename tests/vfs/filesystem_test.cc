@@ -189,7 +189,7 @@ class FileSystemTest : public ::testing::Test {
   // Every path of the tree refs/main publishes.
   SnapMap Committed() {
     SnapMap out;
-    auto main = repo_->ReadMain();
+    auto main = repo_->refs().ReadMain();
     EXPECT_TRUE(main.ok()) << main.status().ToString();
     if (!main.ok()) return out;
     Status s = repo::WalkTree(
@@ -213,7 +213,7 @@ class FileSystemTest : public ::testing::Test {
     return out;
   }
   Result<repo::TreeEntry> CommittedEntry(const std::string& path) {
-    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo_->ReadMain());
+    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, repo_->refs().ReadMain());
     return repo::LookupPath(*repo_, main.value.live_root, path);
   }
   std::string CommittedText(const std::string& path) {
@@ -225,7 +225,7 @@ class FileSystemTest : public ::testing::Test {
     return b.ok() ? std::string(b->begin(), b->end()) : "";
   }
   uint64_t Generation() {
-    auto main = repo_->ReadMain();
+    auto main = repo_->refs().ReadMain();
     EXPECT_TRUE(main.ok());
     return main.ok() ? main->value.generation : 0;
   }
@@ -538,7 +538,7 @@ TEST_F(FileSystemTest, ChangingAnUnloadedDirectoryKeepsItsContent) {
   REPO_ASSERT_OK(fs_->Commit());
   const SnapMap original = Committed();
   ASSERT_EQ(original.size(), 3u);
-  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   const ObjectId original_root = main.value.live_root;
 
   struct Case {
@@ -569,11 +569,11 @@ TEST_F(FileSystemTest, ChangingAnUnloadedDirectoryKeepsItsContent) {
     // Each case starts from the original tree in a fresh mount.
     ASSERT_NO_FATAL_FAILURE(Mount(Options()));
     fs_.reset();
-    REPO_ASSERT_OK_AND_ASSIGN(auto cur, repo_->ReadMain());
+    REPO_ASSERT_OK_AND_ASSIGN(auto cur, repo_->refs().ReadMain());
     repo::MainRef next = cur.value;
     next.live_root = original_root;
     next.generation++;
-    REPO_ASSERT_OK(repo_->WriteMain(next, cur.raw));
+    REPO_ASSERT_OK(repo_->refs().WriteMain(next, cur.raw));
     ASSERT_NO_FATAL_FAILURE(Mount(Options()));
     const NodeId di = Ino(kRootNode, "d");
     REPO_ASSERT_OK(k.change(di));
@@ -897,7 +897,7 @@ TEST_F(FileSystemTest, ReadOnlyRefusesEveryChange) {
   REPO_ASSERT_OK(fs_->Symlink(c_, kRootNode, "l", "d/f").status());
   REPO_ASSERT_OK(fs_->SetXattr(c_, d, "user.k", AsBytes("v"), false, false));
   REPO_ASSERT_OK(fs_->Commit());
-  REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->refs().ReadMain());
   FsOptions o = Options();
   o.read_only = true;
   ASSERT_NO_FATAL_FAILURE(Mount(o));
@@ -947,7 +947,7 @@ TEST_F(FileSystemTest, ReadOnlyRefusesEveryChange) {
   const SnapMap seen = WalkFs(fs_.get());
   EXPECT_EQ(seen.size(), 4u) << Describe(seen);
   REPO_ASSERT_OK(fs_->Shutdown());
-  REPO_ASSERT_OK_AND_ASSIGN(auto after, repo_->ReadMain());
+  REPO_ASSERT_OK_AND_ASSIGN(auto after, repo_->refs().ReadMain());
   EXPECT_EQ(after.raw, before.raw) << "a read-only mount rewrote refs/main";
 }
 
@@ -1245,7 +1245,7 @@ TEST_F(FileSystemTest, TerabyteTruncateIsAHoleWithoutBlocks) {
   REPO_ASSERT_OK_AND_ASSIGN(repo::TreeEntry e, CommittedEntry("/sparse"));
   EXPECT_EQ(e.size, kTiB);
   EXPECT_EQ(e.hole_bytes, kTiB - 4);
-  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject file, repo_->LoadFile(e.id));
+  REPO_ASSERT_OK_AND_ASSIGN(repo::FileObject file, repo_->objects().LoadFile(e.id));
   ASSERT_EQ(file.chunks.size(), 2u);
   EXPECT_TRUE(file.chunks[1] == repo::ChunkRef::Hole(kTiB - 4));
 

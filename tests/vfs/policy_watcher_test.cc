@@ -65,7 +65,7 @@ class PolicyWatcherTest : public ::testing::Test {
   void Start(const std::string& policy_file = "") {
     PolicyWatcher::Options o;
     o.policy_file = policy_file;
-    auto ref = repo_->ReadPolicy();
+    auto ref = repo_->policies().ReadPolicy();
     ASSERT_TRUE(ref.ok());
     o.policy_ref = ref->raw;
     o.policy_seq = ref->value ? ref->value->policy.seq : 0;
@@ -108,7 +108,7 @@ class PolicyWatcherTest : public ::testing::Test {
 TEST_F(PolicyWatcherTest, AppliesANewRepositoryPolicy) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const auto before = access_->policy();
-  auto set = repo_->SetPolicy(PolicyText("admin", "all"));
+  auto set = repo_->policies().SetPolicy(PolicyText("admin", "all"));
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   ASSERT_TRUE(Eventually([&] { return changes_.load() == 1; }));
   EXPECT_NE(access_->policy(), before);
@@ -124,7 +124,7 @@ TEST_F(PolicyWatcherTest, WarnsWhenTheMountsRoleIsNotDefined) {
   ao.mount_role = "someone";
   access_ = std::make_shared<AccessControl>(policy::Policy::BuiltIn(), ao);
   ASSERT_NO_FATAL_FAILURE(Start());
-  ASSERT_TRUE(repo_->SetPolicy(PolicyText("admin", "list, read")).ok());
+  ASSERT_TRUE(repo_->policies().SetPolicy(PolicyText("admin", "list, read")).ok());
   ASSERT_TRUE(Eventually([&] { return changes_.load() == 1; }));
   EXPECT_TRUE(Logged("does not define this mount's role 'someone': every request is now denied"));
   EXPECT_FALSE(access_->policy()->HasRole("someone"));
@@ -140,7 +140,7 @@ TEST_F(PolicyWatcherTest, ReloadsTheLocalFileOnHangupOnly) {
   EXPECT_FALSE(hangup_.load());
   EXPECT_TRUE(Logged("applied the local policy " + path));
   // A repository policy is ignored while a local file is enforced.
-  ASSERT_TRUE(repo_->SetPolicy(PolicyText("admin", "all")).ok());
+  ASSERT_TRUE(repo_->policies().SetPolicy(PolicyText("admin", "all")).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(changes_.load(), 1);
 }

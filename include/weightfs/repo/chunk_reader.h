@@ -15,20 +15,20 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "weightfs/core/buffer_pool.h"
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/core/thread_pool.h"
 #include "weightfs/repo/objects.h"
 
@@ -117,9 +117,9 @@ class ChunkReader {
     bool read = false;  // a reader has used it (prefetched entries start unread)
     std::chrono::steady_clock::time_point since;  // when it was added
     std::list<ObjectId>::iterator lru;
-    // Readers waiting for this load, made by the first one: a finished load wakes only the
-    // readers of its chunk (one condition for all woke every waiting reader on every load).
-    std::shared_ptr<std::condition_variable> waiters;
+    // Readers waiting for this load (bound to mu_), made by the first one: a finished load
+    // wakes only the readers of its chunk.
+    std::shared_ptr<CondVar> waiters;
   };
 
   // Reads and opens frames [first, first + count) of a chunk.
@@ -132,11 +132,11 @@ class ChunkReader {
   // Evicts least recently used loaded entries until need bytes fit: read ones, and for a
   // demand load also unread ones older than kStaleUnread (a reader that stopped). Evicting a
   // fresh unread entry would only make its reader load it again. Returns whether they fit.
-  bool MakeRoomLocked(int64_t need, bool demand);
-  void EraseLocked(std::unordered_map<ObjectId, Entry, ObjectIdHash>::iterator it);
+  bool MakeRoomLocked(int64_t need, bool demand) REQUIRES(mu_);
+  void EraseLocked(std::unordered_map<ObjectId, Entry, ObjectIdHash>::iterator it) REQUIRES(mu_);
   // Marks an entry used by a reader; keeps the used ones within kKeepRead bytes (a streaming
   // reader does not come back, and their buffers are better reused than new ones faulted in).
-  void MarkReadLocked(Entry* e);
+  void MarkReadLocked(Entry* e) REQUIRES(mu_);
   static constexpr int64_t kKeepRead = 32 << 20;
   static constexpr std::chrono::milliseconds kStaleUnread{2000};
 
@@ -145,13 +145,13 @@ class ChunkReader {
   // Buffers of dropped chunks, reused (a quarter of the cache at most, counted in it).
   std::shared_ptr<BufferPool> buffers_;
 
-  mutable std::mutex mu_;
-  std::unordered_map<ObjectId, Entry, ObjectIdHash> entries_;  // guarded by mu_
-  std::list<ObjectId> lru_;                                    // guarded by mu_; most recent first
-  int64_t used_ = 0;                 // guarded by mu_: bytes of every entry
-  int64_t read_bytes_ = 0;           // guarded by mu_: bytes of loaded entries a reader has used
-  int in_flight_ = 0;                // guarded by mu_: worker loads not finished
-  std::condition_variable idle_cv_;  // in_flight_ reached 0
+  mutable Mutex mu_;
+  std::unordered_map<ObjectId, Entry, ObjectIdHash> entries_ GUARDED_BY(mu_);
+  std::list<ObjectId> lru_ GUARDED_BY(mu_);  // most recent first
+  int64_t used_ GUARDED_BY(mu_) = 0;         // bytes of every entry
+  int64_t read_bytes_ GUARDED_BY(mu_) = 0;   // bytes of loaded entries a reader has used
+  int in_flight_ GUARDED_BY(mu_) = 0;        // worker loads not finished
+  CondVar idle_cv_{&mu_};                    // in_flight_ reached 0
   std::atomic<int> streams_{0};
 
   // Last member: destroyed (joined) first, while the cache it fills still exists.
@@ -208,17 +208,17 @@ class ReadAhead {
   static constexpr uint64_t kBackSlack = 1 << 20;
   static constexpr uint64_t kForwardSlack = 16 << 20;
 
-  // Counts this file's sequential streams into shared_ (requires mu_).
-  void CountLocked();
+  // Counts this file's sequential streams into shared_.
+  void CountLocked() REQUIRES(mu_);
 
   const uint64_t max_window_;
   const bool weight_file_;
   std::atomic<int>* const shared_;
-  int counted_ = 0;  // guarded by mu_: what this file added to *shared_
-  std::mutex mu_;
-  std::vector<Stream> streams_;  // guarded by mu_
-  uint64_t clock_ = 0;           // guarded by mu_
-  uint64_t next_id_ = 0;         // guarded by mu_
+  Mutex mu_;
+  int counted_ GUARDED_BY(mu_) = 0;  // what this file added to *shared_
+  std::vector<Stream> streams_ GUARDED_BY(mu_);
+  uint64_t clock_ GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ GUARDED_BY(mu_) = 0;
 };
 
 // Whether a file name says it holds model weights (read whole, from the start).

@@ -12,15 +12,15 @@
 // for every chunk handed in.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/core/thread_pool.h"
 #include "weightfs/repo/objects.h"
 #include "weightfs/repo/repository.h"
@@ -66,21 +66,21 @@ class ChunkSink {
   };
   // Runs on a worker: id, existence check, seal and store. Never holds mu_ while doing so.
   void Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> owner);
-  void TakeLocked(bool all, std::vector<StoredChunk>* out);
+  void TakeLocked(bool all, std::vector<StoredChunk>* out) REQUIRES(mu_);
 
   Repository* const repo_;
   ThreadPool* const pool_;
   const uint64_t max_in_flight_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;    // a slot finished
-  std::deque<Slot> slots_;        // submitted, not yet taken; guarded by mu_ (deque: the
-                                  // workers' Slot pointers stay valid while the ends change)
-  uint64_t in_flight_bytes_ = 0;  // guarded by mu_
-  int running_ = 0;               // chunks handed in and not finished; guarded by mu_
-  Status error_;                  // guarded by mu_
-  uint64_t new_bytes_ = 0;        // guarded by mu_
-  uint64_t dedup_bytes_ = 0;      // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_{&mu_};  // a slot finished
+  // Submitted, not yet taken (deque: the workers' Slot pointers stay valid while the ends change).
+  std::deque<Slot> slots_ GUARDED_BY(mu_);
+  uint64_t in_flight_bytes_ GUARDED_BY(mu_) = 0;
+  int running_ GUARDED_BY(mu_) = 0;  // chunks handed in and not finished
+  Status error_ GUARDED_BY(mu_);
+  uint64_t new_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t dedup_bytes_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace weightfs::repo

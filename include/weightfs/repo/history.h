@@ -19,8 +19,9 @@
 // repository as newer, never as rolled back. The price: after a forget, the chain no longer
 // starts at #1, and a snapshot's number is not its position in the chain.
 //
-// Thread-safety: free functions over a thread-safe Repository; refs are replaced with
-// compare-and-swap and retried, so they may run alongside a live mount, except where noted.
+// Thread-safety: free functions over a thread-safe Repository; refs are replaced through
+// RefUpdater (compare-and-swap, retried on the new value), so they may run alongside a live
+// mount, except where noted.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +52,7 @@ Result<ResolvedVersion> ResolveVersionOrLive(const Repository& repo, const std::
 // "live". kInvalidArgument with the reason otherwise.
 Status ValidateTagName(const std::string& name);
 
-// Points tag name at snapshot (CAS on refs/tags, retried). kAlreadyExists when the tag exists
+// Points tag name at snapshot (RefUpdater::UpdateTags). kAlreadyExists when the tag exists
 // and points elsewhere, unless force. The snapshot must exist.
 Status SetTag(Repository* repo, const std::string& name, const ObjectId& snapshot, bool force);
 // kNotFound when there is no such tag.
@@ -220,9 +221,13 @@ struct GcReport {
 // below kMinGraceWithMountSeconds, gc refuses with kBusy unless options.force (the mount's lease
 // then protects what it writes).
 //
-// Known limit: an old unreachable object that a writer reuses (dedup, which touches it) in the
-// microseconds between gc's reading its modification time and deleting it is deleted; the
-// writer's publication then names a missing object (reported by check).
+// Reused objects: a writer that finds an object it would write already stored (dedup) touches
+// it, renewing its modification time (ObjectLayer::PutObjectWithId, ChunkSink), so the grace
+// period and the writer's lease protect a reused object exactly as one just written; one that gc
+// deleted between the writer's check and its touch is stored again. Known limit: an old
+// unreachable object that a writer reuses between gc's reading its modification time and
+// deleting it is deleted all the same; the writer's publication then names a missing object
+// (reported by check).
 Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options);
 
 // Parses a grace duration: "0", or a number with a unit s, m, h, d or w ("30m", "2h", "7d").

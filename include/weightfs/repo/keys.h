@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/names.h"
 #include "weightfs/core/secret.h"
 #include "weightfs/core/status.h"
 #include "weightfs/crypto/primitives.h"
@@ -91,7 +92,8 @@ struct KeySlotInfo {
   crypto::ScryptParams scrypt;  // for passphrase slots
 };
 
-// Validates a slot or role name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
+// Validates a key slot name, which is also the slot's file name under keys/: 1-64 of
+// [A-Za-z0-9._-], not starting with '.' or '-'. (A slot's role follows ValidateRoleName, names.h.)
 Status ValidateSlotName(const std::string& name);
 
 // Builds the slot file for master under credential.

@@ -22,12 +22,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/storage/object_store.h"
 
 namespace weightfs::repo {
@@ -62,7 +63,7 @@ class Lease {
   ~Lease();
   // Deletes the record and drops the kernel lock. In a forked child (another pid than the one
   // that registered) it does nothing: the lease stays with the process that holds its lock.
-  Status Release();
+  Status Release() EXCLUDES(mu_);
   const std::string& name() const { return info_.name; }
   const LeaseInfo& info() const { return info_; }
 
@@ -71,9 +72,10 @@ class Lease {
       : store_(store), info_(std::move(info)), kernel_lock_(std::move(kernel_lock)) {}
   storage::ObjectStore* store_;
   LeaseInfo info_;
-  std::mutex mu_;
-  std::unique_ptr<storage::FileLock> kernel_lock_;  // guarded by mu_; null without kernel locks
-  bool released_ = false;                           // guarded by mu_
+  Mutex mu_;
+  // Null without kernel locks.
+  std::unique_ptr<storage::FileLock> kernel_lock_ GUARDED_BY(mu_);
+  bool released_ GUARDED_BY(mu_) = false;
 };
 
 // gc's exclusive hold of locks/gc (with a record naming it); released when destroyed.

@@ -105,11 +105,11 @@ struct SnapshotObject {
   int64_t time_ns = 0;
   std::string author;  // key slot name
   std::string message;
-  std::optional<ObjectId> policy;  // policy object in force (issue #5)
-  Bytes signature;                 // reserved for signed snapshots; empty in phase 1
+  std::optional<ObjectId> policy;  // policy object in force when it was recorded
+  Bytes signature;                 // reserved for signed snapshots; always empty when written
 };
 
-// A version of the repository's access policy (issue #5): the YAML text as given to `policy set`,
+// A version of the repository's access policy: the YAML text as given to `policy set`,
 // chained to the version it replaced.
 struct PolicyObject {
   std::optional<ObjectId> parent;  // the policy this one replaced

@@ -1,0 +1,123 @@
+#include "weightfs/repo/object_layer.h"
+
+#include <string>
+
+#include "weightfs/crypto/primitives.h"
+
+namespace weightfs::repo {
+namespace {
+
+// Objects at least this large (chunks; not trees or snapshots) are sealed into pooled buffers.
+constexpr size_t kPooledSealSize = 64 << 10;
+
+// The authenticated config fixes the format of every object in the repository, so an object whose
+// header claims another format was tampered with: corruption (EIO), not "unsupported".
+Status ObjectOpenError(const Status& s) {
+  return s.code() == Code::kUnsupported ? Corruption(s.message()) : s;
+}
+
+}  // namespace
+
+ObjectLayer::ObjectLayer(storage::ObjectStore* store, const SecretBytes* id_key,
+                         const crypto::ObjectCipher* cipher, std::function<Status()> before_write)
+    : store_(store), id_key_(id_key), cipher_(cipher), before_write_(std::move(before_write)) {}
+
+ObjectId ObjectLayer::ComputeId(ObjectType type, ByteView plaintext) const {
+  uint8_t t = static_cast<uint8_t>(type);
+  auto mac = crypto::HmacSha256(id_key_->view(), {ByteView(&t, 1), plaintext});
+  WFS_CHECK(mac.ok());
+  return *ObjectId::FromBytes(*mac);
+}
+
+Status ObjectLayer::PutObjectWithId(ObjectType type, const ObjectId& id, ByteView plaintext) {
+  RETURN_IF_ERROR(before_write_());
+  ASSIGN_OR_RETURN(bool exists, store_->Contains(id));
+  // A reused object counts as just written, so gc's grace period and this process's lease
+  // protect it as well (best effort: an object file this user may not touch is still a valid
+  // object). One that gc deleted between the check and the touch is stored again.
+  if (exists) {
+    Status touched = store_->Touch(id);
+    if (touched.code() != Code::kNotFound) return Status::Ok();
+  }
+  return StoreNewObject(type, id, plaintext);
+}
+
+Status ObjectLayer::StoreNewObject(ObjectType type, const ObjectId& id, ByteView plaintext) {
+  RETURN_IF_ERROR(before_write_());
+  const size_t size = crypto::ObjectCipher::SealedSize(plaintext.size());
+  // A chunk is sealed into a pooled page-aligned buffer: the store can write that with O_DIRECT,
+  // and a stream of chunks does not fault in fresh memory for each one.
+  const bool pooled = plaintext.size() >= kPooledSealSize;
+  UninitBuffer sealed = pooled ? seal_buffers_.Take(size) : UninitBuffer(size);
+  Status s = cipher_->SealInto(static_cast<uint8_t>(type), id, plaintext, sealed.span());
+  if (s.ok()) s = store_->Put(id, sealed.view());
+  if (pooled) seal_buffers_.Give(std::move(sealed));
+  return s;
+}
+
+Result<ObjectId> ObjectLayer::PutObject(ObjectType type, ByteView plaintext) {
+  ObjectId id = ComputeId(type, plaintext);
+  RETURN_IF_ERROR(PutObjectWithId(type, id, plaintext));
+  return id;
+}
+
+Result<ObjectId> ObjectLayer::PutTree(const TreeObject& tree) {
+  return PutObject(ObjectType::kTree, EncodeTree(tree));
+}
+
+Result<ObjectId> ObjectLayer::PutFile(const FileObject& file) {
+  return PutObject(ObjectType::kFile, EncodeFile(file));
+}
+
+Status ObjectLayer::Sync() { return store_->Sync(); }
+
+Result<Bytes> ObjectLayer::GetObject(ObjectType type, const ObjectId& id) const {
+  auto sealed = store_->Get(id);
+  if (!sealed.ok()) {
+    if (sealed.status().code() == Code::kNotFound) {
+      return Corruption(std::string(ObjectTypeName(type)) + " object " + id.Hex() + " is missing");
+    }
+    return sealed.status();
+  }
+  auto plain = cipher_->Open(static_cast<uint8_t>(type), id, *sealed);
+  if (!plain.ok()) {
+    return ObjectOpenError(plain.status())
+        .WithContext(std::string(ObjectTypeName(type)) + " object " + id.Hex() +
+                     " failed verification");
+  }
+  return plain;
+}
+
+Result<FileObject> ObjectLayer::LoadFile(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kFile, id));
+  auto f = DecodeFile(plain);
+  if (!f.ok()) return f.status().WithContext("file object " + id.Hex());
+  return f;
+}
+
+Result<TreeObject> ObjectLayer::LoadTree(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kTree, id));
+  auto t = DecodeTree(plain);
+  if (!t.ok()) return t.status().WithContext("tree object " + id.Hex());
+  return t;
+}
+
+Result<SnapshotObject> ObjectLayer::LoadSnapshot(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kSnapshot, id));
+  auto s = DecodeSnapshot(plain);
+  if (!s.ok()) return s.status().WithContext("snapshot object " + id.Hex());
+  return s;
+}
+
+Result<PolicyObject> ObjectLayer::LoadPolicy(const ObjectId& id) const {
+  ASSIGN_OR_RETURN(Bytes plain, GetObject(ObjectType::kPolicy, id));
+  auto p = DecodePolicy(plain);
+  if (!p.ok()) return p.status().WithContext("policy object " + id.Hex());
+  return p;
+}
+
+ObjectId ObjectLayer::EmptyTreeId() const {
+  return ComputeId(ObjectType::kTree, EncodeTree(TreeObject{}));
+}
+
+}  // namespace weightfs::repo
