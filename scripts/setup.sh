@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   clang libclang-rt-dev llvm  # sanitizer builds and libFuzzer (clang 14); llvm-symbolizer for reports
+  clang-format clang-tidy     # scripts/lint.sh
   libfuse3-dev fuse3
   libssl-dev openssl
   libyaml-cpp-dev

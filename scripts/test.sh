@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # Sets everything up (Debian packages, builds) and runs the test stages, printing each one's time:
-#   main  build/ (gcc): unit tests, offline CLI tests and real-mount integration tests. Runs first;
-#         arguments to test.sh go to its ctest (./scripts/test.sh -R Tamper).
+#   lint  scripts/lint.sh: clang-format and clang-tidy (the checked-in .clang-format and
+#         .clang-tidy) over the C++ sources, and a probe that clang's -Wthread-safety analysis
+#         fails the build. Runs first: a finding fails the run before anything is built.
+#   main  build/ (gcc): unit tests, offline CLI tests and real-mount integration tests; arguments
+#         to test.sh go to its ctest (./scripts/test.sh -R Tamper).
 #   asan  build-asan/ (clang, AddressSanitizer + UndefinedBehaviorSanitizer): the same tests, the
 #         mount daemon included; any sanitizer report fails the stage.
 #   tsan  build-tsan/ (clang, ThreadSanitizer): the core, repo and vfs unit tests.
 #   fuzz  build-fuzz/ (clang, libFuzzer): every fuzz target for WEIGHTFS_FUZZ_SECONDS (default 15) s.
-# WEIGHTFS_TEST_STAGES picks and orders the stages (default "main asan tsan fuzz"); the run stops at
-# the first stage that fails. Under CI (CI=true) a test that would skip because FUSE is missing
-# fails instead.
+# WEIGHTFS_TEST_STAGES picks and orders the stages (default "lint main asan tsan fuzz"); the run
+# stops at the first stage that fails. Under CI (CI=true) a test that would skip because FUSE is
+# missing fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-STAGES=${WEIGHTFS_TEST_STAGES:-main asan tsan fuzz}
+STAGES=${WEIGHTFS_TEST_STAGES:-lint main asan tsan fuzz}
 if [ "${CI:-}" = "true" ]; then
   export WEIGHTFS_REQUIRE_FUSE=1
 fi
 
 # Stages run in an `if`, where set -e does not apply: every step says what a failure does.
+stage_lint() {
+  ./scripts/lint.sh
+}
+
 stage_main() {
   ./scripts/build.sh || return
   (cd build && ctest --output-on-failure -j "$(nproc)" "$@")
@@ -73,7 +80,8 @@ start=$SECONDS
 timings+=("setup $((SECONDS - start))s")
 for stage in $STAGES; do
   if ! declare -F "stage_$stage" >/dev/null; then
-    echo "test.sh: unknown stage '$stage' in WEIGHTFS_TEST_STAGES (main, asan, tsan, fuzz)" >&2
+    echo "test.sh: unknown stage '$stage' in WEIGHTFS_TEST_STAGES" \
+      "(lint, main, asan, tsan, fuzz)" >&2
     exit 2
   fi
   echo "=== test.sh: stage $stage"

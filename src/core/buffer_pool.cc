@@ -10,7 +10,7 @@ constexpr size_t kGranule = 256 << 10;
 
 UninitBuffer BufferPool::Take(size_t size) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     // The smallest free buffer that holds size, if it wastes less than half of itself.
     auto it = free_.lower_bound(size);
     if (it != free_.end() && it->first <= size + size / 2 + kGranule) {
@@ -29,7 +29,7 @@ UninitBuffer BufferPool::Take(size_t size) {
 void BufferPool::Give(UninitBuffer buffer) {
   const size_t cap = buffer.capacity();
   if (cap == 0) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   // Full: make room by dropping the largest buffers (the rarest sizes), if that is enough.
   while (free_bytes_ + cap > max_free_ && !free_.empty() && std::prev(free_.end())->first >= cap) {
     auto last = std::prev(free_.end());
@@ -42,7 +42,7 @@ void BufferPool::Give(UninitBuffer buffer) {
 }
 
 size_t BufferPool::free_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return free_bytes_;
 }
 

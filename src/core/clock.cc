@@ -15,7 +15,7 @@ std::string FormatUtc(int64_t ns, const char* format) {
   // Floor division, so times before 1970 land in the right second.
   int64_t secs = ns / 1000000000;
   if (ns % 1000000000 < 0) --secs;
-  const std::time_t t = static_cast<std::time_t>(secs);
+  const auto t = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];

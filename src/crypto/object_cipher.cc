@@ -1,6 +1,6 @@
 #include "weightfs/crypto/object_cipher.h"
 
-#include <string.h>  // explicit_bzero
+#include <string.h>  // NOLINT(modernize-deprecated-headers): explicit_bzero, not in <cstring>
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -78,14 +78,15 @@ ObjectCipher::ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, 
     : repo_id_(std::move(repo_id)),
       keys_(std::move(keys)),
       new_key_id_(new_key_id),
-      key_cache_(std::make_unique<KeySlot[]>(kKeyCacheSlots)) {
+      key_slots_(std::make_unique<KeySlot[]>(kKeyCacheSlots)),
+      key_cache_(key_slots_.get()) {
   WFS_CHECK(repo_id_.size() == kRepoIdSize);
   WFS_CHECK(keys_.contains(new_key_id_));
   for (const auto& [key_id, key] : keys_) WFS_CHECK(key.size() == kAesKeySize);
 }
 
 ObjectCipher::~ObjectCipher() {
-  explicit_bzero(key_cache_.get(), sizeof(KeySlot) * kKeyCacheSlots);
+  explicit_bzero(key_slots_.get(), sizeof(KeySlot) * kKeyCacheSlots);
 }
 
 uint64_t ObjectCipher::FrameCount(uint64_t plaintext_size) {
@@ -117,7 +118,7 @@ Result<SecretBytes> ObjectCipher::ObjectKey(uint32_t key_id, const ObjectId& id)
   // Ids are MACs, so their first bytes spread evenly over the slots.
   const size_t slot = (size_t{id.bytes()[0]} << 8 | id.bytes()[1]) % kKeyCacheSlots;
   {
-    std::lock_guard lock(key_mu_);
+    MutexLock lock(&key_mu_);
     const KeySlot& k = key_cache_[slot];
     if (k.used && k.key_id == key_id && k.id == id) return SecretBytes(ByteView(k.key));
   }
@@ -128,7 +129,7 @@ Result<SecretBytes> ObjectCipher::ObjectKey(uint32_t key_id, const ObjectId& id)
   PutBytes(&info, AsBytes(kObjectKeyInfo));
   PutBytes(&info, id.bytes());
   ASSIGN_OR_RETURN(SecretBytes key, Hkdf(it->second.view(), repo_id_, info, kAesKeySize));
-  std::lock_guard lock(key_mu_);
+  MutexLock lock(&key_mu_);
   KeySlot& k = key_cache_[slot];
   k.used = true;
   k.key_id = key_id;
@@ -302,7 +303,7 @@ Status ObjectCipher::OpenFramesInPlace(uint8_t type, const ObjectId& id, ByteVie
 
 Status ObjectCipher::LockKeyMemory() const {
   for (const auto& [key_id, key] : keys_) RETURN_IF_ERROR(LockInMemory(key.data(), key.size()));
-  return LockInMemory(key_cache_.get(), sizeof(KeySlot) * kKeyCacheSlots);
+  return LockInMemory(key_slots_.get(), sizeof(KeySlot) * kKeyCacheSlots);
 }
 
 }  // namespace weightfs::crypto

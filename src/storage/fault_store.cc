@@ -12,7 +12,7 @@ Status InjectedFailure(Code code, const std::string& what) {
 FaultStore::FaultStore(ObjectStore* target, FaultPlan plan) : target_(target), plan_(plan) {}
 
 void FaultStore::SetPlan(FaultPlan plan) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   plan_ = plan;
   // fail_writes_after counts from the moment the plan is set, so a test can let a set-up phase
   // write freely and then allow "N more writes".
@@ -21,7 +21,7 @@ void FaultStore::SetPlan(FaultPlan plan) {
 
 // Check and count under mu_, so with N threads writing exactly fail_writes_after writes pass.
 Status FaultStore::CountWrite() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (plan_.fail_writes_after >= 0 && writes_.load() >= plan_.fail_writes_after) {
     return InjectedFailure(plan_.fail_code, "write refused after " +
                                                 std::to_string(plan_.fail_writes_after) +
@@ -44,15 +44,13 @@ Status FaultStore::Put(const ObjectId& id, ByteView data) {
   return target_->Put(id, data);
 }
 
-// The plan is copied under mu_ so the lock is never held across the forwarded call.
-#define WFS_CURRENT_PLAN()                 \
-  [this] {                                 \
-    std::lock_guard<std::mutex> lock(mu_); \
-    return plan_;                          \
-  }()
+FaultPlan FaultStore::CurrentPlan() const {
+  MutexLock lock(&mu_);
+  return plan_;
+}
 
 Result<Bytes> FaultStore::Get(const ObjectId& id) {
-  const FaultPlan plan = WFS_CURRENT_PLAN();
+  const FaultPlan plan = CurrentPlan();
   if (plan.fail_reads) return InjectedFailure(Code::kIoError, "reading object " + id.Hex());
   ASSIGN_OR_RETURN(Bytes data, target_->Get(id));
   if (plan.corrupt_reads) FlipFirstBit(&data);
@@ -60,7 +58,7 @@ Result<Bytes> FaultStore::Get(const ObjectId& id) {
 }
 
 Result<Bytes> FaultStore::GetRange(const ObjectId& id, uint64_t offset, uint64_t len) {
-  const FaultPlan plan = WFS_CURRENT_PLAN();
+  const FaultPlan plan = CurrentPlan();
   if (plan.fail_reads) return InjectedFailure(Code::kIoError, "reading object " + id.Hex());
   ASSIGN_OR_RETURN(Bytes data, target_->GetRange(id, offset, len));
   if (plan.corrupt_reads) FlipFirstBit(&data);
@@ -81,12 +79,12 @@ Result<int64_t> FaultStore::MTime(const ObjectId& id) { return target_->MTime(id
 Status FaultStore::Touch(const ObjectId& id) { return target_->Touch(id); }
 
 Status FaultStore::Sync() {
-  if (WFS_CURRENT_PLAN().fail_sync) return InjectedFailure(Code::kIoError, "sync failed");
+  if (CurrentPlan().fail_sync) return InjectedFailure(Code::kIoError, "sync failed");
   return target_->Sync();
 }
 
 Result<std::optional<Bytes>> FaultStore::ReadFile(const std::string& name) {
-  if (WFS_CURRENT_PLAN().fail_reads) return InjectedFailure(Code::kIoError, "reading " + name);
+  if (CurrentPlan().fail_reads) return InjectedFailure(Code::kIoError, "reading " + name);
   return target_->ReadFile(name);
 }
 
@@ -115,7 +113,5 @@ Result<std::unique_ptr<FileLock>> FaultStore::TryLock(const std::string& name, b
 Result<std::vector<std::string>> FaultStore::ListFiles(const std::string& dir) {
   return target_->ListFiles(dir);
 }
-
-#undef WFS_CURRENT_PLAN
 
 }  // namespace weightfs::storage

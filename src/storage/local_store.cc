@@ -97,7 +97,7 @@ std::string LocalStore::ObjectPath(const ObjectId& id) const {
 }
 
 void LocalStore::AddPending(std::string file, std::string dir) {
-  std::lock_guard<std::mutex> lock(pending_mu_);
+  MutexLock lock(&pending_mu_);
   pending_files_.insert(std::move(file));
   pending_dirs_.insert(std::move(dir));
   // The chain of entries leading to the object, too: objects/ or its fan-out directory may have
@@ -181,7 +181,7 @@ Result<Bytes> LocalStore::GetRange(const ObjectId& id, uint64_t offset, uint64_t
 Result<std::shared_ptr<const LocalStore::ObjectFds>> LocalStore::OpenObject(const ObjectId& id) {
   std::shared_ptr<const ObjectFds> kept;
   {
-    std::lock_guard lock(fds_mu_);
+    MutexLock lock(&fds_mu_);
     if (auto it = fds_.find(id); it != fds_.end()) {
       fd_lru_.splice(fd_lru_.begin(), fd_lru_, it->second);
       kept = it->second->second;
@@ -193,7 +193,7 @@ Result<std::shared_ptr<const LocalStore::ObjectFds>> LocalStore::OpenObject(cons
   struct stat st;
   if (kept && ::fstat(kept->buffered.get(), &st) == 0 && st.st_nlink > 0) return kept;
   if (kept) {
-    std::lock_guard lock(fds_mu_);
+    MutexLock lock(&fds_mu_);
     if (auto it = fds_.find(id); it != fds_.end() && it->second->second == kept) {
       fd_lru_.erase(it->second);
       fds_.erase(it);
@@ -211,7 +211,7 @@ Result<std::shared_ptr<const LocalStore::ObjectFds>> LocalStore::OpenObject(cons
     }
   }
   std::shared_ptr<const ObjectFds> fds = std::move(opened);
-  std::lock_guard lock(fds_mu_);
+  MutexLock lock(&fds_mu_);
   if (auto it = fds_.find(id); it != fds_.end()) return it->second->second;  // raced: keep one
   fd_lru_.emplace_front(id, fds);
   fds_[id] = fd_lru_.begin();
@@ -284,14 +284,14 @@ Status LocalStore::Touch(const ObjectId& id) {
 Status LocalStore::Delete(const ObjectId& id) {
   const std::string path = ObjectPath(id);
   {
-    std::lock_guard lock(fds_mu_);
+    MutexLock lock(&fds_mu_);
     if (auto it = fds_.find(id); it != fds_.end()) {
       fd_lru_.erase(it->second);
       fds_.erase(it);
     }
   }
   if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "deleting " + path);
-  std::lock_guard<std::mutex> lock(pending_mu_);
+  MutexLock lock(&pending_mu_);
   pending_files_.erase(path);
   // The next Sync makes the removal durable too.
   pending_dirs_.insert(ObjectDir(id));
@@ -348,7 +348,7 @@ Status LocalStore::Sync() {
   std::set<std::string> files;
   std::set<std::string> dirs;
   {
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     files.swap(pending_files_);
     dirs.swap(pending_dirs_);
   }
@@ -357,7 +357,7 @@ Status LocalStore::Sync() {
     // batch holds many (a 2 GiB import writes about 2000 chunk objects).
     Status s = SyncFilesystem();
     if (s.ok()) return s;
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     pending_files_.merge(files);
     pending_dirs_.merge(dirs);
     return s;
@@ -378,7 +378,7 @@ Status LocalStore::Sync() {
   if (!s.ok()) {
     // Nothing is confirmed durable, so everything stays pending for the next Sync. Syncing a
     // file twice is harmless.
-    std::lock_guard<std::mutex> lock(pending_mu_);
+    MutexLock lock(&pending_mu_);
     pending_files_.merge(files);
     pending_dirs_.merge(dirs);
   }

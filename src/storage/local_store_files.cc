@@ -77,17 +77,15 @@ Result<std::unique_ptr<FileLock>> LocalStore::TryLock(const std::string& name, b
   return Busy(path + " keeps being replaced");
 }
 
-Result<LocalStore::FilesLock> LocalStore::LockFiles() {
-  FilesLock lock;
-  lock.mu = std::unique_lock<std::mutex>(files_mu_);
+Result<UniqueFd> LocalStore::LockFilesAcrossProcesses() {
   const std::string path = root_ + "/" + kLockFileName;
-  ASSIGN_OR_RETURN(lock.fd, OpenFile(path, O_RDWR | O_CREAT, kLockMode));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDWR | O_CREAT, kLockMode));
   int rc;
   do {
-    rc = ::flock(lock.fd.get(), LOCK_EX);
+    rc = ::flock(fd.get(), LOCK_EX);
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) return ErrnoStatus(errno, "locking " + path);
-  return lock;
+  return fd;
 }
 
 Status LocalStore::MakeFileDirs(const std::string& name) {
@@ -164,14 +162,16 @@ Result<std::optional<Bytes>> LocalStore::ReadFile(const std::string& name) {
 
 Status LocalStore::WriteFile(const std::string& name, ByteView data) {
   RETURN_IF_ERROR(ValidateFileName(name));
-  ASSIGN_OR_RETURN(FilesLock lock, LockFiles());
+  MutexLock lock(&files_mu_);
+  ASSIGN_OR_RETURN(UniqueFd flock_fd, LockFilesAcrossProcesses());
   return Publish(name, data, /*exclusive=*/false);
 }
 
 Status LocalStore::CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
                                       ByteView data) {
   RETURN_IF_ERROR(ValidateFileName(name));
-  ASSIGN_OR_RETURN(FilesLock lock, LockFiles());
+  MutexLock lock(&files_mu_);
+  ASSIGN_OR_RETURN(UniqueFd flock_fd, LockFilesAcrossProcesses());
   ASSIGN_OR_RETURN(std::optional<Bytes> current, ReadNamed(name));
   if (current.has_value() != expected.has_value() || (current && *current != *expected)) {
     const char* why = !expected  ? "it already exists"
@@ -188,13 +188,15 @@ Status LocalStore::CompareAndSwapFile(const std::string& name, const std::option
 
 Status LocalStore::CreateFileExclusive(const std::string& name, ByteView data) {
   RETURN_IF_ERROR(ValidateFileName(name));
-  ASSIGN_OR_RETURN(FilesLock lock, LockFiles());
+  MutexLock lock(&files_mu_);
+  ASSIGN_OR_RETURN(UniqueFd flock_fd, LockFilesAcrossProcesses());
   return Publish(name, data, /*exclusive=*/true);
 }
 
 Status LocalStore::DeleteFile(const std::string& name) {
   RETURN_IF_ERROR(ValidateFileName(name));
-  ASSIGN_OR_RETURN(FilesLock lock, LockFiles());
+  MutexLock lock(&files_mu_);
+  ASSIGN_OR_RETURN(UniqueFd flock_fd, LockFilesAcrossProcesses());
   const std::string path = FilePath(name);
   if (::unlink(path.c_str()) != 0) {
     // A missing parent, or a parent that is a file, both mean the name does not exist.
@@ -207,6 +209,7 @@ Result<std::vector<std::string>> LocalStore::ListFiles(const std::string& dir) {
   // "" lists the store root.
   if (!dir.empty()) RETURN_IF_ERROR(ValidateFileName(dir));
   const bfs::path path = dir.empty() ? bfs::path(root_) : bfs::path(FilePath(dir));
+  const std::string prefix = dir.empty() ? "" : dir + "/";
   std::vector<std::string> names;
   try {
     boost::system::error_code ec;
@@ -225,7 +228,7 @@ Result<std::vector<std::string>> LocalStore::ListFiles(const std::string& dir) {
       if (ec == boost::system::errc::no_such_file_or_directory) continue;  // removed meanwhile
       if (ec) return BoostErrorStatus(ec, "listing " + path.string());
       if (!bfs::is_regular_file(st)) continue;
-      names.push_back(dir.empty() ? name : dir + "/" + name);
+      names.push_back(prefix + name);
     }
     if (ec) return BoostErrorStatus(ec, "listing " + path.string());
   } catch (const bfs::filesystem_error& e) {

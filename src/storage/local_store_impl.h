@@ -3,14 +3,13 @@
 // Sync() then fsyncs every file and directory touched since the previous Sync, so durability
 // costs one batch per snapshot instead of one fsync per chunk. Named files are published one by
 // one with temp file + fsync + rename + fsync of the directory.
-// Thread-safe. Lock order: files_mu_ before the lock file's flock; pending_mu_ is a leaf and is
-// never held across I/O.
+// Thread-safe. Lock order: files_mu_ before the lock file's flock; fds_mu_ and pending_mu_ are
+// leaves, never held across I/O.
 #pragma once
 
 #include <atomic>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,6 +18,8 @@
 #include <vector>
 
 #include "storage/posix_io.h"
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/storage/object_store.h"
 
 namespace weightfs::storage {
@@ -53,34 +54,32 @@ class LocalStore : public ObjectStore {
   Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared) override;
 
  private:
-  // Held while a named file is changed: the in-process mutex, then an exclusive flock on the
-  // store's lock file (which serializes separate processes and separately opened stores).
-  // Members are destroyed in reverse order, so the flock is released before the mutex.
-  struct FilesLock {
-    std::unique_lock<std::mutex> mu;
-    UniqueFd fd;
-  };
-
   std::string ObjectDir(const ObjectId& id) const;
   std::string ObjectPath(const ObjectId& id) const;
   std::string FilePath(const std::string& name) const { return root_ + "/" + name; }
 
   // Remembers a written object (or one found already present) and its directory for Sync().
-  void AddPending(std::string file, std::string dir);
+  void AddPending(std::string file, std::string dir) EXCLUDES(pending_mu_);
   // Creates objects/ and objects/<2 hex>/ if missing.
   Status MakeObjectDir(const std::string& dir);
   // Writes a new object's bytes to fd (a fresh temp file): its page-aligned bulk with O_DIRECT
   // where data's buffer is page-aligned and the filesystem takes it, the rest buffered.
   Status WriteObject(int fd, ByteView data, const std::string& path);
 
-  Result<FilesLock> LockFiles();
+  // Takes an exclusive flock on the store's lock file, which serializes the changes of named
+  // files across processes and separately opened stores; closing the descriptor releases it.
+  // A change holds files_mu_ first (MutexLock), then this descriptor, declared after the
+  // MutexLock so that the flock is released first.
+  Result<UniqueFd> LockFilesAcrossProcesses() REQUIRES(files_mu_);
   // mkdir -p of name's parent directories below root_, fsyncing the parent of each one made.
+  // Safe without files_mu_ (a directory made meanwhile by another is fine).
   Status MakeFileDirs(const std::string& name);
   // Reads a named file; nullopt when it (or a parent directory) is missing.
   Result<std::optional<Bytes>> ReadNamed(const std::string& name);
   // Durably publishes name = data: temp file, fsync, rename (or link when exclusive, failing
-  // with kAlreadyExists if name exists), fsync of the directory. Caller holds the FilesLock.
-  Status Publish(const std::string& name, ByteView data, bool exclusive);
+  // with kAlreadyExists if name exists), fsync of the directory. The caller holds files_mu_ and
+  // the flock of LockFilesAcrossProcesses.
+  Status Publish(const std::string& name, ByteView data, bool exclusive) REQUIRES(files_mu_);
 
   Status SyncFilesystem();
   // The kept-open descriptors of an object: one for buffered reads and, where the filesystem
@@ -90,7 +89,7 @@ class LocalStore : public ObjectStore {
     UniqueFd direct;
   };
   // Opened on a miss.
-  Result<std::shared_ptr<const ObjectFds>> OpenObject(const ObjectId& id);
+  Result<std::shared_ptr<const ObjectFds>> OpenObject(const ObjectId& id) EXCLUDES(fds_mu_);
 
   const std::string root_;
 
@@ -98,16 +97,19 @@ class LocalStore : public ObjectStore {
   // an open and a close too. A kept descriptor whose file is gone (nlink 0) is reopened.
   static constexpr size_t kMaxOpenObjects = 256;
   std::atomic<bool> direct_io_{true};  // false once the filesystem refused O_DIRECT
-  std::mutex fds_mu_;                  // a leaf lock, never held across I/O
-  std::list<std::pair<ObjectId, std::shared_ptr<const ObjectFds>>> fd_lru_;  // guarded by fds_mu_
-  std::unordered_map<ObjectId, decltype(fd_lru_)::iterator, ObjectIdHash>
-      fds_;  // guarded by fds_mu_
+  Mutex fds_mu_;                       // a leaf lock, never held across I/O
+  // Most recently used first; fds_ indexes it by object id.
+  std::list<std::pair<ObjectId, std::shared_ptr<const ObjectFds>>> fd_lru_ GUARDED_BY(fds_mu_);
+  std::unordered_map<ObjectId, decltype(fd_lru_)::iterator, ObjectIdHash> fds_ GUARDED_BY(fds_mu_);
 
-  std::mutex pending_mu_;
-  std::set<std::string> pending_files_;  // guarded by pending_mu_
-  std::set<std::string> pending_dirs_;   // guarded by pending_mu_
+  // Files and directories written since the last successful Sync.
+  Mutex pending_mu_;  // a leaf lock, never held across I/O
+  std::set<std::string> pending_files_ GUARDED_BY(pending_mu_);
+  std::set<std::string> pending_dirs_ GUARDED_BY(pending_mu_);
 
-  std::mutex files_mu_;
+  // Serializes the changes of named files within the process (before the flock of
+  // LockFilesAcrossProcesses); held across their I/O.
+  Mutex files_mu_;
 };
 
 // Creates a new temp file in dir for eventually replacing final_path (named in errors).

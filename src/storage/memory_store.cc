@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <mutex>
+
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/thread_annotations.h"
 
 namespace weightfs::storage {
 namespace {
@@ -15,20 +17,20 @@ namespace {
 class MemoryStore : public ObjectStore {
  public:
   Status Put(const ObjectId& id, ByteView data) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     objects_.try_emplace(id, Object{Bytes(data.begin(), data.end()), NowSeconds()});
     return Status::Ok();
   }
 
   Result<Bytes> Get(const ObjectId& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = objects_.find(id);
     if (it == objects_.end()) return Missing(id);
     return it->second.data;
   }
 
   Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = objects_.find(id);
     if (it == objects_.end()) return Missing(id);
     const Bytes& data = it->second.data;
@@ -39,19 +41,19 @@ class MemoryStore : public ObjectStore {
   }
 
   Result<bool> Contains(const ObjectId& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return objects_.count(id) > 0;
   }
 
   Result<uint64_t> Size(const ObjectId& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = objects_.find(id);
     if (it == objects_.end()) return Missing(id);
     return static_cast<uint64_t>(it->second.data.size());
   }
 
   Status Delete(const ObjectId& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (objects_.erase(id) == 0) return Missing(id);
     return Status::Ok();
   }
@@ -60,7 +62,7 @@ class MemoryStore : public ObjectStore {
     // A snapshot, so fn may call back into the store.
     std::vector<std::pair<ObjectId, uint64_t>> all;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       all.reserve(objects_.size());
       for (const auto& [id, obj] : objects_) all.emplace_back(id, obj.data.size());
     }
@@ -69,14 +71,14 @@ class MemoryStore : public ObjectStore {
   }
 
   Result<int64_t> MTime(const ObjectId& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = objects_.find(id);
     if (it == objects_.end()) return Missing(id);
     return it->second.mtime;
   }
 
   Status Touch(const ObjectId& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = objects_.find(id);
     if (it == objects_.end()) return Missing(id);
     it->second.mtime = NowSeconds();
@@ -87,13 +89,13 @@ class MemoryStore : public ObjectStore {
 
   Result<std::optional<Bytes>> ReadFile(const std::string& name) override {
     RETURN_IF_ERROR(ValidateFileName(name));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return ReadLocked(name);
   }
 
   Status WriteFile(const std::string& name, ByteView data) override {
     RETURN_IF_ERROR(ValidateFileName(name));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     RETURN_IF_ERROR(CheckWritable(name));
     files_[name] = Bytes(data.begin(), data.end());
     return Status::Ok();
@@ -102,7 +104,7 @@ class MemoryStore : public ObjectStore {
   Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
                             ByteView data) override {
     RETURN_IF_ERROR(ValidateFileName(name));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(std::optional<Bytes> current, ReadLocked(name));
     if (current != expected) {
       const char* why = !expected  ? "it already exists"
@@ -117,7 +119,7 @@ class MemoryStore : public ObjectStore {
 
   Status CreateFileExclusive(const std::string& name, ByteView data) override {
     RETURN_IF_ERROR(ValidateFileName(name));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // Like link(2) on disk: a directory of that name also "exists".
     if (IsDirLocked(name)) return AlreadyExists("creating " + name + ": a directory exists there");
     RETURN_IF_ERROR(CheckWritable(name));
@@ -129,7 +131,7 @@ class MemoryStore : public ObjectStore {
 
   Status DeleteFile(const std::string& name) override {
     RETURN_IF_ERROR(ValidateFileName(name));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (IsDirLocked(name)) return IsDirectory("deleting " + name + ": Is a directory");
     if (files_.erase(name) == 0) return NotFound("deleting " + name + ": No such file");
     return Status::Ok();
@@ -139,7 +141,7 @@ class MemoryStore : public ObjectStore {
     if (!dir.empty()) RETURN_IF_ERROR(ValidateFileName(dir));
     const std::string prefix = dir.empty() ? "" : dir + "/";
     std::vector<std::string> names;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto it = files_.lower_bound(prefix);
          it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
       if (it->first.find('/', prefix.size()) == std::string::npos) names.push_back(it->first);
@@ -164,13 +166,13 @@ class MemoryStore : public ObjectStore {
   }
 
   // True if some file lives below name, which makes name a directory.
-  [[nodiscard]] bool IsDirLocked(const std::string& name) const {
+  [[nodiscard]] bool IsDirLocked(const std::string& name) const REQUIRES(mu_) {
     const std::string prefix = name + "/";
     auto it = files_.lower_bound(prefix);
     return it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
   }
 
-  Result<std::optional<Bytes>> ReadLocked(const std::string& name) const {
+  Result<std::optional<Bytes>> ReadLocked(const std::string& name) const REQUIRES(mu_) {
     if (IsDirLocked(name)) return IsDirectory("reading " + name + ": Is a directory");
     auto it = files_.find(name);
     if (it == files_.end()) return std::optional<Bytes>();
@@ -178,7 +180,7 @@ class MemoryStore : public ObjectStore {
   }
 
   // A name can be written unless it is a directory or one of its parents is a file.
-  Status CheckWritable(const std::string& name) const {
+  Status CheckWritable(const std::string& name) const REQUIRES(mu_) {
     if (IsDirLocked(name)) return IsDirectory("writing " + name + ": Is a directory");
     for (size_t slash = name.find('/'); slash != std::string::npos;
          slash = name.find('/', slash + 1)) {
@@ -190,9 +192,9 @@ class MemoryStore : public ObjectStore {
     return Status::Ok();
   }
 
-  std::mutex mu_;
-  std::map<ObjectId, Object> objects_;  // guarded by mu_
-  std::map<std::string, Bytes> files_;  // guarded by mu_
+  mutable Mutex mu_;  // never held while a ForEach callback runs
+  std::map<ObjectId, Object> objects_ GUARDED_BY(mu_);
+  std::map<std::string, Bytes> files_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -1,15 +1,16 @@
 // BufferPool: keeps freed data buffers for reuse. Every fresh megabyte-sized buffer costs page
-// faults and the kernel's zeroing on first touch (on a virtual machine, more than the copy that
-// fills it); a reader or writer that streams gigabytes through a few megabytes of buffers should
-// pay that once. Bounded: at most max_free bytes wait in the pool.
+// faults and the kernel's zeroing on first touch; a reader or writer that streams gigabytes
+// through a few megabytes of buffers should pay that once. Bounded: at most max_free bytes wait
+// in the pool.
 // Thread-safe.
 #pragma once
 
 #include <cstddef>
 #include <map>
-#include <mutex>
 
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/thread_annotations.h"
 
 namespace weightfs {
 
@@ -19,17 +20,17 @@ class BufferPool {
 
   // A buffer of size bytes (contents undefined): a pooled one that fits well, or a new one with
   // its capacity rounded up so that it fits later requests of similar sizes.
-  UninitBuffer Take(size_t size);
+  UninitBuffer Take(size_t size) EXCLUDES(mu_);
   // Returns a buffer to the pool (dropped when the pool is full).
-  void Give(UninitBuffer buffer);
-  size_t free_bytes() const;
+  void Give(UninitBuffer buffer) EXCLUDES(mu_);
+  size_t free_bytes() const EXCLUDES(mu_);
   size_t max_free() const { return max_free_; }
 
  private:
   const size_t max_free_;
-  mutable std::mutex mu_;                     // a leaf lock
-  std::multimap<size_t, UninitBuffer> free_;  // by capacity; guarded by mu_
-  size_t free_bytes_ = 0;                     // guarded by mu_
+  mutable Mutex mu_;  // a leaf lock, never held while a buffer is mapped
+  std::multimap<size_t, UninitBuffer> free_ GUARDED_BY(mu_);  // by capacity
+  size_t free_bytes_ GUARDED_BY(mu_) = 0;                     // sum of free_'s capacities
 };
 
 }  // namespace weightfs

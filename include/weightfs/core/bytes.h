@@ -14,9 +14,9 @@
 
 namespace weightfs {
 
-// Byte buffers are plain std::vector<uint8_t>: its copies and range inserts are one memmove.
-// (A custom allocator that skipped zeroing on resize made libstdc++ copy element by element,
-// at 0.4 GB/s.) Hot paths that fill a large buffer at once use UninitBuffer instead.
+// Byte buffers are plain std::vector<uint8_t>, whose copies and range inserts are one memmove
+// (with a custom allocator, libstdc++ copies element by element). Hot paths that fill a large
+// buffer at once use UninitBuffer instead.
 using Bytes = std::vector<uint8_t>;
 
 // A fixed-size buffer whose bytes start uninitialized: for data that pread or AES-GCM fill at

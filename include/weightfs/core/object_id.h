@@ -26,7 +26,8 @@ class ObjectId {
   std::string Hex() const { return ToHex(bytes()); }
   bool IsZero() const;
 
-  auto operator<=>(const ObjectId&) const = default;
+  // clang-tidy 14 mistakes the 0 that a defaulted <=> compares with for a null pointer.
+  auto operator<=>(const ObjectId&) const = default;  // NOLINT(modernize-use-nullptr)
   bool operator==(const ObjectId&) const = default;
 
  private:

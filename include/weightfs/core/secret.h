@@ -1,11 +1,11 @@
 // SecretBytes: key material. Move-only, never printed, wiped from memory when destroyed.
 // Wiping uses explicit_bzero (glibc), which the compiler may not optimise away; core stays free
-// of OpenSSL. Pages are not mlock'ed per value: per-object keys are made on every read, and an
-// mlock/munlock pair per key cost more than the AEAD itself (and munlock does not nest).
+// of OpenSSL. Pages are not mlock'ed per value: per-object keys are made on every read, where
+// an mlock/munlock pair per key would cost more than the decryption, and munlock does not nest.
 // Not thread-safe; a value is owned by one thread at a time.
 #pragma once
 
-#include <string.h>  // explicit_bzero
+#include <string.h>  // NOLINT(modernize-deprecated-headers): explicit_bzero, not in <cstring>
 #include <cstdint>
 #include <cstring>
 #include <span>

@@ -108,6 +108,8 @@ class [[nodiscard]] Result {
 #define WFS_CONCAT_INNER(a, b) a##b
 #define WFS_CONCAT(a, b) WFS_CONCAT_INNER(a, b)
 
+// lhs is a declaration ("Bytes data"), which parentheses would break.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define RETURN_IF_ERROR(expr)                  \
   do {                                         \
     ::weightfs::Status wfs_status_ = (expr);   \
@@ -121,6 +123,7 @@ class [[nodiscard]] Result {
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   WFS_ASSIGN_OR_RETURN_IMPL(WFS_CONCAT(wfs_result_, __LINE__), lhs, expr)
+// NOLINTEND(bugprone-macro-parentheses)
 
 // A broken internal invariant: log and abort.
 [[noreturn]] void Die(const char* file, int line, const std::string& what);

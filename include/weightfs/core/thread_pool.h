@@ -4,12 +4,13 @@
 // Thread-safe. The destructor runs every task already submitted, then joins the workers.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/thread_annotations.h"
 
 namespace weightfs {
 
@@ -23,19 +24,19 @@ class ThreadPool {
 
   // Queues task; it runs on some worker. A task must not wait for another task of the same
   // pool that may still be queued behind it (it could deadlock a saturated pool).
-  void Submit(std::function<void()> task);
+  void Submit(std::function<void()> task) EXCLUDES(mu_);
   int size() const { return static_cast<int>(workers_.size()); }
   // Tasks queued and not yet started.
-  size_t queued() const;
+  size_t queued() const EXCLUDES(mu_);
 
  private:
-  void Work();
+  void Work() EXCLUDES(mu_);
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
-  std::vector<std::thread> workers_;
+  mutable Mutex mu_;  // a leaf lock, never held while a task runs
+  CondVar cv_{&mu_};  // signalled when a task is queued or the pool stops
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;  // set by the constructor, joined by the destructor
 };
 
 }  // namespace weightfs

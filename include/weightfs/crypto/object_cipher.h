@@ -21,14 +21,15 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <vector>
 
 #include "weightfs/core/bytes.h"
+#include "weightfs/core/mutex.h"
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/secret.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_annotations.h"
 
 namespace weightfs::crypto {
 
@@ -87,7 +88,7 @@ class ObjectCipher {
 
  private:
   // The object's key (HKDF), from a small cache of recently used objects' keys.
-  Result<SecretBytes> ObjectKey(uint32_t key_id, const ObjectId& id) const;
+  Result<SecretBytes> ObjectKey(uint32_t key_id, const ObjectId& id) const EXCLUDES(key_mu_);
   Status CheckHeader(uint8_t type, ByteView header, uint32_t* key_id) const;
 
   Bytes repo_id_;
@@ -103,8 +104,11 @@ class ObjectCipher {
     std::array<uint8_t, 32> key{};
   };
   static constexpr size_t kKeyCacheSlots = 512;
-  mutable std::mutex key_mu_;                     // a leaf lock, held only to copy a slot
-  mutable std::unique_ptr<KeySlot[]> key_cache_;  // guarded by key_mu_
+  mutable Mutex key_mu_;  // a leaf lock, held only to copy a slot
+  // kKeyCacheSlots slots, owned by key_slots_ and used through key_cache_ (clang's analysis
+  // checks raw pointers only).
+  const std::unique_ptr<KeySlot[]> key_slots_;
+  KeySlot* const key_cache_ PT_GUARDED_BY(key_mu_);
 };
 
 }  // namespace weightfs::crypto

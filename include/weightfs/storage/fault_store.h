@@ -4,8 +4,9 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/storage/object_store.h"
 
 namespace weightfs::storage {
@@ -26,7 +27,7 @@ struct FaultPlan {
 class FaultStore : public ObjectStore {
  public:
   FaultStore(ObjectStore* target, FaultPlan plan);
-  void SetPlan(FaultPlan plan);
+  void SetPlan(FaultPlan plan) EXCLUDES(mu_);
   int64_t writes() const { return writes_.load(); }
   // (ObjectStore methods follow.)
   Status Put(const ObjectId& id, ByteView data) override;
@@ -49,11 +50,16 @@ class FaultStore : public ObjectStore {
   Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared) override;
 
  private:
-  Status CountWrite();
-  ObjectStore* target_;
+  // Counts a write, or fails it as the plan says.
+  Status CountWrite() EXCLUDES(mu_);
+  // A copy of the plan, so that mu_ is never held across a call to target_.
+  FaultPlan CurrentPlan() const EXCLUDES(mu_);
+
+  ObjectStore* const target_;
+  mutable Mutex mu_;  // a leaf lock
+  FaultPlan plan_ GUARDED_BY(mu_);
+  // Writes counted since the plan was set; changed under mu_, read without it by writes().
   std::atomic<int64_t> writes_{0};
-  FaultPlan plan_;  // guarded by mu_
-  mutable std::mutex mu_;
 };
 
 }  // namespace weightfs::storage
