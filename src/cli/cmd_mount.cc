@@ -1,7 +1,7 @@
 // weightfs mount, weightfs umount.
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cerrno>
 #include <chrono>

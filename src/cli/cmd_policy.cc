@@ -280,7 +280,7 @@ void AddPolicyCommands(CLI::App* app, int* exit_code) {
   CLI::App* policy =
       app->add_subcommand("policy", "Check, explain, show and set the repository's access policy");
   policy->require_subcommand(1);
-  auto finish = [exit_code](CLI::App* cmd, std::shared_ptr<PolicyArgs> args,
+  auto finish = [exit_code](CLI::App* cmd, const std::shared_ptr<PolicyArgs>& args,
                             int (*run)(const PolicyArgs&)) {
     cmd->callback([exit_code, args, run] { *exit_code = run(*args); });
   };

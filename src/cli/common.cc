@@ -66,7 +66,7 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
   int err = errno;
   ::close(fd);
   if (n < 0) return ErrnoStatus(err, "reading passphrase file " + path);
-  size_t len = static_cast<size_t>(n);
+  auto len = static_cast<size_t>(n);
   for (size_t i = 0; i < len; ++i) {
     if (buf.data()[i] == '\n' || buf.data()[i] == '\r') {
       len = i;
@@ -257,7 +257,7 @@ void Progress::Done() {
 
 std::string HumanBytes(uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
+  auto v = static_cast<double>(n);
   int u = 0;
   while (v >= 1024 && u < 4) {
     v /= 1024;

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <string.h>  // explicit_bzero
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>  // explicit_bzero
 #include <cstring>
 
 namespace weightfs::cli {

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <exception>
 #include <iostream>
 
@@ -20,9 +21,10 @@ static void ReserveStandardFds() {
   }
 }
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   using namespace weightfs::cli;
-  ReserveStandardFds();
   CLI::App app{"weightfs: an encrypted, versioned repository of model weights"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "weightfs 0.1.0 (repository format v1)");
@@ -38,9 +40,24 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
-  } catch (const std::exception& e) {
-    std::cerr << "weightfs: internal error: " << e.what() << "\n";
-    return kExitFailure;
   }
   return exit_code;
+}
+
+}  // namespace
+
+// The one catch-all besides the FUSE callbacks': an exception that escapes a command is a bug,
+// reported as such instead of terminating.
+int main(int argc, char** argv) {
+  ReserveStandardFds();
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fputs("weightfs: internal error: ", stderr);
+    std::fputs(e.what(), stderr);
+    std::fputs("\n", stderr);
+  } catch (...) {
+    std::fputs("weightfs: internal error: unknown exception\n", stderr);
+  }
+  return weightfs::cli::kExitFailure;
 }

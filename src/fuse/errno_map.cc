@@ -28,7 +28,6 @@ int DefaultErrnoFor(Code code) {
     case Code::kNoSpace:
       return ENOSPC;
     case Code::kCorruption:
-      return EIO;
     case Code::kIoError:
       return EIO;
     case Code::kUnsupported:

@@ -173,6 +173,7 @@ void Session::Impl::StopOnExitSignal(const std::atomic<bool>& loop_done, pthread
     }
     // Wakes the loop's wait (again, in case it was not waiting yet); the handler only sets a
     // flag.
+    // NOLINTNEXTLINE(bugprone-bad-signal-to-kill-thread): the handler only sets a flag.
     if (exiting) pthread_kill(loop_thread, SIGTERM);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -207,9 +208,9 @@ std::vector<std::string> SessionArgs(const SessionOptions& options) {
   if (options.read_only) opts += ",ro";
   if (options.allow_other) opts += ",allow_other";
   for (const std::string& o : options.extra_options) opts += "," + o;
-  args.push_back("-o");
+  args.emplace_back("-o");
   args.push_back(opts);
-  if (options.debug) args.push_back("-d");
+  if (options.debug) args.emplace_back("-d");
   return args;
 }
 
@@ -240,6 +241,7 @@ Result<std::unique_ptr<Session>> Session::Mount(vfs::FileSystem* fs,
   }
   std::vector<std::string> args = SessionArgs(options);
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   impl->se = fuse_session_new(&fargs, Ops(), sizeof(fuse_lowlevel_ops), &impl->ctx);

@@ -205,7 +205,7 @@ class PolicyLoader {
     const YAML::Node root = YAML::Load(p_->text_);
     if (root.IsNull()) {
       return Error(YAML::Mark(),
-                   "the policy is empty; it needs at least \"version: 1\" and \"roles\"");
+                   R"(the policy is empty; it needs at least "version: 1" and "roles")");
     }
     ASSIGN_OR_RETURN(
         Fields top,
@@ -298,10 +298,10 @@ class PolicyLoader {
       const Field& second =
           allow->second.key.Mark().pos > deny->second.key.Mark().pos ? allow->second : deny->second;
       return Error(second.key.Mark(),
-                   what + " has both \"allow\" and \"deny\"; split it into two rules");
+                   what + R"( has both "allow" and "deny"; split it into two rules)");
     }
     if (allow == fields.end() && deny == fields.end()) {
-      return Error(here, what + " needs \"allow: [...]\" or \"deny: [...]\"");
+      return Error(here, what + R"( needs "allow: [...]" or "deny: [...]")");
     }
     rule.deny = deny != fields.end();
     ASSIGN_OR_RETURN(rule.caps, LoadCapabilities(rule.deny ? deny->second : allow->second, what));

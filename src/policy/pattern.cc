@@ -104,7 +104,7 @@ Result<Pattern> Pattern::Parse(std::string_view text) {
     return InvalidArgument("bad path pattern \"" + std::string(text) + "\": " + why);
   };
   if (text.empty())
-    return InvalidArgument("empty path pattern (use \"/\" for the root, \"/**\" for everything)");
+    return InvalidArgument(R"(empty path pattern (use "/" for the root, "/**" for everything))");
   if (text.find('\0') != std::string_view::npos) return bad("it contains a NUL byte");
   if (text[0] != '/') return bad("patterns are anchored at the mount root and must start with /");
   Pattern p;
@@ -116,9 +116,9 @@ Result<Pattern> Pattern::Parse(std::string_view text) {
         "remove the trailing slash (\"/dir/**\" covers a directory and everything below it)");
   for (std::string_view seg : Split(text)) {
     if (seg == "." || seg == "..")
-      return bad("\".\" and \"..\" segments are not allowed; write the normalized path");
+      return bad(R"("." and ".." segments are not allowed; write the normalized path)");
     if (seg.find("**") != std::string_view::npos && seg != "**") {
-      return bad("\"**\" must be a whole segment (\"/a/**\"); use \"*\" to match within a segment");
+      return bad(R"("**" must be a whole segment ("/a/**"); use "*" to match within a segment)");
     }
     p.segments_.emplace_back(seg);
   }

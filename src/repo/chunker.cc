@@ -159,7 +159,7 @@ size_t CutFinder::Limit() const {
 
 size_t CutFinder::Scan(ByteView data, bool* cut) {
   *cut = false;
-  const size_t len = static_cast<size_t>(pos_ - start_);  // chunk offset of data[0]
+  const auto len = static_cast<size_t>(pos_ - start_);  // chunk offset of data[0]
   const size_t n = std::min(data.size(), Limit() - len);
   // Only the bytes at chunk offsets >= min_size are hashed; the mask is stricter before
   // avg_size (normalized chunking).
@@ -202,7 +202,7 @@ void Chunker::AddForcedCut(uint64_t offset) {
   // A cut inside bytes already scanned (and held in buf_, since no cut was found in them):
   // the pending chunk ends there and what follows is scanned again as the next chunk.
   if (!error_.ok()) return;
-  const size_t head = static_cast<size_t>(offset - finder_.chunk_start());
+  const auto head = static_cast<size_t>(offset - finder_.chunk_start());
   Bytes rest(buf_.begin() + head, buf_.end());
   buf_.resize(head);
   if (Status s = Emit(buf_); !s.ok()) return;

@@ -30,7 +30,7 @@ Result<std::vector<SnapshotInfo>> Chain(const Repository& repo, const MainRef& m
 }
 
 std::string UtcFormat(int64_t time_ns, const char* format) {
-  std::time_t t = static_cast<std::time_t>(time_ns / 1000000000);
+  auto t = static_cast<std::time_t>(time_ns / 1000000000);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
@@ -50,8 +50,8 @@ std::vector<ForgetDecision> Decide(const std::vector<SnapshotInfo>& chain,
     ForgetDecision d;
     d.snapshot = chain[i];
     if (auto it = tags_of.find(chain[i].id); it != tags_of.end()) d.tags = it->second;
-    if (i == 0) d.reasons.push_back("head");
-    if (i < static_cast<size_t>(policy.keep_last)) d.reasons.push_back("last");
+    if (i == 0) d.reasons.emplace_back("head");
+    if (i < static_cast<size_t>(policy.keep_last)) d.reasons.emplace_back("last");
     // Newest first, so the first snapshot seen in a day (week) is that day's newest.
     const std::string day = UtcFormat(chain[i].snapshot.time_ns, "%Y-%m-%d");
     if (days.insert(day).second && days.size() <= static_cast<size_t>(policy.keep_daily)) {
@@ -101,11 +101,12 @@ Status RewriteTags(Repository* repo, const std::map<ObjectId, ObjectId>& renamed
 Result<SnapshotInfo> RewriteKept(Repository* repo, uint64_t new_head_seq, ForgetResult* result,
                                  std::set<ObjectId>* forgotten) {
   std::vector<const ForgetDecision*> kept;
-  for (auto it = result->decisions.rbegin(); it != result->decisions.rend(); ++it) {
-    if (it->keep) {
-      kept.push_back(&*it);
+  for (size_t i = result->decisions.size(); i-- > 0;) {  // oldest first
+    const ForgetDecision& decision = result->decisions[i];
+    if (decision.keep) {
+      kept.push_back(&decision);
     } else {
-      forgotten->insert(it->snapshot.id);
+      forgotten->insert(decision.snapshot.id);
     }
   }
   uint64_t seq = new_head_seq - (kept.size() - 1);

@@ -2,8 +2,8 @@
 // whether that process still runs. Not part of the repo module's interface.
 #pragma once
 
-#include <signal.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cerrno>
 #include <ctime>

@@ -23,7 +23,7 @@ ObjectLayer::ObjectLayer(storage::ObjectStore* store, const SecretBytes* id_key,
     : store_(store), id_key_(id_key), cipher_(cipher), before_write_(std::move(before_write)) {}
 
 ObjectId ObjectLayer::ComputeId(ObjectType type, ByteView plaintext) const {
-  uint8_t t = static_cast<uint8_t>(type);
+  auto t = static_cast<uint8_t>(type);
   auto mac = crypto::HmacSha256(id_key_->view(), {ByteView(&t, 1), plaintext});
   WFS_CHECK(mac.ok());
   return *ObjectId::FromBytes(*mac);

@@ -21,7 +21,7 @@ const Bytes& ZeroBlock() {
 
 }  // namespace
 
-FileContent::FileContent(repo::Repository* repo, repo::FileObject base,
+FileContent::FileContent(repo::Repository* repo, const repo::FileObject& base,
                          std::atomic<int64_t>* dirty_counter, ThreadPool* pool)
     : repo_(repo),
       dirty_counter_(dirty_counter),

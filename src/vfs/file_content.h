@@ -44,8 +44,8 @@ class FileContent {
  public:
   // dirty_counter: a filesystem-wide count of dirty bytes, kept up to date by this object.
   // pool: where chunks are hashed, sealed and stored (nullptr: on the writing thread).
-  FileContent(repo::Repository* repo, repo::FileObject base, std::atomic<int64_t>* dirty_counter,
-              ThreadPool* pool = nullptr);
+  FileContent(repo::Repository* repo, const repo::FileObject& base,
+              std::atomic<int64_t>* dirty_counter, ThreadPool* pool = nullptr);
   ~FileContent();
 
   uint64_t size() const { return size_.load(); }

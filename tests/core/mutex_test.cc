@@ -46,6 +46,7 @@ TEST(MutexTest, CountsFromManyThreadsAndWakesWaiters) {
   Counter counter;
   std::thread waiter([&] { EXPECT_EQ(counter.WaitUntil(4000), 4000); });
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 1000; ++i) counter.Add();

@@ -24,7 +24,7 @@ std::shared_ptr<const Policy> MustLoad(const std::string& text) {
   return p.ok() ? *p : Policy::BuiltIn();
 }
 
-std::string WithoutDefaultRole(std::string text) {
+std::string WithoutDefaultRole(const std::string& text) {
   const size_t at = text.find("default_role:");
   return text.substr(0, at);
 }

@@ -54,6 +54,7 @@ TEST_F(ChunkSinkTest, ResultsInOrderWithManyInFlight) {
   std::mt19937_64 rng(seed);
   constexpr int kChunks = 300;
   std::vector<std::shared_ptr<Bytes>> chunks;
+  chunks.reserve(kChunks);
   for (int i = 0; i < kChunks; ++i) {
     chunks.push_back(std::make_shared<Bytes>(RandomBytes(rng, 1 + rng() % (64 * 1024))));
   }
@@ -84,6 +85,7 @@ TEST_F(ChunkSinkTest, BackPressureBoundsBytesInFlight) {
   constexpr size_t kChunk = 30 * 1024;
   constexpr int kChunks = 10;
   std::vector<std::shared_ptr<Bytes>> chunks;
+  chunks.reserve(kChunks);
   for (int i = 0; i < kChunks; ++i)
     chunks.push_back(std::make_shared<Bytes>(RandomBytes(rng, kChunk)));
   ChunkSink sink(repo_.get(), &pool_, kBound);

@@ -59,7 +59,7 @@ TEST(GcRaceTest, GcWithGraceZeroNeverDeletesWhatAConcurrentWriterPublishes) {
   {
     const std::string hex = garbage.Hex();
     const std::string path = dir.path() + "/objects/" + hex.substr(0, 2) + "/" + hex;
-    const time_t hour_ago = static_cast<time_t>(std::time(nullptr) - 3600);
+    const auto hour_ago = static_cast<time_t>(std::time(nullptr) - 3600);
     struct timeval tv[2] = {{hour_ago, 0}, {hour_ago, 0}};
     ASSERT_EQ(::utimes(path.c_str(), tv), 0) << path;
   }

@@ -122,6 +122,7 @@ class HistoryTest : public ::testing::Test {
 
   std::vector<ObjectId> Ids(const std::vector<SnapshotInfo>& snaps) {
     std::vector<ObjectId> out;
+    out.reserve(snaps.size());
     for (const auto& s : snaps) out.push_back(s.id);
     return out;
   }
@@ -277,6 +278,7 @@ TEST_F(HistoryTest, DiffFilesDirectoriesAndTypes) {
   });
   REPO_ASSERT_OK_AND_ASSIGN(auto d, DiffTrees(*repo_, v1.snapshot.root, v2.snapshot.root, "/"));
   std::vector<std::string> paths;
+  paths.reserve(d.size());
   for (const auto& c : d) paths.push_back(std::string(ChangeKindName(c.kind)) + " " + c.path);
   EXPECT_EQ(paths, (std::vector<std::string>{
                        "type_changed /becomes_dir", "added /becomes_dir/inner", "removed /gone",
@@ -453,6 +455,7 @@ TEST_F(HistoryTest, RestoreIsANewSnapshot) {
 
 TEST_F(HistoryTest, ForgetKeepLastRelinksAndKeepsNumbersGrowing) {
   std::vector<SnapshotInfo> s;
+  s.reserve(5);
   for (int i = 0; i < 5; ++i) s.push_back(CommitUniqueAt(kMondayNs + i * 1000, i));
   REPO_ASSERT_OK(SetTag(repo_.get(), "old", s[1].id, false));
   REPO_ASSERT_OK(SetTag(repo_.get(), "kept", s[3].id, false));
@@ -540,6 +543,7 @@ TEST_F(HistoryTest, ForgetKeepDailyAndWeekly) {
 
 TEST_F(HistoryTest, ForgetKeepTaggedKeepsAndRemapsTags) {
   std::vector<SnapshotInfo> s;
+  s.reserve(4);
   for (int i = 0; i < 4; ++i) s.push_back(CommitUniqueAt(kMondayNs + i * 1000, i));
   REPO_ASSERT_OK(SetTag(repo_.get(), "first", s[0].id, false));
   REPO_ASSERT_OK(SetTag(repo_.get(), "also-first", s[0].id, false));
@@ -723,7 +727,7 @@ TEST(HistoryLocalTest, GcGraceDecidesByObjectMtime) {
   ASSERT_GE(unreachable.size(), 4u);
   // Age every other unreachable object by three hours.
   std::set<ObjectId> aged;
-  const time_t three_hours_ago = static_cast<time_t>(NowSeconds() - 3 * 3600);
+  const auto three_hours_ago = static_cast<time_t>(NowSeconds() - 3 * 3600);
   for (size_t i = 0; i < unreachable.size(); i += 2) {
     const std::string hex = unreachable[i].Hex();
     const std::string path = dir.path() + "/objects/" + hex.substr(0, 2) + "/" + hex;

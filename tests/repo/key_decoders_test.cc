@@ -202,7 +202,7 @@ TEST(KeyDecodersTest, SlotsOfTheWrongShapeAreCorruption) {
   EXPECT_CODE(ParseKeySlot(with_nul), Code::kCorruption);
   // A wrapped key or nonce of the wrong size.
   std::string text(AsString(slot));
-  const size_t wrapped = text.find("\"wrapped\": \"");
+  const size_t wrapped = text.find(R"("wrapped": ")");
   ASSERT_NE(wrapped, std::string::npos);
   text.insert(wrapped + 12, "00");
   EXPECT_CODE(UnwrapKeySlot(ToBytes(text), KeyFile(), RepoId()), Code::kCorruption);

@@ -39,7 +39,7 @@ int InChild(const std::function<int()>& fn) {
 void AgeObject(const std::string& repo_dir, const ObjectId& id, int64_t seconds) {
   const std::string hex = id.Hex();
   const std::string path = repo_dir + "/objects/" + hex.substr(0, 2) + "/" + hex;
-  const time_t t = static_cast<time_t>(std::time(nullptr) - seconds);
+  const auto t = static_cast<time_t>(std::time(nullptr) - seconds);
   struct timeval tv[2] = {{t, 0}, {t, 0}};
   ASSERT_EQ(::utimes(path.c_str(), tv), 0) << path;
 }

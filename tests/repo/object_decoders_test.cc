@@ -255,7 +255,7 @@ TEST(ObjectDecodersTest, FilePiecesMustAddUpWithoutOverflow) {
 }
 
 TEST(ObjectDecodersTest, TreeEntriesMustBeWellFormed) {
-  const auto rejected = [](TreeObject t, const char* why) {
+  const auto rejected = [](const TreeObject& t, const char* why) {
     EXPECT_CODE(DecodeTree(EncodeTree(t)), Code::kCorruption) << why;
   };
   TreeObject t = SampleTree();

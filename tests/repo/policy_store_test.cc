@@ -397,6 +397,7 @@ TEST_F(PolicyStoreTest, ConcurrentWritersAllLand) {
   }
   std::vector<std::vector<uint64_t>> seqs(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {

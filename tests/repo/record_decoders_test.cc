@@ -205,7 +205,7 @@ TEST(RecordDecodersTest, RepeatedOrUnsortedTagsAreCorruption) {
 }
 
 TEST(RecordDecodersTest, LeaseRecordsNeedEveryFieldWithItsType) {
-  const std::string roots = "\"roots\":[\"" + Id(1).Hex() + "\"]";
+  const std::string roots = R"("roots":[")" + Id(1).Hex() + "\"]";
   for (const std::string& bad : std::vector<std::string>{
            "[]",
            "null",

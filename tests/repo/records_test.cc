@@ -33,7 +33,7 @@ TEST(LeaseRecordTest, NumbersOutOfRangeAreCorruption) {
   const std::string bad_since = Replace(good, "1700000000", "1e300");
   EXPECT_EQ(DecodeLeaseRecord("locks/lease-a", AsBytes(bad_since)).status().code(),
             Code::kCorruption);
-  const std::string roots_object = Replace(good, "\"roots\":[]", "\"roots\":{\"a\":\"b\"}");
+  const std::string roots_object = Replace(good, "\"roots\":[]", R"("roots":{"a":"b"})");
   EXPECT_EQ(DecodeLeaseRecord("locks/lease-a", AsBytes(roots_object)).status().code(),
             Code::kCorruption);
 }
@@ -82,7 +82,7 @@ TEST(SeqStateTest, OnlyWhatWeightfsWrites) {
   ASSERT_TRUE(none.has_value());
   EXPECT_EQ(none->value, "");
   EXPECT_EQ(ParseSeqState("seq 9999999999999999999\nid -\n", "id")->seq, 9999999999999999999u);
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string(""), std::string("seq "), std::string("seq 1\nhead "),
         std::string("seq 1\nhead \n"), std::string("seq 1\nid -\n"), std::string("seq \nhead -\n"),
         std::string("seq 1x\nhead -\n"), std::string("seq 10000000000000000000\nhead -\n"),

@@ -148,6 +148,7 @@ TEST(RetryOnConflictTest, StopsAtFirstNonConflict) {
 
 std::vector<SnapshotInfo> Snapshots(const std::vector<std::string>& hex_ids) {
   std::vector<SnapshotInfo> out;
+  out.reserve(hex_ids.size());
   for (const std::string& h : hex_ids) out.push_back(SnapshotInfo{*ObjectId::FromHex(h), {}});
   return out;
 }

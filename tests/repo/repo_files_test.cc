@@ -115,7 +115,7 @@ TEST_F(RepoFilesTest, DamagedKeySlotIsCorruptionNamingIt) {
     std::string content;
   };
   std::string edited_role = text;
-  edited_role.replace(edited_role.find("\"role\": \"admin\""), 15, "\"role\": \"owner\"");
+  edited_role.replace(edited_role.find(R"("role": "admin")"), 15, R"("role": "owner")");
   const Damage damages[] = {
       {"truncated", text.substr(0, text.size() / 2)},
       {"garbage", std::string(300, 'x')},

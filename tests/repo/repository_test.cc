@@ -334,10 +334,10 @@ TEST_F(RepoTest, ChunkReaderRangeEqualsSlice) {
     REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
     std::vector<std::pair<uint64_t, uint64_t>> ranges = {
         {0, size}, {0, 1}, {size - 1, 1}, {0, size + 100}, {size - 1, 1000}};
-    if (size > 65536) ranges.push_back({65535, 2});  // across a frame boundary
+    if (size > 65536) ranges.emplace_back(65535, 2);  // across a frame boundary
     for (int i = 0; i < 40; ++i) {
       const uint64_t off = rng() % size;
-      ranges.push_back({off, 1 + rng() % (size - off + 10)});
+      ranges.emplace_back(off, 1 + rng() % (size - off + 10));
     }
     for (auto [off, len] : ranges) {
       SCOPED_TRACE("range " + std::to_string(off) + "+" + std::to_string(len));

@@ -177,8 +177,8 @@ class TamperTest : public ::testing::Test {
 
   // Runs the standard assertions for a corruption that hits kBig's chunk.
   void ExpectBigChunkDetected(const std::vector<ObjectId>& ids,
-                              std::vector<std::string> affected = {kBig},
-                              std::vector<std::string> intact = {kSecond, kReadme, kExtra}) {
+                              const std::vector<std::string>& affected = {kBig},
+                              const std::vector<std::string>& intact = {kSecond, kReadme, kExtra}) {
     ExpectCheckReports(ids);
     for (const auto& p : affected) ExpectCorrupt(p);
     for (const auto& p : intact) ExpectReadable(p);
@@ -377,10 +377,10 @@ TEST_F(TamperTest, EditedSecondSlotRole) {
       repo_->key_slots().AddKeySlot("second", "reader", Passphrase("second pass"), kTestScrypt));
   const std::string path = repo_dir_ + "/keys/second";
   std::string text(AsString(testing::ReadLocalFile(path)));
-  const std::string from = "\"role\": \"reader\"";
+  const std::string from = R"("role": "reader")";
   const size_t at = text.find(from);
   ASSERT_NE(at, std::string::npos) << text;
-  text.replace(at, from.size(), "\"role\": \"admin\"");
+  text.replace(at, from.size(), R"("role": "admin")");
   testing::WriteLocalFile(path, AsBytes(text));
 
   Reopen();  // with the first slot

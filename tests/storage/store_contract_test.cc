@@ -231,6 +231,7 @@ TEST_P(StoreContractTest, ConcurrentPutsOfTheSameObject) {
   const Bytes data = TestData(100000, 9);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       if (!store_->Put(id, data).ok()) ++failures;
@@ -369,6 +370,7 @@ TEST_P(StoreContractTest, ConcurrentCompareAndSwapIncrements) {
   std::atomic<int> errors{0};
   std::atomic<int> conflicts{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < kIncrements; ++i) {

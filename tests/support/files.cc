@@ -1,8 +1,8 @@
 #include "support/files.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
+#include <cstdlib>
 
 #include <cstdlib>
 #include <filesystem>

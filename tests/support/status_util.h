@@ -34,20 +34,23 @@ inline Status StatusOf(const Status& s) { return s; }
 // expr (a Status) is OK.
 #define WFS_ASSERT_OK(expr)                                         \
   do {                                                              \
-    const ::weightfs::Status wfs_s_ = (expr);                       \
+    const ::weightfs::Status& wfs_s_ = (expr);                      \
     ASSERT_TRUE(wfs_s_.ok()) << #expr << ": " << wfs_s_.ToString(); \
   } while (0)
 
 #define WFS_EXPECT_OK(expr)                                         \
   do {                                                              \
-    const ::weightfs::Status wfs_s_ = (expr);                       \
+    const ::weightfs::Status& wfs_s_ = (expr);                      \
     EXPECT_TRUE(wfs_s_.ok()) << #expr << ": " << wfs_s_.ToString(); \
   } while (0)
 
 // lhs = the value of a Result expression, or a fatal failure with its status.
+// lhs may be a declaration and tmp a fresh name: neither can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define WFS_ASSERT_OK_AND_ASSIGN(lhs, expr) \
   WFS_ASSERT_OK_AND_ASSIGN_IMPL(WFS_CONCAT(wfs_r_, __LINE__), lhs, expr)
 #define WFS_ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                \
   auto tmp = (expr);                                                 \
   ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status().ToString(); \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

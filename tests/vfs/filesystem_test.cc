@@ -1094,6 +1094,7 @@ TEST_F(FileSystemTest, ConcurrentWritersAndCommits) {
     }
   });
   std::vector<std::thread> writers;
+  writers.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) writers.emplace_back(writer, t);
   for (std::thread& w : writers) w.join();
   done = true;

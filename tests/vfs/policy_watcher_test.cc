@@ -89,7 +89,7 @@ class PolicyWatcherTest : public ::testing::Test {
     std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/wfs-watch-XXXXXX";
     EXPECT_NE(::mkdtemp(templ.data()), nullptr);
     dir_ = templ;
-    const std::string path = dir_ + "/policy.yaml";
+    std::string path = dir_ + "/policy.yaml";
     std::ofstream(path) << text;
     EXPECT_EQ(::chmod(path.c_str(), 0600), 0);
     return path;
