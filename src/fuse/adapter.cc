@@ -56,8 +56,8 @@ vfs::Caller CallerOf(fuse_req_t req) {
 ErrorReply FailureReply(const AdapterContext& ctx, const char* op, const Status& s,
                         ErrnoContext context, const std::string& detail) {
   const Code code = s.code();
-  const bool notable =
-      code == Code::kCorruption || code == Code::kInternal || code == Code::kIoError;
+  const bool notable = code == Code::kCorruption || code == Code::kInternal ||
+                       code == Code::kIoError || code == Code::kNoSpace;
   if (notable && ctx.log) {
     ctx.log(std::string(op) + " failed" + (detail.empty() ? "" : " " + detail) + ": " +
             s.message());

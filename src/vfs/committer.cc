@@ -81,11 +81,10 @@ Status Committer::Shutdown() {
 
 Status Committer::SealFile(NodeId ino, const std::shared_ptr<FileContent>& content) {
   const uint64_t version = content->version();
+  // A failure is logged by whoever handles it: the FUSE adapter (close, truncate) or the
+  // mount's final commit.
   auto sealed = content->Seal();
-  if (!sealed.ok()) {
-    Log("sealing a file failed: " + sealed.status().message());
-    return sealed.status();
-  }
+  if (!sealed.ok()) return sealed.status();
   MutexLock lock(table_->mu());
   Node* n = table_->Find(ino);
   if (!n) return Status::Ok();  // gone meanwhile

@@ -51,12 +51,8 @@ Result<std::shared_ptr<FileContent>> LiveTree::LoadContent(NodeId ino) {
   }
   repo::FileObject file;
   if (file_id) {
-    auto loaded = ctx_->repo->objects().LoadFile(*file_id);
-    if (!loaded.ok()) {
-      Log("opening a file failed: " + loaded.status().message());
-      return loaded.status();
-    }
-    file = std::move(loaded).value();
+    // A failure is logged where it is answered (the FUSE adapter).
+    ASSIGN_OR_RETURN(file, ctx_->repo->objects().LoadFile(*file_id));
   }
   auto content = std::make_shared<FileContent>(ctx_->repo, std::move(file), ctx_->dirty_bytes,
                                                ctx_->write_pool);

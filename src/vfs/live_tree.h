@@ -65,7 +65,6 @@ class LiveTree : public Tree {
 
  private:
   Status CheckWritable() const;
-  void Log(const std::string& line) const { ctx_->Log(line); }
   // The content of a file node, loading its file object on first use.
   Result<std::shared_ptr<FileContent>> LoadContent(NodeId ino) EXCLUDES(table_->mu());
   // The loaded directory parent, in which c may add the entry name (none of that name exists).
