@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gc against concurrent writers and readers through the CLI (issue #10, items 1, 6, 16):
+# gc against concurrent writers and readers through the CLI:
 # `gc --grace 0` in a loop while offline snapshots and imports run never deletes what they are
 # about to publish; concurrent commands after a new snapshot never trip over the local state
 # file; a deleted or rolled-back refs/tags is detected, and gc keeps what the lost tags named.

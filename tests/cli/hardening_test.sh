@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bad input through the CLI (issue #10 items 13-15):
+# Bad input through the CLI:
 #   13  a policy with YAML aliases (a small alias bomb) is refused by `policy check` and
 #       `policy set` with FILE:LINE:COLUMN (exit 2), fast, and nothing is stored
 #   14  a 4 GiB sparse config, key slot or refs/main is refused as damaged (exit 5) within

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Names that are not UTF-8 in JSON output, and the reserved root name .versions (issue #10,
-# items 17 and 18).
+# Names that are not UTF-8 in JSON output, and the reserved root name .versions.
 #
 # - `ls --json` and `diff --json` print a name that is not UTF-8 losslessly: "path" holds it with
 #   invalid bytes replaced by U+FFFD, and "path_base64" its exact bytes (symlink targets likewise

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Per-path role policies (issue #5) through the weightfs CLI, offline:
+# Per-path role policies through the weightfs CLI, offline:
 #   policy check   the shipped examples, the normative team example (warnings for unknown names),
 #                  malformed files refused with exit 2 and FILE:LINE:COLUMN
 #   policy explain by --role, --uid, --user (with groups), an unknown user, deny precedence,
@@ -45,7 +45,7 @@ json_get() { "$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); print($2
 user_exists() { getent passwd "$1" >/dev/null 2>&1; }
 group_exists() { getent group "$1" >/dev/null 2>&1; }
 
-# The normative example of issue #5. Line numbers matter: the checks below name them.
+# The normative example policy. Line numbers matter: the checks below name them.
 P=$T/team.yaml
 cat >"$P" <<'EOF'
 # The normative example: admins everything, ml-team members all but /private, the rest /public.

@@ -1,4 +1,4 @@
-"""A file written and closed, then the disk fills before the next commit (issue #10, item 3).
+"""A file written and closed, then the disk fills before the next commit.
 
 The repository lives on a small tmpfs. A file is written and closed on a mount whose commit
 interval is an hour, so only the unmount commits it; then the tmpfs is filled. `weightfs umount`

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gc beside running mounts, and the writer lock after a crash (issue #10, items 1, 2, 5).
+"""gc beside running mounts, and the writer lock after a crash.
 
 - A --read-only mount serves the live tree it mounted: after a new import replaced the file,
   `forget --keep-last 1` and `gc --grace 0`, the read-only mount still reads the old bytes (its

@@ -1,4 +1,4 @@
-"""inotify on a shared mount (issue #10 item 7): what a watcher learns about entries it may not see.
+"""inotify on a shared mount: what a watcher learns about entries it may not see.
 
 The kernel, not the daemon, generates inotify events, for every operation that passes through the
 mount's VFS, and FUSE gives a filesystem no way to filter them per watcher. What weightfs

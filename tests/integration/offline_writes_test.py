@@ -1,4 +1,4 @@
-"""Offline commands that change the live tree beside a read-write mount (issue #10, nothing lost).
+"""Offline commands that change the live tree beside a read-write mount (nothing lost).
 
 A read-write mount keeps the live tree in memory and replaces the repository's live tree with it
 on every commit, so an offline `import` (or `restore`) that changed the live tree meanwhile was

@@ -1,4 +1,4 @@
-"""Owners, groups, mode bits and special files on a shared mount (issue #10, POSIX completeness).
+"""Owners, groups, mode bits and special files on a shared mount (POSIX completeness).
 
 Three OS users (alice and bob in one team group, carol outside it) work on an --allow-other
 mount whose policy allows everything, so the mode bits alone decide:

@@ -1,4 +1,4 @@
-"""Per-path role policies (issue #5) on real mounts, attacked from three OS users (/usr/bin/python3, root).
+"""Per-path role policies on real mounts, attacked from three OS users (/usr/bin/python3, root).
 
 The test creates (and removes at the end) OS users wfs_pol_alice (bound to role admin), wfs_pol_bob
 (role member through his supplementary group wfs-pol-team) and wfs_pol_guest (no binding: the

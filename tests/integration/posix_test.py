@@ -1,4 +1,4 @@
-"""POSIX details a third-party conformance harness found (issue #10), on a real mount, and holes.
+"""POSIX details a third-party conformance harness found, on a real mount, and holes.
 
 - stat, truncate, chmod, unlink, rename and rmdir of a name longer than 255 bytes give
   ENAMETOOLONG (not ENOENT);

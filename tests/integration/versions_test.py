@@ -1,4 +1,4 @@
-"""Versions on a real weightfs mount (issue #4), Debian's /usr/bin/python3.
+"""Versions on a real weightfs mount, Debian's /usr/bin/python3.
 
 Main repository, one read-write mount (default --versions-dir hidden):
   - `.versions` is hidden from readdir of the root (os.listdir, `ls -a`, `find`) but reachable by

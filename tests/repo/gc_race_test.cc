@@ -1,4 +1,4 @@
-// gc against concurrent writers on the same local repository (issue #10, item 1): `gc --grace 0`
+// gc against concurrent writers on the same local repository: `gc --grace 0`
 // in a loop beside offline snapshots and imports (separate Repository instances on separate
 // store handles, as separate processes would be) must never delete an object a writer is about
 // to publish. A store that holds every refs/main publication back a few milliseconds widens the

@@ -1,4 +1,4 @@
-// Holes in file objects (issue #10 item 4): a file object lists holes beside its chunks (file
+// Holes in file objects: a file object lists holes beside its chunks (file
 // encoding v2, only when it has one), trees carry each file's hole bytes (tree encoding v2, only
 // when one is not 0), and everything that reads file objects treats a hole as zeros that are no
 // object: readers, check, stats. Objects without holes keep the v1 bytes, so their ids (and dedup

@@ -1,4 +1,4 @@
-// Owners, groups, special files and device numbers in tree objects (issue #10, POSIX
+// Owners, groups, special files and device numbers in tree objects (POSIX
 // completeness): tree encoding v3 carries them, and only a tree that uses one of them is written
 // as v3, so every other tree keeps its v1 (or v2, holes) bytes and id; old trees read with no
 // owner recorded.

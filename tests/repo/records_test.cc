@@ -1,5 +1,5 @@
 // The repository's small records (records.h) against damaged input, each case a bug the fuzzers or
-// the sanitizers of issue #10 found: JSON numbers that were converted with a plain cast (a float
+// the sanitizers found: JSON numbers that were converted with a plain cast (a float
 // out of range is undefined behaviour, a large integer wrapped) and lock records whose fields have
 // the wrong type (an uncaught nlohmann exception ended the process).
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The repository's small files (issue #10 items 14 and 15): config, key slots and refs have a
+// The repository's small files: config, key slots and refs have a
 // size limit and are refused, not read into memory, beyond it; config and key slots must be
 // exactly what weightfs writes (no trailing NULs or other bytes); and a damaged key slot is
 // reported as damaged (kCorruption, naming it), never as a wrong passphrase.

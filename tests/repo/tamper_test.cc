@@ -392,7 +392,7 @@ TEST_F(TamperTest, EditedSecondSlotRole) {
   for (const auto& p : report.problems) named |= p.find("second") != std::string::npos;
   EXPECT_TRUE(named) << ::testing::PrintToString(report.problems);
   // The edited slot does not grant the new role: it does not open at all, and its own passphrase
-  // is told that the slot is damaged (issue #10 item 15), not that the passphrase is wrong.
+  // is told that the slot is damaged, not that the passphrase is wrong.
   auto r = Repository::Open(testing::LocalStoreAt(repo_dir_), Passphrase("second pass"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
