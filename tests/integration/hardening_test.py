@@ -1,4 +1,4 @@
-"""Issue #10 items 8-11 on real mounts: what the daemon leaves to other local users.
+"""Daemon hardening on real mounts: what the daemon leaves to other local users.
 
   8. a --policy file is checked on every load: a SIGHUP reload of a file that became writable by
      others (or whose directory did) is refused and the old policy stays; mount refuses it too

@@ -168,7 +168,7 @@ TEST(LoaderTest, ErrorsNameLineAndColumn) {
   }
 }
 
-// Issue #10 item 13: a YAML alias bomb (one anchored rule of 2,000 patterns, 20,000 aliases to it)
+// A YAML alias bomb (one anchored rule of 2,000 patterns, 20,000 aliases to it)
 // expanded to gigabytes; aliases are refused where they stand, before anything is expanded.
 TEST(LoaderTest, RefusesYamlAliasesWithLineAndColumn) {
   const std::string small =

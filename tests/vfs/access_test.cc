@@ -264,7 +264,7 @@ TEST_F(AccessTest, SnapshotsNeedSnapshotOnTheDirectory) {
   EXPECT_EQ(tag_map.value.count("t3"), 1u);
 }
 
-// Issue #10 item 12: `weightfs snapshot MNT/team --tag X` (the xattr) and `mkdir .versions/tags/X`
+// `weightfs snapshot MNT/team --tag X` (the xattr) and `mkdir .versions/tags/X`
 // follow one rule, `snapshot` on /, so a member who may snapshot only /team cannot squat tags.
 TEST_F(AccessTest, TagsNeedSnapshotOnRootHoweverAsked) {
   ASSERT_NO_FATAL_FAILURE(Seed());

@@ -215,7 +215,7 @@ TEST_F(FileContentTest, HugeHoleIsNeverMaterialized) {
   EXPECT_TRUE(sealed_grown.second.chunks[0] == repo::ChunkRef::Hole(kHole));
 }
 
-// Issue #10 item 4: `truncate -s 1T` chunked and hashed the whole hole (minutes of CPU under the
+// `truncate -s 1T` chunked and hashed the whole hole (minutes of CPU under the
 // file's locks). A hole costs O(1) now, whatever its size: growing, sealing, reading, seeking.
 TEST_F(FileContentTest, TerabyteHoleCostsNothing) {
   constexpr uint64_t kTiB = uint64_t{1} << 40;

@@ -270,7 +270,7 @@ TEST_F(FileSystemTest, TerabyteTruncateIsAHoleWithoutBlocks) {
   REPO_ASSERT_OK(fs2->Shutdown());
 }
 
-// Issue #10 item 3: a file closed, then the disk fills before the commit: the final commit
+// A file closed, then the disk fills before the commit: the final commit
 // fails, and nothing may be dropped; once space returns, calling Shutdown again commits it.
 TEST_F(FileSystemTest, FailedFinalCommitIsRetriedNotDropped) {
   auto fault_owned = std::make_unique<storage::FaultStore>(store_.get(), storage::FaultPlan{});

@@ -32,7 +32,9 @@ class MountAccessTest : public ::testing::Test {
     auto r = repo::Repository::Open(std::move(store), c, "");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     repo_ = std::move(r).value();
-    if (!text.empty()) ASSERT_TRUE(repo_->policies().SetPolicy(text).ok());
+    if (!text.empty()) {
+      ASSERT_TRUE(repo_->policies().SetPolicy(text).ok());
+    }
   }
   std::unique_ptr<repo::Repository> repo_;
 };
