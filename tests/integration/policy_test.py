@@ -1,5 +1,9 @@
 """Per-path role policies on real mounts, attacked from three OS users (/usr/bin/python3, root).
 
+Longer than the 500-line limit on purpose: this file is one ctest whose checks share one costly
+setup (repositories, OS users, real mounts); split into several files, each would repeat it and
+the CI run would grow by that much.
+
 The test creates (and removes at the end) OS users wfs_pol_alice (bound to role admin), wfs_pol_bob
 (role member through his supplementary group wfs-pol-team) and wfs_pol_guest (no binding: the
 default role guest). Each user runs a small Python worker (setgid/initgroups/setuid) that does the
