@@ -1,7 +1,7 @@
 // Copying between a local directory tree and a repository: import (local -> new tree objects)
-// and export (a stored tree -> local files). Regular files, directories and symlinks are
-// copied with their permission bits, mtimes and user.* extended attributes; other file types
-// are refused with a message naming them.
+// and export (a stored tree -> local files). Regular files, directories, symlinks, FIFOs,
+// sockets, device nodes and hard links are copied with their permission bits, mtimes and user.*
+// extended attributes (owners too, as root).
 #pragma once
 
 #include <functional>
