@@ -223,8 +223,9 @@ Result<CanonicalHeaders> Canonicalize(const HeaderList& headers) {
   std::map<std::string, std::string> by_name;
   for (const auto& [name, value] : headers) {
     if (name.empty() || !std::all_of(name.begin(), name.end(), IsTokenChar)) {
-      return InvalidArgument("the S3 request header name '" + name +
-                             "' is not an HTTP token; use letters, digits and '-'");
+      // Not echoed: what is not a header name may be anything, a secret pasted wrongly too.
+      return InvalidArgument(
+          "an S3 request header name is empty or not an HTTP token; use letters, digits and '-'");
     }
     if (std::any_of(value.begin(), value.end(), IsControl)) {
       return InvalidArgument("the S3 request header '" + name +
