@@ -54,11 +54,13 @@ struct Shared {
   std::string In(const std::string& path) const {
     return "profile '" + profile + "' in " + (path.empty() ? "(no home directory)" : path);
   }
-  std::string Files() const {
-    return (credentials_path.empty() ? "~/.aws/credentials (no home directory)"
-                                     : credentials_path) +
-           " and " + (config_path.empty() ? "~/.aws/config (no home directory)" : config_path);
+  std::string CredentialsFile() const {
+    return credentials_path.empty() ? "~/.aws/credentials (no home directory)" : credentials_path;
   }
+  std::string ConfigFile() const {
+    return config_path.empty() ? "~/.aws/config (no home directory)" : config_path;
+  }
+  std::string Files() const { return CredentialsFile() + " and " + ConfigFile(); }
 };
 
 std::string FilePath(const Environment& env, const std::string& variable, const char* name) {
@@ -86,8 +88,8 @@ Result<Shared> LoadShared(const Environment& env) {
   if (shared.profile_named && shared.CredentialsProfile() == nullptr &&
       shared.ConfigProfile() == nullptr) {
     return InvalidArgument("AWS_PROFILE names the profile '" + shared.profile +
-                           "', which neither " + shared.Files() +
-                           " defines; add it or unset AWS_PROFILE");
+                           "', which neither " + shared.CredentialsFile() + " nor " +
+                           shared.ConfigFile() + " defines; add it or unset AWS_PROFILE");
   }
   return shared;
 }

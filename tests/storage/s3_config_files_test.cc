@@ -70,7 +70,9 @@ TEST(S3ProfileTest, MissingNamedProfileIsAnErrorEvenWithEnvironmentKeys) {
   WithEnvKeys(env).Set("AWS_PROFILE", "nosuch");
   Result<Settings> r = env.Resolve();
   ASSERT_CODE(r, Code::kInvalidArgument);
-  EXPECT_NE(r.status().message().find(env.Path("credentials")), std::string::npos);
+  EXPECT_NE(r.status().message().find(env.Path("credentials") + " nor " + env.Path("config")),
+            std::string::npos)
+      << r.status().ToString();
   EXPECT_NE(r.status().message().find("unset AWS_PROFILE"), std::string::npos);
 }
 
