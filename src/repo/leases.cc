@@ -18,22 +18,15 @@ constexpr char kGcLock[] = "locks/gc";
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-}  // namespace
-
-Result<std::unique_ptr<Lease>> Lease::Register(
-    storage::ObjectStore* store, LeaseKind kind, std::string what,
-    const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
-  // Shared hold of the gc lock: no sweep runs until the record is written.
-  std::unique_ptr<storage::FileLock> gc_shared;
+// A shared hold of the gc lock, so that no sweep runs until it is dropped (null for stores
+// without kernel locks); waits up to kLeaseWaitForGcSeconds while a gc sweeps.
+Result<std::unique_ptr<storage::FileLock>> HoldGcShared(storage::ObjectStore* store) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(kLeaseWaitForGcSeconds);
   for (;;) {
     auto l = store->TryLock(kGcLock, /*shared=*/true);
-    if (l.ok()) {
-      gc_shared = std::move(l).value();
-      break;
-    }
-    if (l.status().code() == Code::kUnsupported) break;
+    if (l.ok()) return l;
+    if (l.status().code() == Code::kUnsupported) return std::unique_ptr<storage::FileLock>();
     if (l.status().code() != Code::kBusy) return l.status().WithContext("registering with gc");
     if (std::chrono::steady_clock::now() > deadline) {
       return Busy("a gc of this repository has been deleting objects for more than " +
@@ -41,6 +34,15 @@ Result<std::unique_ptr<Lease>> Lease::Register(
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Lease>> Lease::Register(
+    storage::ObjectStore* store, LeaseKind kind, std::string what,
+    const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
+  // Shared hold of the gc lock: no sweep runs until the record is written.
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::FileLock> gc_shared, HoldGcShared(store));
 
   LeaseInfo info;
   info.kind = kind;
@@ -67,6 +69,20 @@ Result<std::unique_ptr<Lease>> Lease::Register(
     return s.WithContext("writing the lease " + info.name);
   }
   return std::unique_ptr<Lease>(new Lease(store, std::move(info), std::move(kernel)));
+}
+
+Status Lease::UpdateRoots(const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
+  MutexLock lock(&mu_);
+  if (released_) return Internal("the lease was released before its roots changed");
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::FileLock> gc_shared, HoldGcShared(store_));
+  ASSIGN_OR_RETURN(std::vector<ObjectId> roots, make_roots());
+  if (roots == info_.roots) return Status::Ok();
+  LeaseInfo next = info_;
+  next.roots = std::move(roots);
+  RETURN_IF_ERROR(store_->WriteFile(next.name, EncodeLeaseRecord(next))
+                      .WithContext("updating the lease " + next.name));
+  info_ = std::move(next);
+  return Status::Ok();
 }
 
 Status Lease::Release() {

@@ -145,6 +145,33 @@ TEST_F(LeasesTest, GcKeepsTheTreeOfAReadLeaseAndFreesItOnceReleased) {
   EXPECT_EQ(collector->objects().LoadTree(served).status().code(), Code::kCorruption);  // now gone
 }
 
+TEST_F(LeasesTest, AReadLeaseNamesTheTreesItIsUpdatedTo) {
+  auto store = testing::LocalStoreAt(dir_.path());
+  const ObjectId first = ObjectId::FromBytes(Bytes(ObjectId::kSize, 1)).value();
+  const ObjectId second = ObjectId::FromBytes(Bytes(ObjectId::kSize, 2)).value();
+  REPO_ASSERT_OK_AND_ASSIGN(
+      auto lease, Lease::Register(store.get(), LeaseKind::kRead, "refreshing reader", [&] {
+        return Result<std::vector<ObjectId>>(std::vector<ObjectId>{first});
+      }));
+  // The roots are made while gc is held off: a gc holding the lock makes the update wait.
+  REPO_ASSERT_OK(lease->UpdateRoots([&] {
+    return Result<std::vector<ObjectId>>(std::vector<ObjectId>{first, second});
+  }));
+  int removed = 0;
+  REPO_ASSERT_OK_AND_ASSIGN(auto leases, LiveLeases(store.get(), &removed));
+  ASSERT_EQ(leases.size(), 1u);
+  EXPECT_EQ(leases[0].roots, (std::vector<ObjectId>{first, second}));
+  // A failure to make the roots leaves the record as it was.
+  EXPECT_CODE(lease->UpdateRoots([] { return Result<std::vector<ObjectId>>(IoError("no")); }),
+              Code::kIoError);
+  REPO_ASSERT_OK_AND_ASSIGN(leases, LiveLeases(store.get(), &removed));
+  EXPECT_EQ(leases[0].roots, (std::vector<ObjectId>{first, second}));
+  REPO_EXPECT_OK(lease->Release());
+  EXPECT_CODE(lease->UpdateRoots(
+                  [&] { return Result<std::vector<ObjectId>>(std::vector<ObjectId>{first}); }),
+              Code::kInternal);
+}
+
 TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   auto writer = Open();
   REPO_ASSERT_OK(CommitFile(writer.get(), "/a", AsBytes("first"), "1").status());

@@ -61,10 +61,15 @@ class Lease {
       storage::ObjectStore* store, LeaseKind kind, std::string what,
       const std::function<Result<std::vector<ObjectId>>()>& make_roots = {});
   ~Lease();
+  // A read lease's trees change (a read-only mount serving a newer live tree): make_roots runs
+  // under the shared gc lock, like Register's, and the record is rewritten with what it returns.
+  Status UpdateRoots(const std::function<Result<std::vector<ObjectId>>()>& make_roots)
+      EXCLUDES(mu_);
   // Deletes the record and drops the kernel lock. In a forked child (another pid than the one
   // that registered) it does nothing: the lease stays with the process that holds its lock.
   Status Release() EXCLUDES(mu_);
   const std::string& name() const { return info_.name; }
+  // Its roots change only through UpdateRoots: read them on the thread that calls it.
   const LeaseInfo& info() const { return info_; }
 
  private:
