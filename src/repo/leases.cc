@@ -1,5 +1,7 @@
 #include "weightfs/repo/leases.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -17,6 +19,13 @@ constexpr char kLeasePrefix[] = "locks/lease-";
 constexpr char kGcLock[] = "locks/gc";
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::atomic<int64_t> g_renew_ms{kLeaseRenewSeconds * 1000};
+
+// Without kernel locks: a lease of another host that was not renewed for kLeaseExpirySeconds.
+bool Expired(const LeaseInfo& info, int64_t now) {
+  return now - std::max(info.since, info.renewed) > kLeaseExpirySeconds;
+}
 
 // A shared hold of the gc lock, so that no sweep runs until it is dropped (null for stores
 // without kernel locks); waits up to kLeaseWaitForGcSeconds while a gc sweeps.
@@ -68,7 +77,27 @@ Result<std::unique_ptr<Lease>> Lease::Register(
     if (kernel) kernel->RemoveFile().IgnoreError();
     return s.WithContext("writing the lease " + info.name);
   }
-  return std::unique_ptr<Lease>(new Lease(store, std::move(info), std::move(kernel)));
+  const bool renew = kernel == nullptr;
+  std::unique_ptr<Lease> lease(new Lease(store, std::move(info), std::move(kernel)));
+  if (renew) {
+    Lease* raw = lease.get();
+    lease->renewer_ = std::make_unique<Periodic>(std::chrono::milliseconds(g_renew_ms.load()),
+                                                 [raw] { raw->Renew(); });
+  }
+  return lease;
+}
+
+void Lease::SetRenewIntervalForTesting(std::chrono::milliseconds interval) {
+  g_renew_ms.store(interval.count());
+}
+
+void Lease::Renew() {
+  MutexLock lock(&mu_);
+  if (released_) return;
+  LeaseInfo next = info_;
+  next.renewed = Now();
+  // A failure is tried again on the next tick; the lease only expires after many.
+  if (store_->WriteFile(next.name, EncodeLeaseRecord(next)).ok()) info_ = std::move(next);
 }
 
 Status Lease::UpdateRoots(const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
@@ -86,8 +115,14 @@ Status Lease::UpdateRoots(const std::function<Result<std::vector<ObjectId>>()>& 
 }
 
 Status Lease::Release() {
+  if (owner_pid_ != static_cast<int>(::getpid())) {
+    // A forked child: the renewal thread is the parent's (it does not exist here).
+    (void)renewer_.release();  // NOLINT(bugprone-unused-return-value): deliberately leaked
+    return Status::Ok();
+  }
+  renewer_.reset();  // before the lock: a renewal in progress takes it
   MutexLock lock(&mu_);
-  if (released_ || info_.pid != static_cast<int>(::getpid())) return Status::Ok();
+  if (released_) return Status::Ok();
   released_ = true;
   Status s = store_->DeleteFile(info_.name);
   if (s.code() == Code::kNotFound) s = Status::Ok();
@@ -151,7 +186,9 @@ Result<std::vector<LeaseInfo>> LiveLeases(storage::ObjectStore* store, int* remo
       continue;
     }
     if (probe.status().code() == Code::kUnsupported) {
-      if (info.ok() && info->host == host && !lock_util::ProcessAlive(info->pid)) {
+      const bool gone = info.ok() && (info->host == host ? !lock_util::ProcessAlive(info->pid)
+                                                         : Expired(*info, Now()));
+      if (gone) {
         store->DeleteFile(name).IgnoreError();
         ++*removed;
         continue;

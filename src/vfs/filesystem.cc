@@ -8,7 +8,7 @@
 
 #include "vfs/live_tree.h"
 #include "vfs/node_table.h"
-#include "vfs/periodic.h"
+#include "weightfs/core/periodic.h"
 #include "vfs/tree_context.h"
 #include "vfs/versions_tree.h"
 #include "weightfs/vfs/access.h"

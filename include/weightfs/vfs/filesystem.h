@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "weightfs/core/mutex.h"
+#include "weightfs/core/periodic.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
 #include "weightfs/core/thread_annotations.h"
@@ -51,7 +52,6 @@ class DirHandles;
 class LiveTree;
 class NodeTable;
 class SnapshotScheduler;
-class Periodic;
 class Tree;
 struct TreeContext;
 class VersionsTree;

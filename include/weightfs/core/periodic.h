@@ -1,6 +1,6 @@
 // Periodic: runs a function every interval on a thread of its own until destroyed (a read-only
-// mount's live-tree refresh). Thread-safe; the destructor stops the thread and waits for a run
-// in progress.
+// mount's live-tree refresh, the renewal of leases on stores without kernel locks). Thread-safe;
+// the destructor stops the thread and waits for a run in progress.
 #pragma once
 
 #include <chrono>
@@ -10,7 +10,7 @@
 #include "weightfs/core/mutex.h"
 #include "weightfs/core/thread_annotations.h"
 
-namespace weightfs::vfs {
+namespace weightfs {
 
 class Periodic {
  public:
@@ -48,4 +48,4 @@ class Periodic {
   std::thread thread_;  // last: started once everything above is ready
 };
 
-}  // namespace weightfs::vfs
+}  // namespace weightfs
