@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <boost/filesystem.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -159,44 +160,78 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
   return c;
 }
 
-Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
-                                                         const UnlockOptions& options) {
+Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path) {
   auto store = storage::OpenLocalStore(path);
-  if (!store.ok()) {
-    if (store.status().code() == Code::kNotFound)
-      return NotARepository(path + " is not a weightfs repository (no such directory)");
-    return store.status();
+  if (!store.ok() && store.status().code() == Code::kNotFound)
+    return NotARepository(path + " is not a weightfs repository (no such directory)");
+  return store;
+}
+
+repo::StateScope StateScopeFor(const std::string& path) {
+  std::string location = path;
+  if (location.rfind("s3://", 0) == 0) {
+    while (location.size() > 5 && location.back() == '/') location.pop_back();
+  } else {
+    boost::system::error_code ec;
+    boost::filesystem::path canonical = boost::filesystem::canonical(path, ec);
+    location =
+        ec ? boost::filesystem::absolute(path).lexically_normal().string() : canonical.string();
   }
-  ASSIGN_OR_RETURN(std::optional<Bytes> config,
-                   (*store)->ReadFileAtMost("config", repo::kMaxConfigBytes));
-  if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
-  ASSIGN_OR_RETURN(repo::Credential credential,
-                   ReadCredential(options, "Passphrase for " + path + ": "));
-  auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);
-  if (!repo.ok()) return repo.status().WithContext(path);
-  std::string note;
-  RETURN_IF_ERROR(
-      repo::CheckAndRecordHead(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-          .WithContext(path));
-  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
-  note.clear();
-  RETURN_IF_ERROR(
-      repo::CheckAndRecordPolicy(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-          .WithContext(path));
-  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
-  note.clear();
-  RETURN_IF_ERROR(
-      repo::CheckAndRecordTags(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-          .WithContext(path));
-  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
-  repo::Repository* raw = repo->get();
-  raw->refs().SetMainObserver([raw](const repo::MainRef& head) {
-    if (Status s = repo::RecordHead(*raw, head, repo::DefaultStateDir()); !s.ok()) {
+  return repo::StateScope{repo::DefaultStateDir(), location};
+}
+
+namespace {
+
+// Rollback detection on an opened repository, then recording every head this process publishes.
+Status CheckAgainstLocalState(repo::Repository* repo, const std::string& path,
+                              const UnlockOptions& options) {
+  const repo::StateScope scope = StateScopeFor(path);
+  using CheckFn = Status (*)(const repo::Repository&, const repo::StateScope&, bool, std::string*);
+  for (CheckFn check :
+       {&repo::CheckAndRecordHead, &repo::CheckAndRecordPolicy, &repo::CheckAndRecordTags}) {
+    std::string note;
+    RETURN_IF_ERROR(check(*repo, scope, options.accept_rollback, &note).WithContext(path));
+    if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
+  }
+  repo->refs().SetMainObserver([repo, scope](const repo::MainRef& head) {
+    if (Status s = repo::RecordHead(*repo, head, scope); !s.ok()) {
       std::cerr
           << "weightfs: warning: could not record the repository's head for rollback detection: "
           << s.message() << "\n";
     }
   });
+  return Status::Ok();
+}
+
+// The store at path, which must hold a repository (kUnsupported: exit 4).
+Result<std::unique_ptr<storage::ObjectStore>> OpenRepositoryStore(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenStoreAt(path));
+  ASSIGN_OR_RETURN(std::optional<Bytes> config,
+                   store->ReadFileAtMost("config", repo::kMaxConfigBytes));
+  if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
+  return store;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
+                                                         const UnlockOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenRepositoryStore(path));
+  ASSIGN_OR_RETURN(repo::Credential credential,
+                   ReadCredential(options, "Passphrase for " + path + ": "));
+  auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
+  if (!repo.ok()) return repo.status().WithContext(path);
+  RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));
+  return repo;
+}
+
+Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& path,
+                                                             const UnlockOptions& options,
+                                                             const repo::Credential& credential) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenRepositoryStore(path));
+  auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
+  if (!repo.ok()) return repo.status().WithContext(path);
+  RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));
   return repo;
 }
 
