@@ -169,14 +169,16 @@ Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& pat
 
 repo::StateScope StateScopeFor(const std::string& path) {
   std::string location = path;
-  if (location.rfind("s3://", 0) == 0) {
-    while (location.size() > 5 && location.back() == '/') location.pop_back();
-  } else {
+  if (location.rfind("s3://", 0) != 0) {
+    // Lexically, not through symbolic links: a repository directory swapped for a link to an
+    // older copy is still the location this machine saw (and the rollback is still caught).
     boost::system::error_code ec;
-    boost::filesystem::path canonical = boost::filesystem::canonical(path, ec);
-    location =
-        ec ? boost::filesystem::absolute(path).lexically_normal().string() : canonical.string();
+    boost::filesystem::path abs = boost::filesystem::absolute(path, ec);
+    location = (ec ? boost::filesystem::path(path) : abs).lexically_normal().string();
+    while (location.size() > 2 && location.compare(location.size() - 2, 2, "/.") == 0)
+      location.resize(location.size() - 2);
   }
+  while (location.size() > 1 && location.back() == '/') location.pop_back();
   return repo::StateScope{repo::DefaultStateDir(), location};
 }
 

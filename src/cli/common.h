@@ -59,7 +59,8 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& 
 // The store of a repository argument. kUnsupported (exit 4) when there is no such directory.
 Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path);
 // Where this machine records what it has seen of the repository at path: the state directory,
-// and the location (the canonical absolute path; an s3:// URL as given, without trailing '/').
+// and the location (the absolute path, normalized lexically: symbolic links are not resolved;
+// an s3:// URL as given, without trailing '/').
 repo::StateScope StateScopeFor(const std::string& path);
 
 // Takes the writer lock for an offline command that changes the live tree (import, restore): a

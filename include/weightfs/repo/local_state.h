@@ -24,9 +24,10 @@ std::string DefaultStateDir();
 // Where this machine's record of one repository location lives.
 struct StateScope {
   std::string dir;  // DefaultStateDir(), or a test's
-  // The repository's location as one canonical string: an absolute path without symbolic links
-  // for a local directory, "s3://ENDPOINT-HOST/BUCKET/PREFIX" or the like for a bucket (the same
-  // repository must give the same string every time). Empty: the id alone (the older naming).
+  // The repository's location as one canonical string: the absolute, lexically normalized path
+  // of a local directory (symbolic links not resolved, see cli::StateScopeFor),
+  // "s3://ENDPOINT-HOST/BUCKET/PREFIX" or the like for a bucket (the same repository must give the
+  // same string every time). Empty: the id alone (the older naming).
   std::string location;
 };
 
