@@ -116,9 +116,9 @@ std::string LocationHash(const std::string& location) {
 // the record of the repository's one location (a copy of the record would make every new replica
 // look rolled back).
 std::string StatePath(const Repository& repo, const StateScope& state, const char* suffix) {
-  const std::string legacy = state.dir + "/" + ToHex(repo.config().repo_id) + suffix;
+  std::string legacy = state.dir + "/" + ToHex(repo.config().repo_id) + suffix;
   if (state.location.empty()) return legacy;
-  const std::string path =
+  std::string path =
       state.dir + "/" + ToHex(repo.config().repo_id) + "-" + LocationHash(state.location) + suffix;
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT && ::lstat(legacy.c_str(), &st) == 0) {
