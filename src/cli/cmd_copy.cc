@@ -27,9 +27,7 @@ constexpr char kReplicaHint[] = "create the replica with `weightfs init DST --re
 class CopyBar {
  public:
   CopyBar() : enabled_(::isatty(2) != 0), start_(std::chrono::steady_clock::now()) {}
-  ~CopyBar() {
-    if (drawn_) std::fputc('\n', stderr);
-  }
+  ~CopyBar() { Finish(); }
   CopyBar(const CopyBar&) = delete;
   CopyBar& operator=(const CopyBar&) = delete;
 
@@ -44,6 +42,11 @@ class CopyBar {
                  HumanBytes(p.bytes_total).c_str(), mib_s);
     std::fflush(stderr);
     drawn_ = true;
+  }
+  // Ends the bar's line, so what is printed next starts on a line of its own.
+  void Finish() {
+    if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
   }
   double Seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -107,6 +110,7 @@ int RunCopy(const CopyArgs& a) {
   auto report = repo::CopyToReplica(src->get(), dst->get(), options,
                                     [&bar](const repo::CopyProgress& p) { bar.Draw(p); });
   const double secs = bar.Seconds();
+  bar.Finish();
   Status released = (*lock)->Release();
   if (!report.ok()) return Fail(report.status());
   if (!released.ok()) return Fail(released);
