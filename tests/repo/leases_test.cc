@@ -230,31 +230,31 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   REPO_ASSERT_OK_AND_ASSIGN(uint64_t g1, repo->refs().TagsGeneration());
   EXPECT_EQ(g1, 1u);
   std::string note;
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note));
   REPO_ASSERT_OK_AND_ASSIGN(auto v1_raw, repo->store()->ReadFile("refs/tags"));
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s2, CommitFile(repo.get(), "/a", AsBytes("2"), "2"));
   REPO_ASSERT_OK(SetTag(repo.get(), "v2", s2.id, false));
   REPO_ASSERT_OK_AND_ASSIGN(uint64_t g2, repo->refs().TagsGeneration());
   EXPECT_EQ(g2, 2u);
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note));
   // Rolled back to the genuine older refs/tags.
   REPO_ASSERT_OK(repo->store()->WriteFile("refs/tags", *v1_raw));
-  Status rolled = CheckAndRecordTags(*repo, state.path(), false, &note);
+  Status rolled = CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note);
   EXPECT_EQ(rolled.code(), Code::kCorruption);
   EXPECT_NE(rolled.message().find("backwards"), std::string::npos) << rolled.message();
   // Deleted.
   REPO_ASSERT_OK(repo->store()->DeleteFile("refs/tags"));
-  Status deleted = CheckAndRecordTags(*repo, state.path(), false, &note);
+  Status deleted = CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note);
   EXPECT_EQ(deleted.code(), Code::kCorruption);
   EXPECT_NE(deleted.message().find("missing"), std::string::npos) << deleted.message();
-  EXPECT_TRUE(LostTaggedSnapshots(*repo, state.path()).empty());
+  EXPECT_TRUE(LostTaggedSnapshots(*repo, StateScope{state.path(), ""}).empty());
   // Accepted: the snapshots the lost tags named are remembered, and gc keeps them.
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), true, &note));
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, true, &note));
   EXPECT_NE(note.find("accepted"), std::string::npos) << note;
-  const auto lost = LostTaggedSnapshots(*repo, state.path());
+  const auto lost = LostTaggedSnapshots(*repo, StateScope{state.path(), ""});
   EXPECT_EQ(std::set<ObjectId>(lost.begin(), lost.end()), (std::set<ObjectId>{s1.id, s2.id}));
-  REPO_ASSERT_OK(
-      CheckAndRecordTags(*repo, state.path(), false, &note));  // the new state is the norm now
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false,
+                                    &note));  // the new state is the norm now
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s3, CommitFile(repo.get(), "/a", AsBytes("3"), "3"));
   REPO_ASSERT_OK(Forget(repo.get(), ForgetPolicy{1, 0, 0, false}, false).status());
   GcOptions options;
@@ -268,8 +268,8 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   EXPECT_EQ(AsString(content), "1");
   // Tagged again: no longer "lost".
   REPO_ASSERT_OK(SetTag(repo.get(), "v1", s1.id, false));
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
-  const auto still = LostTaggedSnapshots(*repo, state.path());
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note));
+  const auto still = LostTaggedSnapshots(*repo, StateScope{state.path(), ""});
   EXPECT_EQ(std::set<ObjectId>(still.begin(), still.end()), (std::set<ObjectId>{s2.id}));
   (void)s3;
 }
