@@ -17,6 +17,7 @@ PACKAGES=(
   gocryptfs securefs
   attr psmisc util-linux
   rsync tar
+  python3-swift python3-boto3  # scripts/s3-server.sh (Swift's s3api on 127.0.0.1), s3-probe.py
 )
 
 SUDO=""
