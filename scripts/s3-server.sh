@@ -43,7 +43,7 @@ die() {
 }
 
 usage() {
-  sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,19p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -121,9 +121,17 @@ need_packages() {
     die 4 "missing Debian packages: ${missing[*]}; run scripts/setup.sh (or apt-get install ${missing[*]})"
 }
 
+# Removes the state directory of a start that failed before any server ran, then dies.
+abandon() {
+  local dir=$1
+  shift
+  rm -rf "$dir"
+  die "$@"
+}
+
 check_xattrs() {
   local dir=$1
-  "$PY" - "$dir" <<'EOF' || die 4 "$dir has no user extended attributes, which Swift's object server needs; set WEIGHTFS_S3_DIR to a directory on ext4 or xfs"
+  "$PY" - "$dir" <<'EOF' || abandon "$dir" 4 "$dir has no user extended attributes, which Swift's object server needs; set WEIGHTFS_S3_DIR to a directory on ext4 or xfs"
 import os, sys
 probe = os.path.join(sys.argv[1], '.xattr-probe')
 open(probe, 'w').close()
@@ -248,17 +256,17 @@ EOF
 
 start_swift() {
   local dir=$1
-  need_packages python3-swift python3-boto3
   check_xattrs "$dir"
   local ports proxy_port account_port container_port object_port
-  ports=$("$PY" "$SCRIPTS/s3_swift.py" ports 4 "${WEIGHTFS_S3_PORT:-}") || exit 1
+  ports=$("$PY" "$SCRIPTS/s3_swift.py" ports 4 "${WEIGHTFS_S3_PORT:-}") ||
+    abandon "$dir" 1 "no ports for the server (message above)"
   read -r proxy_port account_port container_port object_port <<<"$ports"
   local secret
   secret=$(random_token 16)
   write_swift_config "$dir" "$proxy_port" "$account_port" "$container_port" "$object_port" \
     "$secret"
   "$PY" "$SCRIPTS/s3_swift.py" rings "$dir/etc" d1 "$account_port" "$container_port" \
-    "$object_port" || die 1 "building the Swift rings in $dir/etc failed"
+    "$object_port" || abandon "$dir" 1 "building the Swift rings in $dir/etc failed (message above)"
   cat >"$dir/env" <<EOF
 AWS_ENDPOINT_URL=http://127.0.0.1:$proxy_port
 AWS_ACCESS_KEY_ID=weightfs:tester
@@ -270,7 +278,7 @@ EOF
   local server pid ready_args=()
   for server in "${SWIFT_SERVERS[@]}"; do
     # stdio on files, not the caller's pipes: ctest waits for a test's pipes to close.
-    PYTHONPATH=$SCRIPTS nohup "$PY" "$SCRIPTS/s3_swift.py" run "$dir/etc" "$server" \
+    PYTHONPATH=$SCRIPTS PYTHONDONTWRITEBYTECODE=1 nohup "$PY" "$SCRIPTS/s3_swift.py" run "$dir/etc" "$server" \
       "$dir/etc/$server-server.conf" </dev/null >>"$dir/log/$server.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/run/$server.pid"
@@ -296,7 +304,7 @@ rgw_unsupported() {
 cmd_start() {
   local backend=${1:-swift}
   case $backend in
-    swift) ;;
+    swift) need_packages python3-swift python3-boto3 ;;
     rgw) rgw_unsupported "Debian 12's radosgw 16 has no standalone (dbstore) backend and needs a Ceph mon+osd cluster, which this script does not set up; use swift" ;;
     *) die 2 "unknown backend '$backend' (swift or rgw)" ;;
   esac
