@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Checks what an S3 server does, with Debian's python3-boto3 (SigV4, path-style addressing).
 
-  s3-probe.py [--env FILE] probe [--basic] [--bucket NAME]
+  s3-probe.py [--env FILE] probe [--basic | --require-cas] [--bucket NAME]
       Runs the checks in a fresh bucket (deleted afterwards) and prints one line per check.
       Required checks (PUT/GET/HEAD/DELETE, 404 NoSuchKey, 403 for a wrong secret, ranged GET,
       ListObjectsV2 continuation, multipart upload, copy onto itself) fail the run (exit 1);
       what the server does with conditional writes, with a body that does not match
       x-amz-content-sha256 and with Last-Modified on a self-copy is printed as INFO lines.
-      --basic runs the required checks only.
+      --basic runs the required checks only. --require-cas makes the conditional writes
+      (If-None-Match: *, If-Match, each raced by 8 writers of whom exactly one may win)
+      required checks.
   s3-probe.py [--env FILE] mkbucket NAME
       Creates bucket NAME; succeeds if the caller already owns it.
   s3-probe.py [--env FILE] ready --timeout S [--pid PID]... [--url URL]...
@@ -61,7 +63,7 @@ def make_client(settings, timeout=30):
         aws_secret_access_key=settings['AWS_SECRET_ACCESS_KEY'],
         region_name=settings['AWS_REGION'])
     config = Config(signature_version='s3v4', s3={'addressing_style': 'path'},
-                    retries={'max_attempts': 1}, connect_timeout=timeout,
+                    retries={'total_max_attempts': 1}, connect_timeout=timeout,
                     read_timeout=timeout)
     return session.client('s3', endpoint_url=settings['AWS_ENDPOINT_URL'], config=config)
 
@@ -92,15 +94,23 @@ def put_with_headers(client, headers, **kwargs):
 
 
 class Probe(object):
-    def __init__(self, client, bucket):
+    def __init__(self, client, bucket, require_cas=False):
         self.client = client
         self.bucket = bucket
+        self.require_cas = require_cas
         self.failures = 0
 
     def check(self, name, ok, detail):
         print('%s %s: %s' % ('ok  ' if ok else 'FAIL', name, detail), flush=True)
         if not ok:
             self.failures += 1
+
+    def cas_check(self, name, ok, detail):
+        """A required check under --require-cas, else an INFO line."""
+        if self.require_cas:
+            self.check(name, ok, detail)
+        else:
+            self.info(name, detail)
 
     @staticmethod
     def info(name, detail):
@@ -246,34 +256,84 @@ class Probe(object):
             before['LastModified'].isoformat(), after['LastModified'].isoformat(),
             'changes' if after['LastModified'] > before['LastModified'] else 'DOES NOT change'))
 
-    def conditional_writes(self):
+    def conditional_writes(self, settings):
         c, b = self.client, self.bucket
-        put = c.put_object(Bucket=b, Key='cond/obj', Body=b'v1')
-        etag = put['ETag']
 
-        def show(name, result, honoured_when):
-            status, code = result
+        def put(name, headers, key, body, honoured_when):
+            status, code = put_with_headers(c, headers, Bucket=b, Key=key, Body=body)
             verdict = 'honoured' if status == honoured_when else 'NOT honoured'
             self.info(name, 'HTTP %s%s -> %s' % (status, ' ' + code if code else '', verdict))
             return status == honoured_when
-        results = [
-            show('PUT If-None-Match: * on an existing key (412 expected)',
-                 put_with_headers(c, {'If-None-Match': '*'}, Bucket=b, Key='cond/obj',
-                                  Body=b'v2'), 412),
-            show('PUT If-None-Match: * on a new key (200 expected)',
-                 put_with_headers(c, {'If-None-Match': '*'}, Bucket=b, Key='cond/new',
-                                  Body=b'v1'), 200),
-            show('PUT If-Match: <wrong etag> (412 expected)',
-                 put_with_headers(c, {'If-Match': '"%s"' % ('0' * 32)}, Bucket=b,
-                                  Key='cond/obj', Body=b'v2'), 412),
-            show('PUT If-Match: <right etag> (200 expected)',
-                 put_with_headers(c, {'If-Match': etag}, Bucket=b, Key='cond/obj',
-                                  Body=b'v3'), 200),
+        etag = c.put_object(Bucket=b, Key='cond/obj', Body=b'v1')['ETag']
+        create = [
+            put('PUT If-None-Match: * on an existing key (412 expected)',
+                {'If-None-Match': '*'}, 'cond/obj', b'v2', 412),
+            put('PUT If-None-Match: * on a new key (200 expected)',
+                {'If-None-Match': '*'}, 'cond/new', b'v1', 200),
         ]
+        wrong = [
+            put('PUT If-Match: "<wrong etag>" (412 expected)',
+                {'If-Match': '"%s"' % ('0' * 32)}, 'cond/obj', b'v2', 412),
+            put('PUT If-Match: <wrong etag, bare hex> (412 expected)',
+                {'If-Match': '0' * 32}, 'cond/obj', b'v2', 412),
+            put('PUT If-Match on a missing key (412 expected)',
+                {'If-Match': etag}, 'cond/missing', b'v1', 412),
+        ]
+        quoted = put('PUT If-Match: "<right etag>" as the server sent it (200 expected)',
+                     {'If-Match': etag}, 'cond/obj', b'v3', 200)
+        etag = c.head_object(Bucket=b, Key='cond/obj')['ETag']
+        bare = put('PUT If-Match: <right etag, bare hex without quotes> (200 expected)',
+                   {'If-Match': etag.strip('"')}, 'cond/obj', b'v4', 200)
         now = c.get_object(Bucket=b, Key='cond/obj')['Body'].read()
         self.info('object after the conditional PUTs', repr(now))
-        self.info('conditional writes', 'the server honours all of them (compare-and-swap '
-                  'usable)' if all(results) else 'NOT all honoured (no compare-and-swap)')
+        if all(create) and all(wrong) and (quoted or bare):
+            verdict = 'compare-and-swap usable; If-Match takes %s' % (
+                'the quoted ETag (and the bare hex)' if quoted and bare else
+                'the quoted ETag only' if quoted else 'only the bare hex ETag, NOT the quoted one')
+            self.info('conditional writes', verdict)
+            self.conditional_races(settings, quote=quoted)
+        else:
+            self.cas_check('conditional writes', False,
+                           'NOT honoured: no compare-and-swap on this server')
+
+    def conditional_races(self, settings, quote):
+        """Are conditional PUTs atomic? Of racing writers exactly one may win."""
+        import concurrent.futures
+        from botocore.exceptions import ClientError
+        b, writers = self.bucket, 8
+
+        def race(headers):
+            # One client for all threads (botocore clients are thread-safe), the headers added
+            # by a handler registered before any thread starts.
+            client = make_client(settings)
+
+            def add_headers(request, **_):
+                for name, value in headers.items():
+                    request.headers[name] = value
+            client.meta.events.register('before-sign.s3.PutObject', add_headers)
+
+            def put(i):
+                try:
+                    client.put_object(Bucket=b, Key='race/obj', Body=b'writer %d' % i)
+                    return 200, None
+                except ClientError as e:
+                    return error_code(e)
+            with concurrent.futures.ThreadPoolExecutor(writers) as pool:
+                results = list(pool.map(put, range(writers)))
+            winners = [i for i, (status, _) in enumerate(results) if status == 200]
+            body = self.client.get_object(Bucket=b, Key='race/obj')['Body'].read()
+            # The object must hold the one winner's body: a writer told "failed" (412, or a
+            # 500 of unknown outcome) must not have replaced it.
+            ok = len(winners) == 1 and body == b'writer %d' % winners[0]
+            return ok, '%d of %d succeeded, the object holds %r%s; answers %s' % (
+                len(winners), writers, body, '' if ok else ' -- NOT ATOMIC',
+                ', '.join('%s %s' % (status, code or '') for status, code in
+                          sorted(set(results), key=str)))
+        self.cas_check('racing PUTs If-None-Match: * on a new key',
+                       *race({'If-None-Match': '*'}))
+        etag = self.client.head_object(Bucket=b, Key='race/obj')['ETag'].strip('"')
+        self.cas_check('racing PUTs If-Match: <the current etag>',
+                       *race({'If-Match': '"%s"' % etag if quote else etag}))
 
     def cleanup(self):
         c, b = self.client, self.bucket
@@ -288,13 +348,13 @@ def cmd_probe(settings, args):
     client = make_client(settings)
     bucket = args.bucket or 'weightfs-probe-' + secrets.token_hex(4)
     print('probe: %s, bucket %s' % (settings['AWS_ENDPOINT_URL'], bucket), flush=True)
-    probe = Probe(client, bucket)
+    probe = Probe(client, bucket, require_cas=args.require_cas)
     try:
         client.create_bucket(Bucket=bucket)
         steps = [probe.basic, lambda: probe.errors(settings), probe.ranged_get,
                  probe.list_continuation, probe.multipart, probe.self_copy]
         if not args.basic:
-            steps += [probe.payload_hash, probe.conditional_writes]
+            steps += [probe.payload_hash, lambda: probe.conditional_writes(settings)]
         for step in steps:
             try:
                 step()
@@ -383,6 +443,8 @@ def main():
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('probe')
     p.add_argument('--basic', action='store_true', help='required checks only')
+    p.add_argument('--require-cas', action='store_true',
+                   help='fail unless conditional PUTs are honoured and atomic')
     p.add_argument('--bucket', help='bucket to create and delete (default: a random name)')
     p = sub.add_parser('mkbucket')
     p.add_argument('name')

@@ -24,7 +24,9 @@
 # us-east-1, path-style) and tempauth: proxy, account, container and object servers, one
 # process each (workers = 0), 1-replica rings, one device under $DIR/srv (needs user xattrs:
 # ext4 or xfs, not tmpfs without xattr support). The access key id has the form account:user.
-# rgw: Ceph's radosgw needs a mon+osd cluster; see rgw_unsupported below.
+# rgw: Ceph 16's radosgw on a one-monitor, one-OSD cluster (memstore, at most 2 GiB, cephx
+# keys in $DIR), no ceph-mgr. It honours conditional PUTs (If-None-Match: *, If-Match with the
+# bare hex ETag), which Swift's s3api refuses (501).
 # Exit codes: 0 ok, 1 failure (the server's log tail is printed), 2 usage, 3 not running,
 # 4 the server cannot run here: a package is missing (scripts/setup.sh installs them) or the
 # state directory has no user xattrs.
@@ -88,12 +90,16 @@ log_tails() {
   done
 }
 
+# Sends SIGNAL to the recorded processes called NAME... (all without names) and waits for them
+# to exit; SIGKILL for those still there after 5 s.
 kill_recorded() {
-  local dir=$1 name pid
+  local dir=$1 signal=$2 name pid
+  shift 2
   local pids=()
   while read -r name pid; do
+    if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
     if ours "$pid" "$dir"; then
-      kill -TERM "$pid" 2>/dev/null || true
+      kill "-$signal" "$pid" 2>/dev/null || true
       pids+=("$pid")
     fi
     rm -f "$dir/run/$name.pid"
@@ -107,7 +113,7 @@ kill_recorded() {
     [ ${#pids[@]} -eq 0 ] && return 0
     sleep 0.1
   done
-  echo "s3-server: processes ${pids[*]} ignored SIGTERM for 5 s; sending SIGKILL" >&2
+  echo "s3-server: processes ${pids[*]} still run 5 s after SIG$signal; sending SIGKILL" >&2
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
@@ -287,25 +293,148 @@ EOF
   for port in "$account_port" "$container_port" "$object_port"; do
     ready_args+=(--url "http://127.0.0.1:$port/healthcheck")
   done
-  if ! "$PY" "$SCRIPTS/s3-probe.py" --env "$dir/env" ready --timeout "$START_TIMEOUT" \
-    "${ready_args[@]}"; then
-    log_tails "$dir"
-    kill_recorded "$dir"
-    die 1 "the Swift S3 server did not start (logs above; state kept in $dir for a look, 's3-server.sh stop' removes it)"
-  fi
+  "$PY" "$SCRIPTS/s3-probe.py" --env "$dir/env" ready --timeout "$START_TIMEOUT" \
+    "${ready_args[@]}" || start_failed "$dir" "the Swift S3 server did not start"
 }
 
-# radosgw 16 (Debian 12) has no dbstore backend: it stores only in RADOS, i.e. it needs a Ceph
-# monitor and an OSD besides radosgw. See the report of the wt-s3server branch.
-rgw_unsupported() {
-  die 1 "backend rgw is not supported on this machine: ${1}"
+write_ceph_config() {
+  local dir=$1 mon_port=$2 rgw_port=$3 fsid
+  fsid=$("$PY" -c 'import uuid; print(uuid.uuid4())')
+  mkdir -p "$dir/mon/a" "$dir/osd/0" "$dir/rgw" "$dir/log" "$dir/run"
+  # Every path in $dir; cephx keys in $dir/keyring. memstore keeps the OSD's objects in memory
+  # (up to 2 GiB): no block device, nothing to fsync.
+  cat >"$dir/ceph.conf" <<EOF
+[global]
+fsid = $fsid
+mon host = v2:127.0.0.1:$mon_port
+mon initial members = a
+public addr = 127.0.0.1
+ms bind ipv6 = false
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+keyring = $dir/keyring
+run dir = $dir/run
+admin socket = $dir/run/\$name.asok
+pid file = $dir/run/\$name.pid
+log file = $dir/log/\$name.log
+mon data = $dir/mon/\$id
+osd data = $dir/osd/\$id
+osd objectstore = memstore
+memstore device bytes = 2147483648
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+mon max pg per osd = 1000
+osd op num shards = 1
+osd op num threads per shard = 1
+
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw data = $dir/rgw
+EOF
+}
+
+# Runs a Ceph tool on the cluster in DIR; gives up after 60 s instead of hanging.
+ceph_tool() {
+  local dir=$1 tool=$2
+  shift 2
+  timeout 60 "$tool" -c "$dir/ceph.conf" "$@"
+}
+
+# Fails the start: log tails, stop what runs, keep the state for a look.
+start_failed() {
+  local dir=$1
+  shift
+  log_tails "$dir"
+  stop_processes "$dir"
+  die 1 "$* (logs above; state kept in $dir, 's3-server.sh stop' removes it)"
+}
+
+make_ceph_monitor() {
+  local dir=$1 mon_port=$2 conf=$1/ceph.conf
+  ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' &&
+    ceph-authtool "$dir/keyring" --gen-key -n client.admin --cap mon 'allow *' \
+      --cap osd 'allow *' --cap mgr 'allow *' &&
+    ceph-authtool "$dir/keyring" --gen-key -n osd.0 --cap mon 'allow profile osd' \
+      --cap osd 'allow *' --cap mgr 'allow profile osd' &&
+    ceph-authtool "$dir/keyring" --gen-key -n client.rgw --cap mon 'allow rw' \
+      --cap osd 'allow rwx' --cap mgr 'allow rw' &&
+    monmaptool --create --add a "v2:127.0.0.1:$mon_port" \
+      --fsid "$(sed -n 's/^fsid = //p' "$conf")" "$dir/monmap" &&
+    ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring"
+}
+
+# A one-monitor, one-OSD Ceph cluster under radosgw: Debian 12's radosgw 16 has no standalone
+# (dbstore) backend, it stores only in RADOS. No ceph-mgr: I/O does not need it.
+start_rgw() {
+  local dir=$1
+  local ports mon_port rgw_port
+  ports=$("$PY" "$SCRIPTS/s3_swift.py" ports 2 "${WEIGHTFS_S3_PORT:-}") ||
+    abandon "$dir" 1 "no ports for the server (message above)"
+  read -r rgw_port mon_port <<<"$ports"
+  write_ceph_config "$dir" "$mon_port" "$rgw_port"
+  local setup_log=$dir/log/setup.log
+  make_ceph_monitor "$dir" "$mon_port" </dev/null >>"$setup_log" 2>&1 ||
+    start_failed "$dir" "creating the Ceph monitor failed"
+  # The daemons fork into the background and write their pid files to $dir/run.
+  ceph_tool "$dir" ceph-mon -i a </dev/null >>"$setup_log" 2>&1 ||
+    start_failed "$dir" "ceph-mon did not start"
+  local uuid id
+  uuid=$("$PY" -c 'import uuid; print(uuid.uuid4())')
+  if ! {
+    id=$(ceph_tool "$dir" ceph --connect-timeout 30 osd new "$uuid" 2>>"$setup_log") &&
+      [ "$id" = 0 ] &&
+      ceph_tool "$dir" ceph-osd -i 0 --mkfs --osd-uuid "$uuid" </dev/null >>"$setup_log" 2>&1 &&
+      ceph_tool "$dir" ceph-osd -i 0 </dev/null >>"$setup_log" 2>&1
+  }; then
+    start_failed "$dir" "the Ceph OSD did not start"
+  fi
+  ceph_tool "$dir" radosgw -n client.rgw </dev/null >>"$setup_log" 2>&1 ||
+    start_failed "$dir" "radosgw did not start"
+  # radosgw-admin makes the keys: no secret on a command line.
+  local keys
+  keys=$(ceph_tool "$dir" radosgw-admin -n client.rgw user create --uid weightfs \
+    --display-name weightfs </dev/null 2>>"$setup_log" | "$PY" -c '
+import json, sys
+key = json.load(sys.stdin)["keys"][0]
+print(key["access_key"], key["secret_key"])') ||
+    start_failed "$dir" "radosgw-admin could not create the S3 user"
+  local access secret
+  read -r access secret <<<"$keys"
+  cat >"$dir/env" <<EOF
+AWS_ENDPOINT_URL=http://127.0.0.1:$rgw_port
+AWS_ACCESS_KEY_ID=$access
+AWS_SECRET_ACCESS_KEY=$secret
+AWS_REGION=us-east-1
+WEIGHTFS_S3_DIR=$dir
+EOF
+  chmod 600 "$dir/env"
+  local name pid ready_args=()
+  while read -r name pid; do ready_args+=(--pid "$pid"); done < <(recorded "$dir")
+  "$PY" "$SCRIPTS/s3-probe.py" --env "$dir/env" ready --timeout "$START_TIMEOUT" \
+    "${ready_args[@]}" || start_failed "$dir" "radosgw does not answer S3 requests"
+}
+
+# Ends every process of the server in DIR. radosgw takes many seconds over a SIGTERM and the
+# memstore OSD writes all its objects to disk on one, for data that is deleted next: both get
+# SIGKILL, before the monitor (an OSD whose monitor is gone is slow to exit).
+stop_processes() {
+  local dir=$1
+  kill_recorded "$dir" KILL client.rgw osd.0
+  kill_recorded "$dir" TERM
 }
 
 cmd_start() {
   local backend=${1:-swift}
   case $backend in
     swift) need_packages python3-swift python3-boto3 ;;
-    rgw) rgw_unsupported "Debian 12's radosgw 16 has no standalone (dbstore) backend and needs a Ceph mon+osd cluster, which this script does not set up; use swift" ;;
+    rgw) need_packages ceph-mon ceph-osd ceph-base ceph-common radosgw python3-boto3 ;;
     *) die 2 "unknown backend '$backend' (swift or rgw)" ;;
   esac
   local dir
@@ -317,7 +446,7 @@ cmd_start() {
         return 0
       fi
       echo "s3-server: $dir holds a server that is not running; starting it afresh" >&2
-      kill_recorded "$dir"
+      stop_processes "$dir"
       rm -rf "$dir"
     elif [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
       die 1 "$dir is not empty and was not made by s3-server.sh; refusing to use (and later delete) it"
@@ -342,7 +471,7 @@ cmd_stop() {
   fi
   [ -e "$dir/backend" ] ||
     die 1 "$dir was not made by s3-server.sh (no $dir/backend); not touching it"
-  kill_recorded "$dir"
+  stop_processes "$dir"
   rm -rf "$dir"
 }
 
