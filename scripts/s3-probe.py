@@ -8,8 +8,8 @@
       what the server does with conditional writes, with a body that does not match
       x-amz-content-sha256 and with Last-Modified on a self-copy is printed as INFO lines.
       --basic runs the required checks only. --require-cas makes the conditional writes
-      (If-None-Match: *, If-Match, each raced by 8 writers of whom exactly one may win)
-      required checks.
+      required: If-None-Match: * and If-Match honoured, and of 8 writers racing with
+      If-None-Match: * exactly one wins (the If-Match race stays INFO: see conditional_races).
   s3-probe.py [--env FILE] mkbucket NAME
       Creates bucket NAME; succeeds if the caller already owns it.
   s3-probe.py [--env FILE] ready --timeout S [--pid PID]... [--url URL]...
@@ -125,8 +125,8 @@ class Probe(object):
         self.check('PUT', put['ETag'].strip('"') == md5, 'ETag %s (MD5 of the body %s)'
                    % (put['ETag'], md5))
         got = c.get_object(Bucket=b, Key='basic/obj')['Body'].read()
-        self.check('GET', got == body, '%d bytes back, %s' % (len(got),
-                                                             'equal' if got == body else 'DIFFERENT'))
+        self.check('GET', got == body,
+                   '%d bytes back, %s' % (len(got), 'equal' if got == body else 'DIFFERENT'))
         head = c.head_object(Bucket=b, Key='basic/obj')
         self.check('HEAD', head['ContentLength'] == len(body) and head['ETag'] == put['ETag'],
                    'ContentLength %d, ETag %s' % (head['ContentLength'], head['ETag']))
@@ -147,9 +147,7 @@ class Probe(object):
         except ClientError as e:
             self.check('GET of a missing key', error_code(e) == (404, 'NoSuchKey'),
                        'HTTP %s %s' % error_code(e))
-        wrong = dict(settings, AWS_SECRET_ACCESS_KEY='0' + settings['AWS_SECRET_ACCESS_KEY'][1:]
-                     if settings['AWS_SECRET_ACCESS_KEY'][0] != '0' else
-                     '1' + settings['AWS_SECRET_ACCESS_KEY'][1:])
+        wrong = dict(settings, AWS_SECRET_ACCESS_KEY=settings['AWS_SECRET_ACCESS_KEY'] + 'x')
         try:
             make_client(wrong).head_bucket(Bucket=b)
             self.check('signature check (wrong secret)', False, 'answered 200: the server '
@@ -233,11 +231,15 @@ class Probe(object):
         got = c.get_object(Bucket=b, Key='multi/obj')['Body'].read()
         tail = c.get_object(Bucket=b, Key='multi/obj', Range='bytes=5242870-5242889')
         want_tail = (parts[0] + parts[1])[5242870:5242890]
+        tail_status = tail['ResponseMetadata']['HTTPStatusCode']
         self.check('multipart upload of 5 MiB + 1000 bytes',
-                   got == b''.join(parts) and tail['Body'].read() == want_tail,
-                   'ETag %s, %d bytes back (%s), range across the part boundary %s' % (
-                       r['ETag'], len(got), 'equal' if got == b''.join(parts) else 'DIFFERENT',
-                       tail['ResponseMetadata']['HTTPStatusCode']))
+                   got == b''.join(parts) and tail['Body'].read() == want_tail and
+                   tail_status == 206,
+                   '%d bytes back (%s), range across the part boundary %d' % (
+                       len(got), 'equal' if got == b''.join(parts) else 'DIFFERENT',
+                       tail_status))
+        self.info('multipart ETags', 'CompleteMultipartUpload says %s, HEAD says %s' % (
+            r.get('ETag') or '(empty)', c.head_object(Bucket=b, Key='multi/obj')['ETag']))
 
     def self_copy(self):
         c, b = self.client, self.bucket
@@ -290,7 +292,7 @@ class Probe(object):
             verdict = 'compare-and-swap usable; If-Match takes %s' % (
                 'the quoted ETag (and the bare hex)' if quoted and bare else
                 'the quoted ETag only' if quoted else 'only the bare hex ETag, NOT the quoted one')
-            self.info('conditional writes', verdict)
+            self.cas_check('conditional writes', True, verdict)
             self.conditional_races(settings, quote=quoted)
         else:
             self.cas_check('conditional writes', False,
@@ -332,8 +334,10 @@ class Probe(object):
         self.cas_check('racing PUTs If-None-Match: * on a new key',
                        *race({'If-None-Match': '*'}))
         etag = self.client.head_object(Bucket=b, Key='race/obj')['ETag'].strip('"')
-        self.cas_check('racing PUTs If-Match: <the current etag>',
-                       *race({'If-Match': '"%s"' % etag if quote else etag}))
+        # INFO even under --require-cas: radosgw 16 let two of eight racing writers win once in
+        # about 650 rounds (and answers 500 to some of them), so a required check would flake.
+        self.info('racing PUTs If-Match: <the current etag>',
+                  race({'If-Match': '"%s"' % etag if quote else etag})[1])
 
     def cleanup(self):
         c, b = self.client, self.bucket
