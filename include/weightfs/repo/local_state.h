@@ -14,6 +14,10 @@
 namespace weightfs::repo {
 
 std::string DefaultStateDir();
+// Where this machine keeps its cache of repository objects fetched from remote stores
+// (storage::OpenCachingStore): <DefaultStateDir()>/cache, shared by the mounts and commands of
+// the machine.
+std::string DefaultCacheDir();
 
 // Compares the repository's head with what this machine saw before, then records the head.
 // A head older than the one seen (or a different snapshot with the same sequence number) is
