@@ -143,6 +143,7 @@ void CachingStore::Keep(const ObjectId& id, ByteView data) {
     return;
   }
   Account(id, data.size());
+  added_since_scan_ += data.size();
   EvictIfOver();
   MaybeRescan();
 }

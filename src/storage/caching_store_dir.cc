@@ -210,7 +210,10 @@ bool CachingStore::EvictOne() {
 }
 
 void CachingStore::MaybeRescan() {
-  if (NowSeconds() - last_scan_.load() < kRescanSeconds) return;
+  if (NowSeconds() - last_scan_.load() < kRescanSeconds &&
+      added_since_scan_.load() < options_.max_bytes / kRescanFraction) {
+    return;
+  }
   bool expected = false;
   if (!scanning_.compare_exchange_strong(expected, true)) return;
   Status s = Rescan();
@@ -221,6 +224,7 @@ void CachingStore::MaybeRescan() {
 
 Status CachingStore::Rescan() {
   last_scan_.store(NowSeconds());
+  added_since_scan_.store(0);
   std::vector<std::pair<ObjectId, uint64_t>> found;
   RETURN_IF_ERROR(
       ForEachCacheEntry(options_.dir, [&](const ObjectId& id, uint64_t size, const std::string&) {

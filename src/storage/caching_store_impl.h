@@ -57,9 +57,12 @@ class CachingStore : public ObjectStore {
 
   // A hit renews an entry's mtime (its age for eviction) at most this often.
   static constexpr int64_t kBumpSeconds = 60;
-  // The count of the cache's bytes is redone from a scan this often (other processes add
-  // entries this one does not see), when an entry is added.
+  // The count of the cache's bytes is redone from a scan (other processes add entries this one
+  // does not see) when this process has added an eighth of max_bytes since the last one, or
+  // kRescanSeconds have passed: with N processes filling the cache at once it holds at most
+  // about max_bytes * (1 + N / 8) plus an object per process.
   static constexpr int64_t kRescanSeconds = 30;
+  static constexpr uint64_t kRescanFraction = 8;
 
  private:
   // The open descriptors of a cached entry: buffered, and O_DIRECT where the filesystem allows.
@@ -97,7 +100,7 @@ class CachingStore : public ObjectStore {
   void EvictIfOver() EXCLUDES(index_mu_);
   // Evicts one of two random entries (the older); false when nothing is left to evict.
   bool EvictOne() EXCLUDES(index_mu_);
-  // Redoes the count from a scan when the last one is older than kRescanSeconds.
+  // Redoes the count from a scan when it is due (see kRescanSeconds).
   void MaybeRescan() EXCLUDES(index_mu_);
   Status Rescan() EXCLUDES(index_mu_);
   void Log(const std::string& message);
@@ -134,6 +137,7 @@ class CachingStore : public ObjectStore {
   std::atomic<bool> evicting_{false};
   std::atomic<bool> scanning_{false};
   std::atomic<int64_t> last_scan_{0};          // seconds
+  std::atomic<uint64_t> added_since_scan_{0};  // bytes
   std::atomic<int64_t> last_keep_failure_{0};  // seconds
 };
 

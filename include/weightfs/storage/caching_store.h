@@ -14,9 +14,11 @@
 // place without an fsync: a torn entry after a crash fails authentication in the repo layer,
 // which drops it (DropCachedCopy) and reads the object again. Several processes may share DIR at
 // once: entries appear by rename, every process counts the bytes it sees (a scan at open and
-// again from time to time) and evicts (of two random entries the one used less recently; a hit
-// renews an entry's mtime, at most once a minute), and a file another process has open stays
-// readable after it is unlinked. DIR/max_bytes records the bound last opened with (for stats).
+// again after it added an eighth of the bound, or half a minute later; N processes filling the
+// cache at once may take it to about max_bytes * (1 + N / 8)) and evicts (of two random entries the
+// one used less recently; a hit renews an entry's mtime, at most once a minute), and a file another
+// process has open stays readable after it is unlinked. DIR/max_bytes records the bound last opened
+// with (for stats).
 //
 // Thread-safe.
 #pragma once
