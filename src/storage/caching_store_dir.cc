@@ -75,6 +75,16 @@ Status MakeDirs(const std::string& dir) {
   return Status::Ok();
 }
 
+// A cache directory that exists must be a directory (a missing one is an empty cache).
+Status CheckCacheDir(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    return NotDirectory("the cache directory " + dir +
+                        " is not a directory: name a directory with --cache-dir");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int64_t NowSeconds() {
@@ -257,6 +267,7 @@ void CachingStore::LogKeepFailure(const Status& s) {
 // --- stats and clear, for `weightfs cache` ---
 
 Result<CacheDirStats> ScanCacheDir(const std::string& dir) {
+  RETURN_IF_ERROR(CheckCacheDir(dir));
   CacheDirStats stats;
   RETURN_IF_ERROR(ForEachCacheEntry(dir, [&](const ObjectId&, uint64_t size, const std::string&) {
     ++stats.entries;
@@ -276,6 +287,7 @@ Result<CacheDirStats> ScanCacheDir(const std::string& dir) {
 }
 
 Result<CacheDirStats> ClearCacheDir(const std::string& dir) {
+  RETURN_IF_ERROR(CheckCacheDir(dir));
   CacheDirStats removed;
   Status failed;
   RETURN_IF_ERROR(
