@@ -29,7 +29,7 @@ std::string CachingStore::EntryPath(const ObjectId& id) const {
   return objects_dir_ + "/" + hex.substr(0, 2) + "/" + hex;
 }
 
-Result<std::shared_ptr<CachingStore::EntryFds>> CachingStore::OpenEntry(const ObjectId& id) {
+std::shared_ptr<CachingStore::EntryFds> CachingStore::OpenEntry(const ObjectId& id) {
   std::shared_ptr<EntryFds> kept;
   {
     MutexLock lock(&fds_mu_);
@@ -50,8 +50,8 @@ Result<std::shared_ptr<CachingStore::EntryFds>> CachingStore::OpenEntry(const Ob
   auto opened = std::make_shared<EntryFds>();
   auto buffered = OpenFile(path, O_RDONLY);
   if (!buffered.ok()) {
-    if (buffered.status().code() == Code::kNotFound) return std::shared_ptr<EntryFds>();
-    return buffered.status();
+    if (buffered.status().code() != Code::kNotFound) LogCacheFailure(buffered.status());
+    return nullptr;
   }
   opened->buffered = std::move(*buffered);
   if (direct_io_.load(std::memory_order_relaxed)) {
@@ -111,9 +111,8 @@ Result<std::shared_ptr<const Bytes>> CachingStore::Fetch(const ObjectId& id) {
   // A fetch that finished between this reader's miss and now kept the object: read that.
   std::shared_ptr<const Bytes> data;
   Status status;
-  auto entry = OpenEntry(id);
-  if (entry.ok() && *entry) {
-    auto bytes = PreadRange((*entry)->buffered.get(), 0, UINT64_MAX, EntryPath(id));
+  if (auto entry = OpenEntry(id)) {
+    auto bytes = PreadRange(entry->buffered.get(), 0, UINT64_MAX, EntryPath(id));
     if (bytes.ok()) data = std::make_shared<const Bytes>(std::move(*bytes));
   }
   if (!data) {
@@ -139,7 +138,7 @@ void CachingStore::Keep(const ObjectId& id, ByteView data) {
   if (data.size() > options_.max_bytes) return;
   Status s = WriteEntry(id, data);
   if (!s.ok()) {
-    LogKeepFailure(s);
+    LogCacheFailure(s);
     return;
   }
   Account(id, data.size());
@@ -191,16 +190,28 @@ Status CachingStore::Put(const ObjectId& id, ByteView data) {
   return Status::Ok();
 }
 
+void CachingStore::DropUnreadable(const ObjectId& id, const Status& s) {
+  LogCacheFailure(s);
+  ForgetFds(id);
+  if (::unlink(EntryPath(id).c_str()) == 0) Unaccount(id);
+}
+
 Result<Bytes> CachingStore::Get(const ObjectId& id) {
-  ASSIGN_OR_RETURN(std::shared_ptr<EntryFds> fds, OpenEntry(id));
-  if (fds) return PreadRange(fds->buffered.get(), 0, UINT64_MAX, EntryPath(id));
+  if (auto fds = OpenEntry(id)) {
+    auto got = PreadRange(fds->buffered.get(), 0, UINT64_MAX, EntryPath(id));
+    if (got.ok()) return got;
+    DropUnreadable(id, got.status());
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<const Bytes> data, Fetch(id));
   return *data;
 }
 
 Result<Bytes> CachingStore::GetRange(const ObjectId& id, uint64_t offset, uint64_t len) {
-  ASSIGN_OR_RETURN(std::shared_ptr<EntryFds> fds, OpenEntry(id));
-  if (fds) return PreadRange(fds->buffered.get(), offset, len, EntryPath(id));
+  if (auto fds = OpenEntry(id)) {
+    auto got = PreadRange(fds->buffered.get(), offset, len, EntryPath(id));
+    if (got.ok()) return got;
+    DropUnreadable(id, got.status());
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<const Bytes> data, Fetch(id));
   if (offset >= data->size()) return Bytes();
   const uint64_t n = std::min<uint64_t>(len, data->size() - offset);
@@ -210,10 +221,11 @@ Result<Bytes> CachingStore::GetRange(const ObjectId& id, uint64_t offset, uint64
 
 Result<size_t> CachingStore::ReadInto(const ObjectId& id, uint64_t offset,
                                       std::span<uint8_t> dest) {
-  ASSIGN_OR_RETURN(std::shared_ptr<EntryFds> fds, OpenEntry(id));
-  if (fds) {
-    return PreadInto(fds->buffered.get(), fds->direct.valid() ? fds->direct.get() : -1, offset,
-                     dest, EntryPath(id));
+  if (auto fds = OpenEntry(id)) {
+    auto n = PreadInto(fds->buffered.get(), fds->direct.valid() ? fds->direct.get() : -1, offset,
+                       dest, EntryPath(id));
+    if (n.ok()) return n;
+    DropUnreadable(id, n.status());
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const Bytes> data, Fetch(id));
   if (offset >= data->size()) return size_t{0};

@@ -256,11 +256,11 @@ void CachingStore::Log(const std::string& message) {
   if (options_.log) options_.log(message);
 }
 
-void CachingStore::LogKeepFailure(const Status& s) {
+void CachingStore::LogCacheFailure(const Status& s) {
   const int64_t now = NowSeconds();
-  int64_t last = last_keep_failure_.load();
-  if (now - last < 60 || !last_keep_failure_.compare_exchange_strong(last, now)) return;
-  Log("cache: keeping an object in " + options_.dir +
+  int64_t last = last_failure_log_.load();
+  if (now - last < 60 || !last_failure_log_.compare_exchange_strong(last, now)) return;
+  Log("cache: using " + options_.dir +
       " failed (reads still work, from the backing store): " + s.ToString());
 }
 

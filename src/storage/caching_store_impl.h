@@ -80,8 +80,12 @@ class CachingStore : public ObjectStore {
   std::string EntryDir(const ObjectId& id) const;
   std::string EntryPath(const ObjectId& id) const;
 
-  // The entry's descriptors, or nullptr when the cache does not hold it.
-  Result<std::shared_ptr<EntryFds>> OpenEntry(const ObjectId& id) EXCLUDES(fds_mu_);
+  // The entry's descriptors, or nullptr when the cache does not hold it or cannot open it (a
+  // failure is logged: the read goes to the backing store).
+  std::shared_ptr<EntryFds> OpenEntry(const ObjectId& id) EXCLUDES(fds_mu_);
+  // An entry whose read failed (a local I/O error) is logged and removed; the read goes on to
+  // the backing store.
+  void DropUnreadable(const ObjectId& id, const Status& s);
   void MaybeBump(EntryFds* fds, const ObjectId& id);
   // Forgets the kept descriptors of id; whether there were any.
   bool ForgetFds(const ObjectId& id) EXCLUDES(fds_mu_);
@@ -104,8 +108,9 @@ class CachingStore : public ObjectStore {
   void MaybeRescan() EXCLUDES(index_mu_);
   Status Rescan() EXCLUDES(index_mu_);
   void Log(const std::string& message);
-  // Logs a failure to keep an entry, at most once a minute (a full disk would repeat it).
-  void LogKeepFailure(const Status& s);
+  // Logs a failure of the cache itself (keeping or reading an entry), at most once a minute
+  // (a full disk would repeat it).
+  void LogCacheFailure(const Status& s);
 
   const std::shared_ptr<ObjectStore> backing_;
   const CacheOptions options_;
@@ -138,7 +143,7 @@ class CachingStore : public ObjectStore {
   std::atomic<bool> scanning_{false};
   std::atomic<int64_t> last_scan_{0};          // seconds
   std::atomic<uint64_t> added_since_scan_{0};  // bytes
-  std::atomic<int64_t> last_keep_failure_{0};  // seconds
+  std::atomic<int64_t> last_failure_log_{0};   // seconds
 };
 
 // Calls fn(id, size, path) for every entry of the cache directory dir.
