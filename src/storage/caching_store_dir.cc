@@ -193,9 +193,13 @@ bool CachingStore::EvictOne() {
   {
     MutexLock lock(&index_mu_);
     if (index_.empty()) return false;
-    std::uniform_int_distribution<size_t> pick(0, index_.size() - 1);
-    a = index_[pick(rng_)];
-    b = index_[pick(rng_)];
+    // Two different entries (when there are two): of a pair, the older always goes.
+    const size_t n = index_.size();
+    const size_t i = std::uniform_int_distribution<size_t>(0, n - 1)(rng_);
+    size_t j = n < 2 ? i : std::uniform_int_distribution<size_t>(0, n - 2)(rng_);
+    if (n >= 2 && j >= i) ++j;
+    a = index_[i];
+    b = index_[j];
   }
   // Every round drops at least one entry from the count (evicted, or found gone), so the loop
   // of EvictIfOver ends.

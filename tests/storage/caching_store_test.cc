@@ -209,6 +209,27 @@ TEST_F(CachingStoreTest, OpeningWithASmallerBoundEvicts) {
   EXPECT_FALSE(fs::exists(EntryPath(cache_dir(), TestId(2, 1))));
 }
 
+TEST_F(CachingStoreTest, AHitRenewsAnEntrySoThatAnOlderOneIsEvicted) {
+  const ObjectId a = TestId(0x15, 1), b = TestId(0x16, 2);
+  {
+    auto cache = Open();
+    WFS_ASSERT_OK(cache->Put(a, TestData(1000, 1)));
+    WFS_ASSERT_OK(cache->Put(b, TestData(1000, 2)));
+  }
+  const auto now = fs::file_time_type::clock::now();
+  fs::last_write_time(EntryPath(cache_dir(), a), now - std::chrono::hours(1));
+  fs::last_write_time(EntryPath(cache_dir(), b), now - std::chrono::hours(2));
+  {
+    auto cache = Open();
+    ASSERT_TRUE(cache->GetRange(b, 0, 1).ok());  // b was used last
+  }
+  EXPECT_GT(fs::last_write_time(EntryPath(cache_dir(), b)), now - std::chrono::minutes(1));
+  auto cache = Open(1500);  // room for one: a, now the older, goes
+  EXPECT_FALSE(fs::exists(EntryPath(cache_dir(), a)));
+  EXPECT_TRUE(fs::exists(EntryPath(cache_dir(), b)));
+  EXPECT_EQ(counting_->reads.load(), 0);
+}
+
 TEST_F(CachingStoreTest, DeleteAndDropCachedCopy) {
   auto cache = Open();
   const ObjectId a = TestId(0x21, 1), b = TestId(0x22, 2);
