@@ -94,6 +94,9 @@ class Progress {
 };
 
 std::string HumanBytes(uint64_t n);
+// A size given on the command line (weightfs::ParseByteSize: "512M", "4G", "4GiB", "1048576";
+// powers of 1024): kInvalidArgument naming `flag` and the accepted forms otherwise.
+Result<uint64_t> ParseByteSize(const std::string& text, const std::string& flag);
 // The first 16 hex digits of an id (how ids are shown).
 std::string ShortId(const ObjectId& id);
 // "ID  #SEQ  TIME  MESSAGE" of a snapshot (one line of a listing).
@@ -107,6 +110,7 @@ void AddInfoCommands(CLI::App* app, int* exit_code);    // log, check, stats
 void AddMountCommands(CLI::App* app, int* exit_code);   // mount, umount
 void AddPolicyCommands(CLI::App* app, int* exit_code);  // policy check|explain|show|set
 void AddCopyCommands(CLI::App* app, int* exit_code);    // copy
+void AddCacheCommands(CLI::App* app, int* exit_code);   // cache stats|clear
 
 // Reads and validates a policy file (errors read FILE:LINE:COLUMN: message).
 Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& path);

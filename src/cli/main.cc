@@ -36,6 +36,7 @@ int Run(int argc, char** argv) {
   AddHistoryCommands(&app, &exit_code);
   AddPolicyCommands(&app, &exit_code);
   AddCopyCommands(&app, &exit_code);
+  AddCacheCommands(&app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -113,6 +113,16 @@ int64_t ChunkReader::Budget() const {
 
 Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint64_t chunk_size,
                                                        uint64_t first, uint64_t count) const {
+  auto f = LoadOnce(id, chunk_size, first, count);
+  // A frame that failed authentication may be a damaged copy in a local cache (a torn or
+  // flipped entry): drop it and read the object again from where it is stored, once.
+  const bool damaged = f.ok() ? !(*f)->bad_.empty() : f.status().code() == Code::kCorruption;
+  if (damaged && repo_->store()->DropCachedCopy(id)) return LoadOnce(id, chunk_size, first, count);
+  return f;
+}
+
+Result<std::shared_ptr<ChunkFrames>> ChunkReader::LoadOnce(const ObjectId& id, uint64_t chunk_size,
+                                                           uint64_t first, uint64_t count) const {
   const ObjectCipher& cipher = repo_->objects().cipher();
   const uint64_t sealed_size = ObjectCipher::SealedSize(chunk_size);
   auto f = std::make_shared<ChunkFrames>();

@@ -28,6 +28,8 @@ std::string DefaultStateDir() {
   return "/tmp/weightfs-state-" + std::to_string(::geteuid());
 }
 
+std::string DefaultCacheDir() { return DefaultStateDir() + "/cache"; }
+
 namespace {
 Status WriteStateFile(const std::string& state_dir, const std::string& path,
                       const std::string& text);

@@ -72,6 +72,16 @@ Result<ObjectId> ObjectLayer::PutFile(const FileObject& file) {
 Status ObjectLayer::Sync() { return store_->Sync(); }
 
 Result<Bytes> ObjectLayer::GetObject(ObjectType type, const ObjectId& id) const {
+  auto plain = GetObjectOnce(type, id);
+  // A damaged copy in a local cache is dropped and the object read again from where it is
+  // stored; only a second failure is corruption.
+  if (!plain.ok() && plain.status().code() == Code::kCorruption && store_->DropCachedCopy(id)) {
+    return GetObjectOnce(type, id);
+  }
+  return plain;
+}
+
+Result<Bytes> ObjectLayer::GetObjectOnce(ObjectType type, const ObjectId& id) const {
   auto sealed = store_->Get(id);
   if (!sealed.ok()) {
     if (sealed.status().code() == Code::kNotFound) {

@@ -106,6 +106,8 @@ Status FaultStore::CreateFileExclusive(const std::string& name, ByteView data) {
 
 Status FaultStore::DeleteFile(const std::string& name) { return target_->DeleteFile(name); }
 
+bool FaultStore::DropCachedCopy(const ObjectId& id) { return target_->DropCachedCopy(id); }
+
 Result<std::unique_ptr<FileLock>> FaultStore::TryLock(const std::string& name, bool shared) {
   return target_->TryLock(name, shared);
 }

@@ -18,12 +18,6 @@ namespace {
 
 namespace bfs = boost::filesystem;
 
-// Whether a read of dest at offset meets O_DIRECT's rules (offset, size and buffer aligned).
-bool IsDirectAligned(uint64_t offset, std::span<uint8_t> dest) {
-  return offset % kReadAlignment == 0 && dest.size() % kReadAlignment == 0 &&
-         reinterpret_cast<uintptr_t>(dest.data()) % kReadAlignment == 0;
-}
-
 // A smaller object is written through the page cache: O_DIRECT's synchronous device write would
 // cost more than the copy it saves.
 constexpr size_t kMinDirectWrite = 64 << 10;
@@ -224,32 +218,8 @@ Result<std::shared_ptr<const LocalStore::ObjectFds>> LocalStore::OpenObject(cons
 
 Result<size_t> LocalStore::ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) {
   ASSIGN_OR_RETURN(std::shared_ptr<const ObjectFds> fds, OpenObject(id));
-  // An aligned read bypasses the page cache: the data path keeps the plaintext it decrypts, and
-  // a second (ciphertext) copy in the kernel would cost a copy per read and memory besides.
-  int fd = fds->buffered.get();
-  if (fds->direct.valid() && IsDirectAligned(offset, dest)) fd = fds->direct.get();
-  size_t done = 0;
-  while (done < dest.size()) {
-    ssize_t n =
-        ::pread(fd, dest.data() + done, dest.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EINVAL && fd != fds->buffered.get()) {
-        fd = fds->buffered.get();  // a device with larger blocks than kReadAlignment
-        continue;
-      }
-      return ErrnoStatus(errno, "reading " + ObjectPath(id));
-    }
-    if (n == 0) break;  // end of the object
-    done += static_cast<size_t>(n);
-    if (fd != fds->buffered.get() && done < dest.size()) {
-      // A direct read that stops short off a block boundary stopped at the object's end (a
-      // second read would only say so); one that stopped on a boundary continues buffered.
-      if ((offset + done) % kReadAlignment != 0) break;
-      fd = fds->buffered.get();
-    }
-  }
-  return done;
+  return PreadInto(fds->buffered.get(), fds->direct.valid() ? fds->direct.get() : -1, offset, dest,
+                   ObjectPath(id));
 }
 
 Result<bool> LocalStore::Contains(const ObjectId& id) {

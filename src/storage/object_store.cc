@@ -26,6 +26,8 @@ Result<size_t> ObjectStore::ReadInto(const ObjectId& id, uint64_t offset, std::s
   return n;
 }
 
+bool ObjectStore::DropCachedCopy(const ObjectId&) { return false; }
+
 Result<std::unique_ptr<FileLock>> ObjectStore::TryLock(const std::string& name, bool) {
   return Unsupported("this store has no locks that the kernel releases (" + name + ")");
 }

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <random>
 
+#include "weightfs/storage/object_store.h"
+
 namespace weightfs::storage {
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
@@ -60,6 +62,37 @@ Status WriteAll(int fd, ByteView data, const std::string& path) {
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
+}
+
+Result<size_t> PreadInto(int buffered_fd, int direct_fd, uint64_t offset, std::span<uint8_t> dest,
+                         const std::string& path) {
+  // An aligned read bypasses the page cache: the data path keeps the plaintext it decrypts, and
+  // a second (ciphertext) copy in the kernel would cost a copy per read and memory besides.
+  const bool aligned = offset % kReadAlignment == 0 && dest.size() % kReadAlignment == 0 &&
+                       reinterpret_cast<uintptr_t>(dest.data()) % kReadAlignment == 0;
+  int fd = direct_fd >= 0 && aligned ? direct_fd : buffered_fd;
+  size_t done = 0;
+  while (done < dest.size()) {
+    ssize_t n =
+        ::pread(fd, dest.data() + done, dest.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL && fd != buffered_fd) {
+        fd = buffered_fd;  // a device with larger blocks than kReadAlignment
+        continue;
+      }
+      return ErrnoStatus(errno, "reading " + path);
+    }
+    if (n == 0) break;  // end of the file
+    done += static_cast<size_t>(n);
+    if (fd != buffered_fd && done < dest.size()) {
+      // A direct read that stops short off a block boundary stopped at the file's end (a
+      // second read would only say so); one that stopped on a boundary continues buffered.
+      if ((offset + done) % kReadAlignment != 0) break;
+      fd = buffered_fd;
+    }
+  }
+  return done;
 }
 
 Result<Bytes> PreadRange(int fd, uint64_t offset, uint64_t len, const std::string& path) {

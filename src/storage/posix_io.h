@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "weightfs/core/bytes.h"
@@ -43,6 +44,13 @@ Status WriteAll(int fd, ByteView data, const std::string& path);
 // Reads up to len bytes at offset with pread, looping over short reads; stops early only at end
 // of file.
 Result<Bytes> PreadRange(int fd, uint64_t offset, uint64_t len, const std::string& path);
+
+// Reads up to dest.size() bytes at offset into dest, looping over short reads; stops early only
+// at end of file. Returns the bytes read. direct_fd (or -1) is the same file opened with
+// O_DIRECT: used when offset, size and buffer are multiples of kReadAlignment, falling back to
+// buffered_fd where the device refuses (larger blocks) and for a tail past a block boundary.
+Result<size_t> PreadInto(int buffered_fd, int direct_fd, uint64_t offset, std::span<uint8_t> dest,
+                         const std::string& path);
 
 // Reads a whole file from offset 0 until end of file.
 Result<Bytes> ReadToEnd(int fd, const std::string& path);

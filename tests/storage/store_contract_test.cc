@@ -1,11 +1,13 @@
 // The ObjectStore contract, run against every implementation: the local store in a fresh
-// directory, the memory store, and a FaultStore with an empty plan over a memory store.
+// directory, the memory store, a FaultStore with an empty plan over a memory store, and a
+// CachingStore over a memory store and over a local store.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "storage/storage_test_util.h"
+#include "weightfs/storage/caching_store.h"
 #include "weightfs/storage/fault_store.h"
 #include "weightfs/storage/local_store.h"
 #include "weightfs/storage/memory_store.h"
@@ -49,6 +52,15 @@ void PrintTo(const StoreCase& c, std::ostream* os) { *os << c.name; }
 
 std::unique_ptr<ObjectStore> MakeLocal(const std::string& dir) {
   auto store = OpenLocalStore(dir);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+// A CachingStore in dir/cache over backing (a small bound, so that the suite evicts too).
+std::unique_ptr<ObjectStore> MakeCaching(const std::string& dir,
+                                         std::unique_ptr<ObjectStore> backing) {
+  if (!backing) return nullptr;
+  auto store = OpenCachingStore(std::move(backing), CacheOptions{dir + "/cache", 64 << 10, {}});
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   return store.ok() ? std::move(store).value() : nullptr;
 }
@@ -406,6 +418,15 @@ INSTANTIATE_TEST_SUITE_P(
                       StoreCase{"FaultOverMemory",
                                 [](const std::string&) -> std::unique_ptr<ObjectStore> {
                                   return std::make_unique<OwningFaultStore>(NewMemoryStore());
+                                }},
+                      StoreCase{"CachingOverMemory",
+                                [](const std::string& dir) {
+                                  return MakeCaching(dir, NewMemoryStore());
+                                }},
+                      StoreCase{"CachingOverLocal",
+                                [](const std::string& dir) {
+                                  std::filesystem::create_directories(dir + "/backing");
+                                  return MakeCaching(dir, MakeLocal(dir + "/backing"));
                                 }}),
     [](const ::testing::TestParamInfo<StoreCase>& info) { return std::string(info.param.name); });
 

@@ -122,9 +122,12 @@ class ChunkReader {
     std::shared_ptr<CondVar> waiters;
   };
 
-  // Reads and opens frames [first, first + count) of a chunk.
+  // Reads and opens frames [first, first + count) of a chunk: LoadOnce, and once more when a
+  // frame failed and the store dropped a cached copy (ObjectStore::DropCachedCopy).
   Result<std::shared_ptr<ChunkFrames>> Load(const ObjectId& id, uint64_t chunk_size, uint64_t first,
                                             uint64_t count) const;
+  Result<std::shared_ptr<ChunkFrames>> LoadOnce(const ObjectId& id, uint64_t chunk_size,
+                                                uint64_t first, uint64_t count) const;
   // Runs a whole-chunk load and publishes it (or drops the entry on failure).
   Result<std::shared_ptr<const ChunkFrames>> LoadAndPublish(const ObjectId& id,
                                                             uint64_t chunk_size);

@@ -20,6 +20,10 @@
 namespace weightfs::repo {
 
 std::string DefaultStateDir();
+// Where this machine keeps its cache of repository objects fetched from remote stores
+// (storage::OpenCachingStore): <DefaultStateDir()>/cache, shared by the mounts and commands of
+// the machine.
+std::string DefaultCacheDir();
 
 // Where this machine's record of one repository location lives.
 struct StateScope {

@@ -56,6 +56,9 @@ class ObjectLayer {
   ObjectId EmptyTreeId() const;
 
  private:
+  // One read and authentication of an object (GetObject retries once after dropping a cached
+  // copy).
+  Result<Bytes> GetObjectOnce(ObjectType type, const ObjectId& id) const;
   // Sealed chunk buffers kept for reuse: a few chunks' worth (the sink has more in flight only
   // briefly).
   static constexpr size_t kSealBuffersKept = 16 << 20;

@@ -48,6 +48,7 @@ class FaultStore : public ObjectStore {
   Status DeleteFile(const std::string& name) override;
   Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
   Result<std::unique_ptr<FileLock>> TryLock(const std::string& name, bool shared) override;
+  bool DropCachedCopy(const ObjectId& id) override;
 
  private:
   // Counts a write, or fails it as the plan says.

@@ -63,6 +63,11 @@ class ObjectStore {
   // new one for gc's grace period. kNotFound when missing.
   virtual Status Touch(const ObjectId& id) = 0;
   virtual Status Sync() = 0;
+  // Drops this store's local cached copy of an object (a CachingStore's), so that the next read
+  // fetches it from where it is stored: the repo layer calls it when an object fails
+  // authentication, and reads again once if it returns true. False when there was no cached
+  // copy (the default: a store without a cache). A store that wraps another forwards it.
+  virtual bool DropCachedCopy(const ObjectId& id);
 
   // --- small named files ---
   // std::nullopt when missing.
