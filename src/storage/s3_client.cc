@@ -125,6 +125,7 @@ Result<S3Response> S3Client::Send(const S3Request& request) const {
     RETURN_IF_ERROR(signed_ok);
     HttpOutcome outcome = http_.Perform(http);
     S3Response response{std::move(outcome.response), {}, attempt};
+    response.attempts += std::max(0, response.http.sends - 1);
     if (outcome.error == TransportError::kNone && response.status() >= 300) {
       response.error = ParseS3Error(AsString(response.http.body));
     }

@@ -38,8 +38,10 @@ struct S3Request {
 
 struct S3Response {
   HttpResponse http;
-  S3Error error;     // parsed from the body of a 3xx/4xx/5xx answer
-  int attempts = 1;  // how many were sent; > 1 means an earlier attempt may have taken effect
+  S3Error error;  // parsed from the body of a 3xx/4xx/5xx answer
+  // How many times the request was sent (ours and curl's resends); > 1 means an earlier one
+  // may have taken effect.
+  int attempts = 1;
   long status() const { return http.status; }
 };
 

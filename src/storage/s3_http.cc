@@ -102,6 +102,11 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
+int OnDebug(CURL*, curl_infotype type, char*, size_t, void* user) {
+  if (type == CURLINFO_HEADER_OUT) ++static_cast<Transfer*>(user)->response->sends;
+  return 0;
+}
+
 TransportError Classify(CURLcode code) {
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -209,6 +214,11 @@ HttpOutcome HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  // Counts the sends (curl reports each request's headers to the debug callback, and nothing
+  // is printed).
+  curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, OnDebug);
+  curl_easy_setopt(curl, CURLOPT_DEBUGDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
   SetMethod(curl, request, &t);
   CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_WRITE_ERROR && out.response.body_too_large) code = CURLE_OK;

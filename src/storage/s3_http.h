@@ -40,6 +40,9 @@ struct HttpResponse {
   Bytes body;
   size_t received_into = 0;  // bytes written to receive_into
   bool body_too_large = false;
+  // How many times the request went out: curl resends on its own when a kept-alive connection
+  // dies before an answer, which for a PUT may follow one that took effect.
+  int sends = 0;
 
   // The value of the header (name in lowercase), empty when absent.
   std::string Header(std::string_view name) const;

@@ -126,8 +126,11 @@ Status S3Store::CasConditional(const std::string& name, const std::optional<Byte
       return Status::Ok();
     }
   }
-  // 409: a concurrent conditional write to the same key won.
-  if (response.status() == 412 || response.status() == 409) return Lost(name);
+  // 409: a concurrent conditional write to the same key won; 404: it was deleted meanwhile.
+  if (response.status() == 412 || response.status() == 409 ||
+      (current && response.status() == 404)) {
+    return Lost(name);
+  }
   return client_->ErrorFor(response, "writing " + client_->Describe(key));
 }
 

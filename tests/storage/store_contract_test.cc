@@ -1,5 +1,6 @@
 // The ObjectStore contract, run against every implementation: the local store in a fresh
-// directory, the memory store, and a FaultStore with an empty plan over a memory store.
+// directory, the memory store, a FaultStore with an empty plan over a memory store, and the S3
+// store on the fake S3 server, with and without conditional writes (skipped without python3).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/s3_test_util.h"
 #include "storage/storage_test_util.h"
 #include "weightfs/storage/fault_store.h"
 #include "weightfs/storage/local_store.h"
@@ -43,6 +45,8 @@ class OwningFaultStore : public FaultStore {
 struct StoreCase {
   const char* name;
   std::function<std::unique_ptr<ObjectStore>(const std::string& dir)> make;
+  // Why the store cannot be made here (the case is skipped), or empty.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 void PrintTo(const StoreCase& c, std::ostream* os) { *os << c.name; }
@@ -56,6 +60,7 @@ std::unique_ptr<ObjectStore> MakeLocal(const std::string& dir) {
 class StoreContractTest : public ::testing::TestWithParam<StoreCase> {
  protected:
   void SetUp() override {
+    if (std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
     store_ = GetParam().make(dir_.path());
     ASSERT_NE(store_, nullptr);
   }
@@ -401,12 +406,19 @@ TEST_P(StoreContractTest, ConcurrentCompareAndSwapIncrements) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreContractTest,
-    ::testing::Values(StoreCase{"Local", MakeLocal},
-                      StoreCase{"Memory", [](const std::string&) { return NewMemoryStore(); }},
-                      StoreCase{"FaultOverMemory",
-                                [](const std::string&) -> std::unique_ptr<ObjectStore> {
-                                  return std::make_unique<OwningFaultStore>(NewMemoryStore());
-                                }}),
+    ::testing::Values(
+        StoreCase{"Local", MakeLocal},
+        StoreCase{"Memory", [](const std::string&) { return NewMemoryStore(); }},
+        StoreCase{"FaultOverMemory",
+                  [](const std::string&) -> std::unique_ptr<ObjectStore> {
+                    return std::make_unique<OwningFaultStore>(NewMemoryStore());
+                  }},
+        StoreCase{"S3Fake", [](const std::string&) { return s3::testing::S3TestStore::Make({}); },
+                  s3::testing::FakeS3Unavailable},
+        StoreCase{
+            "S3FakeNoConditionalWrites",
+            [](const std::string&) { return s3::testing::S3TestStore::Make({"--no-conditional"}); },
+            s3::testing::FakeS3Unavailable}),
     [](const ::testing::TestParamInfo<StoreCase>& info) { return std::string(info.param.name); });
 
 // --- file names ---
