@@ -138,7 +138,7 @@ def list_objects(query):
                 last = k
                 continue
         if len(contents) + len(prefixes) >= max_keys:
-            truncated = True
+            truncated = max_keys > 0  # S3 answers max-keys=0 with an empty, complete page
             break
         if cp:
             prefixes.append(cp)
