@@ -67,11 +67,11 @@ class FakeS3 {
   }
 
   ~FakeS3() {
-    if (to_ >= 0) ::close(to_);  // the server exits at the end of its input
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
       ::waitpid(pid_, nullptr, 0);
     }
+    if (to_ >= 0) ::close(to_);
     if (from_ >= 0) ::close(from_);
   }
   FakeS3(const FakeS3&) = delete;
