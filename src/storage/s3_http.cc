@@ -107,6 +107,18 @@ int OnDebug(CURL*, curl_infotype type, char*, size_t, void* user) {
   return 0;
 }
 
+Slist HeaderLines(const HeaderList& headers) {
+  curl_slist* list = nullptr;
+  auto append = [&](const std::string& line) {
+    curl_slist* longer = curl_slist_append(list, line.c_str());
+    if (longer == nullptr) Die(__FILE__, __LINE__, "curl_slist_append failed (out of memory)");
+    list = longer;
+  };
+  for (const auto& [k, v] : headers) append(k + ": " + v);
+  append("Expect:");  // no "Expect: 100-continue" round trip before an upload
+  return Slist(list);
+}
+
 TransportError Classify(CURLcode code) {
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -169,7 +181,10 @@ HttpClient::~HttpClient() {
 
 void* HttpClient::Acquire() {
   MutexLock lock(&mu_);
-  available_.Wait([&]() REQUIRES(mu_) { return !idle_.empty() || created_ < max_connections_; });
+  available_.Wait([&] {
+    mu_.AssertHeld();
+    return !idle_.empty() || created_ < max_connections_;
+  });
   if (!idle_.empty()) {
     void* h = idle_.back();
     idle_.pop_back();
@@ -192,16 +207,7 @@ HttpOutcome HttpClient::Perform(const HttpRequest& request) {
   curl_easy_reset(curl);  // options only: the connection and its caches stay
   HttpOutcome out;
   Transfer t{curl, &request, &out.response};
-  Slist headers;
-  for (const auto& [k, v] : request.headers) {
-    std::string line = k + ": " + v;
-    curl_slist* l = curl_slist_append(headers.get(), line.c_str());
-    if (l == nullptr) Die(__FILE__, __LINE__, "curl_slist_append failed (out of memory)");
-    headers.release();
-    headers.reset(l);
-  }
-  // No "Expect: 100-continue" round trip before an upload.
-  headers.reset(curl_slist_append(headers.release(), "Expect:"));
+  Slist headers = HeaderLines(request.headers);
   const long timeout_s = std::max<long>(1, static_cast<long>((timeout_.count() + 999) / 1000));
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());

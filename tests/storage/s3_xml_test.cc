@@ -99,8 +99,8 @@ TEST(S3XmlTest, MalformedDocumentsAreCorruption) {
       "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
       "<ListBucketResult><Contents><Key>k</Key><Size>-1</Size></Contents></ListBucketResult>",
       "<ListBucketResult><Contents><Key>k</Key><Size>1x</Size></Contents></ListBucketResult>",
-      "<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size></Contents>"
-      "</ListBucketResult>",
+      std::string("<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size>") +
+          "</Contents></ListBucketResult>",
       "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
       "<Error><Code>NoSuchBucket</Code></Error>",
   };
