@@ -220,11 +220,13 @@ HttpOutcome HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  // Counts the sends (curl reports each request's headers to the debug callback, and nothing
-  // is printed).
-  curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, OnDebug);
-  curl_easy_setopt(curl, CURLOPT_DEBUGDATA, &t);
-  curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
+  if (request.method == "PUT") {
+    // Counts the sends (curl reports each request's headers to the debug callback, and nothing
+    // is printed): a resent conditional PUT must know it was resent.
+    curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, OnDebug);
+    curl_easy_setopt(curl, CURLOPT_DEBUGDATA, &t);
+    curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
+  }
   SetMethod(curl, request, &t);
   CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_WRITE_ERROR && out.response.body_too_large) code = CURLE_OK;

@@ -40,8 +40,8 @@ struct HttpResponse {
   Bytes body;
   size_t received_into = 0;  // bytes written to receive_into
   bool body_too_large = false;
-  // How many times the request went out: curl resends on its own when a kept-alive connection
-  // dies before an answer, which for a PUT may follow one that took effect.
+  // How many times a PUT went out (0 for other methods): curl resends on its own when a
+  // kept-alive connection dies before an answer, which may follow a PUT that took effect.
   int sends = 0;
 
   // The value of the header (name in lowercase), empty when absent.

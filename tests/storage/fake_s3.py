@@ -82,7 +82,7 @@ def check_signature(handler, raw_path, raw_query, body):
         return 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist."
     if cred[2] != ARGS.region:
         return 400, "AuthorizationHeaderMalformed", "the region '%s' is wrong; expecting '%s'" % (
-            cred[2], ARGS.region)
+            cred[2], ARGS.region), ARGS.region
     amz_date = handler.headers.get("x-amz-date", "")
     try:
         when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
@@ -252,7 +252,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ARGS.verify:
             bad = check_signature(self, parsed.path, parsed.query, body)
             if bad:
-                return bad[0], {}, error_xml(bad[1], bad[2])
+                return bad[0], {}, error_xml(*bad[1:])
         path = urllib.parse.unquote(parsed.path)
         bucket, _, key = path.lstrip("/").partition("/")
         if bucket != ARGS.bucket:

@@ -26,6 +26,7 @@ class S3StoreTest : public ::testing::Test {
   void Start(std::vector<std::string> args) {
     if (std::string why = testing::FakeS3Unavailable(); !why.empty()) GTEST_SKIP() << why;
     store_.reset();
+    args.insert(args.end(), {"--verify", "AKIDFAKE:fake-secret"});
     server_ = std::make_unique<testing::FakeS3>(std::move(args));
     ASSERT_EQ(server_->error(), "");
     auto store = S3Store::Open(server_->Options());
