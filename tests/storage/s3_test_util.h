@@ -138,7 +138,9 @@ class FakeS3 {
   std::vector<std::string> logs_;
 };
 
-// An S3Store on its own fake server (probed for conditional writes), for the contract suite.
+// An S3Store for the contract suite that owns what it runs on: its own fake server (Make), or a
+// fresh bucket on the real server of the s3server ctest fixture (MakeOnRealServer), emptied and
+// deleted with the store.
 class S3TestStore : public ObjectStore {
  public:
   // Every request's signature is checked (the server knows the secret of Options()).
@@ -148,10 +150,17 @@ class S3TestStore : public ObjectStore {
     if (!server->error().empty()) return nullptr;
     auto store = S3Store::Open(server->Options());
     if (!store.ok() || !(*store)->ProbeConditionalWrites().ok()) return nullptr;
-    return std::make_unique<S3TestStore>(std::move(server), std::move(*store));
+    return std::make_unique<S3TestStore>(std::move(server), std::move(*store), nullptr);
   }
-  S3TestStore(std::unique_ptr<FakeS3> server, std::unique_ptr<S3Store> store)
-      : server_(std::move(server)), s_(std::move(store)) {}
+  static std::unique_ptr<ObjectStore> MakeOnRealServer();
+
+  S3TestStore(std::unique_ptr<FakeS3> server, std::unique_ptr<S3Store> store,
+              std::function<void()> cleanup)
+      : server_(std::move(server)), s_(std::move(store)), cleanup_(std::move(cleanup)) {}
+  ~S3TestStore() override {
+    s_.reset();
+    if (cleanup_) cleanup_();
+  }
 
   Status Put(const ObjectId& id, ByteView d) override { return s_->Put(id, d); }
   Result<Bytes> Get(const ObjectId& id) override { return s_->Get(id); }
@@ -193,6 +202,7 @@ class S3TestStore : public ObjectStore {
  private:
   std::unique_ptr<FakeS3> server_;  // destroyed after the store
   std::unique_ptr<S3Store> s_;
+  std::function<void()> cleanup_;
 };
 
 }  // namespace weightfs::storage::s3::testing

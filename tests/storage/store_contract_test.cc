@@ -1,6 +1,7 @@
 // The ObjectStore contract, run against every implementation: the local store in a fresh
 // directory, the memory store, a FaultStore with an empty plan over a memory store, and the S3
-// store on the fake S3 server, with and without conditional writes (skipped without python3).
+// store on the fake S3 server, with and without conditional writes (skipped without python3), and
+// on the real server of the s3server fixture (ctest -L s3; skipped elsewhere).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/s3_real_server.h"
 #include "storage/s3_test_util.h"
 #include "storage/storage_test_util.h"
 #include "weightfs/storage/fault_store.h"
@@ -418,7 +420,10 @@ INSTANTIATE_TEST_SUITE_P(
         StoreCase{
             "S3FakeNoConditionalWrites",
             [](const std::string&) { return s3::testing::S3TestStore::Make({"--no-conditional"}); },
-            s3::testing::FakeS3Unavailable}),
+            s3::testing::FakeS3Unavailable},
+        StoreCase{"S3RealServer",
+                  [](const std::string&) { return s3::testing::S3TestStore::MakeOnRealServer(); },
+                  s3::testing::RealS3Unavailable}),
     [](const ::testing::TestParamInfo<StoreCase>& info) { return std::string(info.param.name); });
 
 // --- file names ---
