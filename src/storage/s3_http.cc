@@ -19,7 +19,10 @@ struct Transfer {
   HttpResponse* response = nullptr;
   size_t sent = 0;
   uint64_t skipped = 0;
-  bool into_active = false;  // decided at the first body byte, once the status is known
+  // Decided at the first body byte, once the status is known: a 2xx body goes into the
+  // caller's span and is held to max_body; an error document is neither.
+  bool into_active = false;
+  bool limited = false;
   bool started = false;
 };
 
@@ -59,6 +62,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     t->into_active = t->request->receive_into != nullptr && status / 100 == 2;
+    t->limited = status / 100 == 2;
     if (status != 200) t->skipped = t->request->skip_on_200;  // nothing to skip
   }
   std::string_view chunk(data, total);
@@ -75,7 +79,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     r.received_into += copy;
     return total;  // bytes past the span (a server ignoring the range) are dropped
   }
-  if (r.body.size() + chunk.size() > t->request->max_body) {
+  if (t->limited && r.body.size() + chunk.size() > t->request->max_body) {
     r.body_too_large = true;
     return 0;  // stops the transfer
   }

@@ -30,7 +30,7 @@ struct HttpRequest {
   // When the server ignores a Range and answers 200 with the whole object, the first
   // skip_on_200 bytes of the body are dropped (the range's offset).
   uint64_t skip_on_200 = 0;
-  // A larger body is not read: the transfer stops and HttpResponse::body_too_large is set.
+  // A larger 2xx body is not read: the transfer stops and HttpResponse::body_too_large is set.
   size_t max_body = std::numeric_limits<size_t>::max();
 };
 

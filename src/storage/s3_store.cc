@@ -105,16 +105,17 @@ const Location& S3Store::location() const { return client_->options().location; 
 Result<ConditionalWrites> S3Store::ProbeConditionalWrites() {
   const std::string key = client_->FileKey(std::string(kProbePrefix) + RandomHex());
   const std::string what = "probing conditional writes at " + client_->Describe(key);
-  auto put = [&](HeaderList headers) -> Result<long> {
-    S3Request request{"PUT", key, std::move(headers), AsBytes("probe")};
+  auto put = [&](const HeaderList& headers) -> Result<long> {
+    S3Request request{"PUT", key, headers, AsBytes("probe")};
     ASSIGN_OR_RETURN(S3Response response, client_->Send(request));
-    if (response.status() >= 300 && response.status() != 412 && response.status() != 501) {
+    // Refused credentials or access fail the probe; any other refusal of a conditional PUT
+    // (412, 501 NotImplemented, 400) is an answer.
+    if (response.status() == 403 || (response.status() >= 300 && headers.empty())) {
       return client_->ErrorFor(response, what);
     }
     return response.status();
   };
-  ASSIGN_OR_RETURN(long created, put({}));
-  if (created != 200) return IoError("S3 answered " + std::to_string(created) + " to " + what);
+  RETURN_IF_ERROR(put({}).status());  // the scratch object, which the conditions then meet
   ASSIGN_OR_RETURN(long if_none_match, put({{"if-none-match", "*"}}));
   ASSIGN_OR_RETURN(long if_match, put({{"if-match", "\"00000000000000000000000000000000\""}}));
   const bool supported = if_none_match == 412 && if_match == 412;

@@ -235,6 +235,11 @@ TEST_F(S3StoreTest, ReadFileAtMostRefusesALargerFile) {
   auto r = store_->ReadFileAtMost("refs/main", 100);
   ASSERT_CODE(r, Code::kCorruption);
   EXPECT_NE(r.status().message().find("1000 bytes"), std::string::npos) << r.status().message();
+  // The bound is the file's: an error document longer than it is still read.
+  Fault("error 1 GET 403 AccessDenied");
+  r = store_->ReadFileAtMost("refs/main", 10);
+  ASSERT_CODE(r, Code::kPermissionDenied);
+  EXPECT_NE(r.status().message().find("AccessDenied"), std::string::npos) << r.status().message();
   auto ok = store_->ReadFileAtMost("refs/main", 1000);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(**ok, TestData(1000, 7));
