@@ -13,6 +13,8 @@ stdout. It is then driven through stdin, one command a line, each answered with 
       error STATUS CODE [REGION]    an <Error> with that status and code (and the region,
                                     also as x-amz-bucket-region)
   count             "ok N": requests received so far
+  connections       "ok N": connections accepted so far
+  max_inflight      "ok N": the most requests answered at once so far
   pagesize N        listings return at most N keys a page
   get KEY           "ok HEX" of the stored bytes of KEY, or "ok missing"
   clear             forget the injected faults
@@ -38,7 +40,7 @@ from xml.sax.saxutils import escape
 LOCK = threading.Lock()
 OBJECTS = {}  # key -> (bytes, etag, mtime)
 FAULTS = []  # [kind, remaining, method, args]
-STATE = {"count": 0, "pagesize": 1000}
+STATE = {"count": 0, "pagesize": 1000, "connections": 0, "inflight": 0, "max_inflight": 0}
 ARGS = None
 
 ERRORS = {
@@ -234,6 +236,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # Headers and body go out in two writes: without this, Nagle's algorithm and the
         # client's delayed ACK would add 40 ms to every request.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with LOCK:
+            STATE["connections"] += 1
 
     def log_message(self, *args):
         pass
@@ -273,6 +277,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return 405, {}, error_xml("MethodNotAllowed", "not allowed")
 
     def handle_any(self):
+        with LOCK:
+            STATE["inflight"] += 1
+            STATE["max_inflight"] = max(STATE["max_inflight"], STATE["inflight"])
+        try:
+            self.handle_counted()
+        finally:
+            with LOCK:
+                STATE["inflight"] -= 1
+
+    def handle_counted(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         kind, args = take_fault(self.command)
@@ -310,9 +324,9 @@ def command(line):
     if words[0] == "fault":
         with LOCK:
             FAULTS.append([words[1], int(words[2]), words[3], words[4:]])
-    elif words[0] == "count":
+    elif words[0] in ("count", "connections", "max_inflight"):
         with LOCK:
-            return "ok %d" % STATE["count"]
+            return "ok %d" % STATE[words[0]]
     elif words[0] == "pagesize":
         STATE["pagesize"] = int(words[1])
     elif words[0] == "get":

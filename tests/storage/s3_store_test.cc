@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/s3_test_util.h"
@@ -198,6 +200,31 @@ TEST_F(S3StoreTest, ListingsFollowContinuationTokens) {
   auto files = store_->ListFiles("keys");
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   EXPECT_EQ(*files, (std::vector<std::string>{"keys/a", "keys/b", "keys/c", "keys/d", "keys/e"}));
+}
+
+TEST_F(S3StoreTest, ConnectionsAreKeptAliveAndBounded) {
+  const ObjectId id = TestId(0x18, 9);
+  WFS_ASSERT_OK(store_->Put(id, TestData(100, 9)));
+  const int before = server_->Counter("connections");
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store_->Get(id).ok());
+  EXPECT_EQ(server_->Counter("connections"), before);  // one thread: one kept-alive connection
+
+  StoreOptions o = server_->Options();
+  o.max_connections = 2;
+  auto two = S3Store::Open(std::move(o));
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  Fault("delay 8 GET 0.2");
+  std::vector<std::thread> threads;
+  threads.reserve(8);
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      if (!(*two)->Get(id).ok()) ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(server_->Counter("max_inflight"), 2);
 }
 
 TEST_F(S3StoreTest, ReadIntoWritesExactlyTheBytesAsked) {

@@ -87,7 +87,9 @@ class FakeS3 {
     if (::write(to_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) return "write failed";
     return ReadLine();
   }
-  int RequestCount() { return std::stoi(Command("count").substr(3)); }
+  // A counter of the server: "count", "connections" or "max_inflight".
+  int Counter(const std::string& name) { return std::stoi(Command(name).substr(3)); }
+  int RequestCount() { return Counter("count"); }
 
   // Options for a store on this server: path style, short timeouts and backoff; log lines
   // are collected in logs().
