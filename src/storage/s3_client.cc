@@ -202,6 +202,11 @@ Status S3Client::ErrorFor(const S3Response& response, const std::string& what) c
                             " (SignatureDoesNotMatch): the secret access key is wrong; " +
                             kCheckCredentials);
   }
+  if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired") {
+    return PermissionDenied(at + " refused the session token" + from + " (" + Clip(code) +
+                            "): get fresh temporary credentials (AWS_SESSION_TOKEN or the "
+                            "profile)");
+  }
   if (code == "RequestTimeTooSkewed") {
     return PermissionDenied("this machine's clock is too far from " + at +
                             "'s (RequestTimeTooSkewed): fix the system clock (enable NTP) and "

@@ -63,6 +63,12 @@ TEST_F(S3OpenTest, RefusedCredentialsArePermissionDenied) {
   ExpectMentions(s, {"AccessDenied", "s3://bucket/repo", "AWS_ACCESS_KEY_ID"});
 }
 
+TEST_F(S3OpenTest, AnExpiredSessionTokenSaysToRefreshIt) {
+  Status s = OpenWithError("400 ExpiredToken");
+  EXPECT_EQ(s.code(), Code::kPermissionDenied);
+  ExpectMentions(s, {"ExpiredToken", "AWS_SESSION_TOKEN"});
+}
+
 TEST_F(S3OpenTest, ClockSkewSaysToFixTheClock) {
   Status s = OpenWithError("403 RequestTimeTooSkewed");
   EXPECT_EQ(s.code(), Code::kPermissionDenied);
