@@ -10,14 +10,14 @@
 #   tsan  build-tsan/ (clang, ThreadSanitizer): the core, repo and vfs unit tests.
 #   fuzz  build-fuzz/ (clang, libFuzzer): every fuzz target for WEIGHTFS_FUZZ_SECONDS (default 15) s.
 # WEIGHTFS_TEST_STAGES picks and orders the stages (default "lint main asan tsan fuzz"); the run
-# stops at the first stage that fails. Under CI (CI=true) a test that would skip because FUSE is
-# missing fails instead.
+# stops at the first stage that fails. Under CI (CI=true) a test that would skip because FUSE or
+# the S3 test server (scripts/s3-server.sh) is missing fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 STAGES=${WEIGHTFS_TEST_STAGES:-lint main asan tsan fuzz}
 if [ "${CI:-}" = "true" ]; then
-  export WEIGHTFS_REQUIRE_FUSE=1
+  export WEIGHTFS_REQUIRE_FUSE=1 WEIGHTFS_REQUIRE_S3=1
 fi
 
 # Stages run in an `if`, where set -e does not apply: every step says what a failure does.

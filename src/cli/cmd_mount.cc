@@ -111,6 +111,11 @@ void AddMountCommand(CLI::App* app, int* exit_code) {
       "--audit-log", ma->policy.audit_log,
       "Append one JSON line per denied request (and allowed ones with --audit-all) to FILE");
   mount->add_flag("--audit-all", ma->policy.audit_all, "Audit allowed requests too");
+  mount
+      ->add_option("--refresh", ma->refresh_s,
+                   "Seconds until a snapshot or (read-only mounts) a live tree committed "
+                   "elsewhere shows; 0: never (default 2)")
+      ->check(CLI::Range(0.0, 86400.0));
   mount->add_option("--threads", ma->threads, "Maximum FUSE worker threads")
       ->check(CLI::Range(1, 256));
   mount->add_option("-o", ma->fuse_options, "FUSE mount option (repeatable; comma lists allowed)")

@@ -264,7 +264,7 @@ int RunSet(const PolicyArgs& a) {
                              : (*repo)->policies().SetPolicy((*next)->text());
   if (!stored.ok()) return Fail(stored.status());
   if (Status s =
-          repo::RecordPolicy(**repo, stored->policy.seq, stored->id, repo::DefaultStateDir());
+          repo::RecordPolicy(**repo, stored->policy.seq, stored->id, StateScopeFor(a.source));
       !s.ok()) {
     std::cerr << "weightfs: warning: could not record the policy version for rollback detection: "
               << s.message() << "\n";

@@ -7,6 +7,7 @@
 
 #include "cli/common.h"
 #include "weightfs/policy/key_slot_auth.h"
+#include "weightfs/repo/replica.h"
 #include "weightfs/storage/local_store.h"
 #include "weightfs/vfs/access.h"
 
@@ -19,6 +20,7 @@ struct InitArgs {
   std::string new_key_file;  // generate one
   std::string passphrase_file;
   bool insecure_fast_kdf = false;
+  std::string replica_of;  // make an empty replica of this repository
 };
 
 Status CreateEmptyDir(const std::string& path) {
@@ -39,7 +41,37 @@ Status CreateEmptyDir(const std::string& path) {
   return Status::Ok();
 }
 
+// An empty replica of a.replica_of: its config and key slots, byte for byte (repo/replica.h).
+// --passphrase-file and --key-file unlock the source; the replica opens with the same secrets.
+int RunInitReplica(const InitArgs& a) {
+  if (!a.new_key_file.empty() || a.insecure_fast_kdf) {
+    return Fail(InvalidArgument(
+        "--new-key-file and --insecure-fast-kdf do not go with --replica-of: a replica has its "
+        "source's key slots"));
+  }
+  UnlockOptions unlock;
+  unlock.passphrase_file = a.passphrase_file;
+  unlock.key_file = a.key_file;
+  auto credential = ReadCredential(unlock, "Passphrase for " + a.replica_of + ": ");
+  if (!credential.ok()) return Fail(credential.status());
+  auto src = OpenRepositoryWith(a.replica_of, unlock, *credential);
+  if (!src.ok()) return Fail(src.status());
+  if (Status s = CreateEmptyDir(a.repo); !s.ok()) return Fail(s);
+  auto store = OpenStoreAt(a.repo);
+  if (!store.ok()) return Fail(store.status());
+  if (Status s = repo::InitReplica(**src, store->get()); !s.ok())
+    return Fail(s.WithContext(a.repo));
+  // Opening once writes the empty live tree and proves the slots came across.
+  auto replica = OpenRepositoryWith(a.repo, unlock, *credential);
+  if (!replica.ok()) return Fail(replica.status());
+  std::cout << "created " << a.repo << ", an empty replica of " << a.replica_of << " (id "
+            << ToHex((*replica)->config().repo_id) << "); fill it with `weightfs copy "
+            << a.replica_of << " " << a.repo << "`\n";
+  return kExitOk;
+}
+
 int RunInit(const InitArgs& a) {
+  if (!a.replica_of.empty()) return RunInitReplica(a);
   if (Status s = CreateEmptyDir(a.repo); !s.ok()) return Fail(s);
   repo::InitOptions options;
   options.scrypt = NewSlotScrypt(a.insecure_fast_kdf, &options.allow_weak_kdf);
@@ -175,6 +207,9 @@ void AddRepoCommands(CLI::App* app, int* exit_code) {
                    "Generate a key file for the first slot at FILE");
   init->add_flag("--insecure-fast-kdf", init_args->insecure_fast_kdf,
                  "UNSAFE: cheap scrypt parameters, for tests only");
+  init->add_option("--replica-of", init_args->replica_of,
+                   "Make an empty replica of this repository (same id, config and key slots; "
+                   "--passphrase-file/--key-file unlock it); fill it with `weightfs copy`");
   init->callback([=] { *exit_code = RunInit(*init_args); });
 
   CLI::App* key = app->add_subcommand("key", "Manage key slots (passphrases and key files)");

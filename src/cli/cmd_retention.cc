@@ -85,7 +85,7 @@ int RunGc(const RetentionArgs& a) {
   options.grace_seconds = *grace;
   options.dry_run = a.dry_run;
   options.force = a.force;
-  options.keep_snapshots = repo::LostTaggedSnapshots(**repo, repo::DefaultStateDir());
+  options.keep_snapshots = repo::LostTaggedSnapshots(**repo, StateScopeFor(a.repo));
   auto r = repo::CollectGarbage(repo->get(), options);
   if (!r.ok()) return Fail(r.status());
   if (!r->note.empty()) std::cerr << "weightfs: " << r->note << "\n";
@@ -95,7 +95,7 @@ int RunGc(const RetentionArgs& a) {
               << "refs/tags was lost or rolled back on this machine's record; tag them again to "
                  "keep them for good, "
               << "or remove " << repo::DefaultStateDir()
-              << "/<repository id>.tags to let gc free them\n";
+              << "/<repository id>-<location hash>.tags to let gc free them\n";
   }
   if (r->leased_objects > 0) {
     std::cerr << "weightfs: kept " << r->leased_objects

@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <boost/filesystem.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -159,44 +160,80 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
   return c;
 }
 
-Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
-                                                         const UnlockOptions& options) {
+Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path) {
   auto store = storage::OpenLocalStore(path);
-  if (!store.ok()) {
-    if (store.status().code() == Code::kNotFound)
-      return NotARepository(path + " is not a weightfs repository (no such directory)");
-    return store.status();
+  if (!store.ok() && store.status().code() == Code::kNotFound)
+    return NotARepository(path + " is not a weightfs repository (no such directory)");
+  return store;
+}
+
+repo::StateScope StateScopeFor(const std::string& path) {
+  std::string location = path;
+  if (location.rfind("s3://", 0) != 0) {
+    // Lexically, not through symbolic links: a repository directory swapped for a link to an
+    // older copy is still the location this machine saw (and the rollback is still caught).
+    boost::system::error_code ec;
+    boost::filesystem::path abs = boost::filesystem::absolute(path, ec);
+    location = (ec ? boost::filesystem::path(path) : abs).lexically_normal().string();
+    while (location.size() > 2 && location.compare(location.size() - 2, 2, "/.") == 0)
+      location.resize(location.size() - 2);
   }
-  ASSIGN_OR_RETURN(std::optional<Bytes> config,
-                   (*store)->ReadFileAtMost("config", repo::kMaxConfigBytes));
-  if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
-  ASSIGN_OR_RETURN(repo::Credential credential,
-                   ReadCredential(options, "Passphrase for " + path + ": "));
-  auto repo = repo::Repository::Open(std::move(store).value(), credential, options.slot);
-  if (!repo.ok()) return repo.status().WithContext(path);
-  std::string note;
-  RETURN_IF_ERROR(
-      repo::CheckAndRecordHead(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-          .WithContext(path));
-  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
-  note.clear();
-  RETURN_IF_ERROR(
-      repo::CheckAndRecordPolicy(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-          .WithContext(path));
-  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
-  note.clear();
-  RETURN_IF_ERROR(
-      repo::CheckAndRecordTags(**repo, repo::DefaultStateDir(), options.accept_rollback, &note)
-          .WithContext(path));
-  if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
-  repo::Repository* raw = repo->get();
-  raw->refs().SetMainObserver([raw](const repo::MainRef& head) {
-    if (Status s = repo::RecordHead(*raw, head, repo::DefaultStateDir()); !s.ok()) {
+  while (location.size() > 1 && location.back() == '/') location.pop_back();
+  return repo::StateScope{repo::DefaultStateDir(), location};
+}
+
+namespace {
+
+// Rollback detection on an opened repository, then recording every head this process publishes.
+Status CheckAgainstLocalState(repo::Repository* repo, const std::string& path,
+                              const UnlockOptions& options) {
+  const repo::StateScope scope = StateScopeFor(path);
+  using CheckFn = Status (*)(const repo::Repository&, const repo::StateScope&, bool, std::string*);
+  for (CheckFn check :
+       {&repo::CheckAndRecordHead, &repo::CheckAndRecordPolicy, &repo::CheckAndRecordTags}) {
+    std::string note;
+    RETURN_IF_ERROR(check(*repo, scope, options.accept_rollback, &note).WithContext(path));
+    if (!note.empty()) std::cerr << "weightfs: warning: " << note << "\n";
+  }
+  repo->refs().SetMainObserver([repo, scope](const repo::MainRef& head) {
+    if (Status s = repo::RecordHead(*repo, head, scope); !s.ok()) {
       std::cerr
           << "weightfs: warning: could not record the repository's head for rollback detection: "
           << s.message() << "\n";
     }
   });
+  return Status::Ok();
+}
+
+// The store at path, which must hold a repository (kUnsupported: exit 4).
+Result<std::unique_ptr<storage::ObjectStore>> OpenRepositoryStore(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenStoreAt(path));
+  ASSIGN_OR_RETURN(std::optional<Bytes> config,
+                   store->ReadFileAtMost("config", repo::kMaxConfigBytes));
+  if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
+  return store;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
+                                                         const UnlockOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenRepositoryStore(path));
+  ASSIGN_OR_RETURN(repo::Credential credential,
+                   ReadCredential(options, "Passphrase for " + path + ": "));
+  auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
+  if (!repo.ok()) return repo.status().WithContext(path);
+  RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));
+  return repo;
+}
+
+Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& path,
+                                                             const UnlockOptions& options,
+                                                             const repo::Credential& credential) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenRepositoryStore(path));
+  auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
+  if (!repo.ok()) return repo.status().WithContext(path);
+  RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));
   return repo;
 }
 

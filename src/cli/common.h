@@ -9,6 +9,7 @@
 #include "weightfs/core/status.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/keys.h"
+#include "weightfs/repo/local_state.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/repo/writer_lock.h"
 
@@ -47,8 +48,20 @@ Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std:
 Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_file,
                                            const std::string& new_key_file, bool use_env);
 
+// Opens and unlocks the repository at path (asking for the secret), then checks it against
+// what this machine has seen of it there (rollback detection, local_state.h).
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
                                                          const UnlockOptions& options);
+// The same with a secret already read (a command that opens two repositories asks once).
+Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& path,
+                                                             const UnlockOptions& options,
+                                                             const repo::Credential& credential);
+// The store of a repository argument. kUnsupported (exit 4) when there is no such directory.
+Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path);
+// Where this machine records what it has seen of the repository at path: the state directory,
+// and the location (the absolute path, normalized lexically: symbolic links are not resolved;
+// an s3:// URL as given, without trailing '/').
+repo::StateScope StateScopeFor(const std::string& path);
 
 // Takes the writer lock for an offline command that changes the live tree (import, restore): a
 // read-write mount would replace the live tree with its own on its next commit, silently
@@ -93,6 +106,7 @@ void AddDataCommands(CLI::App* app, int* exit_code);    // import, export, ls, c
 void AddInfoCommands(CLI::App* app, int* exit_code);    // log, check, stats
 void AddMountCommands(CLI::App* app, int* exit_code);   // mount, umount
 void AddPolicyCommands(CLI::App* app, int* exit_code);  // policy check|explain|show|set
+void AddCopyCommands(CLI::App* app, int* exit_code);    // copy
 
 // Reads and validates a policy file (errors read FILE:LINE:COLUMN: message).
 Result<std::shared_ptr<const policy::Policy>> LoadPolicyFile(const std::string& path);

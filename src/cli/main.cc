@@ -35,6 +35,7 @@ int Run(int argc, char** argv) {
   AddMountCommands(&app, &exit_code);
   AddHistoryCommands(&app, &exit_code);
   AddPolicyCommands(&app, &exit_code);
+  AddCopyCommands(&app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

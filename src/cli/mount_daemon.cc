@@ -290,6 +290,11 @@ Result<vfs::FsOptions> MountDaemon::FileSystemOptions() {
   fo.mode_check = !a_.no_mode_check;
   fo.log = [this](const std::string& line) { Log(line); };
   fo.statfs = StatFsOf(repo_path_);
+  fo.versions_refresh_s = a_.refresh_s > 0 ? a_.refresh_s : 1e9;
+  fo.live_refresh_s = a_.read_only ? a_.refresh_s : 0;
+  fo.invalidate = [this](const vfs::KernelNames& names) {
+    if (session_) session_->InvalidateCache(names);
+  };
   return fo;
 }
 
@@ -368,6 +373,7 @@ void MountDaemon::Announce() {
 }
 
 Status MountDaemon::Serve() {
+  if (read_lease_) (*fs_)->SetReadLease(read_lease_.get(), read_lease_->info().roots);
   (*fs_)->Start();
   vfs::PolicyWatcher::Options wo;
   wo.policy_file = a_.policy.policy_file;

@@ -32,6 +32,7 @@ struct MountArgs {
   bool debug = false;
   std::string versions_dir = "hidden";
   std::string snapshot_interval;
+  double refresh_s = 2.0;  // read-only mounts: how soon a tree committed elsewhere is served
   vfs::MountAccessOptions policy;
 };
 

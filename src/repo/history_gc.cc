@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
-#include <unordered_set>
 
+#include "repo/reachability.h"
 #include "weightfs/repo/history.h"
 #include "weightfs/repo/leases.h"
 #include "weightfs/repo/writer_lock.h"
@@ -14,77 +14,6 @@ namespace weightfs::repo {
 namespace {
 
 constexpr char kWriterLockFile[] = "locks/writer";
-
-// The set of reachable objects. Marking reads trees, file objects and snapshots (each once) but
-// never a chunk: a file object lists its chunks' ids.
-class Marker {
- public:
-  explicit Marker(const Repository& repo) : repo_(repo) {}
-
-  bool Marked(const ObjectId& id) const { return marked_.count(id) > 0; }
-
-  // A tree and everything below it (the root of a read lease).
-  Status MarkRoot(const ObjectId& id) { return MarkTree(id); }
-  // A snapshot and its ancestors (one a lost tag named).
-  Status MarkSnapshot(const ObjectId& id) { return MarkChain(id); }
-
-  Status MarkRefs(const MainRef& main, const std::map<std::string, ObjectId>& tags) {
-    RETURN_IF_ERROR(MarkTree(main.live_root).WithContext("marking the live tree"));
-    RETURN_IF_ERROR(MarkChain(main.head).WithContext("marking the snapshot chain"));
-    for (const auto& [name, id] : tags)
-      RETURN_IF_ERROR(MarkChain(id).WithContext("marking tag '" + name + "'"));
-    return Status::Ok();
-  }
-
-  // Every policy version stays: the history of who could do what is kept, and each is small.
-  // Refuses (before anything is deleted) when refs/policy was lost or rolled back.
-  Status MarkPolicies() {
-    ASSIGN_OR_RETURN(auto policies, repo_.policies().ListPolicies());
-    for (const auto& p : policies) marked_.insert(p.id);
-    return Status::Ok();
-  }
-
-  Status MarkPolicyChain(std::optional<ObjectId> next) {
-    while (next && marked_.insert(*next).second) {
-      ASSIGN_OR_RETURN(PolicyObject p, repo_.objects().LoadPolicy(*next));
-      next = p.parent;
-    }
-    return Status::Ok();
-  }
-
- private:
-  // A snapshot and its ancestors. Once a snapshot is marked its ancestors are too, so the walk
-  // stops at the first marked one.
-  Status MarkChain(std::optional<ObjectId> next) {
-    while (next && marked_.insert(*next).second) {
-      ASSIGN_OR_RETURN(SnapshotObject s, repo_.objects().LoadSnapshot(*next));
-      RETURN_IF_ERROR(MarkTree(s.root).WithContext("snapshot " + next->Hex().substr(0, 16)));
-      if (s.policy) RETURN_IF_ERROR(MarkPolicyChain(*s.policy));
-      next = s.parent;
-    }
-    return Status::Ok();
-  }
-
-  Status MarkTree(const ObjectId& id) {
-    if (!marked_.insert(id).second) return Status::Ok();
-    ASSIGN_OR_RETURN(TreeObject tree, repo_.objects().LoadTree(id));
-    for (const TreeEntry& e : tree.entries) {
-      if (e.type == EntryType::kDirectory) RETURN_IF_ERROR(MarkTree(e.id).WithContext(e.name));
-      if (e.type == EntryType::kFile) RETURN_IF_ERROR(MarkFile(e.id).WithContext(e.name));
-    }
-    return Status::Ok();
-  }
-
-  Status MarkFile(const ObjectId& id) {
-    if (!marked_.insert(id).second) return Status::Ok();
-    ASSIGN_OR_RETURN(FileObject file, repo_.objects().LoadFile(id));
-    for (const ChunkRef& c : file.chunks) marked_.insert(c.id);
-    return Status::Ok();
-  }
-
-  const Repository& repo_;
-  std::unordered_set<ObjectId, ObjectIdHash> marked_;
-};
 
 std::string GraceText(int64_t seconds) {
   if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";

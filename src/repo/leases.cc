@@ -1,5 +1,7 @@
 #include "weightfs/repo/leases.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -18,22 +20,22 @@ constexpr char kGcLock[] = "locks/gc";
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-}  // namespace
+std::atomic<int64_t> g_renew_ms{kLeaseRenewSeconds * 1000};
 
-Result<std::unique_ptr<Lease>> Lease::Register(
-    storage::ObjectStore* store, LeaseKind kind, std::string what,
-    const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
-  // Shared hold of the gc lock: no sweep runs until the record is written.
-  std::unique_ptr<storage::FileLock> gc_shared;
+// Without kernel locks: a lease of another host that was not renewed for kLeaseExpirySeconds.
+bool Expired(const LeaseInfo& info, int64_t now) {
+  return now - std::max(info.since, info.renewed) > kLeaseExpirySeconds;
+}
+
+// A shared hold of the gc lock, so that no sweep runs until it is dropped (null for stores
+// without kernel locks); waits up to kLeaseWaitForGcSeconds while a gc sweeps.
+Result<std::unique_ptr<storage::FileLock>> HoldGcShared(storage::ObjectStore* store) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(kLeaseWaitForGcSeconds);
   for (;;) {
     auto l = store->TryLock(kGcLock, /*shared=*/true);
-    if (l.ok()) {
-      gc_shared = std::move(l).value();
-      break;
-    }
-    if (l.status().code() == Code::kUnsupported) break;
+    if (l.ok()) return l;
+    if (l.status().code() == Code::kUnsupported) return std::unique_ptr<storage::FileLock>();
     if (l.status().code() != Code::kBusy) return l.status().WithContext("registering with gc");
     if (std::chrono::steady_clock::now() > deadline) {
       return Busy("a gc of this repository has been deleting objects for more than " +
@@ -41,6 +43,15 @@ Result<std::unique_ptr<Lease>> Lease::Register(
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Lease>> Lease::Register(
+    storage::ObjectStore* store, LeaseKind kind, std::string what,
+    const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
+  // Shared hold of the gc lock: no sweep runs until the record is written.
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::FileLock> gc_shared, HoldGcShared(store));
 
   LeaseInfo info;
   info.kind = kind;
@@ -66,12 +77,52 @@ Result<std::unique_ptr<Lease>> Lease::Register(
     if (kernel) kernel->RemoveFile().IgnoreError();
     return s.WithContext("writing the lease " + info.name);
   }
-  return std::unique_ptr<Lease>(new Lease(store, std::move(info), std::move(kernel)));
+  const bool renew = kernel == nullptr;
+  std::unique_ptr<Lease> lease(new Lease(store, std::move(info), std::move(kernel)));
+  if (renew) {
+    Lease* raw = lease.get();
+    lease->renewer_ = std::make_unique<Periodic>(std::chrono::milliseconds(g_renew_ms.load()),
+                                                 [raw] { raw->Renew(); });
+  }
+  return lease;
+}
+
+void Lease::SetRenewIntervalForTesting(std::chrono::milliseconds interval) {
+  g_renew_ms.store(interval.count());
+}
+
+void Lease::Renew() {
+  MutexLock lock(&mu_);
+  if (released_) return;
+  LeaseInfo next = info_;
+  next.renewed = Now();
+  // A failure is tried again on the next tick; the lease only expires after many.
+  if (store_->WriteFile(next.name, EncodeLeaseRecord(next)).ok()) info_ = std::move(next);
+}
+
+Status Lease::UpdateRoots(const std::function<Result<std::vector<ObjectId>>()>& make_roots) {
+  MutexLock lock(&mu_);
+  if (released_) return Internal("the lease was released before its roots changed");
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::FileLock> gc_shared, HoldGcShared(store_));
+  ASSIGN_OR_RETURN(std::vector<ObjectId> roots, make_roots());
+  if (roots == info_.roots) return Status::Ok();
+  LeaseInfo next = info_;
+  next.roots = std::move(roots);
+  RETURN_IF_ERROR(store_->WriteFile(next.name, EncodeLeaseRecord(next))
+                      .WithContext("updating the lease " + next.name));
+  info_ = std::move(next);
+  return Status::Ok();
 }
 
 Status Lease::Release() {
+  if (owner_pid_ != static_cast<int>(::getpid())) {
+    // A forked child: the renewal thread is the parent's (it does not exist here).
+    (void)renewer_.release();  // NOLINT(bugprone-unused-return-value): deliberately leaked
+    return Status::Ok();
+  }
+  renewer_.reset();  // before the lock: a renewal in progress takes it
   MutexLock lock(&mu_);
-  if (released_ || info_.pid != static_cast<int>(::getpid())) return Status::Ok();
+  if (released_) return Status::Ok();
   released_ = true;
   Status s = store_->DeleteFile(info_.name);
   if (s.code() == Code::kNotFound) s = Status::Ok();
@@ -135,7 +186,9 @@ Result<std::vector<LeaseInfo>> LiveLeases(storage::ObjectStore* store, int* remo
       continue;
     }
     if (probe.status().code() == Code::kUnsupported) {
-      if (info.ok() && info->host == host && !lock_util::ProcessAlive(info->pid)) {
+      const bool gone = info.ok() && (info->host == host ? !lock_util::ProcessAlive(info->pid)
+                                                         : Expired(*info, Now()));
+      if (gone) {
         store->DeleteFile(name).IgnoreError();
         ++*removed;
         continue;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <boost/filesystem.hpp>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -95,16 +97,47 @@ std::multimap<std::string, std::string> ReadStateFile(const std::string& path) {
   return ParseStateLines(text.str());
 }
 
+// 64-bit FNV-1a: a stable short name for a location (a collision would only make two locations
+// share a record, as every location of a repository did before locations were recorded).
+std::string LocationHash(const std::string& location) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : location) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// The state file of repo at state.location ("<id>-<location hash><suffix>"; "<id><suffix>"
+// without a location). A record written before locations were recorded ("<id><suffix>") is
+// taken over by the first location that finds none of its own: before replicas existed it was
+// the record of the repository's one location (a copy of the record would make every new replica
+// look rolled back).
+std::string StatePath(const Repository& repo, const StateScope& state, const char* suffix) {
+  std::string legacy = state.dir + "/" + ToHex(repo.config().repo_id) + suffix;
+  if (state.location.empty()) return legacy;
+  std::string path =
+      state.dir + "/" + ToHex(repo.config().repo_id) + "-" + LocationHash(state.location) + suffix;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT && ::lstat(legacy.c_str(), &st) == 0) {
+    // Two commands may race for it: one rename wins, the other finds the file in place.
+    (void)::rename(legacy.c_str(), path.c_str());
+  }
+  return path;
+}
+
 uint64_t SeqOf(const std::multimap<std::string, std::string>& kv, const std::string& key) {
   auto it = kv.find(key);
   return it == kv.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
 }
 }  // namespace
 
-Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir,
-                          bool accept_rollback, std::string* note) {
+Status CheckAndRecordHead(const Repository& repo, const StateScope& state, bool accept_rollback,
+                          std::string* note) {
   ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.refs().ReadMain());
-  const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
+  const std::string path = StatePath(repo, state, "");
   uint64_t seen_seq = 0;
   std::string seen_head;
   RETURN_IF_ERROR(ReadSeqStateFile(path, "head", &seen_seq, &seen_head));
@@ -122,18 +155,18 @@ Status CheckAndRecordHead(const Repository& repo, const std::string& state_dir,
   if (backwards) {
     *note = "accepted a rollback from snapshot #" + std::to_string(seen_seq) + " to #" +
             std::to_string(seq);
-    StateLock lock(state_dir, path);
+    StateLock lock(state.dir, path);
     return WriteStateFile(
-        state_dir, path,
+        state.dir, path,
         "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
   }
   if (seq == seen_seq) return Status::Ok();
-  return RecordHead(repo, main.value, state_dir);
+  return RecordHead(repo, main.value, state);
 }
 
-Status RecordHead(const Repository& repo, const MainRef& main, const std::string& state_dir) {
-  const std::string path = state_dir + "/" + ToHex(repo.config().repo_id);
-  StateLock lock(state_dir, path);
+Status RecordHead(const Repository& repo, const MainRef& main, const StateScope& state) {
+  const std::string path = StatePath(repo, state, "");
+  StateLock lock(state.dir, path);
   // Another command of this machine may have recorded a newer head meanwhile: keep the newest.
   uint64_t recorded = 0;
   std::string recorded_head;
@@ -142,7 +175,7 @@ Status RecordHead(const Repository& repo, const MainRef& main, const std::string
   const uint64_t seq = main.head_seq;
   const std::string head = main.head ? main.head->Hex() : "";
   return WriteStateFile(
-      state_dir, path,
+      state.dir, path,
       "seq " + std::to_string(seq) + "\nhead " + (head.empty() ? "-" : head) + "\n");
 }
 
@@ -178,19 +211,15 @@ Status WriteStateFile(const std::string& state_dir, const std::string& path,
   return Status::Ok();
 }
 
-std::string PolicyStatePath(const Repository& repo, const std::string& state_dir) {
-  return state_dir + "/" + ToHex(repo.config().repo_id) + ".policy";
-}
-
 }  // namespace
 
-Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir,
-                            bool accept_rollback, std::string* note) {
+Status CheckAndRecordPolicy(const Repository& repo, const StateScope& state, bool accept_rollback,
+                            std::string* note) {
   // A refs/policy that does not authenticate or contradicts the snapshot chain is reported by
   // whoever uses the policy (mounts, policy commands, check); commands that do not need it work.
   auto current = repo.policies().ReadPolicy();
   if (!current.ok()) return Status::Ok();
-  const std::string path = PolicyStatePath(repo, state_dir);
+  const std::string path = StatePath(repo, state, ".policy");
   uint64_t seen_seq = 0;
   std::string seen_id;
   RETURN_IF_ERROR(ReadSeqStateFile(path, "id", &seen_seq, &seen_id));
@@ -212,25 +241,21 @@ Status CheckAndRecordPolicy(const Repository& repo, const std::string& state_dir
             std::to_string(seq);
   }
   if ((!backwards && seq == seen_seq) || !current->value) return Status::Ok();
-  return RecordPolicy(repo, seq, current->value->id, state_dir);
+  return RecordPolicy(repo, seq, current->value->id, state);
 }
 
 Status RecordPolicy(const Repository& repo, uint64_t seq, const ObjectId& id,
-                    const std::string& state_dir) {
-  const std::string path = PolicyStatePath(repo, state_dir);
-  StateLock lock(state_dir, path);
+                    const StateScope& state) {
+  const std::string path = StatePath(repo, state, ".policy");
+  StateLock lock(state.dir, path);
   uint64_t recorded = 0;
   std::string recorded_id;
   RETURN_IF_ERROR(ReadSeqStateFile(path, "id", &recorded, &recorded_id));
   if (recorded > seq) return Status::Ok();
-  return WriteStateFile(state_dir, path, "seq " + std::to_string(seq) + "\nid " + id.Hex() + "\n");
+  return WriteStateFile(state.dir, path, "seq " + std::to_string(seq) + "\nid " + id.Hex() + "\n");
 }
 
 namespace {
-
-std::string TagsStatePath(const Repository& repo, const std::string& state_dir) {
-  return state_dir + "/" + ToHex(repo.config().repo_id) + ".tags";
-}
 
 std::set<std::string> ValuesOf(const std::multimap<std::string, std::string>& kv,
                                const std::string& key) {
@@ -242,8 +267,8 @@ std::set<std::string> ValuesOf(const std::multimap<std::string, std::string>& kv
 
 }  // namespace
 
-Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir,
-                          bool accept_rollback, std::string* note) {
+Status CheckAndRecordTags(const Repository& repo, const StateScope& state, bool accept_rollback,
+                          std::string* note) {
   // A refs/tags that does not authenticate is reported by whoever reads it.
   uint64_t gen = 0;
   auto tags = repo.refs().ReadTags(&gen);
@@ -252,8 +277,8 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir,
   std::set<std::string> named;
   for (const auto& [name, id] : tags->value) named.insert(id.Hex());
 
-  const std::string path = TagsStatePath(repo, state_dir);
-  StateLock lock(state_dir, path);
+  const std::string path = StatePath(repo, state, ".tags");
+  StateLock lock(state.dir, path);
   const auto seen = ReadStateFile(path);
   const bool seen_any = seen.count("gen") > 0;
   const uint64_t seen_gen = SeqOf(seen, "gen");
@@ -291,12 +316,12 @@ Status CheckAndRecordTags(const Repository& repo, const std::string& state_dir,
   for (const std::string& id : lost) {
     if (named.count(id) == 0) text += "lost " + id + "\n";
   }
-  return WriteStateFile(state_dir, path, text);
+  return WriteStateFile(state.dir, path, text);
 }
 
-std::vector<ObjectId> LostTaggedSnapshots(const Repository& repo, const std::string& state_dir) {
+std::vector<ObjectId> LostTaggedSnapshots(const Repository& repo, const StateScope& state) {
   std::vector<ObjectId> out;
-  for (const std::string& hex : ValuesOf(ReadStateFile(TagsStatePath(repo, state_dir)), "lost")) {
+  for (const std::string& hex : ValuesOf(ReadStateFile(StatePath(repo, state, ".tags")), "lost")) {
     auto id = ObjectId::FromHex(hex);
     if (id.ok()) out.push_back(*id);
   }

@@ -97,6 +97,7 @@ Bytes EncodeLeaseRecord(const LeaseInfo& info) {
                       {"since", info.since},
                       {"what", info.what},
                       {"roots", roots}};
+  if (info.renewed != 0) j["renewed"] = info.renewed;
   return ToBytes(j.dump() + "\n");
 }
 
@@ -118,6 +119,11 @@ Result<LeaseInfo> DecodeLeaseRecord(const std::string& name, ByteView data) {
     info.pid = *pid;
     info.since = *since;
     info.what = j.value("what", std::string());
+    if (j.contains("renewed")) {
+      auto renewed = json_util::IntegerIn<int64_t>(j.at("renewed"));
+      if (!renewed) return bad("renewed is not an integer in range");
+      info.renewed = *renewed;
+    }
     const nlohmann::json& roots = j.at("roots");
     if (!roots.is_array()) return bad("roots is not a list");
     for (const auto& r : roots) {

@@ -3,9 +3,12 @@
 #include "weightfs/vfs/filesystem.h"
 
 #include <algorithm>
+#include <deque>
 #include <thread>
 
 #include "vfs/live_tree.h"
+#include "vfs/node_table.h"
+#include "weightfs/core/periodic.h"
 #include "vfs/tree_context.h"
 #include "vfs/versions_tree.h"
 #include "weightfs/vfs/access.h"
@@ -44,6 +47,9 @@ Result<std::unique_ptr<FileSystem>> FileSystem::Create(repo::Repository* repo, F
   ASSIGN_OR_RETURN(repo::TreeObject root_tree, repo->objects().LoadTree(main.value.live_root));
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(options)));
   fs->Init(repo, main.value.live_root, root_tree);
+  MutexLock lock(&fs->refresh_mu_);
+  fs->live_root_ = main.value.live_root;
+  fs->live_generation_ = main.value.generation;
   return fs;
 }
 
@@ -111,9 +117,110 @@ bool FileSystem::InVersions(NodeId ino) const {
 
 void FileSystem::Start() {
   committer_->Start([this] { snapshots_->MaybePeriodicSnapshot(); });
+  if (options_.read_only && options_.live_refresh_s > 0 && !refresher_) {
+    const auto interval = std::chrono::milliseconds(
+        std::max<int64_t>(10, static_cast<int64_t>(options_.live_refresh_s * 1000)));
+    refresher_ = std::make_unique<Periodic>(interval, [this] {
+      // Failures are said once per kind; the next tick tries again.
+      Result<bool> r = RefreshFromMain();
+      const std::string error = r.ok() ? "" : r.status().message();
+      if (!error.empty() && error != refresh_error_) {
+        Log("refreshing the live tree failed (still serving the one before): " + error);
+      }
+      refresh_error_ = error;
+    });
+  }
 }
 
-Status FileSystem::Shutdown() { return committer_->Shutdown(); }
+Status FileSystem::Shutdown() {
+  refresher_.reset();
+  return committer_->Shutdown();
+}
+
+Result<FileSystem::KernelNames> FileSystem::RefreshLiveTree(const ObjectId& root_id) {
+  if (!options_.read_only) {
+    return NotPermitted("only a read-only mount takes a live tree committed elsewhere");
+  }
+  MutexLock refresh(&refresh_mu_);
+  KernelNames out;
+  if (root_id == live_root_) return out;
+  std::unordered_map<std::string, ObjectId> loaded;
+  {
+    MutexLock lock(table_->mu());
+    loaded = table_->LoadedDirs();
+  }
+  // The changed directories are read before the table is locked: requests go on meanwhile.
+  ASSIGN_OR_RETURN(NodeTable::TreeMap trees,
+                   NodeTable::ReadChangedTrees(*ctx_->repo, root_id, loaded));
+  size_t changed = 0;
+  {
+    MutexLock lock(table_->mu());
+    ASSIGN_OR_RETURN(changed, table_->Refresh(root_id, trees, &out.entries, &out.nodes));
+  }
+  live_root_ = root_id;
+  Log("the live tree changed elsewhere; now serving tree " + root_id.Hex().substr(0, 16) + " (" +
+      std::to_string(changed) + " loaded names changed)");
+  return out;
+}
+
+bool FileSystem::IsNewer(const repo::MainRef& main) {
+  MutexLock refresh(&refresh_mu_);
+  if (main.live_root == live_root_) return false;
+  if (main.generation > live_generation_) return true;
+  // Generations only grow: an older refs/main was put back (a rollback), not committed.
+  if (!said_older_) {
+    Log("refs/main went back to generation " + std::to_string(main.generation) + " (serving " +
+        std::to_string(live_generation_) + "): keeping the newer live tree");
+  }
+  said_older_ = true;
+  return false;
+}
+
+Status FileSystem::ApplyMain(const repo::MainRef& main) {
+  ASSIGN_OR_RETURN(KernelNames names, RefreshLiveTree(main.live_root));
+  {
+    MutexLock refresh(&refresh_mu_);
+    live_generation_ = main.generation;
+    served_roots_.push_back(main.live_root);
+    while (served_roots_.size() > kLeasedRoots) served_roots_.pop_front();
+  }
+  if (options_.invalidate) options_.invalidate(names);
+  return Status::Ok();
+}
+
+void FileSystem::SetReadLease(repo::Lease* lease, std::vector<ObjectId> roots) {
+  MutexLock refresh(&refresh_mu_);
+  read_lease_ = lease;
+  served_roots_.assign(roots.begin(), roots.end());
+}
+
+Result<bool> FileSystem::RefreshFromMain() {
+  // Checked first without the gc lock: nearly every tick finds nothing new.
+  ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> main, ctx_->repo->refs().ReadMain());
+  if (!main.raw || !IsNewer(main.value)) return false;
+  repo::Lease* lease = nullptr;
+  {
+    MutexLock refresh(&refresh_mu_);
+    lease = read_lease_;
+  }
+  if (lease == nullptr) {
+    RETURN_IF_ERROR(ApplyMain(main.value));
+    return true;
+  }
+  // The lease names the new tree before a gc may sweep: refs/main is read again under the
+  // shared gc lock, and what is served from then on is what the lease names.
+  bool changed = false;
+  RETURN_IF_ERROR(lease->UpdateRoots([&]() -> Result<std::vector<ObjectId>> {
+    ASSIGN_OR_RETURN(repo::Versioned<repo::MainRef> again, ctx_->repo->refs().ReadMain());
+    if (again.raw && IsNewer(again.value)) {
+      RETURN_IF_ERROR(ApplyMain(again.value));
+      changed = true;
+    }
+    MutexLock refresh(&refresh_mu_);
+    return std::vector<ObjectId>(served_roots_.begin(), served_roots_.end());
+  }));
+  return changed;
+}
 
 Status FileSystem::Commit() { return committer_->Commit(); }
 

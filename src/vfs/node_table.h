@@ -99,6 +99,24 @@ class NodeTable {
   Result<std::optional<ObjectId>> BuildTreeIfDirty() REQUIRES(mu_);
   void MarkTreeDirty() REQUIRES(mu_);
 
+  // Refreshing a read-only mount's tree to a newer live root another writer committed
+  // (node_table_refresh.cc). LoadedDirs: the loaded directories as (path, tree id), what a
+  // refresh walks; ReadChangedTrees (no lock held) reads the tree objects of the new root along
+  // those paths where they changed, so that Refresh, under the lock, rarely reads any.
+  using TreeMap = std::unordered_map<ObjectId, repo::TreeObject, ObjectIdHash>;
+  std::unordered_map<std::string, ObjectId> LoadedDirs() const REQUIRES(mu_);
+  static Result<TreeMap> ReadChangedTrees(const repo::Repository& repo, const ObjectId& root_id,
+                                          const std::unordered_map<std::string, ObjectId>& loaded);
+  // Brings the loaded directories to the tree rooted at root_id in place: an unchanged node keeps
+  // its inode; a directory keeps it and takes the new attributes; a file, symlink or special file
+  // that changed becomes a new node, so open handles keep reading what they opened; a removed
+  // name is unlinked (its node stays while the kernel or a handle holds it). Appends the
+  // (parent, name) entries the kernel must forget to *entries and the nodes whose attributes
+  // changed to *nodes; returns how many names changed.
+  Result<size_t> Refresh(const ObjectId& root_id, const TreeMap& trees,
+                         std::vector<std::pair<NodeId, std::string>>* entries,
+                         std::vector<NodeId>* nodes) REQUIRES(mu_);
+
  private:
   Status LoadDir(Node* dir) REQUIRES(mu_);
   void LoadNode(Node* dir, const repo::TreeEntry& e) REQUIRES(mu_);
@@ -106,6 +124,13 @@ class NodeTable {
   bool LoadLink(Node* dir, const repo::TreeEntry& e) REQUIRES(mu_);
   Result<ObjectId> BuildTree(Node* dir) REQUIRES(mu_);
   static repo::TreeEntry EntryOf(const std::string& name, const Node* n);
+  // Refresh's steps: a directory brought to tree new_id; a name of dir that goes; attributes
+  // of a kept directory node from its new entry (whether they changed).
+  struct RefreshOut;
+  Status RefreshDir(Node* dir, const ObjectId& new_id, const TreeMap& trees, RefreshOut* out)
+      REQUIRES(mu_);
+  void DropName(Node* dir, const std::string& name, Node* n) REQUIRES(mu_);
+  static bool TakeDirAttrs(Node* n, const repo::TreeEntry& e);
   void Log(const std::string& line) const;
 
   repo::Repository* const repo_;

@@ -418,14 +418,14 @@ for id in $POLICY_IDS; do
   check "... gc keeps policy object $id" bash -c 'ls "$1"/objects/"${2:0:2}"/"$2"* >/dev/null 2>&1' _ "$RD" "$id"
 done
 
-# An older refs/policy replayed over the current one (a policy rollback) is the same attack.
+# An older refs/policy replayed over the current one (a policy rollback) is the same attack. It
+# happens in place: this machine remembers what it saw per repository location, so that a replica
+# (same repository id, legitimately older) elsewhere is no rollback.
 RR=$T/repo-replayed
-RRTMP=$T/repo-replay-src
-expect_rc 0 "a fresh repository for the replay" "$WFS" init "$RRTMP" "${ADMIN[@]}"
-expect_rc 0 "... policy #1 (the example)" "$WFS" policy set "$RRTMP" "$P" "${ADMIN[@]}"
-cp "$RRTMP/refs/policy" "$T/refs-policy-1"
-expect_rc 0 "... policy #2 (member may administer)" "$WFS" policy set "$RRTMP" "$P2" "${ADMIN[@]}"
-cp -a "$RRTMP" "$RR"
+expect_rc 0 "a fresh repository for the replay" "$WFS" init "$RR" "${ADMIN[@]}"
+expect_rc 0 "... policy #1 (the example)" "$WFS" policy set "$RR" "$P" "${ADMIN[@]}"
+cp "$RR/refs/policy" "$T/refs-policy-1"
+expect_rc 0 "... policy #2 (member may administer)" "$WFS" policy set "$RR" "$P2" "${ADMIN[@]}"
 cp "$T/refs-policy-1" "$RR/refs/policy"
 expect_rc 5 "policy show after replaying the sealed refs/policy of #1 over #2: exit 5 (rollback)" \
   "$WFS" policy show "$RR" --history "${ADMIN[@]}"

@@ -33,7 +33,7 @@ def test_read_only_mount_keeps_its_tree_against_gc():
             f.write(old)
         wfs.run("import", repo, src, "-m", "v1")
         mnt = os.path.join(work, "ro")
-        with wfs.Mount(repo, mnt, "--read-only"):
+        with wfs.Mount(repo, mnt, "--read-only", "--refresh", "0"):
             # Nothing is read before gc: the kernel's page cache must not answer for the repository.
             new = os.urandom(3 << 20)
             with open(os.path.join(src, "model.bin"), "wb") as f:

@@ -145,6 +145,33 @@ TEST_F(LeasesTest, GcKeepsTheTreeOfAReadLeaseAndFreesItOnceReleased) {
   EXPECT_EQ(collector->objects().LoadTree(served).status().code(), Code::kCorruption);  // now gone
 }
 
+TEST_F(LeasesTest, AReadLeaseNamesTheTreesItIsUpdatedTo) {
+  auto store = testing::LocalStoreAt(dir_.path());
+  const ObjectId first = ObjectId::FromBytes(Bytes(ObjectId::kSize, 1)).value();
+  const ObjectId second = ObjectId::FromBytes(Bytes(ObjectId::kSize, 2)).value();
+  REPO_ASSERT_OK_AND_ASSIGN(
+      auto lease, Lease::Register(store.get(), LeaseKind::kRead, "refreshing reader", [&] {
+        return Result<std::vector<ObjectId>>(std::vector<ObjectId>{first});
+      }));
+  // The roots are made while gc is held off: a gc holding the lock makes the update wait.
+  REPO_ASSERT_OK(lease->UpdateRoots([&] {
+    return Result<std::vector<ObjectId>>(std::vector<ObjectId>{first, second});
+  }));
+  int removed = 0;
+  REPO_ASSERT_OK_AND_ASSIGN(auto leases, LiveLeases(store.get(), &removed));
+  ASSERT_EQ(leases.size(), 1u);
+  EXPECT_EQ(leases[0].roots, (std::vector<ObjectId>{first, second}));
+  // A failure to make the roots leaves the record as it was.
+  EXPECT_CODE(lease->UpdateRoots([] { return Result<std::vector<ObjectId>>(IoError("no")); }),
+              Code::kIoError);
+  REPO_ASSERT_OK_AND_ASSIGN(leases, LiveLeases(store.get(), &removed));
+  EXPECT_EQ(leases[0].roots, (std::vector<ObjectId>{first, second}));
+  REPO_EXPECT_OK(lease->Release());
+  EXPECT_CODE(lease->UpdateRoots(
+                  [&] { return Result<std::vector<ObjectId>>(std::vector<ObjectId>{first}); }),
+              Code::kInternal);
+}
+
 TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   auto writer = Open();
   REPO_ASSERT_OK(CommitFile(writer.get(), "/a", AsBytes("first"), "1").status());
@@ -203,31 +230,31 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   REPO_ASSERT_OK_AND_ASSIGN(uint64_t g1, repo->refs().TagsGeneration());
   EXPECT_EQ(g1, 1u);
   std::string note;
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note));
   REPO_ASSERT_OK_AND_ASSIGN(auto v1_raw, repo->store()->ReadFile("refs/tags"));
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s2, CommitFile(repo.get(), "/a", AsBytes("2"), "2"));
   REPO_ASSERT_OK(SetTag(repo.get(), "v2", s2.id, false));
   REPO_ASSERT_OK_AND_ASSIGN(uint64_t g2, repo->refs().TagsGeneration());
   EXPECT_EQ(g2, 2u);
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note));
   // Rolled back to the genuine older refs/tags.
   REPO_ASSERT_OK(repo->store()->WriteFile("refs/tags", *v1_raw));
-  Status rolled = CheckAndRecordTags(*repo, state.path(), false, &note);
+  Status rolled = CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note);
   EXPECT_EQ(rolled.code(), Code::kCorruption);
   EXPECT_NE(rolled.message().find("backwards"), std::string::npos) << rolled.message();
   // Deleted.
   REPO_ASSERT_OK(repo->store()->DeleteFile("refs/tags"));
-  Status deleted = CheckAndRecordTags(*repo, state.path(), false, &note);
+  Status deleted = CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note);
   EXPECT_EQ(deleted.code(), Code::kCorruption);
   EXPECT_NE(deleted.message().find("missing"), std::string::npos) << deleted.message();
-  EXPECT_TRUE(LostTaggedSnapshots(*repo, state.path()).empty());
+  EXPECT_TRUE(LostTaggedSnapshots(*repo, StateScope{state.path(), ""}).empty());
   // Accepted: the snapshots the lost tags named are remembered, and gc keeps them.
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), true, &note));
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, true, &note));
   EXPECT_NE(note.find("accepted"), std::string::npos) << note;
-  const auto lost = LostTaggedSnapshots(*repo, state.path());
+  const auto lost = LostTaggedSnapshots(*repo, StateScope{state.path(), ""});
   EXPECT_EQ(std::set<ObjectId>(lost.begin(), lost.end()), (std::set<ObjectId>{s1.id, s2.id}));
-  REPO_ASSERT_OK(
-      CheckAndRecordTags(*repo, state.path(), false, &note));  // the new state is the norm now
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false,
+                                    &note));  // the new state is the norm now
   REPO_ASSERT_OK_AND_ASSIGN(SnapshotInfo s3, CommitFile(repo.get(), "/a", AsBytes("3"), "3"));
   REPO_ASSERT_OK(Forget(repo.get(), ForgetPolicy{1, 0, 0, false}, false).status());
   GcOptions options;
@@ -241,8 +268,8 @@ TEST_F(LeasesTest, TagsCarryAGenerationAndADeletedOrRolledBackTagsRefIsDetected)
   EXPECT_EQ(AsString(content), "1");
   // Tagged again: no longer "lost".
   REPO_ASSERT_OK(SetTag(repo.get(), "v1", s1.id, false));
-  REPO_ASSERT_OK(CheckAndRecordTags(*repo, state.path(), false, &note));
-  const auto still = LostTaggedSnapshots(*repo, state.path());
+  REPO_ASSERT_OK(CheckAndRecordTags(*repo, StateScope{state.path(), ""}, false, &note));
+  const auto still = LostTaggedSnapshots(*repo, StateScope{state.path(), ""});
   EXPECT_EQ(std::set<ObjectId>(still.begin(), still.end()), (std::set<ObjectId>{s2.id}));
   (void)s3;
 }

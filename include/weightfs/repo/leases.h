@@ -8,7 +8,10 @@
 //    it wrote or reused (a reused object is touched) and has not published yet;
 //  - a read lease (a --read-only mount) names the root trees it serves; gc marks them live.
 // A lease whose owner is gone (its kernel lock is free, or without kernel locks its pid is gone
-// from this host) is stale: gc ignores and removes it.
+// from this host) is stale: gc ignores and removes it. Without kernel locks (object storage) the
+// owner may live on another host, where its pid says nothing: there the owner renews its record
+// every kLeaseRenewSeconds, and a record of another host not renewed for kLeaseExpirySeconds
+// is stale (its owner died, or lost the store for that long).
 //
 // The gc lock (locks/gc, exclusive) orders leases and sweeps: gc holds it from before it reads
 // the leases until its last deletion, and a lease is registered while holding it shared. So a
@@ -19,6 +22,7 @@
 // Thread-safety: a Lease may be used from several threads; the free functions are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +31,7 @@
 
 #include "weightfs/core/mutex.h"
 #include "weightfs/core/object_id.h"
+#include "weightfs/core/periodic.h"
 #include "weightfs/core/status.h"
 #include "weightfs/core/thread_annotations.h"
 #include "weightfs/storage/object_store.h"
@@ -40,13 +45,18 @@ enum class LeaseKind : uint8_t { kWrite, kRead };
 inline constexpr int64_t kLeaseClockSlackSeconds = 120;
 // How long a lease waits for a running gc to finish before giving up with kBusy.
 inline constexpr int64_t kLeaseWaitForGcSeconds = 600;
+// Without kernel locks: how often an owner renews its lease, and after how long without a
+// renewal a lease of another host is stale (minutes: clocks of hosts may differ a little).
+inline constexpr int64_t kLeaseRenewSeconds = 60;
+inline constexpr int64_t kLeaseExpirySeconds = 900;
 
 struct LeaseInfo {
   std::string name;  // "locks/lease-..."
   LeaseKind kind = LeaseKind::kWrite;
   std::string host;
   int pid = 0;
-  int64_t since = 0;  // seconds since the epoch
+  int64_t since = 0;    // seconds since the epoch
+  int64_t renewed = 0;  // last renewal (0: none yet; stores without kernel locks renew)
   std::string what;
   std::vector<ObjectId> roots;  // read leases: the trees served
 };
@@ -61,21 +71,35 @@ class Lease {
       storage::ObjectStore* store, LeaseKind kind, std::string what,
       const std::function<Result<std::vector<ObjectId>>()>& make_roots = {});
   ~Lease();
+  // A read lease's trees change (a read-only mount serving a newer live tree): make_roots runs
+  // under the shared gc lock, like Register's, and the record is rewritten with what it returns.
+  Status UpdateRoots(const std::function<Result<std::vector<ObjectId>>()>& make_roots)
+      EXCLUDES(mu_);
   // Deletes the record and drops the kernel lock. In a forked child (another pid than the one
   // that registered) it does nothing: the lease stays with the process that holds its lock.
   Status Release() EXCLUDES(mu_);
   const std::string& name() const { return info_.name; }
+  // Tests: renew every interval instead of kLeaseRenewSeconds (leases registered afterwards).
+  static void SetRenewIntervalForTesting(std::chrono::milliseconds interval);
+  // Its roots change only through UpdateRoots: read them on the thread that calls it.
   const LeaseInfo& info() const { return info_; }
 
  private:
   Lease(storage::ObjectStore* store, LeaseInfo info, std::unique_ptr<storage::FileLock> kernel_lock)
-      : store_(store), info_(std::move(info)), kernel_lock_(std::move(kernel_lock)) {}
+      : store_(store),
+        owner_pid_(info.pid),
+        info_(std::move(info)),
+        kernel_lock_(std::move(kernel_lock)) {}
   storage::ObjectStore* store_;
+  const int owner_pid_;  // the process that registered it (and runs renewer_)
   LeaseInfo info_;
   Mutex mu_;
   // Null without kernel locks.
   std::unique_ptr<storage::FileLock> kernel_lock_ GUARDED_BY(mu_);
   bool released_ GUARDED_BY(mu_) = false;
+  // Without a kernel lock: rewrites the record with a new renewal time (Renew).
+  void Renew() EXCLUDES(mu_);
+  std::unique_ptr<Periodic> renewer_;  // null with a kernel lock; stopped by Release
 };
 
 // gc's exclusive hold of locks/gc (with a record naming it); released when destroyed.

@@ -24,17 +24,22 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "weightfs/core/mutex.h"
+#include "weightfs/core/periodic.h"
 #include "weightfs/core/pieces.h"
 #include "weightfs/core/status.h"
+#include "weightfs/core/thread_annotations.h"
 #include "weightfs/core/thread_pool.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/chunk_reader.h"
+#include "weightfs/repo/leases.h"
 #include "weightfs/repo/repository.h"
 #include "weightfs/vfs/types.h"
 
@@ -56,6 +61,13 @@ class VersionsView;
 // mount; the value is "TAG\nMESSAGE" (`weightfs snapshot DIR [--tag T] [-m M]` does that). The
 // policy's `snapshot` capability is checked on that directory (on / for .versions).
 inline constexpr const char* kSnapshotXattr = "user.weightfs.snapshot";
+
+// What the kernel may have cached and must forget: (parent, name) entries, and nodes whose
+// attributes changed.
+struct KernelNames {
+  std::vector<std::pair<NodeId, std::string>> entries;
+  std::vector<NodeId> nodes;
+};
 
 struct FsOptions {
   bool read_only = false;
@@ -80,6 +92,11 @@ struct FsOptions {
   enum class VersionsDir { kHidden, kVisible, kDisabled } versions_dir = VersionsDir::kHidden;
   double versions_refresh_s = 2.0;  // how soon snapshots made elsewhere appear in .versions/
   double snapshot_interval_s = 0;   // periodic snapshots of changed trees; 0: none
+  // Read-only mounts: how often refs/main is read for a live tree another writer committed,
+  // which then replaces the one served (RefreshLiveTree); 0: never.
+  double live_refresh_s = 0;
+  // Tells the kernel to forget what a refresh changed (the mount's session); may be empty.
+  std::function<void(const KernelNames&)> invalidate;
   // Decides every request against the policy; null: every caller may do everything.
   // On a shared mount (per-caller decisions) a path whose list/read decision differs between
   // callers gets entry and attribute timeouts 0 (the kernel would otherwise reuse one caller's
@@ -186,10 +203,7 @@ class FileSystem {
   // What the kernel may have cached (to invalidate after a policy change): the names below the
   // root, and on a shared mount every (parent, name) entry and node the kernel holds a reference
   // to (those may have been cached for everybody under the old policy).
-  struct KernelNames {
-    std::vector<std::pair<NodeId, std::string>> entries;
-    std::vector<NodeId> nodes;
-  };
+  using KernelNames = vfs::KernelNames;
   KernelNames CachedByKernel() const;
   // The (parent, name) entry of a live node; nullopt for the root, unlinked or .versions nodes.
   // A directory whose mode or owner changed is invalidated there, so that the kernel forgets
@@ -201,6 +215,20 @@ class FileSystem {
   // not part of it: a snapshot holds every file as of its last close or fsync.
   Result<repo::SnapshotInfo> MakeSnapshot(const std::string& message, const std::string& tag);
 
+  // Read-only mounts: serves the live tree rooted at root_id from now on (what another writer
+  // committed; see NodeTable::Refresh for what stays and what is replaced) and returns what the
+  // kernel must forget. kNotPermitted on a read-write mount, whose own tree is the newest.
+  Result<KernelNames> RefreshLiveTree(const ObjectId& root_id);
+  // Reads refs/main and refreshes when its live root changed (to a newer generation); true
+  // when it did. With a read lease set, the lease names the new tree before it is served.
+  Result<bool> RefreshFromMain();
+  // The read-only mount's gc lease (not owned; outlives the file system's Shutdown) and the
+  // trees it names now. A refresh adds the new tree to the lease, which names the last
+  // kLeasedRoots trees served: a file open across more refreshes than that may lose its data
+  // to a gc if another writer deleted it meanwhile.
+  void SetReadLease(repo::Lease* lease, std::vector<ObjectId> roots);
+  static constexpr size_t kLeasedRoots = 8;
+
  private:
   explicit FileSystem(FsOptions options);
   // Builds the parts below it, for the live tree whose root is root_tree (stored as root_id).
@@ -211,6 +239,9 @@ class FileSystem {
   Tree& TreeOfChild(NodeId parent, const std::string& name);
   Tree& TreeOfEither(bool first_in_versions, NodeId parent, const std::string& name);
   void Log(const std::string& line) const;
+  // RefreshFromMain's steps: whether main is newer than what is served; serving it.
+  bool IsNewer(const repo::MainRef& main) EXCLUDES(refresh_mu_);
+  Status ApplyMain(const repo::MainRef& main) EXCLUDES(refresh_mu_);
 
   FsOptions options_;
   std::atomic<int64_t> dirty_bytes_{0};  // dirty bytes of every open file, for the budget
@@ -227,6 +258,17 @@ class FileSystem {
   std::unique_ptr<TreeContext> ctx_;
   std::unique_ptr<LiveTree> live_;
   std::unique_ptr<VersionsTree> versions_tree_;  // null when disabled
+  // The live root served (refreshes change it on a read-only mount); refresh_mu_ keeps one
+  // refresh at a time.
+  Mutex refresh_mu_;
+  ObjectId live_root_ GUARDED_BY(refresh_mu_);
+  uint64_t live_generation_ GUARDED_BY(refresh_mu_) = 0;  // of the refs/main it came from
+  repo::Lease* read_lease_ GUARDED_BY(refresh_mu_) = nullptr;
+  std::deque<ObjectId> served_roots_ GUARDED_BY(refresh_mu_);
+  bool said_older_ GUARDED_BY(refresh_mu_) = false;  // an older refs/main was logged
+  std::string refresh_error_;  // the last refresh failure said (the refresher's thread only)
+  // Last: stopped first, before what its refreshes use goes.
+  std::unique_ptr<Periodic> refresher_;
 };
 
 }  // namespace weightfs::vfs
