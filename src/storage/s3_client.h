@@ -23,6 +23,15 @@ namespace weightfs::storage::s3 {
 // The scratch files of ProbeConditionalWrites; ListFiles hides them, as kConditionalWritesFile.
 inline constexpr std::string_view kProbePrefix = "s3-conditional-probe-";
 
+// An ETag without its quotes ("\"abc\"" -> "abc"): radosgw matches If-Match only against
+// that form.
+inline std::string UnquotedETag(const std::string& etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    return etag.substr(1, etag.size() - 2);
+  }
+  return etag;
+}
+
 struct S3Request {
   S3Request(std::string m, std::string k, HeaderList h = {}, ByteView b = {})
       : method(std::move(m)), key(std::move(k)), headers(std::move(h)), body(b) {}
@@ -38,10 +47,12 @@ struct S3Request {
 
 struct S3Response {
   HttpResponse http;
-  S3Error error;  // parsed from the body of a 3xx/4xx/5xx answer
-  // How many times the request was sent (ours and curl's resends); > 1 means an earlier one
-  // may have taken effect.
-  int attempts = 1;
+  S3Error error;     // parsed from the body of a 3xx/4xx/5xx answer
+  int attempts = 1;  // how many times we sent it
+  // Whether an earlier send got no answer (the connection died, or no progress before the
+  // timeout; curl's own resends included): it may have taken effect. An earlier 5xx does not
+  // count: it is an answer, and radosgw gives one to the losers of a conditional-write race.
+  bool unanswered_before = false;
   long status() const { return http.status; }
 };
 

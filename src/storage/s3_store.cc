@@ -105,32 +105,45 @@ const Location& S3Store::location() const { return client_->options().location; 
 Result<ConditionalWrites> S3Store::ProbeConditionalWrites() {
   const std::string key = client_->FileKey(std::string(kProbePrefix) + RandomHex());
   const std::string what = "probing conditional writes at " + client_->Describe(key);
-  auto put = [&](const HeaderList& headers) -> Result<long> {
-    S3Request request{"PUT", key, headers, AsBytes("probe")};
-    ASSIGN_OR_RETURN(S3Response response, client_->Send(request));
+  auto put = [&](const HeaderList& headers) -> Result<S3Response> {
+    ASSIGN_OR_RETURN(S3Response response,
+                     client_->Send(S3Request{"PUT", key, headers, AsBytes("probe")}));
     // Refused credentials or access fail the probe; any other refusal of a conditional PUT
     // (412, 501 NotImplemented, 400) is an answer.
     if (response.status() == 403 || (response.status() >= 300 && headers.empty())) {
       return client_->ErrorFor(response, what);
     }
+    return response;
+  };
+  auto status = [&](const HeaderList& headers) -> Result<long> {
+    ASSIGN_OR_RETURN(S3Response response, put(headers));
     return response.status();
   };
-  RETURN_IF_ERROR(put({}).status());  // the scratch object, which the conditions then meet
-  ASSIGN_OR_RETURN(long if_none_match, put({{"if-none-match", "*"}}));
-  ASSIGN_OR_RETURN(long if_match, put({{"if-match", "\"00000000000000000000000000000000\""}}));
-  const bool supported = if_none_match == 412 && if_match == 412;
+  // The scratch object; every conditional PUT below writes the same bytes, so its ETag stays.
+  ASSIGN_OR_RETURN(S3Response created, put({}));
+  const std::string etag = created.http.Header("etag");
+  ASSIGN_OR_RETURN(long if_none_match, status({{"if-none-match", "*"}}));
+  ASSIGN_OR_RETURN(long matched, status({{"if-match", etag}}));
+  bool bare = false;
+  if (matched == 412 && UnquotedETag(etag) != etag) {
+    ASSIGN_OR_RETURN(matched, status({{"if-match", UnquotedETag(etag)}}));
+    bare = matched == 200;
+  }
+  const std::string wrong = "00000000000000000000000000000000";
+  ASSIGN_OR_RETURN(long mismatched, status({{"if-match", bare ? wrong : "\"" + wrong + "\""}}));
+  const bool supported =
+      !etag.empty() && if_none_match == 412 && matched == 200 && mismatched == 412;
   auto deleted = client_->Send(S3Request{"DELETE", key});
   if (!deleted.ok()) return deleted.status();
-  const ConditionalWrites result =
-      supported ? ConditionalWrites::kSupported : ConditionalWrites::kUnsupported;
   RETURN_IF_ERROR(
       WriteFile(kConditionalWritesFile, AsBytes(supported ? "supported\n" : "unsupported\n")));
-  conditional_ = result;
+  bare_etag_ = supported && bare;
+  conditional_ = supported ? ConditionalWrites::kSupported : ConditionalWrites::kUnsupported;
   client_->Log("S3 at " + client_->options().settings.endpoint +
                (supported ? " refuses failed conditional writes: compare-and-swap is atomic"
                           : " ignores conditional writes: compare-and-swap is atomic only "
                             "within one process"));
-  return result;
+  return conditional_.load();
 }
 
 Status S3Store::Put(const ObjectId& id, ByteView data) {

@@ -106,32 +106,44 @@ Status S3Store::CasConditional(const std::string& name, const std::optional<Byte
   if (!SameContent(current, expected)) return Lost(name);
   if (!current) RETURN_IF_ERROR(CheckWritable(name));
   const std::string key = client_->FileKey(name);
-  S3Request request{"PUT", key, {}, data};
-  if (current) {
-    if (current->etag.empty()) {
-      return IoError("S3 sent no ETag for " + client_->Describe(key) +
-                     ", so it cannot be replaced conditionally");
-    }
-    request.headers = {{"if-match", current->etag}};
-  } else {
-    request.headers = {{"if-none-match", "*"}};
+  if (current && current->etag.empty()) {
+    return IoError("S3 sent no ETag for " + client_->Describe(key) +
+                   ", so it cannot be replaced conditionally");
   }
-  ASSIGN_OR_RETURN(S3Response response, client_->Send(request));
-  if (response.status() == 200) return Status::Ok();
-  if (response.status() == 412 && response.attempts > 1) {
-    // An earlier attempt may have been applied and its answer lost: then the file holds
-    // exactly what was written, and the write succeeded.
-    ASSIGN_OR_RETURN(std::optional<Fetched> now, Fetch(*client_, name));
-    if (now && std::equal(now->data.begin(), now->data.end(), data.begin(), data.end())) {
+  for (bool bare = bare_etag_.load();;) {
+    S3Request request{"PUT", key, {{"if-none-match", "*"}}, data};
+    if (current)
+      request.headers = {{"if-match", bare ? UnquotedETag(current->etag) : current->etag}};
+    ASSIGN_OR_RETURN(S3Response response, client_->Send(request));
+    if (response.status() == 200) {
+      if (bare && !bare_etag_.exchange(true)) {
+        client_->Log("S3 at " + client_->options().settings.endpoint +
+                     " matches only bare ETags in If-Match; sending them so");
+      }
       return Status::Ok();
     }
+    if (response.status() == 412) {
+      ASSIGN_OR_RETURN(std::optional<Fetched> now, Fetch(*client_, name));
+      // An earlier attempt may have been applied and its answer lost: then the file holds
+      // exactly what was written, and the write succeeded.
+      if (response.unanswered_before && now &&
+          std::equal(now->data.begin(), now->data.end(), data.begin(), data.end())) {
+        return Status::Ok();
+      }
+      // Unchanged, yet its ETag was refused: the server may want ETags bare (radosgw does).
+      if (current && now && now->etag == current->etag && !bare &&
+          UnquotedETag(current->etag) != current->etag) {
+        bare = true;
+        continue;
+      }
+    }
+    // 409: a concurrent conditional write to the same key won; 404: it was deleted meanwhile.
+    if (response.status() == 412 || response.status() == 409 ||
+        (current && response.status() == 404)) {
+      return Lost(name);
+    }
+    return client_->ErrorFor(response, "writing " + client_->Describe(key));
   }
-  // 409: a concurrent conditional write to the same key won; 404: it was deleted meanwhile.
-  if (response.status() == 412 || response.status() == 409 ||
-      (current && response.status() == 404)) {
-    return Lost(name);
-  }
-  return client_->ErrorFor(response, "writing " + client_->Describe(key));
 }
 
 Status S3Store::CasSerialized(const std::string& name, const std::optional<Bytes>& expected,
@@ -166,7 +178,7 @@ Status S3Store::CreateFileExclusive(const std::string& name, ByteView data) {
   }
   ASSIGN_OR_RETURN(S3Response response, client_->Send(request));
   if (response.status() == 200) return Status::Ok();
-  if (response.status() == 412 && response.attempts > 1) {
+  if (response.status() == 412 && response.unanswered_before) {
     ASSIGN_OR_RETURN(std::optional<Fetched> now, Fetch(*client_, name));
     if (now && std::equal(now->data.begin(), now->data.end(), data.begin(), data.end())) {
       return Status::Ok();

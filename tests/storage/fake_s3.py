@@ -19,7 +19,8 @@ stdout. It is then driven through stdin, one command a line, each answered with 
   get KEY           "ok HEX" of the stored bytes of KEY, or "ok missing"
   clear             forget the injected faults
 Options: --bucket NAME, --no-conditional (If-Match / If-None-Match are ignored, as by servers
-without conditional writes), --verify ACCESS_KEY:SECRET (SigV4 signatures are checked: wrong
+without conditional writes), --bare-etag-only (If-Match matches only an unquoted ETag, as
+radosgw's), --verify ACCESS_KEY:SECRET (SigV4 signatures are checked: wrong
 ones get SignatureDoesNotMatch, unknown keys InvalidAccessKeyId, old dates RequestTimeTooSkewed).
 """
 import argparse
@@ -210,7 +211,7 @@ def put_object(handler, key, body):
         if conditional and match is not None:
             if cur is None:
                 return 404, {}, error_xml("NoSuchKey", "The specified key does not exist.")
-            if match != cur[1]:
+            if match != (cur[1].strip('"') if ARGS.bare_etag_only else cur[1]):
                 return 412, {}, error_xml("PreconditionFailed", "If-Match did not hold")
         if source is not None:
             src = urllib.parse.unquote(source).lstrip("/").split("/", 1)
@@ -348,6 +349,7 @@ def main():
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--no-conditional", action="store_true")
     p.add_argument("--verify", default="")
+    p.add_argument("--bare-etag-only", action="store_true")
     ARGS = p.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -178,6 +178,24 @@ TEST_F(S3StoreTest, ConcurrentWriterWinsWithConditionalWrites) {
   EXPECT_EQ(*store_->ReadFile("refs/main"), ToBytes("x"));
 }
 
+TEST_F(S3StoreTest, ServerThatMatchesOnlyBareETags) {
+  Start({"--bare-etag-only"});  // as radosgw: a quoted ETag in If-Match never matches
+  EXPECT_EQ(store_->conditional_writes(), ConditionalWrites::kSupported);
+  WFS_ASSERT_OK(store_->WriteFile("refs/main", AsBytes("a")));
+  WFS_ASSERT_OK(store_->CompareAndSwapFile("refs/main", ToBytes("a"), AsBytes("b")));
+  EXPECT_CODE(store_->CompareAndSwapFile("refs/main", ToBytes("a"), AsBytes("c")), Code::kConflict);
+  // A store that did not probe learns it from its first compare-and-swap.
+  auto other = S3Store::Open(server_->Options());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  WFS_ASSERT_OK((*other)->CompareAndSwapFile("refs/main", ToBytes("b"), AsBytes("c")));
+  EXPECT_EQ(*store_->ReadFile("refs/main"), ToBytes("c"));
+  const std::vector<std::string> logs = Logs();
+  EXPECT_NE(logs.back().find("matches only bare ETags"), std::string::npos) << logs.back();
+  // A second store changes the file between our read and our write: still a conflict.
+  WFS_ASSERT_OK((*other)->WriteFile("refs/main", AsBytes("x")));
+  EXPECT_CODE(store_->CompareAndSwapFile("refs/main", ToBytes("c"), AsBytes("d")), Code::kConflict);
+}
+
 TEST_F(S3StoreTest, ListingsFollowContinuationTokens) {
   ASSERT_EQ(server_->Command("pagesize 3"), "ok");
   std::map<ObjectId, uint64_t> want;

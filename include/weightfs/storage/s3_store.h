@@ -103,6 +103,10 @@ class S3Store : public ObjectStore {
 
   std::unique_ptr<S3Client> client_;
   std::atomic<ConditionalWrites> conditional_{ConditionalWrites::kUnknown};
+  // If-Match carries the ETag without quotes: the server refused the quoted form of a current
+  // ETag and accepted the bare one (radosgw does). Found by the probe, or by the first
+  // compare-and-swap that meets it.
+  std::atomic<bool> bare_etag_{false};
   // Serializes compare-and-swap and exclusive creation when the server has no conditional
   // writes. Held across requests (nothing else takes it).
   Mutex cas_mu_;
