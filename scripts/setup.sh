@@ -9,6 +9,7 @@ PACKAGES=(
   clang-format clang-tidy     # scripts/lint.sh
   libfuse3-dev fuse3
   libssl-dev openssl
+  libcurl4-openssl-dev         # the S3 store
   libyaml-cpp-dev
   libboost-filesystem-dev
   libcli11-dev nlohmann-json3-dev

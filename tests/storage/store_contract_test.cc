@@ -1,6 +1,8 @@
 // The ObjectStore contract, run against every implementation: the local store in a fresh
-// directory, the memory store, a FaultStore with an empty plan over a memory store, and a
-// CachingStore over a memory store and over a local store.
+// directory, the memory store, a FaultStore with an empty plan over a memory store, a
+// CachingStore over a memory store and over a local store, and the S3 store on the fake S3
+// server, with and without conditional writes (skipped without python3), and on the real server
+// of the s3server fixture (ctest -L s3; skipped elsewhere).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "storage/s3_real_server.h"
+#include "storage/s3_test_util.h"
 #include "storage/storage_test_util.h"
 #include "weightfs/storage/caching_store.h"
 #include "weightfs/storage/fault_store.h"
@@ -46,6 +50,8 @@ class OwningFaultStore : public FaultStore {
 struct StoreCase {
   const char* name;
   std::function<std::unique_ptr<ObjectStore>(const std::string& dir)> make;
+  // Why the store cannot be made here (the case is skipped), or empty.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 void PrintTo(const StoreCase& c, std::ostream* os) { *os << c.name; }
@@ -68,6 +74,7 @@ std::unique_ptr<ObjectStore> MakeCaching(const std::string& dir,
 class StoreContractTest : public ::testing::TestWithParam<StoreCase> {
  protected:
   void SetUp() override {
+    if (std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
     store_ = GetParam().make(dir_.path());
     ASSERT_NE(store_, nullptr);
   }
@@ -413,21 +420,29 @@ TEST_P(StoreContractTest, ConcurrentCompareAndSwapIncrements) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreContractTest,
-    ::testing::Values(StoreCase{"Local", MakeLocal},
-                      StoreCase{"Memory", [](const std::string&) { return NewMemoryStore(); }},
-                      StoreCase{"FaultOverMemory",
-                                [](const std::string&) -> std::unique_ptr<ObjectStore> {
-                                  return std::make_unique<OwningFaultStore>(NewMemoryStore());
-                                }},
-                      StoreCase{"CachingOverMemory",
-                                [](const std::string& dir) {
-                                  return MakeCaching(dir, NewMemoryStore());
-                                }},
-                      StoreCase{"CachingOverLocal",
-                                [](const std::string& dir) {
-                                  std::filesystem::create_directories(dir + "/backing");
-                                  return MakeCaching(dir, MakeLocal(dir + "/backing"));
-                                }}),
+    ::testing::Values(
+        StoreCase{"Local", MakeLocal},
+        StoreCase{"Memory", [](const std::string&) { return NewMemoryStore(); }},
+        StoreCase{"FaultOverMemory",
+                  [](const std::string&) -> std::unique_ptr<ObjectStore> {
+                    return std::make_unique<OwningFaultStore>(NewMemoryStore());
+                  }},
+        StoreCase{"CachingOverMemory",
+                  [](const std::string& dir) { return MakeCaching(dir, NewMemoryStore()); }},
+        StoreCase{"CachingOverLocal",
+                  [](const std::string& dir) {
+                    std::filesystem::create_directories(dir + "/backing");
+                    return MakeCaching(dir, MakeLocal(dir + "/backing"));
+                  }},
+        StoreCase{"S3Fake", [](const std::string&) { return s3::testing::S3TestStore::Make({}); },
+                  s3::testing::FakeS3Unavailable},
+        StoreCase{
+            "S3FakeNoConditionalWrites",
+            [](const std::string&) { return s3::testing::S3TestStore::Make({"--no-conditional"}); },
+            s3::testing::FakeS3Unavailable},
+        StoreCase{"S3RealServer",
+                  [](const std::string&) { return s3::testing::S3TestStore::MakeOnRealServer(); },
+                  s3::testing::RealS3Unavailable}),
     [](const ::testing::TestParamInfo<StoreCase>& info) { return std::string(info.param.name); });
 
 // --- file names ---

@@ -8,11 +8,15 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "weightfs/core/mutex.h"
 #include "weightfs/storage/object_store.h"
 #include "weightfs/storage/s3_config.h"
 
@@ -39,6 +43,8 @@ struct StoreOptions {
 enum class ConditionalWrites { kUnknown, kSupported, kUnsupported };
 inline constexpr const char* kConditionalWritesFile = "s3-conditional-writes";
 
+class S3Client;  // src/storage/s3_client.h
+
 class S3Store : public ObjectStore {
  public:
   // Checks that the bucket exists and the credentials are accepted (one request) and reads
@@ -46,12 +52,64 @@ class S3Store : public ObjectStore {
   // access denied, clock skew), kNotFound (no such bucket), kInvalidArgument (wrong region,
   // naming the bucket's region when the server says it), kIoError (endpoint unreachable).
   static Result<std::unique_ptr<S3Store>> Open(StoreOptions options);
+  ~S3Store() override;
 
   // Tries conditional writes on a scratch name under the prefix and records the result in
   // kConditionalWritesFile (called by init).
   Result<ConditionalWrites> ProbeConditionalWrites();
   ConditionalWrites conditional_writes() const;
   const Location& location() const;
+
+  // Objects. Put does not overwrite: with conditional writes it is one PUT with
+  // If-None-Match: *, without them a HEAD first. Sync is a no-op (a PUT is durable when it
+  // returns).
+  Status Put(const ObjectId& id, ByteView data) override;
+  Result<Bytes> Get(const ObjectId& id) override;
+  Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override;
+  Result<size_t> ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) override;
+  Result<bool> Contains(const ObjectId& id) override;
+  Result<uint64_t> Size(const ObjectId& id) override;
+  Status Delete(const ObjectId& id) override;
+  Status ForEach(const std::function<Status(const ObjectId& id, uint64_t size)>& fn) override;
+  Result<int64_t> MTime(const ObjectId& id) override;
+  // Copies the object onto itself (metadata directive REPLACE), which renews Last-Modified.
+  Status Touch(const ObjectId& id) override;
+  Status Sync() override;
+
+  // Named files. S3 has no directories; the store keeps the local store's rules anyway (a file
+  // under a file is kNotDirectory, a name with files under it kIsDirectory), which costs a HEAD
+  // per parent and a listing per write. CompareAndSwapFile is atomic across processes only with
+  // conditional writes; without them it is atomic among the callers of this S3Store only.
+  Result<std::optional<Bytes>> ReadFile(const std::string& name) override;
+  Result<std::optional<Bytes>> ReadFileAtMost(const std::string& name, size_t max_size) override;
+  Status WriteFile(const std::string& name, ByteView data) override;
+  Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
+                            ByteView data) override;
+  Status CreateFileExclusive(const std::string& name, ByteView data) override;
+  Status DeleteFile(const std::string& name) override;
+  // kConditionalWritesFile is the store's own and not listed.
+  Result<std::vector<std::string>> ListFiles(const std::string& dir) override;
+  // TryLock: the default kUnsupported (S3 has no locks that die with their holder).
+
+ private:
+  explicit S3Store(std::unique_ptr<S3Client> client);
+  Status CheckBucket();
+  Status CheckWritable(const std::string& name);
+  Result<bool> IsDirectoryName(const std::string& name);
+  Status CasConditional(const std::string& name, const std::optional<Bytes>& expected,
+                        ByteView data);
+  Status CasSerialized(const std::string& name, const std::optional<Bytes>& expected,
+                       ByteView data);
+
+  std::unique_ptr<S3Client> client_;
+  std::atomic<ConditionalWrites> conditional_{ConditionalWrites::kUnknown};
+  // If-Match carries the ETag without quotes: the server refused the quoted form of a current
+  // ETag and accepted the bare one (radosgw does). Found by the probe, or by the first
+  // compare-and-swap that meets it.
+  std::atomic<bool> bare_etag_{false};
+  // Serializes compare-and-swap and exclusive creation when the server has no conditional
+  // writes. Held across requests (nothing else takes it).
+  Mutex cas_mu_;
 };
 
 }  // namespace weightfs::storage::s3
