@@ -64,7 +64,7 @@ Result<std::unique_ptr<repo::Repository>> OpenReplica(const repo::Repository& sr
                                                       const CopyArgs& a,
                                                       const repo::Credential& credential) {
   {
-    auto store = OpenStoreAt(a.dst);
+    auto store = OpenStoreAt(a.dst, a.unlock.store);
     if (!store.ok())
       return Status(store.status().code(), store.status().message() + "; " + kReplicaHint);
     Status s = repo::CheckIsReplica(src, store->get());

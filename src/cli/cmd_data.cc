@@ -258,7 +258,7 @@ void AddDataCommands(CLI::App* app, int* exit_code) {
   auto ia = std::make_shared<DataArgs>();
   CLI::App* import = app->add_subcommand(
       "import", "Encrypt a local file or directory into the repository and record a snapshot");
-  import->add_option("REPO", ia->repo, "Repository directory")->required();
+  import->add_option("REPO", ia->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   import->add_option("SRC", ia->src, "Local file or directory")->required();
   import->add_option(
       "--to", ia->to,
@@ -270,7 +270,7 @@ void AddDataCommands(CLI::App* app, int* exit_code) {
 
 auto la = std::make_shared<DataArgs>();
 CLI::App* ls = app->add_subcommand("ls", "List a directory of the repository");
-ls->add_option("REPO", la->repo, "Repository directory")->required();
+ls->add_option("REPO", la->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
 ls->add_option("PATH", la->path, "Repository path (default /)");
 ls->add_flag("-l", la->long_format, "Long format: type, mode, size, time");
 ls->add_flag("-r,--recursive", la->recursive, "List everything below PATH");
@@ -281,7 +281,7 @@ ls->callback([=] { *exit_code = RunLs(*la); });
 
 auto ca = std::make_shared<DataArgs>();
 CLI::App* cat = app->add_subcommand("cat", "Write a file of the repository to standard output");
-cat->add_option("REPO", ca->repo, "Repository directory")->required();
+cat->add_option("REPO", ca->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
 cat->add_option("PATH", ca->path, "Repository path")->required();
 version_opt(cat, ca.get());
 ca->unlock.AddTo(cat);
@@ -290,7 +290,7 @@ cat->callback([=] { *exit_code = RunCat(*ca); });
 auto ea = std::make_shared<DataArgs>();
 CLI::App* exp =
     app->add_subcommand("export", "Decrypt the repository (or --path) into a local directory");
-exp->add_option("REPO", ea->repo, "Repository directory")->required();
+exp->add_option("REPO", ea->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
 exp->add_option("DEST", ea->dest, "Local destination (created when missing)")->required();
 exp->add_option("--path", ea->path, "Repository path to export (default /)");
 version_opt(exp, ea.get());

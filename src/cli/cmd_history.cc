@@ -282,7 +282,7 @@ int RunRestore(const HistoryArgs& a) {
 
 void AddHistoryCommands(CLI::App* app, int* exit_code) {
   auto repo_arg = [](CLI::App* cmd, HistoryArgs* a) {
-    cmd->add_option("REPO", a->repo, "Repository directory")->required();
+    cmd->add_option("REPO", a->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   };
   auto finish = [&](CLI::App* cmd, const std::shared_ptr<HistoryArgs>& a,
                     int (*run)(const HistoryArgs&)) {

@@ -125,7 +125,7 @@ void AddInfoCommands(CLI::App* app, int* exit_code) {
   auto add = [&](const char* name, const char* help, int (*run)(const InfoArgs&), bool read_data) {
     auto args = std::make_shared<InfoArgs>();
     CLI::App* cmd = app->add_subcommand(name, help);
-    cmd->add_option("REPO", args->repo, "Repository directory")->required();
+    cmd->add_option("REPO", args->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
     if (std::string(name) == "log")
       cmd->add_option("PATH", args->path, "Only snapshots in which this path changed");
     cmd->add_flag("--json", args->json, "Print JSON");

@@ -90,7 +90,7 @@ void AddMountCommand(CLI::App* app, int* exit_code) {
   auto ma = std::make_shared<MountArgs>();
   CLI::App* mount = app->add_subcommand(
       "mount", "Mount a repository as a live, read-write (or read-only) directory");
-  mount->add_option("REPO", ma->repo, "Repository directory")->required();
+  mount->add_option("REPO", ma->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   mount->add_option("MOUNTPOINT", ma->mountpoint, "Existing empty directory")->required();
   ma->unlock.AddTo(mount);
   mount->add_flag("-f,--foreground", ma->foreground, "Stay in the foreground (logs go to stderr)");

@@ -315,7 +315,7 @@ void AddPolicyCommands(CLI::App* app, int* exit_code) {
   auto sa = std::make_shared<PolicyArgs>();
   CLI::App* show =
       policy->add_subcommand("show", "Print the repository's policy (or the built-in one)");
-  show->add_option("REPO", sa->source, "Repository directory")->required();
+  show->add_option("REPO", sa->source, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   show->add_flag("--history", sa->history, "List every policy version instead");
   sa->unlock.AddTo(show);
   finish(show, sa, RunShow);
@@ -324,7 +324,7 @@ void AddPolicyCommands(CLI::App* app, int* exit_code) {
   CLI::App* set = policy->add_subcommand("set",
                                          "Store FILE as the repository's policy (needs a key slot "
                                          "whose role has admin; mounted or not)");
-  set->add_option("REPO", ta->source, "Repository directory")->required();
+  set->add_option("REPO", ta->source, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   set->add_option("FILE", ta->file, "Policy YAML")->required();
   set->add_flag("--force", ta->force,
                 "Store it even if no key slot could change the policy afterwards");

@@ -21,25 +21,8 @@ struct InitArgs {
   std::string passphrase_file;
   bool insecure_fast_kdf = false;
   std::string replica_of;  // make an empty replica of this repository
+  StoreArgs store;
 };
-
-Status CreateEmptyDir(const std::string& path) {
-  namespace fs = boost::filesystem;
-  try {
-    if (fs::exists(path)) {
-      if (!fs::is_directory(path)) return AlreadyExists(path + " exists and is not a directory");
-      if (!fs::is_empty(path))
-        return AlreadyExists(path +
-                             " is not empty; weightfs init needs a missing or empty directory");
-      return Status::Ok();
-    }
-    fs::create_directories(path);
-    ::chmod(path.c_str(), 0700);
-  } catch (const fs::filesystem_error& e) {
-    return IoError("creating " + path + ": " + e.code().message());
-  }
-  return Status::Ok();
-}
 
 // An empty replica of a.replica_of: its config and key slots, byte for byte (repo/replica.h).
 // --passphrase-file and --key-file unlock the source; the replica opens with the same secrets.
@@ -52,12 +35,12 @@ int RunInitReplica(const InitArgs& a) {
   UnlockOptions unlock;
   unlock.passphrase_file = a.passphrase_file;
   unlock.key_file = a.key_file;
+  unlock.store = a.store;
   auto credential = ReadCredential(unlock, "Passphrase for " + a.replica_of + ": ");
   if (!credential.ok()) return Fail(credential.status());
   auto src = OpenRepositoryWith(a.replica_of, unlock, *credential);
   if (!src.ok()) return Fail(src.status());
-  if (Status s = CreateEmptyDir(a.repo); !s.ok()) return Fail(s);
-  auto store = OpenStoreAt(a.repo);
+  auto store = CreateStore(a.repo, a.store);
   if (!store.ok()) return Fail(store.status());
   if (Status s = repo::InitReplica(**src, store->get()); !s.ok())
     return Fail(s.WithContext(a.repo));
@@ -72,7 +55,6 @@ int RunInitReplica(const InitArgs& a) {
 
 int RunInit(const InitArgs& a) {
   if (!a.replica_of.empty()) return RunInitReplica(a);
-  if (Status s = CreateEmptyDir(a.repo); !s.ok()) return Fail(s);
   repo::InitOptions options;
   options.scrypt = NewSlotScrypt(a.insecure_fast_kdf, &options.allow_weak_kdf);
   Result<repo::Credential> cred = Internal("unset");
@@ -82,9 +64,12 @@ int RunInit(const InitArgs& a) {
     cred = ReadNewCredential(a.passphrase_file, a.new_key_file, true);
   }
   if (!cred.ok()) return Fail(cred.status());
-  auto store = storage::OpenLocalStore(a.repo);
+  auto store = CreateStore(a.repo, a.store);
   if (!store.ok()) return Fail(store.status());
   if (Status s = repo::Repository::Init(store->get(), *cred, options); !s.ok()) return Fail(s);
+  auto note = RecordStoreCapabilities(store->get());
+  if (!note.ok()) return Fail(note.status());
+  if (!note->empty()) std::cerr << "weightfs: warning: " << *note << "\n";
   // Opening once writes the empty live tree and proves the slot works.
   auto repo = repo::Repository::Open(std::move(store).value(), *cred);
   if (!repo.ok()) return Fail(repo.status());
@@ -198,7 +183,8 @@ void AddRepoCommands(CLI::App* app, int* exit_code) {
   auto init_args = std::make_shared<InitArgs>();
   CLI::App* init =
       app->add_subcommand("init", "Create a new repository in a missing or empty directory");
-  init->add_option("REPO", init_args->repo, "Repository directory")->required();
+  init->add_option("REPO", init_args->repo, "Repository directory or s3://BUCKET[/PREFIX]")
+      ->required();
   init->add_option("--passphrase-file", init_args->passphrase_file,
                    "Read the new passphrase from FILE");
   init->add_option("--key-file", init_args->key_file,
@@ -210,12 +196,13 @@ void AddRepoCommands(CLI::App* app, int* exit_code) {
   init->add_option("--replica-of", init_args->replica_of,
                    "Make an empty replica of this repository (same id, config and key slots; "
                    "--passphrase-file/--key-file unlock it); fill it with `weightfs copy`");
+  init_args->store.AddTo(init);
   init->callback([=] { *exit_code = RunInit(*init_args); });
 
   CLI::App* key = app->add_subcommand("key", "Manage key slots (passphrases and key files)");
   key->require_subcommand(1);
   auto add_common = [](CLI::App* cmd, KeyArgs* a) {
-    cmd->add_option("REPO", a->repo, "Repository directory")->required();
+    cmd->add_option("REPO", a->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
     a->unlock.AddTo(cmd);
   };
   auto add_new_secret = [](CLI::App* cmd, KeyArgs* a) {

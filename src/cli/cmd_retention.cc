@@ -140,7 +140,7 @@ void AddForgetCommand(CLI::App* app, int* exit_code) {
   auto fa = std::make_shared<RetentionArgs>();
   CLI::App* forget = app->add_subcommand(
       "forget", "Drop snapshots not selected by a retention policy (then run gc)");
-  forget->add_option("REPO", fa->repo, "Repository directory")->required();
+  forget->add_option("REPO", fa->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   forget->add_option("--keep-last", fa->policy.keep_last, "Keep the newest N snapshots")
       ->check(CLI::NonNegativeNumber);
   forget
@@ -163,7 +163,7 @@ void AddGcCommand(CLI::App* app, int* exit_code) {
   auto ga = std::make_shared<RetentionArgs>();
   CLI::App* gc = app->add_subcommand(
       "gc", "Delete objects no ref reaches (older than the grace period, default 24h)");
-  gc->add_option("REPO", ga->repo, "Repository directory")->required();
+  gc->add_option("REPO", ga->repo, "Repository directory or s3://BUCKET[/PREFIX]")->required();
   gc->add_flag("-n,--dry-run", ga->dry_run, "Only count what would be freed");
   gc->add_option(
       "--grace", ga->grace,

@@ -121,6 +121,7 @@ void UnlockOptions::AddTo(CLI::App* cmd) {
   cmd->add_flag(
       "--accept-rollback", accept_rollback,
       "Accept a repository whose newest snapshot is older than one this machine has seen");
+  store.AddTo(cmd);
 }
 
 Result<repo::Credential> ReadCredential(const UnlockOptions& options, const std::string& prompt) {
@@ -160,10 +161,15 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
   return c;
 }
 
-Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path) {
-  auto store = storage::OpenLocalStore(path);
-  if (!store.ok() && store.status().code() == Code::kNotFound)
-    return NotARepository(path + " is not a weightfs repository (no such directory)");
+Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path,
+                                                          const StoreArgs& args) {
+  auto store = OpenStore(path, args);
+  if (!store.ok() && store.status().code() == Code::kNotFound) {
+    return NotARepository(
+        path + " is not a weightfs repository (" +
+        (IsRemoteRepository(path) ? store.status().message() : std::string("no such directory")) +
+        ")");
+  }
   return store;
 }
 
@@ -206,8 +212,9 @@ Status CheckAgainstLocalState(repo::Repository* repo, const std::string& path,
 }
 
 // The store at path, which must hold a repository (kUnsupported: exit 4).
-Result<std::unique_ptr<storage::ObjectStore>> OpenRepositoryStore(const std::string& path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenStoreAt(path));
+Result<std::unique_ptr<storage::ObjectStore>> OpenRepositoryStore(const std::string& path,
+                                                                  const StoreArgs& args) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenStoreAt(path, args));
   ASSIGN_OR_RETURN(std::optional<Bytes> config,
                    store->ReadFileAtMost("config", repo::kMaxConfigBytes));
   if (!config) return NotARepository(path + " is not a weightfs repository (no config file)");
@@ -218,7 +225,8 @@ Result<std::unique_ptr<storage::ObjectStore>> OpenRepositoryStore(const std::str
 
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
                                                          const UnlockOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenRepositoryStore(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store,
+                   OpenRepositoryStore(path, options.store));
   ASSIGN_OR_RETURN(repo::Credential credential,
                    ReadCredential(options, "Passphrase for " + path + ": "));
   auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
@@ -230,7 +238,8 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
 Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& path,
                                                              const UnlockOptions& options,
                                                              const repo::Credential& credential) {
-  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store, OpenRepositoryStore(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::ObjectStore> store,
+                   OpenRepositoryStore(path, options.store));
   auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
   if (!repo.ok()) return repo.status().WithContext(path);
   RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));

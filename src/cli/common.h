@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/store_open.h"
 #include "weightfs/core/status.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/keys.h"
@@ -38,6 +39,7 @@ struct UnlockOptions {
   std::string key_file;
   std::string slot;
   bool accept_rollback = false;
+  StoreArgs store;  // where an s3:// repository is reached, its object cache
   void AddTo(CLI::App* cmd);
 };
 
@@ -57,7 +59,8 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& 
                                                              const UnlockOptions& options,
                                                              const repo::Credential& credential);
 // The store of a repository argument. kUnsupported (exit 4) when there is no such directory.
-Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path);
+Result<std::unique_ptr<storage::ObjectStore>> OpenStoreAt(const std::string& path,
+                                                          const StoreArgs& args);
 // Where this machine records what it has seen of the repository at path: the state directory,
 // and the location (the absolute path, normalized lexically: symbolic links are not resolved;
 // an s3:// URL as given, without trailing '/').

@@ -118,8 +118,19 @@ int WaitForDaemon(int fd) {
   return code;
 }
 
-// The space of the file system under the repository, for statfs.
+// The space of the file system under the repository, for statfs. Object storage has no fixed
+// size: an S3 repository reports 1 PiB free (as s3fs does), so that tools checking free space
+// before writing go ahead.
 std::function<Result<vfs::StatFsOut>()> StatFsOf(const std::string& repo_path) {
+  if (IsRemoteRepository(repo_path)) {
+    return []() -> Result<vfs::StatFsOut> {
+      vfs::StatFsOut out;
+      out.block_size = 4096;
+      out.blocks = out.blocks_free = out.blocks_avail = (uint64_t{1} << 50) / 4096;
+      out.files = out.files_free = uint64_t{1} << 32;
+      return out;
+    };
+  }
   return [repo_path]() -> Result<vfs::StatFsOut> {
     struct statvfs st;
     if (::statvfs(repo_path.c_str(), &st) != 0) return ErrnoStatus(errno, "statfs " + repo_path);
@@ -224,9 +235,12 @@ Status MountDaemon::Prepare() {
   auto repo = OpenRepository(a_.repo, a_.unlock);
   // The daemon outlives the command line; its environment must not keep the passphrase.
   ScrubEnvironment("WEIGHTFS_PASSPHRASE");
+  // Nor the S3 secrets: the store holds what it needs.
+  ScrubEnvironment("AWS_SECRET_ACCESS_KEY");
+  ScrubEnvironment("AWS_SESSION_TOKEN");
   RETURN_IF_ERROR(repo.status());
   repo_ = std::move(repo).value();
-  repo_path_ = RealPath(a_.repo);
+  repo_path_ = IsRemoteRepository(a_.repo) ? a_.repo : RealPath(a_.repo);
   a_.policy.allow_other = a_.allow_other;
   ASSIGN_OR_RETURN(policy_, vfs::PrepareMountAccess(*repo_, a_.policy));
   if (policy_->read_only) a_.read_only = true;
