@@ -298,7 +298,7 @@ Result<vfs::FsOptions> MountDaemon::FileSystemOptions() {
   fo.commit_interval_s = a_.commit_interval;
   fo.dirty_budget = a_.cache_mib << 20;
   fo.read_cache = a_.cache_mib << 20;
-  fo.read_threads = a_.read_threads;
+  fo.read_threads = a_.read_threads > 0 ? a_.read_threads : IsRemoteRepository(a_.repo) ? 16 : 4;
   fo.uid = ::getuid();
   fo.gid = ::getgid();
   fo.mode_check = !a_.no_mode_check;

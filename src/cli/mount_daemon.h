@@ -27,7 +27,7 @@ struct MountArgs {
   std::string log_file;
   double commit_interval = 1.0;
   int64_t cache_mib = 256;
-  int read_threads = 4;
+  int read_threads = 0;  // 0: 4 for a local repository, 16 for S3 (requests wait on the network)
   bool no_readahead = false;
   bool debug = false;
   std::string versions_dir = "hidden";
