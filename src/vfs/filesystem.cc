@@ -8,9 +8,9 @@
 
 #include "vfs/live_tree.h"
 #include "vfs/node_table.h"
-#include "weightfs/core/periodic.h"
 #include "vfs/tree_context.h"
 #include "vfs/versions_tree.h"
+#include "weightfs/core/periodic.h"
 #include "weightfs/vfs/access.h"
 
 namespace weightfs::vfs {

@@ -31,9 +31,9 @@ Result<Location> ParseS3Url(std::string_view url);
 
 // What the command line may set; empty/nullopt: not given.
 struct Overrides {
-  std::string endpoint;             // --s3-endpoint
-  std::string region;               // --s3-region
-  std::optional<bool> path_style;   // --s3-path-style
+  std::string endpoint;            // --s3-endpoint
+  std::string region;              // --s3-region
+  std::optional<bool> path_style;  // --s3-path-style
 };
 
 struct Settings {
