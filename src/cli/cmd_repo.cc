@@ -177,9 +177,7 @@ int RunKeyPasswd(const KeyArgs& a) {
   return kExitOk;
 }
 
-}  // namespace
-
-void AddRepoCommands(CLI::App* app, int* exit_code) {
+void AddInitCommand(CLI::App* app, int* exit_code) {
   auto init_args = std::make_shared<InitArgs>();
   CLI::App* init =
       app->add_subcommand("init", "Create a new repository in a missing or empty directory");
@@ -198,6 +196,12 @@ void AddRepoCommands(CLI::App* app, int* exit_code) {
                    "--passphrase-file/--key-file unlock it); fill it with `weightfs copy`");
   init_args->store.AddTo(init);
   init->callback([=] { *exit_code = RunInit(*init_args); });
+}
+
+}  // namespace
+
+void AddRepoCommands(CLI::App* app, int* exit_code) {
+  AddInitCommand(app, exit_code);
 
   CLI::App* key = app->add_subcommand("key", "Manage key slots (passphrases and key files)");
   key->require_subcommand(1);
