@@ -97,6 +97,11 @@ class S3Bench:
             step(self.run, [self.wfs, "import", repo, os.path.join(src, FILE), "-m", "model"],
                  stdout=subprocess.DEVNULL)
             log("imported into %s in %.1f s" % (repo, t.s()))
+        listing = step(self.run, [AWS, "--endpoint-url", self.server.endpoint, "s3", "ls",
+                                  "--recursive", "s3://%s/repo/objects/" % BUCKET], capture=True)
+        sizes = [int(line.split()[2]) for line in listing.splitlines() if len(line.split()) == 4]
+        self.objects = (len(sizes), sum(sizes))
+        log("the repository on S3 holds %d objects, %d bytes" % self.objects)
         t = bc.Timer()
         step(self.run, [AWS, "--endpoint-url", self.server.endpoint, "s3", "cp", "--quiet",
                         os.path.join(src, FILE), "s3://%s/plain/%s" % (BUCKET, FILE)])
@@ -105,8 +110,9 @@ class S3Bench:
         passwd = self.p("s3fs.passwd")
         fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write("%s:%s\n" % (os.environ["AWS_ACCESS_KEY_ID"],
-                                 os.environ["AWS_SECRET_ACCESS_KEY"]))
+            # the key=value form: Swift's access key id (account:user) holds a colon
+            f.write("AWSAccessKeyId=%s\nAWSSecretKey=%s\n" % (os.environ["AWS_ACCESS_KEY_ID"],
+                                                              os.environ["AWS_SECRET_ACCESS_KEY"]))
         self.passwd = passwd
         for k, v in (("TYPE", "s3"), ("PROVIDER", "Other"), ("ENDPOINT", self.server.endpoint),
                      ("ACCESS_KEY_ID", os.environ["AWS_ACCESS_KEY_ID"]),
@@ -260,6 +266,9 @@ def body(run):
         if not shutil.which(tool):
             die("%s is not installed; run scripts/setup.sh" % tool)
     run.step_timeout = 3600
+    # The server is plain http on 127.0.0.1; rclone refuses to start at all when AWS_CA_BUNDLE
+    # is set ("unsupported transport").
+    os.environ.pop("AWS_CA_BUNDLE", None)
     bin_src = bc.build_binary(run)
     bench_dir, rdir = bc.make_run_dir(run, bc.env_str("BENCH_DIR", "/var/tmp/wfs-bench-s3"))
     need = 3 * size_mib + 1024 if backend == "swift" else size_mib + 1024
@@ -279,6 +288,8 @@ def body(run):
     print("  machine: %s, %d cores, %s, disk %s, load %s" % (cpu, bc.nproc(), mem, disk,
                                                             bc.loadavg()))
     b.prepare()
+    print("  objects: %d in the S3 repository (%.2f MiB on average; chunks and metadata)"
+          % (b.objects[0], b.objects[1] / MIB / max(b.objects[0], 1)))
     for r in range(1, rounds + 1):
         log("round %d of %d" % (r, rounds))
         if sweep:
