@@ -4,6 +4,7 @@ what it measures and its environment. Timing, mounts and the cleanup come from
 scripts/bench_common.py; the S3 server is scripts/s3-server.sh's."""
 import os
 import shutil
+import signal
 import subprocess
 import threading
 
@@ -62,6 +63,7 @@ class S3Bench:
         self.sent = {}      # row -> [bytes the server sent per round]
         self.threads = bc.env_str("BENCH_READ_THREADS", "")
         self.n = 0
+        self.perf = bc.env_str("BENCH_PERF", "")  # perf.data of the cold row's daemon
 
     def p(self, *names):
         return os.path.join(self.rdir, *names)
@@ -188,7 +190,14 @@ class S3Bench:
             mounts = [self.mount(kind, cache or self.fresh_dir("cache"), threads)
                       for _ in range(copies)]
             ticks0 = [m.cpu_ticks() for m, _ in mounts if isinstance(m, bc.WeightfsMount)]
+            perf = None
+            if self.perf and name == "weightfs S3 cold":
+                perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o", self.perf, "-p",
+                                         str(mounts[0][0].pid)], stdout=subprocess.DEVNULL)
             mbs = self.read_all([path for _, path in mounts])
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(timeout=120)
             if ticks0:
                 used = sum(m.cpu_ticks() for m, _ in mounts) - sum(ticks0)
                 cpu = used / bc.CLK_TCK / (copies * self.size / (1 << 30))
