@@ -64,6 +64,7 @@ class S3Bench:
         self.threads = bc.env_str("BENCH_READ_THREADS", "")
         self.n = 0
         self.perf = bc.env_str("BENCH_PERF", "")  # perf.data of the cold row's daemon
+        self.perf_done = False
 
     def p(self, *names):
         return os.path.join(self.rdir, *names)
@@ -191,7 +192,8 @@ class S3Bench:
                       for _ in range(copies)]
             ticks0 = [m.cpu_ticks() for m, _ in mounts if isinstance(m, bc.WeightfsMount)]
             perf = None
-            if self.perf and name == "weightfs S3 cold":
+            if self.perf and kind == "wfs-s3" and copies == 1 and not self.perf_done:
+                self.perf_done = True  # the first cold read (a cold row comes first)
                 perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o", self.perf, "-p",
                                          str(mounts[0][0].pid)], stdout=subprocess.DEVNULL)
             mbs = self.read_all([path for _, path in mounts])
