@@ -20,6 +20,7 @@ PACKAGES=(
   rsync tar
   python3-swift python3-boto3  # scripts/s3-server.sh (Swift's s3api on 127.0.0.1), s3-probe.py
   ceph-mon ceph-osd ceph-base ceph-common radosgw  # scripts/s3-server.sh start rgw
+  awscli s3fs rclone           # scripts/bench_s3.sh
 )
 
 SUDO=""
