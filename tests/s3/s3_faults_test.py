@@ -157,6 +157,27 @@ def test_flaky_server_keeps_working():
     expect_content(replica, files, version="v1")
 
 
+def test_answers_lost_after_the_server_applied_writes():
+    """Half of the requests are applied by the server but their answer never arrives: the
+    retries of writes (objects, the snapshot, the ref's compare-and-swap) must not fail on what
+    they did themselves nor record a snapshot twice."""
+    work = tempfile.mkdtemp(prefix="wfs-s3a-")
+    repo = "s3://%s/lost" % s3.new_bucket()
+    src = os.path.join(work, "src")
+    files = random_files(3, 512 << 10)
+    write_tree(src, files)
+    wfs.run("init", repo, "--no-cache")
+    PROXY.control(reset_after=0.5)
+    wfs.run("import", repo, src, "-m", "v1", "--no-cache")
+    wfs.run("tag", repo, "latest", "v1", "--no-cache")
+    stats = PROXY.stats()
+    PROXY.clean()
+    wfs.true(stats["reset_after"] >= 5, "answers were lost: %s" % stats)
+    wfs.eq(len(snapshots(repo)), 1, "one snapshot after an import whose answers were lost")
+    expect_content(repo, files, version="v1")
+    check_clean(repo, "an import whose answers were lost")
+
+
 def test_server_that_only_answers_503():
     work = tempfile.mkdtemp(prefix="wfs-s3s-")
     repo = "s3://%s/throttled" % s3.new_bucket()
@@ -164,15 +185,18 @@ def test_server_that_only_answers_503():
     files = random_files(3, 1 << 20)
     write_tree(src, files)
     wfs.run("init", repo, "--no-cache")
+    n0 = PROXY.stats()["requests"]
     wfs.run("import", repo, src, "-m", "v1", "--no-cache")
+    n = PROXY.stats()["requests"] - n0
     before = (snapshots(repo), listing(repo))
     write_tree(src, random_files(3, 1 << 20))
-    # From the 6th request on (the import has opened the repository) every request gets 503.
-    PROXY.control(after=5, then={"slowdown": 1.0})
+    # Every request gets 503 from the middle of the import on (about as many requests as the
+    # first one made: after it opened the repository and while it writes objects).
+    PROXY.control(after=n * 2 // 3, then={"slowdown": 1.0})
     t0 = time.time()
     p = wfs.run("import", repo, src, "-m", "v2", "--no-cache", check=False, timeout=120)
-    print("  import under 503s gave up after %.1f s: %s" % (time.time() - t0,
-                                                           p.stderr.decode().strip()), flush=True)
+    print("  import under 503s from request %d of about %d gave up after %.1f s: %s" % (
+        n * 2 // 3 + 1, n, time.time() - t0, p.stderr.decode().strip()), flush=True)
     clear_error(p, "an import against a server that only answers 503")
     PROXY.clean()
     wfs.eq((snapshots(repo), listing(repo)), before, "log and ls after the failed import")
@@ -224,7 +248,9 @@ def test_server_gone_in_the_middle_of_an_import():
 
 if __name__ == "__main__":
     try:
-        wfs.cases([test_flaky_server_keeps_working, test_server_that_only_answers_503,
+        wfs.cases([test_flaky_server_keeps_working,
+                   test_answers_lost_after_the_server_applied_writes,
+                   test_server_that_only_answers_503,
                    test_server_gone_in_the_middle_of_an_import])
     finally:
         PROXY.close()
