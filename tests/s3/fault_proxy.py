@@ -204,9 +204,11 @@ def forward(upstream, request, method):
         up.close()
 
 
-def slowdown_response():
+def slowdown_response(method):
+    """503 SlowDown as S3 sends it; no body for a HEAD (its Content-Length still says the size)."""
     return (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: "
-            + str(len(SLOWDOWN)).encode() + b"\r\nRetry-After: 1\r\n\r\n" + SLOWDOWN)
+            + str(len(SLOWDOWN)).encode() + b"\r\nRetry-After: 1\r\n\r\n"
+            + (b"" if method == "HEAD" else SLOWDOWN))
 
 
 def serve_client(client, state, upstream):
@@ -224,7 +226,7 @@ def serve_client(client, state, upstream):
             if kind == "delay":
                 time.sleep(delay_ms / 1000.0)
             if kind == "slowdown":
-                client.sendall(slowdown_response())
+                client.sendall(slowdown_response(method))
                 continue
             response, keep = forward(upstream, head + body, method)
             if kind == "reset_after" or state.is_dark():
