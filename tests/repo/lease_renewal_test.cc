@@ -16,15 +16,14 @@ namespace weightfs::repo {
 namespace {
 
 std::string Record(const std::string& host, int64_t since, int64_t renewed) {
-  return "{\"kind\":\"write\",\"host\":\"" + host +
-         "\",\"pid\":1,\"since\":" + std::to_string(since) +
-         (renewed ? ",\"renewed\":" + std::to_string(renewed) : "") +
-         ",\"what\":\"import\",\"roots\":[]}\n";
+  return R"({"kind":"write","host":")" + host + R"(","pid":1,"since":)" + std::to_string(since) +
+         (renewed ? R"(,"renewed":)" + std::to_string(renewed) : "") +
+         R"(,"what":"import","roots":[]})" + "\n";
 }
 
 TEST(LeaseRenewalTest, LeasesOfOtherHostsExpireUnlessRenewed) {
   auto store = storage::NewMemoryStore();
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const auto now = static_cast<int64_t>(std::time(nullptr));
   const int64_t old = now - kLeaseExpirySeconds - 60;
   REPO_ASSERT_OK(store->WriteFile("locks/lease-dead", ToBytes(Record("node-7", old, 0))));
   REPO_ASSERT_OK(store->WriteFile("locks/lease-stale", ToBytes(Record("node-7", old, old + 30))));

@@ -149,6 +149,7 @@ TEST_F(CachingStoreTest, ConcurrentMissesOfOneObjectShareOneFetch) {
   auto cache = Open();
   std::atomic<int> good{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       std::vector<uint8_t> buf(4096);

@@ -30,7 +30,7 @@ class FakeEnv {
   }
   // Writes HOME/.aws/<name> (or an absolute path).
   std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = name[0] == '/' ? name : dir_.Sub(".aws/" + name);
+    std::string path = name[0] == '/' ? name : dir_.Sub(".aws/" + name);
     weightfs::testing::WriteLocalFile(path, AsBytes(text));
     return path;
   }

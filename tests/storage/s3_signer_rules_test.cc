@@ -160,7 +160,8 @@ TEST(S3SignerRulesTest, HeadersTheSignerSetsAreRefused) {
 // Malformed requests, each signed with a secret and a token that must not appear in the error.
 std::vector<Status> BadRequests() {
   std::vector<Status> out;
-  auto sign = [&out](SigningRequest r, Credentials c, std::string_view region = "us-east-1") {
+  auto sign = [&out](const SigningRequest& r, const Credentials& c,
+                     std::string_view region = "us-east-1") {
     out.push_back(SignV4(r, c, region, "s3", Noon()).status());
   };
   SigningRequest r = Get("/k");
@@ -179,7 +180,7 @@ std::vector<Status> BadRequests() {
   sign(Get("/k"), Creds(std::string(kToken) + "\r\n"));
   Credentials no_id = Creds(kToken);
   no_id.access_key_id = "";
-  sign(Get("/k"), std::move(no_id));
+  sign(Get("/k"), no_id);
   sign(Get("/k"), Credentials{"AKIDRULES", SecretBytes(), SecretBytes(AsBytes(kToken))});
   return out;
 }
