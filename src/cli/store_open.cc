@@ -111,7 +111,7 @@ Result<std::string> RecordStoreCapabilities(storage::ObjectStore* store) {
   return std::string(
       "this S3 server ignores conditional writes: refs are updated by read-compare-write, so "
       "two writers at the same moment could lose one update; keep one writer at a time (a "
-      "read-write mount's writer lock does) — see the README, \"S3 storage\"");
+      "read-write mount's writer lock does) — see the README, \"S3 object storage\"");
 }
 
 }  // namespace weightfs::cli
