@@ -182,6 +182,30 @@ TEST_F(RefreshTest, TheReadLeaseNamesEveryTreeServedLately) {
   REPO_ASSERT_OK(lease->Release());
 }
 
+TEST_F(RefreshTest, AFailedRefreshKeepsTheOldTreeAndTheNextOneCatchesUp) {
+  const NodeId d = MakeDir(kRootNode, "d");
+  const NodeId e = MakeDir(d, "e");
+  MakeFile(e, "f", "old");
+  REPO_ASSERT_OK(fs_->Commit());
+  auto ro = ReadOnlyMount();
+  ASSERT_NE(ro, nullptr);
+  const SnapMap before = WalkFs(ro.get());
+  REPO_ASSERT_OK(fs_->Unlink(c_, e, "f"));
+  MakeFile(e, "f", "new, longer");
+  REPO_ASSERT_OK(fs_->Commit());
+  // The new tree of d/e cannot be read for a while.
+  REPO_ASSERT_OK_AND_ASSIGN(repo::TreeEntry moved, CommittedEntry("/d/e"));
+  REPO_ASSERT_OK_AND_ASSIGN(Bytes sealed, store_.get()->Get(moved.id));
+  REPO_ASSERT_OK(store_.get()->Delete(moved.id));
+  EXPECT_FALSE(ro->RefreshFromMain().ok());
+  EXPECT_EQ(WalkFs(ro.get()), before) << "a failed refresh changed what is served";
+  REPO_ASSERT_OK(store_.get()->Put(moved.id, sealed));
+  REPO_ASSERT_OK_AND_ASSIGN(bool changed, ro->RefreshFromMain());
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(WalkFs(ro.get()), Committed());
+  REPO_ASSERT_OK(ro->Shutdown());
+}
+
 TEST_F(RefreshTest, AReadWriteMountRefusesAnotherTree) {
   REPO_ASSERT_OK_AND_ASSIGN(auto main, repo_->refs().ReadMain());
   EXPECT_CODE(fs_->RefreshLiveTree(main.value.live_root), Code::kNotPermitted);
