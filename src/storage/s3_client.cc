@@ -119,14 +119,13 @@ HttpRequest S3Client::Sign(const S3Request& request, Status* status) const {
 
 Result<S3Response> S3Client::Send(const S3Request& request) const {
   const int max_attempts = std::max(1, options_.max_attempts);
-  bool unanswered = false;
   for (int attempt = 1;; ++attempt) {
     Status signed_ok;
     const HttpRequest http = Sign(request, &signed_ok);
     RETURN_IF_ERROR(signed_ok);
     HttpOutcome outcome = http_.Perform(http);
     const bool resent = outcome.response.sends > 1;
-    S3Response response{std::move(outcome.response), {}, attempt, unanswered || resent};
+    S3Response response{std::move(outcome.response), {}, attempt, attempt > 1 || resent};
     if (outcome.error == TransportError::kNone && response.status() >= 300) {
       response.error = ParseS3Error(AsString(response.http.body));
     }
@@ -141,7 +140,6 @@ Result<S3Response> S3Client::Send(const S3Request& request) const {
       outcome.response = std::move(response.http);
       return GiveUp(request, outcome, reason, attempt);
     }
-    unanswered = unanswered || outcome.error != TransportError::kNone;
     const std::chrono::milliseconds delay = Backoff(attempt);
     Log("S3 " + request.method + " " + Describe(request.key) + ": " + reason + "; attempt " +
         std::to_string(attempt) + " of " + std::to_string(max_attempts) + ", retrying in " +

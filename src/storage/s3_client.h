@@ -49,10 +49,11 @@ struct S3Response {
   HttpResponse http;
   S3Error error;     // parsed from the body of a 3xx/4xx/5xx answer
   int attempts = 1;  // how many times we sent it
-  // Whether an earlier send got no answer (the connection died, or no progress before the
-  // timeout; curl's own resends included): it may have taken effect. An earlier 5xx does not
-  // count: it is an answer, and radosgw gives one to the losers of a conditional-write race.
-  bool unanswered_before = false;
+  // Whether this request was sent before (a retry of ours, or curl's own resend on a reset
+  // kept-alive connection): an earlier send may have taken effect, even one answered 5xx (S3
+  // says an InternalError may have been applied, and radosgw applies writes it then answers 500
+  // under load).
+  bool sent_before = false;
   long status() const { return http.status; }
 };
 

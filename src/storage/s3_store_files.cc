@@ -124,9 +124,11 @@ Status S3Store::CasConditional(const std::string& name, const std::optional<Byte
     }
     if (response.status() == 412) {
       ASSIGN_OR_RETURN(std::optional<Fetched> now, Fetch(*client_, name));
-      // An earlier attempt may have been applied and its answer lost: then the file holds
-      // exactly what was written, and the write succeeded.
-      if (response.unanswered_before && now &&
+      // An earlier send may have been applied (its answer lost, or a 5xx): then the file holds
+      // exactly what was written, and the write succeeded. Callers write bytes unique to the
+      // writer (sealed refs carry a random nonce, a lock record its host, pid and time), so a
+      // loser of a race (radosgw answers it 500, then the retry 412) never finds its own bytes.
+      if (response.sent_before && now &&
           std::equal(now->data.begin(), now->data.end(), data.begin(), data.end())) {
         return Status::Ok();
       }
@@ -178,7 +180,7 @@ Status S3Store::CreateFileExclusive(const std::string& name, ByteView data) {
   }
   ASSIGN_OR_RETURN(S3Response response, client_->Send(request));
   if (response.status() == 200) return Status::Ok();
-  if (response.status() == 412 && response.unanswered_before) {
+  if (response.status() == 412 && response.sent_before) {
     ASSIGN_OR_RETURN(std::optional<Fetched> now, Fetch(*client_, name));
     if (now && std::equal(now->data.begin(), now->data.end(), data.begin(), data.end())) {
       return Status::Ok();

@@ -9,6 +9,7 @@ stdout. It is then driven through stdin, one command a line, each answered with 
       503 | 500 | 429 | reqtimeout    an S3 error answer (SlowDown, InternalError, ...)
       close                         the connection closes without an answer
       lost                          the request takes effect, then the connection closes
+      applied500                    the request takes effect, then a 500 InternalError answers
       delay SECONDS                 the answer comes SECONDS late
       error STATUS CODE [REGION]    an <Error> with that status and code (and the region,
                                     also as x-amz-bucket-region)
@@ -307,6 +308,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "lost":
             self.close_connection = True
             return None
+        if kind == "applied500":
+            return self.answer(500, {}, error_xml("InternalError", "applied, then failed"))
         return self.answer(*result)
 
     do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = handle_any

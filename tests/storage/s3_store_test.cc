@@ -158,6 +158,22 @@ TEST_F(S3StoreTest, CompareAndSwapWhoseAnswerWasLostSucceeds) {
   EXPECT_CODE(store_->CreateFileExclusive("locks/writer", AsBytes("me")), Code::kAlreadyExists);
 }
 
+// S3 documents that a write answered 500 may have been applied: the retry then meets its own
+// write (a 412), which must count as success, not as someone else's file.
+TEST_F(S3StoreTest, WriteAppliedThenAnswered500Succeeds) {
+  ASSERT_EQ(store_->conditional_writes(), ConditionalWrites::kSupported);
+  Fault("applied500 1 PUT");
+  WFS_ASSERT_OK(store_->CreateFileExclusive("leases/abc", AsBytes("mine")));
+  EXPECT_EQ(*store_->ReadFile("leases/abc"), ToBytes("mine"));
+  Fault("applied500 1 PUT");
+  WFS_ASSERT_OK(store_->CompareAndSwapFile("leases/abc", ToBytes("mine"), AsBytes("next")));
+  EXPECT_EQ(*store_->ReadFile("leases/abc"), ToBytes("next"));
+  // Someone else's bytes behind the 412 stay someone else's.
+  Fault("applied500 1 PUT");
+  WFS_ASSERT_OK(store_->CreateFileExclusive("leases/def", AsBytes("theirs")));
+  EXPECT_CODE(store_->CreateFileExclusive("leases/def", AsBytes("mine")), Code::kAlreadyExists);
+}
+
 TEST_F(S3StoreTest, LostAnswerThenAnotherWritersBytesIsAConflict) {
   WFS_ASSERT_OK(store_->WriteFile("refs/main", AsBytes("a")));
   // Our write is lost, and a 412 comes back; the file holds another writer's bytes, not ours.

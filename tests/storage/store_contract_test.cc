@@ -391,7 +391,7 @@ TEST_P(StoreContractTest, ConcurrentCompareAndSwapIncrements) {
   std::vector<std::thread> threads;
   threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, t] {
       for (int i = 0; i < kIncrements; ++i) {
         for (;;) {
           auto cur = store_->ReadFile("counter");
@@ -400,8 +400,9 @@ TEST_P(StoreContractTest, ConcurrentCompareAndSwapIncrements) {
             return;
           }
           int value = cur->has_value() ? std::stoi(std::string(AsString(**cur))) : 0;
-          Status s =
-              store_->CompareAndSwapFile("counter", *cur, AsBytes(std::to_string(value + 1)));
+          // "VALUE:WRITER": bytes unique to the writer, as the interface asks.
+          const std::string next = std::to_string(value + 1) + ":" + std::to_string(t);
+          Status s = store_->CompareAndSwapFile("counter", *cur, AsBytes(next));
           if (s.ok()) break;
           if (s.code() != Code::kConflict) {
             ++errors;
@@ -414,7 +415,9 @@ TEST_P(StoreContractTest, ConcurrentCompareAndSwapIncrements) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(Read("counter"), ToBytes(std::to_string(kThreads * kIncrements)));
+  const std::optional<Bytes> counter = Read("counter");
+  ASSERT_TRUE(counter.has_value());
+  EXPECT_EQ(std::stoi(std::string(AsString(*counter))), kThreads * kIncrements);
   RecordProperty("conflicts_retried", conflicts.load());
 }
 

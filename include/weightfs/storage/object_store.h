@@ -79,10 +79,13 @@ class ObjectStore {
   virtual Status WriteFile(const std::string& name, ByteView data) = 0;
   // Replaces name with data only if its current content equals expected (nullopt: missing).
   // kConflict otherwise. Atomic with respect to other CompareAndSwapFile calls on the same
-  // store, also across processes for the local store.
+  // store, also across processes for the local store. Write bytes unique to the writer (a
+  // random nonce, a pid and time): a remote store whose write may have been applied before its
+  // answer was lost judges success by finding exactly data in the file.
   virtual Status CompareAndSwapFile(const std::string& name, const std::optional<Bytes>& expected,
                                     ByteView data) = 0;
-  // kAlreadyExists if the file exists.
+  // kAlreadyExists if the file exists. As for CompareAndSwapFile, data should be unique to the
+  // writer.
   virtual Status CreateFileExclusive(const std::string& name, ByteView data) = 0;
   // kNotFound when missing.
   virtual Status DeleteFile(const std::string& name) = 0;
