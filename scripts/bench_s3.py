@@ -37,6 +37,22 @@ class Server:
     def stop(self):
         subprocess.run([self.script, "stop"], stdout=subprocess.DEVNULL)
 
+    def cpu_ticks(self):
+        """utime+stime so far of the server's processes (those whose command line names the
+        state directory, as s3-server.sh tells its own), in clock ticks."""
+        total = 0
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    if (self.dir + "/").encode() not in f.read():
+                        continue
+                total += bc.cpu_ticks(int(name))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+        return total
+
     def bytes_sent(self):
         """Body bytes the server sent to S3 clients so far (Swift's proxy access log: the
         bytes_sent field of requests not under /v1/, which are s3api's own subrequests); None
@@ -60,6 +76,7 @@ class S3Bench:
         self.run, self.rdir, self.wfs, self.server, self.size = run, rdir, wfs, server, size
         self.res = {}       # row -> [MiB/s per round]
         self.cpu = {}       # row -> [daemon CPU s/GiB per round]
+        self.server_cpu = {}  # row -> [the server's CPU s/GiB per round]
         self.sent = {}      # row -> [bytes the server sent per round]
         self.threads = bc.env_str("BENCH_READ_THREADS", "")
         self.n = 0
@@ -184,6 +201,7 @@ class S3Bench:
     def row(self, name, kind, copies=1, cache=None, threads=None):
         """One measurement of row NAME: COPIES readers of KIND at once."""
         sent0 = self.server.bytes_sent()
+        server0 = self.server.cpu_ticks()
         cpu = None
         if kind == "awscli":
             mbs = self.read_all(["s3://%s/plain/%s" % (BUCKET, FILE)] * copies)
@@ -206,11 +224,14 @@ class S3Bench:
             for m, _ in mounts:
                 m.umount()
         sent1 = self.server.bytes_sent()
+        server_cpu = ((self.server.cpu_ticks() - server0) / bc.CLK_TCK /
+                      (copies * self.size / (1 << 30)))
         self.res.setdefault(name, []).append(mbs)
+        self.server_cpu.setdefault(name, []).append(server_cpu)
         self.cpu.setdefault(name, []).append(cpu)
         self.sent.setdefault(name, []).append(None if sent0 is None else sent1 - sent0)
-        log("%-24s %8.1f MiB/s%s" % (name, mbs, "" if cpu is None else
-                                     ", daemon CPU %.2f s/GiB" % cpu))
+        log("%-24s %8.1f MiB/s%s, server CPU %.2f s/GiB"
+            % (name, mbs, "" if cpu is None else ", daemon CPU %.2f s/GiB" % cpu, server_cpu))
 
     def one_round(self):
         cache = self.fresh_dir("cache")
@@ -247,13 +268,14 @@ GOALS = [  # row, baseline, minimum ratio
 def print_table(b, rounds):
     best = {name: max(v) for name, v in b.res.items()}
     print()
-    print("| row | MiB/s (best of %d) | rounds | daemon CPU s/GiB | server sent (MiB) |" % rounds)
-    print("|---|---:|---|---:|---:|")
+    print("| row | MiB/s (best of %d) | rounds | daemon CPU s/GiB | server CPU s/GiB "
+          "| server sent (MiB) |" % rounds)
+    print("|---|---:|---|---:|---:|---:|")
     for name, vals in b.res.items():
         i = vals.index(best[name])
         cpu, sent = b.cpu[name][i], b.sent[name][i]
         print(bc.md_row([name, "%.1f" % best[name], " ".join("%.1f" % v for v in vals),
-                         "-" if cpu is None else "%.2f" % cpu,
+                         "-" if cpu is None else "%.2f" % cpu, "%.2f" % b.server_cpu[name][i],
                          "n/a" if sent is None else "%.1f" % (sent / MIB)]))
     print()
     print("| goal | ratio | met |")
@@ -310,7 +332,8 @@ def body(run):
     print_table(b, rounds)
     print()
     print("server sent: body bytes of the client's S3 requests in Swift's proxy access log "
-          "(n/a on radosgw); daemon CPU: utime+stime of the weightfs daemon(s) during the read.")
+          "(n/a on radosgw); daemon CPU: utime+stime of the weightfs daemon(s) during the read; "
+          "server CPU: the same for the S3 server's processes.")
 
 
 if __name__ == "__main__":
