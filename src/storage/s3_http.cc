@@ -12,6 +12,8 @@
 namespace weightfs::storage::s3 {
 namespace {
 
+constexpr long kReceiveBuffer = 256L << 10;
+
 // What the callbacks of one transfer share.
 struct Transfer {
   CURL* curl = nullptr;
@@ -90,10 +92,10 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     r.body_too_large = true;
     return 0;  // stops the transfer
   }
-  // Grown and copied with memcpy: an insert from char iterators copies byte by byte.
-  const size_t at = r.body.size();
-  r.body.resize(at + chunk.size());
-  if (!chunk.empty()) std::memcpy(r.body.data() + at, chunk.data(), chunk.size());
+  // An insert from uint8_t pointers is one memmove, without the zero-fill of a resize (from
+  // char iterators it would copy byte by byte).
+  const auto* bytes = reinterpret_cast<const uint8_t*>(chunk.data());
+  r.body.insert(r.body.end(), bytes, bytes + chunk.size());
   return total;
 }
 
@@ -234,6 +236,9 @@ HttpOutcome HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  // Bigger reads from the socket: fewer body callbacks and poll wake-ups per object (the
+  // default 16 KiB made a 1 MiB chunk 64 of each).
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, kReceiveBuffer);
   if (request.method == "PUT") {
     // Counts the sends (curl reports each request's headers to the debug callback, and nothing
     // is printed): a resent conditional PUT must know it was resent.
