@@ -21,16 +21,39 @@ struct InitArgs {
   std::string passphrase_file;
   bool insecure_fast_kdf = false;
   std::string replica_of;  // make an empty replica of this repository
+  std::string chunk_size;  // the average chunk size; empty: by where the repository is
   StoreArgs store;
 };
+
+// Fewer, larger objects cost an object store fewer requests (a GET costs about as much as
+// 4 MiB of transfer on AWS, and a Python server far more); a local disk is not charged per file.
+constexpr uint32_t kLocalChunkSize = 1 << 20;
+constexpr uint32_t kRemoteChunkSize = 4 << 20;
+
+// --chunk-size AVG: min AVG/4, max 4*AVG, as the default 256K / 1M / 4M.
+Result<repo::ChunkerParams> ChunkerParamsFor(const InitArgs& a) {
+  uint64_t avg = IsRemoteRepository(a.repo) ? kRemoteChunkSize : kLocalChunkSize;
+  if (!a.chunk_size.empty()) {
+    ASSIGN_OR_RETURN(avg, ParseByteSize(a.chunk_size, "--chunk-size"));
+  }
+  if (avg < (256 << 10) || avg > (16 << 20) || (avg & (avg - 1)) != 0) {
+    return InvalidArgument("--chunk-size must be a power of two from 256K to 16M (got " +
+                           a.chunk_size + ")");
+  }
+  repo::ChunkerParams p;
+  p.avg_size = static_cast<uint32_t>(avg);
+  p.min_size = p.avg_size / 4;
+  p.max_size = p.avg_size * 4;
+  return p;
+}
 
 // An empty replica of a.replica_of: its config and key slots, byte for byte (repo/replica.h).
 // --passphrase-file and --key-file unlock the source; the replica opens with the same secrets.
 int RunInitReplica(const InitArgs& a) {
-  if (!a.new_key_file.empty() || a.insecure_fast_kdf) {
+  if (!a.new_key_file.empty() || a.insecure_fast_kdf || !a.chunk_size.empty()) {
     return Fail(InvalidArgument(
-        "--new-key-file and --insecure-fast-kdf do not go with --replica-of: a replica has its "
-        "source's key slots"));
+        "--new-key-file, --insecure-fast-kdf and --chunk-size do not go with --replica-of: a "
+        "replica has its source's key slots and configuration"));
   }
   UnlockOptions unlock;
   unlock.passphrase_file = a.passphrase_file;
@@ -56,6 +79,9 @@ int RunInitReplica(const InitArgs& a) {
 int RunInit(const InitArgs& a) {
   if (!a.replica_of.empty()) return RunInitReplica(a);
   repo::InitOptions options;
+  auto chunker = ChunkerParamsFor(a);
+  if (!chunker.ok()) return Fail(chunker.status());
+  options.chunker = *chunker;
   options.scrypt = NewSlotScrypt(a.insecure_fast_kdf, &options.allow_weak_kdf);
   Result<repo::Credential> cred = Internal("unset");
   if (!a.key_file.empty()) {
@@ -194,6 +220,9 @@ void AddInitCommand(CLI::App* app, int* exit_code) {
   init->add_option("--replica-of", init_args->replica_of,
                    "Make an empty replica of this repository (same id, config and key slots; "
                    "--passphrase-file/--key-file unlock it); fill it with `weightfs copy`");
+  init->add_option("--chunk-size", init_args->chunk_size,
+                   "Average chunk (object) size, a power of two from 256K to 16M; chunks are "
+                   "from a quarter to four times it (default 1M, 4M on s3://: fewer requests)");
   init_args->store.AddTo(init);
   init->callback([=] { *exit_code = RunInit(*init_args); });
 }

@@ -68,13 +68,26 @@ def read_file(path):
         return f.read()
 
 
+def read_object(bucket, key):
+    """The bytes of KEY in BUCKET, read with boto3 (not with weightfs)."""
+    import boto3
+    from botocore.config import Config
+    session = boto3.session.Session(aws_access_key_id=S3["AWS_ACCESS_KEY_ID"],
+                                    aws_secret_access_key=SECRET, region_name=S3["AWS_REGION"])
+    client = session.client("s3", endpoint_url=S3["AWS_ENDPOINT_URL"],
+                            config=Config(signature_version="s3v4",
+                                          s3={"addressing_style": "path"}))
+    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 def no_secret(text, what):
     wfs.true(SECRET not in text, "the S3 secret appears in " + what)
 
 
 def test_commands_on_s3():
     work = tempfile.mkdtemp(prefix="wfs-s3-")
-    repo = "s3://%s/models/team" % new_bucket()
+    bucket = new_bucket()
+    repo = "s3://%s/models/team" % bucket
     cache = os.path.join(work, "cache")
     c = ["--cache-dir", cache]
     src = os.path.join(work, "src")
@@ -83,6 +96,9 @@ def test_commands_on_s3():
     write_file(os.path.join(src, "readme.txt"), b"v1\n")
     p = wfs.run("init", repo, "--cache-dir", cache)
     no_secret(p.stdout.decode() + p.stderr.decode(), "init's output")
+    chunker = json.loads(read_object(bucket, "models/team/config"))["chunker"]
+    wfs.eq(chunker, {"min": 1 << 20, "avg": 4 << 20, "max": 16 << 20},
+           "an S3 repository's chunks are 4 MiB on average (fewer requests)")
     wfs.run("import", repo, src, "-m", "v1", *c)
     write_file(os.path.join(src, "readme.txt"), b"v2\n")
     wfs.run("import", repo, src, "-m", "v2", *c)
