@@ -97,13 +97,14 @@ Result<std::shared_ptr<const Bytes>> CachingStore::Fetch(const ObjectId& id) {
   std::shared_ptr<Flight> flight;
   {
     MutexLock lock(&flights_mu_);
-    if (auto it = flights_.find(id); it != flights_.end()) {
+    for (auto it = flights_.find(id); it != flights_.end(); it = flights_.find(id)) {
       flight = it->second;
+      ++flight->waiters;
       flights_cv_.Wait([&] {
         flights_mu_.AssertHeld();
         return flight->done;
       });
-      return flight->result;
+      if (!flight->partial) return flight->result;
     }
     flight = std::make_shared<Flight>();
     flights_.emplace(id, flight);
@@ -127,11 +128,42 @@ Result<std::shared_ptr<const Bytes>> CachingStore::Fetch(const ObjectId& id) {
   Result<std::shared_ptr<const Bytes>> result = data ? Result<std::shared_ptr<const Bytes>>(data)
                                                      : Result<std::shared_ptr<const Bytes>>(status);
   MutexLock lock(&flights_mu_);
-  flight->result = result;
+  Land(id, flight.get(), result, /*partial=*/false);
+  return result;
+}
+
+void CachingStore::Land(const ObjectId& id, Flight* flight,
+                        Result<std::shared_ptr<const Bytes>> result, bool partial) {
+  flight->result = std::move(result);
+  flight->partial = partial;
   flight->done = true;
   flights_.erase(id);
   flights_cv_.SignalAll();
-  return result;
+}
+
+Result<std::optional<size_t>> CachingStore::FetchInto(const ObjectId& id, std::span<uint8_t> dest) {
+  auto flight = std::make_shared<Flight>();
+  {
+    MutexLock lock(&flights_mu_);
+    if (flights_.contains(id)) return std::optional<size_t>();
+    flights_.emplace(id, flight);
+  }
+  Result<size_t> got = backing_->ReadInto(id, 0, dest);
+  // Less than asked for: the object ended, so dest holds all of it.
+  const bool whole = got.ok() && *got < dest.size();
+  if (whole) Keep(id, dest.first(*got));
+  MutexLock lock(&flights_mu_);
+  if (!got.ok()) {
+    Land(id, flight.get(), got.status(), /*partial=*/false);
+    return got.status();
+  }
+  // Readers that came meanwhile (rare: the read-ahead and a reader on the same chunk) get a
+  // copy of the object, or fetch it themselves when this read may have stopped short of its end.
+  std::shared_ptr<const Bytes> copy;
+  if (whole && flight->waiters > 0)
+    copy = std::make_shared<const Bytes>(dest.begin(), dest.begin() + *got);
+  Land(id, flight.get(), copy, /*partial=*/!whole);
+  return std::optional<size_t>(*got);
 }
 
 void CachingStore::Keep(const ObjectId& id, ByteView data) {
@@ -226,6 +258,12 @@ Result<size_t> CachingStore::ReadInto(const ObjectId& id, uint64_t offset,
                        dest, EntryPath(id));
     if (n.ok()) return n;
     DropUnreadable(id, n.status());
+  }
+  if (offset == 0 && !dest.empty()) {
+    // A read from the start (a chunk reader's, into a buffer larger than the object): the
+    // object comes straight into the caller's buffer.
+    ASSIGN_OR_RETURN(std::optional<size_t> direct, FetchInto(id, dest));
+    if (direct) return *direct;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const Bytes> data, Fetch(id));
   if (offset >= data->size()) return size_t{0};

@@ -75,6 +75,9 @@ class CachingStore : public ObjectStore {
   struct Flight {
     bool done = false;
     Result<std::shared_ptr<const Bytes>> result = IoError("fetch not finished");
+    int waiters = 0;
+    // The fetch read less than the whole object (a reader's range): waiters fetch themselves.
+    bool partial = false;
   };
 
   std::string EntryDir(const ObjectId& id) const;
@@ -92,6 +95,14 @@ class CachingStore : public ObjectStore {
   // The whole object from the backing store, fetched once for all concurrent readers of id in
   // this process, and kept in the cache.
   Result<std::shared_ptr<const Bytes>> Fetch(const ObjectId& id) EXCLUDES(flights_mu_);
+  // Reads the object from its start straight into dest (no intermediate copy) and keeps it
+  // when it fitted whole; nullopt when another reader of this process is fetching it already
+  // (the caller then waits for that fetch with Fetch).
+  Result<std::optional<size_t>> FetchInto(const ObjectId& id, std::span<uint8_t> dest)
+      EXCLUDES(flights_mu_);
+  // Ends a flight: waiters get result (partial: fetch it themselves).
+  void Land(const ObjectId& id, Flight* flight, Result<std::shared_ptr<const Bytes>> result,
+            bool partial) REQUIRES(flights_mu_);
   // Keeps a copy of an object (unless it is present or larger than the cache); a failure is
   // logged, not returned: the caller has the bytes.
   void Keep(const ObjectId& id, ByteView data);

@@ -29,7 +29,8 @@ using testing::TestData;
 using testing::TestId;
 namespace fs = std::filesystem;
 
-// Counts the object reads that reach the backing store; Get may be slowed down.
+// Counts the object reads that reach the backing store (ReadInto reads through GetRange); Get
+// may be slowed down.
 class CountingStore : public FaultStore {
  public:
   explicit CountingStore(ObjectStore* target) : FaultStore(target, FaultPlan{}) {}
@@ -41,10 +42,6 @@ class CountingStore : public FaultStore {
   Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override {
     ++reads;
     return FaultStore::GetRange(id, offset, len);
-  }
-  Result<size_t> ReadInto(const ObjectId& id, uint64_t offset, std::span<uint8_t> dest) override {
-    ++reads;
-    return FaultStore::ReadInto(id, offset, dest);
   }
   std::atomic<int> reads{0};
   std::chrono::milliseconds get_delay{0};
@@ -152,15 +149,83 @@ TEST_F(CachingStoreTest, ConcurrentMissesOfOneObjectShareOneFetch) {
   threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
+      // Not from offset 0: a read from the start goes straight into its buffer (below).
       std::vector<uint8_t> buf(4096);
-      auto n = cache->ReadInto(id, static_cast<uint64_t>(t) * 4096, buf);
-      if (n.ok() && *n == buf.size() && std::equal(buf.begin(), buf.end(), data.begin() + t * 4096))
+      const uint64_t at = static_cast<uint64_t>(t + 1) * 4096;
+      auto n = cache->ReadInto(id, at, buf);
+      if (n.ok() && *n == buf.size() &&
+          std::equal(buf.begin(), buf.end(), data.begin() + static_cast<ptrdiff_t>(at)))
         ++good;
     });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(good.load(), 8);
   EXPECT_EQ(counting_->reads.load(), 1);
+}
+
+TEST_F(CachingStoreTest, AReadFromTheStartComesStraightIntoTheBufferAndIsKept) {
+  const ObjectId id = TestId(0x15, 1);
+  const Bytes data = TestData(100000, 5);
+  WFS_ASSERT_OK(backing_->Put(id, data));
+  auto cache = Open();
+  std::vector<uint8_t> buf(104 << 10);  // a chunk reader's buffer, rounded up
+  auto n = cache->ReadInto(id, 0, buf);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  ASSERT_EQ(*n, data.size());
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), buf.begin()));
+  EXPECT_EQ(counting_->reads.load(), 1);
+  ASSERT_TRUE(fs::exists(EntryPath(cache_dir(), id)));
+  EXPECT_EQ(fs::file_size(EntryPath(cache_dir(), id)), data.size());
+  auto whole = cache->Get(id);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(*whole, data);
+  EXPECT_EQ(counting_->reads.load(), 1);
+}
+
+TEST_F(CachingStoreTest, AReadFromTheStartThatMayStopShortIsNotKept) {
+  const ObjectId id = TestId(0x16, 1);
+  const Bytes data = TestData(100000, 6);
+  WFS_ASSERT_OK(backing_->Put(id, data));
+  auto cache = Open();
+  for (size_t size : {size_t{1000}, data.size()}) {  // shorter, and exactly the object
+    std::vector<uint8_t> buf(size);
+    auto n = cache->ReadInto(id, 0, buf);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, size);
+    EXPECT_TRUE(std::equal(buf.begin(), buf.end(), data.begin()));
+    EXPECT_FALSE(fs::exists(EntryPath(cache_dir(), id))) << "a possibly cut object was kept";
+  }
+  auto whole = cache->Get(id);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(*whole, data);
+  EXPECT_TRUE(fs::exists(EntryPath(cache_dir(), id)));
+}
+
+TEST_F(CachingStoreTest, ReadersFromTheStartAndElsewhereAtOnceAllGetTheirBytes) {
+  const ObjectId id = TestId(0x17, 1);
+  const Bytes data = TestData(300000, 7);
+  WFS_ASSERT_OK(backing_->Put(id, data));
+  counting_->get_delay = std::chrono::milliseconds(50);
+  auto cache = Open();
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  threads.reserve(12);
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      // A third whole from the start, a third cut short from the start, a third elsewhere.
+      const uint64_t at = t % 3 == 2 ? 8192 : 0;
+      std::vector<uint8_t> buf(t % 3 == 0 ? data.size() + 4096 : 8192);
+      auto n = cache->ReadInto(id, at, buf);
+      const size_t want = std::min<size_t>(buf.size(), data.size() - at);
+      if (n.ok() && *n == want &&
+          std::equal(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(want),
+                     data.begin() + static_cast<ptrdiff_t>(at)))
+        ++good;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), 12);
+  EXPECT_TRUE(fs::exists(EntryPath(cache_dir(), id)));
 }
 
 TEST_F(CachingStoreTest, StaysWithinItsBoundUnderManyPutsAndReads) {
