@@ -22,13 +22,18 @@ namespace fs = std::filesystem;
 
 constexpr char kPass[] = "cache retry test";
 
-// Counts the whole-object reads that reach the backing store (a cache's fetches).
+// Counts the object reads that reach the backing store (a cache's fetches: Get, or GetRange,
+// through which ReadInto reads).
 class CountingStore : public storage::FaultStore {
  public:
   explicit CountingStore(storage::ObjectStore* target) : FaultStore(target, storage::FaultPlan{}) {}
   Result<Bytes> Get(const ObjectId& id) override {
     ++gets;
     return FaultStore::Get(id);
+  }
+  Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override {
+    ++gets;
+    return FaultStore::GetRange(id, offset, len);
   }
   std::atomic<int> gets{0};
 };
