@@ -193,7 +193,8 @@ Status CachingStore::WriteEntry(const ObjectId& id, ByteView data) {
   }
   if (!temp.ok()) return temp.status();
   auto& [fd, tmp] = *temp;
-  Status s = WriteAll(fd.get(), data, tmp);
+  // Straight to the disk where it can (an entry is read back with O_DIRECT too).
+  Status s = WriteMostlyDirect(fd.get(), data, direct_io_.load(std::memory_order_relaxed), tmp);
   if (s.ok()) s = fd.Close(tmp);
   // No fsync: a torn entry fails authentication and is fetched again.
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -20,7 +20,6 @@ namespace bfs = boost::filesystem;
 
 // A smaller object is written through the page cache: O_DIRECT's synchronous device write would
 // cost more than the copy it saves.
-constexpr size_t kMinDirectWrite = 64 << 10;
 
 constexpr mode_t kFileMode = 0644;
 constexpr mode_t kDirMode = 0755;
@@ -126,7 +125,7 @@ Status LocalStore::Put(const ObjectId& id, ByteView data) {
   }
   if (!temp.ok()) return temp.status();
   auto& [fd, tmp] = *temp;
-  Status s = WriteObject(fd.get(), data, path);
+  Status s = WriteMostlyDirect(fd.get(), data, direct_io_.load(std::memory_order_relaxed), path);
   if (s.ok()) s = fd.Close(path);
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = ErrnoStatus(errno, "storing " + path);
   if (!s.ok()) {
@@ -135,30 +134,6 @@ Status LocalStore::Put(const ObjectId& id, ByteView data) {
   }
   AddPending(path, dir);
   return Status::Ok();
-}
-
-Status LocalStore::WriteObject(int fd, ByteView data, const std::string& path) {
-  // Chunks are written once and read back (if at all) with O_DIRECT: a buffered write would copy
-  // every byte into page-cache pages the kernel must first allocate and zero (the largest cost
-  // of a mount's writes, more than sealing), only to write them out later.
-  size_t bulk = 0;
-  if (direct_io_.load(std::memory_order_relaxed) &&
-      reinterpret_cast<uintptr_t>(data.data()) % kReadAlignment == 0) {
-    bulk = data.size() / kReadAlignment * kReadAlignment;
-  }
-  if (bulk >= kMinDirectWrite && ::fcntl(fd, F_SETFL, O_DIRECT) == 0) {
-    Status s = WriteAll(fd, data.first(bulk), path);
-    const bool refused = s.code() == Code::kInvalidArgument;  // e.g. larger device blocks
-    if (::fcntl(fd, F_SETFL, 0) != 0) return ErrnoStatus(errno, "writing " + path);
-    if (s.ok()) {
-      data = data.subspan(bulk);
-    } else if (!refused) {
-      return s;
-    } else if (::lseek(fd, 0, SEEK_SET) != 0) {  // rewrite it all, buffered
-      return ErrnoStatus(errno, "writing " + path);
-    }
-  }
-  return WriteAll(fd, data, path);
 }
 
 Result<Bytes> LocalStore::Get(const ObjectId& id) {

@@ -62,9 +62,6 @@ class LocalStore : public ObjectStore {
   void AddPending(std::string file, std::string dir) EXCLUDES(pending_mu_);
   // Creates objects/ and objects/<2 hex>/ if missing.
   Status MakeObjectDir(const std::string& dir);
-  // Writes a new object's bytes to fd (a fresh temp file): its page-aligned bulk with O_DIRECT
-  // where data's buffer is page-aligned and the filesystem takes it, the rest buffered.
-  Status WriteObject(int fd, ByteView data, const std::string& path);
 
   // Takes an exclusive flock on the store's lock file, which serializes the changes of named
   // files across processes and separately opened stores; closing the descriptor releases it.

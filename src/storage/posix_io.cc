@@ -64,6 +64,27 @@ Status WriteAll(int fd, ByteView data, const std::string& path) {
   return Status::Ok();
 }
 
+Status WriteMostlyDirect(int fd, ByteView data, bool try_direct, const std::string& path) {
+  constexpr size_t kMinDirectWrite = 64 << 10;  // below, one buffered write is cheaper
+  size_t bulk = 0;
+  if (try_direct && reinterpret_cast<uintptr_t>(data.data()) % kReadAlignment == 0) {
+    bulk = data.size() / kReadAlignment * kReadAlignment;
+  }
+  if (bulk >= kMinDirectWrite && ::fcntl(fd, F_SETFL, O_DIRECT) == 0) {
+    Status s = WriteAll(fd, data.first(bulk), path);
+    const bool refused = s.code() == Code::kInvalidArgument;  // e.g. larger device blocks
+    if (::fcntl(fd, F_SETFL, 0) != 0) return ErrnoStatus(errno, "writing " + path);
+    if (s.ok()) {
+      data = data.subspan(bulk);
+    } else if (!refused) {
+      return s;
+    } else if (::lseek(fd, 0, SEEK_SET) != 0) {  // rewrite it all, buffered
+      return ErrnoStatus(errno, "writing " + path);
+    }
+  }
+  return WriteAll(fd, data, path);
+}
+
 Result<size_t> PreadInto(int buffered_fd, int direct_fd, uint64_t offset, std::span<uint8_t> dest,
                          const std::string& path) {
   // An aligned read bypasses the page cache: the data path keeps the plaintext it decrypts, and

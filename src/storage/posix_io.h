@@ -41,6 +41,13 @@ Result<UniqueFd> OpenFile(const std::string& path, int flags, mode_t mode = 0);
 // Writes all of data at the current offset; "writing <path>: <strerror>" on failure.
 Status WriteAll(int fd, ByteView data, const std::string& path);
 
+// Writes a new file's bytes to fd (a fresh file, at offset 0): the page-aligned bulk with
+// O_DIRECT when data's buffer is page-aligned, try_direct is set and the filesystem takes it,
+// the rest buffered. A file written once and read back (if at all) with O_DIRECT gains nothing
+// from the page cache, and a buffered write copies every byte into pages the kernel must first
+// allocate and zero, only to write them out later.
+Status WriteMostlyDirect(int fd, ByteView data, bool try_direct, const std::string& path);
+
 // Reads up to len bytes at offset with pread, looping over short reads; stops early only at end
 // of file.
 Result<Bytes> PreadRange(int fd, uint64_t offset, uint64_t len, const std::string& path);

@@ -9,9 +9,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -168,7 +170,12 @@ TEST_F(CachingStoreTest, AReadFromTheStartComesStraightIntoTheBufferAndIsKept) {
   const Bytes data = TestData(100000, 5);
   WFS_ASSERT_OK(backing_->Put(id, data));
   auto cache = Open();
-  std::vector<uint8_t> buf(104 << 10);  // a chunk reader's buffer, rounded up
+  // A chunk reader's buffer: page-aligned, its size rounded up; the entry is then written with
+  // O_DIRECT where the filesystem takes it (its last partial page buffered).
+  std::unique_ptr<uint8_t, decltype(&std::free)> mem(
+      static_cast<uint8_t*>(std::aligned_alloc(kReadAlignment, 104 << 10)), &std::free);
+  ASSERT_NE(mem, nullptr);
+  std::span<uint8_t> buf(mem.get(), 104 << 10);
   auto n = cache->ReadInto(id, 0, buf);
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   ASSERT_EQ(*n, data.size());
