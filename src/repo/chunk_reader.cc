@@ -17,6 +17,7 @@ using crypto::ObjectCipher;
 constexpr uint8_t kChunkType = static_cast<uint8_t>(ObjectType::kChunk);
 // The cache never shrinks below this, however much the writes of the mount hold.
 constexpr int64_t kMinBudget = 16 << 20;
+constexpr int64_t kAlignSlack = 2 * storage::kReadAlignment;  // a load's buffer rounding
 
 // For a read from the middle of a chunk: the header every object sealed with the current key has
 // saves a second (often cold) request. The frames' additional data covers the header, so only
@@ -108,7 +109,13 @@ int64_t ChunkReader::cached_bytes() const {
 int64_t ChunkReader::Budget() const {
   int64_t b = options_.cache_bytes - static_cast<int64_t>(buffers_->max_free());
   if (options_.shared_usage) b -= std::max<int64_t>(0, options_.shared_usage->load());
-  return std::max(b, std::min(kMinBudget, options_.cache_bytes));
+  // Room for two of the largest chunks, whatever the writes hold: below that a read would load
+  // a whole chunk for every FUSE request without keeping it.
+  const int64_t floor = std::max<int64_t>(
+      kMinBudget,
+      2 * static_cast<int64_t>(ObjectCipher::SealedSize(repo_->config().chunker.max_size) +
+                               kAlignSlack));
+  return std::max(b, std::min(floor, options_.cache_bytes));
 }
 
 Result<std::shared_ptr<ChunkFrames>> ChunkReader::Load(const ObjectId& id, uint64_t chunk_size,
@@ -137,7 +144,10 @@ Result<std::shared_ptr<ChunkFrames>> ChunkReader::LoadOnce(const ObjectId& id, u
   const uint64_t end = std::min(ObjectCipher::FrameOffset(first + count), sealed_size);
   constexpr uint64_t kAlign = storage::kReadAlignment;
   const uint64_t aligned_begin = begin / kAlign * kAlign;
-  const uint64_t aligned_end = (end + kAlign - 1) / kAlign * kAlign;
+  // An object whose end is aligned gets a page more: a read that stops short shows a store
+  // (the node cache) that the object was read whole.
+  const uint64_t aligned_end =
+      end == sealed_size && end % kAlign == 0 ? end + kAlign : (end + kAlign - 1) / kAlign * kAlign;
   const size_t slack = begin - aligned_begin;
   f->buf_ = buffers_->Take(aligned_end - aligned_begin);
   f->recycle_ = buffers_;

@@ -7,6 +7,7 @@
 
 #include "repo/lock_util.h"
 #include "repo/records.h"
+#include "weightfs/crypto/primitives.h"
 
 namespace weightfs::repo {
 namespace {
@@ -15,11 +16,15 @@ constexpr char kLockFile[] = "locks/writer";
 // Offline commands name themselves "weightfs COMMAND" where a mount records its mountpoint.
 constexpr char kCommandPrefix[] = "weightfs ";
 
-Bytes LockContent(int pid, const std::string& mountpoint) {
+Result<Bytes> LockContent(int pid, const std::string& mountpoint) {
+  // The nonce makes the record unique to its writer (object stores judge a retried conditional
+  // write by finding its bytes: two containers sharing a host name can have the same pid).
+  ASSIGN_OR_RETURN(Bytes nonce, crypto::RandomBytes(8));
   nlohmann::json j = {{"host", lock_util::HostName()},
                       {"pid", pid},
                       {"time", static_cast<int64_t>(std::time(nullptr))},
-                      {"mountpoint", mountpoint}};
+                      {"mountpoint", mountpoint},
+                      {"nonce", ToHex(nonce)}};
   return ToBytes(j.dump() + "\n");
 }
 
@@ -47,7 +52,7 @@ Result<bool> WriterLock::HeldByMount(storage::ObjectStore* store) {
 Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* store,
                                                         const std::string& mountpoint, int pid,
                                                         std::string* note) {
-  Bytes content = LockContent(pid, mountpoint);
+  ASSIGN_OR_RETURN(Bytes content, LockContent(pid, mountpoint));
   auto kernel = store->TryLock(kLockFile, /*shared=*/false);
   // A holder killed a moment ago (its pid gone or a zombie) may not have finished exiting, and
   // the kernel drops its lock when it has: wait for that (briefly) rather than refuse.
@@ -98,7 +103,7 @@ Result<std::unique_ptr<WriterLock>> WriterLock::Acquire(storage::ObjectStore* st
 }
 
 Status WriterLock::SetPid(int pid) {
-  Bytes next = LockContent(pid, mountpoint_);
+  ASSIGN_OR_RETURN(Bytes next, LockContent(pid, mountpoint_));
   RETURN_IF_ERROR(store_->CompareAndSwapFile(kLockFile, content_, next));
   content_ = std::move(next);
   return Status::Ok();

@@ -70,10 +70,11 @@ Status WriteMostlyDirect(int fd, ByteView data, bool try_direct, const std::stri
   if (try_direct && reinterpret_cast<uintptr_t>(data.data()) % kReadAlignment == 0) {
     bulk = data.size() / kReadAlignment * kReadAlignment;
   }
-  if (bulk >= kMinDirectWrite && ::fcntl(fd, F_SETFL, O_DIRECT) == 0) {
+  const int flags = bulk >= kMinDirectWrite ? ::fcntl(fd, F_GETFL) : -1;
+  if (flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0) {
     Status s = WriteAll(fd, data.first(bulk), path);
     const bool refused = s.code() == Code::kInvalidArgument;  // e.g. larger device blocks
-    if (::fcntl(fd, F_SETFL, 0) != 0) return ErrnoStatus(errno, "writing " + path);
+    if (::fcntl(fd, F_SETFL, flags) != 0) return ErrnoStatus(errno, "writing " + path);
     if (s.ok()) {
       data = data.subspan(bulk);
     } else if (!refused) {

@@ -140,7 +140,12 @@ void FileContent::AbandonInFlightLocked() {
 
 Status FileContent::Submit(std::vector<Submission>* subs) {
   if (subs->empty()) return Status::Ok();
-  if (!sink_) sink_ = std::make_unique<repo::ChunkSink>(repo_, pool_, kMaxInFlight);
+  if (!sink_) {
+    // At least eight average chunks (S3 repositories have 4 MiB ones).
+    const uint64_t in_flight =
+        std::max<uint64_t>(kMaxInFlight, 8 * uint64_t{repo_->config().chunker.avg_size});
+    sink_ = std::make_unique<repo::ChunkSink>(repo_, pool_, in_flight);
+  }
   for (Submission& sub : *subs) {
     // May block (back-pressure); mu_ is not held, so reads go on meanwhile.
     Status s = sink_->Add(ByteView(sub.data->data(), sub.data->size()), sub.data, sub.tag);

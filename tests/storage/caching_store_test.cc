@@ -38,6 +38,7 @@ class CountingStore : public FaultStore {
   explicit CountingStore(ObjectStore* target) : FaultStore(target, FaultPlan{}) {}
   Result<Bytes> Get(const ObjectId& id) override {
     ++reads;
+    ++whole_gets;
     if (get_delay.count() > 0) std::this_thread::sleep_for(get_delay);
     return FaultStore::Get(id);
   }
@@ -46,6 +47,7 @@ class CountingStore : public FaultStore {
     return FaultStore::GetRange(id, offset, len);
   }
   std::atomic<int> reads{0};
+  std::atomic<int> whole_gets{0};  // of them, Get (the other way is GetRange)
   std::chrono::milliseconds get_delay{0};
 };
 
@@ -181,6 +183,7 @@ TEST_F(CachingStoreTest, AReadFromTheStartComesStraightIntoTheBufferAndIsKept) {
   ASSERT_EQ(*n, data.size());
   EXPECT_TRUE(std::equal(data.begin(), data.end(), buf.begin()));
   EXPECT_EQ(counting_->reads.load(), 1);
+  EXPECT_EQ(counting_->whole_gets.load(), 0);  // a read into buf, not a Get and a copy
   ASSERT_TRUE(fs::exists(EntryPath(cache_dir(), id)));
   EXPECT_EQ(fs::file_size(EntryPath(cache_dir(), id)), data.size());
   auto whole = cache->Get(id);

@@ -168,10 +168,11 @@ TEST_F(S3StoreTest, WriteAppliedThenAnswered500Succeeds) {
   Fault("applied500 1 PUT");
   WFS_ASSERT_OK(store_->CompareAndSwapFile("leases/abc", ToBytes("mine"), AsBytes("next")));
   EXPECT_EQ(*store_->ReadFile("leases/abc"), ToBytes("next"));
-  // Someone else's bytes behind the 412 stay someone else's.
-  Fault("applied500 1 PUT");
+  // Someone else's bytes behind the 412 after a retry stay someone else's.
   WFS_ASSERT_OK(store_->CreateFileExclusive("leases/def", AsBytes("theirs")));
+  Fault("500 1 PUT");  // not applied; the retry meets their file
   EXPECT_CODE(store_->CreateFileExclusive("leases/def", AsBytes("mine")), Code::kAlreadyExists);
+  EXPECT_EQ(*store_->ReadFile("leases/def"), ToBytes("theirs"));
 }
 
 TEST_F(S3StoreTest, LostAnswerThenAnotherWritersBytesIsAConflict) {
