@@ -71,12 +71,21 @@ class Server:
         return total
 
 
+def machine_busy_ticks():
+    """Clock ticks all CPUs spent busy so far (the first line of /proc/stat: user, nice,
+    system, irq, softirq, steal; not idle or iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
 class S3Bench:
     def __init__(self, run, rdir, wfs, server, size):
         self.run, self.rdir, self.wfs, self.server, self.size = run, rdir, wfs, server, size
         self.res = {}       # row -> [MiB/s per round]
         self.cpu = {}       # row -> [daemon CPU s/GiB per round]
         self.server_cpu = {}  # row -> [the server's CPU s/GiB per round]
+        self.machine_cpu = {}  # row -> [all CPUs' busy time s/GiB per round]
         self.sent = {}      # row -> [bytes the server sent per round]
         self.threads = bc.env_str("BENCH_READ_THREADS", "")
         self.n = 0
@@ -202,6 +211,7 @@ class S3Bench:
         """One measurement of row NAME: COPIES readers of KIND at once."""
         sent0 = self.server.bytes_sent()
         server0 = self.server.cpu_ticks()
+        busy0 = machine_busy_ticks()
         cpu = None
         if kind == "awscli":
             mbs = self.read_all(["s3://%s/plain/%s" % (BUCKET, FILE)] * copies)
@@ -224,14 +234,17 @@ class S3Bench:
             for m, _ in mounts:
                 m.umount()
         sent1 = self.server.bytes_sent()
-        server_cpu = ((self.server.cpu_ticks() - server0) / bc.CLK_TCK /
-                      (copies * self.size / (1 << 30)))
+        gib = copies * self.size / (1 << 30)
+        server_cpu = (self.server.cpu_ticks() - server0) / bc.CLK_TCK / gib
+        machine_cpu = (machine_busy_ticks() - busy0) / bc.CLK_TCK / gib
         self.res.setdefault(name, []).append(mbs)
         self.server_cpu.setdefault(name, []).append(server_cpu)
+        self.machine_cpu.setdefault(name, []).append(machine_cpu)
         self.cpu.setdefault(name, []).append(cpu)
         self.sent.setdefault(name, []).append(None if sent0 is None else sent1 - sent0)
-        log("%-24s %8.1f MiB/s%s, server CPU %.2f s/GiB"
-            % (name, mbs, "" if cpu is None else ", daemon CPU %.2f s/GiB" % cpu, server_cpu))
+        log("%-24s %8.1f MiB/s%s, server CPU %.2f s/GiB, machine CPU %.2f s/GiB"
+            % (name, mbs, "" if cpu is None else ", daemon CPU %.2f s/GiB" % cpu, server_cpu,
+               machine_cpu))
 
     def one_round(self):
         cache = self.fresh_dir("cache")
@@ -269,13 +282,14 @@ def print_table(b, rounds):
     best = {name: max(v) for name, v in b.res.items()}
     print()
     print("| row | MiB/s (best of %d) | rounds | daemon CPU s/GiB | server CPU s/GiB "
-          "| server sent (MiB) |" % rounds)
-    print("|---|---:|---|---:|---:|---:|")
+          "| machine CPU s/GiB | server sent (MiB) |" % rounds)
+    print("|---|---:|---|---:|---:|---:|---:|")
     for name, vals in b.res.items():
         i = vals.index(best[name])
         cpu, sent = b.cpu[name][i], b.sent[name][i]
         print(bc.md_row([name, "%.1f" % best[name], " ".join("%.1f" % v for v in vals),
                          "-" if cpu is None else "%.2f" % cpu, "%.2f" % b.server_cpu[name][i],
+                         "%.2f" % b.machine_cpu[name][i],
                          "n/a" if sent is None else "%.1f" % (sent / MIB)]))
     print()
     print("| goal | ratio | met |")
@@ -333,7 +347,9 @@ def body(run):
     print()
     print("server sent: body bytes of the client's S3 requests in Swift's proxy access log "
           "(n/a on radosgw); daemon CPU: utime+stime of the weightfs daemon(s) during the read; "
-          "server CPU: the same for the S3 server's processes.")
+          "server CPU: the same for the S3 server's processes; machine CPU: the busy time of all "
+          "CPUs (reader, client, server and kernel; %d cores give %d CPU-seconds a second)."
+          % (bc.nproc(), bc.nproc()))
 
 
 if __name__ == "__main__":
