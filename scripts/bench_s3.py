@@ -120,8 +120,10 @@ class S3Bench:
         log("generated %s (%d MiB) in %.1f s" % (FILE, self.size // MIB, t.s()))
         self.s3repo = "s3://%s/repo" % BUCKET
         self.local = self.p("local-repo")
+        chunk = bc.env_str("BENCH_CHUNK_SIZE", "")
         for repo in (self.s3repo, self.local):
-            step(self.run, [self.wfs, "init", repo], stdout=subprocess.DEVNULL)
+            extra = ["--chunk-size", chunk] if chunk and repo == self.s3repo else []
+            step(self.run, [self.wfs, "init", repo] + extra, stdout=subprocess.DEVNULL)
             t = bc.Timer()
             step(self.run, [self.wfs, "import", repo, os.path.join(src, FILE), "-m", "model"],
                  stdout=subprocess.DEVNULL)
@@ -329,7 +331,8 @@ def body(run):
     rev, cpu, mem, disk = bc.machine_info(rdir)
     print("weightfs S3 read benchmark")
     print("  command: %s" % bc.command_line(["BENCH_SIZE_MIB", "BENCH_ROUNDS", "BENCH_S3_BACKEND",
-                                             "BENCH_READ_THREADS", "BENCH_THREADS_SWEEP"]))
+                                             "BENCH_READ_THREADS", "BENCH_THREADS_SWEEP",
+                                             "BENCH_CHUNK_SIZE"]))
     print("  commit:  %s; server: %s on %s; file: %d MiB; rounds: %d"
           % (rev, backend, server.endpoint, size_mib, rounds))
     print("  machine: %s, %d cores, %s, disk %s, load %s" % (cpu, bc.nproc(), mem, disk,

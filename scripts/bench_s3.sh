@@ -24,6 +24,7 @@
 #
 # Environment: BENCH_SIZE_MIB (2048), BENCH_ROUNDS (3), BENCH_S3_BACKEND (swift|rgw),
 # BENCH_READ_THREADS (empty: the mount's default; a number: --read-threads N on S3 mounts),
+# BENCH_CHUNK_SIZE (empty: init's default for S3; e.g. 8M: init --chunk-size 8M for the S3 repo),
 # BENCH_THREADS_SWEEP (e.g. "4 8 16": only the weightfs cold row, once per value),
 # BENCH_PERF (a path: `perf record -g` of the daemon during the cold row, written there),
 # BENCH_DIR (/var/tmp/wfs-bench-s3: the run dir and the server's state, a real disk with user
