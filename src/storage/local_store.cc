@@ -18,9 +18,6 @@ namespace {
 
 namespace bfs = boost::filesystem;
 
-// A smaller object is written through the page cache: O_DIRECT's synchronous device write would
-// cost more than the copy it saves.
-
 constexpr mode_t kFileMode = 0644;
 constexpr mode_t kDirMode = 0755;
 constexpr int kTempAttempts = 16;

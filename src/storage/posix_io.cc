@@ -65,7 +65,9 @@ Status WriteAll(int fd, ByteView data, const std::string& path) {
 }
 
 Status WriteMostlyDirect(int fd, ByteView data, bool try_direct, const std::string& path) {
-  constexpr size_t kMinDirectWrite = 64 << 10;  // below, one buffered write is cheaper
+  // A smaller file is written through the page cache: O_DIRECT's synchronous device write
+  // would cost more than the copy it saves.
+  constexpr size_t kMinDirectWrite = 64 << 10;
   size_t bulk = 0;
   if (try_direct && reinterpret_cast<uintptr_t>(data.data()) % kReadAlignment == 0) {
     bulk = data.size() / kReadAlignment * kReadAlignment;
