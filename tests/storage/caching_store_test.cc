@@ -31,7 +31,7 @@ using testing::TestData;
 using testing::TestId;
 namespace fs = std::filesystem;
 
-// Counts the object reads that reach the backing store (ReadInto reads through GetRange); Get
+// Counts the object reads that reach the backing store (ReadInto reads through GetRange); both
 // may be slowed down.
 class CountingStore : public FaultStore {
  public:
@@ -44,6 +44,7 @@ class CountingStore : public FaultStore {
   }
   Result<Bytes> GetRange(const ObjectId& id, uint64_t offset, uint64_t len) override {
     ++reads;
+    if (get_delay.count() > 0) std::this_thread::sleep_for(get_delay);
     return FaultStore::GetRange(id, offset, len);
   }
   std::atomic<int> reads{0};
@@ -222,7 +223,9 @@ TEST_F(CachingStoreTest, ReadersFromTheStartAndElsewhereAtOnceAllGetTheirBytes) 
   threads.reserve(12);
   for (int t = 0; t < 12; ++t) {
     threads.emplace_back([&, t] {
-      // A third whole from the start, a third cut short from the start, a third elsewhere.
+      // A third whole from the start, a third cut short from the start, a third elsewhere;
+      // every read of the backing store takes 50 ms, so they overlap: some wait on a direct
+      // fetch that turns out whole (they get a copy) or cut short (they fetch themselves).
       const uint64_t at = t % 3 == 2 ? 8192 : 0;
       std::vector<uint8_t> buf(t % 3 == 0 ? data.size() + 4096 : 8192);
       auto n = cache->ReadInto(id, at, buf);
