@@ -54,7 +54,11 @@ int RunLog(const InfoArgs& a) {
 }
 
 int RunCheck(const InfoArgs& a) {
-  auto repo = OpenRepository(a.repo, a.unlock);
+  // What is checked is what the store holds: a node cache would answer for it (its copies are
+  // authenticated, but a damaged or missing object in the bucket would go unseen).
+  UnlockOptions unlock = a.unlock;
+  unlock.store.no_cache = true;
+  auto repo = OpenRepository(a.repo, unlock);
   if (!repo.ok()) return Fail(repo.status());
   repo::CheckOptions options;
   options.read_data = a.read_data;

@@ -68,16 +68,19 @@ def read_file(path):
         return f.read()
 
 
-def read_object(bucket, key):
-    """The bytes of KEY in BUCKET, read with boto3 (not with weightfs)."""
+def s3_client():
+    """A boto3 client of the test server (to look at and damage objects behind weightfs)."""
     import boto3
     from botocore.config import Config
     session = boto3.session.Session(aws_access_key_id=S3["AWS_ACCESS_KEY_ID"],
                                     aws_secret_access_key=SECRET, region_name=S3["AWS_REGION"])
-    client = session.client("s3", endpoint_url=S3["AWS_ENDPOINT_URL"],
-                            config=Config(signature_version="s3v4",
-                                          s3={"addressing_style": "path"}))
-    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return session.client("s3", endpoint_url=S3["AWS_ENDPOINT_URL"],
+                          config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+def read_object(bucket, key):
+    """The bytes of KEY in BUCKET, read with boto3 (not with weightfs)."""
+    return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def no_secret(text, what):
@@ -131,6 +134,19 @@ def test_commands_on_s3():
             f.write(bytes([b[0] ^ 0xFF]) if b else b"")
     wfs.eq(wfs.run("cat", repo, "/llm/model.safetensors", *c).stdout, model,
            "cat through a cache whose every entry was damaged")
+    # A damaged object in the bucket while the cache holds a good copy: check asks the server.
+    client = s3_client()
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="models/team/objects/")["Contents"]
+    victim = max(listed, key=lambda o: o["Size"])["Key"]
+    good = read_object(bucket, victim)
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0x01
+    client.put_object(Bucket=bucket, Key=victim, Body=bytes(bad))
+    p = wfs.run("check", "--read-data", repo, *c, check=False)
+    wfs.eq(p.returncode, 5, "check --read-data finds an object damaged in the bucket although the "
+           "cache holds a good copy (%s)" % p.stdout.decode().strip()[-200:])
+    client.put_object(Bucket=bucket, Key=victim, Body=good)
+    wfs.run("check", "--read-data", repo, *c)
     # Clear errors: a missing bucket, a wrong secret.
     p = wfs.run("ls", "s3://no-such-bucket-%s/x" % uuid.uuid4().hex[:8], check=False)
     wfs.eq(p.returncode, 4, "ls of a missing bucket exits 4 (%s)" % p.stderr.decode().strip())
