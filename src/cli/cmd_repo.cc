@@ -25,8 +25,9 @@ struct InitArgs {
   StoreArgs store;
 };
 
-// Fewer, larger objects cost an object store fewer requests (a GET costs about as much as
-// 4 MiB of transfer on AWS, and a Python server far more); a local disk is not charged per file.
+// Fewer, larger objects cost an object store fewer requests (charged per request on AWS, and
+// in CPU on a server: Swift spent 7.1 s per GiB on 1 MiB chunks, 4.5 on 4 MiB ones); a local
+// disk is not charged per file.
 constexpr uint32_t kLocalChunkSize = 1 << 20;
 constexpr uint32_t kRemoteChunkSize = 4 << 20;
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -62,6 +63,29 @@ uint64_t DirBytes(const std::string& dir) {
 
 std::string EntryPath(const std::string& dir, const ObjectId& id) {
   return dir + "/objects/" + id.Hex().substr(0, 2) + "/" + id.Hex();
+}
+
+// Reader t (of n, all at once) reads its (offset, buffer size) from `read` into a fresh buffer;
+// returns how many got exactly the object's bytes there (all of them up to its end).
+int ConcurrentReaders(ObjectStore* cache, const ObjectId& id, const Bytes& data, int n,
+                      const std::function<std::pair<uint64_t, size_t>(int)>& read) {
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (int t = 0; t < n; ++t) {
+    threads.emplace_back([&, t] {
+      const auto [at, size] = read(t);
+      std::vector<uint8_t> buf(size);
+      auto got = cache->ReadInto(id, at, buf);
+      const size_t want = std::min<size_t>(size, data.size() - at);
+      if (got.ok() && *got == want &&
+          std::equal(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(want),
+                     data.begin() + static_cast<ptrdiff_t>(at)))
+        ++good;
+    });
+  }
+  for (auto& th : threads) th.join();
+  return good.load();
 }
 
 class CachingStoreTest : public ::testing::Test {
@@ -149,22 +173,11 @@ TEST_F(CachingStoreTest, ConcurrentMissesOfOneObjectShareOneFetch) {
   WFS_ASSERT_OK(backing_->Put(id, data));
   counting_->get_delay = std::chrono::milliseconds(200);
   auto cache = Open();
-  std::atomic<int> good{0};
-  std::vector<std::thread> threads;
-  threads.reserve(8);
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&, t] {
-      // Not from offset 0: a read from the start goes straight into its buffer (below).
-      std::vector<uint8_t> buf(4096);
-      const uint64_t at = static_cast<uint64_t>(t + 1) * 4096;
-      auto n = cache->ReadInto(id, at, buf);
-      if (n.ok() && *n == buf.size() &&
-          std::equal(buf.begin(), buf.end(), data.begin() + static_cast<ptrdiff_t>(at)))
-        ++good;
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(good.load(), 8);
+  // Not from offset 0: a read from the start goes straight into its buffer (below).
+  EXPECT_EQ(
+      ConcurrentReaders(cache.get(), id, data, 8,
+                        [](int t) { return std::pair<uint64_t, size_t>((t + 1) * 4096, 4096); }),
+      8);
   EXPECT_EQ(counting_->reads.load(), 1);
 }
 
@@ -218,26 +231,15 @@ TEST_F(CachingStoreTest, ReadersFromTheStartAndElsewhereAtOnceAllGetTheirBytes) 
   WFS_ASSERT_OK(backing_->Put(id, data));
   counting_->get_delay = std::chrono::milliseconds(50);
   auto cache = Open();
-  std::atomic<int> good{0};
-  std::vector<std::thread> threads;
-  threads.reserve(12);
-  for (int t = 0; t < 12; ++t) {
-    threads.emplace_back([&, t] {
-      // A third whole from the start, a third cut short from the start, a third elsewhere;
-      // every read of the backing store takes 50 ms, so they overlap: some wait on a direct
-      // fetch that turns out whole (they get a copy) or cut short (they fetch themselves).
-      const uint64_t at = t % 3 == 2 ? 8192 : 0;
-      std::vector<uint8_t> buf(t % 3 == 0 ? data.size() + 4096 : 8192);
-      auto n = cache->ReadInto(id, at, buf);
-      const size_t want = std::min<size_t>(buf.size(), data.size() - at);
-      if (n.ok() && *n == want &&
-          std::equal(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(want),
-                     data.begin() + static_cast<ptrdiff_t>(at)))
-        ++good;
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(good.load(), 12);
+  // A third whole from the start, a third cut short from the start, a third elsewhere; every
+  // read of the backing store takes 50 ms, so they overlap: some wait on a direct fetch that
+  // turns out whole (they get a copy) or cut short (they fetch themselves).
+  EXPECT_EQ(ConcurrentReaders(cache.get(), id, data, 12,
+                              [&](int t) {
+                                return std::pair<uint64_t, size_t>(
+                                    t % 3 == 2 ? 8192 : 0, t % 3 == 0 ? data.size() + 4096 : 8192);
+                              }),
+            12);
   EXPECT_TRUE(fs::exists(EntryPath(cache_dir(), id)));
 }
 
