@@ -10,6 +10,7 @@
 #include "fuzz/fixed_keys.h"
 #include "repo/records.h"
 #include "support/safetensors_gen.h"
+#include "weightfs/repo/keyring.h"
 #include "weightfs/repo/keys.h"
 #include "weightfs/repo/objects.h"
 
@@ -89,6 +90,8 @@ void Objects() {
   snap.policy = Id(7);
   snap.seq = 2;
   both("snapshot_object", "second", repo::ObjectType::kSnapshot, repo::EncodeSnapshot(snap));
+  snap.roots = {{0, Id(8)}, {2, Id(9)}};  // with scopes: a root per scope
+  both("snapshot_object", "scoped", repo::ObjectType::kSnapshot, repo::EncodeSnapshot(snap));
 
   repo::PolicyObject pol{.seq = 1,
                          .time_ns = 1700000000000000000,
@@ -111,6 +114,12 @@ void Refs() {
   repo::MainRef main{.head = Id(1), .head_seq = 4, .live_root = Id(2), .generation = 9};
   Seed("main_ref", "head", repo::EncodeMain(main));
   Seed("main_ref", "no-head", repo::EncodeMain(repo::MainRef{.live_root = Id(2)}));
+  repo::MainRef scoped{.live_root = Id(2)};
+  scoped.live_roots = {{0, Id(3)}, {2, Id(4)}};
+  Seed("main_ref", "scoped", repo::EncodeMain(scoped));
+  std::vector<repo::ScopeKeyInfo> registry = repo::FirstScopedRegistry();
+  repo::AddScope(&registry, "public");
+  Seed("key_registry", "scopes", repo::EncodeKeyRegistry(registry));
   Seed("tags_ref", "v2", repo::EncodeTags({{"release", Id(1)}, {"v1.0", Id(2)}}, 3));
   Bytes v1;  // encoding 1: no generation
   PutU8(&v1, 1);

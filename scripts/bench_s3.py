@@ -53,6 +53,18 @@ class Server:
                 continue  # gone meanwhile
         return total
 
+    def warm(self):
+        """Reads every file of the server's storage (Swift: DIR/srv) into the page cache, so a
+        row measures the server's request path without its disk (BENCH_SERVER_WARM=1)."""
+        for root, _, files in os.walk(os.path.join(self.dir, "srv")):
+            for name in files:
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        while f.read(1 << 20):
+                            pass
+                except OSError:
+                    continue
+
     def bytes_sent(self):
         """Body bytes the server sent to S3 clients so far (Swift's proxy access log: the
         bytes_sent field of requests not under /v1/, which are s3api's own subrequests); None
@@ -91,6 +103,9 @@ class S3Bench:
         self.n = 0
         self.perf = bc.env_str("BENCH_PERF", "")  # perf.data of the cold row's daemon
         self.perf_done = False
+        # Swift's storage read into the page cache after each drop (Swift only: radosgw keeps
+        # its objects in its OSD's store, not in files of their own)
+        self.server_warm = bc.env_str("BENCH_SERVER_WARM", "") == "1"
 
     def p(self, *names):
         return os.path.join(self.rdir, *names)
@@ -185,6 +200,8 @@ class S3Bench:
         """Reads every path of PATHS at once (dd bs=1M, or `aws s3 cp` for an s3:// URL) with
         the page cache dropped first; returns aggregate MiB/s."""
         bc.drop_caches()
+        if self.server_warm:
+            self.server.warm()
         cmds = []
         for path in paths:
             if path.startswith("s3://"):

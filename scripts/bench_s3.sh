@@ -26,6 +26,8 @@
 # BENCH_READ_THREADS (empty: the mount's default; a number: --read-threads N on S3 mounts),
 # BENCH_CHUNK_SIZE (empty: init's default for S3; e.g. 8M: init --chunk-size 8M for the S3 repo),
 # BENCH_THREADS_SWEEP (e.g. "4 8 16": only the weightfs cold row, once per value),
+# BENCH_SERVER_WARM (1: after each drop_caches, read Swift's storage files back into the page
+# cache, so rows compare the request path without the server's disk),
 # BENCH_PERF (a path: `perf record -g` of the daemon during the cold row, written there),
 # BENCH_DIR (/var/tmp/wfs-bench-s3: the run dir and the server's state, a real disk with user
 # xattrs), WEIGHTFS_BINARY (default: build/weightfs after ./scripts/build.sh).

@@ -96,6 +96,9 @@ int RunCopy(const CopyArgs& a) {
   if (!credential.ok()) return Fail(credential.status());
   auto src = OpenRepositoryWith(a.src, a.unlock, *credential);
   if (!src.ok()) return Fail(src.status());
+  if ((*src)->objects().scoped()) {
+    return Fail(Unsupported("copying a repository with scopes is not supported yet"));
+  }
   auto dst = OpenReplica(**src, a, *credential);
   if (!dst.ok()) return Fail(dst.status());
   // A read-write mount of the replica would put its own live tree back over the copied one.

@@ -95,14 +95,18 @@ int RunImport(const DataArgs& a) {
   if (!total.ok()) return Fail(total.status());
   Progress progress("importing", *total);
   repo::ImportStats stats;
-  auto entry =
-      repo::ImportPath(repo->get(), a.src, &stats, [&](uint64_t done) { progress.Update(done); });
+  auto entry = repo::ImportPath(repo->get(), a.src, repo::JoinPath(*parts), &stats,
+                                [&](uint64_t done) { progress.Update(done); });
   progress.Done();
   if (!entry.ok()) return Fail(entry.status());
 
   // Graft onto the live tree and record a snapshot (regrafted if a concurrent writer moves it).
   std::string message =
-      a.message.empty() ? "import " + a.src + " to " + repo::JoinPath(*parts) : a.message;
+      !a.message.empty() ? a.message
+      // Every key slot reads snapshot messages: with scopes the default one names no path.
+      : (*repo)->objects().scoped()
+          ? "import into scope " + (*repo)->objects().ScopeOf(repo::JoinPath(*parts))
+          : "import " + a.src + " to " + repo::JoinPath(*parts);
   auto lock = LockLiveTree(repo->get(), "import", advice);
   if (!lock.ok()) return Fail(lock.status());
   auto snap = (*repo)->CommitSnapshot(

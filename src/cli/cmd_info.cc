@@ -20,7 +20,9 @@ struct InfoArgs {
 int RunLog(const InfoArgs& a) {
   auto repo = OpenRepository(a.repo, a.unlock);
   if (!repo.ok()) return Fail(repo.status());
-  auto snaps = a.path.empty() ? (*repo)->ListSnapshots() : repo::SnapshotsTouching(**repo, a.path);
+  bool sealed_older = false;
+  auto snaps = a.path.empty() ? (*repo)->ListSnapshots(&sealed_older)
+                              : repo::SnapshotsTouching(**repo, a.path);
   if (!snaps.ok()) return Fail(snaps.status());
   auto tags = (*repo)->refs().ReadTags();
   if (!tags.ok()) return Fail(tags.status());
@@ -50,6 +52,11 @@ int RunLog(const InfoArgs& a) {
               << " UTC  by " << s.snapshot.author << "\n  " << s.snapshot.message << "\n\n";
   }
   if (a.json) std::cout << out.dump(2) << "\n";
+  if (sealed_older) {
+    std::cerr << "weightfs: older snapshots were recorded before the repository had scopes; key "
+                 "slot '"
+              << (*repo)->slot_name() << "' does not hold the keys they are sealed under\n";
+  }
   return kExitOk;
 }
 
@@ -81,10 +88,12 @@ int RunCheck(const InfoArgs& a) {
                         {"files", report->files},
                         {"chunks", report->chunks},
                         {"chunk_bytes", report->chunk_bytes},
-                        {"read_data", a.read_data}};
+                        {"read_data", a.read_data},
+                        {"not_checked", report->not_checked}};
     std::cout << j.dump(2) << "\n";
   } else {
     for (const auto& p : report->problems) std::cout << "error: " << p << "\n";
+    for (const auto& n : report->not_checked) std::cout << "not checked: " << n << "\n";
     std::cout << "checked " << report->snapshots << " snapshots, " << report->trees
               << " directories, " << report->files << " files, " << report->chunks << " chunks ("
               << HumanBytes(report->chunk_bytes)
@@ -104,10 +113,15 @@ int RunStats(const InfoArgs& a) {
   auto s = repo::ComputeStats(**repo);
   if (!s.ok()) return Fail(s.status());
   if (a.json) {
-    nlohmann::json j = {{"snapshots", s->snapshots},       {"live_files", s->live_files},
-                        {"live_bytes", s->live_bytes},     {"logical_bytes", s->logical_bytes},
-                        {"unique_bytes", s->unique_bytes}, {"stored_bytes", s->stored_bytes},
-                        {"objects", s->objects},           {"dedup_ratio", s->dedup_ratio}};
+    nlohmann::json j = {{"snapshots", s->snapshots},
+                        {"live_files", s->live_files},
+                        {"live_bytes", s->live_bytes},
+                        {"logical_bytes", s->logical_bytes},
+                        {"unique_bytes", s->unique_bytes},
+                        {"stored_bytes", s->stored_bytes},
+                        {"objects", s->objects},
+                        {"dedup_ratio", s->dedup_ratio},
+                        {"partial", s->partial}};
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
@@ -120,6 +134,10 @@ int RunStats(const InfoArgs& a) {
   std::printf("stored bytes:   %s in %llu objects\n", HumanBytes(s->stored_bytes).c_str(),
               static_cast<unsigned long long>(s->objects));
   std::printf("dedup ratio:    %.2f\n", s->dedup_ratio);
+  if (s->partial) {
+    std::printf("(partial: older snapshots are sealed under keys key slot '%s' does not hold)\n",
+                (*repo)->slot_name().c_str());
+  }
   return kExitOk;
 }
 

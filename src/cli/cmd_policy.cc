@@ -2,9 +2,11 @@
 #include <grp.h>
 #include <pwd.h>
 
+#include <algorithm>
 #include <boost/filesystem.hpp>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -12,6 +14,7 @@
 #include "weightfs/policy/key_slot_auth.h"
 #include "weightfs/policy/policy.h"
 #include "weightfs/repo/local_state.h"
+#include "weightfs/repo/writer_lock.h"
 #include "weightfs/vfs/access.h"
 
 namespace weightfs::cli {
@@ -84,6 +87,50 @@ Result<std::shared_ptr<const policy::Policy>> PolicyFrom(const PolicyArgs& a) {
   return vfs::LoadRepositoryPolicy(*repo);
 }
 
+// What `policy check` adds for a policy with scopes: the scopes, then per role the scope keys its
+// key slots will hold, what those keys keep from it and what only the daemon refuses it.
+void PrintScopeReport(const policy::Policy& p) {
+  auto join = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  };
+  std::string scopes;
+  for (const auto& s : p.scopes()) {
+    std::vector<std::string> patterns;
+    for (const auto& pattern : s.patterns) patterns.push_back(pattern.text());
+    scopes += s.name + " (" + join(patterns) + "), ";
+  }
+  std::cout << "scopes: " << scopes << policy::kDefaultScope << " (everything else)\n";
+  for (const auto& role : p.RoleNames()) {
+    std::vector<std::string> held, missing, daemon_only, list_only;
+    for (const auto& rs : p.RoleScopes(role)) {
+      (rs.needs_key ? held : missing).push_back(rs.scope);
+      if (rs.lists_without_key) list_only.push_back(rs.scope);
+      daemon_only.insert(daemon_only.end(), rs.daemon_only.begin(), rs.daemon_only.end());
+    }
+    if (held.empty()) {
+      std::cout << "role " << role << ": no keys (it may read or write nowhere)\n";
+      continue;
+    }
+    std::cout << "role " << role << ": keys of " << join(held) << "\n";
+    if (missing.empty()) {
+      std::cout << "  enforced by keys: nothing (it holds the key of every scope)\n";
+    } else {
+      std::cout << "  enforced by keys: everything outside " << join(held) << " (it cannot decrypt "
+                << join(missing) << ")\n";
+    }
+    if (daemon_only.empty()) {
+      std::cout << "  daemon only: nothing (it may read the whole of each scope it holds)\n";
+    }
+    for (const auto& why : daemon_only) std::cout << "  daemon only: " << why << "\n";
+    for (const auto& scope : list_only) {
+      std::cout << "  lists in " << scope << " without its key: it sees only the names its keys "
+                << "open there (the directories leading to what it holds)\n";
+    }
+  }
+}
+
 int RunCheck(const PolicyArgs& a) {
   auto p = LoadPolicyFile(a.source);
   if (!p.ok()) return Fail(p.status());
@@ -94,6 +141,7 @@ int RunCheck(const PolicyArgs& a) {
   std::cout << a.source << ": ok: " << roles.size() << " role(s) (" << names << "), "
             << (*p)->bindings().size() << " binding(s), default role "
             << ((*p)->default_role() ? *(*p)->default_role() : "none (no access)") << "\n";
+  if ((*p)->has_scopes()) PrintScopeReport(**p);
   return kExitOk;
 }
 
@@ -166,6 +214,7 @@ int RunExplain(const PolicyArgs& a) {
     j["decision"] = allowed ? "allow" : "deny";
     j["capability"] = a.op;
     j["path"] = *path;
+    j["scope"] = (*p)->ScopeOf(*path);
     j["roles"] = roles;
     if (cap_d) j["mount_role"] = a.mount_role;
     j["rule"] = reason;
@@ -177,6 +226,7 @@ int RunExplain(const PolicyArgs& a) {
     return allowed ? kExitOk : kExitFailure;
   }
   std::cout << (allowed ? "allow" : "deny") << ": " << a.op << " on " << *path << "\n";
+  std::cout << "  scope: " << (*p)->ScopeOf(*path) << "\n";
   if (grants->empty()) {
     std::cout << "  roles: none (no binding matches and the policy has no default_role)\n";
   } else {
@@ -220,6 +270,110 @@ int RunShow(const PolicyArgs& a) {
   return kExitOk;
 }
 
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Before a policy with scopes is stored: refuses one under which a slot would lack keys its role
+// needs (unless force), warns about slots that hold more (the master secret), and gives every
+// scope of next keys (the repository is reopened with them and writes go by next's scopes).
+Status PrepareScopes(repo::Repository* repo, const std::shared_ptr<const policy::Policy>& policy,
+                     const std::vector<repo::KeySlotInfo>& slots, bool force) {
+  const policy::Policy& next = *policy;
+  if (!repo->keyring().master) {
+    return PermissionDenied(
+        "setting a policy of a repository with scopes needs a key slot that "
+        "holds the master secret (an administrator's); key slot '" +
+        repo->slot_name() + "' holds only some scopes' keys");
+  }
+  std::vector<repo::ScopeKeyInfo> registry = repo->objects().registry();
+  if (registry.empty()) registry = repo::FirstScopedRegistry();
+  for (const std::string& s : next.ScopeNames()) repo::AddScope(&registry, s);
+  std::vector<std::string> gaps;
+  for (const repo::KeySlotInfo& slot : slots) {
+    const auto want = policy::SlotKeysFor(next, slot.role, registry);
+    const std::string who = "key slot '" + slot.name + "' (role " + slot.role + ")";
+    if (!slot.key_ids) {
+      if (want) {
+        std::cerr << "weightfs: warning: " << who
+                  << " holds the master secret, so it can decrypt every scope whatever the "
+                     "policy says; to limit it to its role's scopes re-create it (weightfs key "
+                     "remove "
+                  << slot.name << "; weightfs key add " << slot.name << " --role " << slot.role
+                  << ")\n";
+      }
+      continue;
+    }
+    if (!want) {
+      gaps.push_back(who + " may administer but holds no master secret");
+      continue;
+    }
+    std::vector<uint32_t> missing;
+    std::set_difference(want->begin(), want->end(), slot.key_ids->begin(), slot.key_ids->end(),
+                        std::back_inserter(missing));
+    if (!missing.empty()) {
+      gaps.push_back(who + " lacks the keys of " + Join(policy::ScopesOfKeys(missing, registry)));
+    }
+    std::vector<uint32_t> extra;
+    std::set_difference(slot.key_ids->begin(), slot.key_ids->end(), want->begin(), want->end(),
+                        std::back_inserter(extra));
+    if (!extra.empty()) {
+      std::cerr << "weightfs: warning: " << who << " still holds the keys of "
+                << Join(policy::ScopesOfKeys(extra, registry))
+                << ", which its role no longer needs; re-create it to drop them (and `weightfs "
+                   "rekey` those scopes so that what is written from now on is closed to it)\n";
+    }
+  }
+  if (!gaps.empty() && !force) {
+    return PermissionDenied(
+        Join(gaps) +
+        ": this policy lets their roles read where their slots hold no key, so they could not. "
+        "Re-create each such slot after the change (weightfs key remove NAME; weightfs key add "
+        "NAME --role ROLE), or pass --force to set the policy anyway");
+  }
+  RETURN_IF_ERROR(repo->EnsureScopeKeys(next.ScopeNames()));
+  // The new scopes decide where writes go from here (the policy is stored next).
+  InstallScopes(repo, policy);
+  return Status::Ok();
+}
+
+// Warns about slots whose role next does not define; refuses (unless force) a policy under which
+// no slot may administer.
+Status CheckSlotRoles(const policy::Policy& next, const std::vector<repo::KeySlotInfo>& slots,
+                      bool force) {
+  for (const auto& s : slots) {
+    if (!next.HasRole(s.role)) {
+      std::cerr
+          << "weightfs: warning: key slot '" << s.name << "' has role '" << s.role
+          << "', which this policy does not define: mounts unlocked with it will see nothing\n";
+    }
+  }
+  if (!policy::SomeSlotMayAdmin(next, slots) && !force) {
+    return PermissionDenied(
+        "with this policy no key slot's role may administer (`admin` on /), so the policy could "
+        "never be changed again; add such a role or pass --force");
+  }
+  return Status::Ok();
+}
+
+// After a policy with scopes is stored: the live tree sealed again under its scopes' keys, as a
+// snapshot.
+Status SealInScopes(repo::Repository* repo, const policy::Policy& next, uint64_t seq) {
+  auto snap = repo->CommitSnapshot(
+      [&](const repo::MainRef& main) { return repo->objects().Rescope(main.live_root, "/"); },
+      "policy #" + std::to_string(seq) + ": the live tree sealed in its scopes");
+  if (!snap.ok()) {
+    return snap.status().WithContext(
+        "the policy is set, but sealing the live tree under the scopes' keys failed; run "
+        "`weightfs policy set` again");
+  }
+  std::cout << "the live tree is sealed under the keys of its scopes (" << Join(next.ScopeNames())
+            << "); snapshot " << ShortId(snap->id) << "\n";
+  return Status::Ok();
+}
+
 int RunSet(const PolicyArgs& a) {
   auto next = LoadPolicyFile(a.file);
   if (!next.ok()) return Fail(next.status());
@@ -248,17 +402,18 @@ int RunSet(const PolicyArgs& a) {
   }
   auto slots = (*repo)->key_slots().ListKeySlots();
   if (!slots.ok()) return Fail(slots.status());
-  for (const auto& s : *slots) {
-    if (!(*next)->HasRole(s.role)) {
-      std::cerr
-          << "weightfs: warning: key slot '" << s.name << "' has role '" << s.role
-          << "', which this policy does not define: mounts unlocked with it will see nothing\n";
-    }
-  }
-  if (!policy::SomeSlotMayAdmin(**next, *slots) && !a.force) {
-    return Fail(PermissionDenied(
-        "with this policy no key slot's role may administer (`admin` on /), so the policy could "
-        "never be changed again; add such a role or pass --force"));
+  if (Status s = CheckSlotRoles(**next, *slots, a.force); !s.ok()) return Fail(s);
+  // A policy with scopes (or any policy of a repository that has them): the scopes get keys and
+  // the live tree is sealed again under them, under the writer lock, as a snapshot.
+  const bool scoped = (*next)->has_scopes() || (*repo)->objects().scoped();
+  std::unique_ptr<repo::WriterLock> lock;
+  if (scoped) {
+    auto locked = LockLiveTree(repo->get(), "policy set",
+                               "Unmount the read-write mount first: setting a policy with scopes "
+                               "seals the live tree again under the scopes' keys");
+    if (!locked.ok()) return Fail(locked.status());
+    lock = std::move(locked).value();
+    if (Status s = PrepareScopes(repo->get(), *next, *slots, a.force); !s.ok()) return Fail(s);
   }
   auto stored = current.ok() ? (*repo)->policies().SetPolicyIfCurrent((*next)->text(), *decided_on)
                              : (*repo)->policies().SetPolicy((*next)->text());
@@ -271,6 +426,10 @@ int RunSet(const PolicyArgs& a) {
   }
   std::cout << "policy #" << stored->policy.seq << " set (" << ShortId(stored->id)
             << "); running mounts apply it within 2 seconds\n";
+  if (scoped) {
+    if (Status s = SealInScopes(repo->get(), **next, stored->policy.seq); !s.ok()) return Fail(s);
+    if (Status s = lock->Release(); !s.ok()) return Fail(s);
+  }
   return kExitOk;
 }
 

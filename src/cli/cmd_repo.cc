@@ -64,6 +64,9 @@ int RunInitReplica(const InitArgs& a) {
   if (!credential.ok()) return Fail(credential.status());
   auto src = OpenRepositoryWith(a.replica_of, unlock, *credential);
   if (!src.ok()) return Fail(src.status());
+  if ((*src)->objects().scoped()) {
+    return Fail(Unsupported("making a replica of a repository with scopes is not supported yet"));
+  }
   auto store = CreateStore(a.repo, a.store);
   if (!store.ok()) return Fail(store.status());
   if (Status s = repo::InitReplica(**src, store->get()); !s.ok())
@@ -135,11 +138,26 @@ int RunKeyAdd(const KeyArgs& a) {
   if (Status s = RequireAdmin(**repo, "adding a key slot"); !s.ok()) return Fail(s);
   auto cred = ReadNewCredential(a.new_passphrase_file, a.new_key_file, false);
   if (!cred.ok()) return Fail(cred.status());
-  if (Status s = (*repo)->key_slots().AddKeySlot(a.name, a.role, *cred, scrypt); !s.ok()) {
+  // With scopes, the slot holds the keys of exactly the scopes its role needs.
+  std::optional<std::vector<uint32_t>> keys;
+  if ((*repo)->objects().scoped()) {
+    auto policy = vfs::LoadRepositoryPolicy(**repo);
+    if (!policy.ok()) return Fail(policy.status());
+    keys = policy::SlotKeysFor(**policy, a.role, (*repo)->objects().registry());
+  }
+  if (Status s = (*repo)->key_slots().AddKeySlot(a.name, a.role, *cred, scrypt, keys); !s.ok()) {
     if (!a.new_key_file.empty()) ::unlink(a.new_key_file.c_str());
     return Fail(s);
   }
   std::cout << "added key slot '" << a.name << "' with role " << a.role;
+  if ((*repo)->objects().scoped()) {
+    const auto scopes = keys ? policy::ScopesOfKeys(*keys, (*repo)->objects().registry())
+                             : std::vector<std::string>{};
+    std::string names;
+    for (const auto& n : scopes) names += (names.empty() ? "" : ", ") + n;
+    std::cout << (keys ? " holding the keys of " + (names.empty() ? "no scope" : "scopes " + names)
+                       : " holding the master secret (every scope)");
+  }
   if (!a.new_key_file.empty()) std::cout << " (key file " << a.new_key_file << ")";
   std::cout << "\n";
   return kExitOk;
@@ -150,15 +168,31 @@ int RunKeyList(const KeyArgs& a) {
   if (!repo.ok()) return Fail(repo.status());
   auto slots = (*repo)->key_slots().ListKeySlots();
   if (!slots.ok()) return Fail(slots.status());
+  // With scopes: what each slot can decrypt (its key ids are public in the slot file).
+  const bool scoped = (*repo)->objects().scoped();
+  auto holds = [&](const repo::KeySlotInfo& s) {
+    if (!s.key_ids) return std::string("every scope (master secret)");
+    std::string names;
+    for (const auto& n : policy::ScopesOfKeys(*s.key_ids, (*repo)->objects().registry()))
+      names += (names.empty() ? "" : ", ") + n;
+    return names.empty() ? std::string("no scope") : "scopes " + names;
+  };
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : *slots)
-      out.push_back({{"name", s.name}, {"role", s.role}, {"kind", s.kind}});
+    for (const auto& s : *slots) {
+      nlohmann::json j = {{"name", s.name}, {"role", s.role}, {"kind", s.kind}};
+      if (scoped) {
+        j["holds_master_secret"] = !s.key_ids.has_value();
+        j["scopes"] = s.key_ids ? policy::ScopesOfKeys(*s.key_ids, (*repo)->objects().registry())
+                                : std::vector<std::string>{};
+      }
+      out.push_back(std::move(j));
+    }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
   }
   for (const auto& s : *slots) {
-    std::cout << s.name << "\t" << s.role << "\t" << s.kind
+    std::cout << s.name << "\t" << s.role << "\t" << s.kind << (scoped ? "\t" + holds(s) : "")
               << (s.name == (*repo)->slot_name() ? "\t(unlocked this session)" : "") << "\n";
   }
   return kExitOk;

@@ -17,6 +17,7 @@
 #include "weightfs/repo/leases.h"
 #include "weightfs/repo/local_state.h"
 #include "weightfs/storage/local_store.h"
+#include "weightfs/vfs/access.h"
 
 namespace weightfs::cli {
 namespace {
@@ -232,6 +233,7 @@ Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path
   auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
   if (!repo.ok()) return repo.status().WithContext(path);
   RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));
+  InstallScopes(repo->get());
   return repo;
 }
 
@@ -243,7 +245,20 @@ Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& 
   auto repo = repo::Repository::Open(std::move(store), credential, options.slot);
   if (!repo.ok()) return repo.status().WithContext(path);
   RETURN_IF_ERROR(CheckAgainstLocalState(repo->get(), path, options));
+  InstallScopes(repo->get());
   return repo;
+}
+
+void InstallScopes(repo::Repository* repo, const std::shared_ptr<const policy::Policy>& policy) {
+  if (!repo->objects().scoped()) return;
+  std::shared_ptr<const policy::Policy> p = policy;
+  if (!p) {
+    auto stored = vfs::LoadRepositoryPolicy(*repo);
+    // Unset, every write fails saying the scopes are not loaded; reads need no scopes.
+    if (!stored.ok()) return;
+    p = std::move(stored).value();
+  }
+  repo->objects().SetScopeResolver([p](std::string_view path) { return p->ScopeOf(path); });
 }
 
 Result<std::unique_ptr<repo::WriterLock>> LockLiveTree(repo::Repository* repo,

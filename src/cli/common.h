@@ -55,6 +55,11 @@ Result<repo::Credential> ReadNewCredential(const std::string& new_passphrase_fil
 Result<std::unique_ptr<repo::Repository>> OpenRepository(const std::string& path,
                                                          const UnlockOptions& options);
 // The same with a secret already read (a command that opens two repositories asks once).
+// In a repository with scopes: which scope each path is in, from policy (nullptr: the stored
+// policy), so that writes seal under the right keys. OpenRepository* call it.
+void InstallScopes(repo::Repository* repo,
+                   const std::shared_ptr<const policy::Policy>& policy = nullptr);
+
 Result<std::unique_ptr<repo::Repository>> OpenRepositoryWith(const std::string& path,
                                                              const UnlockOptions& options,
                                                              const repo::Credential& credential);

@@ -199,6 +199,9 @@ class MountDaemon {
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<repo::WriterLock> lock_;
   std::unique_ptr<repo::Lease> read_lease_;
+  // The live trees the read lease was registered for, as the file system names them (with
+  // scopes, handles; the lease names their stored fragments).
+  std::vector<ObjectId> served_roots_;
   Result<std::unique_ptr<vfs::FileSystem>> fs_ = Internal("the file system was not created");
   std::atomic<bool> hangup_{false};  // set on SIGHUP while the session exists
   std::unique_ptr<fuse::Session> session_;
@@ -244,6 +247,11 @@ Status MountDaemon::Prepare() {
   a_.policy.allow_other = a_.allow_other;
   ASSIGN_OR_RETURN(policy_, vfs::PrepareMountAccess(*repo_, a_.policy));
   if (policy_->read_only) a_.read_only = true;
+  if (repo_->objects().scoped() && !a_.read_only) {
+    return Unsupported(
+        "this repository has scopes (per-scope keys): this build mounts it read-only only (add "
+        "--read-only); write with the offline commands (import, restore)");
+  }
   return Status::Ok();
 }
 
@@ -324,7 +332,9 @@ Result<std::vector<ObjectId>> MountDaemon::CreateServedTree(const vfs::FsOptions
     if (before.value.live_root == after.value.live_root || attempt == 20) {
       std::vector<ObjectId> roots = {before.value.live_root};
       if (after.value.live_root != before.value.live_root) roots.push_back(after.value.live_root);
-      return roots;
+      served_roots_ = roots;
+      // The lease names stored trees (with scopes, a root's fragments; gc walks those).
+      return repo_->objects().StoredTreesOf(roots);
     }
   }
 }
@@ -387,7 +397,7 @@ void MountDaemon::Announce() {
 }
 
 Status MountDaemon::Serve() {
-  if (read_lease_) (*fs_)->SetReadLease(read_lease_.get(), read_lease_->info().roots);
+  if (read_lease_) (*fs_)->SetReadLease(read_lease_.get(), served_roots_);
   (*fs_)->Start();
   vfs::PolicyWatcher::Options wo;
   wo.policy_file = a_.policy.policy_file;

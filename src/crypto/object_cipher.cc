@@ -74,10 +74,12 @@ class FrameAad {
 
 }  // namespace
 
-ObjectCipher::ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id)
+ObjectCipher::ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id,
+                           std::set<uint32_t> withheld)
     : repo_id_(std::move(repo_id)),
       keys_(std::move(keys)),
       new_key_id_(new_key_id),
+      withheld_(std::move(withheld)),
       key_slots_(std::make_unique<KeySlot[]>(kKeyCacheSlots)),
       key_cache_(key_slots_.get()) {
   WFS_CHECK(repo_id_.size() == kRepoIdSize);
@@ -123,7 +125,7 @@ Result<SecretBytes> ObjectCipher::ObjectKey(uint32_t key_id, const ObjectId& id)
     if (k.used && k.key_id == key_id && k.id == id) return SecretBytes(ByteView(k.key));
   }
   auto it = keys_.find(key_id);
-  if (it == keys_.end()) return Corruption("unknown key id " + std::to_string(key_id));
+  if (it == keys_.end()) return UnknownKey(key_id);
   Bytes info;
   info.reserve(kObjectKeyInfo.size() + ObjectId::kSize);
   PutBytes(&info, AsBytes(kObjectKeyInfo));
@@ -162,7 +164,7 @@ Status ObjectCipher::CheckHeader(uint8_t type, ByteView header, uint32_t* key_id
     return Corruption("reserved header bytes are not zero");
   }
   uint32_t id = LoadU32(&header[8]);
-  if (!keys_.contains(id)) return Corruption("unknown key id " + std::to_string(id));
+  if (!keys_.contains(id)) return UnknownKey(id);
   *key_id = id;
   return Status::Ok();
 }
@@ -173,16 +175,24 @@ Result<Bytes> ObjectCipher::Seal(uint8_t type, const ObjectId& id, ByteView plai
   return sealed;
 }
 
+Status ObjectCipher::UnknownKey(uint32_t key_id) const {
+  if (withheld_.contains(key_id)) {
+    return PermissionDenied("sealed under key id " + std::to_string(key_id) +
+                            ", another scope's, which this key slot does not hold");
+  }
+  return Corruption("unknown key id " + std::to_string(key_id));
+}
+
 Status ObjectCipher::SealInto(uint8_t type, const ObjectId& id, ByteView plaintext,
-                              std::span<uint8_t> sealed) const {
+                              std::span<uint8_t> sealed, uint32_t key_id) const {
   if (sealed.size() != SealedSize(plaintext.size())) {
     return InvalidArgument(Describe(id) + ": sealing needs " +
                            std::to_string(SealedSize(plaintext.size())) + " bytes, got " +
                            std::to_string(sealed.size()));
   }
-  Result<SecretBytes> key = ObjectKey(new_key_id_, id);
+  Result<SecretBytes> key = ObjectKey(key_id, id);
   if (!key.ok()) return key.status().WithContext(Describe(id));
-  Bytes header = MakeHeader(type, new_key_id_);
+  Bytes header = MakeHeader(type, key_id);
   FrameAad aad(header, repo_id_, id);
   const uint64_t frames = FrameCount(plaintext.size());
   std::copy(header.begin(), header.end(), sealed.begin());

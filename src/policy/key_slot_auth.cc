@@ -1,5 +1,8 @@
 #include "weightfs/policy/key_slot_auth.h"
 
+#include <algorithm>
+#include <set>
+
 namespace weightfs::policy {
 
 bool RoleMayAdmin(const Policy& p, const std::string& role) {
@@ -21,6 +24,33 @@ bool SomeSlotMayAdmin(const Policy& p, const std::vector<repo::KeySlotInfo>& slo
     if (s.name != except_slot && RoleMayAdmin(p, s.role)) return true;
   }
   return false;
+}
+
+std::optional<std::vector<uint32_t>> SlotKeysFor(const Policy& p, const std::string& role,
+                                                 const std::vector<repo::ScopeKeyInfo>& registry) {
+  if (RoleMayAdmin(p, role)) return std::nullopt;
+  std::vector<uint32_t> ids = {repo::kCommonKeyId};
+  for (const RoleScope& rs : p.RoleScopes(role)) {
+    if (!rs.needs_key) continue;
+    for (const repo::ScopeKeyInfo& k : registry) {
+      // The first keys sealed everything written before there were scopes: they stay with
+      // slots that hold the master secret.
+      if (k.scope == rs.scope && k.key_id != repo::kLegacyKeyId) ids.push_back(k.key_id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::string> ScopesOfKeys(const std::vector<uint32_t>& key_ids,
+                                      const std::vector<repo::ScopeKeyInfo>& registry) {
+  std::set<std::string> names;
+  for (uint32_t id : key_ids) {
+    for (const repo::ScopeKeyInfo& k : registry) {
+      if (k.key_id == id) names.insert(k.scope);
+    }
+  }
+  return {names.begin(), names.end()};
 }
 
 }  // namespace weightfs::policy

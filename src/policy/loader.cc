@@ -207,9 +207,9 @@ class PolicyLoader {
       return Error(YAML::Mark(),
                    R"(the policy is empty; it needs at least "version: 1" and "roles")");
     }
-    ASSIGN_OR_RETURN(
-        Fields top,
-        Map(root, YAML::Mark(), {"version", "roles", "bindings", "default_role"}, "the policy"));
+    ASSIGN_OR_RETURN(Fields top,
+                     Map(root, YAML::Mark(),
+                         {"version", "roles", "bindings", "default_role", "scopes"}, "the policy"));
     auto version = top.find("version");
     if (version == top.end()) {
       return Error(root.Mark(),
@@ -222,6 +222,7 @@ class PolicyLoader {
     }
     RETURN_IF_ERROR(LoadRoles(roles->second));
     if (auto b = top.find("bindings"); b != top.end()) RETURN_IF_ERROR(LoadBindings(b->second));
+    if (auto s = top.find("scopes"); s != top.end()) RETURN_IF_ERROR(LoadScopes(s->second));
     if (auto d = top.find("default_role"); d != top.end()) {
       ASSIGN_OR_RETURN(std::string role, Scalar(d->second, "default_role"));
       RETURN_IF_ERROR(
@@ -352,6 +353,117 @@ class PolicyLoader {
     return Error(at, where + " names role " + Quote(role) +
                          ", which is not defined under roles (defined: " + Join(p_->RoleNames()) +
                          ")");
+  }
+
+  // scopes: a mapping from scope name to a non-empty list of patterns. Patterns of one scope may
+  // overlap each other; patterns of two scopes may not, so that a path has exactly one scope.
+  Status LoadScopes(const Field& f) {
+    YAML::Mark at = MarkOf(f.value, f.key.Mark());
+    if (!f.value.IsMap()) {
+      return Error(at,
+                   "scopes must be a mapping from scope name to a list of path patterns, like "
+                   "{public: [\"/public/**\"]}, not " +
+                       KindName(f.value));
+    }
+    std::vector<std::vector<YAML::Mark>> marks;  // per scope, per pattern
+    ScopeBudget budget;
+    for (auto it = f.value.begin(); it != f.value.end(); ++it) {
+      const YAML::Node key = it->first, value = it->second;
+      if (!key.IsScalar()) return Error(MarkOf(key, at), "expected a scope name");
+      RETURN_IF_ERROR(CheckScopeName(key));
+      Scope scope;
+      scope.name = key.Scalar();
+      scope.line = key.Mark().line + 1;
+      std::vector<YAML::Mark> scope_marks;
+      RETURN_IF_ERROR(LoadScopePatterns(key, value, &scope, &scope_marks, &budget));
+      p_->scopes_.push_back(std::move(scope));
+      marks.push_back(std::move(scope_marks));
+    }
+    return CheckScopesDisjoint(marks);
+  }
+
+  Status CheckScopeName(const YAML::Node& key) {
+    const std::string& name = key.Scalar();
+    if (name == kDefaultScope) {
+      return Error(key.Mark(), R"(scope "default" cannot be declared: it is the scope of every )"
+                               "path no scope pattern matches");
+    }
+    if (!ValidateRoleName(name).ok()) {
+      return Error(key.Mark(), "bad scope name " + Quote(name) +
+                                   ": use 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    for (const Scope& prev : p_->scopes_) {
+      if (prev.name == name) {
+        return Error(key.Mark(), "scope " + Quote(name) + " is declared twice (first at line " +
+                                     std::to_string(prev.line) +
+                                     "); merge its patterns into one list");
+      }
+    }
+    if (p_->scopes_.size() == static_cast<size_t>(kMaxScopes)) {
+      return Error(key.Mark(), "more than " + std::to_string(kMaxScopes) +
+                                   " scopes; a policy may declare at most " +
+                                   std::to_string(kMaxScopes) + " (and default)");
+    }
+    return Status::Ok();
+  }
+
+  // How much of the scope patterns' bounds the patterns so far use.
+  struct ScopeBudget {
+    size_t bytes = 0;
+    size_t count = 0;
+  };
+
+  Status LoadScopePatterns(const YAML::Node& key, const YAML::Node& value, Scope* scope,
+                           std::vector<YAML::Mark>* marks, ScopeBudget* budget) {
+    const YAML::Mark here = MarkOf(value, key.Mark());
+    if (!value.IsSequence() || value.size() == 0) {
+      return Error(here, "scope " + Quote(scope->name) +
+                             " must be a non-empty list of path patterns, like [\"/" + scope->name +
+                             "/**\"]");
+    }
+    for (const YAML::Node& item : value) {
+      if (!item.IsScalar()) {
+        return Error(MarkOf(item, here), "a path pattern must be a string, not " + KindName(item));
+      }
+      Result<Pattern> p = Pattern::Parse(item.Scalar());
+      if (!p.ok()) return Error(item.Mark(), p.status().message());
+      budget->bytes += item.Scalar().size();
+      if (budget->bytes > kMaxScopePatternBytes || ++budget->count > kMaxScopePatterns) {
+        return Error(item.Mark(), "the scope patterns are too many: at most " +
+                                      std::to_string(kMaxScopePatterns) + " patterns of " +
+                                      std::to_string(kMaxScopePatternBytes) +
+                                      " bytes together (scopes are meant to be few and broad)");
+      }
+      scope->patterns.push_back(std::move(p).value());
+      marks->push_back(item.Mark());
+    }
+    return Status::Ok();
+  }
+
+  Status CheckScopesDisjoint(const std::vector<std::vector<YAML::Mark>>& marks) {
+    struct Placed {  // a scope pattern and where it is written
+      size_t scope;
+      const Pattern* pattern;
+      YAML::Mark mark;
+    };
+    std::vector<Placed> placed;
+    for (size_t s = 0; s < p_->scopes_.size(); ++s) {
+      const std::vector<Pattern>& patterns = p_->scopes_[s].patterns;
+      for (size_t i = 0; i < patterns.size(); ++i) placed.push_back({s, &patterns[i], marks[s][i]});
+    }
+    for (size_t later = 0; later < placed.size(); ++later) {
+      for (size_t earlier = 0; earlier < later; ++earlier) {
+        const Placed& x = placed[later];
+        const Placed& y = placed[earlier];
+        if (x.scope == y.scope || !x.pattern->Overlaps(*y.pattern)) continue;
+        return Error(x.mark, "scope " + p_->scopes_[x.scope].name + "'s pattern " +
+                                 x.pattern->text() + " overlaps scope " +
+                                 p_->scopes_[y.scope].name + "'s pattern " + y.pattern->text() +
+                                 " (line " + std::to_string(y.mark.line + 1) +
+                                 "): a path belongs to exactly one scope");
+      }
+    }
+    return Status::Ok();
   }
 
   Status LoadBindings(const Field& f) {

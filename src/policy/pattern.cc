@@ -56,6 +56,34 @@ bool SegmentMatches(std::string_view pat, std::string_view name) {
   return p == pat.size();
 }
 
+bool IsGlobstar(const std::string& seg) { return seg == "**"; }
+
+// Whether some name matches both segment globs a and b. A literal (no '*') names itself: it
+// intersects the other exactly when the other matches it (Parse refuses "." and "..", so it is a
+// valid name). Two globs with a '*' each, a = a0*...*ak and b = b0*...*bl, intersect exactly when
+// one of a0, b0 is a prefix of the other and one of ak, bl a suffix of the other: the name
+// longer(a0, b0) + a1..a(k-1) + b1..b(l-1) + "x" + longer(ak, bl) matches both (each side's stars
+// swallow the other side's middle parts), and it is never "." or "..". Conversely a common name
+// starts with a0 and b0 and ends with ak and bl. So no search over characters is needed.
+bool SegmentsIntersect(const std::string& a, const std::string& b) {
+  const size_t a_star = a.find('*'), b_star = b.find('*');
+  if (a_star == std::string::npos) return SegmentMatches(b, a);
+  if (b_star == std::string::npos) return SegmentMatches(a, b);
+  std::string_view a_head(a.data(), a_star), b_head(b.data(), b_star);
+  std::string_view a_tail = std::string_view(a).substr(a.rfind('*') + 1);
+  std::string_view b_tail = std::string_view(b).substr(b.rfind('*') + 1);
+  const bool heads = a_head.starts_with(b_head) || b_head.starts_with(a_head);
+  const bool tails = a_tail.ends_with(b_tail) || b_tail.ends_with(a_tail);
+  return heads && tails;
+}
+
+// Whether every name matching segment glob b matches segment glob a (conservative, see
+// Pattern::Contains).
+bool SegmentContains(const std::string& a, const std::string& b) {
+  if (a == "*" || a == b) return true;
+  return b.find('*') == std::string::npos && SegmentMatches(a, b);
+}
+
 }  // namespace
 
 const char* CapabilityName(Capability c) {
@@ -140,6 +168,57 @@ bool Pattern::Matches(std::string_view path) const {
         cur[j] = next[j] || (j < n && cur[j + 1]);
       } else {
         cur[j] = j < n && next[j + 1] && SegmentMatches(seg, names[j]);
+      }
+    }
+    std::swap(cur, next);
+  }
+  return next[0] != 0;
+}
+
+// A product of the two segment automata, filled from the end like Matches: both(i, j) says whether
+// some segment sequence matches segments_[i, m) and other.segments_[j, n). From (i, j) a path can
+// let a "**" of either side match nothing, or take one segment that both current segments accept:
+// a "**" accepts anything (and stays), a glob accepts the names it matches (and moves on).
+bool Pattern::Overlaps(const Pattern& other) const {
+  const std::vector<std::string>& a = segments_;
+  const std::vector<std::string>& b = other.segments_;
+  const size_t m = a.size(), n = b.size();
+  // One row per segment of this, as in Matches: next is row i + 1, cur row i.
+  std::vector<uint8_t> next(n + 1, 0), cur(n + 1, 0);
+  for (size_t i = m + 1; i-- > 0;) {
+    for (size_t j = n + 1; j-- > 0;) {
+      const bool a_star = i < m && IsGlobstar(a[i]), b_star = j < n && IsGlobstar(b[j]);
+      bool v = i == m && j == n;
+      if (!v && a_star) v = next[j] || (j < n && cur[j + 1]);
+      if (!v && b_star) v = (j < n && cur[j + 1]) || (i < m && next[j]);
+      if (!v && i < m && j < n && !a_star && !b_star) {
+        v = next[j + 1] && SegmentsIntersect(a[i], b[j]);
+      }
+      cur[j] = v ? 1 : 0;
+    }
+    std::swap(cur, next);
+  }
+  return next[0] != 0;
+}
+
+bool Pattern::Contains(const Pattern& other) const {
+  const std::vector<std::string>& a = segments_;
+  const std::vector<std::string>& b = other.segments_;
+  const size_t m = a.size(), n = b.size();
+  // holds(i, j): segments_[i, m) hold other.segments_[j, n). Row m holds only the empty rest.
+  std::vector<uint8_t> next(n + 1, 0), cur(n + 1, 0);
+  next[n] = 1;
+  for (size_t i = m; i-- > 0;) {
+    if (IsGlobstar(a[i])) {
+      // Some k >= j with holds(i + 1, k): "**" takes other's segments [j, k), whatever they are.
+      bool any = false;
+      for (size_t j = n + 1; j-- > 0;) {
+        any = any || next[j] != 0;
+        cur[j] = any ? 1 : 0;
+      }
+    } else {
+      for (size_t j = n + 1; j-- > 0;) {
+        cur[j] = j < n && !IsGlobstar(b[j]) && next[j + 1] && SegmentContains(a[i], b[j]) ? 1 : 0;
       }
     }
     std::swap(cur, next);

@@ -1,5 +1,6 @@
 #include "weightfs/repo/check.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -18,6 +19,11 @@ class Checker {
     uint64_t expect = main.head_seq;
     while (next) {
       auto snap = repo_.objects().LoadSnapshot(*next);
+      if (!snap.ok() && snap.status().code() == Code::kPermissionDenied) {
+        NotChecked("snapshots #" + std::to_string(expect) +
+                   " and older (recorded before the repository had scopes)");
+        return;
+      }
       if (!snap.ok()) {
         Problem(snap.status().message() + " (snapshot chain, sequence " + std::to_string(expect) +
                 ")");
@@ -45,6 +51,25 @@ class Checker {
 
   void CheckTree(const ObjectId& id, const std::string& path) {
     if (!seen_trees_.insert(id).second) return;
+    // With scopes: a fragment this slot cannot open is checked to exist, no further.
+    auto fragments = repo_.objects().FragmentsOf(id);
+    if (!fragments.ok()) {
+      Problem(fragments.status().message() + " (directory " + path + ")");
+      return;
+    }
+    for (const ScopedRoot& f : *fragments) {
+      if (repo_.keyring().Holds(f.key_id)) continue;
+      NotChecked("scope " + repo_.objects().ScopeOfKey(f.key_id) +
+                 " (this key slot does not hold its keys)");
+      if (!seen_trees_.insert(f.id).second) continue;
+      auto size = repo_.store()->Size(f.id);
+      if (!size.ok()) {
+        Problem("tree object " + f.id.Hex() + " of scope " + repo_.objects().ScopeOfKey(f.key_id) +
+                (size.status().code() == Code::kNotFound ? " is missing"
+                                                         : ": " + size.status().message()) +
+                " (directory " + path + ")");
+      }
+    }
     auto tree = repo_.objects().LoadTree(id);
     if (!tree.ok()) {
       Problem(tree.status().message() + " (directory " + path + ")");
@@ -105,6 +130,10 @@ class Checker {
   }
 
   void Problem(std::string message) { report_.problems.push_back(std::move(message)); }
+  void NotChecked(const std::string& what) {
+    auto& v = report_.not_checked;
+    if (std::find(v.begin(), v.end(), what) == v.end()) v.push_back(what);
+  }
   CheckReport& report() { return report_; }
 
  private:
@@ -134,7 +163,11 @@ Result<CheckReport> CheckRepository(const Repository& repo, const CheckOptions& 
     for (const auto& [name, id] : tags->value) checker.CheckTagged(name, id);
   }
   auto policies = repo.policies().ListPolicies();
-  if (!policies.ok()) checker.Problem("policy history: " + policies.status().message());
+  if (!policies.ok() && policies.status().code() == Code::kPermissionDenied) {
+    checker.NotChecked("policy versions set before the repository had scopes");
+  } else if (!policies.ok()) {
+    checker.Problem("policy history: " + policies.status().message());
+  }
   return std::move(checker.report());
 }
 
@@ -177,7 +210,7 @@ Result<RepoStats> ComputeStats(const Repository& repo) {
   ASSIGN_OR_RETURN(Versioned<MainRef> main, repo.refs().ReadMain());
   RETURN_IF_ERROR(SumTree(repo, main.value.live_root, &stats.live_bytes, &stats.live_files,
                           &tree_sizes, &chunks, &seen_files));
-  ASSIGN_OR_RETURN(std::vector<SnapshotInfo> snaps, repo.ListSnapshots());
+  ASSIGN_OR_RETURN(std::vector<SnapshotInfo> snaps, repo.ListSnapshots(&stats.partial));
   stats.snapshots = snaps.size();
   // The live tree counts on its own only where it differs from the latest snapshot.
   if (snaps.empty() || snaps.front().snapshot.root != main.value.live_root) {

@@ -4,8 +4,9 @@
 
 namespace weightfs::repo {
 
-ChunkSink::ChunkSink(Repository* repo, ThreadPool* pool, uint64_t max_bytes_in_flight)
-    : repo_(repo), pool_(pool), max_in_flight_(max_bytes_in_flight) {}
+ChunkSink::ChunkSink(Repository* repo, ThreadPool* pool, uint64_t max_bytes_in_flight,
+                     uint32_t key_id)
+    : repo_(repo), pool_(pool), max_in_flight_(max_bytes_in_flight), key_id_(key_id) {}
 
 ChunkSink::~ChunkSink() {
   // Workers hold pointers into slots_ and to this object.
@@ -53,7 +54,7 @@ void ChunkSink::Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> ow
     s = error_;  // after an error nothing more is stored
   }
   if (s.ok()) {
-    id = repo_->objects().ComputeId(ObjectType::kChunk, chunk);
+    id = repo_->objects().ComputeId(ObjectType::kChunk, chunk, key_id_);
     s = repo_->EnsureWriteLease();  // before the check: gc must see who may reuse its candidates
     Result<bool> exists = s.ok() ? repo_->store()->Contains(id) : Result<bool>(s);
     // A reused chunk counts as just written, so gc's grace period and this process's lease
@@ -64,7 +65,7 @@ void ChunkSink::Store(Slot* slot, ByteView chunk, std::shared_ptr<const void> ow
     if (!exists.ok()) {
       s = exists.status();
     } else if (!*exists) {
-      s = repo_->objects().StoreNewObject(ObjectType::kChunk, id, chunk);
+      s = repo_->objects().StoreNewObject(ObjectType::kChunk, id, chunk, key_id_);
       is_new = true;
     }
   }

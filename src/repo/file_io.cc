@@ -37,11 +37,12 @@ void AddZeros(uint64_t n, PieceList* out) {
 
 }  // namespace
 
-FileWriter::FileWriter(Repository* repo, bool detect_safetensors, ThreadPool* pool)
+FileWriter::FileWriter(Repository* repo, uint32_t key_id, bool detect_safetensors, ThreadPool* pool)
     : repo_(repo),
+      key_id_(key_id),
       finder_(repo->config().chunker, repo->gear()),
       detecting_(detect_safetensors),
-      sink_(repo, pool, kWriterInFlight) {}
+      sink_(repo, pool, kWriterInFlight, key_id) {}
 
 std::span<uint8_t> FileWriter::Space() {
   if (!buf_ || filled_ == buf_->size()) {
@@ -127,7 +128,7 @@ Result<ObjectId> FileWriter::Finish() {
   RETURN_IF_ERROR(sink_.Drain(&done));
   for (const StoredChunk& c : done) file_.chunks.push_back(c.ref);
   buf_.reset();
-  return repo_->objects().PutFile(file_);
+  return repo_->objects().PutFile(file_, key_id_);
 }
 
 FileReader::FileReader(const Repository* repo, FileObject file, ChunkReader* reader)

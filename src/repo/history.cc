@@ -155,10 +155,24 @@ Result<SnapshotInfo> RestoreToLive(Repository* repo, const std::string& version,
   if (!entry) {
     return NotFound(normalized + " does not exist in snapshot " + from.id.Hex().substr(0, 16));
   }
-  const std::string message = "restore " + normalized + " from " + from.id.Hex().substr(0, 16);
+  // Every key slot reads snapshot messages: with scopes the message names no path.
+  const std::string message =
+      repo->objects().scoped() ? "restore from " + from.id.Hex().substr(0, 16)
+                               : "restore " + normalized + " from " + from.id.Hex().substr(0, 16);
+  // With scopes, what comes back is sealed under today's scopes (the snapshot may be older than
+  // them, or than a change of them).
+  if (repo->objects().scoped() && parts.empty() && !repo->objects().HoldsAllKeys()) {
+    // The live tree's scopes this slot cannot open would go back to the snapshot's.
+    return PermissionDenied(
+        "restoring / needs a key slot that holds every scope's keys; restore "
+        "the directories of your scopes one by one");
+  }
+  if (repo->objects().scoped() && entry->type == EntryType::kDirectory) {
+    ASSIGN_OR_RETURN(entry->id, repo->objects().Rescope(entry->id, normalized));
+  }
   return repo->CommitSnapshot(
       [&](const MainRef& main) -> Result<ObjectId> {
-        if (parts.empty()) return from.snapshot.root;
+        if (parts.empty()) return entry->id;
         return PutAtPath(repo, main.live_root, parts, *entry);
       },
       message);

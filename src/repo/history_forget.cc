@@ -117,8 +117,7 @@ Result<SnapshotInfo> RewriteKept(Repository* repo, uint64_t new_head_seq, Forget
     s.parent = parent;
     s.seq = seq++;
     s.signature.clear();  // a signature would cover the old parent and number
-    ASSIGN_OR_RETURN(ObjectId id,
-                     repo->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(s)));
+    ASSIGN_OR_RETURN(ObjectId id, repo->objects().PutSnapshot(s));
     result->renamed[d->snapshot.id] = id;
     parent = id;
     head = SnapshotInfo{id, std::move(s)};

@@ -141,9 +141,19 @@ Status Sweep(storage::ObjectStore* store, const std::vector<Candidate>& doomed, 
   return Status::Ok();
 }
 
+// What a slot cannot open it cannot walk: everything below would look unreachable.
+Status RequireEveryKey(const Repository& repo) {
+  if (!repo.objects().scoped() || repo.objects().HoldsAllKeys()) return Status::Ok();
+  return PermissionDenied(
+      "gc needs a key slot that holds every scope's keys (an "
+      "administrator's); key slot '" +
+      repo.slot_name() + "' holds only some");
+}
+
 }  // namespace
 
 Result<GcReport> CollectGarbage(Repository* repo, const GcOptions& options) {
+  RETURN_IF_ERROR(RequireEveryKey(*repo));
   if (options.grace_seconds < 0) return InvalidArgument("the grace period cannot be negative");
   storage::ObjectStore* store = repo->store();
   GcReport report;

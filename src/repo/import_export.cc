@@ -75,8 +75,10 @@ Result<std::map<std::string, Bytes>> ReadUserXattrs(const std::string& path) {
 }
 
 Result<TreeEntry> ImportFile(Repository* repo, ThreadPool* pool, const std::string& path,
-                             const struct stat& st, ImportStats* stats,
+                             const std::string& dest, const struct stat& st, ImportStats* stats,
                              const ProgressFn& progress) {
+  // Sealed from the start under the keys of the scope it is going to.
+  ASSIGN_OR_RETURN(uint32_t key_id, repo->objects().WriteKeyFor(dest));
   // The file is read once, with O_DIRECT where its filesystem allows: a buffered read copies
   // every byte out of page-cache pages the kernel must first allocate (a quarter of an import's
   // CPU). A filesystem or a request O_DIRECT refuses falls back to buffered reads.
@@ -86,7 +88,7 @@ Result<TreeEntry> ImportFile(Repository* repo, ThreadPool* pool, const std::stri
   if (raw < 0) return ErrnoStatus(errno, "opening " + path);
   Fd fd(raw);
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  FileWriter writer(repo, /*detect_safetensors=*/true, pool);
+  FileWriter writer(repo, key_id, /*detect_safetensors=*/true, pool);
   for (;;) {
     // Read straight into the writer's buffer: chunks are cut and sealed from there.
     std::span<uint8_t> space = writer.Space();
@@ -146,30 +148,32 @@ std::optional<EntryType> SpecialType(mode_t mode) {
 using ImportLinks = std::map<std::pair<dev_t, ino_t>, TreeEntry>;
 
 Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path,
-                             const struct stat& st, ImportStats* stats, const ProgressFn& progress,
-                             ImportLinks* links);
+                             const std::string& dest, const struct stat& st, ImportStats* stats,
+                             const ProgressFn& progress, ImportLinks* links);
 
+// Imports path into the repository path dest (whose scope decides the keys).
 Result<TreeEntry> ImportRec(Repository* repo, ThreadPool* pool, const std::string& path,
-                            ImportStats* stats, const ProgressFn& progress, ImportLinks* links) {
+                            const std::string& dest, ImportStats* stats, const ProgressFn& progress,
+                            ImportLinks* links) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "reading " + path);
   if (S_ISDIR(st.st_mode) || st.st_nlink < 2)
-    return ImportStat(repo, pool, path, st, stats, progress, links);
+    return ImportStat(repo, pool, path, dest, st, stats, progress, links);
   // Another name of a file imported already is the same entry, in the same link group. (A file
   // whose other names lie outside the source gets a group of one, which a mount drops.)
   const auto key = std::make_pair(st.st_dev, st.st_ino);
   if (auto it = links->find(key); it != links->end()) return it->second;
-  ASSIGN_OR_RETURN(TreeEntry e, ImportStat(repo, pool, path, st, stats, progress, links));
+  ASSIGN_OR_RETURN(TreeEntry e, ImportStat(repo, pool, path, dest, st, stats, progress, links));
   e.link_group = NewLinkGroup();
   links->emplace(key, e);
   return e;
 }
 
 Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::string& path,
-                             const struct stat& st, ImportStats* stats, const ProgressFn& progress,
-                             ImportLinks* links) {
+                             const std::string& dest, const struct stat& st, ImportStats* stats,
+                             const ProgressFn& progress, ImportLinks* links) {
   if (S_ISREG(st.st_mode)) {
-    ASSIGN_OR_RETURN(TreeEntry file, ImportFile(repo, pool, path, st, stats, progress));
+    ASSIGN_OR_RETURN(TreeEntry file, ImportFile(repo, pool, path, dest, st, stats, progress));
     RecordOwner(st, &file);
     return file;
   }
@@ -208,11 +212,12 @@ Result<TreeEntry> ImportStat(Repository* repo, ThreadPool* pool, const std::stri
   for (const std::string& name : names) {
     RETURN_IF_ERROR(ValidateName(name).WithContext(path));
     ASSIGN_OR_RETURN(TreeEntry child,
-                     ImportRec(repo, pool, path + "/" + name, stats, progress, links));
+                     ImportRec(repo, pool, path + "/" + name,
+                               (dest == "/" ? "" : dest) + "/" + name, stats, progress, links));
     child.name = name;
     tree.entries.push_back(std::move(child));
   }
-  ASSIGN_OR_RETURN(e.id, repo->objects().PutTree(tree));
+  ASSIGN_OR_RETURN(e.id, repo->objects().PutTree(tree, dest));
   ASSIGN_OR_RETURN(e.xattrs, ReadUserXattrs(path));
   e.type = EntryType::kDirectory;
   return e;
@@ -245,12 +250,12 @@ Status SetMetadata(const TreeEntry& entry, const std::string& dest) {
 
 }  // namespace
 
-Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, ImportStats* stats,
-                             const ProgressFn& progress) {
+Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, const std::string& dest,
+                             ImportStats* stats, const ProgressFn& progress) {
   // Hashing and sealing run on every core while this thread reads.
   ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   ImportLinks links;
-  return ImportRec(repo, &pool, src, stats, progress, &links);
+  return ImportRec(repo, &pool, src, dest, stats, progress, &links);
 }
 
 Result<uint64_t> LocalSize(const std::string& src) {

@@ -12,9 +12,34 @@ std::string SlotFile(const std::string& name) { return std::string(kKeysDir) + "
 
 }  // namespace
 
-KeySlotManager::KeySlotManager(storage::ObjectStore* store, Bytes repo_id,
-                               const SecretBytes* master, const SecretBytes* mac_key)
-    : store_(store), repo_id_(std::move(repo_id)), master_(master), mac_key_(mac_key) {}
+KeySlotManager::KeySlotManager(storage::ObjectStore* store, Bytes repo_id, const Keyring* keys)
+    : store_(store), repo_id_(std::move(repo_id)), keys_(keys) {}
+
+Result<Bytes> KeySlotManager::Wrap(const std::string& name, const std::string& role,
+                                   const Credential& credential, const crypto::ScryptParams& scrypt,
+                                   const std::optional<std::vector<uint32_t>>& key_ids) const {
+  if (!key_ids) {
+    if (!keys_->master) {
+      return PermissionDenied("slot '" + name +
+                              "' would hold the master secret, which this key slot does not hold "
+                              "to give; unlock with an administrator's slot");
+    }
+    return WrapKeySlot(name, role, credential, scrypt, repo_id_, keys_->master->view(),
+                       keys_->config_mac);
+  }
+  for (uint32_t id : *key_ids) {
+    if (!keys_->Holds(id)) {
+      return PermissionDenied("slot '" + name + "' needs key id " + std::to_string(id) +
+                              ", which this key slot does not hold to give");
+    }
+  }
+  std::vector<uint32_t> ids = *key_ids;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  SecretBytes bundle = EncodeKeyBundle(*keys_, ids);
+  return WrapKeySlot(name, role, credential, scrypt, repo_id_, bundle.view(), keys_->config_mac,
+                     ids);
+}
 
 Result<std::vector<KeySlotInfo>> KeySlotManager::ListKeySlots() const {
   ASSIGN_OR_RETURN(std::vector<std::string> files, store_->ListFiles(kKeysDir));
@@ -30,10 +55,9 @@ Result<std::vector<KeySlotInfo>> KeySlotManager::ListKeySlots() const {
 }
 
 Status KeySlotManager::AddKeySlot(const std::string& name, const std::string& role,
-                                  const Credential& credential,
-                                  const crypto::ScryptParams& scrypt) {
-  ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(name, role, credential, scrypt, repo_id_,
-                                           master_->view(), *mac_key_));
+                                  const Credential& credential, const crypto::ScryptParams& scrypt,
+                                  const std::optional<std::vector<uint32_t>>& key_ids) {
+  ASSIGN_OR_RETURN(Bytes slot, Wrap(name, role, credential, scrypt, key_ids));
   Status s = store_->CreateFileExclusive(SlotFile(name), slot);
   if (s.code() == Code::kAlreadyExists)
     return AlreadyExists("a key slot named '" + name + "' already exists");
@@ -57,10 +81,9 @@ Status KeySlotManager::ChangeKeySlot(const std::string& name, const Credential& 
   const std::string file = SlotFile(name);
   ASSIGN_OR_RETURN(std::optional<Bytes> old, store_->ReadFileAtMost(file, kMaxKeySlotBytes));
   if (!old) return NotFound("no key slot named '" + name + "'");
-  RETURN_IF_ERROR(VerifyKeySlot(*old, *mac_key_));
+  RETURN_IF_ERROR(VerifyKeySlot(*old, keys_->config_mac));
   ASSIGN_OR_RETURN(KeySlotInfo info, ParseKeySlot(*old));
-  ASSIGN_OR_RETURN(Bytes slot, WrapKeySlot(name, info.role, credential, scrypt, repo_id_,
-                                           master_->view(), *mac_key_));
+  ASSIGN_OR_RETURN(Bytes slot, Wrap(name, info.role, credential, scrypt, info.key_ids));
   return store_->CompareAndSwapFile(file, old, slot);
 }
 
@@ -70,7 +93,7 @@ std::vector<std::string> KeySlotManager::VerifyMetadata() const {
   if (!config.ok() || !*config) {
     problems.push_back(config.ok() ? "config cannot be read"
                                    : "config cannot be read: " + config.status().message());
-  } else if (Status s = VerifyConfig(**config, *mac_key_); !s.ok()) {
+  } else if (Status s = VerifyConfig(**config, keys_->config_mac); !s.ok()) {
     problems.push_back(s.message());
   }
   auto files = store_->ListFiles(kKeysDir);
@@ -84,7 +107,7 @@ std::vector<std::string> KeySlotManager::VerifyMetadata() const {
       problems.push_back(f + " cannot be read" + (data.ok() ? "" : ": " + data.status().message()));
       continue;
     }
-    if (Status s = VerifyKeySlot(**data, *mac_key_); !s.ok()) {
+    if (Status s = VerifyKeySlot(**data, keys_->config_mac); !s.ok()) {
       problems.push_back(f + ": " + s.message());
       continue;
     }

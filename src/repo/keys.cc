@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "repo/json_util.h"
+#include "weightfs/repo/objects.h"
 
 namespace weightfs::repo {
 namespace {
@@ -68,9 +69,11 @@ Result<Bytes> HexField(const json& j, const char* key, const std::string& what) 
   return std::move(b).value();
 }
 
+// A bundle slot (v2) also binds the key ids it holds, so they cannot be edited either.
 Bytes SlotAad(const std::string& name, const std::string& role, const std::string& kind,
-              const crypto::ScryptParams& p, ByteView salt, ByteView repo_id) {
-  Bytes aad = ToBytes("weightfs keyslot v1");
+              const crypto::ScryptParams& p, ByteView salt, ByteView repo_id,
+              const std::optional<std::vector<uint32_t>>& key_ids) {
+  Bytes aad = ToBytes(key_ids ? "weightfs keyslot v2" : "weightfs keyslot v1");
   PutBytes(&aad, repo_id);
   PutLengthPrefixed(&aad, AsBytes(name));
   PutLengthPrefixed(&aad, AsBytes(role));
@@ -79,6 +82,10 @@ Bytes SlotAad(const std::string& name, const std::string& role, const std::strin
   PutU32(&aad, p.r);
   PutU32(&aad, p.p);
   PutLengthPrefixed(&aad, salt);
+  if (key_ids) {
+    PutU32(&aad, static_cast<uint32_t>(key_ids->size()));
+    for (uint32_t id : *key_ids) PutU32(&aad, id);
+  }
   return aad;
 }
 
@@ -234,7 +241,8 @@ Status VerifyConfig(ByteView data, const SecretBytes& mac_key) {
 
 Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
                           const Credential& credential, const crypto::ScryptParams& scrypt,
-                          ByteView repo_id, ByteView master, const SecretBytes& mac_key) {
+                          ByteView repo_id, ByteView secret, const SecretBytes& mac_key,
+                          const std::optional<std::vector<uint32_t>>& key_ids) {
   RETURN_IF_ERROR(ValidateSlotName(name));
   RETURN_IF_ERROR(ValidateRoleName(role));
   crypto::ScryptParams p =
@@ -243,10 +251,11 @@ Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
   ASSIGN_OR_RETURN(Bytes nonce, crypto::RandomBytes(crypto::kGcmNonceSize));
   ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(credential, p, salt));
   const char* kind = KindName(credential.kind);
-  Bytes aad = SlotAad(name, role, kind, p, salt, repo_id);
-  ASSIGN_OR_RETURN(Bytes wrapped, crypto::AesGcmSeal(kek.view(), nonce, aad, master));
+  Bytes aad = SlotAad(name, role, kind, p, salt, repo_id, key_ids);
+  ASSIGN_OR_RETURN(Bytes wrapped, crypto::AesGcmSeal(kek.view(), nonce, aad, secret));
   json j;
-  j["version"] = 1;
+  j["version"] = key_ids ? 2 : 1;
+  if (key_ids) j["key_ids"] = *key_ids;
   j["name"] = name;
   j["role"] = role;
   j["kind"] = kind;
@@ -267,6 +276,25 @@ Result<KeySlotInfo> ParseKeySlot(ByteView data) {
   const std::string what = "key slot";
   ASSIGN_OR_RETURN(json j, ParseJson(data, what));
   KeySlotInfo info;
+  if (j.contains("version")) {
+    ASSIGN_OR_RETURN(info.version, Field<uint32_t>(j, "version", what));
+  }
+  if (info.version == 2) {
+    std::vector<uint32_t> ids;
+    if (!j.contains("key_ids") || !j["key_ids"].is_array())
+      return Corruption("key slot has no key_ids list");
+    for (const json& id : j["key_ids"]) {
+      std::optional<uint32_t> v = json_util::IntegerIn<uint32_t>(id);
+      if (!v || (!ids.empty() && *v <= ids.back()) || ids.size() > kMaxScopedRoots)
+        return Corruption("key slot has a bad key_ids list");
+      ids.push_back(*v);
+    }
+    info.key_ids = std::move(ids);
+  } else if (info.version != 1) {
+    return info.version > 2 ? Unsupported("key slot v" + std::to_string(info.version) +
+                                          " is newer than this build of weightfs; upgrade it")
+                            : Corruption("key slot has an invalid version");
+  }
   ASSIGN_OR_RETURN(info.name, Field<std::string>(j, "name", what));
   ASSIGN_OR_RETURN(info.role, Field<std::string>(j, "role", what));
   ASSIGN_OR_RETURN(info.kind, Field<std::string>(j, "kind", what));
@@ -289,8 +317,10 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
   ASSIGN_OR_RETURN(Bytes salt, HexField(j["kdf"], "salt", "key slot"));
   ASSIGN_OR_RETURN(Bytes nonce, HexField(j, "nonce", "key slot"));
   ASSIGN_OR_RETURN(Bytes wrapped, HexField(j, "wrapped", "key slot"));
-  if (nonce.size() != crypto::kGcmNonceSize ||
-      wrapped.size() != kMasterSize + crypto::kGcmTagSize) {
+  // A bundle: three keys, a count, and per key id an id and two keys (keyring.h).
+  const size_t plain_size =
+      info.key_ids ? 1 + 3 * 32 + 4 + info.key_ids->size() * (4 + 2 * 32) : kMasterSize;
+  if (nonce.size() != crypto::kGcmNonceSize || wrapped.size() != plain_size + crypto::kGcmTagSize) {
     return Corruption("key slot '" + info.name + "' is malformed");
   }
   if (info.kind == "passphrase") {
@@ -317,8 +347,8 @@ Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, B
       return WrongKey("slot '" + info.name + "' does not open with this " + info.kind);
     }
   }
-  Bytes aad = SlotAad(info.name, info.role, info.kind, p, salt, repo_id);
-  SecretBytes master(kMasterSize);
+  Bytes aad = SlotAad(info.name, info.role, info.kind, p, salt, repo_id, info.key_ids);
+  SecretBytes master(plain_size);
   Status s = crypto::AesGcmOpenInto(kek.view(), nonce, aad, wrapped, master.data());
   if (!s.ok()) {
     if (s.code() == Code::kCorruption && check) {

@@ -11,6 +11,8 @@ constexpr uint8_t kEncodingVersion = 1;
 constexpr uint8_t kHoleEncodingVersion = 2;
 constexpr uint8_t kPieceChunk = 1;
 constexpr uint8_t kPieceHole = 2;
+// Snapshots of a repository with scopes: a root per scope instead of one root.
+constexpr uint8_t kScopedSnapshotVersion = 2;
 
 void PutId(Bytes* out, const ObjectId& id) { PutBytes(out, id.bytes()); }
 
@@ -20,6 +22,32 @@ Result<ObjectId> GetId(Reader* r) {
 }
 
 void PutString(Bytes* out, const std::string& s) { PutLengthPrefixed(out, AsBytes(s)); }
+
+}  // namespace
+
+void PutScopedRoots(Bytes* out, const std::vector<ScopedRoot>& roots) {
+  PutU32(out, static_cast<uint32_t>(roots.size()));
+  for (const ScopedRoot& r : roots) {
+    PutU32(out, r.key_id);
+    PutId(out, r.id);
+  }
+}
+
+Result<std::vector<ScopedRoot>> GetScopedRoots(Reader* r, const char* what) {
+  ASSIGN_OR_RETURN(uint32_t n, r->U32());
+  if (n == 0 || n > kMaxScopedRoots || n > r->remaining() / (4 + ObjectId::kSize))
+    return Corruption(std::string(what) + " has a bad number of scope roots");
+  std::vector<ScopedRoot> roots(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(roots[i].key_id, r->U32());
+    ASSIGN_OR_RETURN(roots[i].id, GetId(r));
+    if (i > 0 && roots[i].key_id <= roots[i - 1].key_id)
+      return Corruption(std::string(what) + " has scope roots out of order");
+  }
+  return roots;
+}
+
+namespace {
 
 Result<uint8_t> CheckVersion(Reader* r, const char* what, uint8_t newest = kEncodingVersion) {
   ASSIGN_OR_RETURN(uint8_t v, r->U8());
@@ -313,8 +341,13 @@ Result<TreeObject> DecodeTree(ByteView data) {
 
 Bytes EncodeSnapshot(const SnapshotObject& s) {
   Bytes out;
-  PutU8(&out, kEncodingVersion);
-  PutId(&out, s.root);
+  if (s.roots.empty()) {
+    PutU8(&out, kEncodingVersion);
+    PutId(&out, s.root);
+  } else {
+    PutU8(&out, kScopedSnapshotVersion);
+    PutScopedRoots(&out, s.roots);
+  }
   PutU8(&out, s.parent.has_value());
   if (s.parent) PutId(&out, *s.parent);
   PutU64(&out, s.seq);
@@ -329,9 +362,13 @@ Bytes EncodeSnapshot(const SnapshotObject& s) {
 
 Result<SnapshotObject> DecodeSnapshot(ByteView data) {
   Reader r(data);
-  RETURN_IF_ERROR(CheckVersion(&r, "snapshot").status());
+  ASSIGN_OR_RETURN(uint8_t version, CheckVersion(&r, "snapshot", kScopedSnapshotVersion));
   SnapshotObject s;
-  ASSIGN_OR_RETURN(s.root, GetId(&r));
+  if (version == kScopedSnapshotVersion) {
+    ASSIGN_OR_RETURN(s.roots, GetScopedRoots(&r, "snapshot object"));
+  } else {
+    ASSIGN_OR_RETURN(s.root, GetId(&r));
+  }
   ASSIGN_OR_RETURN(bool has_parent, GetFlag(&r, "snapshot object"));
   if (has_parent) {
     ASSIGN_OR_RETURN(ObjectId p, GetId(&r));

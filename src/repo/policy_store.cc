@@ -109,7 +109,7 @@ Result<PolicyVersion> PolicyStore::StoreNext(const std::optional<PolicyVersion>&
   next.author = author_;
   next.author_role = author_role_;
   next.text = text;
-  ASSIGN_OR_RETURN(ObjectId id, objects_->PutObject(ObjectType::kPolicy, EncodePolicy(next)));
+  ASSIGN_OR_RETURN(ObjectId id, objects_->PutPolicy(next));
   RETURN_IF_ERROR(objects_->Sync());
   return PolicyVersion{id, std::move(next)};
 }

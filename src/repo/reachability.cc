@@ -35,10 +35,17 @@ Status Marker::MarkChain(std::optional<ObjectId> next) {
 }
 
 Status Marker::MarkTree(const ObjectId& id) {
+  // With scopes, id is a handle: what is stored is its fragments, each a tree of one scope.
+  ASSIGN_OR_RETURN(std::vector<ScopedRoot> fragments, repo_.objects().FragmentsOf(id));
+  for (const ScopedRoot& f : fragments) RETURN_IF_ERROR(MarkStoredTree(f.id));
+  return Status::Ok();
+}
+
+Status Marker::MarkStoredTree(const ObjectId& id) {
   if (!marked_.insert(id).second) return Status::Ok();
-  ASSIGN_OR_RETURN(TreeObject tree, repo_.objects().LoadTree(id));
+  ASSIGN_OR_RETURN(TreeObject tree, repo_.objects().LoadStoredTree(id));
   for (const TreeEntry& e : tree.entries) {
-    if (e.type == EntryType::kDirectory) RETURN_IF_ERROR(MarkTree(e.id).WithContext(e.name));
+    if (e.type == EntryType::kDirectory) RETURN_IF_ERROR(MarkStoredTree(e.id).WithContext(e.name));
     if (e.type == EntryType::kFile) RETURN_IF_ERROR(MarkFile(e.id).WithContext(e.name));
   }
   return Status::Ok();

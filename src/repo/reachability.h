@@ -27,7 +27,7 @@ class Marker {
   const std::unordered_set<ObjectId, ObjectIdHash>& marked() const { return marked_; }
 
   // A tree and everything below it (the root of a read lease).
-  Status MarkRoot(const ObjectId& id) { return MarkTree(id); }
+  Status MarkRoot(const ObjectId& id) { return MarkStoredTree(id); }
   // A snapshot and its ancestors, with their trees and the policy versions they name.
   Status MarkSnapshot(const ObjectId& id) { return MarkChain(id); }
   // The live tree, the snapshot chain of main and every tag's chain.
@@ -41,7 +41,10 @@ class Marker {
  private:
   // Once a snapshot is marked its ancestors are too, so the walk stops at the first marked one.
   Status MarkChain(std::optional<ObjectId> next);
+  // A directory (a handle with scopes) and everything below it.
   Status MarkTree(const ObjectId& id);
+  // A stored tree object and everything below it.
+  Status MarkStoredTree(const ObjectId& id);
   Status MarkFile(const ObjectId& id);
 
   const Repository& repo_;

@@ -10,11 +10,15 @@ namespace weightfs::repo {
 
 Bytes EncodeMain(const MainRef& m) {
   Bytes out;
-  PutU8(&out, 1);
+  PutU8(&out, m.live_roots.empty() ? 1 : 2);
   PutU8(&out, m.head.has_value());
   PutBytes(&out, m.head ? m.head->bytes() : ObjectId().bytes());
   PutU64(&out, m.head_seq);
-  PutBytes(&out, m.live_root.bytes());
+  if (m.live_roots.empty()) {
+    PutBytes(&out, m.live_root.bytes());
+  } else {
+    PutScopedRoots(&out, m.live_roots);
+  }
   PutU64(&out, m.generation);
   return out;
 }
@@ -22,7 +26,7 @@ Bytes EncodeMain(const MainRef& m) {
 Result<MainRef> DecodeMain(ByteView data) {
   Reader r(data);
   ASSIGN_OR_RETURN(uint8_t v, r.U8());
-  if (v != 1) return Corruption("refs/main has unknown encoding " + std::to_string(v));
+  if (v != 1 && v != 2) return Corruption("refs/main has unknown encoding " + std::to_string(v));
   MainRef m;
   ASSIGN_OR_RETURN(uint8_t has_head, r.U8());
   ASSIGN_OR_RETURN(ByteView head, r.Raw(ObjectId::kSize));
@@ -31,8 +35,12 @@ Result<MainRef> DecodeMain(ByteView data) {
   if (has_head > 1 || (!has_head && !h.IsZero())) return Corruption("refs/main has a bad head");
   if (has_head) m.head = h;
   ASSIGN_OR_RETURN(m.head_seq, r.U64());
-  ASSIGN_OR_RETURN(ByteView live, r.Raw(ObjectId::kSize));
-  ASSIGN_OR_RETURN(m.live_root, ObjectId::FromBytes(live));
+  if (v == 2) {
+    ASSIGN_OR_RETURN(m.live_roots, GetScopedRoots(&r, "refs/main"));
+  } else {
+    ASSIGN_OR_RETURN(ByteView live, r.Raw(ObjectId::kSize));
+    ASSIGN_OR_RETURN(m.live_root, ObjectId::FromBytes(live));
+  }
   ASSIGN_OR_RETURN(m.generation, r.U64());
   if (!r.done()) return Corruption("refs/main has trailing bytes");
   return m;

@@ -8,6 +8,7 @@ namespace weightfs::repo {
 namespace {
 
 constexpr char kMainRef[] = "refs/main";
+constexpr char kKeysRef[] = "refs/keys";
 constexpr char kTagsRef[] = "refs/tags";
 constexpr char kPolicyRef[] = "refs/policy";
 constexpr char kRefMagic[] = "WFR1";
@@ -103,14 +104,15 @@ Status RefUpdater::UpdateMain(const MainFn& fn) {
         written.reset();
         MainRef value;
         if (current) {
-          ASSIGN_OR_RETURN(value, DecodeMain(*current));
+          ASSIGN_OR_RETURN(value, DecodeMainRef(*current));
         }
         const uint64_t generation = value.generation;
         ASSIGN_OR_RETURN(bool write, fn(&value));
         if (!write) return std::optional<Bytes>();
         value.generation = generation + 1;
+        ASSIGN_OR_RETURN(Bytes plain, EncodeMainRef(value));
         written = value;
-        return std::optional<Bytes>(EncodeMain(value));
+        return std::optional<Bytes>(std::move(plain));
       }));
   if (written && main_observer_) main_observer_(*written);
   return Status::Ok();
@@ -130,18 +132,58 @@ Status RefUpdater::UpdateTags(const TagsFn& fn) {
                    });
 }
 
+Result<Versioned<std::vector<ScopeKeyInfo>>> RefUpdater::ReadKeyRegistry() const {
+  ASSIGN_OR_RETURN(std::optional<Bytes> raw, ReadRaw(kKeysRef, kMaxRefBytes));
+  Versioned<std::vector<ScopeKeyInfo>> out;
+  if (!raw) return out;
+  ASSIGN_OR_RETURN(Bytes plain, Open(kKeysRef, *raw));
+  ASSIGN_OR_RETURN(out.value, DecodeKeyRegistry(plain));
+  out.raw = std::move(raw);
+  return out;
+}
+
+Status RefUpdater::WriteKeyRegistry(const std::vector<ScopeKeyInfo>& registry,
+                                    const std::optional<Bytes>& expected_raw) {
+  return Swap(kKeysRef, expected_raw, EncodeKeyRegistry(registry));
+}
+
+Result<MainRef> RefUpdater::DecodeMainRef(ByteView plain) const {
+  ASSIGN_OR_RETURN(MainRef value, DecodeMain(plain));
+  if (!codec_) {
+    if (!value.live_roots.empty()) {
+      return Corruption(
+          "refs/main names a root per scope, but the repository has no scopes (refs/keys)");
+    }
+    return value;
+  }
+  // A root written before the repository had scopes is the default scope's first keys' tree.
+  if (value.live_roots.empty())
+    value.live_roots.push_back(ScopedRoot{kLegacyKeyId, value.live_root});
+  value.live_root = codec_->HandleOf(value.live_roots);
+  return value;
+}
+
+Result<Bytes> RefUpdater::EncodeMainRef(MainRef value) const {
+  value.live_roots.clear();
+  if (codec_) {
+    ASSIGN_OR_RETURN(value.live_roots, codec_->RootsOf(value.live_root));
+  }
+  return EncodeMain(value);
+}
+
 Result<Versioned<MainRef>> RefUpdater::ReadMain() const {
   ASSIGN_OR_RETURN(std::optional<Bytes> raw, ReadRaw(kMainRef, kMaxRefBytes));
   Versioned<MainRef> out;
   if (!raw) return out;
   ASSIGN_OR_RETURN(Bytes plain, Open(kMainRef, *raw));
-  ASSIGN_OR_RETURN(out.value, DecodeMain(plain));
+  ASSIGN_OR_RETURN(out.value, DecodeMainRef(plain));
   out.raw = std::move(raw);
   return out;
 }
 
 Status RefUpdater::WriteMain(const MainRef& value, const std::optional<Bytes>& expected_raw) {
-  RETURN_IF_ERROR(Swap(kMainRef, expected_raw, EncodeMain(value)));
+  ASSIGN_OR_RETURN(Bytes plain, EncodeMainRef(value));
+  RETURN_IF_ERROR(Swap(kMainRef, expected_raw, plain));
   if (main_observer_) main_observer_(value);
   return Status::Ok();
 }

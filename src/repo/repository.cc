@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include "weightfs/core/clock.h"
 #include "weightfs/crypto/primitives.h"
 #include "weightfs/repo/leases.h"
@@ -11,11 +13,11 @@ namespace {
 
 constexpr char kConfigFile[] = "config";
 constexpr char kKeysDir[] = "keys";
-constexpr uint32_t kContentKeyId = 1;
 
 // The slot a credential opened.
 struct UnlockedSlot {
-  SecretBytes master;
+  SecretBytes secret;  // the master secret (v1 slot) or a key bundle (v2)
+  bool bundle = false;
   std::string name;
   std::string role;
 };
@@ -51,7 +53,8 @@ Result<SlotAttempt> TrySlot(storage::ObjectStore* store, const std::string& file
   }
   auto master = UnwrapKeySlot(**read, credential, repo_id);
   if (master.ok()) {
-    out.unlocked = UnlockedSlot{std::move(master).value(), info->name, info->role};
+    out.unlocked =
+        UnlockedSlot{std::move(master).value(), info->key_ids.has_value(), info->name, info->role};
     return out;
   }
   if (master.status().code() == Code::kWrongKey) return out;
@@ -129,6 +132,7 @@ Status Repository::Init(storage::ObjectStore* store, const Credential& credentia
   config.created = FormatUtc(NowNs(), "%Y-%m-%dT%H:%M:%SZ");
   ASSIGN_OR_RETURN(SecretBytes master, crypto::RandomSecret(kMasterSize));
   ASSIGN_OR_RETURN(DerivedKeys keys, DeriveKeys(master.view(), config.repo_id));
+  config.format_version = kBaseFormatVersion;
 
   ASSIGN_OR_RETURN(Bytes slot,
                    WrapKeySlot(options.slot_name, options.role, credential, options.scrypt,
@@ -151,24 +155,43 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
   ASSIGN_OR_RETURN(UnlockedSlot slot, Unlock(store.get(), credential, slot_name, config.repo_id));
 
   std::unique_ptr<Repository> repo(new Repository());
-  repo->master_ = std::move(slot.master);
   repo->slot_name_ = std::move(slot.name);
   repo->role_ = std::move(slot.role);
-  ASSIGN_OR_RETURN(repo->keys_, DeriveKeys(repo->master_.view(), config.repo_id));
+  repo->store_ = std::move(store);
+  // The repository-wide keys first (refs/keys is sealed under the refs key), then every key the
+  // slot gives once refs/keys says which scopes exist.
+  if (slot.bundle) {
+    ASSIGN_OR_RETURN(repo->keys_, DecodeKeyBundle(slot.secret.view()));
+  } else {
+    ASSIGN_OR_RETURN(repo->keys_, KeyringFromMaster(slot.secret.view(), config.repo_id, {}));
+  }
   RETURN_IF_ERROR(VerifyConfig(*config_bytes, repo->keys_.config_mac));
-  std::map<uint32_t, SecretBytes> content_keys;
-  content_keys.emplace(kContentKeyId, repo->keys_.content.Clone());
-  repo->cipher_ = std::make_unique<crypto::ObjectCipher>(config.repo_id, std::move(content_keys),
-                                                         kContentKeyId);
+  auto before_write = [r = repo.get()] { return r->EnsureWriteLease(); };
+  repo->refs_ = std::make_unique<RefUpdater>(repo->store_.get(), config.repo_id, &repo->keys_.refs,
+                                             before_write);
+  ASSIGN_OR_RETURN(Versioned<std::vector<ScopeKeyInfo>> registry, repo->refs_->ReadKeyRegistry());
+  if (!registry.value.empty() && config.format_version < kScopedFormatVersion) {
+    return Corruption("the repository has scopes (refs/keys) but its config says format v" +
+                      std::to_string(config.format_version));
+  }
+  if (!slot.bundle && !registry.value.empty()) {
+    ASSIGN_OR_RETURN(repo->keys_,
+                     KeyringFromMaster(slot.secret.view(), config.repo_id, registry.value));
+  }
+  if (slot.bundle && (registry.value.empty() || !repo->keys_.Holds(kCommonKeyId))) {
+    return Corruption("key slot '" + repo->slot_name_ +
+                      "' holds a key bundle, which only a repository with scopes gives");
+  }
   repo->gear_ = MakeGearTable(repo->keys_.chunker.view());
   repo->config_ = std::move(config);
-  repo->store_ = std::move(store);
-  repo->MakeLayers();
+  repo->MakeKeyedLayers(registry.value);
+  repo->key_slots_ =
+      std::make_unique<KeySlotManager>(repo->store_.get(), repo->config_.repo_id, &repo->keys_);
 
   // A repository fresh from Init has no refs/main yet: create the empty live tree.
   ASSIGN_OR_RETURN(Versioned<MainRef> main, repo->refs().ReadMain());
   if (!main.raw) {
-    ASSIGN_OR_RETURN(ObjectId empty, repo->objects().PutTree(TreeObject{}));
+    ASSIGN_OR_RETURN(ObjectId empty, repo->objects().EmptyRoot());
     RETURN_IF_ERROR(repo->objects().Sync());
     MainRef m;
     m.live_root = empty;
@@ -178,13 +201,54 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Ob
   return repo;
 }
 
-void Repository::MakeLayers() {
-  auto before_write = [this] { return EnsureWriteLease(); };
-  objects_ = std::make_unique<ObjectLayer>(store_.get(), &keys_.id, cipher_.get(), before_write);
-  refs_ = std::make_unique<RefUpdater>(store_.get(), config_.repo_id, &keys_.refs, before_write);
+void Repository::MakeKeyedLayers(const std::vector<ScopeKeyInfo>& registry) {
+  std::map<uint32_t, SecretBytes> content_keys;
+  for (const auto& [key_id, keys] : keys_.objects)
+    content_keys.emplace(key_id, keys.content.Clone());
+  std::set<uint32_t> withheld;
+  for (const ScopeKeyInfo& k : registry) {
+    if (!keys_.Holds(k.key_id)) withheld.insert(k.key_id);
+  }
+  policies_.reset();  // before the layers it points to
+  objects_.reset();
+  cipher_ = std::make_unique<crypto::ObjectCipher>(config_.repo_id, std::move(content_keys),
+                                                   registry.empty() ? kLegacyKeyId : kCommonKeyId,
+                                                   std::move(withheld));
+  objects_ = std::make_unique<ObjectLayer>(store_.get(), &keys_, cipher_.get(), registry,
+                                           [this] { return EnsureWriteLease(); });
+  refs_->SetRootCodec(objects_->scoped() ? objects_.get() : nullptr);
   policies_ = std::make_unique<PolicyStore>(objects_.get(), refs_.get(), slot_name_, role_);
-  key_slots_ =
-      std::make_unique<KeySlotManager>(store_.get(), config_.repo_id, &master_, &keys_.config_mac);
+}
+
+Status Repository::EnsureScopeKeys(const std::vector<std::string>& scopes) {
+  if (!keys_.master) {
+    return PermissionDenied("giving scopes keys needs a key slot that holds the master secret (" +
+                            slot_name_ + " holds only some scopes' keys)");
+  }
+  ASSIGN_OR_RETURN(Versioned<std::vector<ScopeKeyInfo>> current, refs_->ReadKeyRegistry());
+  std::vector<ScopeKeyInfo> next = current.value.empty() ? FirstScopedRegistry() : current.value;
+  bool changed = current.value.empty();
+  for (const std::string& scope : scopes) changed = AddScope(&next, scope) || changed;
+  if (!changed) return Status::Ok();
+  if (config_.format_version < kScopedFormatVersion) {
+    ASSIGN_OR_RETURN(std::optional<Bytes> old,
+                     store_->ReadFileAtMost(kConfigFile, kMaxConfigBytes));
+    if (!old) return Corruption("the config file is missing");
+    RepoConfig raised = config_;
+    raised.format_version = kScopedFormatVersion;
+    ASSIGN_OR_RETURN(Bytes bytes, SerializeConfig(raised, keys_.config_mac));
+    RETURN_IF_ERROR(store_->CompareAndSwapFile(kConfigFile, old, bytes));
+    config_.format_version = kScopedFormatVersion;
+  }
+  Status s = refs_->WriteKeyRegistry(next, current.raw);
+  if (s.code() == Code::kConflict) {
+    return Conflict("refs/keys changed meanwhile (another `policy set`); run the command again");
+  }
+  RETURN_IF_ERROR(s);
+  ASSIGN_OR_RETURN(Keyring keys, KeyringFromMaster(keys_.master->view(), config_.repo_id, next));
+  keys_ = std::move(keys);
+  MakeKeyedLayers(next);
+  return Status::Ok();
 }
 
 Repository::~Repository() {
@@ -214,10 +278,13 @@ std::string Repository::WriteLeaseName() const {
 }
 
 Status Repository::LockKeyMaterial() const {
-  for (const SecretBytes* k :
-       {&master_, &keys_.content, &keys_.id, &keys_.chunker, &keys_.config_mac, &keys_.refs}) {
-    RETURN_IF_ERROR(LockInMemory(k->data(), k->size()));
+  std::vector<const SecretBytes*> secrets = {&keys_.chunker, &keys_.config_mac, &keys_.refs};
+  if (keys_.master) secrets.push_back(&*keys_.master);
+  for (const auto& [key_id, keys] : keys_.objects) {
+    secrets.push_back(&keys.content);
+    secrets.push_back(&keys.id);
   }
+  for (const SecretBytes* k : secrets) RETURN_IF_ERROR(LockInMemory(k->data(), k->size()));
   // The gear table is derived from a key and would let someone who reads it find cut points.
   RETURN_IF_ERROR(LockInMemory(gear_.data(), sizeof(gear_)));
   return cipher_->LockKeyMemory();

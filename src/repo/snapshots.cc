@@ -21,7 +21,7 @@ Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root,
     snap.message = message;
     ASSIGN_OR_RETURN(auto policy, policies_->ReadPolicy());
     if (policy.value) snap.policy = policy.value->id;
-    ASSIGN_OR_RETURN(ObjectId id, objects_->PutObject(ObjectType::kSnapshot, EncodeSnapshot(snap)));
+    ASSIGN_OR_RETURN(ObjectId id, objects_->PutSnapshot(snap));
     RETURN_IF_ERROR(objects_->Sync());
     main->head = id;
     main->head_seq = snap.seq;
@@ -32,13 +32,19 @@ Result<SnapshotInfo> Repository::CommitSnapshot(const MakeRootFn& make_root,
   return std::move(*made);
 }
 
-Result<std::vector<SnapshotInfo>> Repository::ListSnapshots() const {
+Result<std::vector<SnapshotInfo>> Repository::ListSnapshots(bool* sealed_older) const {
   ASSIGN_OR_RETURN(Versioned<MainRef> main, refs_->ReadMain());
   std::vector<SnapshotInfo> out;
   std::optional<ObjectId> next = main.value.head;
   uint64_t expect_seq = main.value.head_seq;
+  if (sealed_older) *sealed_older = false;
   while (next) {
-    ASSIGN_OR_RETURN(SnapshotObject s, objects_->LoadSnapshot(*next));
+    auto loaded = objects_->LoadSnapshot(*next);
+    if (!loaded.ok() && loaded.status().code() == Code::kPermissionDenied && sealed_older) {
+      *sealed_older = true;  // recorded before the repository had scopes (keyring.h)
+      break;
+    }
+    ASSIGN_OR_RETURN(SnapshotObject s, std::move(loaded));
     if (s.seq != expect_seq) {
       return Corruption("snapshot " + next->Hex() + " has sequence number " +
                         std::to_string(s.seq) + ", expected " + std::to_string(expect_seq));

@@ -89,7 +89,7 @@ Result<ObjectId> PutRec(Repository* repo, const std::optional<ObjectId>& dir,
       tree.entries.insert(it, d);
     }
   }
-  return repo->objects().PutTree(tree);
+  return repo->objects().PutTree(tree, JoinPath({path.begin(), path.begin() + depth}), dir);
 }
 
 }  // namespace

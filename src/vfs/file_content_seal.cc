@@ -144,7 +144,8 @@ Status FileContent::Submit(std::vector<Submission>* subs) {
     // At least eight average chunks (S3 repositories have 4 MiB ones).
     const uint64_t in_flight =
         std::max<uint64_t>(kMaxInFlight, 8 * uint64_t{repo_->config().chunker.avg_size});
-    sink_ = std::make_unique<repo::ChunkSink>(repo_, pool_, in_flight);
+    sink_ = std::make_unique<repo::ChunkSink>(repo_, pool_, in_flight,
+                                              repo_->objects().UnscopedKeyId());
   }
   for (Submission& sub : *subs) {
     // May block (back-pressure); mu_ is not held, so reads go on meanwhile.
@@ -268,7 +269,7 @@ Result<std::pair<ObjectId, repo::FileObject>> FileContent::Seal() {
     ASSIGN_OR_RETURN(file, FileObjectLocked());
     ResumeStreamLocked();
   }
-  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutFile(file));
+  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutFile(file, repo_->objects().UnscopedKeyId()));
   return std::make_pair(id, std::move(file));
 }
 

@@ -216,8 +216,13 @@ Result<bool> FileSystem::RefreshFromMain() {
       RETURN_IF_ERROR(ApplyMain(again.value));
       changed = true;
     }
-    MutexLock refresh(&refresh_mu_);
-    return std::vector<ObjectId>(served_roots_.begin(), served_roots_.end());
+    std::vector<ObjectId> served;
+    {
+      MutexLock refresh(&refresh_mu_);
+      served.assign(served_roots_.begin(), served_roots_.end());
+    }
+    // What gc walks: stored trees (with scopes, each served root's fragments).
+    return ctx_->repo->objects().StoredTreesOf(served);
   }));
   return changed;
 }

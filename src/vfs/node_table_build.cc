@@ -52,7 +52,10 @@ Result<ObjectId> NodeTable::BuildTree(Node* dir) {
     tree.entries.push_back(std::move(e));
   }
   // Small objects, so sealing them under the table lock keeps the commit consistent cheaply.
-  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutTree(tree));
+  // Its path decides the scopes its entries are split into (repositories with scopes).
+  std::optional<std::string> path = PathOf(dir);
+  if (!path) return Internal("a directory being committed has no path");
+  ASSIGN_OR_RETURN(ObjectId id, repo_->objects().PutTree(tree, *path, dir->tree_id));
   dir->tree_id = id;
   dir->dirty = false;
   return id;

@@ -49,7 +49,10 @@ Result<std::shared_ptr<const VersionsView::Lists>> VersionsView::CurrentLists() 
     }
   }
   auto lists = std::make_shared<Lists>();
-  ASSIGN_OR_RETURN(lists->snapshots, repo_->ListSnapshots());
+  // With scopes, snapshots older than the scopes may be closed to this slot: .versions shows the
+  // ones it opens.
+  bool sealed_older = false;
+  ASSIGN_OR_RETURN(lists->snapshots, repo_->ListSnapshots(&sealed_older));
   ASSIGN_OR_RETURN(auto tags, repo_->refs().ReadTags());
   lists->tags = std::move(tags.value);
   lists->loaded = std::chrono::steady_clock::now();

@@ -125,16 +125,16 @@ expect_msg "... and says it is a directory" "is a directory"
 expect_rc 8 "import of a missing local file exits 8" "$WFS" import "$R" "$T/no-such-file"
 
 section "a newer format"
-copy_repo "$R" "$T/v2"
-"$PY" - "$T/v2/config" <<'EOF'
+copy_repo "$R" "$T/v3"
+"$PY" - "$T/v3/config" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["version"] = 2
+c["version"] = 3
 open(sys.argv[1], "w").write(json.dumps(c, indent=2) + "\n")
 EOF
-expect_rc 4 "config edited to \"version\": 2: ls exits 4" "$WFS" ls "$T/v2"
+expect_rc 4 "config edited to \"version\": 3: ls exits 4" "$WFS" ls "$T/v3"
 expect_msg "... and says the format is newer" "newer"
-expect_rc 4 "... check exits 4 too" "$WFS" check "$T/v2"
+expect_rc 4 "... check exits 4 too" "$WFS" check "$T/v3"
 copy_repo "$R" "$T/cfg"
 "$PY" - "$T/cfg/config" <<'EOF'
 import json, sys

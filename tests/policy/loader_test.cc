@@ -103,7 +103,7 @@ TEST(LoaderTest, ErrorsNameLineAndColumn) {
        "p.yaml:6:16:", "non-empty list"},
       {"unknown top-level key", "version: 1\nroles: {r: {rules: []}}\nbindngs: []\n", "p.yaml:3:1:",
        "unknown key \"bindngs\" in the policy (expected one of: version, roles, bindings, "
-       "default_role)"},
+       "default_role, scopes)"},
       {"unknown key in a rule", WithRules("      - paths: [/a]\n        alow: [read]\n"),
        "p.yaml:6:9:", R"(unknown key "alow" in rule 1 of role "r")"},
       {"allow and deny both",

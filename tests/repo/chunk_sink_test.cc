@@ -58,7 +58,7 @@ TEST_F(ChunkSinkTest, ResultsInOrderWithManyInFlight) {
   for (int i = 0; i < kChunks; ++i) {
     chunks.push_back(std::make_shared<Bytes>(RandomBytes(rng, 1 + rng() % (64 * 1024))));
   }
-  ChunkSink sink(repo_.get(), &pool_, 1 << 20);
+  ChunkSink sink(repo_.get(), &pool_, 1 << 20, kLegacyKeyId);
   std::vector<StoredChunk> results;
   for (int i = 0; i < kChunks; ++i) {
     REPO_ASSERT_OK(sink.Add(*chunks[i], chunks[i], static_cast<uint64_t>(i)));
@@ -69,7 +69,8 @@ TEST_F(ChunkSinkTest, ResultsInOrderWithManyInFlight) {
   for (int i = 0; i < kChunks; ++i) {
     ASSERT_EQ(results[i].tag, static_cast<uint64_t>(i));
     EXPECT_EQ(results[i].ref.size, chunks[i]->size());
-    EXPECT_EQ(results[i].ref.id, repo_->objects().ComputeId(ObjectType::kChunk, *chunks[i]));
+    EXPECT_EQ(results[i].ref.id,
+              repo_->objects().ComputeId(ObjectType::kChunk, *chunks[i], kLegacyKeyId));
     REPO_ASSERT_OK_AND_ASSIGN(Bytes back,
                               repo_->objects().GetObject(ObjectType::kChunk, results[i].ref.id));
     EXPECT_TRUE(back == *chunks[i]) << "chunk " << i;
@@ -88,7 +89,7 @@ TEST_F(ChunkSinkTest, BackPressureBoundsBytesInFlight) {
   chunks.reserve(kChunks);
   for (int i = 0; i < kChunks; ++i)
     chunks.push_back(std::make_shared<Bytes>(RandomBytes(rng, kChunk)));
-  ChunkSink sink(repo_.get(), &pool_, kBound);
+  ChunkSink sink(repo_.get(), &pool_, kBound, kLegacyKeyId);
   gate_->Close();
   std::atomic<int> added{0};
   std::thread adder([&] {
@@ -124,7 +125,7 @@ TEST_F(ChunkSinkTest, StoreErrorIsReportedAndSticky) {
   plan.fail_writes_after = gate_->writes() + 3;  // the fourth Put fails
   plan.fail_code = Code::kNoSpace;
   gate_->SetPlan(plan);
-  ChunkSink sink(repo_.get(), &pool_, 1 << 20);
+  ChunkSink sink(repo_.get(), &pool_, 1 << 20, kLegacyKeyId);
   Status first_failure;
   for (int i = 0; i < 20 && first_failure.ok(); ++i) {
     auto chunk = std::make_shared<Bytes>(RandomBytes(rng, 4096));
@@ -151,7 +152,7 @@ TEST_F(ChunkSinkTest, DeduplicatedChunksAreCounted) {
   auto b = std::make_shared<Bytes>(RandomBytes(rng, 7000));
   auto c = std::make_shared<Bytes>(RandomBytes(rng, 11000));
   {
-    ChunkSink first(repo_.get(), &pool_, 1 << 20);
+    ChunkSink first(repo_.get(), &pool_, 1 << 20, kLegacyKeyId);
     REPO_ASSERT_OK(first.Add(*a, a));
     REPO_ASSERT_OK(first.Add(*b, b));
     std::vector<StoredChunk> r;
@@ -160,7 +161,7 @@ TEST_F(ChunkSinkTest, DeduplicatedChunksAreCounted) {
     EXPECT_EQ(first.dedup_bytes(), 0u);
   }
   const int64_t writes_before = gate_->writes();
-  ChunkSink second(repo_.get(), nullptr, 1 << 20);  // the inline mode counts the same
+  ChunkSink second(repo_.get(), nullptr, 1 << 20, kLegacyKeyId);  // the inline mode counts the same
   REPO_ASSERT_OK(second.Add(*a, a, 1));
   REPO_ASSERT_OK(second.Add(*c, c, 2));
   REPO_ASSERT_OK(second.Add(*b, b, 3));

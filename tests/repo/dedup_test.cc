@@ -59,7 +59,7 @@ Result<ObjectId> ImportSafetensors(Repository* repo, const std::vector<GenTensor
                                    FileObject* file, uint64_t* header_end) {
   const Bytes header = testgen::SafetensorsPrefix(testgen::SafetensorsJson(tensors, metadata));
   *header_end = header.size();
-  FileWriter w(repo);
+  FileWriter w(repo, kLegacyKeyId);
   RETURN_IF_ERROR(w.Write(header));
   for (const GenTensor& t : tensors) {
     for (size_t off = 0; off < t.data.size(); off += kMiB) {

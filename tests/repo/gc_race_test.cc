@@ -55,7 +55,8 @@ TEST(GcRaceTest, GcWithGraceZeroNeverDeletesWhatAConcurrentWriterPublishes) {
   REPO_ASSERT_OK(CommitFile(writer.get(), "/base", AsBytes("base content"), "base").status());
   // Old garbage, which gc must still free while the writer runs.
   REPO_ASSERT_OK_AND_ASSIGN(
-      ObjectId garbage, collector->objects().PutObject(ObjectType::kChunk, AsBytes("old garbage")));
+      ObjectId garbage,
+      collector->objects().PutObject(ObjectType::kChunk, AsBytes("old garbage"), kLegacyKeyId));
   {
     const std::string hex = garbage.Hex();
     const std::string path = dir.path() + "/objects/" + hex.substr(0, 2) + "/" + hex;

@@ -190,7 +190,7 @@ TEST_F(GoldenTest, SnapshotsAndContents) {
     EXPECT_FALSE(e.has_owner) << e.name;
     EXPECT_EQ(e.link_group, 0u) << e.name;
   }
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->objects().PutTree(root));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->objects().PutTree(root, "/"));
   EXPECT_EQ(again, snaps[0].snapshot.root);
 }
 

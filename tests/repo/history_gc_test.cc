@@ -259,7 +259,8 @@ TEST_F(HistoryTest, GcKeepsWhatOnlyATagReaches) {
   side.parent.reset();
   side.seq = 1;
   REPO_ASSERT_OK_AND_ASSIGN(
-      ObjectId side_id, repo_->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(side)));
+      ObjectId side_id,
+      repo_->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(side), kLegacyKeyId));
   REPO_ASSERT_OK(SetTag(repo_.get(), "side", side_id, false));
   REPO_ASSERT_OK(Forget(repo_.get(), Policy(1, 0, 0, false), false).status());
   GcOptions options;

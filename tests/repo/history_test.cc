@@ -189,7 +189,7 @@ std::map<std::string, TensorChangeKind> TensorKinds(const FileChange& c) {
 
 // Stores a file with or without the forced cuts at tensor boundaries.
 ObjectId StoreFile(Repository* repo, const Bytes& data, bool safetensors_cuts) {
-  FileWriter w(repo, safetensors_cuts);
+  FileWriter w(repo, kLegacyKeyId, safetensors_cuts);
   EXPECT_TRUE(w.Write(data).ok());
   auto id = w.Finish();
   EXPECT_TRUE(id.ok());

@@ -88,7 +88,7 @@ class HistoryTest : public ::testing::Test {
     s.time_ns = time_ns;
     s.author = "admin";
     s.message = message;
-    auto id = repo_->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(s));
+    auto id = repo_->objects().PutObject(ObjectType::kSnapshot, EncodeSnapshot(s), kLegacyKeyId);
     EXPECT_TRUE(id.ok());
     MainRef next = main->value;
     next.head = *id;
@@ -115,7 +115,7 @@ class HistoryTest : public ::testing::Test {
     auto tree = repo_->objects().LoadTree(root);
     EXPECT_TRUE(tree.ok());
     std::erase_if(tree->entries, [&](const TreeEntry& e) { return e.name == name; });
-    auto id = repo_->objects().PutTree(*tree);
+    auto id = repo_->objects().PutTree(*tree, "/");
     EXPECT_TRUE(id.ok());
     return *id;
   }

@@ -118,12 +118,14 @@ class HoleRepoTest : public ::testing::Test {
 TEST_F(HoleRepoTest, ReadersCheckAndStatsTreatHolesAsZeros) {
   constexpr uint64_t kHole = 3 << 20;
   const Bytes head = ToBytes("head bytes"), tail = ToBytes("tail");
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c1, repo_->objects().PutObject(ObjectType::kChunk, head));
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c2, repo_->objects().PutObject(ObjectType::kChunk, tail));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c1,
+                            repo_->objects().PutObject(ObjectType::kChunk, head, kLegacyKeyId));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId c2,
+                            repo_->objects().PutObject(ObjectType::kChunk, tail, kLegacyKeyId));
   FileObject f;
   f.chunks = {ChunkRef{c1, head.size()}, ChunkRef::Hole(kHole), ChunkRef{c2, tail.size()}};
   f.size = head.size() + kHole + tail.size();
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->objects().PutFile(f));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->objects().PutFile(f, kLegacyKeyId));
   REPO_ASSERT_OK_AND_ASSIGN(FileObject loaded, repo_->objects().LoadFile(fid));
 
   Bytes want = head;

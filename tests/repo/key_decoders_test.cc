@@ -154,7 +154,7 @@ TEST(KeyDecodersTest, RandomAndMutatedInputIsHandledSafely) {
 
 TEST(KeyDecodersTest, ConfigNumbersOutOfRangeAreRefused) {
   const Bytes config = Config();
-  EXPECT_CODE(ParseConfig(Replaced(config, "\"version\": 1", "\"version\": 2")),
+  EXPECT_CODE(ParseConfig(Replaced(config, "\"version\": 1", "\"version\": 3")),
               Code::kUnsupported);
   EXPECT_CODE(ParseConfig(Replaced(config, "\"version\": 1", "\"version\": 0")), Code::kCorruption);
   for (const char* huge : {"18446744073709551615", "4294967296", "-1"}) {

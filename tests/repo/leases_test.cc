@@ -176,10 +176,12 @@ TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   auto writer = Open();
   REPO_ASSERT_OK(CommitFile(writer.get(), "/a", AsBytes("first"), "1").status());
   // Garbage from before the writer's lease (aged), and garbage the writer wrote (not aged).
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId old_garbage, writer->objects().PutObject(
-                                                      ObjectType::kChunk, AsBytes("old garbage")));
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId new_garbage, writer->objects().PutObject(
-                                                      ObjectType::kChunk, AsBytes("new garbage")));
+  REPO_ASSERT_OK_AND_ASSIGN(
+      ObjectId old_garbage,
+      writer->objects().PutObject(ObjectType::kChunk, AsBytes("old garbage"), kLegacyKeyId));
+  REPO_ASSERT_OK_AND_ASSIGN(
+      ObjectId new_garbage,
+      writer->objects().PutObject(ObjectType::kChunk, AsBytes("new garbage"), kLegacyKeyId));
   AgeObject(dir_.path(), old_garbage, 3600);
   auto collector = Open();
   GcOptions options;
@@ -196,7 +198,9 @@ TEST_F(LeasesTest, GcKeepsWhatALiveWriterWroteButFreesOlderGarbage) {
   EXPECT_EQ(own.leases, 0u);
   EXPECT_FALSE(*collector->store()->Contains(new_garbage));
   // Reusing an object gc deleted stores it again (the touch finds it gone).
-  REPO_ASSERT_OK(writer->objects().PutObject(ObjectType::kChunk, AsBytes("new garbage")).status());
+  REPO_ASSERT_OK(writer->objects()
+                     .PutObject(ObjectType::kChunk, AsBytes("new garbage"), kLegacyKeyId)
+                     .status());
   EXPECT_TRUE(*collector->store()->Contains(new_garbage));
 }
 

@@ -190,7 +190,7 @@ TEST(ObjectDecodersTest, UnknownEncodingVersions) {
   }
   EXPECT_CODE(DecodeFile(Bytes{3}), Code::kUnsupported);
   EXPECT_CODE(DecodeTree(Bytes{4}), Code::kUnsupported);
-  EXPECT_CODE(DecodeSnapshot(Bytes{2}), Code::kUnsupported);
+  EXPECT_CODE(DecodeSnapshot(Bytes{3}), Code::kUnsupported);
   EXPECT_CODE(DecodePolicy(Bytes{2}), Code::kUnsupported);
 }
 

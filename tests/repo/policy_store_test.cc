@@ -72,7 +72,7 @@ class PolicyStoreTest : public ::testing::Test {
   // id: a forgery only a key holder can make, for chains that must not verify.
   void Forge(const ObjectId& id, const PolicyObject& p, ObjectType type = ObjectType::kPolicy) {
     REPO_ASSERT_OK(store_.get()->Delete(id));
-    REPO_ASSERT_OK(repo_->objects().PutObjectWithId(type, id, EncodePolicy(p)));
+    REPO_ASSERT_OK(repo_->objects().PutObjectWithId(type, id, EncodePolicy(p), kLegacyKeyId));
   }
 
   std::vector<Repository::PolicyVersion> SetMany(int n) {

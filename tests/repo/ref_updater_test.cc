@@ -62,7 +62,7 @@ TEST_F(RefUpdaterTest, ConflictIsRetriedOnTheWinnersValue) {
 
 TEST_F(RefUpdaterTest, MainConflictKeepsTheOtherCommitAndBumpsTheGeneration) {
   REPO_ASSERT_OK_AND_ASSIGN(auto before, repo_->refs().ReadMain());
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId theirs, repo_->objects().PutTree(TreeObject{}));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId theirs, repo_->objects().PutTree(TreeObject{}, "/"));
   int calls = 0;
   std::vector<MainRef> observed;
   repo_->refs().SetMainObserver([&](const MainRef& m) { observed.push_back(m); });

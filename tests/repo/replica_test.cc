@@ -198,7 +198,7 @@ TEST_F(ReplicaTest, RefusesLiveChangesInNoSnapshot) {
   REPO_ASSERT_OK(CommitFile(src_.get(), "/a", AsBytes("one"), "1").status());
   auto dst = OpenDst();
   ASSERT_NE(dst, nullptr);
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId tree, dst->objects().PutTree(TreeObject{}));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId tree, dst->objects().PutTree(TreeObject{}, "/"));
   REPO_ASSERT_OK(dst->refs().UpdateMain([&](MainRef* m) -> Result<bool> {
     TreeObject t;
     TreeEntry e;
@@ -206,7 +206,7 @@ TEST_F(ReplicaTest, RefusesLiveChangesInNoSnapshot) {
     e.type = EntryType::kDirectory;
     e.id = tree;
     t.entries.push_back(e);
-    ASSIGN_OR_RETURN(m->live_root, dst->objects().PutTree(t));
+    ASSIGN_OR_RETURN(m->live_root, dst->objects().PutTree(t, "/"));
     return true;
   }));
   auto r = CopyToReplica(src_.get(), dst.get(), CopyOptions{}, nullptr);

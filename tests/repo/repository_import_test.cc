@@ -82,9 +82,9 @@ TEST_F(RepoTest, ImportedFilesChunkLikeWrittenOnes) {
     const std::string src = tmp.Sub("f" + std::to_string(size) + ".bin");
     testing::WriteLocalFile(src, data);
     ImportStats stats;
-    REPO_ASSERT_OK_AND_ASSIGN(TreeEntry entry, ImportPath(repo_.get(), src, &stats, nullptr));
+    REPO_ASSERT_OK_AND_ASSIGN(TreeEntry entry, ImportPath(repo_.get(), src, "/", &stats, nullptr));
     REPO_ASSERT_OK_AND_ASSIGN(FileObject imported, repo_->objects().LoadFile(entry.id));
-    FileWriter w(repo_.get(), true);
+    FileWriter w(repo_.get(), kLegacyKeyId, true);
     for (size_t off = 0; off < size; off += 777777) {
       REPO_ASSERT_OK(w.Write(ByteView(data).subspan(off, std::min<size_t>(777777, size - off))));
     }
@@ -139,8 +139,8 @@ TEST_F(RepoTest, ImportExportRoundTrip) {
 
   ImportStats stats;
   uint64_t progress_calls = 0;
-  REPO_ASSERT_OK_AND_ASSIGN(
-      TreeEntry entry, ImportPath(repo_.get(), src, &stats, [&](uint64_t) { ++progress_calls; }));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry entry, ImportPath(repo_.get(), src, "/", &stats,
+                                                        [&](uint64_t) { ++progress_calls; }));
   EXPECT_EQ(entry.type, EntryType::kDirectory);
   EXPECT_EQ(stats.files, 5u);
   REPO_ASSERT_OK_AND_ASSIGN(uint64_t local_size, LocalSize(src));
@@ -187,8 +187,8 @@ TEST_F(RepoTest, ImportExportRoundTrip) {
   EXPECT_EQ(Snapshot(dest).size(), want.size());
 
   // A single file imports and exports too.
-  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry single,
-                            ImportPath(repo_.get(), src + "/nested/exec.sh", &stats, nullptr));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry single, ImportPath(repo_.get(), src + "/nested/exec.sh",
+                                                         "/exec.sh", &stats, nullptr));
   EXPECT_EQ(single.type, EntryType::kFile);
   EXPECT_EQ(single.mode, 0750u);
   REPO_ASSERT_OK(ExportEntry(*repo_, single, tmp.Sub("exec-copy.sh"), nullptr, &done));
@@ -197,7 +197,7 @@ TEST_F(RepoTest, ImportExportRoundTrip) {
   // A FIFO imports as a FIFO entry (nothing is read from it) and exports as a FIFO again.
   ASSERT_EQ(::mkfifo(tmp.Sub("fifo").c_str(), 0640), 0);
   REPO_ASSERT_OK_AND_ASSIGN(TreeEntry fifo,
-                            ImportPath(repo_.get(), tmp.Sub("fifo"), &stats, nullptr));
+                            ImportPath(repo_.get(), tmp.Sub("fifo"), "/fifo", &stats, nullptr));
   EXPECT_EQ(fifo.type, EntryType::kFifo);
   EXPECT_EQ(fifo.mode, 0640u);
   REPO_ASSERT_OK(ExportEntry(*repo_, fifo, tmp.Sub("fifo-copy"), nullptr, &done));

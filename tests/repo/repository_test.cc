@@ -17,7 +17,7 @@ TEST(RepositoryInitTest, InitThenOpenWithPassphrase) {
   REPO_ASSERT_OK_AND_ASSIGN(auto repo, store.Open(Passphrase(kPass)));
   EXPECT_EQ(repo->slot_name(), "admin");
   EXPECT_EQ(repo->role(), "admin");
-  EXPECT_EQ(repo->config().format_version, kFormatVersion);
+  EXPECT_EQ(repo->config().format_version, kBaseFormatVersion);
   EXPECT_EQ(repo->config().repo_id.size(), kRepoIdSize);
   EXPECT_EQ(repo->config().chunker.avg_size, ChunkerParams{}.avg_size);
   // The fresh repository has an empty live tree and no snapshots.
@@ -194,7 +194,7 @@ TEST_F(RepoTest, NewerFormatVersionIsUnsupported) {
   const std::string from = "\"version\": 1";
   const size_t at = text.find(from);
   ASSERT_NE(at, std::string::npos) << text;
-  text.replace(at, from.size(), "\"version\": 2");
+  text.replace(at, from.size(), "\"version\": 3");
   REPO_ASSERT_OK(store_.get()->WriteFile("config", AsBytes(text)));
   auto r = store_.Open(Passphrase(kPass));
   ASSERT_FALSE(r.ok());
@@ -212,14 +212,16 @@ TEST_F(RepoTest, PutGetObjectRoundTrip) {
        {size_t{0}, size_t{1}, size_t{65535}, size_t{65536}, size_t{65537}, size_t{300000}}) {
     SCOPED_TRACE("size " + std::to_string(size));
     const Bytes data = RandomBytes(rng, size);
-    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
-    EXPECT_EQ(id, repo_->objects().ComputeId(ObjectType::kChunk, data));
+    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id,
+                              repo_->objects().PutObject(ObjectType::kChunk, data, kLegacyKeyId));
+    EXPECT_EQ(id, repo_->objects().ComputeId(ObjectType::kChunk, data, kLegacyKeyId));
     REPO_ASSERT_OK_AND_ASSIGN(Bytes got, repo_->objects().GetObject(ObjectType::kChunk, id));
     EXPECT_EQ(got, data);
     // Idempotent, and the id depends on the type.
-    REPO_ASSERT_OK_AND_ASSIGN(ObjectId again, repo_->objects().PutObject(ObjectType::kChunk, data));
+    REPO_ASSERT_OK_AND_ASSIGN(ObjectId again,
+                              repo_->objects().PutObject(ObjectType::kChunk, data, kLegacyKeyId));
     EXPECT_EQ(again, id);
-    EXPECT_NE(repo_->objects().ComputeId(ObjectType::kFile, data), id);
+    EXPECT_NE(repo_->objects().ComputeId(ObjectType::kFile, data, kLegacyKeyId), id);
     // Opening it as another type fails authentication: kCorruption, never a wrong answer.
     EXPECT_EQ(repo_->objects().GetObject(ObjectType::kTree, id).status().code(), Code::kCorruption);
     // Nothing in the store holds the plaintext.
@@ -238,9 +240,10 @@ TEST_F(RepoTest, PutGetObjectRoundTrip) {
 TEST_F(RepoTest, StructuredObjectsRoundTrip) {
   FileObject f;
   f.size = 10;
-  f.chunks = {ChunkRef{repo_->objects().ComputeId(ObjectType::kChunk, AsBytes("abcd")), 4},
-              ChunkRef{repo_->objects().ComputeId(ObjectType::kChunk, AsBytes("efghij")), 6}};
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->objects().PutFile(f));
+  f.chunks = {
+      ChunkRef{repo_->objects().ComputeId(ObjectType::kChunk, AsBytes("abcd"), kLegacyKeyId), 4},
+      ChunkRef{repo_->objects().ComputeId(ObjectType::kChunk, AsBytes("efghij"), kLegacyKeyId), 6}};
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId fid, repo_->objects().PutFile(f, kLegacyKeyId));
   REPO_ASSERT_OK_AND_ASSIGN(FileObject f2, repo_->objects().LoadFile(fid));
   EXPECT_EQ(f2.size, 10u);
   EXPECT_EQ(f2.chunks, f.chunks);
@@ -250,7 +253,7 @@ TEST_F(RepoTest, StructuredObjectsRoundTrip) {
   e.name = "x";
   e.xattrs["user.k"] = ToBytes("v");
   t.entries.push_back(e);
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId tid, repo_->objects().PutTree(t));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId tid, repo_->objects().PutTree(t, "/"));
   REPO_ASSERT_OK_AND_ASSIGN(TreeObject t2, repo_->objects().LoadTree(tid));
   ASSERT_EQ(t2.entries.size(), 1u);
   EXPECT_EQ(t2.entries[0], e);
@@ -284,7 +287,8 @@ TEST_F(RepoTest, ChunkReaderRangeEqualsSlice) {
   for (size_t size : {size_t{1}, size_t{65536}, size_t{5 * 65536 + 123}, size_t{1 << 20}}) {
     SCOPED_TRACE("chunk size " + std::to_string(size));
     const Bytes data = RandomBytes(rng, size);
-    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
+    REPO_ASSERT_OK_AND_ASSIGN(ObjectId id,
+                              repo_->objects().PutObject(ObjectType::kChunk, data, kLegacyKeyId));
     std::vector<std::pair<uint64_t, uint64_t>> ranges = {
         {0, size}, {0, 1}, {size - 1, 1}, {0, size + 100}, {size - 1, 1000}};
     if (size > 65536) ranges.emplace_back(65535, 2);  // across a frame boundary
@@ -322,7 +326,8 @@ TEST_F(RepoTest, ChunkReaderMidChunkReadsReportTheDamagedFrameOnly) {
   std::mt19937_64 rng(TestSeed());
   const uint64_t frame = crypto::kFrameSize;
   const Bytes data = RandomBytes(rng, 5 * frame + 321);
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId id, repo_->objects().PutObject(ObjectType::kChunk, data));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId id,
+                            repo_->objects().PutObject(ObjectType::kChunk, data, kLegacyKeyId));
   REPO_ASSERT_OK_AND_ASSIGN(Bytes sealed, store_.get()->Get(id));
   sealed[crypto::ObjectCipher::FrameOffset(3) + 7] ^= 1;  // frame 3
   REPO_ASSERT_OK(store_.get()->Delete(id));

@@ -60,7 +60,7 @@ class TamperTest : public ::testing::Test {
     content[kReadme] = ToBytes("this file is not affected by object corruption\n");
     for (const char* p : {kBig, kSecond, kReadme}) testing::WriteLocalFile(src + p, content[p]);
     ImportStats stats;
-    REPO_ASSERT_OK_AND_ASSIGN(TreeEntry root, ImportPath(repo.get(), src, &stats, nullptr));
+    REPO_ASSERT_OK_AND_ASSIGN(TreeEntry root, ImportPath(repo.get(), src, "/", &stats, nullptr));
     REPO_ASSERT_OK(
         repo->CommitSnapshot([&](const MainRef&) { return root.id; }, "import").status());
     content[kExtra] = ToBytes("extra");

@@ -65,8 +65,8 @@ uint64_t StoredBytes(storage::ObjectStore* store) {
 }
 
 Result<ObjectId> WriteContent(Repository* repo, ByteView data, size_t piece, FileObject* file,
-                              uint64_t* new_bytes) {
-  FileWriter w(repo);
+                              uint64_t* new_bytes, uint32_t key_id) {
+  FileWriter w(repo, key_id);
   for (size_t off = 0; off < data.size(); off += piece) {
     RETURN_IF_ERROR(w.Write(data.subspan(off, std::min(piece, data.size() - off))));
   }
@@ -96,7 +96,8 @@ TreeEntry FileEntry(const ObjectId& id, uint64_t size, uint32_t mode) {
 
 Result<SnapshotInfo> CommitFile(Repository* repo, const std::string& path, ByteView data,
                                 const std::string& message) {
-  ASSIGN_OR_RETURN(ObjectId id, WriteContent(repo, data));
+  ASSIGN_OR_RETURN(uint32_t key_id, repo->objects().WriteKeyFor(path));
+  ASSIGN_OR_RETURN(ObjectId id, WriteContent(repo, data, 1 << 20, nullptr, nullptr, key_id));
   ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
   return repo->CommitSnapshot(
       [&](const MainRef& m) {

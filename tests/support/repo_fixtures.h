@@ -92,7 +92,8 @@ uint64_t StoredBytes(storage::ObjectStore* store);
 
 // Streams data through a FileWriter in pieces of `piece` bytes; returns the file object's id.
 Result<ObjectId> WriteContent(Repository* repo, ByteView data, size_t piece = 1 << 20,
-                              FileObject* file = nullptr, uint64_t* new_bytes = nullptr);
+                              FileObject* file = nullptr, uint64_t* new_bytes = nullptr,
+                              uint32_t key_id = kLegacyKeyId);
 
 // The whole content of a stored file object, through FileReader::ReadAt.
 Result<Bytes> ReadContent(const Repository& repo, const ObjectId& file_id);

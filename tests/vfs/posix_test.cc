@@ -314,7 +314,7 @@ TEST_F(PosixTest, EntriesWithoutOwnerShowTheMountingUser) {
   e.target = "x";
   e.size = 1;
   t.entries.push_back(e);
-  REPO_ASSERT_OK_AND_ASSIGN(ObjectId root, repo_->objects().PutTree(t));
+  REPO_ASSERT_OK_AND_ASSIGN(ObjectId root, repo_->objects().PutTree(t, "/"));
   REPO_ASSERT_OK(fs_->Shutdown());
   fs_.reset();
   REPO_ASSERT_OK_AND_ASSIGN(repo::Versioned<repo::MainRef> main, repo_->refs().ReadMain());

@@ -39,7 +39,7 @@ class ReadAheadTest : public ::testing::Test {
 
   // Stores data as a file and returns its file object.
   repo::FileObject Store(const Bytes& data) {
-    repo::FileWriter w(repo_.get(), false);
+    repo::FileWriter w(repo_.get(), repo::kLegacyKeyId, false);
     EXPECT_TRUE(w.Write(data).ok());
     auto id = w.Finish();
     EXPECT_TRUE(id.ok());

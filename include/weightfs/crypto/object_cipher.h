@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -39,15 +40,24 @@ constexpr size_t kSealedFrameSize = kFrameSize + 16;
 
 class ObjectCipher {
  public:
-  // repo_id: 16 bytes. keys: key id -> 32-byte content key. new_key_id: the key that seals.
-  ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id);
+  // repo_id: 16 bytes. keys: key id -> 32-byte content key. new_key_id: the key that seals when
+  // none is named. withheld: key ids that exist in the repository but that these keys do not
+  // include (another scope's): an object sealed under one is kPermissionDenied, not corruption.
+  ObjectCipher(Bytes repo_id, std::map<uint32_t, SecretBytes> keys, uint32_t new_key_id,
+               std::set<uint32_t> withheld = {});
   ~ObjectCipher();
 
   Result<Bytes> Seal(uint8_t type, const ObjectId& id, ByteView plaintext) const;
   // Seals into out, which must hold exactly SealedSize(plaintext.size()) bytes (an UninitBuffer:
   // every byte is written, so the data path never zero-fills a buffer first).
   Status SealInto(uint8_t type, const ObjectId& id, ByteView plaintext,
-                  std::span<uint8_t> out) const;
+                  std::span<uint8_t> out) const {
+    return SealInto(type, id, plaintext, out, new_key_id_);
+  }
+  // The same under key key_id (kPermissionDenied when this cipher does not hold it).
+  Status SealInto(uint8_t type, const ObjectId& id, ByteView plaintext, std::span<uint8_t> out,
+                  uint32_t key_id) const;
+  bool Holds(uint32_t key_id) const { return keys_.contains(key_id); }
   // Opens and authenticates a whole sealed object.
   Result<Bytes> Open(uint8_t type, const ObjectId& id, ByteView sealed) const;
 
@@ -90,10 +100,13 @@ class ObjectCipher {
   // The object's key (HKDF), from a small cache of recently used objects' keys.
   Result<SecretBytes> ObjectKey(uint32_t key_id, const ObjectId& id) const EXCLUDES(key_mu_);
   Status CheckHeader(uint8_t type, ByteView header, uint32_t* key_id) const;
+  // kPermissionDenied for a withheld key id, kCorruption for one that does not exist.
+  Status UnknownKey(uint32_t key_id) const;
 
   Bytes repo_id_;
   std::map<uint32_t, SecretBytes> keys_;
   uint32_t new_key_id_;
+  std::set<uint32_t> withheld_;
 
   // Direct-mapped cache of derived object keys: a large object read frame by frame, or a hot
   // one read again, derives its key once. Slots are wiped on destruction.

@@ -56,6 +56,13 @@ class Pattern {
   static Result<Pattern> Parse(std::string_view text);
   // path must be normalized (NormalizePath).
   bool Matches(std::string_view path) const;
+  // Whether some normalized path matches both this and other. Exact.
+  bool Overlaps(const Pattern& other) const;
+  // Whether every normalized path other matches, this matches too. Conservative: true is always
+  // right, false may also mean "cannot tell" ("/**/*" holds "/*/**", and this answers false).
+  // A "**" of this absorbs any run of other's segments; a segment of this holds one of other's
+  // when it is "*", the same text, or a glob matching other's literal segment.
+  bool Contains(const Pattern& other) const;
   const std::string& text() const { return text_; }
 
  private:
@@ -116,6 +123,42 @@ struct RoleGrant {
   std::string because;  // "user alice (line 20)", "group ml-team (line 22)", "default_role"
 };
 
+// Scopes: named sets of path patterns (YAML `scopes: {public: ["/public/**"]}`) that split the
+// paths of a repository for encryption, each scope with its own keys. Every path belongs to
+// exactly one scope (the loader refuses scopes whose patterns can match a common path); a path no
+// scope pattern matches belongs to kDefaultScope, which a policy may not declare.
+inline constexpr char kDefaultScope[] = "default";
+inline constexpr int kMaxScopes = 63;  // declared ones; with default, 64
+// Bounds on the scope patterns of one policy, which Load compares pairwise: a policy has a few.
+inline constexpr size_t kMaxScopePatterns = 1024;
+inline constexpr size_t kMaxScopePatternBytes = 16384;  // their texts together
+
+struct Scope {
+  std::string name;
+  std::vector<Pattern> patterns;
+  int line = 0;  // of its name in the policy file
+};
+
+// What a role needs and gets in one scope (Policy::RoleScopes).
+struct RoleScope {
+  std::string scope;
+  // Some allow rule of the role grants read, create, update or delete on a path that may lie in
+  // the scope, so a key slot of the role holds the scope's keys.
+  bool needs_key = false;
+  // The role may list (or browse history) there but needs no key: it sees only the names its
+  // keys open (directories leading to scopes it holds), not the scope's own entries, whatever
+  // the policy allows.
+  bool lists_without_key = false;
+  // The role may read every path of the scope: its allow rules cover the scope and no deny rule
+  // for read or list reaches into it. A key for such a scope gives nothing the daemon refuses.
+  bool readable_whole = false;
+  std::vector<const Rule*> because;  // the allow rules that make it need the key, in file order
+  // For a needed scope, why some paths of it are refused by the daemon only (the key opens them),
+  // one sentence each: "member rule 3 (line 14) denies read on /team/hr/** inside scope team:
+  // enforced by the daemon only, the key opens it".
+  std::vector<std::string> daemon_only;
+};
+
 // The largest policy text Load accepts. A policy is a few KiB; the bound keeps a hostile file from
 // costing memory and time (and so does refusing YAML aliases, see Load).
 inline constexpr size_t kMaxPolicyBytes = 1 << 20;
@@ -124,9 +167,10 @@ class Policy {
  public:
   // Parses and validates YAML. source names the text in errors, which read
   // "SOURCE:LINE:COLUMN: message" (kInvalidArgument). Unknown keys, capabilities or roles,
-  // bad patterns, a missing or unsupported version, a role bound twice to the same user or group
-  // and malformed YAML are errors. So are YAML aliases (`*name`, which let a small text expand
-  // without bound) and a text longer than kMaxPolicyBytes.
+  // bad patterns, a missing or unsupported version, a role bound twice to the same user or group,
+  // bad scopes (a bad or reserved name, no patterns, more than kMaxScopes, patterns of two scopes
+  // that can match a common path) and malformed YAML are errors. So are YAML aliases (`*name`,
+  // which let a small text expand without bound) and a text longer than kMaxPolicyBytes.
   static Result<std::shared_ptr<const Policy>> Load(std::string_view yaml,
                                                     const std::string& source);
   // The policy of a repository without one: role "admin" may do everything, other roles nothing.
@@ -152,6 +196,19 @@ class Policy {
   // all of them together). Unknown role names contribute no rules.
   Decision Decide(const std::vector<std::string>& roles, Capability cap,
                   std::string_view path) const;
+
+  // Scopes in the order the policy declares them (none: every path is in kDefaultScope).
+  bool has_scopes() const { return !scopes_.empty(); }
+  const std::vector<Scope>& scopes() const { return scopes_; }
+  // The declared names and kDefaultScope, sorted.
+  std::vector<std::string> ScopeNames() const;
+  // The scope of a normalized path: the declared scope one of whose patterns matches it, else
+  // kDefaultScope.
+  const std::string& ScopeOf(std::string_view path) const;
+  // The keys role needs, scope by scope: one entry per ScopeNames() entry, in that order; empty for
+  // a role the policy does not define. Conservative: when it cannot tell whether a rule reaches a
+  // scope, the role needs that scope's key (and the report says the daemon alone limits it).
+  std::vector<RoleScope> RoleScopes(const std::string& role) const;
 
   // True if some allow rule of role grants a capability in caps on some path (denies ignored):
   // a role for which MayEverAllow(role, kWriteCapabilities) is false can write nowhere.
@@ -180,6 +237,7 @@ class Policy {
   std::vector<std::string> role_names_;
   std::vector<Rule> rules_;  // all roles' rules, in file order
   std::vector<Binding> bindings_;
+  std::vector<Scope> scopes_;
   std::optional<std::string> default_role_;
   std::vector<std::string> reachable_roles_;  // set by Finish()
   // Derives reachable_roles_ once bindings and default_role are known (Load and BuiltIn call it).

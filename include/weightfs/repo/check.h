@@ -21,6 +21,8 @@ struct CheckReport {
   uint64_t files = 0;
   uint64_t chunks = 0;
   uint64_t chunk_bytes = 0;  // plaintext bytes of distinct chunks
+  // With scopes: what this slot could not check, for want of keys ("scope private (...)").
+  std::vector<std::string> not_checked;
 };
 
 // Walks everything reachable from refs/main (live tree and every snapshot) and refs/tags, and
@@ -37,6 +39,9 @@ struct RepoStats {
   uint64_t stored_bytes = 0;   // bytes of every object in the store
   uint64_t objects = 0;        // objects in the store
   double dedup_ratio = 0;      // logical_bytes / stored_bytes
+  // With scopes: the slot could not open some snapshots (recorded before the repository had
+  // scopes), so the figures but those of the store count only what it opens.
+  bool partial = false;
 };
 Result<RepoStats> ComputeStats(const Repository& repo);
 

@@ -38,7 +38,9 @@ class ChunkSink {
   // pool: where the work runs; nullptr runs it on the calling thread inside Add.
   // max_bytes_in_flight: Add blocks while chunks of more bytes than this are being stored (one
   // chunk larger than it is still accepted alone).
-  ChunkSink(Repository* repo, ThreadPool* pool, uint64_t max_bytes_in_flight);
+  // key_id: the keys the chunks are sealed under (ObjectLayer::WriteKeyFor the file's path); the
+  // sink checks that this slot holds them.
+  ChunkSink(Repository* repo, ThreadPool* pool, uint64_t max_bytes_in_flight, uint32_t key_id);
   ~ChunkSink();
   ChunkSink(const ChunkSink&) = delete;
   ChunkSink& operator=(const ChunkSink&) = delete;
@@ -71,6 +73,7 @@ class ChunkSink {
   Repository* const repo_;
   ThreadPool* const pool_;
   const uint64_t max_in_flight_;
+  const uint32_t key_id_;
 
   mutable Mutex mu_;
   CondVar cv_{&mu_};  // a slot finished

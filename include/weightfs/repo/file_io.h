@@ -24,7 +24,9 @@ class FileWriter {
  public:
   // detect_safetensors: add forced cuts at safetensors tensor boundaries when the stream is one.
   // pool: the workers that hash, seal and store chunks (nullptr: the calling thread does it).
-  explicit FileWriter(Repository* repo, bool detect_safetensors = true, ThreadPool* pool = nullptr);
+  // key_id: the keys the file is sealed under (ObjectLayer::WriteKeyFor its path).
+  FileWriter(Repository* repo, uint32_t key_id, bool detect_safetensors = true,
+             ThreadPool* pool = nullptr);
   // Copies data into the writer's buffer (once; chunks are cut and stored from there).
   Status Write(ByteView data);
   // For a caller that can fill the buffer itself (read(2)): Space() is where the next bytes go
@@ -42,6 +44,7 @@ class FileWriter {
   Status ScanAndEmit(bool at_end);
 
   Repository* repo_;
+  uint32_t key_id_;
   FileObject file_;
   CutFinder finder_;
   bool detecting_;

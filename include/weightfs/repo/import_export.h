@@ -22,9 +22,10 @@ struct ImportStats {
 };
 
 // Imports src (a file or a directory) into new objects and returns its tree entry (name
-// unset). Objects are not synced.
-Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, ImportStats* stats,
-                             const ProgressFn& progress);
+// unset). dest is where it is going in the repository (a normalized path: its scope's keys seal
+// it). Objects are not synced.
+Result<TreeEntry> ImportPath(Repository* repo, const std::string& src, const std::string& dest,
+                             ImportStats* stats, const ProgressFn& progress);
 
 // Total size of the regular files below src (for progress bars).
 Result<uint64_t> LocalSize(const std::string& src);

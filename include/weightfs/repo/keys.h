@@ -25,7 +25,12 @@
 
 namespace weightfs::repo {
 
-constexpr uint32_t kFormatVersion = 1;
+// The newest repository format this build reads. 1: no scopes (what init writes). 2: the
+// repository has scopes (refs/keys, v2 key slots, v2 snapshots and refs/main), which builds that
+// know only v1 refuse; `policy set` raises a repository to it with its first scopes.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kBaseFormatVersion = 1;
+constexpr uint32_t kScopedFormatVersion = 2;
 constexpr size_t kRepoIdSize = 16;
 constexpr size_t kMasterSize = 64;
 constexpr size_t kKeyFileSecretSize = 32;
@@ -61,7 +66,7 @@ Result<Credential> LoadKeyFile(const std::string& path);
 Result<Credential> CreateKeyFile(const std::string& path);
 
 struct RepoConfig {
-  uint32_t format_version = kFormatVersion;
+  uint32_t format_version = kBaseFormatVersion;
   Bytes repo_id;  // 16 bytes
   ChunkerParams chunker;
   uint32_t frame_size = 64 * 1024;
@@ -86,6 +91,10 @@ Result<Bytes> SerializeConfig(const RepoConfig& config, const SecretBytes& mac_k
 Status VerifyConfig(ByteView data, const SecretBytes& mac_key);
 
 struct KeySlotInfo {
+  uint32_t version = 1;  // 1: wraps the master secret; 2: wraps a key bundle (keyring.h)
+  // v2: the key ids whose object keys the bundle holds (sorted); v1: none (the master secret
+  // gives them all).
+  std::optional<std::vector<uint32_t>> key_ids;
   std::string name;
   std::string role;
   std::string kind;             // "passphrase" or "keyfile"
@@ -96,13 +105,16 @@ struct KeySlotInfo {
 // [A-Za-z0-9._-], not starting with '.' or '-'. (A slot's role follows ValidateRoleName, names.h.)
 Status ValidateSlotName(const std::string& name);
 
-// Builds the slot file for master under credential.
+// Builds the slot file wrapping secret under credential: the master secret (a v1 slot), or, when
+// key_ids is given, the key bundle holding exactly those key ids (a v2 slot, keyring.h).
 Result<Bytes> WrapKeySlot(const std::string& name, const std::string& role,
                           const Credential& credential, const crypto::ScryptParams& scrypt,
-                          ByteView repo_id, ByteView master, const SecretBytes& mac_key);
+                          ByteView repo_id, ByteView secret, const SecretBytes& mac_key,
+                          const std::optional<std::vector<uint32_t>>& key_ids = std::nullopt);
 // Parses a slot file (no secrets needed).
 Result<KeySlotInfo> ParseKeySlot(ByteView data);
-// Unwraps the master secret; kWrongKey if the credential does not open it.
+// Unwraps what the slot holds (the master secret, or a v2 slot's key bundle); kWrongKey if the
+// credential does not open it.
 Result<SecretBytes> UnwrapKeySlot(ByteView data, const Credential& credential, ByteView repo_id);
 // Checks the slot's MAC under the master-derived key.
 Status VerifyKeySlot(ByteView data, const SecretBytes& mac_key);

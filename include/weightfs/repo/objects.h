@@ -98,8 +98,30 @@ struct TreeObject {
   const TreeEntry* Find(const std::string& name) const;
 };
 
+// Key ids in sealed object headers (see keyring.h). kLegacyKeyId seals every object of a
+// repository without scopes and stays the first keys of the default scope; once a repository
+// has scopes, kCommonKeyId (which every key slot holds) seals snapshots and policy versions, and
+// each scope's keys get the ids refs/keys lists (2 and up).
+constexpr uint32_t kCommonKeyId = 0;
+constexpr uint32_t kLegacyKeyId = 1;
+
+// One scope's root tree in a repository with scopes: the tree object (sealed under key key_id)
+// holding the paths of that scope and the directories above them.
+struct ScopedRoot {
+  uint32_t key_id = 0;
+  ObjectId id;
+  bool operator==(const ScopedRoot&) const = default;
+  bool operator<(const ScopedRoot& o) const {
+    return key_id != o.key_id ? key_id < o.key_id : id < o.id;
+  }
+};
+
+// Encoded as v1 (one root tree) in a repository without scopes, v2 (a root per scope, `roots`,
+// sorted by key id) with scopes; there ObjectLayer::LoadSnapshot sets `root` to the merged view
+// of the roots this session's keys open (a handle, see object_layer.h).
 struct SnapshotObject {
-  ObjectId root;                   // tree
+  ObjectId root;                   // tree (v1), or the handle of `roots` (v2)
+  std::vector<ScopedRoot> roots;   // v2 only
   std::optional<ObjectId> parent;  // snapshot
   uint64_t seq = 0;                // 1 for the first snapshot, parent's + 1 after
   int64_t time_ns = 0;
@@ -119,6 +141,12 @@ struct PolicyObject {
   std::string author_role;  // that slot's role
   std::string text;         // YAML
 };
+
+// The scope roots of a snapshot or of refs/main: u32 count, count x (u32 key id, id), sorted by
+// key id, unique, 1 to kMaxScopedRoots of them (anything else is kCorruption).
+constexpr uint32_t kMaxScopedRoots = 1024;
+void PutScopedRoots(Bytes* out, const std::vector<ScopedRoot>& roots);
+Result<std::vector<ScopedRoot>> GetScopedRoots(Reader* r, const char* what);
 
 Bytes EncodeFile(const FileObject& file);
 Result<FileObject> DecodeFile(ByteView data);

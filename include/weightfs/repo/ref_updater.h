@@ -25,6 +25,8 @@
 #include "weightfs/core/object_id.h"
 #include "weightfs/core/secret.h"
 #include "weightfs/core/status.h"
+#include "weightfs/repo/keyring.h"
+#include "weightfs/repo/objects.h"
 #include "weightfs/storage/object_store.h"
 
 namespace weightfs::repo {
@@ -36,11 +38,25 @@ inline constexpr int kRefUpdateAttempts = 100;
 struct MainRef {
   std::optional<ObjectId> head;  // latest snapshot
   uint64_t head_seq = 0;
-  ObjectId live_root;       // working tree of the live filesystem
+  ObjectId live_root;       // working tree of the live filesystem (with scopes: a handle)
   uint64_t generation = 0;  // bumped on every replacement
+  // With scopes: the live tree's root per scope (encoding v2), from which RefUpdater makes
+  // live_root when it reads the ref, and which it fills from live_root when it writes it.
+  std::vector<ScopedRoot> live_roots;
 };
 
 using TagMap = std::map<std::string, ObjectId>;
+
+// Converts a root tree between its stored form in a repository with scopes (a root tree per
+// scope) and the one id the rest of the code works with (a handle; ObjectLayer implements it).
+class RootCodec {
+ public:
+  virtual ~RootCodec() = default;
+  // The handle of the root directory made of roots.
+  virtual ObjectId HandleOf(const std::vector<ScopedRoot>& roots) const = 0;
+  // The roots a handle stands for; kInternal for an id that is not a root handle.
+  virtual Result<std::vector<ScopedRoot>> RootsOf(const ObjectId& handle) const = 0;
+};
 
 // A ref value together with the stored bytes it came from, for compare-and-swap.
 template <typename T>
@@ -91,6 +107,9 @@ class RefUpdater {
   void SetMainObserver(std::function<void(const MainRef&)> observer) {
     main_observer_ = std::move(observer);
   }
+  // In a repository with scopes: refs/main is read and written with a root per scope, converted
+  // by codec (which must outlive this). Set once, before the repository is shared.
+  void SetRootCodec(const RootCodec* codec) { codec_ = codec; }
 
   // *generation (when given) receives refs/tags' generation, read with the same bytes (0:
   // missing, or written before generations existed).
@@ -102,6 +121,12 @@ class RefUpdater {
   // The generation of refs/tags alone.
   Result<uint64_t> TagsGeneration() const;
 
+  // refs/keys: the key ids of the scopes (keyring.h); an empty list when the repository has no
+  // scopes (the ref is missing).
+  Result<Versioned<std::vector<ScopeKeyInfo>>> ReadKeyRegistry() const;
+  // One compare-and-swap, no retry.
+  Status WriteKeyRegistry(const std::vector<ScopeKeyInfo>& registry,
+                          const std::optional<Bytes>& expected_raw);
   // refs/policy as stored: the id of the current policy object (nullopt: none), no anchor check
   // (PolicyStore does that).
   Result<Versioned<std::optional<ObjectId>>> ReadPolicyRef() const;
@@ -113,12 +138,16 @@ class RefUpdater {
   Result<std::optional<Bytes>> ReadRaw(const std::string& name, size_t max_size) const;
   Status Swap(const std::string& name, const std::optional<Bytes>& expected_raw,
               ByteView plaintext);
+  // refs/main's plaintext to and from a MainRef, through codec_ when there is one.
+  Result<MainRef> DecodeMainRef(ByteView plain) const;
+  Result<Bytes> EncodeMainRef(MainRef value) const;
 
   storage::ObjectStore* const store_;
   const Bytes repo_id_;
   const SecretBytes* const refs_key_;
   const std::function<Status()> before_write_;
   std::function<void(const MainRef&)> main_observer_;
+  const RootCodec* codec_ = nullptr;
 };
 
 }  // namespace weightfs::repo

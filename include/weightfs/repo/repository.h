@@ -26,6 +26,7 @@
 #include "weightfs/crypto/object_cipher.h"
 #include "weightfs/repo/chunker.h"
 #include "weightfs/repo/key_slots.h"
+#include "weightfs/repo/keyring.h"
 #include "weightfs/repo/keys.h"
 #include "weightfs/repo/object_layer.h"
 #include "weightfs/repo/objects.h"
@@ -77,6 +78,8 @@ class Repository {
   PolicyStore& policies() { return *policies_; }
   const PolicyStore& policies() const { return *policies_; }
   KeySlotManager& key_slots() { return *key_slots_; }
+  // The keys this session's slot holds (keyring.h).
+  const Keyring& keyring() const { return keys_; }
   const KeySlotManager& key_slots() const { return *key_slots_; }
 
   // Keeps the master secret, the keys derived from it and the cipher's keys in RAM (mlock), for a
@@ -98,24 +101,31 @@ class Repository {
   // lost. Syncs objects before publishing.
   using MakeRootFn = std::function<Result<ObjectId>(const MainRef& current)>;
   Result<SnapshotInfo> CommitSnapshot(const MakeRootFn& make_root, const std::string& message);
-  // Snapshots from the head back to the first, newest first.
-  Result<std::vector<SnapshotInfo>> ListSnapshots() const;
+  // Gives each scope in scopes keys (refs/keys; the config goes to format v2 first, so builds
+  // that know only v1 refuse the repository from then on) and reloads this session's keys, which
+  // invalidates every tree handle of objects() (object_layer.h). Needs a slot that holds the
+  // master secret (kPermissionDenied otherwise).
+  Status EnsureScopeKeys(const std::vector<std::string>& scopes);
+  // Snapshots from the head back to the first, newest first. With sealed_older, the list stops
+  // at the first snapshot this slot cannot open (one recorded before the repository had scopes,
+  // sealed under keys only the default scope's holders have) and *sealed_older says so; without
+  // it that is kPermissionDenied.
+  Result<std::vector<SnapshotInfo>> ListSnapshots(bool* sealed_older = nullptr) const;
   // Resolves "latest", a tag, or a hex id / unique prefix of >= 8 digits (FindSnapshotByIdPrefix)
   // to a snapshot.
   Result<SnapshotInfo> ResolveVersion(const std::string& version) const;
 
  private:
   Repository() = default;
-  // Builds the layers once the keys and the store are in place.
-  void MakeLayers();
   Result<SnapshotInfo> LoadSnapshotInfo(const ObjectId& id) const;
+  // Builds the cipher and the layers that depend on the keys, from keys_ and registry.
+  void MakeKeyedLayers(const std::vector<ScopeKeyInfo>& registry);
 
   std::unique_ptr<storage::ObjectStore> store_;
   RepoConfig config_;
   std::string slot_name_;
   std::string role_;
-  SecretBytes master_;
-  DerivedKeys keys_;
+  Keyring keys_;
   std::unique_ptr<crypto::ObjectCipher> cipher_;
   GearTable gear_{};
   std::unique_ptr<ObjectLayer> objects_;
