@@ -374,6 +374,46 @@ Status SealInScopes(repo::Repository* repo, const policy::Policy& next, uint64_t
   return Status::Ok();
 }
 
+// weightfs rekey REPO SCOPE: new keys for a scope, the live tree sealed again under them.
+int RunRekey(const PolicyArgs& a) {
+  auto repo = OpenRepository(a.source, a.unlock);
+  if (!repo.ok()) return Fail(repo.status());
+  if (!(*repo)->objects().scoped()) {
+    return Fail(InvalidArgument("the repository has no scopes; set a policy with scopes first"));
+  }
+  if (Status s = RequireAdmin(**repo, "rekey"); !s.ok()) return Fail(s);
+  auto policy = vfs::LoadRepositoryPolicy(**repo);
+  if (!policy.ok()) return Fail(policy.status());
+  auto lock = LockLiveTree(repo->get(), "rekey",
+                           "Unmount the read-write mount first: rekey seals the live tree again");
+  if (!lock.ok()) return Fail(lock.status());
+  auto made = (*repo)->RekeyScope(a.path);
+  if (!made.ok()) return Fail(made.status());
+  InstallScopes(repo->get(), *policy);
+  auto snap = (*repo)->CommitSnapshot(
+      [&](const repo::MainRef& main) { return (*repo)->objects().Rescope(main.live_root, "/"); },
+      "rekey " + a.path + ": generation " + std::to_string(made->generation));
+  if (!snap.ok()) {
+    return Fail(snap.status().WithContext(
+        "the new keys exist, but sealing the live tree under them failed; run `weightfs rekey` "
+        "again"));
+  }
+  if (Status s = (*lock)->Release(); !s.ok()) return Fail(s);
+  std::cout << "scope " << a.path << " has new keys (generation " << made->generation
+            << "); the live tree is sealed under them; snapshot " << ShortId(snap->id) << "\n";
+  auto slots = (*repo)->key_slots().ListKeySlots();
+  if (!slots.ok()) return Fail(slots.status());
+  for (const auto& s : *slots) {
+    const auto want = policy::SlotKeysFor(**policy, s.role, (*repo)->objects().registry());
+    if (s.key_ids && want && std::binary_search(want->begin(), want->end(), made->key_id)) {
+      std::cout << "key slot '" << s.name << "' (role " << s.role
+                << ") does not hold the new keys: re-create it to give them (weightfs key remove "
+                << s.name << "; weightfs key add " << s.name << " --role " << s.role << ")\n";
+    }
+  }
+  return kExitOk;
+}
+
 int RunSet(const PolicyArgs& a) {
   auto next = LoadPolicyFile(a.file);
   if (!next.ok()) return Fail(next.status());
@@ -433,9 +473,21 @@ int RunSet(const PolicyArgs& a) {
   return kExitOk;
 }
 
+void AddRekeyCommand(CLI::App* app, int* exit_code) {
+  auto ra = std::make_shared<PolicyArgs>();
+  CLI::App* rekey = app->add_subcommand(
+      "rekey", "Give a scope new keys and seal the live tree again under them (after key remove)");
+  rekey->add_option("REPO", ra->source, "Repository directory or s3://BUCKET[/PREFIX]")->required();
+  rekey->add_option("SCOPE", ra->path, "Scope name (as the policy declares it, or default)")
+      ->required();
+  ra->unlock.AddTo(rekey);
+  rekey->callback([exit_code, ra] { *exit_code = RunRekey(*ra); });
+}
+
 }  // namespace
 
 void AddPolicyCommands(CLI::App* app, int* exit_code) {
+  AddRekeyCommand(app, exit_code);
   CLI::App* policy =
       app->add_subcommand("policy", "Check, explain, show and set the repository's access policy");
   policy->require_subcommand(1);

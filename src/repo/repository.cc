@@ -240,15 +240,37 @@ Status Repository::EnsureScopeKeys(const std::vector<std::string>& scopes) {
     RETURN_IF_ERROR(store_->CompareAndSwapFile(kConfigFile, old, bytes));
     config_.format_version = kScopedFormatVersion;
   }
-  Status s = refs_->WriteKeyRegistry(next, current.raw);
+  return ReplaceKeyRegistry(next, current.raw);
+}
+
+Status Repository::ReplaceKeyRegistry(const std::vector<ScopeKeyInfo>& next,
+                                      const std::optional<Bytes>& expected_raw) {
+  Status s = refs_->WriteKeyRegistry(next, expected_raw);
   if (s.code() == Code::kConflict) {
-    return Conflict("refs/keys changed meanwhile (another `policy set`); run the command again");
+    return Conflict(
+        "refs/keys changed meanwhile (another `policy set` or `rekey`); run the "
+        "command again");
   }
   RETURN_IF_ERROR(s);
   ASSIGN_OR_RETURN(Keyring keys, KeyringFromMaster(keys_.master->view(), config_.repo_id, next));
   keys_ = std::move(keys);
   MakeKeyedLayers(next);
   return Status::Ok();
+}
+
+Result<ScopeKeyInfo> Repository::RekeyScope(const std::string& scope) {
+  if (!keys_.master) {
+    return PermissionDenied("rekey needs a key slot that holds the master secret (" + slot_name_ +
+                            " holds only some scopes' keys)");
+  }
+  ASSIGN_OR_RETURN(Versioned<std::vector<ScopeKeyInfo>> current, refs_->ReadKeyRegistry());
+  if (!NewestKeyOf(current.value, scope)) {
+    return NotFound("scope " + scope + " has no keys (refs/keys): is it in the policy?");
+  }
+  std::vector<ScopeKeyInfo> next = current.value;
+  const ScopeKeyInfo made = AddGeneration(&next, scope);
+  RETURN_IF_ERROR(ReplaceKeyRegistry(next, current.raw));
+  return made;
 }
 
 Repository::~Repository() {

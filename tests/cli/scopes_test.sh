@@ -145,10 +145,24 @@ check "... names the slot and the scope" contains "$ERR" \
   "key slot 'guest' (role guest) lacks the keys of team"
 check "... and says how to fix it" contains "$ERR" "weightfs key remove NAME; weightfs key add NAME --role ROLE"
 
-section "mounts do not serve repositories with scopes yet"
+section "rekey after removing a member"
+expect_rc 0 "key remove member" "$WFS" key remove "$R" member "${ADMIN[@]}"
+expect_rc 0 "rekey team" "$WFS" rekey "$R" team "${ADMIN[@]}"
+check "... says the live tree is sealed under the new keys" contains "$OUT" \
+  "scope team has new keys (generation 2); the live tree is sealed under them"
+expect_rc 0 "the removed member's copy of the old slot (in the attacker's copy) still opens the copy" \
+  "$WFS" ls -r "$C" /team "${MEMBER[@]}"
+cp "$C/keys/member" "$R/keys/member"
+expect_rc 0 "but its slot put back into the rekeyed repository sees no team in the live tree" \
+  "$WFS" ls -r "$R" / "${MEMBER[@]}"
+check "... no team" not_contains "$OUT" "team"
+expect_rc 0 "the admin reads team" "$WFS" cat "$R" /team/notes/meeting.txt "${ADMIN[@]}"
+check "... its content" contains "$OUT" "meeting notes"
+
+section "read-write mounts do not serve repositories with scopes yet"
 mkdir -p "$T/mnt"
 run "$WFS" mount "$R" "$T/mnt" "${ADMIN[@]}"
-check "mount is refused" test "$RC" -ne 0
+check "a read-write mount is refused" test "$RC" -ne 0
 check "... saying why" contains "$ERR" "this repository has scopes"
 
 finish

@@ -382,6 +382,41 @@ TEST(ScopeKeysNestedTest, AWriterOfAnInnerScopeWritesBelowDirectoriesItCannotOpe
   EXPECT_EQ(AsString(content), "weights");
 }
 
+// After `key remove` of a member, `rekey team`: what the live tree holds of team is sealed under
+// new keys, which the old slot does not hold; the snapshots it could read stay readable to it.
+TEST_F(ScopeKeysTest, RekeyClosesTheLiveTreeToSlotsWithTheOldKeys) {
+  REPO_ASSERT_OK_AND_ASSIGN(auto before, store_.Open(Passphrase(kAdmin)));
+  REPO_ASSERT_OK_AND_ASSIGN(auto old_main, before->refs().ReadMain());
+  const ObjectId old_head = *old_main.value.head;
+  {
+    REPO_ASSERT_OK_AND_ASSIGN(auto admin, store_.Open(Passphrase(kAdmin)));
+    REPO_ASSERT_OK_AND_ASSIGN(ScopeKeyInfo made, admin->RekeyScope("team"));
+    EXPECT_EQ(made.generation, 2u);
+    admin->objects().SetScopeResolver(ScopeOfPath);
+    REPO_ASSERT_OK(
+        admin
+            ->CommitSnapshot(
+                [&](const MainRef& m) { return admin->objects().Rescope(m.live_root, "/"); },
+                "rekey")
+            .status());
+    REPO_ASSERT_OK_AND_ASSIGN(auto main, admin->refs().ReadMain());
+    REPO_ASSERT_OK_AND_ASSIGN(
+        TreeEntry e, LookupPath(*admin, main.value.live_root, "/team/team-model.safetensors"));
+    EXPECT_EQ(KeyIds().at(e.id), made.key_id);
+    REPO_ASSERT_OK_AND_ASSIGN(Bytes content, testing::ReadContent(*admin, e.id));
+    EXPECT_EQ(AsString(content), "team weights");
+  }
+  EXPECT_THAT(Listing(kMember, "/"), ElementsAre("public"));
+  EXPECT_THAT(Listing(kAdmin, "/team"), ElementsAre("notes", "team-model.safetensors"));
+  // The snapshot from before still opens with the old keys.
+  REPO_ASSERT_OK_AND_ASSIGN(auto member, store_.Open(Passphrase(kMember)));
+  REPO_ASSERT_OK_AND_ASSIGN(SnapshotObject old, member->objects().LoadSnapshot(old_head));
+  REPO_ASSERT_OK_AND_ASSIGN(TreeEntry e,
+                            LookupPath(*member, old.root, "/team/team-model.safetensors"));
+  REPO_ASSERT_OK_AND_ASSIGN(Bytes content, testing::ReadContent(*member, e.id));
+  EXPECT_EQ(AsString(content), "team weights");
+}
+
 TEST_F(ScopeKeysTest, AnEditedKeyListMakesTheSlotUnusable) {
   REPO_ASSERT_OK_AND_ASSIGN(auto slot, store_.get()->ReadFile("keys/guest"));
   ASSERT_TRUE(slot.has_value());

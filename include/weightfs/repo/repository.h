@@ -106,6 +106,10 @@ class Repository {
   // invalidates every tree handle of objects() (object_layer.h). Needs a slot that holds the
   // master secret (kPermissionDenied otherwise).
   Status EnsureScopeKeys(const std::vector<std::string>& scopes);
+  // Gives scope a new generation of keys, which what is written into it from now on is sealed
+  // under (Rescope the live tree to seal what it holds again), and reloads this session's keys
+  // as EnsureScopeKeys does. Needs the master secret; kNotFound for a scope without keys.
+  Result<ScopeKeyInfo> RekeyScope(const std::string& scope);
   // Snapshots from the head back to the first, newest first. With sealed_older, the list stops
   // at the first snapshot this slot cannot open (one recorded before the repository had scopes,
   // sealed under keys only the default scope's holders have) and *sealed_older says so; without
@@ -120,6 +124,9 @@ class Repository {
   Result<SnapshotInfo> LoadSnapshotInfo(const ObjectId& id) const;
   // Builds the cipher and the layers that depend on the keys, from keys_ and registry.
   void MakeKeyedLayers(const std::vector<ScopeKeyInfo>& registry);
+  // Writes refs/keys (compare-and-swap against expected_raw) and reloads the keys.
+  Status ReplaceKeyRegistry(const std::vector<ScopeKeyInfo>& next,
+                            const std::optional<Bytes>& expected_raw);
 
   std::unique_ptr<storage::ObjectStore> store_;
   RepoConfig config_;
